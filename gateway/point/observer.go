@@ -1,0 +1,30 @@
+package point
+
+// Observer receives what a source reports besides data: connection state changes,
+// per-signal problems and throughput. The gateway implements it once (metrics and
+// throttled logs) and hands it to every source, so all sources report alike.
+// Implementations must be safe for concurrent use and must not block.
+type Observer interface {
+	// State reports a connection state change of a source; err explains StateDown.
+	State(source string, s State, err error)
+	// SignalError reports a value or binding that could not be turned into a field:
+	// device and signal name the binding ("" when unknown, e.g. an MQTT message on an
+	// unbound topic), reason is a short bounded label (e.g. "decode", "type",
+	// "node_unknown", "nan", "too_large", "unbound"), err the full description naming
+	// the value.
+	SignalError(source, device, signal, reason string, err error)
+	// Received counts fields handed over by a source before queueing.
+	Received(source string, fields int)
+}
+
+// NopObserver discards all reports.
+type NopObserver struct{}
+
+// State implements Observer.
+func (NopObserver) State(string, State, error) {}
+
+// SignalError implements Observer.
+func (NopObserver) SignalError(string, string, string, string, error) {}
+
+// Received implements Observer.
+func (NopObserver) Received(string, int) {}

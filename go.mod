@@ -1,0 +1,3 @@
+module github.com/ganlink/ganlink
+
+go 1.26.8
