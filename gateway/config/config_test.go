@@ -1,0 +1,161 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const base = `workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
+sources:
+  opcua:
+    - {name: cnc, endpoint: "opc.tcp://127.0.0.1:4840"}
+  mqtt:
+    - {name: meters, broker: "tcp://127.0.0.1:1883"}
+sinks:
+  influx:
+    - {name: tsdb, url: "http://127.0.0.1:8428", bucket: b}
+devices:
+  - id: m1
+    kind: cnc
+    source: cnc
+    signals:
+      state: {node: "ns=2;s=M1.State"}
+`
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestExampleConfigIsValid(t *testing.T) {
+	path := filepath.Join("..", "..", "configs", "gateway.example.yaml")
+	cfg, err := LoadFile(path)
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if cfg.Workshop.ID != "ws1" || len(cfg.Devices) != 3 || !cfg.Devices[0].IsDigital() || cfg.Devices[2].IsDigital() {
+		t.Fatalf("unexpected decode: %+v", cfg)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Load([]byte(base), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Admin.Listen != "127.0.0.1:9273" || cfg.Queue.Fsync != "1s" || cfg.Queue.MaxBytes.N != 1<<30 ||
+		cfg.Workshop.Timezone != "Asia/Shanghai" || *cfg.Sources.MQTT[0].QoS != 1 ||
+		cfg.Sources.MQTT[0].ClientID != "ganlink-ws1-meters" || !*cfg.Sinks.Influx[0].Gzip ||
+		cfg.Sinks.Influx[0].FlushInterval.D.String() != "1s" || !cfg.Devices[0].IsDigital() {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"unknown key", strings.Replace(base, "    source: cnc\n", "    source: cnc\n    sorce: x\n", 1),
+			"line 14: devices[0].sorce: unknown key"},
+		{"bad node id", strings.Replace(base, `ns=2;s=M1.State`, `ns=2;x=1`, 1),
+			`line 15: devices[0].signals.state.node: invalid node id "ns=2;x=1"`},
+		{"bad namespace index", strings.Replace(base, `ns=2;s=M1.State`, `ns=70000;s=a`, 1),
+			`line 15: devices[0].signals.state.node: invalid node id "ns=70000;s=a": namespace index "70000" is not 0..65535`},
+		{"missing device source", strings.Replace(base, "    source: cnc\n", "", 1),
+			"line 11: devices[0].source: required: the device has signals"},
+		{"unknown device source", strings.Replace(base, "    source: cnc\n", "    source: plc\n", 1),
+			`line 13: devices[0].source: unknown source "plc"`},
+		{"duplicate device id", base + "  - {id: m1, kind: machine}\n",
+			`line 16: devices[1].id: duplicate device id "m1" (also devices[0])`},
+		{"bad duration", strings.Replace(base, `endpoint: "opc.tcp://127.0.0.1:4840"}`, `endpoint: "opc.tcp://127.0.0.1:4840", publishing_interval: 5x}`, 1),
+			`line 4: sources.opcua[0].publishing_interval: invalid duration "5x": want e.g. "500ms", "1s", "5m"`},
+		{"bad region", strings.Replace(base, `"360100"`, `"3601"`, 1),
+			`line 1: workshop.region: invalid region code "3601": want a 6-digit GB/T 2260 code such as "360100"`},
+		{"bad qos", strings.Replace(base, `broker: "tcp://127.0.0.1:1883"}`, `broker: "tcp://127.0.0.1:1883", qos: 2}`, 1),
+			"line 6: sources.mqtt[0].qos: invalid qos 2: want 0 or 1"},
+		{"wrong type", strings.Replace(base, "    kind: cnc\n", "    kind: cnc\n    key_process: maybe\n", 1),
+			"line 13: devices[0].key_process: invalid value \"maybe\": want true or false"},
+		{"unset env", strings.Replace(base, "bucket: b", `bucket: "${GANLINK_BUCKET}"`, 1),
+			`line 9: sinks.influx[0].bucket: environment variable "GANLINK_BUCKET" is not set`},
+		{"bad fsync", base + "queue: {fsync: sometimes}\n",
+			`line 16: queue.fsync: invalid value "sometimes": want "always" or a duration such as "1s"`},
+		{"mqtt signal without path", base + "  - {id: em1, kind: energy_meter, source: meters, topic: a/b, signals: {power_kw: {unit: kW}}}\n",
+			"line 16: devices[1].signals.power_kw.path: required"},
+		{"bad topic", base + "  - {id: em1, kind: energy_meter, source: meters, topic: a/#/b, signals: {power_kw: {path: kw}}}\n",
+			`line 16: devices[1].topic: invalid topic "a/#/b": '+' and '#' must fill a whole level, '#' only last`},
+		{"syntax", "workshop: [", "line 1: did not find expected node content"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load([]byte(tc.yaml), noEnv)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("got  %q\nwant %q", err.Error(), tc.want)
+			}
+		})
+	}
+}
+
+func TestEveryErrorReported(t *testing.T) {
+	y := strings.Replace(base, `"360100"`, `"x"`, 1) + "  - {id: m1, kind: Bad}\n"
+	_, err := Load([]byte(y), noEnv)
+	errs, ok := err.(Errors)
+	if !ok || len(errs) != 3 {
+		t.Fatalf("want 3 problems, got %v", err)
+	}
+}
+
+func TestEnvAndSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(base, "bucket: b", `bucket: "${BUCKET}", token_file: `+tokenFile, 1)
+	cfg, err := Load([]byte(y), func(k string) (string, bool) {
+		if k == "BUCKET" {
+			return "prod", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Sinks.Influx[0]
+	if s.Bucket != "prod" || s.Token.Reveal() != "s3cret" {
+		t.Fatalf("got bucket %q token %q", s.Bucket, s.Token.Reveal())
+	}
+	if got := s.Token.String(); got != "******" {
+		t.Fatalf("secret printed as %q", got)
+	}
+}
+
+func TestValidateNodeID(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"ns=2;s=M1.State", ""},
+		{"ns=0;i=2258", ""},
+		{"i=2258", ""},
+		{"nsu=urn:ganlink:devsim;s=M1.State", ""},
+		{"nsu=http://opcfoundation.org/UA/MachineTool/;i=5006", ""},
+		{"ns=1;g=09087e75-8e5e-499b-954f-f2a9603db28a", ""},
+		{"ns=1;b=M/RbKBsRVkePCePcx24oRA==", ""},
+		{"ns=2;x=1", `invalid node id "ns=2;x=1"`},
+		{"ns=2", `invalid node id "ns=2"`},
+		{"ns=2;i=abc", `invalid node id "ns=2;i=abc": numeric identifier "abc" is not 0..4294967295`},
+		{"ns=2;s=", `invalid node id "ns=2;s=": empty string identifier`},
+		{"ns=1;g=xyz", `invalid node id "ns=1;g=xyz": "xyz" is not a GUID`},
+		{"", `invalid node id ""`},
+	} {
+		err := ValidateNodeID(tc.in)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("ValidateNodeID(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

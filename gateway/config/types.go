@@ -1,0 +1,211 @@
+// Package config is the gateway's YAML configuration: the workshop's identity, its
+// sources, its full equipment inventory with each device's signal bindings, the queue,
+// the sinks and the admin endpoint.
+//
+// Loading is strict (unknown keys are errors), expands ${VAR} in values, reads secrets
+// from *_file keys, fills defaults, and validates everything, reporting every problem
+// with its YAML path and line: `ws.yaml:42: devices[3].signals.state.node: invalid node
+// id "ns=2;x=1"`.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	Workshop Workshop `yaml:"workshop"`
+	Admin    Admin    `yaml:"admin"`
+	Queue    Queue    `yaml:"queue"`
+	Sources  Sources  `yaml:"sources"`
+	Sinks    Sinks    `yaml:"sinks"`
+	Devices  []Device `yaml:"devices"`
+}
+
+// Workshop is the identity every point carries as tags.
+type Workshop struct {
+	// Region is the GB/T 2260 administrative division code (6 digits), e.g. "360100".
+	Region string `yaml:"region"`
+	// Park is the industrial park or base id.
+	Park string `yaml:"park"`
+	// Enterprise is the enterprise id, usually its unified social credit code.
+	Enterprise string `yaml:"enterprise"`
+	// ID is the workshop id, unique in the province; the "workshop" tag.
+	ID string `yaml:"workshop"`
+	// Name is a human-readable name (any language); not written as a tag.
+	Name string `yaml:"name"`
+	// Timezone is the IANA zone for KPI windows and shifts; default Asia/Shanghai.
+	Timezone string `yaml:"timezone"`
+}
+
+// Admin is the HTTP endpoint serving /metrics, /healthz, /readyz and the status page.
+type Admin struct {
+	// Listen is host:port; default 127.0.0.1:9273 (loopback only).
+	Listen string `yaml:"listen"`
+}
+
+// Queue is the store-and-forward queue; each sink has its own under Dir/<sink name>.
+type Queue struct {
+	Dir string `yaml:"dir"`
+	// MaxBytes bounds each sink's queue on disk, e.g. "1GiB"; oldest data is dropped beyond.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// Fsync is "always" or an interval such as "1s".
+	Fsync string `yaml:"fsync"`
+}
+
+// Sources lists the southbound connections by protocol.
+type Sources struct {
+	OPCUA []OPCUASource `yaml:"opcua"`
+	MQTT  []MQTTSource  `yaml:"mqtt"`
+}
+
+// OPCUASource is one OPC UA server endpoint (one session, batched subscriptions).
+type OPCUASource struct {
+	Name               string   `yaml:"name"`
+	Endpoint           string   `yaml:"endpoint"`
+	SecurityPolicy     string   `yaml:"security_policy"`
+	SecurityMode       string   `yaml:"security_mode"`
+	Username           string   `yaml:"username"`
+	Password           Secret   `yaml:"password"`
+	PasswordFile       string   `yaml:"password_file"`
+	PublishingInterval Duration `yaml:"publishing_interval"`
+	ConnectTimeout     Duration `yaml:"connect_timeout"`
+	ReconnectMax       Duration `yaml:"reconnect_max"`
+	// Timestamp selects the point time: "source" (default), "server" or "gateway".
+	Timestamp string `yaml:"timestamp"`
+}
+
+// MQTTSource is one MQTT broker connection.
+type MQTTSource struct {
+	Name         string `yaml:"name"`
+	Broker       string `yaml:"broker"`
+	ClientID     string `yaml:"client_id"`
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// QoS is 0 or 1; default 1.
+	QoS             *int     `yaml:"qos"`
+	CleanSession    bool     `yaml:"clean_session"`
+	KeepAlive       Duration `yaml:"keep_alive"`
+	MaxPayloadBytes ByteSize `yaml:"max_payload_bytes"`
+	// Subscribe lists topic filters; default: every bound device topic.
+	Subscribe []string `yaml:"subscribe"`
+}
+
+// Sinks lists the northbound writers.
+type Sinks struct {
+	Influx []InfluxSink `yaml:"influx"`
+}
+
+// InfluxSink writes through the InfluxDB v2 write API: InfluxDB 1.8+/2.x/3.x or
+// VictoriaMetrics.
+type InfluxSink struct {
+	Name      string `yaml:"name"`
+	URL       string `yaml:"url"`
+	Org       string `yaml:"org"`
+	Bucket    string `yaml:"bucket"`
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// Gzip compresses request bodies; default true.
+	Gzip    *bool    `yaml:"gzip"`
+	Timeout Duration `yaml:"timeout"`
+	// BatchBytes caps one write request's uncompressed body; default 1MiB.
+	BatchBytes ByteSize `yaml:"batch_bytes"`
+	// FlushInterval is how long a partial batch may wait; default 1s.
+	FlushInterval Duration `yaml:"flush_interval"`
+	RetryMin      Duration `yaml:"retry_min"`
+	RetryMax      Duration `yaml:"retry_max"`
+}
+
+// Device is one piece of equipment in the workshop inventory. Devices without a source
+// (legacy machines) send nothing but count in the rates' denominators.
+type Device struct {
+	ID     string `yaml:"id"`
+	Name   string `yaml:"name"`
+	Kind   string `yaml:"kind"`
+	Vendor string `yaml:"vendor"`
+	// KeyProcess marks key-process equipment (关键工序设备), the CNC-rate denominator.
+	KeyProcess bool `yaml:"key_process"`
+	// NumericalControl marks numerically controlled equipment (数控设备).
+	NumericalControl bool `yaml:"numerical_control"`
+	// Digital marks equipment able to deliver data (数字化设备); default: has a source.
+	Digital *bool `yaml:"digital"`
+	// Smart marks smart equipment (智能装备) counted by the 万 programme.
+	Smart bool `yaml:"smart"`
+	// Source names the OPC UA or MQTT source the device's signals come from.
+	Source string `yaml:"source"`
+	// UnitValueYuan is the output value of one part, for per-10k-yuan intensities.
+	UnitValueYuan float64 `yaml:"unit_value_yuan"`
+	// Interval is the expected report interval of a periodic source (MQTT); the device
+	// is offline after 3 intervals without data. Default 0: not periodic.
+	Interval Duration `yaml:"interval"`
+	// MQTT bindings shared by the device's signals.
+	Topic           string `yaml:"topic"`
+	Format          string `yaml:"format"`
+	TimestampPath   string `yaml:"timestamp_path"`
+	TimestampFormat string `yaml:"timestamp_format"`
+	// Signals maps field names (e.g. "spindle_speed_rpm") to bindings.
+	Signals map[string]Signal `yaml:"signals"`
+}
+
+// Signal binds one field of a device to a source address.
+type Signal struct {
+	// Node is the OPC UA node id: ns=2;s=Name, ns=2;i=42 or nsu=URI;s=Name.
+	Node             string    `yaml:"node"`
+	SamplingInterval Duration  `yaml:"sampling_interval"`
+	QueueSize        uint32    `yaml:"queue_size"`
+	Deadband         *Deadband `yaml:"deadband"`
+	// Topic overrides the device topic (MQTT).
+	Topic string `yaml:"topic"`
+	// Path is the JSON path in the MQTT payload, e.g. "data.kwh".
+	Path string `yaml:"path"`
+	Unit string `yaml:"unit"`
+	// Scale and Offset: value × scale + offset; scale defaults to 1.
+	Scale  *float64 `yaml:"scale"`
+	Offset float64  `yaml:"offset"`
+	// Map turns text values into numeric codes.
+	Map map[string]float64 `yaml:"map"`
+	// Counter marks a cumulative counter (parts, kWh, m³): KPIs use its deltas.
+	Counter bool `yaml:"counter"`
+}
+
+// Deadband filters small changes at the OPC UA server.
+type Deadband struct {
+	Type  string  `yaml:"type"` // absolute | percent
+	Value float64 `yaml:"value"`
+}
+
+// Secret is a string that never prints.
+type Secret string
+
+// String returns a redaction marker, so a Secret in a log or error shows nothing.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "******"
+}
+
+// GoString keeps %#v from printing the secret.
+func (s Secret) GoString() string { return `"******"` }
+
+// MarshalYAML redacts secrets in printed configuration.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Reveal returns the secret value, for handing to a client library.
+func (s Secret) Reveal() string { return string(s) }
+
+// Duration is a YAML duration string ("1s", "500ms"). An invalid string is kept and
+// reported by validation with its path.
+type Duration struct {
+	D   time.Duration
+	Raw string
+	bad bool
+}
+
+// ByteSize is a size such as "64KiB", "1GiB", "500MB" or a plain number of bytes.
+type ByteSize struct {
+	N   int64
+	Raw string
+	bad bool
+}

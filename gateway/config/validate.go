@@ -1,0 +1,470 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults used when a key is absent.
+const (
+	DefaultAdminListen        = "127.0.0.1:9273"
+	DefaultQueueDir           = "./ganlink-data/queue"
+	DefaultQueueMaxBytes      = 1 << 30
+	DefaultQueueFsync         = "1s"
+	DefaultTimezone           = "Asia/Shanghai"
+	DefaultPublishingInterval = time.Second
+	DefaultMaxPayloadBytes    = 64 << 10
+	DefaultBatchBytes         = 1 << 20
+	DefaultFlushInterval      = time.Second
+	DefaultRetryMin           = 500 * time.Millisecond
+	DefaultRetryMax           = time.Minute
+	DefaultSinkTimeout        = 30 * time.Second
+)
+
+// ApplyDefaults fills absent keys with their defaults.
+func (c *Config) ApplyDefaults() {
+	if c.Workshop.Timezone == "" {
+		c.Workshop.Timezone = DefaultTimezone
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	if c.Queue.Dir == "" {
+		c.Queue.Dir = DefaultQueueDir
+	}
+	if !c.Queue.MaxBytes.set() {
+		c.Queue.MaxBytes = Bytes(DefaultQueueMaxBytes)
+	}
+	if c.Queue.Fsync == "" {
+		c.Queue.Fsync = DefaultQueueFsync
+	}
+	for i := range c.Sources.OPCUA {
+		s := &c.Sources.OPCUA[i]
+		if s.SecurityPolicy == "" {
+			s.SecurityPolicy = "None"
+		}
+		if s.SecurityMode == "" {
+			s.SecurityMode = "None"
+		}
+		if !s.PublishingInterval.set() {
+			s.PublishingInterval = Dur(DefaultPublishingInterval)
+		}
+		if s.Timestamp == "" {
+			s.Timestamp = "source"
+		}
+	}
+	for i := range c.Sources.MQTT {
+		s := &c.Sources.MQTT[i]
+		if s.QoS == nil {
+			q := 1
+			s.QoS = &q
+		}
+		if s.ClientID == "" {
+			s.ClientID = "ganlink-" + c.Workshop.ID + "-" + s.Name
+		}
+		if !s.MaxPayloadBytes.set() {
+			s.MaxPayloadBytes = Bytes(DefaultMaxPayloadBytes)
+		}
+	}
+	for i := range c.Sinks.Influx {
+		s := &c.Sinks.Influx[i]
+		if s.Gzip == nil {
+			t := true
+			s.Gzip = &t
+		}
+		if !s.Timeout.set() {
+			s.Timeout = Dur(DefaultSinkTimeout)
+		}
+		if !s.BatchBytes.set() {
+			s.BatchBytes = Bytes(DefaultBatchBytes)
+		}
+		if !s.FlushInterval.set() {
+			s.FlushInterval = Dur(DefaultFlushInterval)
+		}
+		if !s.RetryMin.set() {
+			s.RetryMin = Dur(DefaultRetryMin)
+		}
+		if !s.RetryMax.set() {
+			s.RetryMax = Dur(DefaultRetryMax)
+		}
+	}
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		if d.Digital == nil {
+			v := d.Source != ""
+			d.Digital = &v
+		}
+		if d.Format == "" && d.Topic != "" {
+			d.Format = "json"
+		}
+	}
+}
+
+// IsDigital reports whether the device is digital equipment.
+func (d *Device) IsDigital() bool { return d.Digital != nil && *d.Digital }
+
+// SignalNames returns the device's signal names sorted, for a stable order.
+func (d *Device) SignalNames() []string {
+	names := make([]string, 0, len(d.Signals))
+	for n := range d.Signals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Validate checks a configuration that has defaults applied and returns every problem.
+func (c *Config) Validate() error {
+	if p := c.validate(); len(p) > 0 {
+		return p
+	}
+	return nil
+}
+
+var (
+	idRE         = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
+	fieldRE      = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	regionRE     = regexp.MustCompile(`^[1-8][0-9]{5}$`)
+	topicLevelRE = regexp.MustCompile(`^[^+#]*$`)
+)
+
+type checker struct{ probs Errors }
+
+func (ck *checker) add(path, format string, a ...any) {
+	ck.probs = append(ck.probs, Problem{Path: path, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (ck *checker) required(path, v string) bool {
+	if strings.TrimSpace(v) == "" {
+		ck.add(path, "required")
+		return false
+	}
+	return true
+}
+
+func (ck *checker) id(path, v string) {
+	if ck.required(path, v) && !idRE.MatchString(v) {
+		ck.add(path, "invalid id %q: use letters, digits, '_', '.', ':' or '-'", v)
+	}
+}
+
+func (ck *checker) duration(path string, d Duration) {
+	if d.bad {
+		ck.add(path, "invalid duration %q: want e.g. \"500ms\", \"1s\", \"5m\"", d.Raw)
+	}
+}
+
+func (ck *checker) size(path string, b ByteSize) {
+	if b.bad {
+		ck.add(path, "invalid size %q: want e.g. \"64KiB\", \"1GiB\" or a number of bytes", b.Raw)
+	}
+}
+
+func (ck *checker) oneOf(path, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	ck.add(path, "invalid value %q: want one of %s", v, strings.Join(allowed, ", "))
+}
+
+func (c *Config) validate() Errors {
+	ck := &checker{}
+	w := &c.Workshop
+	if ck.required("workshop.region", w.Region) && !regionRE.MatchString(w.Region) {
+		ck.add("workshop.region", "invalid region code %q: want a 6-digit GB/T 2260 code such as \"360100\"", w.Region)
+	}
+	ck.id("workshop.park", w.Park)
+	ck.id("workshop.enterprise", w.Enterprise)
+	ck.id("workshop.workshop", w.ID)
+	if _, err := time.LoadLocation(w.Timezone); err != nil {
+		ck.add("workshop.timezone", "unknown time zone %q", w.Timezone)
+	}
+	if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {
+		ck.add("admin.listen", "invalid address %q: want host:port", c.Admin.Listen)
+	}
+	if c.Queue.Fsync != "always" {
+		if d, err := time.ParseDuration(c.Queue.Fsync); err != nil || d <= 0 {
+			ck.add("queue.fsync", "invalid value %q: want \"always\" or a duration such as \"1s\"", c.Queue.Fsync)
+		}
+	}
+	ck.size("queue.max_bytes", c.Queue.MaxBytes)
+	if !c.Queue.MaxBytes.bad && c.Queue.MaxBytes.N < 1<<20 {
+		ck.add("queue.max_bytes", "too small %q: want at least 1MiB", c.Queue.MaxBytes.Raw)
+	}
+
+	// Sources: names are unique across protocols; devices refer to them.
+	kinds := map[string]string{}
+	addSource := func(path, name, kind string) {
+		ck.id(path, name)
+		if _, dup := kinds[name]; dup && name != "" {
+			ck.add(path, "duplicate source name %q", name)
+		}
+		kinds[name] = kind
+	}
+	for i := range c.Sources.OPCUA {
+		s := &c.Sources.OPCUA[i]
+		p := fmt.Sprintf("sources.opcua[%d]", i)
+		addSource(p+".name", s.Name, "opcua")
+		if ck.required(p+".endpoint", s.Endpoint) {
+			if u, err := url.Parse(s.Endpoint); err != nil || u.Scheme != "opc.tcp" || u.Host == "" {
+				ck.add(p+".endpoint", "invalid endpoint %q: want opc.tcp://host:port[/path]", s.Endpoint)
+			}
+		}
+		ck.oneOf(p+".security_policy", s.SecurityPolicy, "None")
+		ck.oneOf(p+".security_mode", s.SecurityMode, "None")
+		ck.duration(p+".publishing_interval", s.PublishingInterval)
+		ck.duration(p+".connect_timeout", s.ConnectTimeout)
+		ck.duration(p+".reconnect_max", s.ReconnectMax)
+		ck.oneOf(p+".timestamp", s.Timestamp, "source", "server", "gateway")
+		if s.Username == "" && s.Password != "" {
+			ck.add(p+".username", "required when a password is set")
+		}
+	}
+	for i := range c.Sources.MQTT {
+		s := &c.Sources.MQTT[i]
+		p := fmt.Sprintf("sources.mqtt[%d]", i)
+		addSource(p+".name", s.Name, "mqtt")
+		if ck.required(p+".broker", s.Broker) {
+			if u, err := url.Parse(s.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt") || u.Host == "" {
+				ck.add(p+".broker", "invalid broker %q: want tcp://host:port", s.Broker)
+			}
+		}
+		if s.QoS != nil && *s.QoS != 0 && *s.QoS != 1 {
+			ck.add(p+".qos", "invalid qos %d: want 0 or 1", *s.QoS)
+		}
+		ck.duration(p+".keep_alive", s.KeepAlive)
+		ck.size(p+".max_payload_bytes", s.MaxPayloadBytes)
+		for j, f := range s.Subscribe {
+			if err := validTopicFilter(f); err != nil {
+				ck.add(fmt.Sprintf("%s.subscribe[%d]", p, j), "%v", err)
+			}
+		}
+	}
+
+	sinks := map[string]bool{}
+	for i := range c.Sinks.Influx {
+		s := &c.Sinks.Influx[i]
+		p := fmt.Sprintf("sinks.influx[%d]", i)
+		ck.id(p+".name", s.Name)
+		if sinks[s.Name] {
+			ck.add(p+".name", "duplicate sink name %q", s.Name)
+		}
+		sinks[s.Name] = true
+		if ck.required(p+".url", s.URL) {
+			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				ck.add(p+".url", "invalid url %q: want http(s)://host:port", s.URL)
+			}
+		}
+		ck.required(p+".bucket", s.Bucket)
+		for _, d := range []struct {
+			k string
+			v Duration
+		}{{"timeout", s.Timeout}, {"flush_interval", s.FlushInterval}, {"retry_min", s.RetryMin}, {"retry_max", s.RetryMax}} {
+			ck.duration(p+"."+d.k, d.v)
+		}
+		ck.size(p+".batch_bytes", s.BatchBytes)
+	}
+
+	ids := map[string]int{}
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		p := fmt.Sprintf("devices[%d]", i)
+		ck.id(p+".id", d.ID)
+		if j, dup := ids[d.ID]; dup && d.ID != "" {
+			ck.add(p+".id", "duplicate device id %q (also devices[%d])", d.ID, j)
+		} else {
+			ids[d.ID] = i
+		}
+		if ck.required(p+".kind", d.Kind) && !fieldRE.MatchString(d.Kind) {
+			ck.add(p+".kind", "invalid kind %q: use lower-case letters, digits and '_' (cnc, machine, robot, energy_meter, water_meter, ...)", d.Kind)
+		}
+		if d.UnitValueYuan < 0 {
+			ck.add(p+".unit_value_yuan", "invalid value %g: must not be negative", d.UnitValueYuan)
+		}
+		ck.duration(p+".interval", d.Interval)
+		kind := ""
+		if d.Source != "" {
+			k, ok := kinds[d.Source]
+			if !ok {
+				ck.add(p+".source", "unknown source %q", d.Source)
+			}
+			kind = k
+		} else if len(d.Signals) > 0 {
+			ck.add(p+".source", "required: the device has signals")
+		}
+		if kind == "mqtt" {
+			if d.Format != "" {
+				ck.oneOf(p+".format", d.Format, "json", "number")
+			}
+			if d.TimestampFormat != "" {
+				ck.oneOf(p+".timestamp_format", d.TimestampFormat, "auto", "epoch_ms", "epoch_s", "rfc3339")
+			}
+			if d.Topic != "" {
+				if err := validTopicFilter(d.Topic); err != nil {
+					ck.add(p+".topic", "%v", err)
+				}
+			}
+			if d.TimestampPath != "" {
+				if err := validPath(d.TimestampPath); err != nil {
+					ck.add(p+".timestamp_path", "%v", err)
+				}
+			}
+		} else if kind == "opcua" {
+			for _, k := range []struct{ key, v string }{{"topic", d.Topic}, {"format", d.Format}, {"timestamp_path", d.TimestampPath}, {"timestamp_format", d.TimestampFormat}} {
+				if k.v != "" {
+					ck.add(p+"."+k.key, "not used by OPC UA source %q", d.Source)
+				}
+			}
+		}
+		for _, name := range d.SignalNames() {
+			s := d.Signals[name]
+			sp := p + ".signals." + name
+			if !fieldRE.MatchString(name) || strings.HasSuffix(name, "_quality") {
+				ck.add(sp, "invalid signal name %q: use lower-case letters, digits and '_', not ending in _quality", name)
+			}
+			if s.Scale != nil && *s.Scale == 0 {
+				ck.add(sp+".scale", "invalid value 0: a scale of zero discards the value")
+			}
+			switch kind {
+			case "opcua":
+				if ck.required(sp+".node", s.Node) {
+					if err := ValidateNodeID(s.Node); err != nil {
+						ck.add(sp+".node", "%v", err)
+					}
+				}
+				ck.duration(sp+".sampling_interval", s.SamplingInterval)
+				if s.Deadband != nil {
+					ck.oneOf(sp+".deadband.type", s.Deadband.Type, "absolute", "percent")
+					if s.Deadband.Value < 0 || (s.Deadband.Type == "percent" && s.Deadband.Value > 100) {
+						ck.add(sp+".deadband.value", "invalid value %g: want 0..100 for percent, ≥ 0 for absolute", s.Deadband.Value)
+					}
+				}
+				if s.Topic != "" || s.Path != "" {
+					ck.add(sp, "topic and path are MQTT keys; OPC UA signals use node")
+				}
+			case "mqtt":
+				if s.Node != "" {
+					ck.add(sp+".node", "node is an OPC UA key; MQTT signals use topic and path")
+				}
+				if s.Topic == "" && d.Topic == "" {
+					ck.add(sp+".topic", "required: set the device topic or the signal topic")
+				} else if s.Topic != "" {
+					if err := validTopicFilter(s.Topic); err != nil {
+						ck.add(sp+".topic", "%v", err)
+					}
+				}
+				if d.Format != "number" {
+					if ck.required(sp+".path", s.Path) {
+						if err := validPath(s.Path); err != nil {
+							ck.add(sp+".path", "%v", err)
+						}
+					}
+				}
+			}
+		}
+		if kind == "mqtt" && d.Format == "number" {
+			topics := map[string]int{}
+			for _, s := range d.Signals {
+				t := s.Topic
+				if t == "" {
+					t = d.Topic
+				}
+				topics[t]++
+				if topics[t] > 1 {
+					ck.add(p+".format", "format number carries one value: each signal needs its own topic")
+					break
+				}
+			}
+		}
+	}
+	return ck.probs
+}
+
+// ValidateNodeID checks the syntax of an OPC UA node id: [ns=N;|nsu=URI;](i=N|s=TEXT|g=GUID|b=BASE64).
+func ValidateNodeID(s string) error {
+	bad := func() error { return fmt.Errorf("invalid node id %q", s) }
+	rest := s
+	switch {
+	case strings.HasPrefix(rest, "ns="):
+		i := strings.IndexByte(rest, ';')
+		if i < 0 {
+			return bad()
+		}
+		if _, err := strconv.ParseUint(rest[3:i], 10, 16); err != nil {
+			return fmt.Errorf("invalid node id %q: namespace index %q is not 0..65535", s, rest[3:i])
+		}
+		rest = rest[i+1:]
+	case strings.HasPrefix(rest, "nsu="):
+		i := strings.LastIndex(rest, ";")
+		if i <= 4 {
+			return bad()
+		}
+		rest = rest[i+1:]
+	}
+	if len(rest) < 2 || rest[1] != '=' {
+		return bad()
+	}
+	v := rest[2:]
+	switch rest[0] {
+	case 'i':
+		if _, err := strconv.ParseUint(v, 10, 32); err != nil {
+			return fmt.Errorf("invalid node id %q: numeric identifier %q is not 0..4294967295", s, v)
+		}
+	case 's':
+		if v == "" {
+			return fmt.Errorf("invalid node id %q: empty string identifier", s)
+		}
+	case 'g':
+		if !guidRE.MatchString(v) {
+			return fmt.Errorf("invalid node id %q: %q is not a GUID", s, v)
+		}
+	case 'b':
+		if _, err := base64.StdEncoding.DecodeString(v); err != nil || v == "" {
+			return fmt.Errorf("invalid node id %q: %q is not base64", s, v)
+		}
+	default:
+		return bad()
+	}
+	return nil
+}
+
+var guidRE = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+
+// validTopicFilter checks an MQTT topic filter: '+' and '#' only as whole levels, '#' last.
+func validTopicFilter(f string) error {
+	if f == "" {
+		return fmt.Errorf("empty topic")
+	}
+	levels := strings.Split(f, "/")
+	for i, l := range levels {
+		if l == "+" || (l == "#" && i == len(levels)-1) {
+			continue
+		}
+		if !topicLevelRE.MatchString(l) {
+			return fmt.Errorf("invalid topic %q: '+' and '#' must fill a whole level, '#' only last", f)
+		}
+	}
+	return nil
+}
+
+// validPath checks a JSON path such as "data.kwh" or "values.0".
+func validPath(p string) error {
+	if p == "" {
+		return fmt.Errorf("empty path")
+	}
+	for _, seg := range strings.Split(p, ".") {
+		if seg == "" {
+			return fmt.Errorf("invalid path %q: empty segment", p)
+		}
+	}
+	return nil
+}
