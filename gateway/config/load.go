@@ -75,7 +75,9 @@ func Load(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	var probs Errors
 	expandEnv(root.Content[0], "", lookupEnv, &probs, &idx)
 
-	checkKnown(root.Content[0], reflect.TypeOf(Config{}), "", &probs)
+	// Unknown keys do not stop validation: the rest of the file is still checked.
+	var unknown Errors
+	checkKnown(root.Content[0], reflect.TypeOf(Config{}), "", &unknown)
 	var cfg Config
 	if err := root.Content[0].Decode(&cfg); err != nil {
 		var te *yaml.TypeError
@@ -88,9 +90,11 @@ func Load(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 		}
 	}
 	if len(probs) > 0 {
+		probs = append(probs, unknown...)
 		sortProblems(probs)
 		return nil, probs
 	}
+	probs = unknown
 	cfg.readSecretFiles(&probs)
 	cfg.ApplyDefaults()
 	for _, p := range cfg.validate() {

@@ -1,0 +1,119 @@
+// Command gateway is the Ganlink edge gateway.
+//
+//	gateway -config FILE        run the gateway
+//	gateway validate FILE       check a configuration; prints every error with its line
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // KPI windows need Asia/Shanghai even on boxes without tzdata
+
+	"github.com/ganlink/ganlink/gateway/app"
+	"github.com/ganlink/ganlink/gateway/config"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "validate" {
+		return validate(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (YAML)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gateway -config FILE [-log-level info] [-log-format text]\n       gateway validate FILE")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cfgPath == "" {
+		fs.Usage()
+		return 2
+	}
+	log, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, "gateway:", err)
+		return 2
+	}
+	cfg, err := config.LoadFile(*cfgPath)
+	if err != nil {
+		printConfigErrors(stderr, *cfgPath, err)
+		return 1
+	}
+	a, err := app.Build(cfg, log, app.Options{})
+	if err != nil {
+		log.Error("start gateway", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := a.Run(ctx); err != nil {
+		log.Error("gateway failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: gateway validate FILE")
+		return 2
+	}
+	if _, err := config.LoadFile(args[0]); err != nil {
+		printConfigErrors(stderr, args[0], err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}
+
+// printConfigErrors prints "FILE:LINE: path: message" for every problem.
+func printConfigErrors(w io.Writer, path string, err error) {
+	var probs config.Errors
+	if !errors.As(err, &probs) {
+		fmt.Fprintf(w, "%s: %v\n", path, err)
+		return
+	}
+	for _, p := range probs {
+		switch {
+		case p.Line > 0 && p.Path != "":
+			fmt.Fprintf(w, "%s:%d: %s: %s\n", path, p.Line, p.Path, p.Msg)
+		case p.Line > 0:
+			fmt.Fprintf(w, "%s:%d: %s\n", path, p.Line, p.Msg)
+		case p.Path != "":
+			fmt.Fprintf(w, "%s: %s: %s\n", path, p.Path, p.Msg)
+		default:
+			fmt.Fprintf(w, "%s: %s\n", path, p.Msg)
+		}
+	}
+	fmt.Fprintf(w, "%d error(s)\n", len(probs))
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid -log-level %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("invalid -log-format %q: want text or json", format)
+}

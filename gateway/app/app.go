@@ -1,0 +1,371 @@
+// Package app is the gateway's composition root: it builds the sources, the pipeline,
+// the queues, the sinks and the admin server from a configuration and runs them.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ganlink/ganlink/adapters/influx"
+	"github.com/ganlink/ganlink/adapters/mqtt"
+	"github.com/ganlink/ganlink/adapters/opcua"
+	"github.com/ganlink/ganlink/gateway/admin"
+	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/pipeline"
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/queue"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Source is a southbound adapter.
+type Source interface {
+	Run(ctx context.Context, emit point.EmitFunc) error
+}
+
+type namedSource struct {
+	name string
+	src  Source
+}
+
+// App is a built gateway, ready to Run.
+type App struct {
+	cfg        *config.Config
+	log        *slog.Logger
+	reg        *prometheus.Registry
+	obs        *observer
+	queues     []*queue.Queue
+	sinks      []*influx.Sink
+	forwarders []*pipeline.Forwarder
+	pipe       *pipeline.Pipeline
+	sources    []namedSource
+	admin      *admin.Server
+	started    time.Time
+}
+
+// Options adjusts a build; zero values are fine.
+type Options struct {
+	// Registry receives all metrics; a new one is made when nil.
+	Registry *prometheus.Registry
+	// Processors see every batch before it is queued (the KPI engine).
+	Processors []pipeline.Processor
+}
+
+// IdentityTags returns the sorted identity tags of a device's points.
+func IdentityTags(w *config.Workshop, d *config.Device) []point.Tag {
+	return []point.Tag{
+		{Key: "device", Value: d.ID},
+		{Key: "enterprise", Value: w.Enterprise},
+		{Key: "kind", Value: d.Kind},
+		{Key: "park", Value: w.Park},
+		{Key: "region", Value: w.Region},
+		{Key: "workshop", Value: w.ID},
+	}
+}
+
+// Build constructs every component; it opens the queues (repairing them if needed) and
+// binds the admin port, but starts no goroutine.
+func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err error) {
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	a := &App{cfg: cfg, log: log, reg: reg, obs: newObserver(reg, log)}
+	defer func() {
+		if err != nil {
+			a.closeQueues()
+		}
+	}()
+
+	sinkMetrics := pipeline.NewSinkMetrics(reg)
+	var queues []pipeline.Queue
+	for i := range cfg.Sinks.Influx {
+		sc := &cfg.Sinks.Influx[i]
+		qcfg := queue.DefaultConfig()
+		qcfg.Dir = filepath.Join(cfg.Queue.Dir, sc.Name)
+		qcfg.MaxBytes = cfg.Queue.MaxBytes.N
+		qcfg.Fsync = cfg.Queue.Fsync
+		q, err := queue.Open(qcfg, log.With("queue", sc.Name), prometheus.WrapRegistererWith(prometheus.Labels{"sink": sc.Name}, reg))
+		if err != nil {
+			return nil, fmt.Errorf("open queue of sink %q: %w", sc.Name, err)
+		}
+		a.queues = append(a.queues, q)
+		queues = append(queues, q)
+		sink, err := influx.New(influx.Config{
+			Name: sc.Name, URL: sc.URL, Org: sc.Org, Bucket: sc.Bucket, Token: sc.Token.Reveal(),
+			Gzip: *sc.Gzip, Timeout: sc.Timeout.D,
+		}, log.With("sink", sc.Name))
+		if err != nil {
+			return nil, fmt.Errorf("build sink %q: %w", sc.Name, err)
+		}
+		a.sinks = append(a.sinks, sink)
+		a.forwarders = append(a.forwarders, pipeline.NewForwarder(pipeline.ForwarderConfig{
+			Name: sc.Name, BatchBytes: int(sc.BatchBytes.N), FlushInterval: sc.FlushInterval.D,
+			RetryMin: sc.RetryMin.D, RetryMax: sc.RetryMax.D,
+			IsPermanent: isPermanent,
+		}, q, sink, sinkMetrics, log))
+	}
+	a.pipe = pipeline.New(queues, opts.Processors, log, reg)
+
+	if err := a.buildSources(); err != nil {
+		return nil, err
+	}
+	a.admin = admin.New(cfg.Admin.Listen, reg, a.ready, a.status, log.With("component", "admin"))
+	if err := a.admin.Listen(); err != nil {
+		return nil, fmt.Errorf("listen on admin address %q: %w", cfg.Admin.Listen, err)
+	}
+	return a, nil
+}
+
+func (a *App) buildSources() error {
+	cfg := a.cfg
+	byDevice := map[string][]*config.Device{}
+	for i := range cfg.Devices {
+		d := &cfg.Devices[i]
+		if d.Source != "" {
+			byDevice[d.Source] = append(byDevice[d.Source], d)
+		}
+	}
+	for i := range cfg.Sources.OPCUA {
+		sc := &cfg.Sources.OPCUA[i]
+		oc := opcua.Config{
+			Name: sc.Name, Endpoint: sc.Endpoint, SecurityPolicy: sc.SecurityPolicy, SecurityMode: sc.SecurityMode,
+			Username: sc.Username, Password: sc.Password.Reveal(), PublishingInterval: sc.PublishingInterval.D,
+			ConnectTimeout: sc.ConnectTimeout.D, ReconnectMax: sc.ReconnectMax.D, Timestamp: sc.Timestamp,
+		}
+		for _, d := range byDevice[sc.Name] {
+			tags := IdentityTags(&cfg.Workshop, d)
+			for _, name := range d.SignalNames() {
+				s := d.Signals[name]
+				it := opcua.Item{Device: d.ID, Measurement: d.Kind, Tags: tags, Field: name, NodeID: s.Node,
+					SamplingInterval: s.SamplingInterval.D, QueueSize: s.QueueSize, Conv: conv(&s)}
+				if s.Deadband != nil {
+					it.DeadbandType, it.DeadbandValue = s.Deadband.Type, s.Deadband.Value
+				}
+				oc.Items = append(oc.Items, it)
+			}
+		}
+		src, err := opcua.New(oc, a.obs, a.log.With("source", sc.Name))
+		if err != nil {
+			return fmt.Errorf("build opcua source %q: %w", sc.Name, err)
+		}
+		a.addSource(sc.Name, src)
+	}
+	for i := range cfg.Sources.MQTT {
+		sc := &cfg.Sources.MQTT[i]
+		mc := mqtt.Config{
+			Name: sc.Name, Broker: sc.Broker, ClientID: sc.ClientID, Username: sc.Username, Password: sc.Password.Reveal(),
+			QoS: byte(*sc.QoS), CleanSession: sc.CleanSession, KeepAlive: sc.KeepAlive.D,
+			MaxPayloadBytes: int(sc.MaxPayloadBytes.N), Subscribe: sc.Subscribe,
+		}
+		for _, d := range byDevice[sc.Name] {
+			tags := IdentityTags(&cfg.Workshop, d)
+			// One binding per distinct topic of the device.
+			byTopic := map[string]*mqtt.Binding{}
+			var order []string
+			for _, name := range d.SignalNames() {
+				s := d.Signals[name]
+				topic := s.Topic
+				if topic == "" {
+					topic = d.Topic
+				}
+				b := byTopic[topic]
+				if b == nil {
+					b = &mqtt.Binding{Device: d.ID, Measurement: d.Kind, Tags: tags, Topic: topic,
+						Format: d.Format, TimestampPath: d.TimestampPath, TimestampFormat: d.TimestampFormat}
+					byTopic[topic] = b
+					order = append(order, topic)
+				}
+				b.Fields = append(b.Fields, mqtt.FieldBinding{Path: s.Path, Field: name, Conv: conv(&s)})
+			}
+			sort.Strings(order)
+			for _, t := range order {
+				mc.Bindings = append(mc.Bindings, *byTopic[t])
+			}
+		}
+		src, err := mqtt.New(mc, a.obs, a.log.With("source", sc.Name))
+		if err != nil {
+			return fmt.Errorf("build mqtt source %q: %w", sc.Name, err)
+		}
+		a.addSource(sc.Name, src)
+	}
+	return nil
+}
+
+// isPermanent reports sink errors whose data is dropped. Authentication and
+// not-found answers (401, 403, 404) are configuration faults, not bad data: they are
+// retried so the queue keeps the data until the operator fixes the token or creates
+// the database.
+func isPermanent(err error) bool {
+	if !errors.Is(err, influx.ErrPermanent) {
+		return false
+	}
+	var se *influx.StatusError
+	if errors.As(err, &se) {
+		switch se.StatusCode {
+		case 401, 403, 404:
+			return false
+		}
+	}
+	return true
+}
+
+func (a *App) addSource(name string, s Source) {
+	a.obs.register(name)
+	a.sources = append(a.sources, namedSource{name: name, src: s})
+}
+
+func conv(s *config.Signal) point.Conv {
+	c := point.Conv{Offset: s.Offset, Map: s.Map}
+	if s.Scale != nil {
+		c.Scale = *s.Scale
+	}
+	return c
+}
+
+// Registry returns the metrics registry.
+func (a *App) Registry() *prometheus.Registry { return a.reg }
+
+// AdminAddr returns the bound admin address.
+func (a *App) AdminAddr() string { return a.admin.Addr() }
+
+// Pipeline returns the ingest side (for processors that emit their own points).
+func (a *App) Pipeline() *pipeline.Pipeline { return a.pipe }
+
+// Admin returns the admin server, to add handlers before Run.
+func (a *App) Admin() *admin.Server { return a.admin }
+
+// Run runs every component until ctx is done, then stops sources first, then
+// forwarders, and closes the queues durably.
+func (a *App) Run(ctx context.Context) error {
+	a.started = time.Now()
+	a.log.Info("gateway starting", "workshop", a.cfg.Workshop.ID, "devices", len(a.cfg.Devices),
+		"sources", len(a.sources), "sinks", len(a.sinks), "admin", "http://"+a.admin.Addr())
+	if len(a.sinks) == 0 {
+		a.log.Warn("no sink configured: data is not forwarded anywhere")
+	}
+	for _, s := range a.sinks {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := s.Ping(pctx); err != nil {
+			a.log.Warn("sink not reachable at start; data is queued until it is", "err", err)
+		}
+		cancel()
+	}
+
+	bg, stopBG := context.WithCancel(context.Background())
+	var bgWG sync.WaitGroup
+	errc := make(chan error, 8)
+	run := func(wg *sync.WaitGroup, what string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errc <- fmt.Errorf("%s: %w", what, err)
+			}
+		}()
+	}
+	for _, q := range a.queues {
+		run(&bgWG, "queue", func() error { return q.Run(bg) })
+	}
+	for _, f := range a.forwarders {
+		run(&bgWG, "forwarder", func() error { return f.Run(bg) })
+	}
+	run(&bgWG, "admin", func() error { return a.admin.Run(bg) })
+
+	srcCtx, stopSources := context.WithCancel(ctx)
+	var srcWG sync.WaitGroup
+	for _, s := range a.sources {
+		run(&srcWG, "source "+s.name, func() error { return s.src.Run(srcCtx, a.pipe.Ingest) })
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		a.log.Error("component failed; stopping", "err", runErr)
+	}
+	stopSources()
+	srcWG.Wait()
+	stopBG()
+	bgWG.Wait()
+	for _, s := range a.sinks {
+		s.Close()
+	}
+	if err := a.closeQueues(); err != nil && runErr == nil {
+		runErr = err
+	}
+	a.log.Info("gateway stopped")
+	return runErr
+}
+
+func (a *App) closeQueues() error {
+	var errs []error
+	for _, q := range a.queues {
+		if err := q.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.queues = nil
+	return errors.Join(errs...)
+}
+
+func (a *App) ready() error {
+	for name, st := range a.obs.snapshot() {
+		if !st.EverUp {
+			return fmt.Errorf("source %q has not connected yet", name)
+		}
+	}
+	return nil
+}
+
+// Status is the JSON snapshot served at /api/status.
+type Status struct {
+	Workshop config.Workshop       `json:"workshop"`
+	Started  time.Time             `json:"started"`
+	Sources  []SourceStatus        `json:"sources"`
+	Sinks    []pipeline.SinkState  `json:"sinks"`
+	Queues   map[string]QueueState `json:"queues"`
+}
+
+// SourceStatus is one source's connection state.
+type SourceStatus struct {
+	Name      string    `json:"name"`
+	State     string    `json:"state"`
+	Since     time.Time `json:"since"`
+	Error     string    `json:"error,omitempty"`
+	Errors    uint64    `json:"signal_errors"`
+	LastError string    `json:"last_signal_error,omitempty"`
+}
+
+// QueueState is one sink queue's backlog.
+type QueueState struct {
+	PendingPoints int64     `json:"pending_points"`
+	PendingBytes  int64     `json:"pending_bytes"`
+	OldestPending time.Time `json:"oldest_pending,omitempty"`
+}
+
+func (a *App) status() any {
+	st := Status{Workshop: a.cfg.Workshop, Started: a.started, Queues: map[string]QueueState{}}
+	snap := a.obs.snapshot()
+	for _, s := range a.sources {
+		ss := snap[s.name]
+		st.Sources = append(st.Sources, SourceStatus{Name: s.name, State: ss.State.String(), Since: ss.Since,
+			Error: ss.Err, Errors: ss.Errors, LastError: ss.LastError})
+	}
+	for _, f := range a.forwarders {
+		st.Sinks = append(st.Sinks, f.State())
+	}
+	for i, q := range a.queues {
+		qs := q.Stats()
+		st.Queues[a.cfg.Sinks.Influx[i].Name] = QueueState{PendingPoints: int64(qs.PendingPoints),
+			PendingBytes: int64(qs.PendingBytes), OldestPending: qs.OldestPending}
+	}
+	return st
+}

@@ -1,0 +1,137 @@
+package app
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// observer implements point.Observer for every source: metrics plus throttled logs.
+type observer struct {
+	log *slog.Logger
+
+	up       *prometheus.GaugeVec
+	changes  *prometheus.CounterVec
+	received *prometheus.CounterVec
+	errors   *prometheus.CounterVec
+
+	mu       sync.Mutex
+	states   map[string]sourceState
+	lastWarn map[string]time.Time
+	onState  func(source string, s point.State)
+}
+
+type sourceState struct {
+	State     point.State
+	Err       string
+	Since     time.Time
+	EverUp    bool
+	Errors    uint64
+	LastError string
+}
+
+func newObserver(reg prometheus.Registerer, log *slog.Logger) *observer {
+	o := &observer{
+		log: log,
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ganlink_source_up",
+			Help: "1 while the source's session is established, 0 otherwise."}, []string{"source"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_source_state_changes_total",
+			Help: "Connection state changes of the source, by new state."}, []string{"source", "state"}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_source_fields_received_total",
+			Help: "Field values the source handed to the pipeline."}, []string{"source"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_source_signal_errors_total",
+			Help: "Values or messages a source could not turn into fields, by device and reason (decode, type, nan, missing, too_large, unbound, node_unknown, ...)."},
+			[]string{"source", "device", "reason"}),
+		states:   map[string]sourceState{},
+		lastWarn: map[string]time.Time{},
+	}
+	reg.MustRegister(o.up, o.changes, o.received, o.errors)
+	return o
+}
+
+func (o *observer) register(source string) {
+	o.mu.Lock()
+	o.states[source] = sourceState{State: point.StateConnecting, Since: time.Now()}
+	o.mu.Unlock()
+	o.up.WithLabelValues(source).Set(0)
+	o.received.WithLabelValues(source)
+}
+
+// State implements point.Observer.
+func (o *observer) State(source string, s point.State, err error) {
+	o.mu.Lock()
+	st := o.states[source]
+	prev := st.State
+	st.State, st.Since, st.Err = s, time.Now(), ""
+	if err != nil {
+		st.Err = err.Error()
+	}
+	if s == point.StateUp {
+		st.EverUp = true
+	}
+	o.states[source] = st
+	cb := o.onState
+	o.mu.Unlock()
+	o.changes.WithLabelValues(source, s.String()).Inc()
+	if s == point.StateUp {
+		o.up.WithLabelValues(source).Set(1)
+	} else {
+		o.up.WithLabelValues(source).Set(0)
+	}
+	switch {
+	case s == point.StateDown:
+		o.log.Warn("source down", "source", source, "err", err)
+	case s == point.StateUp:
+		o.log.Info("source up", "source", source)
+	case prev == point.StateDown:
+		o.log.Debug("source reconnecting", "source", source)
+	}
+	if cb != nil {
+		cb(source, s)
+	}
+}
+
+// SignalError implements point.Observer; logs are throttled to one per minute per
+// (source, device, signal, reason), the counter counts every occurrence.
+func (o *observer) SignalError(source, device, signal, reason string, err error) {
+	o.errors.WithLabelValues(source, device, reason).Inc()
+	key := source + "\x00" + device + "\x00" + signal + "\x00" + reason
+	now := time.Now()
+	o.mu.Lock()
+	st := o.states[source]
+	st.Errors++
+	if err != nil {
+		st.LastError = err.Error()
+	}
+	o.states[source] = st
+	last, seen := o.lastWarn[key]
+	log := !seen || now.Sub(last) >= time.Minute
+	if log {
+		if len(o.lastWarn) > 10000 {
+			clear(o.lastWarn)
+		}
+		o.lastWarn[key] = now
+	}
+	o.mu.Unlock()
+	if log {
+		o.log.Warn("signal error", "source", source, "device", device, "signal", signal, "reason", reason, "err", err)
+	}
+}
+
+// Received implements point.Observer.
+func (o *observer) Received(source string, fields int) {
+	o.received.WithLabelValues(source).Add(float64(fields))
+}
+
+func (o *observer) snapshot() map[string]sourceState {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]sourceState, len(o.states))
+	for k, v := range o.states {
+		out[k] = v
+	}
+	return out
+}

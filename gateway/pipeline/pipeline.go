@@ -1,0 +1,336 @@
+// Package pipeline moves telemetry from sources through the KPI engine into one durable
+// queue per sink, and from each queue to its sink with batching and retries.
+//
+// Ingest (the sources' EmitFunc) encodes a batch as line protocol once, hands it to the
+// processors (the KPI engine), appends it to every sink's queue and returns only when the
+// queue holds it under its durability policy, so a source acknowledges upstream only
+// after that. A Forwarder per sink reads the queue oldest first, groups blocks into
+// requests of at most BatchBytes (waiting at most FlushInterval for a partial batch),
+// writes, and acknowledges the blocks only after the sink accepted them.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/queue"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Queue is the part of *queue.Queue the pipeline uses.
+type Queue interface {
+	Append(data []byte, points int) error
+	Read(ctx context.Context) (queue.Block, error)
+	TryRead() (queue.Block, bool, error)
+	Ack(b queue.Block) error
+	Stats() queue.Stats
+}
+
+// Processor sees every batch before it is queued (the KPI engine). It must not keep
+// references to the batch after returning.
+type Processor interface {
+	Process(b point.Batch)
+}
+
+// Pipeline is the ingest side: sources call Ingest.
+type Pipeline struct {
+	queues     []Queue
+	processors []Processor
+	log        *slog.Logger
+	m          *ingestMetrics
+	bufPool    sync.Pool
+}
+
+type ingestMetrics struct {
+	queuedPoints prometheus.Counter
+	queuedFields prometheus.Counter
+	appendErrors prometheus.Counter
+}
+
+// New builds the ingest side over the sinks' queues.
+func New(queues []Queue, processors []Processor, log *slog.Logger, reg prometheus.Registerer) *Pipeline {
+	m := &ingestMetrics{
+		queuedPoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_pipeline_points_queued_total",
+			Help: "Points encoded and appended to the sink queues."}),
+		queuedFields: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_pipeline_fields_queued_total",
+			Help: "Field values encoded and appended to the sink queues."}),
+		appendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_pipeline_append_errors_total",
+			Help: "Batches a queue refused; the source keeps them and retries."}),
+	}
+	reg.MustRegister(m.queuedPoints, m.queuedFields, m.appendErrors)
+	return &Pipeline{queues: queues, processors: processors, log: log, m: m,
+		bufPool: sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}}
+}
+
+// Ingest implements point.EmitFunc.
+func (p *Pipeline) Ingest(ctx context.Context, b point.Batch) error {
+	if len(b) == 0 {
+		return nil
+	}
+	for _, pr := range p.processors {
+		pr.Process(b)
+	}
+	return p.Append(b)
+}
+
+// Append encodes b and appends it to every queue without passing it to the processors
+// (used for the processors' own output, such as KPI points).
+func (p *Pipeline) Append(b point.Batch) error {
+	bp := p.bufPool.Get().(*[]byte)
+	buf, fields := point.AppendBatch((*bp)[:0], b)
+	defer func() {
+		if cap(buf) <= 4<<20 {
+			*bp = buf[:0]
+			p.bufPool.Put(bp)
+		}
+	}()
+	if fields == 0 {
+		return nil
+	}
+	for _, q := range p.queues {
+		if err := q.Append(buf, len(b)); err != nil {
+			p.m.appendErrors.Inc()
+			return fmt.Errorf("append to queue: %w", err)
+		}
+	}
+	p.m.queuedPoints.Add(float64(len(b)))
+	p.m.queuedFields.Add(float64(fields))
+	return nil
+}
+
+// Sink is a northbound writer of line protocol.
+type Sink interface {
+	Write(ctx context.Context, lines []byte) error
+}
+
+// RetryAfterer is implemented by retryable errors carrying a server-requested delay.
+type RetryAfterer interface{ RetryAfter() time.Duration }
+
+// ForwarderConfig tunes one sink's forwarding.
+type ForwarderConfig struct {
+	Name          string
+	BatchBytes    int
+	FlushInterval time.Duration
+	RetryMin      time.Duration
+	RetryMax      time.Duration
+	// IsPermanent reports errors whose data must be dropped (and counted) rather than
+	// retried, e.g. HTTP 400 for a malformed line.
+	IsPermanent func(error) bool
+}
+
+// Forwarder moves one queue's blocks to one sink.
+type Forwarder struct {
+	cfg  ForwarderConfig
+	q    Queue
+	sink Sink
+	log  *slog.Logger
+	m    *sinkMetrics
+
+	mu        sync.Mutex
+	up        bool
+	lastErr   string
+	lastWrite time.Time
+}
+
+// SinkState is a snapshot for the status page.
+type SinkState struct {
+	Name      string    `json:"name"`
+	Up        bool      `json:"up"`
+	LastError string    `json:"last_error,omitempty"`
+	LastWrite time.Time `json:"last_write"`
+}
+
+// NewForwarder builds a forwarder; m comes from NewSinkMetrics (shared by all sinks).
+func NewForwarder(cfg ForwarderConfig, q Queue, sink Sink, m *SinkMetrics, log *slog.Logger) *Forwarder {
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 1 << 20
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 200 * time.Millisecond
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 500 * time.Millisecond
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = time.Minute
+	}
+	if cfg.IsPermanent == nil {
+		cfg.IsPermanent = func(error) bool { return false }
+	}
+	return &Forwarder{cfg: cfg, q: q, sink: sink, log: log.With("sink", cfg.Name), m: m.forSink(cfg.Name)}
+}
+
+// State returns the sink's current state.
+func (f *Forwarder) State() SinkState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return SinkState{Name: f.cfg.Name, Up: f.up, LastError: f.lastErr, LastWrite: f.lastWrite}
+}
+
+// Run forwards until ctx is done. Blocks read but not yet acknowledged are delivered
+// again after a restart (at-least-once; identical timestamps make a re-sent point
+// overwrite itself in the TSDB).
+func (f *Forwarder) Run(ctx context.Context) error {
+	var blocks []queue.Block
+	var body []byte
+	for {
+		blocks, body = blocks[:0], body[:0]
+		first, err := f.q.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read queue of sink %q: %w", f.cfg.Name, err)
+		}
+		blocks = append(blocks, first)
+		body = append(body, first.Data...)
+		deadline := time.Now().Add(f.cfg.FlushInterval)
+		for len(body) < f.cfg.BatchBytes {
+			b, ok, err := f.q.TryRead()
+			if err != nil {
+				return fmt.Errorf("read queue of sink %q: %w", f.cfg.Name, err)
+			}
+			if !ok {
+				wait := time.Until(deadline)
+				if wait <= 0 {
+					break
+				}
+				wctx, cancel := context.WithTimeout(ctx, wait)
+				b, err = f.q.Read(wctx)
+				cancel()
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					break // flush interval elapsed
+				}
+			}
+			blocks = append(blocks, b)
+			body = append(body, b.Data...)
+		}
+		if err := f.deliver(ctx, blocks, body); err != nil {
+			return nil // ctx done; unacknowledged blocks stay queued
+		}
+	}
+}
+
+// deliver writes the batch until it is accepted or permanently rejected; it returns an
+// error only when ctx is done.
+func (f *Forwarder) deliver(ctx context.Context, blocks []queue.Block, body []byte) error {
+	points := 0
+	for _, b := range blocks {
+		points += b.Points
+	}
+	err := f.write(ctx, body, points)
+	switch {
+	case err == nil:
+		return f.ack(blocks[len(blocks)-1])
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	// Permanently rejected: isolate the offending blocks so good data still lands.
+	if len(blocks) > 1 {
+		for _, b := range blocks {
+			if err := f.write(ctx, b.Data, b.Points); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				f.drop(b, err)
+			}
+		}
+	} else {
+		f.drop(blocks[0], err)
+	}
+	return f.ack(blocks[len(blocks)-1])
+}
+
+// write retries one request until success, a permanent error (counted as dropped and
+// returned) or ctx done.
+func (f *Forwarder) write(ctx context.Context, body []byte, points int) error {
+	backoff := f.cfg.RetryMin
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		err := f.sink.Write(ctx, body)
+		f.m.writeSeconds.Observe(time.Since(start).Seconds())
+		if err == nil {
+			f.m.writtenPoints.Add(float64(points))
+			f.m.writtenBytes.Add(float64(len(body)))
+			f.setState(true, "")
+			if attempt > 0 {
+				f.log.Info("sink recovered", "attempts", attempt+1)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if f.cfg.IsPermanent(err) {
+			f.setState(true, err.Error())
+			return err
+		}
+		f.setState(false, err.Error())
+		f.m.retries.Inc()
+		wait := jitter(backoff)
+		var ra RetryAfterer
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			wait = ra.RetryAfter()
+		}
+		if attempt == 0 || attempt%10 == 0 {
+			f.log.Warn("write failed; retrying", "attempt", attempt+1, "retry_in", wait.Round(time.Millisecond), "err", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(backoff*2, f.cfg.RetryMax)
+	}
+}
+
+func (f *Forwarder) drop(b queue.Block, err error) {
+	f.m.droppedPoints.Add(float64(b.Points))
+	f.log.Error("sink rejected data permanently; dropped", "points", b.Points, "offset", b.Offset, "err", err)
+}
+
+func (f *Forwarder) ack(b queue.Block) error {
+	if err := f.q.Ack(b); err != nil {
+		f.log.Error("acknowledge queue block", "offset", b.Offset, "err", err)
+	}
+	return nil
+}
+
+func (f *Forwarder) setState(up bool, errText string) {
+	f.mu.Lock()
+	f.up = up
+	f.lastErr = errText
+	if up {
+		f.lastWrite = time.Now()
+	}
+	f.mu.Unlock()
+	if up {
+		f.m.up.Set(1)
+	} else {
+		f.m.up.Set(0)
+	}
+}
+
+var jitterMu sync.Mutex
+var jitterState uint64 = 0x9e3779b97f4a7c15
+
+// jitter returns d scaled by a factor in [0.8, 1.2).
+func jitter(d time.Duration) time.Duration {
+	jitterMu.Lock()
+	jitterState ^= jitterState << 13
+	jitterState ^= jitterState >> 7
+	jitterState ^= jitterState << 17
+	r := jitterState
+	jitterMu.Unlock()
+	return time.Duration(float64(d) * (0.8 + 0.4*float64(r%1000)/1000))
+}
