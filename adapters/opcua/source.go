@@ -1,0 +1,235 @@
+package opcua
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/ganlink/ganlink/gateway/point"
+)
+
+// Source monitors the configured items of one OPC UA server and hands their value
+// changes to the pipeline. It is built by New and started by Run; Run must not be
+// called concurrently with itself.
+type Source struct {
+	cfg       Config
+	obs       point.Observer
+	log       *slog.Logger
+	items     []item
+	ts        tsMode
+	policyURI string
+	mode      ua.MessageSecurityMode
+
+	// Tuning knobs with production defaults; tests in this package shorten them.
+	keepAliveTarget time.Duration // wanted keep-alive period of a quiet subscription
+	retryEvery      time.Duration // period of re-creating rejected items while connected
+	closeTimeout    time.Duration // bound on the graceful close of a session
+	maxPublishers   int           // bound on outstanding publish requests
+
+	// Counters for diagnostics and tests.
+	monitorCalls  atomic.Int64 // CreateMonitoredItems requests sent
+	subscriptions atomic.Int64 // subscriptions created
+
+	lastWarn    time.Time
+	lastWarnMsg string
+}
+
+// item is the runtime form of one configured Item.
+type item struct {
+	cfg      *Item
+	id       nodeID
+	node     *ua.NodeID // built once when the namespace is an index; nil for nsu= ids
+	filter   *ua.ExtensionObject
+	sampling float64 // requested sampling interval in ms; -1 = publishing interval
+}
+
+type tsMode uint8
+
+const (
+	tsSource tsMode = iota
+	tsServer
+	tsGateway
+)
+
+const (
+	defaultKeepAliveTarget = 5 * time.Second
+	defaultRetryEvery      = time.Minute
+	defaultCloseTimeout    = 2 * time.Second
+	defaultMaxPublishers   = 8
+	// lifetimeFactor × keep-alive count is the requested subscription lifetime count.
+	lifetimeFactor = 12
+	// watchdogFactor × keep-alive period without any publish response declares the
+	// subscription dead.
+	watchdogFactor = 3
+)
+
+// New validates cfg and builds a Source. It starts nothing. obs and log may be nil.
+func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("validate config of opcua source %q: %w", cfg.Name, err)
+	}
+	cfg.Items = slices.Clone(cfg.Items)
+	cfg.applyDefaults()
+	if obs == nil {
+		obs = point.NopObserver{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Source{
+		cfg:             cfg,
+		obs:             obs,
+		log:             log,
+		items:           make([]item, len(cfg.Items)),
+		policyURI:       securityPolicies[cfg.SecurityPolicy],
+		mode:            securityModes[cfg.SecurityMode],
+		keepAliveTarget: defaultKeepAliveTarget,
+		retryEvery:      defaultRetryEvery,
+		closeTimeout:    defaultCloseTimeout,
+		maxPublishers:   defaultMaxPublishers,
+	}
+	switch cfg.Timestamp {
+	case "server":
+		s.ts = tsServer
+	case "gateway":
+		s.ts = tsGateway
+	}
+	for i := range cfg.Items {
+		ci := &s.cfg.Items[i]
+		it := &s.items[i]
+		it.cfg = ci
+		id, err := parseNodeID(ci.NodeID)
+		if err != nil { // unreachable after Validate
+			return nil, fmt.Errorf("parse node id of items[%d]: %w", i, err)
+		}
+		it.id = id
+		if id.nsu == "" {
+			it.node = id.build(id.ns)
+		}
+		it.sampling = -1
+		if ci.SamplingInterval > 0 {
+			it.sampling = ms(ci.SamplingInterval)
+		}
+		if ci.DeadbandType != "" {
+			dt := ua.DeadbandTypeAbsolute
+			if ci.DeadbandType == "percent" {
+				dt = ua.DeadbandTypePercent
+			}
+			it.filter = ua.NewExtensionObject(&ua.DataChangeFilter{
+				Trigger:       ua.DataChangeTriggerStatusValue,
+				DeadbandType:  uint32(dt),
+				DeadbandValue: ci.DeadbandValue,
+			})
+		}
+	}
+	return s, nil
+}
+
+// Run connects, monitors the items and emits their value changes until ctx is done; it
+// then closes the session and returns nil once every goroutine it started has exited.
+// Connection, session and subscription failures never end Run: it closes the client,
+// reports point.StateDown and reconnects with capped exponential backoff, re-creating
+// every subscription and monitored item.
+func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
+	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
+	for ctx.Err() == nil {
+		s.obs.State(s.cfg.Name, point.StateConnecting, nil)
+		up, err := s.session(ctx, emit)
+		if ctx.Err() != nil {
+			break
+		}
+		if up {
+			bo.reset()
+		}
+		s.obs.State(s.cfg.Name, point.StateDown, err)
+		d := bo.next()
+		s.warnDown(err, d, up)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+	s.log.Info("opcua source stopped", "endpoint", s.cfg.Endpoint)
+	return nil
+}
+
+// warnDown logs a lost or failed connection: at Warn when the session had been up, when
+// the error changed or once a minute, else at Debug.
+func (s *Source) warnDown(err error, retry time.Duration, wasUp bool) {
+	msg := err.Error()
+	now := time.Now()
+	level := slog.LevelDebug
+	if wasUp || msg != s.lastWarnMsg || now.Sub(s.lastWarn) >= time.Minute {
+		level = slog.LevelWarn
+		s.lastWarn, s.lastWarnMsg = now, msg
+	}
+	text := "opcua connection failed"
+	if wasUp {
+		text = "opcua connection lost"
+	}
+	s.log.Log(context.Background(), level, text, "endpoint", s.cfg.Endpoint, "err", err, "retry_in", retry.Round(time.Millisecond))
+}
+
+// emitBatch hands b to emit, retrying with backoff until it succeeds or ctx is done. A
+// batch dropped at shutdown is reported through SignalError with reason "emit".
+func (s *Source) emitBatch(ctx context.Context, emit point.EmitFunc, b point.Batch) error {
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := emit(ctx, b)
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info("emit recovered", "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() == nil {
+			if attempt == 1 || attempt%10 == 0 {
+				s.log.Warn("emit failed, retrying", "fields", len(b), "attempt", attempt, "err", err)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+				delay = min(2*delay, 5*time.Second)
+				continue
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		s.obs.SignalError(s.cfg.Name, "", "", "emit",
+			fmt.Errorf("emit batch of %d fields: dropped at shutdown after %d attempts: %w", len(b), attempt, err))
+		return ctx.Err()
+	}
+}
+
+// backoff is a capped exponential backoff with jitter: the n-th delay is drawn from
+// [d/2, d] with d = min × 2ⁿ capped at max.
+type backoff struct {
+	min, max time.Duration
+	n        int
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+func (b *backoff) next() time.Duration {
+	d := b.min
+	for i := 0; i < b.n && d < b.max; i++ {
+		d *= 2
+	}
+	d = min(d, b.max)
+	if b.n < 62 {
+		b.n++
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// ms converts d to OPC UA milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,536 @@
+package opcua
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/ganlink/ganlink/gateway/point"
+)
+
+var t0 = time.Date(2026, 5, 1, 8, 0, 0, 123456700, time.UTC) // OPC UA times have 100 ns resolution
+
+// want is an expected point of device m1.
+type want struct {
+	field string
+	value float64
+	q     point.Quality
+	time  time.Time
+}
+
+func checkLast(t *testing.T, rec *recorder, w want) {
+	t.Helper()
+	p, ok := rec.last("m1", w.field)
+	if !ok {
+		t.Fatalf("no point for field %q", w.field)
+	}
+	got := want{p.Fields[0].Key, p.Fields[0].Value, p.Fields[0].Quality, time.Unix(0, p.Time).UTC()}
+	if got != w {
+		t.Errorf("field %q: got %+v, want %+v", w.field, got, w)
+	}
+	if p.Measurement != "cnc" || p.Device != "m1" || len(p.Tags) != len(testTags) || &p.Tags[0] != &testTags[0] {
+		t.Errorf("field %q: identity measurement=%q device=%q tags=%v, want cnc, m1 and the shared tag slice", w.field, p.Measurement, p.Device, p.Tags)
+	}
+}
+
+func hasLast(rec *recorder, w want) bool {
+	p, ok := rec.last("m1", w.field)
+	return ok && p.Fields[0].Value == w.value && p.Fields[0].Quality == w.q && p.Time == w.time.UnixNano()
+}
+
+// Values flow with exact values, qualities and source timestamps; server time and then
+// gateway time are the fallbacks.
+func TestValuesFlow(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "speed", "count", "temp", "u16", "srvtime", "notime")
+	ts.set("speed", dv(1500.5, ua.StatusOK, t0, t0.Add(time.Hour)))
+	ts.set("count", dv(int32(-7), ua.StatusOK, t0.Add(time.Second), time.Time{}))
+	ts.set("temp", dv(float32(20.5), ua.StatusUncertainSensorNotAccurate, t0.Add(2*time.Second), time.Time{}))
+	ts.set("u16", dv(uint16(65535), ua.StatusOK, t0.Add(3*time.Second), time.Time{}))
+	ts.set("srvtime", dv(1.25, ua.StatusOK, time.Time{}, t0.Add(4*time.Second)))
+	ts.set("notime", dv(2.5, ua.StatusOK, time.Time{}, time.Time{}))
+
+	cfg := testConfig(ts.url, ts, "speed", "count", "temp", "u16", "srvtime", "notime")
+	cfg.Items[2].Conv = point.Conv{Scale: 2, Offset: 1}
+	// Monitoring parameters are sent (this server accepts and ignores them).
+	cfg.Items[1].DeadbandType, cfg.Items[1].DeadbandValue = "absolute", 0.5
+	cfg.Items[3].SamplingInterval, cfg.Items[3].QueueSize = 20*time.Millisecond, 3
+	rec := &recorder{}
+	before := time.Now()
+	runSource(t, cfg, rec, nil)
+
+	first := []want{
+		{"speed", 1500.5, point.Good, t0},
+		{"count", -7, point.Good, t0.Add(time.Second)},
+		{"temp", 42, point.Uncertain, t0.Add(2 * time.Second)},
+		{"u16", 65535, point.Good, t0.Add(3 * time.Second)},
+		{"srvtime", 1.25, point.Good, t0.Add(4 * time.Second)},
+	}
+	waitFor(t, 5*time.Second, "initial values", func() bool {
+		for _, w := range first {
+			if !hasLast(rec, w) {
+				return false
+			}
+		}
+		_, ok := rec.last("m1", "notime")
+		return ok
+	})
+	for _, w := range first {
+		checkLast(t, rec, w)
+	}
+	p, _ := rec.last("m1", "notime")
+	if got := time.Unix(0, p.Time); p.Fields[0].Value != 2.5 || got.Before(before) || got.After(time.Now()) {
+		t.Errorf("notime: value %v at %v, want 2.5 at gateway time after %v", p.Fields[0].Value, got, before)
+	}
+
+	// Changes flow too.
+	ts.set("speed", dv(1200.0, ua.StatusOK, t0.Add(time.Minute), time.Time{}))
+	ts.set("count", dv(int32(8), ua.StatusOK, t0.Add(time.Minute+time.Second), time.Time{}))
+	second := []want{
+		{"speed", 1200, point.Good, t0.Add(time.Minute)},
+		{"count", 8, point.Good, t0.Add(time.Minute + time.Second)},
+	}
+	waitFor(t, 5*time.Second, "changed values", func() bool { return hasLast(rec, second[0]) && hasLast(rec, second[1]) })
+	for _, w := range second {
+		checkLast(t, rec, w)
+	}
+	rec.mu.Lock()
+	received := rec.received
+	rec.mu.Unlock()
+	if n := rec.fieldCount(); received != n {
+		t.Errorf("Received counted %d fields, emitted %d", received, n)
+	}
+	if sig := rec.signalList(); len(sig) != 0 {
+		t.Errorf("unexpected signal errors: %+v", sig)
+	}
+}
+
+// A server stopped and a new one started on the same port: the same Run notices the
+// silence through the keep-alive watchdog (the stopped gopcua server leaves the TCP
+// connection open), reconnects and data flows again.
+func TestReconnectAfterServerRestart(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "speed")
+	ts.set("speed", dv(1.0, ua.StatusOK, t0, time.Time{}))
+	rec := &recorder{}
+	runSource(t, testConfig(ts.url, ts, "speed"), rec, func(s *Source) {
+		s.keepAliveTarget = 300 * time.Millisecond
+		s.closeTimeout = 300 * time.Millisecond
+	})
+	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"speed", 1, point.Good, t0}) })
+
+	stopped := time.Now()
+	ts.kill()
+	waitFor(t, 5*time.Second, "state down", func() bool {
+		s := rec.stateList()
+		return s[len(s)-1] == point.StateDown
+	})
+	ts2 := startTestServer(t, ts.port, "speed")
+	restarted := time.Now()
+	ts2.set("speed", dv(2.0, ua.StatusOK, t0.Add(time.Hour), time.Time{}))
+	waitFor(t, 10*time.Second, "value from the restarted server", func() bool {
+		return hasLast(rec, want{"speed", 2, point.Good, t0.Add(time.Hour)})
+	})
+	t.Logf("data flowed again %s after the restart, %s after the stop", time.Since(restarted).Round(time.Millisecond),
+		time.Since(stopped).Round(time.Millisecond))
+
+	// Connecting, Up, then Down (with the cause), Connecting ... Up.
+	states := rec.stateList()
+	seq := []point.State{point.StateConnecting, point.StateUp, point.StateDown, point.StateConnecting, point.StateUp}
+	k := 0
+	for _, s := range states {
+		if k < len(seq) && s == seq[k] {
+			k++
+		}
+	}
+	if k != len(seq) || states[0] != point.StateConnecting || states[1] != point.StateUp || states[2] != point.StateDown ||
+		states[len(states)-1] != point.StateUp {
+		t.Fatalf("states %s, want connecting, up, down, (connecting, down)..., connecting, up", fmtStates(states))
+	}
+	rec.mu.Lock()
+	downErr := rec.states[2].err
+	rec.mu.Unlock()
+	wantPrefix := fmt.Sprintf("subscription 1 on %q: no publish response for ", ts.url)
+	if downErr == nil || !strings.HasPrefix(downErr.Error(), wantPrefix) || !strings.HasSuffix(downErr.Error(), " (keep-alive period 300ms)") {
+		t.Errorf("down error %v, want %q...", downErr, wantPrefix)
+	}
+}
+
+// An unknown node among good ones: the good ones flow, the unknown one is reported, and
+// once the node exists the periodic retry picks it up without a reconnect.
+func TestUnknownNode(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "a", "b")
+	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
+	ts.set("b", dv(2.0, ua.StatusOK, t0, time.Time{}))
+	cfg := testConfig(ts.url, ts, "a", "b")
+	cfg.Items = append(cfg.Items, Item{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "missing", NodeID: "ns=2;s=Missing"})
+	rec := &recorder{}
+	src, _ := runSource(t, cfg, rec, func(s *Source) { s.retryEvery = 300 * time.Millisecond })
+
+	waitFor(t, 5*time.Second, "good values and the unknown node reported", func() bool {
+		return hasLast(rec, want{"a", 1, point.Good, t0}) && hasLast(rec, want{"b", 2, point.Good, t0}) && len(rec.signalList()) > 0
+	})
+	sig := rec.signalList()[0]
+	wantMsg := fmt.Sprintf(`monitor node "ns=2;s=Missing" on %q: The node id refers to a node that does not exist in the server address space. StatusBadNodeIDUnknown (0x80340000)`, ts.url)
+	if sig.device != "m1" || sig.field != "missing" || sig.reason != "node_unknown" || sig.err.Error() != wantMsg {
+		t.Fatalf("signal error %s/%s %q %q\nwant m1/missing node_unknown %q", sig.device, sig.field, sig.reason, sig.err, wantMsg)
+	}
+	// The server reported the node unknown in a notification: that is a bad value.
+	if ps := rec.points("m1", "missing"); len(ps) == 0 || ps[0].Fields[0].Quality != point.Bad || ps[0].Fields[0].Value != 0 {
+		t.Errorf("points of the unknown node %+v, want one with quality bad", ps)
+	}
+
+	// The node appears: the retry monitors it again on the same session.
+	upBefore := len(rec.stateList())
+	ts.add("Missing")
+	ts.set("Missing", dv(5.0, ua.StatusOK, t0.Add(time.Minute), time.Time{}))
+	waitFor(t, 5*time.Second, "the late node's value", func() bool {
+		return hasLast(rec, want{"missing", 5, point.Good, t0.Add(time.Minute)})
+	})
+	if n := len(rec.stateList()); n != upBefore {
+		t.Errorf("states %s: the retry must not reconnect", fmtStates(rec.stateList()))
+	}
+	if src.subscriptions.Load() != 1 {
+		t.Errorf("%d subscriptions created, want 1", src.subscriptions.Load())
+	}
+}
+
+// A bad status is emitted with quality Bad and no value; uncertain keeps its value.
+func TestBadStatus(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "s")
+	ts.set("s", dv(10.0, ua.StatusOK, t0, time.Time{}))
+	rec := &recorder{}
+	runSource(t, testConfig(ts.url, ts, "s"), rec, nil)
+	steps := []struct {
+		val    float64
+		status ua.StatusCode
+		want   want
+	}{
+		{10, ua.StatusOK, want{"s", 10, point.Good, t0}},
+		{99, ua.StatusBadSensorFailure, want{"s", 0, point.Bad, t0.Add(time.Second)}},
+		{11, ua.StatusUncertainLastUsableValue, want{"s", 11, point.Uncertain, t0.Add(2 * time.Second)}},
+		{12, ua.StatusBadOutOfService | 0x0400, want{"s", 0, point.Bad, t0.Add(3 * time.Second)}}, // with info bits
+		{13, ua.StatusGood, want{"s", 13, point.Good, t0.Add(4 * time.Second)}},
+	}
+	for i, st := range steps {
+		if i > 0 {
+			ts.set("s", dv(st.val, st.status, st.want.time, time.Time{}))
+		}
+		waitFor(t, 5*time.Second, fmt.Sprintf("step %d", i), func() bool { return hasLast(rec, st.want) })
+	}
+	if sig := rec.signalList(); len(sig) != 0 {
+		t.Errorf("unexpected signal errors: %+v", sig)
+	}
+}
+
+// Value types: booleans are 0/1, mapped strings use the map; strings without a map,
+// arrays, non-numeric types and NaN are reported and produce no field.
+func TestValueTypes(t *testing.T) {
+	t.Parallel()
+	names := []string{"on", "off", "mode", "text", "arr", "nan", "inf", "lt", "i64", "u8"}
+	ts := startTestServer(t, 0, names...)
+	ts.set("on", dv(true, ua.StatusOK, t0, time.Time{}))
+	ts.set("off", dv(false, ua.StatusOK, t0, time.Time{}))
+	ts.set("mode", dv("MDI", ua.StatusOK, t0, time.Time{}))
+	ts.set("text", dv("AUTO", ua.StatusOK, t0, time.Time{}))
+	ts.set("arr", dv([]float64{1, 2}, ua.StatusOK, t0, time.Time{}))
+	ts.set("nan", dv(math.NaN(), ua.StatusOK, t0, time.Time{}))
+	ts.set("inf", dv(float32(math.Inf(-1)), ua.StatusOK, t0, time.Time{}))
+	ts.set("lt", dv(ua.NewLocalizedText("x"), ua.StatusOK, t0, time.Time{}))
+	ts.set("i64", dv(int64(-1)<<40, ua.StatusOK, t0, time.Time{}))
+	ts.set("u8", dv(byte(200), ua.StatusOK, t0, time.Time{}))
+	cfg := testConfig(ts.url, ts, names...)
+	cfg.Items[2].Conv = point.Conv{Map: map[string]float64{"AUTO": 2, "MDI": 1}}
+	rec := &recorder{}
+	runSource(t, cfg, rec, nil)
+
+	wantPoints := []want{
+		{"on", 1, point.Good, t0}, {"off", 0, point.Good, t0}, {"mode", 1, point.Good, t0},
+		{"i64", -(1 << 40), point.Good, t0}, {"u8", 200, point.Good, t0},
+	}
+	n := func(f string) string { return ts.node(f) }
+	wantSignals := map[string]signalEvent{
+		"text": {"m1", "text", "type", fmt.Errorf(`convert String value of device "m1" field "text" (node %q): string value "AUTO" without map: unsupported value type`, n("text"))},
+		"arr":  {"m1", "arr", "type", fmt.Errorf(`convert Double array value of device "m1" field "arr" (node %q): unsupported value type`, n("arr"))},
+		"nan":  {"m1", "nan", "nan", fmt.Errorf(`convert Double value of device "m1" field "nan" (node %q): value NaN: value is not finite`, n("nan"))},
+		"inf":  {"m1", "inf", "nan", fmt.Errorf(`convert Float value of device "m1" field "inf" (node %q): value -Inf: value is not finite`, n("inf"))},
+		"lt":   {"m1", "lt", "type", fmt.Errorf(`convert LocalizedText value of device "m1" field "lt" (node %q): unsupported value type`, n("lt"))},
+	}
+	waitFor(t, 5*time.Second, "values and signal errors", func() bool {
+		for _, w := range wantPoints {
+			if !hasLast(rec, w) {
+				return false
+			}
+		}
+		return len(rec.signalList()) >= len(wantSignals)
+	})
+	got := map[string]signalEvent{}
+	for _, s := range rec.signalList() {
+		got[s.field] = s
+	}
+	for f, w := range wantSignals {
+		g, ok := got[f]
+		if !ok || g.device != w.device || g.reason != w.reason || g.err.Error() != w.err.Error() {
+			t.Errorf("field %s: signal %+v\nwant %+v", f, g, w)
+		}
+		if ps := rec.points("m1", f); len(ps) != 0 {
+			t.Errorf("field %s: points %+v, want none", f, ps)
+		}
+	}
+	if len(got) != len(wantSignals) {
+		t.Errorf("signals for %d fields, want %d: %+v", len(got), len(wantSignals), got)
+	}
+}
+
+// Namespace URIs resolve against the server's NamespaceArray; an unknown URI is reported.
+func TestNamespaceURI(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "a")
+	ts.set("a", dv(7.0, ua.StatusOK, t0, time.Time{}))
+	cfg := testConfig(ts.url, ts)
+	cfg.Items = []Item{
+		{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "a", NodeID: "nsu=" + plantNS + ";s=a"},
+		{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "gone", NodeID: "nsu=urn:ganlink:test:gone;s=a"},
+	}
+	rec := &recorder{}
+	runSource(t, cfg, rec, nil)
+	waitFor(t, 5*time.Second, "value through the namespace uri", func() bool {
+		return hasLast(rec, want{"a", 7, point.Good, t0}) && len(rec.signalList()) > 0
+	})
+	sig := rec.signalList()[0]
+	wantMsg := fmt.Sprintf(`resolve node "nsu=urn:ganlink:test:gone;s=a" on %q: namespace "urn:ganlink:test:gone" is not in the server's namespace array`, ts.url)
+	if sig.device != "m1" || sig.field != "gone" || sig.reason != "namespace" || sig.err.Error() != wantMsg {
+		t.Fatalf("signal %s/%s %q %q\nwant m1/gone namespace %q", sig.device, sig.field, sig.reason, sig.err, wantMsg)
+	}
+}
+
+// 2 500 items with at most 1 000 per call and 1 200 per subscription: five
+// CreateMonitoredItems calls on three subscriptions, every item monitored.
+func TestManyItems(t *testing.T) {
+	t.Parallel()
+	const n = 2500
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("v%04d", i)
+	}
+	ts := startTestServer(t, 0, names...)
+	for i, name := range names {
+		ts.set(name, dv(float64(i), ua.StatusOK, t0.Add(time.Duration(i)*time.Millisecond), time.Time{}))
+	}
+	cfg := testConfig(ts.url, ts, names...)
+	cfg.PublishingInterval = 200 * time.Millisecond
+	cfg.MaxItemsPerCall = 1000
+	cfg.MaxItemsPerSubscription = 1200
+	rec := &recorder{}
+	src, _ := runSource(t, cfg, rec, nil)
+	waitFor(t, 20*time.Second, "all values", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.received >= n
+	})
+	seen := map[string]bool{}
+	rec.mu.Lock()
+	for _, b := range rec.batches {
+		for _, p := range b {
+			f := p.Fields[0]
+			var i int
+			fmt.Sscanf(f.Key, "v%d", &i)
+			if f.Value != float64(i) || f.Quality != point.Good || p.Time != t0.Add(time.Duration(i)*time.Millisecond).UnixNano() {
+				t.Errorf("point %+v, want value %d at %v", p, i, t0.Add(time.Duration(i)*time.Millisecond))
+			}
+			seen[f.Key] = true
+		}
+	}
+	rec.mu.Unlock()
+	if len(seen) != n {
+		t.Errorf("values for %d items, want %d", len(seen), n)
+	}
+	if c, s := src.monitorCalls.Load(), src.subscriptions.Load(); c != 5 || s != 3 {
+		t.Errorf("%d CreateMonitoredItems calls on %d subscriptions, want 5 on 3", c, s)
+	}
+}
+
+// Cancelling the context ends Run promptly and leaves no goroutine of the source or of
+// its OPC UA client behind.
+//
+// Not parallel: the goroutine check sees the clients of every running test, and
+// sequential tests run before the parallel ones resume.
+func TestCancelStopsPromptly(t *testing.T) {
+	ts := startTestServer(t, 0, "a")
+	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
+	rec := &recorder{}
+	_, stop := runSource(t, testConfig(ts.url, ts, "a"), rec, nil)
+	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
+	if g := clientGoroutines(); len(g) == 0 {
+		t.Fatal("no client goroutines found while running: the leak check would prove nothing")
+	}
+	start := time.Now()
+	stop()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Run took %s to return after cancel", d)
+	}
+	// gopcua's own client goroutines end asynchronously after Close; give them a moment.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		g := clientGoroutines()
+		if len(g) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left after Run returned:\n%s", len(g), strings.Join(g, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Shutdown is not a connection loss: no Down is reported.
+	if s := rec.stateList(); s[len(s)-1] != point.StateUp {
+		t.Errorf("states %s, want the last one up", fmtStates(s))
+	}
+}
+
+// When emit fails the batch is retried until it is stored; nothing is dropped, and the
+// time spent retrying (1.5s, over twice the watchdog's 600ms) does not count as server
+// silence.
+func TestEmitRetry(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "a")
+	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
+	rec := &recorder{failEmit: func(call int) bool { return call <= 5 }}
+	runSource(t, testConfig(ts.url, ts, "a"), rec, func(s *Source) { s.keepAliveTarget = 200 * time.Millisecond })
+	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
+	ts.set("a", dv(2.0, ua.StatusOK, t0.Add(time.Second), time.Time{}))
+	waitFor(t, 5*time.Second, "second value", func() bool { return hasLast(rec, want{"a", 2, point.Good, t0.Add(time.Second)}) })
+	if ps := rec.points("m1", "a"); len(ps) != 2 {
+		t.Errorf("points %+v, want exactly the two values", ps)
+	}
+	rec.mu.Lock()
+	calls, received := rec.calls, rec.received
+	rec.mu.Unlock()
+	if calls != 7 || received != 2 {
+		t.Errorf("%d emit calls, %d fields received; want 7 calls (5 failed) and 2 fields", calls, received)
+	}
+	if sig := rec.signalList(); len(sig) != 0 {
+		t.Errorf("unexpected signal errors: %+v", sig)
+	}
+	if s := rec.stateList(); len(s) != 2 {
+		t.Errorf("states %s, want connecting, up: emitting is not server silence", fmtStates(s))
+	}
+}
+
+// A batch that cannot be stored before shutdown is reported, not silently dropped.
+func TestEmitDropAtShutdownIsReported(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "a")
+	rec := &recorder{failEmit: func(int) bool { return true }}
+	_, stop := runSource(t, testConfig(ts.url, ts, "a"), rec, nil)
+	waitFor(t, 5*time.Second, "an emit attempt", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.calls >= 2
+	})
+	stop()
+	sig := rec.signalList()
+	if len(sig) != 1 || sig[0].reason != "emit" || sig[0].device != "" ||
+		!strings.HasPrefix(sig[0].err.Error(), "emit batch of 1 fields: dropped at shutdown after ") ||
+		!strings.HasSuffix(sig[0].err.Error(), " attempts: queue full") {
+		t.Fatalf("signals %+v, want one emit drop", sig)
+	}
+}
+
+// A dropped TCP connection is noticed at once (not by the watchdog) and the source
+// reconnects.
+func TestConnectionDropped(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "a")
+	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
+	px := startProxy(t, fmt.Sprintf("127.0.0.1:%d", ts.port))
+	cfg := testConfig(px.url, ts, "a")
+	rec := &recorder{}
+	runSource(t, cfg, rec, nil) // default keep-alive: the watchdog would need 15s
+	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
+
+	dropped := time.Now()
+	px.drop()
+	waitFor(t, time.Second, "state down", func() bool {
+		s := rec.stateList()
+		return s[len(s)-1] == point.StateDown
+	})
+	rec.mu.Lock()
+	downErr := rec.states[2].err
+	rec.mu.Unlock()
+	if want := fmt.Sprintf("publish on %q: EOF", px.url); downErr == nil || downErr.Error() != want {
+		t.Errorf("down error %v, want %q", downErr, want)
+	}
+	ts.set("a", dv(2.0, ua.StatusOK, t0.Add(time.Second), time.Time{}))
+	waitFor(t, 5*time.Second, "value after reconnect", func() bool { return hasLast(rec, want{"a", 2, point.Good, t0.Add(time.Second)}) })
+	t.Logf("data flowed again %s after the drop", time.Since(dropped).Round(time.Millisecond))
+	if s := rec.stateList(); fmtStates(s) != fmtStates([]point.State{point.StateConnecting, point.StateUp, point.StateDown, point.StateConnecting, point.StateUp}) {
+		t.Errorf("states %s", fmtStates(s))
+	}
+}
+
+// A connection that stays open but carries nothing (no keep-alives) is declared dead
+// after three keep-alive periods.
+func TestKeepAliveWatchdog(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "a")
+	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
+	px := startProxy(t, fmt.Sprintf("127.0.0.1:%d", ts.port))
+	rec := &recorder{}
+	runSource(t, testConfig(px.url, ts, "a"), rec, func(s *Source) {
+		s.keepAliveTarget = 200 * time.Millisecond
+		s.closeTimeout = 200 * time.Millisecond
+	})
+	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
+	// Quiet but alive: keep-alives hold the session up.
+	time.Sleep(time.Second)
+	if s := rec.stateList(); len(s) != 2 {
+		t.Fatalf("states %s while quiet, want connecting, up", fmtStates(s))
+	}
+
+	frozen := time.Now()
+	px.freeze(true)
+	waitFor(t, 3*time.Second, "state down", func() bool {
+		s := rec.stateList()
+		return s[len(s)-1] == point.StateDown
+	})
+	detected := time.Since(frozen)
+	// Three keep-alive periods (600ms) after the last response, which came at most one
+	// server keep-alive interval (250ms) before the freeze.
+	if detected < 350*time.Millisecond {
+		t.Errorf("declared dead after %s, before three keep-alive periods", detected)
+	}
+	rec.mu.Lock()
+	downErr := rec.states[2].err
+	rec.mu.Unlock()
+	wantPrefix := fmt.Sprintf("subscription 1 on %q: no publish response for ", px.url)
+	if downErr == nil || !strings.HasPrefix(downErr.Error(), wantPrefix) || !strings.HasSuffix(downErr.Error(), " (keep-alive period 200ms)") {
+		t.Errorf("down error %v, want %q...", downErr, wantPrefix)
+	}
+	px.freeze(false)
+	ts.set("a", dv(2.0, ua.StatusOK, t0.Add(time.Second), time.Time{}))
+	waitFor(t, 5*time.Second, "value after reconnect", func() bool { return hasLast(rec, want{"a", 2, point.Good, t0.Add(time.Second)}) })
+	t.Logf("declared dead %s after the freeze", detected.Round(time.Millisecond))
+}
+
+// A source without items keeps a session (one subscription sending keep-alives) and
+// reports its state.
+func TestNoItems(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0)
+	rec := &recorder{}
+	src, _ := runSource(t, testConfig(ts.url, ts), rec, func(s *Source) { s.keepAliveTarget = 200 * time.Millisecond })
+	waitFor(t, 5*time.Second, "state up", func() bool { return len(rec.stateList()) == 2 })
+	time.Sleep(time.Second) // several watchdog periods
+	if s := rec.stateList(); fmtStates(s) != fmtStates([]point.State{point.StateConnecting, point.StateUp}) {
+		t.Errorf("states %s, want connecting, up", fmtStates(s))
+	}
+	if src.subscriptions.Load() != 1 || src.monitorCalls.Load() != 0 {
+		t.Errorf("%d subscriptions, %d CreateMonitoredItems calls; want 1 and 0", src.subscriptions.Load(), src.monitorCalls.Load())
+	}
+}
