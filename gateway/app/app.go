@@ -17,6 +17,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/gateway/queue"
@@ -46,6 +47,9 @@ type App struct {
 	pipe       *pipeline.Pipeline
 	sources    []namedSource
 	admin      *admin.Server
+	kpi        *kpi.Engine
+	kpiDropped prometheus.Counter
+	clock      func() time.Time
 	started    time.Time
 }
 
@@ -53,8 +57,8 @@ type App struct {
 type Options struct {
 	// Registry receives all metrics; a new one is made when nil.
 	Registry *prometheus.Registry
-	// Processors see every batch before it is queued (the KPI engine).
-	Processors []pipeline.Processor
+	// Clock is the time KPI windows follow; default time.Now.
+	Clock func() time.Time
 }
 
 // IdentityTags returns the sorted identity tags of a device's points.
@@ -77,7 +81,28 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	a := &App{cfg: cfg, log: log, reg: reg, obs: newObserver(reg, log)}
+	a := &App{cfg: cfg, log: log, reg: reg, obs: newObserver(reg, log), clock: opts.Clock}
+	if a.clock == nil {
+		a.clock = time.Now
+	}
+	kc, kdev, err := kpiConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.kpi, err = kpi.New(kc, kdev); err != nil {
+		return nil, fmt.Errorf("build kpi engine: %w", err)
+	}
+	a.kpiDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_kpi_points_dropped_total",
+		Help: "KPI points that could not be queued."})
+	reg.MustRegister(a.kpiDropped, newKPICollector(a))
+	a.obs.onState = func(source string, s point.State) {
+		switch s {
+		case point.StateUp:
+			a.kpi.SourceState(source, true, a.clock())
+		case point.StateDown:
+			a.kpi.SourceState(source, false, a.clock())
+		}
+	}
 	defer func() {
 		if err != nil {
 			a.closeQueues()
@@ -112,7 +137,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 			IsPermanent: isPermanent,
 		}, q, sink, sinkMetrics, log))
 	}
-	a.pipe = pipeline.New(queues, opts.Processors, log, reg)
+	a.pipe = pipeline.New(queues, []pipeline.Processor{a.kpi}, log, reg)
 
 	if err := a.buildSources(); err != nil {
 		return nil, err
@@ -259,6 +284,8 @@ func (a *App) Run(ctx context.Context) error {
 		cancel()
 	}
 
+	a.loadKPIState(a.clock())
+	a.emitKPI(a.kpi.Tick(a.clock())) // observation starts before the first sample; restored windows that closed meanwhile are queued
 	bg, stopBG := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
 	errc := make(chan error, 8)
@@ -278,6 +305,7 @@ func (a *App) Run(ctx context.Context) error {
 		run(&bgWG, "forwarder", func() error { return f.Run(bg) })
 	}
 	run(&bgWG, "admin", func() error { return a.admin.Run(bg) })
+	run(&bgWG, "kpi", func() error { return a.runKPI(bg) })
 
 	srcCtx, stopSources := context.WithCancel(ctx)
 	var srcWG sync.WaitGroup

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ type workshop struct {
 	stopApp  context.CancelFunc
 	appDone  chan error
 	simTime  time.Time
+	clock    atomic.Int64
 	logs     *syncBuffer
 	signalOf map[string]map[string]bool // device -> configured signals
 	kindOf   map[string]string
@@ -64,12 +66,18 @@ const simRate = time.Second
 // the gateway configured by `devsim config` with both TSDBs as sinks.
 func startWorkshop(t *testing.T, machines, energy, water int) *workshop {
 	t.Helper()
+	return startWorkshopAt(t, machines, energy, water, time.Now().Truncate(time.Second).Add(-time.Minute), false, 100*time.Millisecond)
+}
+
+// startWorkshopAt starts the simulation at start; with simClock the gateway's KPI
+// windows follow simulated time, so minutes pass in seconds.
+func startWorkshopAt(t *testing.T, machines, energy, water int, start time.Time, simClock bool, publishing time.Duration) *workshop {
+	t.Helper()
 	w := &workshop{t: t, logs: newSyncBuffer()}
 	w.broker = testsrv.StartMosquitto(t)
 	w.vm = testsrv.StartVictoria(t)
 	w.influx = testsrv.StartInflux(t, "ganlink")
 
-	start := time.Now().Truncate(time.Second).Add(-time.Minute)
 	sim, err := devsim.New(devsim.Config{Machines: machines, EnergyMeters: energy, WaterMeters: water,
 		Seed: 7, Start: start, Rate: simRate, MeterInterval: simRate, TimeScale: 0.01,
 		Shifts: []devsim.Shift{{Start: 0, End: 24 * time.Hour}}, RecordLimit: 1 << 20})
@@ -77,6 +85,7 @@ func startWorkshop(t *testing.T, machines, energy, water int) *workshop {
 		t.Fatal(err)
 	}
 	w.sim, w.simTime = sim, start
+	w.clock.Store(start.UnixNano())
 	w.opcAddr = fmt.Sprintf("127.0.0.1:%d", testsrv.FreePort(t))
 	w.serveOPC()
 
@@ -87,7 +96,7 @@ func startWorkshop(t *testing.T, machines, energy, water int) *workshop {
 
 	opts := devsim.DefaultGatewayOptions()
 	opts.OPCUAEndpoint = "opc.tcp://" + w.opcAddr
-	opts.PublishingInterval = 100 * time.Millisecond
+	opts.PublishingInterval = publishing
 	opts.MQTTBroker = w.broker.URL
 	opts.InfluxURL = w.vm.URL
 	opts.QueueDir = filepath.Join(t.TempDir(), "queue")
@@ -127,7 +136,11 @@ func startWorkshop(t *testing.T, machines, energy, water int) *workshop {
 	}
 
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(w.logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	a, err := app.Build(cfg, log, app.Options{})
+	var clock func() time.Time
+	if simClock {
+		clock = func() time.Time { return time.Unix(0, w.clock.Load()) }
+	}
+	a, err := app.Build(cfg, log, app.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +231,7 @@ func (w *workshop) step(n int, pause time.Duration) (first, last time.Time) {
 	for i := 0; i < n; i++ {
 		w.simTime = w.simTime.Add(simRate)
 		w.sim.Step(w.simTime)
+		w.clock.Store(w.simTime.UnixNano())
 		if i == 0 {
 			first = w.simTime
 		}
@@ -260,7 +274,7 @@ func (w *workshop) expected(from, to time.Time) map[string]float64 {
 
 func victoriaSet(w *workshop, from, to time.Time) map[string]float64 {
 	out := map[string]float64{}
-	for _, s := range w.vm.Export(`{workshop="ws1"}`) {
+	for _, s := range w.vm.Export(`{workshop="ws1",__name__!~"device_kpi_.*|workshop_kpi_.*"}`) {
 		if s.Timestamp < from.UnixMilli() || s.Timestamp > to.UnixMilli() {
 			continue
 		}
@@ -273,7 +287,7 @@ func victoriaSet(w *workshop, from, to time.Time) map[string]float64 {
 
 func influxSet(w *workshop, from, to time.Time) map[string]float64 {
 	out := map[string]float64{}
-	for _, m := range []string{"cnc", "energy_meter", "water_meter"} {
+	for _, m := range []string{"cnc", "energy_meter", "water_meter", "machine"} {
 		q := fmt.Sprintf(`SELECT * FROM %q WHERE time >= %dms AND time <= %dms GROUP BY *`, m, from.UnixMilli(), to.UnixMilli())
 		for _, s := range w.influx.Query("ganlink", q) {
 			for _, row := range s.Values {

@@ -19,7 +19,36 @@ type Config struct {
 	Queue    Queue    `yaml:"queue"`
 	Sources  Sources  `yaml:"sources"`
 	Sinks    Sinks    `yaml:"sinks"`
+	KPI      KPI      `yaml:"kpi"`
 	Devices  []Device `yaml:"devices"`
+}
+
+// KPI configures the KPI engine (docs/metrics.md defines every figure).
+type KPI struct {
+	// Windows are the tumbling window lengths; each must divide a day. Default 1m, 1h, 24h.
+	Windows []Duration `yaml:"windows"`
+	// AllowedLateness is how long after its end a window still accepts samples; default 30s.
+	AllowedLateness Duration `yaml:"allowed_lateness"`
+	// Debounce: a state must hold this long to count as a change; default 0.
+	Debounce Duration `yaml:"debounce"`
+	// KgcePerKWh converts electricity to standard coal; default 0.1229 (GB/T 2589-2020).
+	KgcePerKWh *float64 `yaml:"kgce_per_kwh"`
+	// PowerIdleKW: machines known only by power count as running above it; default 0.5.
+	PowerIdleKW *float64 `yaml:"power_idle_kw"`
+	// MaxIntegrationGap bounds trapezoidal power integration; default 5m.
+	MaxIntegrationGap Duration `yaml:"max_integration_gap"`
+	// Shifts are the planned busy periods (availability denominator); none = always.
+	Shifts []Shift `yaml:"shifts"`
+	// StateFile keeps open windows across restarts; default <queue.dir>/../kpi-state.json.
+	StateFile string `yaml:"state_file"`
+}
+
+// Shift is one planned working period, e.g. {start: "08:00", end: "20:00"}; an end at or
+// before the start ends the next day. Days limits it to weekdays (mon..sun); empty = all.
+type Shift struct {
+	Start string   `yaml:"start"`
+	End   string   `yaml:"end"`
+	Days  []string `yaml:"days"`
 }
 
 // Workshop is the identity every point carries as tags.

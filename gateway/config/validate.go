@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -44,6 +45,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Queue.Fsync == "" {
 		c.Queue.Fsync = DefaultQueueFsync
+	}
+	if c.KPI.StateFile == "" {
+		c.KPI.StateFile = filepath.Join(filepath.Dir(filepath.Clean(c.Queue.Dir)), "kpi-state.json")
 	}
 	for i := range c.Sources.OPCUA {
 		s := &c.Sources.OPCUA[i]
@@ -200,6 +204,8 @@ func (c *Config) validate() Errors {
 	if !c.Queue.MaxBytes.bad && c.Queue.MaxBytes.N < 1<<20 {
 		ck.add("queue.max_bytes", "too small %q: want at least 1MiB", c.Queue.MaxBytes.Raw)
 	}
+
+	c.validateKPI(ck)
 
 	// Sources: names are unique across protocols; devices refer to them.
 	kinds := map[string]string{}
@@ -387,6 +393,46 @@ func (c *Config) validate() Errors {
 		}
 	}
 	return ck.probs
+}
+
+// Weekdays maps the shift day names to time.Weekday.
+var Weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
+	"wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+var clockRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$`)
+
+func (c *Config) validateKPI(ck *checker) {
+	k := &c.KPI
+	for i, w := range k.Windows {
+		p := fmt.Sprintf("kpi.windows[%d]", i)
+		ck.duration(p, w)
+		if !w.bad && (w.D < time.Second || (24*time.Hour)%w.D != 0) {
+			ck.add(p, "invalid window %q: must be at least 1s and divide a day", w.Raw)
+		}
+	}
+	ck.duration("kpi.allowed_lateness", k.AllowedLateness)
+	ck.duration("kpi.debounce", k.Debounce)
+	ck.duration("kpi.max_integration_gap", k.MaxIntegrationGap)
+	if k.KgcePerKWh != nil && *k.KgcePerKWh <= 0 {
+		ck.add("kpi.kgce_per_kwh", "invalid value %g: must be positive", *k.KgcePerKWh)
+	}
+	if k.PowerIdleKW != nil && *k.PowerIdleKW < 0 {
+		ck.add("kpi.power_idle_kw", "invalid value %g: must not be negative", *k.PowerIdleKW)
+	}
+	for i, s := range k.Shifts {
+		p := fmt.Sprintf("kpi.shifts[%d]", i)
+		if !clockRE.MatchString(s.Start) {
+			ck.add(p+".start", "invalid time %q: want HH:MM", s.Start)
+		}
+		if !clockRE.MatchString(s.End) {
+			ck.add(p+".end", "invalid time %q: want HH:MM", s.End)
+		}
+		for j, d := range s.Days {
+			if _, ok := Weekdays[d]; !ok {
+				ck.add(fmt.Sprintf("%s.days[%d]", p, j), "invalid day %q: want mon, tue, wed, thu, fri, sat or sun", d)
+			}
+		}
+	}
 }
 
 // ValidateNodeID checks the syntax of an OPC UA node id: [ns=N;|nsu=URI;](i=N|s=TEXT|g=GUID|b=BASE64).

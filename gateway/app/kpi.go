@@ -1,0 +1,195 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/kpi"
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// kpiConfig maps the YAML kpi section and the inventory onto the engine's types.
+func kpiConfig(cfg *config.Config) (kpi.Config, []kpi.Device, error) {
+	kc := kpi.DefaultConfig()
+	loc, err := time.LoadLocation(cfg.Workshop.Timezone)
+	if err != nil {
+		return kc, nil, fmt.Errorf("load time zone %q: %w", cfg.Workshop.Timezone, err)
+	}
+	kc.Location = loc
+	if len(cfg.KPI.Windows) > 0 {
+		kc.Windows = nil
+		for _, w := range cfg.KPI.Windows {
+			kc.Windows = append(kc.Windows, w.D)
+		}
+	}
+	if cfg.KPI.AllowedLateness.Raw != "" {
+		kc.AllowedLateness = cfg.KPI.AllowedLateness.D
+	}
+	kc.Debounce = cfg.KPI.Debounce.D
+	if cfg.KPI.KgcePerKWh != nil {
+		kc.KgcePerKWh = *cfg.KPI.KgcePerKWh
+	}
+	if cfg.KPI.PowerIdleKW != nil {
+		kc.PowerIdleKW = *cfg.KPI.PowerIdleKW
+	}
+	if cfg.KPI.MaxIntegrationGap.Raw != "" {
+		kc.MaxIntegrationGap = cfg.KPI.MaxIntegrationGap.D
+	}
+	for _, s := range cfg.KPI.Shifts {
+		ks := kpi.Shift{Start: s.Start, End: s.End}
+		for _, d := range s.Days {
+			ks.Days = append(ks.Days, config.Weekdays[d])
+		}
+		kc.Shifts = append(kc.Shifts, ks)
+	}
+	w := &cfg.Workshop
+	kc.WorkshopTags = []point.Tag{{Key: "enterprise", Value: w.Enterprise}, {Key: "park", Value: w.Park},
+		{Key: "region", Value: w.Region}, {Key: "workshop", Value: w.ID}}
+	devices := make([]kpi.Device, 0, len(cfg.Devices))
+	for i := range cfg.Devices {
+		d := &cfg.Devices[i]
+		devices = append(devices, kpi.Device{
+			ID: d.ID, Kind: d.Kind, Vendor: d.Vendor, Source: d.Source, Tags: IdentityTags(w, d),
+			KeyProcess: d.KeyProcess, NumericalControl: d.NumericalControl, Digital: d.IsDigital(), Smart: d.Smart,
+			UnitValueYuan: d.UnitValueYuan, Interval: d.Interval.D, Signals: d.SignalNames(),
+		})
+	}
+	return kc, devices, nil
+}
+
+// loadKPIState restores open windows from the state file; a missing or damaged file
+// never stops the gateway (the damaged one is set aside and logged).
+func (a *App) loadKPIState(now time.Time) {
+	path := a.cfg.KPI.StateFile
+	err := a.kpi.LoadFile(path, now)
+	switch {
+	case err == nil:
+		a.log.Info("kpi state restored", "file", path)
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		bad := path + ".bad-" + now.UTC().Format("20060102T150405")
+		_ = os.Rename(path, bad)
+		a.log.Warn("kpi state unusable; starting fresh windows", "file", path, "moved_to", bad, "err", err)
+	}
+}
+
+// runKPI closes windows every second and queues their points; on stop it closes what
+// is due, queues it and saves the open windows.
+func (a *App) runKPI(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Dir(a.cfg.KPI.StateFile), 0o755); err != nil {
+		a.log.Warn("create kpi state directory", "err", err)
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastSave := a.clock()
+	for {
+		select {
+		case <-ctx.Done():
+			now := a.clock()
+			a.emitKPI(a.kpi.Tick(now))
+			if err := a.kpi.SaveFile(a.cfg.KPI.StateFile, now); err != nil {
+				a.log.Error("save kpi state", "file", a.cfg.KPI.StateFile, "err", err)
+			}
+			return nil
+		case <-t.C:
+		}
+		now := a.clock()
+		a.emitKPI(a.kpi.Tick(now))
+		if now.Sub(lastSave) >= time.Minute {
+			lastSave = now
+			if err := a.kpi.SaveFile(a.cfg.KPI.StateFile, now); err != nil {
+				a.log.Warn("save kpi state", "file", a.cfg.KPI.StateFile, "err", err)
+			}
+		}
+	}
+}
+
+func (a *App) emitKPI(b point.Batch) {
+	if len(b) == 0 {
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		err := a.pipe.Append(b)
+		if err == nil {
+			return
+		}
+		if attempt == 5 {
+			a.kpiDropped.Add(float64(len(b)))
+			a.log.Error("queue kpi points failed; dropped", "points", len(b), "err", err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond << attempt)
+	}
+}
+
+// kpiCollector exports the engine's live view at scrape time.
+type kpiCollector struct {
+	a           *App
+	deviceState *prometheus.Desc
+	workshop    *prometheus.Desc
+	device      *prometheus.Desc
+	samples     *prometheus.Desc
+}
+
+func newKPICollector(a *App) *kpiCollector {
+	return &kpiCollector{a: a,
+		deviceState: prometheus.NewDesc("ganlink_device_state",
+			"1 for the device's current machine state (unknown, offline, alarm, setup, running, idle), 0 for the others.",
+			[]string{"device", "state"}, nil),
+		workshop: prometheus.NewDesc("ganlink_workshop_kpi",
+			"Workshop KPIs of the open window so far, by window and field (docs/metrics.md).",
+			[]string{"window", "field"}, nil),
+		device: prometheus.NewDesc("ganlink_device_kpi",
+			"Device KPIs of the open window so far, by window and field (docs/metrics.md).",
+			[]string{"device", "window", "field"}, nil),
+		samples: prometheus.NewDesc("ganlink_kpi_samples_total",
+			"Samples the KPI engine handled, by outcome.", []string{"outcome"}, nil),
+	}
+}
+
+func (c *kpiCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.deviceState
+	ch <- c.workshop
+	ch <- c.device
+	ch <- c.samples
+}
+
+func (c *kpiCollector) Collect(ch chan<- prometheus.Metric) {
+	live := c.a.kpi.Live(c.a.clock())
+	for _, d := range live.Devices {
+		for s := kpi.State(0); s <= kpi.StateIdle; s++ {
+			v := 0.0
+			if d.State == s {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.deviceState, prometheus.GaugeValue, v, d.ID, s.String())
+		}
+		if len(d.Windows) > 0 {
+			w := d.Windows[0]
+			for _, f := range w.Fields {
+				ch <- prometheus.MustNewConstMetric(c.device, prometheus.GaugeValue, f.Value, d.ID, w.Window, f.Key)
+			}
+		}
+	}
+	for _, w := range live.Workshop {
+		for _, f := range w.Fields {
+			ch <- prometheus.MustNewConstMetric(c.workshop, prometheus.GaugeValue, f.Value, w.Window, f.Key)
+		}
+	}
+	st := live.Stats
+	for _, o := range []struct {
+		k string
+		v uint64
+	}{{"accepted", st.Samples}, {"unknown_device", st.UnknownDevice}, {"duplicate", st.Duplicates},
+		{"out_of_order", st.OutOfOrder}, {"late", st.Late}, {"stale", st.Stale}, {"future", st.Future},
+		{"overflow", st.Overflow}, {"invalid", st.Invalid}} {
+		ch <- prometheus.MustNewConstMetric(c.samples, prometheus.CounterValue, float64(o.v), o.k)
+	}
+}
