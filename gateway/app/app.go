@@ -215,6 +215,10 @@ func (a *App) buildSources() error {
 				mc.Bindings = append(mc.Bindings, *byTopic[t])
 			}
 		}
+		if len(mc.Bindings) == 0 {
+			a.log.Warn("mqtt source has no devices; not connecting", "source", sc.Name)
+			continue
+		}
 		src, err := mqtt.New(mc, a.obs, a.log.With("source", sc.Name))
 		if err != nil {
 			return fmt.Errorf("build mqtt source %q: %w", sc.Name, err)

@@ -1,0 +1,99 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/internal/testsrv"
+)
+
+// BenchmarkRunMosquitto measures the whole source against a real mosquitto with its
+// default limits: mosquitto_pub (a separate process) publishes 3-field JSON messages
+// with QoS 1 and the source decodes, emits (to a counter) and acknowledges them. The
+// CPU time is this process's (source, paho, runtime), per message and per million
+// fields. Sub-benchmarks compare the connection wrappers (buffered reads and collected
+// PUBACKs, buffered reads only, paho on the bare connection), flooding (as fast as
+// mosquitto_pub goes: the broker drops what exceeds its queue) and paced (a 100µs
+// delay between publishes). b.N is ignored: run with -benchtime=1x.
+func BenchmarkRunMosquitto(b *testing.B) {
+	if _, err := exec.LookPath("mosquitto_pub"); err != nil {
+		b.Fatalf("mosquitto_pub not found: run scripts/install-deps.sh")
+	}
+	modes := []struct {
+		name string
+		mode connMode
+	}{{"buffered", connBuffered}, {"readbuf", connReadBuffered}, {"raw", connRaw}}
+	for _, pace := range []string{"flood", "paced"} {
+		for _, m := range modes {
+			b.Run(pace+"/"+m.name, func(b *testing.B) { benchRun(b, m.mode, pace == "paced") })
+		}
+	}
+}
+
+func benchRun(b *testing.B, mode connMode, paced bool) {
+	const n = 50000
+	m := testsrv.StartMosquitto(b)
+	cfg := benchConfig()
+	cfg.Broker = m.URL
+	cfg.ClientID = fmt.Sprintf("gw-bench-%d", testClientSeq.Add(1))
+	cfg.QoS = 1
+	src, err := New(cfg, point.NopObserver{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src.connMode = mode
+	var msgs, batches atomic.Int64
+	emit := func(_ context.Context, batch point.Batch) error {
+		msgs.Add(int64(len(batch)))
+		batches.Add(1)
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, emit) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(300 * time.Millisecond) // connected and subscribed
+
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(m.Port), "-t", "meters/e1", "-q", "1",
+		"-m", benchPayload, "--repeat", strconv.Itoa(n)}
+	if paced {
+		args = append(args, "--repeat-delay", "0.0001")
+	}
+	var before syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	begin := time.Now()
+	b.ResetTimer()
+	if out, err := exec.Command("mosquitto_pub", args...).CombinedOutput(); err != nil {
+		b.Fatalf("mosquitto_pub: %v: %s", err, out)
+	}
+	// Wait until everything arrived or nothing more arrives (the broker drops beyond
+	// max_queued_messages when the publisher outruns the source).
+	last, lastChange := int64(-1), time.Now()
+	for msgs.Load() < n && time.Since(lastChange) < time.Second {
+		if c := msgs.Load(); c != last {
+			last, lastChange = c, time.Now()
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed := time.Since(begin)
+	if msgs.Load() < n {
+		elapsed -= time.Second
+	}
+	b.StopTimer()
+	var after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	got := msgs.Load()
+	b.ReportMetric(float64(got)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(got), "cpu-ns/msg")
+	b.ReportMetric(cpu.Seconds()/float64(got*3)*1e6, "cpu-s/Mfields")
+	b.ReportMetric(float64(got)/float64(batches.Load()), "msgs/batch")
+	b.ReportMetric(float64(n-got), "dropped")
+}

@@ -1,0 +1,424 @@
+package mqtt
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/ganlink/ganlink/gateway/point"
+)
+
+// Tuning constants.
+const (
+	// initialWindow is the first guess of how many QoS 1 messages the broker sends
+	// before waiting for acknowledgements: mosquitto's default max_inflight_messages.
+	initialWindow = 20
+	// disconnectQuiesce bounds the wait for paho to send DISCONNECT and stop.
+	disconnectQuiesce = 5000 // ms
+	// Reconnect backoff starts here and doubles up to Config.ReconnectMax; it restarts
+	// after a session that stayed up for stableSession.
+	reconnectMin  = 250 * time.Millisecond
+	stableSession = 10 * time.Second
+	// Emit retries back off from emitRetryMin to emitRetryMax.
+	emitRetryMin = 100 * time.Millisecond
+	emitRetryMax = 5 * time.Second
+	// emitWarnEvery throttles the warning about a failing emit.
+	emitWarnEvery = 30 * time.Second
+)
+
+// Source subscribes to an MQTT broker and emits the decoded messages as points. Build it
+// with New and start it with Run; a Source runs at most once at a time.
+type Source struct {
+	cfg Config
+	obs point.Observer
+	log *slog.Logger
+
+	connMode connMode // benchmark comparisons only
+}
+
+// New validates cfg and returns a Source. It starts nothing. log receives connection
+// events and emit failures (decode problems go to obs); nil obs or log discard.
+func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, err)
+	}
+	if obs == nil {
+		obs = point.NopObserver{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{cfg: cfg.withDefaults(), obs: obs, log: log}, nil
+}
+
+// Run connects to the broker, subscribes and emits batches of points until ctx is
+// done. It reconnects (and resubscribes) after any connection loss and returns nil when
+// ctx is done, after its goroutines have exited and the broker connection is closed.
+//
+// A QoS 1 message is acknowledged only after emit returned nil for the batch holding
+// it, or after the message was found unusable and reported to the observer; a failing
+// emit is retried with backoff, never skipped. emit is called from one goroutine at a
+// time.
+func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	in := make(chan inbound, s.cfg.BatchMax)
+	batchDone := make(chan struct{})
+	go func() {
+		defer close(batchDone)
+		s.batchLoop(ctx, in, emit)
+	}()
+	s.connectLoop(ctx, in, batchDone)
+	cancel()
+	<-batchDone
+	return nil
+}
+
+// connectLoop runs broker sessions one after another until ctx is done.
+func (s *Source) connectLoop(ctx context.Context, in chan<- inbound, batchDone <-chan struct{}) {
+	delay := reconnectMin
+	for {
+		upFor, err := s.session(ctx, in, batchDone)
+		if ctx.Err() != nil {
+			s.obs.State(s.cfg.Name, point.StateDown, fmt.Errorf("stop mqtt source %q: %w", s.cfg.Name, context.Cause(ctx)))
+			return
+		}
+		if upFor >= stableSession {
+			delay = reconnectMin
+		}
+		wait := delay/2 + rand.N(delay)
+		s.obs.State(s.cfg.Name, point.StateDown, err)
+		s.log.Warn("mqtt session ended", "broker", s.cfg.Broker, "err", err, "retry_in", wait.Round(time.Millisecond))
+		delay = min(delay*2, s.cfg.ReconnectMax)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.obs.State(s.cfg.Name, point.StateDown, fmt.Errorf("stop mqtt source %q: %w", s.cfg.Name, context.Cause(ctx)))
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// session connects once, subscribes and waits for the connection to end. It returns
+// how long the session was up and why it ended (nil when ctx is done).
+func (s *Source) session(ctx context.Context, in chan<- inbound, batchDone <-chan struct{}) (time.Duration, error) {
+	lost := make(chan error, 1)
+	guard := &dialGuard{}
+	c := paho.NewClient(s.clientOptions(ctx, in, lost, guard))
+	s.obs.State(s.cfg.Name, point.StateConnecting, nil)
+	tok := c.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		<-tok.Done() // the dial and handshake are interrupted by ctx
+	}
+	guard.established()
+	if err := tok.Error(); err != nil {
+		return 0, fmt.Errorf("connect broker %q: %w", s.cfg.Broker, err)
+	}
+	stop := func() {
+		<-batchDone // let the last acknowledgements out before DISCONNECT
+		c.Disconnect(disconnectQuiesce)
+	}
+	if ctx.Err() != nil {
+		stop()
+		return 0, nil
+	}
+	if err := s.subscribe(ctx, c, lost); err != nil {
+		if ctx.Err() != nil {
+			stop()
+			return 0, nil
+		}
+		c.Disconnect(disconnectQuiesce)
+		return 0, err
+	}
+	s.obs.State(s.cfg.Name, point.StateUp, nil)
+	s.log.Info("mqtt session up", "broker", s.cfg.Broker, "client_id", s.cfg.ClientID,
+		"session_present", tok.(*paho.ConnectToken).SessionPresent())
+	up := time.Now()
+	select {
+	case err := <-lost:
+		return time.Since(up), fmt.Errorf("lose connection to broker %q: %w", s.cfg.Broker, err)
+	case <-ctx.Done():
+		stop()
+		return time.Since(up), nil
+	}
+}
+
+// subscribe subscribes to every filter and checks that the broker granted them all.
+func (s *Source) subscribe(ctx context.Context, c paho.Client, lost <-chan error) error {
+	filters := make(map[string]byte, len(s.cfg.Subscribe))
+	for _, f := range s.cfg.Subscribe {
+		filters[f] = s.cfg.QoS
+	}
+	tok := c.SubscribeMultiple(filters, nil) // nil: every message goes to the default handler
+	t := time.NewTimer(s.cfg.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+	case err := <-lost:
+		return fmt.Errorf("lose connection to broker %q while subscribing: %w", s.cfg.Broker, err)
+	case <-t.C:
+		return fmt.Errorf("subscribe %q: no SUBACK within %s", s.cfg.Subscribe, s.cfg.ConnectTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("subscribe %q: %w", s.cfg.Subscribe, err)
+	}
+	for _, f := range s.cfg.Subscribe {
+		if q, ok := tok.(*paho.SubscribeToken).Result()[f]; !ok || q > 2 {
+			return fmt.Errorf("subscribe %q: broker refused filter %q", s.cfg.Subscribe, f)
+		}
+	}
+	return nil
+}
+
+func (s *Source) clientOptions(ctx context.Context, in chan<- inbound, lost chan<- error, guard *dialGuard) *paho.ClientOptions {
+	o := paho.NewClientOptions()
+	o.AddBroker(s.cfg.Broker)
+	o.SetClientID(s.cfg.ClientID)
+	o.SetUsername(s.cfg.Username)
+	o.SetPassword(s.cfg.Password)
+	o.SetProtocolVersion(4)
+	o.SetCleanSession(s.cfg.CleanSession)
+	o.SetKeepAlive(s.cfg.KeepAlive)
+	o.SetPingTimeout(min(s.cfg.KeepAlive, 10*time.Second))
+	o.SetConnectTimeout(s.cfg.ConnectTimeout)
+	// One client per session; this loop reconnects and resubscribes itself, so no
+	// paho goroutine outlives Run.
+	o.SetAutoReconnect(false)
+	o.SetConnectRetry(false)
+	o.SetResumeSubs(false)
+	// Acknowledge after the batch is durable, in arrival order.
+	o.SetAutoAckDisabled(true)
+	o.SetOrderMatters(true)
+	o.SetStore(nopStore{})
+	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+		select {
+		case in <- inbound{msg: m, recv: time.Now().UnixNano()}:
+		case <-ctx.Done(): // not acknowledged: the broker redelivers it
+		}
+	})
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		select {
+		case lost <- err:
+		default:
+		}
+	})
+	o.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+		return s.dial(ctx, u, guard)
+	})
+	return o
+}
+
+// dial opens the TCP connection; ctx aborts the dial and, until the session is
+// established, the MQTT handshake.
+func (s *Source) dial(ctx context.Context, u *url.URL, guard *dialGuard) (net.Conn, error) {
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "1883")
+	}
+	d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	guard.watch(ctx, conn)
+	switch s.connMode {
+	case connRaw:
+		return conn, nil
+	case connReadBuffered:
+		return &readBufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBufferSize)}, nil
+	}
+	return newBufConn(conn), nil
+}
+
+// dialGuard interrupts a pending handshake when ctx is done.
+type dialGuard struct {
+	mu   sync.Mutex
+	stop func() bool
+	done bool
+}
+
+func (g *dialGuard) watch(ctx context.Context, conn net.Conn) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done {
+		return
+	}
+	g.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+}
+
+func (g *dialGuard) established() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.done = true
+	if g.stop != nil {
+		g.stop()
+	}
+}
+
+// batchLoop collects messages into batches, decodes, emits and acknowledges them.
+func (s *Source) batchLoop(ctx context.Context, in <-chan inbound, emit point.EmitFunc) {
+	d := newDecoder(&s.cfg, s.obs)
+	b := newBatcher(s.cfg.BatchMax, s.cfg.BatchWait)
+	defer b.timer.Stop()
+	for {
+		items, ok := b.collect(ctx, in)
+		if !ok {
+			return
+		}
+		batch := d.decodeBatch(items)
+		if len(batch) > 0 {
+			s.obs.Received(s.cfg.Name, batch.Fields())
+			if !s.emit(ctx, emit, batch) {
+				return
+			}
+		}
+		for i := range items {
+			items[i].msg.Ack()
+		}
+		b.reset()
+	}
+}
+
+// emit hands batch over, retrying with backoff until it succeeds or ctx is done.
+func (s *Source) emit(ctx context.Context, emit point.EmitFunc, batch point.Batch) bool {
+	delay := emitRetryMin
+	var failing time.Time
+	var lastWarn time.Time
+	for attempt := 1; ; attempt++ {
+		err := emit(ctx, batch)
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info("emit recovered", "attempts", attempt, "failing_for", time.Since(failing).Round(time.Millisecond))
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if attempt == 1 {
+			failing = time.Now()
+		}
+		if time.Since(lastWarn) >= emitWarnEvery {
+			lastWarn = time.Now()
+			s.log.Warn("emit failed; retrying, messages stay unacknowledged", "points", len(batch), "attempt", attempt, "err", err)
+		}
+		t := time.NewTimer(delay/2 + rand.N(delay))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		delay = min(delay*2, emitRetryMax)
+	}
+}
+
+// batcher gathers messages into batches.
+//
+// A batch is emitted when it holds max messages or its first message has waited wait,
+// and, while it holds unacknowledged QoS 1 messages, as soon as the broker has
+// probably stopped sending for want of acknowledgements: the broker sends at most its
+// in-flight limit of QoS 1 messages (mosquitto: max_inflight_messages, 20 by default)
+// and then waits, so waiting longer would only stall the flow. That is the case when
+// the batch holds window such messages and nothing more is queued, or when no message
+// arrived for gap (wait/8). The window starts at mosquitto's default limit and grows to
+// any larger number of unacknowledged messages the broker was seen to send; a broker
+// with a lower limit costs one gap per batch.
+type batcher struct {
+	max    int
+	wait   time.Duration
+	gap    time.Duration
+	window int
+	items  []inbound
+	timer  *time.Timer
+}
+
+func newBatcher(maxItems int, wait time.Duration) *batcher {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &batcher{max: maxItems, wait: wait, gap: wait / 8, window: min(initialWindow, maxItems),
+		items: make([]inbound, 0, maxItems), timer: t}
+}
+
+func (b *batcher) reset() {
+	clear(b.items)
+	b.items = b.items[:0]
+}
+
+// collect returns the next batch, or false when ctx is done.
+func (b *batcher) collect(ctx context.Context, in <-chan inbound) ([]inbound, bool) {
+	pending := 0 // unacknowledged QoS 1 messages
+	add := func(it inbound) {
+		b.items = append(b.items, it)
+		if it.msg.Qos() > 0 {
+			pending++
+		}
+	}
+	select {
+	case it := <-in:
+		add(it)
+	case <-ctx.Done():
+		return nil, false
+	}
+	last := time.Now() // of the latest arrival
+	deadline := last.Add(b.wait)
+	for len(b.items) < b.max {
+		select {
+		case it := <-in:
+			add(it)
+			continue
+		default:
+		}
+		if pending > 0 && pending >= b.window {
+			break
+		}
+		now := time.Now()
+		wake := deadline
+		if g := last.Add(b.gap); pending > 0 && g.Before(wake) {
+			wake = g
+		}
+		if !now.Before(wake) {
+			break
+		}
+		b.timer.Reset(wake.Sub(now))
+		select {
+		case it := <-in:
+			b.timer.Stop()
+			add(it)
+			last = time.Now()
+		case <-b.timer.C:
+		case <-ctx.Done():
+			b.timer.Stop()
+			return nil, false
+		}
+	}
+	b.window = min(max(b.window, pending), b.max)
+	return b.items, true
+}
+
+// nopStore replaces paho's in-memory store: a client lives for one session only, and
+// unacknowledged messages are redelivered by the broker, not resent from a store.
+type nopStore struct{}
+
+func (nopStore) Open()                             {}
+func (nopStore) Put(string, packets.ControlPacket) {}
+func (nopStore) Get(string) packets.ControlPacket  { return nil }
+func (nopStore) All() []string                     { return nil }
+func (nopStore) Del(string)                        {}
+func (nopStore) Close()                            {}
+func (nopStore) Reset()                            {}
