@@ -22,7 +22,7 @@ const (
 	DefaultReconnectMin            = 500 * time.Millisecond
 	DefaultReconnectMax            = 30 * time.Second
 	DefaultMaxItemsPerCall         = 1000
-	DefaultMaxItemsPerSubscription = 5000
+	DefaultMaxItemsPerSubscription = 1000
 	DefaultQueueSize               = 10
 )
 
@@ -55,7 +55,7 @@ type Config struct {
 	// MaxItemsPerCall is the CreateMonitoredItems chunk size; default 1000. A server's
 	// lower MaxMonitoredItemsPerCall operation limit wins.
 	MaxItemsPerCall int
-	// MaxItemsPerSubscription caps the items of one subscription; default 5000. More
+	// MaxItemsPerSubscription caps the items of one subscription; default 1000. More
 	// items are spread over several subscriptions.
 	MaxItemsPerSubscription int
 	// Items are the values to monitor. A source without items still keeps its session

@@ -166,7 +166,7 @@ func TestNewAppliesDefaultsAndValidates(t *testing.T) {
 	got := s.cfg
 	if got.SecurityPolicy != "None" || got.SecurityMode != "None" || got.PublishingInterval != d.PublishingInterval ||
 		got.ConnectTimeout != 10*time.Second || got.ReconnectMin != 500*time.Millisecond || got.ReconnectMax != 30*time.Second ||
-		got.Timestamp != "source" || got.MaxItemsPerCall != 1000 || got.MaxItemsPerSubscription != 5000 ||
+		got.Timestamp != "source" || got.MaxItemsPerCall != 1000 || got.MaxItemsPerSubscription != 1000 ||
 		got.Items[0].QueueSize != 10 || c.Items[0].QueueSize != 0 {
 		t.Errorf("defaults not applied (or applied to the caller's items): %+v", got)
 	}

@@ -248,7 +248,9 @@ func (ss *session) createSubscription(ctx context.Context) (*subscription, error
 		RequestedPublishingInterval: ms(s.cfg.PublishingInterval),
 		RequestedLifetimeCount:      lifetimeFactor * ka,
 		RequestedMaxKeepAliveCount:  ka,
-		PublishingEnabled:           true,
+		// Bounded publish responses: some servers cannot send more than ~64 KB in one.
+		MaxNotificationsPerPublish: uint32(s.cfg.MaxItemsPerSubscription),
+		PublishingEnabled:          true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create subscription on %q: %w", s.cfg.Endpoint, err)
