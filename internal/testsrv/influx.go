@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"testing"
 )
 
 // Influx is a running InfluxDB 1.8.10 on 127.0.0.1 with the v2 write API and Flux on.
@@ -15,7 +14,7 @@ type Influx struct {
 	// URL is "http://127.0.0.1:PORT".
 	URL string
 	p   *process
-	t   testing.TB
+	t   TB
 }
 
 // InfluxdPath is where scripts/install-deps.sh puts influxd 1.8.10.
@@ -33,7 +32,7 @@ func InfluxdPath() string {
 
 // StartInflux starts InfluxDB 1.8.10 with fresh directories, creates each database in
 // dbs, and stops the server at the end of the test.
-func StartInflux(t testing.TB, dbs ...string) *Influx {
+func StartInflux(t TB, dbs ...string) *Influx {
 	t.Helper()
 	bin := lookBinary(t, InfluxdPath())
 	dir := t.TempDir()

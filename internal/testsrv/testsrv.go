@@ -18,12 +18,20 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
+// TB is the part of testing.TB the helpers need; testing.T satisfies it, and so can a
+// load harness outside tests.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
+func FreePort(t TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +41,7 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func lookBinary(t testing.TB, candidates ...string) string {
+func lookBinary(t TB, candidates ...string) string {
 	t.Helper()
 	for _, c := range candidates {
 		if c == "" {
@@ -55,7 +63,7 @@ func lookBinary(t testing.TB, candidates ...string) string {
 
 // process is a restartable server process.
 type process struct {
-	t       testing.TB
+	t       TB
 	name    string
 	args    []string
 	logPath string
@@ -181,7 +189,7 @@ func httpDo(method, url, contentType string, body []byte) ([]byte, int, error) {
 	return b, resp.StatusCode, err
 }
 
-func writeFile(t testing.TB, path, content string) {
+func writeFile(t TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatalf("write %s: %v", path, err)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"testing"
 )
 
 // Victoria is a running single-node VictoriaMetrics on 127.0.0.1.
@@ -18,23 +17,30 @@ type Victoria struct {
 	// URL is "http://127.0.0.1:PORT", the base of the write and query APIs.
 	URL string
 	p   *process
-	t   testing.TB
+	t   TB
 }
 
 // StartVictoria starts VictoriaMetrics with a fresh data directory and stops it at the
 // end of the test.
-func StartVictoria(t testing.TB) *Victoria {
+func StartVictoria(t TB) *Victoria {
+	t.Helper()
+	return StartVictoriaWith(t)
+}
+
+// StartVictoriaWith is StartVictoria with extra command-line flags, e.g.
+// "-dedup.minScrapeInterval=1ms" to keep one sample per series and millisecond.
+func StartVictoriaWith(t TB, extraFlags ...string) *Victoria {
 	t.Helper()
 	bin := lookBinary(t, "victoria-metrics", "/usr/bin/victoria-metrics")
 	dir := t.TempDir()
 	port := FreePort(t)
 	v := &Victoria{Port: port, URL: fmt.Sprintf("http://127.0.0.1:%d", port), t: t}
-	v.p = &process{t: t, name: "victoria-metrics", args: []string{bin,
+	v.p = &process{t: t, name: "victoria-metrics", args: append([]string{bin,
 		fmt.Sprintf("-httpListenAddr=127.0.0.1:%d", port),
 		"-storageDataPath=" + filepath.Join(dir, "data"),
 		"-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=WARN",
 		"-search.disableCache",
-	}, logPath: filepath.Join(dir, "vm.log"), ready: httpReady(v.URL+"/health", 200)}
+	}, extraFlags...), logPath: filepath.Join(dir, "vm.log"), ready: httpReady(v.URL+"/health", 200)}
 	v.p.start()
 	t.Cleanup(v.p.stop)
 	return v
