@@ -55,8 +55,13 @@ func kpiConfig(cfg *config.Config) (kpi.Config, []kpi.Device, error) {
 	devices := make([]kpi.Device, 0, len(cfg.Devices))
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
+		tags := IdentityTags(w, d)
+		if d.Vendor != "" {
+			// device_kpi carries the maker, so the aggregator can count makers in service.
+			tags = append(tags, point.Tag{Key: "vendor", Value: d.Vendor})
+		}
 		devices = append(devices, kpi.Device{
-			ID: d.ID, Kind: d.Kind, Vendor: d.Vendor, Source: d.Source, Tags: IdentityTags(w, d),
+			ID: d.ID, Kind: d.Kind, Vendor: d.Vendor, Source: d.Source, Tags: tags,
 			KeyProcess: d.KeyProcess, NumericalControl: d.NumericalControl, Digital: d.IsDigital(), Smart: d.Smart,
 			UnitValueYuan: d.UnitValueYuan, Interval: d.Interval.D, Signals: d.SignalNames(),
 		})
