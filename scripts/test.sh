@@ -17,6 +17,11 @@ if [ -n "$unformatted" ]; then
   echo "gofmt needed:"; echo "$unformatted"; exit 1
 fi
 
+echo "== cross-compile the gateway for edge boxes (linux/arm64, linux/arm v7)"
+for arch in arm64 arm; do
+  CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=7 go build -trimpath -o /dev/null ./cmd/gateway
+done
+
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
