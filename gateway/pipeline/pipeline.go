@@ -175,11 +175,14 @@ func (f *Forwarder) State() SinkState {
 // Run forwards until ctx is done. Blocks read but not yet acknowledged are delivered
 // again after a restart (at-least-once; identical timestamps make a re-sent point
 // overwrite itself in the TSDB).
+//
+// While a request is being retried the queue may drop its oldest blocks to stay within
+// its disk budget (and count them as dropped); they are then left out of the next
+// attempt, so the points the queue reports as dropped are exactly those never written.
 func (f *Forwarder) Run(ctx context.Context) error {
-	var blocks []queue.Block
-	var body []byte
+	var r request
 	for {
-		blocks, body = blocks[:0], body[:0]
+		r.reset()
 		first, err := f.q.Read(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -187,10 +190,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("read queue of sink %q: %w", f.cfg.Name, err)
 		}
-		blocks = append(blocks, first)
-		body = append(body, first.Data...)
+		r.add(first)
 		deadline := time.Now().Add(f.cfg.FlushInterval)
-		for len(body) < f.cfg.BatchBytes {
+		for len(r.body) < f.cfg.BatchBytes {
 			b, ok, err := f.q.TryRead()
 			if err != nil {
 				return fmt.Errorf("read queue of sink %q: %w", f.cfg.Name, err)
@@ -210,56 +212,103 @@ func (f *Forwarder) Run(ctx context.Context) error {
 					break // flush interval elapsed
 				}
 			}
-			blocks = append(blocks, b)
-			body = append(body, b.Data...)
+			r.add(b)
 		}
-		if err := f.deliver(ctx, blocks, body); err != nil {
+		if err := f.deliver(ctx, &r); err != nil {
 			return nil // ctx done; unacknowledged blocks stay queued
 		}
 	}
 }
 
-// deliver writes the batch until it is accepted or permanently rejected; it returns an
-// error only when ctx is done.
-func (f *Forwarder) deliver(ctx context.Context, blocks []queue.Block, body []byte) error {
-	points := 0
-	for _, b := range blocks {
-		points += b.Points
+// request is one write request: consecutive queue blocks and their payloads,
+// concatenated in order.
+type request struct {
+	blocks []queue.Block
+	body   []byte
+	points int
+}
+
+func (r *request) reset() {
+	clear(r.blocks) // release the payloads
+	r.blocks, r.body, r.points = r.blocks[:0], r.body[:0], 0
+}
+
+func (r *request) add(b queue.Block) {
+	r.blocks = append(r.blocks, b)
+	r.body = append(r.body, b.Data...)
+	r.points += b.Points
+}
+
+// errDropped is returned by write when the queue dropped every block of the request
+// while it was being retried.
+var errDropped = errors.New("blocks dropped by the queue")
+
+// trimDropped leaves out the leading blocks that the queue has dropped since they were
+// read: those whose end is at or before the queue's committed offset, which only this
+// forwarder's acknowledgements and the queue's disk-budget drops advance. It reports
+// whether any block is left.
+func (f *Forwarder) trimDropped(r *request) bool {
+	acked := f.q.Stats().AckedOffset
+	k, n, points := 0, 0, 0
+	for k < len(r.blocks) && r.blocks[k].Next <= acked {
+		n += len(r.blocks[k].Data)
+		points += r.blocks[k].Points
+		k++
 	}
-	err := f.write(ctx, body, points)
+	if k > 0 {
+		f.log.Debug("queue dropped blocks of the request being retried; leaving them out",
+			"blocks", k, "points", points, "to_offset", r.blocks[k-1].Next)
+		clear(r.blocks[:k])
+		r.blocks, r.body, r.points = r.blocks[k:], r.body[n:], r.points-points
+	}
+	return len(r.blocks) > 0
+}
+
+// deliver writes the request until it is accepted, permanently rejected or dropped by
+// the queue, then acknowledges its blocks; it returns an error only when ctx is done.
+func (f *Forwarder) deliver(ctx context.Context, r *request) error {
+	last := r.blocks[len(r.blocks)-1]
+	err := f.write(ctx, r)
 	switch {
-	case err == nil:
-		return f.ack(blocks[len(blocks)-1])
+	case err == nil, errors.Is(err, errDropped):
+		return f.ack(last)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
 	// Permanently rejected: isolate the offending blocks so good data still lands.
-	if len(blocks) > 1 {
-		for _, b := range blocks {
-			if err := f.write(ctx, b.Data, b.Points); err != nil {
+	if len(r.blocks) > 1 {
+		for _, b := range r.blocks {
+			one := request{blocks: []queue.Block{b}, body: b.Data, points: b.Points}
+			if err := f.write(ctx, &one); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				f.drop(b, err)
+				if !errors.Is(err, errDropped) {
+					f.drop(b, err)
+				}
 			}
 		}
 	} else {
-		f.drop(blocks[0], err)
+		f.drop(r.blocks[0], err)
 	}
-	return f.ack(blocks[len(blocks)-1])
+	return f.ack(last)
 }
 
 // write retries one request until success, a permanent error (counted as dropped and
-// returned) or ctx done.
-func (f *Forwarder) write(ctx context.Context, body []byte, points int) error {
+// returned), the queue dropping all of it (errDropped) or ctx done. Before every retry
+// the blocks the queue dropped meanwhile are left out.
+func (f *Forwarder) write(ctx context.Context, r *request) error {
 	backoff := f.cfg.RetryMin
 	for attempt := 0; ; attempt++ {
+		if attempt > 0 && !f.trimDropped(r) {
+			return errDropped
+		}
 		start := time.Now()
-		err := f.sink.Write(ctx, body)
+		err := f.sink.Write(ctx, r.body)
 		f.m.writeSeconds.Observe(time.Since(start).Seconds())
 		if err == nil {
-			f.m.writtenPoints.Add(float64(points))
-			f.m.writtenBytes.Add(float64(len(body)))
+			f.m.writtenPoints.Add(float64(r.points))
+			f.m.writtenBytes.Add(float64(len(r.body)))
 			f.setState(true, "")
 			if attempt > 0 {
 				f.log.Info("sink recovered", "attempts", attempt+1)
