@@ -25,7 +25,7 @@ const (
 	DefaultBatchBytes         = 1 << 20
 	DefaultFlushInterval      = time.Second
 	DefaultRetryMin           = 500 * time.Millisecond
-	DefaultRetryMax           = time.Minute
+	DefaultRetryMax           = 10 * time.Second
 	DefaultSinkTimeout        = 30 * time.Second
 )
 
