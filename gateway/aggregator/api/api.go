@@ -1,0 +1,398 @@
+// Package api serves the aggregator's HTTP API under /api/v1 (JSON, or CSV with
+// ?format=csv) for the provincial platform: programme progress, KPI roll-ups per region,
+// park and enterprise, and the workshop list with qualification detail. Every request
+// carries a bearer token scoped to a region subtree; /api/v1/openapi.json, /metrics and
+// /healthz are open.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/aggregator/registry"
+	"github.com/ganlink/ganlink/gateway/aggregator/service"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3 document of the API.
+func OpenAPI() []byte { return openAPI }
+
+// Options bound what a request may ask for.
+type Options struct {
+	// DefaultRange is the period when a request gives neither from nor to; default 30d.
+	DefaultRange time.Duration
+	// RequestTimeout bounds the TSDB queries of one request; default 60s.
+	RequestTimeout time.Duration
+	// MaxURLBytes bounds the request target (path and query); default 4096.
+	MaxURLBytes int
+	// MaxBodyBytes bounds a request body (the API takes none); default 4096.
+	MaxBodyBytes int64
+}
+
+// API is the HTTP handler.
+type API struct {
+	svc    *service.Service
+	tokens *Tokens
+	opt    Options
+	log    *slog.Logger
+	mux    *http.ServeMux
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New builds the handler; metrics are registered on reg and /metrics serves gatherer.
+func New(svc *service.Service, tokens *Tokens, opt Options, reg prometheus.Registerer, gatherer prometheus.Gatherer, log *slog.Logger) *API {
+	if opt.DefaultRange <= 0 {
+		opt.DefaultRange = 30 * 24 * time.Hour
+	}
+	if opt.RequestTimeout <= 0 {
+		opt.RequestTimeout = 60 * time.Second
+	}
+	if opt.MaxURLBytes <= 0 {
+		opt.MaxURLBytes = 4096
+	}
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = 4096
+	}
+	a := &API{svc: svc, tokens: tokens, opt: opt, log: log, mux: http.NewServeMux(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_aggregator_api_requests_total",
+			Help: "API requests by route and HTTP status code."}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ganlink_aggregator_api_request_duration_seconds",
+			Help:    "API request duration by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"route"}),
+	}
+	reg.MustRegister(a.requests, a.duration)
+	for _, r := range routes {
+		a.mux.Handle("GET "+r.path, a.authed(r))
+	}
+	a.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), MaxRequestsInFlight: 4}))
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return a
+}
+
+// route is one authenticated endpoint.
+type route struct {
+	path   string
+	params []string // accepted query parameters besides format
+	h      func(a *API, rq *request) (*result, error)
+}
+
+var routes = []route{
+	{"/api/v1/programme", []string{"region", "from", "to"}, (*API).programme},
+	{"/api/v1/kpi/regions", []string{"region", "level", "from", "to", "step"}, (*API).kpiRegions},
+	{"/api/v1/kpi/parks", []string{"region", "park", "from", "to", "step"}, (*API).kpiParks},
+	{"/api/v1/kpi/enterprises", []string{"region", "park", "enterprise", "from", "to", "step"}, (*API).kpiEnterprises},
+	{"/api/v1/workshops", []string{"region", "park", "enterprise", "qualified", "missed", "from", "to"}, (*API).workshops},
+	{"/api/v1/regions", []string{"region"}, (*API).regions},
+}
+
+// Routes returns the authenticated paths (for documentation checks).
+func Routes() []string {
+	out := make([]string, len(routes))
+	for i, r := range routes {
+		out[i] = r.path
+	}
+	return out
+}
+
+// statusWriter records the status code.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ServeHTTP enforces the size limits, routes, and counts the request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	switch {
+	case len(r.RequestURI) > a.opt.MaxURLBytes:
+		writeError(sw, http.StatusRequestURITooLong, fmt.Sprintf("request target longer than %d bytes", a.opt.MaxURLBytes))
+	case r.ContentLength > a.opt.MaxBodyBytes:
+		writeError(sw, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", a.opt.MaxBodyBytes))
+	default:
+		r.Body = http.MaxBytesReader(sw, r.Body, a.opt.MaxBodyBytes)
+		a.mux.ServeHTTP(sw, r)
+	}
+	route := "unmatched"
+	if r.Pattern != "" {
+		route = strings.TrimPrefix(r.Pattern, "GET ")
+	}
+	if sw.code == 0 {
+		sw.code = http.StatusOK
+	}
+	a.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+	a.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+}
+
+// apiError is an error with its HTTP status.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(code int, format string, a ...any) error {
+	return &apiError{code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// request is an authenticated request.
+type request struct {
+	r     *http.Request
+	ctx   context.Context
+	token Token
+	reg   *registry.Registry
+	scope *registry.Region
+}
+
+// result is a response: an envelope for JSON and the rows for CSV.
+type result struct {
+	envelope record
+	rowsKey  string
+	rows     []record
+	template record
+}
+
+func (a *API) authed(rt route) http.Handler {
+	allowed := map[string]bool{"format": true}
+	for _, p := range rt.params {
+		allowed[p] = true
+	}
+	name := strings.ReplaceAll(strings.TrimPrefix(rt.path, "/api/v1/"), "/", "-")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		auth := r.Header.Get("Authorization")
+		scheme, bearer, _ := strings.Cut(auth, " ")
+		if auth == "" || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(bearer) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ganlink"`)
+			writeError(w, http.StatusUnauthorized, "missing bearer token")
+			return
+		}
+		tok, ok := a.tokens.Lookup(strings.TrimSpace(bearer))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ganlink", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "invalid bearer token")
+			return
+		}
+		reg := a.svc.Registry()
+		scope := reg.Region(tok.Region)
+		if scope == nil {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("scope region %q of token %q is not in the registry", tok.Region, tok.Name))
+			return
+		}
+		q := r.URL.Query()
+		for k := range q {
+			if !allowed[k] {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q", k))
+				return
+			}
+		}
+		format := q.Get("format")
+		if format != "" && format != "json" && format != "csv" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("format: %q is not json or csv", format))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), a.opt.RequestTimeout)
+		defer cancel()
+		res, err := rt.h(a, &request{r: r, ctx: ctx, token: tok, reg: reg, scope: scope})
+		if err != nil {
+			a.fail(w, r, tok, err)
+			return
+		}
+		if format == "csv" {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, name))
+			_, _ = w.Write(writeCSV(res.rows, res.template))
+			return
+		}
+		env := res.envelope
+		rows := res.rows
+		if rows == nil {
+			rows = []record{}
+		}
+		env.add(res.rowsKey, rows)
+		b, err := json.Marshal(env)
+		if err != nil {
+			a.fail(w, r, tok, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = w.Write(append(b, '\n'))
+	})
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, tok Token, err error) {
+	var ae *apiError
+	var be *service.BackendError
+	switch {
+	case errors.As(err, &ae):
+		writeError(w, ae.code, ae.msg)
+	case service.IsPeriodError(err):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.As(err, &be):
+		a.log.Error("api query failed", "path", r.URL.Path, "token", tok.Name, "err", err)
+		writeError(w, http.StatusBadGateway, "the time-series database did not answer; see the aggregator log")
+	default:
+		a.log.Error("api request failed", "path", r.URL.Path, "token", tok.Name, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+// regionParam returns the region parameter (default: the token's scope), which must
+// be registered and within the scope.
+func (rq *request) regionParam() (*registry.Region, error) {
+	code := rq.r.URL.Query().Get("region")
+	if code == "" {
+		return rq.scope, nil
+	}
+	if _, err := registry.CheckRegionCode(code); err != nil {
+		return nil, errorf(http.StatusBadRequest, "region: %v", err)
+	}
+	reg := rq.reg.Region(code)
+	if reg == nil {
+		return nil, errorf(http.StatusNotFound, "unknown region %q", code)
+	}
+	if !rq.reg.Within(code, rq.scope.Code) {
+		return nil, rq.outOfScope("region", code)
+	}
+	return reg, nil
+}
+
+func (rq *request) outOfScope(kind, id string) error {
+	return errorf(http.StatusForbidden, "%s %q is outside the scope of token %q (region %s)", kind, id, rq.token.Name, rq.scope.Code)
+}
+
+// parkParam returns the park parameter (nil when absent), which must be registered and
+// lie within the scope.
+func (rq *request) parkParam() (*registry.Park, error) {
+	id := rq.r.URL.Query().Get("park")
+	if id == "" {
+		return nil, nil
+	}
+	p := rq.reg.Park(id)
+	if p == nil {
+		return nil, errorf(http.StatusNotFound, "unknown park %q", id)
+	}
+	if !rq.reg.Within(p.Region, rq.scope.Code) {
+		return nil, rq.outOfScope("park", id)
+	}
+	return p, nil
+}
+
+func (rq *request) enterpriseParam() (*registry.Enterprise, error) {
+	id := rq.r.URL.Query().Get("enterprise")
+	if id == "" {
+		return nil, nil
+	}
+	e := rq.reg.Enterprise(id)
+	if e == nil {
+		return nil, errorf(http.StatusNotFound, "unknown enterprise %q", id)
+	}
+	if !rq.reg.Within(e.Region, rq.scope.Code) {
+		return nil, rq.outOfScope("enterprise", id)
+	}
+	return e, nil
+}
+
+// period parses from, to and (when allowed) step. Times are RFC 3339, or local dates
+// "2006-01-02" and local times "2006-01-02T15:04" in the workshops' zone.
+func (a *API) period(rq *request, withStep bool) (service.Period, error) {
+	q := rq.r.URL.Query()
+	loc := a.svc.Location()
+	p := a.svc.DefaultPeriod(a.opt.DefaultRange)
+	from, to := q.Get("from"), q.Get("to")
+	var err error
+	if to != "" {
+		if p.To, err = parseTime(to, loc); err != nil {
+			return p, errorf(http.StatusBadRequest, "to: %v", err)
+		}
+		p.From = p.To.Add(-a.opt.DefaultRange)
+	}
+	if from != "" {
+		if p.From, err = parseTime(from, loc); err != nil {
+			return p, errorf(http.StatusBadRequest, "from: %v", err)
+		}
+	}
+	if s := q.Get("step"); s != "" && withStep {
+		d, err := service.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return p, errorf(http.StatusBadRequest, "step: invalid duration %q", s)
+		}
+		p.Step = d
+		if p.Step == p.To.Sub(p.From) {
+			p.Step = 0
+		}
+	}
+	return p, a.svc.CheckPeriod(p)
+}
+
+func parseTime(s string, loc *time.Location) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("invalid time %q (want 2006-01-02, 2006-01-02T15:04 or RFC 3339)", s)
+	}
+	return t.In(loc), nil
+}
+
+func (a *API) periodRecord(p service.Period) record {
+	window, _ := a.svc.Window()
+	r := record{{"from", p.From.In(a.svc.Location())}, {"to", p.To.In(a.svc.Location())}}
+	if p.Step != 0 {
+		r.add("step", service.FormatDuration(p.Step))
+	}
+	r.add("window", window)
+	return r
+}
+
+func regionRecord(r *registry.Region) record {
+	return record{{"code", r.Code}, {"name", r.Name}, {"level", r.Level.String()}}
+}

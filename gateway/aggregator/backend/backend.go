@@ -1,0 +1,191 @@
+// Package backend reads aggregates of the gateways' KPI series from a time-series
+// database: PromQL (VictoriaMetrics or any Prometheus-compatible store) or InfluxQL
+// (InfluxDB /query, served by 1.8, 2.x and 3.x). Both answer the same Query with the
+// same Rows, so everything above them is independent of the store.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"time"
+)
+
+// Func is an aggregation over time of one field within a bucket.
+type Func uint8
+
+const (
+	// Sum adds the values.
+	Sum Func = iota + 1
+	// Max is the largest value.
+	Max
+	// Last is the newest value (with several series in a group: the largest newest
+	// value).
+	Last
+	// Count is the number of values.
+	Count
+)
+
+// String returns "sum", "max", "last" or "count".
+func (f Func) String() string {
+	switch f {
+	case Sum:
+		return "sum"
+	case Max:
+		return "max"
+	case Last:
+		return "last"
+	case Count:
+		return "count"
+	}
+	return fmt.Sprintf("func(%d)", uint8(f))
+}
+
+// Field is one field of the measurement and how to aggregate it.
+type Field struct {
+	Name string
+	Func Func
+}
+
+// Query asks for aggregates of a measurement's fields over [Start, End), in buckets of
+// Step, grouped by one tag. Points are selected by the tag window = Window (the KPI
+// window series, e.g. "1h"); points without the group tag are ignored. A point belongs to
+// the bucket containing its timestamp (a KPI point is stamped with its window's start).
+type Query struct {
+	Measurement string
+	Window      string
+	GroupBy     string
+	Fields      []Field
+	Start, End  time.Time
+	// Step is the bucket length; 0 means one bucket [Start, End).
+	Step time.Duration
+}
+
+// Buckets returns the number of buckets.
+func (q *Query) Buckets() int {
+	if q.Step == 0 {
+		return 1
+	}
+	return int(q.End.Sub(q.Start) / q.Step)
+}
+
+// BucketStart returns the start of bucket i.
+func (q *Query) BucketStart(i int) time.Time {
+	if q.Step == 0 {
+		return q.Start
+	}
+	return q.Start.Add(time.Duration(i) * q.Step)
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// Validate checks names, times and step: names are Prometheus-style identifiers,
+// Start and End whole seconds, Step a whole number of seconds dividing End − Start.
+func (q *Query) Validate() error {
+	for _, n := range []string{q.Measurement, q.GroupBy} {
+		if !nameRE.MatchString(n) {
+			return fmt.Errorf("invalid name %q", n)
+		}
+	}
+	if len(q.Fields) == 0 {
+		return errors.New("no fields")
+	}
+	for _, f := range q.Fields {
+		if !nameRE.MatchString(f.Name) {
+			return fmt.Errorf("invalid field name %q", f.Name)
+		}
+		if f.Func < Sum || f.Func > Count {
+			return fmt.Errorf("field %q: invalid function %d", f.Name, f.Func)
+		}
+	}
+	if q.Window == "" {
+		return errors.New("empty window")
+	}
+	if !q.Start.Before(q.End) {
+		return fmt.Errorf("start %s not before end %s", q.Start.Format(time.RFC3339), q.End.Format(time.RFC3339))
+	}
+	if q.Start.Nanosecond() != 0 || q.End.Nanosecond() != 0 {
+		return errors.New("start and end must be whole seconds")
+	}
+	if q.Step != 0 {
+		if q.Step < time.Second || q.Step%time.Second != 0 {
+			return fmt.Errorf("step %s is not a whole number of seconds", q.Step)
+		}
+		if q.End.Sub(q.Start)%q.Step != 0 {
+			return fmt.Errorf("step %s does not divide the range %s", q.Step, q.End.Sub(q.Start))
+		}
+	}
+	return nil
+}
+
+// Row is the aggregates of one group in one bucket; Values follow Query.Fields and are
+// NaN where the group has no value of that field in the bucket.
+type Row struct {
+	Group  string
+	Bucket int
+	Values []float64
+}
+
+// Backend runs queries against one store. Implementations are safe for concurrent use.
+type Backend interface {
+	// Name is a short label for metrics and logs: "promql" or "influxql".
+	Name() string
+	// Aggregate runs q and returns its rows sorted by group, then bucket; groups
+	// without any value are absent.
+	Aggregate(ctx context.Context, q Query) ([]Row, error)
+}
+
+// rowSet collects values into rows.
+type rowSet struct {
+	n    int
+	rows map[rowKey]*Row
+}
+
+type rowKey struct {
+	group  string
+	bucket int
+}
+
+func newRowSet(fields int) *rowSet { return &rowSet{n: fields, rows: map[rowKey]*Row{}} }
+
+// set stores v for field i, combining with an existing value by f.
+func (s *rowSet) set(group string, bucket, i int, f Func, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
+	k := rowKey{group, bucket}
+	r := s.rows[k]
+	if r == nil {
+		r = &Row{Group: group, Bucket: bucket, Values: make([]float64, s.n)}
+		for j := range r.Values {
+			r.Values[j] = math.NaN()
+		}
+		s.rows[k] = r
+	}
+	old := r.Values[i]
+	switch {
+	case math.IsNaN(old):
+		r.Values[i] = v
+	case f == Sum || f == Count:
+		r.Values[i] = old + v
+	default:
+		r.Values[i] = math.Max(old, v)
+	}
+}
+
+func (s *rowSet) sorted() []Row {
+	out := make([]Row, 0, len(s.rows))
+	for _, r := range s.rows {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Group != out[j].Group {
+			return out[i].Group < out[j].Group
+		}
+		return out[i].Bucket < out[j].Bucket
+	})
+	return out
+}

@@ -1,0 +1,206 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/aggregator/rules"
+	"github.com/ganlink/ganlink/gateway/point"
+)
+
+// WriterConfig configures the write-back writer (the TSDB write API v2, which
+// InfluxDB 1.8+, 2.x, 3.x and VictoriaMetrics accept).
+type WriterConfig struct {
+	// URL is the server's base URL; points go to URL/api/v2/write.
+	URL string
+	// Org is the InfluxDB 2.x organisation (ignored by 1.8 and VictoriaMetrics).
+	Org string
+	// Bucket is the bucket (InfluxDB 1.8: "database" or "database/retention_policy").
+	Bucket string
+	// Token is sent as "Authorization: Token ..." when set.
+	Token string
+	// Timeout bounds one request; default 30s.
+	Timeout time.Duration
+}
+
+// Writer posts line protocol to the write API v2.
+type Writer struct {
+	url    string
+	token  string
+	client *http.Client
+}
+
+// NewWriter builds a writer; it contacts nothing.
+func NewWriter(cfg WriterConfig) (*Writer, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("new write-back writer: invalid url %q", cfg.URL)
+	}
+	if cfg.Bucket == "" {
+		return nil, errors.New("new write-back writer: empty bucket")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	q := url.Values{"bucket": {cfg.Bucket}, "precision": {"ns"}}
+	if cfg.Org != "" {
+		q.Set("org", cfg.Org)
+	}
+	return &Writer{url: strings.TrimSuffix(cfg.URL, "/") + "/api/v2/write?" + q.Encode(), token: cfg.Token,
+		client: &http.Client{Timeout: cfg.Timeout}}, nil
+}
+
+// Write posts the batch as one request.
+func (w *Writer) Write(ctx context.Context, b point.Batch) error {
+	body, n := point.AppendBatch(nil, b)
+	if n == 0 {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("write back: %w", err)
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	if w.token != "" {
+		req.Header.Set("Authorization", "Token "+w.token)
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("write back: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("write back: status %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// Measurement names written back (docs/metrics.md, docs/aggregator.md).
+const (
+	MeasurementRegionKPI = "region_kpi"
+	MeasurementProgress  = "programme_progress"
+)
+
+type fields []point.Field
+
+func (f *fields) add(key string, v float64) {
+	if !math.IsNaN(v) && !math.IsInf(v, 0) {
+		*f = append(*f, point.Field{Key: key, Value: v})
+	}
+}
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// KPIFields returns the region_kpi fields of k (absent figures are left out).
+func KPIFields(k *rules.KPI) []point.Field {
+	var f fields
+	f.add("workshops", float64(k.Workshops))
+	f.add("workshops_reporting", float64(k.Reporting))
+	f.add("equipment_total", k.EquipmentTotal)
+	f.add("equipment_key", k.EquipmentKey)
+	f.add("equipment_cnc_key", k.EquipmentCNCKey)
+	f.add("equipment_digital", k.EquipmentDigital)
+	f.add("cnc_rate", k.CNCRate)
+	f.add("networked_rate", k.NetworkedRate)
+	f.add("smart_equipment_in_service", k.SmartEquipmentInService)
+	f.add("parts", k.Parts)
+	f.add("output_value_yuan", k.OutputValueYuan)
+	f.add("energy_kwh", k.EnergyKWh)
+	f.add("energy_tce", k.EnergyTce)
+	f.add("water_m3", k.WaterM3)
+	f.add("energy_kgce_per_10k_yuan", k.EnergyKgcePer10kYuan)
+	f.add("water_m3_per_10k_yuan", k.WaterM3Per10kYuan)
+	if k.Baseline != nil {
+		f.add("energy_intensity_change", k.EnergyChange)
+		f.add("energy_intensity_change_target", k.EnergyTarget)
+		f.add("water_intensity_change", k.WaterChange)
+		f.add("water_intensity_change_target", k.WaterTarget)
+		if !math.IsNaN(k.EnergyChange) {
+			f.add("energy_target_met", boolf(k.EnergyMet))
+		}
+		if !math.IsNaN(k.WaterChange) {
+			f.add("water_target_met", boolf(k.WaterMet))
+		}
+	}
+	return f
+}
+
+// WriteBackPoints computes the programme and the region roll-ups over p and returns
+// one programme_progress and one region_kpi point per region, stamped with p.To.
+func (s *Service) WriteBackPoints(ctx context.Context, p Period) (point.Batch, error) {
+	ev, reg, snap, err := s.programme(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	s.m.unregistered.Set(float64(len(ev.Unregistered)))
+	kpis := s.Rollups(reg, snap, ByRegion)
+	ts := p.To.UnixNano()
+	var b point.Batch
+	for _, r := range reg.Regions() {
+		tags := []point.Tag{{Key: "level", Value: r.Level.String()}, {Key: "region", Value: r.Code}}
+		c := ev.ByRegion[r.Code]
+		var f fields
+		f.add("smart_equipment", c.SmartEquipment)
+		f.add("digital_workshops", float64(c.DigitalWorkshops))
+		f.add("smart_equipment_makers", float64(c.SmartEquipmentMakers))
+		f.add("smart_bases", float64(c.SmartBases))
+		if t := s.rules.TargetsFor(r); t != nil {
+			f.add("smart_equipment_target", t.SmartEquipment)
+			f.add("digital_workshops_target", t.DigitalWorkshops)
+			f.add("smart_equipment_makers_target", t.SmartEquipmentMakers)
+			f.add("smart_bases_target", t.SmartBases)
+		}
+		b = append(b, point.Point{Measurement: MeasurementProgress, Tags: tags, Fields: f, Time: ts})
+		k := kpis[r.Code][0]
+		b = append(b, point.Point{Measurement: MeasurementRegionKPI, Tags: tags, Fields: KPIFields(&k), Time: ts})
+	}
+	return b, nil
+}
+
+// WriteBackOnce writes the roll-ups over the period of length period ending at the
+// start of the window containing now − Settle.
+func (s *Service) WriteBackOnce(ctx context.Context, w *Writer, period time.Duration) error {
+	p := s.DefaultPeriod(period)
+	b, err := s.WriteBackPoints(ctx, p)
+	if err == nil {
+		err = w.Write(ctx, b)
+	}
+	if err != nil {
+		s.m.wbErrors.Inc()
+		return err
+	}
+	s.m.wbPoints.Add(float64(len(b)))
+	s.m.wbLast.Set(float64(s.opt.Now().UnixNano()) / 1e9)
+	return nil
+}
+
+// RunWriteBack writes back at once and then every interval until ctx ends; failures
+// are logged and retried at the next interval. It returns nil when ctx ends.
+func (s *Service) RunWriteBack(ctx context.Context, w *Writer, interval, period time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := s.WriteBackOnce(ctx, w, period); err != nil && ctx.Err() == nil {
+			s.log.Warn("write back roll-ups", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
