@@ -1,7 +1,11 @@
 // Command gateway is the Ganlink edge gateway.
 //
 //	gateway -config FILE        run the gateway
+//	gateway -demo               run a simulated workshop, a broker and the gateway in one process
 //	gateway validate FILE       check a configuration; prints every error with its line
+//
+// -cpuprofile FILE writes a pprof CPU profile of the whole run, from start-up until
+// shutdown, for `go tool pprof`.
 package main
 
 import (
@@ -13,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	_ "time/tzdata" // KPI windows need Asia/Shanghai even on boxes without tzdata
 
@@ -33,14 +38,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "configuration file (YAML)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
+	demo := fs.Bool("demo", false, "run the demo: simulated workshop, embedded MQTT broker and gateway in one process")
+	dc := demoFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateway -config FILE [-log-level info] [-log-format text]\n       gateway validate FILE")
+		fmt.Fprintln(stderr, "usage: gateway -config FILE [-log-level info] [-log-format text] [-cpuprofile FILE]\n       gateway -demo [-listen ADDR] [-data-dir DIR] [-influx-url URL ...]\n       gateway validate FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *cfgPath == "" {
+	if msg := demoFlagProblem(fs, *demo, *cfgPath != ""); msg != "" {
+		fmt.Fprintln(stderr, "gateway:", msg)
+		return 2
+	}
+	if *cfgPath == "" && !*demo {
 		fs.Usage()
 		return 2
 	}
@@ -49,10 +61,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gateway:", err)
 		return 2
 	}
+	if *demo {
+		return runDemo(dc, log, stdout)
+	}
 	cfg, err := config.LoadFile(*cfgPath)
 	if err != nil {
 		printConfigErrors(stderr, *cfgPath, err)
 		return 1
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			log.Error("start cpu profile", "err", err)
+			return 1
+		}
+		defer func() {
+			if err := stopProfile(); err != nil {
+				log.Error("write cpu profile", "err", err)
+			}
+		}()
 	}
 	a, err := app.Build(cfg, log, app.Options{})
 	if err != nil {
@@ -66,6 +93,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile starts profiling into path; the returned function stops it and
+// closes the file.
+func startCPUProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", path, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("profile into %q: %w", path, err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("close %q: %w", path, err)
+		}
+		return nil
+	}, nil
 }
 
 func validate(args []string, stdout, stderr io.Writer) int {

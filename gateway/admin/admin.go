@@ -1,6 +1,7 @@
 // Package admin serves the gateway's HTTP surface: /metrics (Prometheus), /healthz
 // (the process is alive), /readyz (every sink's queue is open and every source has
-// connected at least once) and /api/status (JSON snapshot for the status page).
+// connected at least once), /api/status (JSON snapshot) and / (the status page, which
+// renders /api/status).
 package admin
 
 import (
@@ -46,8 +47,10 @@ func New(addr string, gatherer prometheus.Gatherer, ready func() error, status f
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	s.mux.HandleFunc("GET /{$}", serveStatusPage)
 	s.mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(s.status())

@@ -49,6 +49,9 @@ type App struct {
 	admin      *admin.Server
 	kpi        *kpi.Engine
 	kpiDropped prometheus.Counter
+	values     *lastValues
+	windows    *lastWindows
+	extra      []ExtraSink
 	clock      func() time.Time
 	started    time.Time
 }
@@ -59,6 +62,8 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Clock is the time KPI windows follow; default time.Now.
 	Clock func() time.Time
+	// Sinks are written to besides the configured ones (each with its own queue).
+	Sinks []ExtraSink
 }
 
 // IdentityTags returns the sorted identity tags of a device's points.
@@ -81,7 +86,8 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	a := &App{cfg: cfg, log: log, reg: reg, obs: newObserver(reg, log), clock: opts.Clock}
+	a := &App{cfg: cfg, log: log, reg: reg, obs: newObserver(reg, log), clock: opts.Clock,
+		values: newLastValues(cfg), windows: newLastWindows()}
 	if a.clock == nil {
 		a.clock = time.Now
 	}
@@ -137,12 +143,17 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 			IsPermanent: isPermanent,
 		}, q, sink, sinkMetrics, log))
 	}
-	a.pipe = pipeline.New(queues, []pipeline.Processor{a.kpi}, log, reg)
+	extraQueues, err := a.buildExtraSinks(opts.Sinks, sinkMetrics)
+	if err != nil {
+		return nil, err
+	}
+	queues = append(queues, extraQueues...)
+	a.pipe = pipeline.New(queues, []pipeline.Processor{a.kpi, a.values}, log, reg)
 
 	if err := a.buildSources(); err != nil {
 		return nil, err
 	}
-	a.admin = admin.New(cfg.Admin.Listen, reg, a.ready, a.status, log.With("component", "admin"))
+	a.admin = admin.New(cfg.Admin.Listen, reg, a.ready, func() any { return a.Status() }, log.With("component", "admin"))
 	if err := a.admin.Listen(); err != nil {
 		return nil, fmt.Errorf("listen on admin address %q: %w", cfg.Admin.Listen, err)
 	}
@@ -276,8 +287,8 @@ func (a *App) Admin() *admin.Server { return a.admin }
 func (a *App) Run(ctx context.Context) error {
 	a.started = time.Now()
 	a.log.Info("gateway starting", "workshop", a.cfg.Workshop.ID, "devices", len(a.cfg.Devices),
-		"sources", len(a.sources), "sinks", len(a.sinks), "admin", "http://"+a.admin.Addr())
-	if len(a.sinks) == 0 {
+		"sources", len(a.sources), "sinks", len(a.forwarders), "admin", "http://"+a.admin.Addr())
+	if len(a.forwarders) == 0 {
 		a.log.Warn("no sink configured: data is not forwarded anywhere")
 	}
 	for _, s := range a.sinks {
@@ -355,49 +366,4 @@ func (a *App) ready() error {
 		}
 	}
 	return nil
-}
-
-// Status is the JSON snapshot served at /api/status.
-type Status struct {
-	Workshop config.Workshop       `json:"workshop"`
-	Started  time.Time             `json:"started"`
-	Sources  []SourceStatus        `json:"sources"`
-	Sinks    []pipeline.SinkState  `json:"sinks"`
-	Queues   map[string]QueueState `json:"queues"`
-}
-
-// SourceStatus is one source's connection state.
-type SourceStatus struct {
-	Name      string    `json:"name"`
-	State     string    `json:"state"`
-	Since     time.Time `json:"since"`
-	Error     string    `json:"error,omitempty"`
-	Errors    uint64    `json:"signal_errors"`
-	LastError string    `json:"last_signal_error,omitempty"`
-}
-
-// QueueState is one sink queue's backlog.
-type QueueState struct {
-	PendingPoints int64     `json:"pending_points"`
-	PendingBytes  int64     `json:"pending_bytes"`
-	OldestPending time.Time `json:"oldest_pending,omitempty"`
-}
-
-func (a *App) status() any {
-	st := Status{Workshop: a.cfg.Workshop, Started: a.started, Queues: map[string]QueueState{}}
-	snap := a.obs.snapshot()
-	for _, s := range a.sources {
-		ss := snap[s.name]
-		st.Sources = append(st.Sources, SourceStatus{Name: s.name, State: ss.State.String(), Since: ss.Since,
-			Error: ss.Err, Errors: ss.Errors, LastError: ss.LastError})
-	}
-	for _, f := range a.forwarders {
-		st.Sinks = append(st.Sinks, f.State())
-	}
-	for i, q := range a.queues {
-		qs := q.Stats()
-		st.Queues[a.cfg.Sinks.Influx[i].Name] = QueueState{PendingPoints: int64(qs.PendingPoints),
-			PendingBytes: int64(qs.PendingBytes), OldestPending: qs.OldestPending}
-	}
-	return st
 }

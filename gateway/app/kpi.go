@@ -120,6 +120,7 @@ func (a *App) emitKPI(b point.Batch) {
 	if len(b) == 0 {
 		return
 	}
+	a.windows.record(b)
 	for attempt := 0; ; attempt++ {
 		err := a.pipe.Append(b)
 		if err == nil {

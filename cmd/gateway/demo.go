@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	stdlog "log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ganlink/ganlink/gateway/app"
+)
+
+// demoFlagNames are the flags that only -demo reads.
+var demoFlagNames = map[string]bool{"listen": true, "opcua-listen": true, "mqtt-listen": true, "data-dir": true,
+	"influx-url": true, "influx-token": true, "influx-bucket": true, "influx-org": true}
+
+// demoFlags registers the flags of -demo.
+func demoFlags(fs *flag.FlagSet) *app.DemoConfig {
+	dc := &app.DemoConfig{}
+	fs.StringVar(&dc.Listen, "listen", "127.0.0.1:9273", "demo: address of the status page, /metrics and /api/status")
+	fs.StringVar(&dc.OPCUAListen, "opcua-listen", "", "demo: address of the simulated OPC UA server (default a free loopback port)")
+	fs.StringVar(&dc.MQTTListen, "mqtt-listen", "", "demo: address of the embedded MQTT broker (default a free loopback port)")
+	fs.StringVar(&dc.DataDir, "data-dir", "ganlink-data", "demo: directory of the queue, the KPI state and the line-protocol file")
+	fs.StringVar(&dc.InfluxURL, "influx-url", "", "demo: forward to this InfluxDB v2 write API (InfluxDB, VictoriaMetrics) instead of a file")
+	fs.StringVar(&dc.InfluxToken, "influx-token", "", "demo: TSDB token (default $INFLUX_TOKEN)")
+	fs.StringVar(&dc.InfluxBucket, "influx-bucket", "ganlink", "demo: TSDB bucket (InfluxDB 1.8: database)")
+	fs.StringVar(&dc.InfluxOrg, "influx-org", "", "demo: TSDB organisation (InfluxDB 2.x)")
+	return dc
+}
+
+// demoFlagProblem reports -demo combined with -config, or a demo flag without -demo.
+func demoFlagProblem(fs *flag.FlagSet, demo, config bool) string {
+	if demo && config {
+		return "-demo and -config exclude each other"
+	}
+	msg := ""
+	fs.Visit(func(f *flag.Flag) {
+		if !demo && demoFlagNames[f.Name] && msg == "" {
+			msg = "-" + f.Name + " needs -demo"
+		}
+	})
+	return msg
+}
+
+// runDemo runs the one-process demo until SIGINT or SIGTERM.
+func runDemo(dc *app.DemoConfig, log *slog.Logger, stdout io.Writer) int {
+	if dc.InfluxToken == "" {
+		dc.InfluxToken = os.Getenv("INFLUX_TOKEN")
+	}
+	d, err := app.NewDemo(*dc, log)
+	if err != nil {
+		log.Error("start demo", "err", err)
+		return 1
+	}
+	// The simulated OPC UA server's library logs through the standard logger.
+	stdlog.SetOutput(slog.NewLogLogger(log.Handler(), slog.LevelDebug).Writer())
+	stdlog.SetFlags(0)
+	d.Banner(stdout)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		log.Error("demo failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,70 @@
+package app
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/ganlink/ganlink/gateway/pipeline"
+	"github.com/ganlink/ganlink/gateway/queue"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ExtraSink is a northbound writer built and owned by the caller of Build, such as the
+// demo's line-protocol file. Build gives it its own queue under queue.dir/<Name> and a
+// forwarder, exactly like a configured sink; the caller closes the sink after Run
+// returns.
+type ExtraSink struct {
+	// Name names the sink and its queue; it must differ from every configured sink.
+	Name string
+	// Kind is shown on the status page, e.g. "file".
+	Kind string
+	// Target is where the sink writes (a path or URL), shown on the status page.
+	Target string
+	Sink   pipeline.Sink
+}
+
+// buildExtraSinks opens a queue and builds a forwarder for each extra sink, after the
+// configured ones, and returns the queues for the pipeline.
+func (a *App) buildExtraSinks(extra []ExtraSink, m *pipeline.SinkMetrics) ([]pipeline.Queue, error) {
+	cfg := a.cfg
+	names := map[string]bool{}
+	for i := range cfg.Sinks.Influx {
+		names[cfg.Sinks.Influx[i].Name] = true
+	}
+	var out []pipeline.Queue
+	for _, es := range extra {
+		if es.Name == "" || es.Sink == nil {
+			return nil, fmt.Errorf("build sink %q: name and sink are required", es.Name)
+		}
+		if names[es.Name] {
+			return nil, fmt.Errorf("build sink %q: duplicate sink name", es.Name)
+		}
+		names[es.Name] = true
+		qcfg := queue.DefaultConfig()
+		qcfg.Dir = filepath.Join(cfg.Queue.Dir, es.Name)
+		qcfg.MaxBytes = cfg.Queue.MaxBytes.N
+		qcfg.Fsync = cfg.Queue.Fsync
+		q, err := queue.Open(qcfg, a.log.With("queue", es.Name), prometheus.WrapRegistererWith(prometheus.Labels{"sink": es.Name}, a.reg))
+		if err != nil {
+			return nil, fmt.Errorf("open queue of sink %q: %w", es.Name, err)
+		}
+		a.queues = append(a.queues, q)
+		a.extra = append(a.extra, es)
+		out = append(out, q)
+		a.forwarders = append(a.forwarders, pipeline.NewForwarder(pipeline.ForwarderConfig{Name: es.Name}, q, es.Sink, m, a.log))
+	}
+	return out, nil
+}
+
+// sinkInfo returns the name, kind and target of the sink of queue i (a.queues and
+// a.forwarders share the order: configured sinks, then extra ones).
+func (a *App) sinkInfo(i int) (name, kind, target string) {
+	if n := len(a.cfg.Sinks.Influx); i < n {
+		sc := &a.cfg.Sinks.Influx[i]
+		return sc.Name, "influx", redactedURL(sc.URL)
+	} else if i-n < len(a.extra) {
+		es := a.extra[i-n]
+		return es.Name, es.Kind, es.Target
+	}
+	return "", "", ""
+}
