@@ -89,7 +89,8 @@ func (s *Source) connectLoop(ctx context.Context, in chan<- inbound, batchDone <
 	for {
 		upFor, err := s.session(ctx, in, batchDone)
 		if ctx.Err() != nil {
-			s.obs.State(s.cfg.Name, point.StateDown, fmt.Errorf("stop mqtt source %q: %w", s.cfg.Name, context.Cause(ctx)))
+			// A stop is not a lost connection: no StateDown (the OPC UA source does the same).
+			s.log.Info("mqtt source stopped", "broker", s.cfg.Broker)
 			return
 		}
 		if upFor >= stableSession {
@@ -103,7 +104,7 @@ func (s *Source) connectLoop(ctx context.Context, in chan<- inbound, batchDone <
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			s.obs.State(s.cfg.Name, point.StateDown, fmt.Errorf("stop mqtt source %q: %w", s.cfg.Name, context.Cause(ctx)))
+			s.log.Info("mqtt source stopped", "broker", s.cfg.Broker)
 			return
 		case <-t.C:
 		}
