@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the real servers the tests use (mosquitto,
-# VictoriaMetrics, InfluxDB 1.8.10, promtool), then vet, gofmt, race-enabled tests and a
+# VictoriaMetrics, InfluxDB 1.8.10, promtool, chromium), then vet, gofmt, race-enabled tests and a
 # short run of every fuzz target. Test helpers start and stop the servers themselves on
 # free 127.0.0.1 ports.
 set -euo pipefail
