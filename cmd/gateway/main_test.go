@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -84,5 +85,19 @@ func TestValidateExampleConfig(t *testing.T) {
 	path := filepath.Join("..", "..", "configs", "gateway.example.yaml")
 	if code := run([]string{"validate", path}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"-version"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	version = "v9.8.7"
+	defer func() { version = "" }()
+	out.Reset()
+	run([]string{"-version"}, &out, &errb)
+	if got := out.String(); !strings.HasPrefix(got, "ganlink gateway v9.8.7 ") || !strings.Contains(got, "go1.") {
+		t.Fatalf("version output %q", got)
 	}
 }
