@@ -1,0 +1,452 @@
+package modbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	mb "github.com/simonvetter/modbus"
+
+	"github.com/ganlink/ganlink/gateway/point"
+)
+
+// Source polls the devices of one Modbus TCP endpoint and hands one point per device
+// and poll to the pipeline. It is built by New and started by Run; Run must not be
+// called concurrently with itself.
+type Source struct {
+	cfg     Config
+	obs     point.Observer
+	log     *slog.Logger
+	addr    string // host:port
+	devices []device
+
+	// Counters for diagnostics and tests.
+	reads atomic.Int64 // requests sent
+
+	lastWarn    time.Time
+	lastWarnMsg string
+}
+
+// device is the runtime form of one configured Device.
+type device struct {
+	cfg     *Device
+	sigs    []signal
+	reqs    []request
+	maxRegs int
+	unit    uint8
+	next    time.Time // next poll
+}
+
+// reader is the part of the client library's client a poll uses.
+type reader interface {
+	SetUnitId(id uint8) error
+	ReadRawBytes(addr, quantity uint16, regType mb.RegType) ([]byte, error)
+	ReadCoils(addr, quantity uint16) ([]bool, error)
+	ReadDiscreteInputs(addr, quantity uint16) ([]bool, error)
+}
+
+// New validates cfg and builds a Source, planning the reads of every device. It starts
+// nothing. obs and log may be nil.
+func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("validate config of modbus source %q: %w", cfg.Name, err)
+	}
+	cfg.Devices = slices.Clone(cfg.Devices)
+	for i := range cfg.Devices {
+		cfg.Devices[i].Signals = slices.Clone(cfg.Devices[i].Signals)
+	}
+	cfg.applyDefaults()
+	if obs == nil {
+		obs = point.NopObserver{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	addr, _ := hostPort(cfg.Endpoint) // valid after Validate
+	s := &Source{cfg: cfg, obs: obs, log: log, addr: addr, devices: make([]device, len(cfg.Devices))}
+	for i := range s.cfg.Devices {
+		dc := &s.cfg.Devices[i]
+		d := &s.devices[i]
+		d.cfg = dc
+		d.unit = uint8(dc.UnitID)
+		d.maxRegs = dc.MaxRegisters
+		gap := cfg.MaxGap
+		if dc.MaxGap != nil {
+			gap = *dc.MaxGap
+		}
+		d.sigs = make([]signal, len(dc.Signals))
+		idx := make([]int, len(dc.Signals))
+		for j := range dc.Signals {
+			d.sigs[j] = newSignal(&dc.Signals[j], j)
+			idx[j] = j
+		}
+		d.reqs = plan(d.sigs, idx, d.maxRegs, gap)
+	}
+	return s, nil
+}
+
+// Reads returns the number of read requests sent so far.
+func (s *Source) Reads() int64 { return s.reads.Load() }
+
+// Run connects, polls the devices and emits their points until ctx is done; it then
+// closes the connection and returns nil. Connection losses never end Run: it reports
+// point.StateDown and reconnects with capped exponential backoff. Run returns within
+// Config.Timeout of ctx being done (within the client library's 5s dial timeout while
+// a connection attempt is under way).
+func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
+	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
+	for ctx.Err() == nil {
+		s.obs.State(s.cfg.Name, point.StateConnecting, nil)
+		answered, err := s.session(ctx, emit)
+		if ctx.Err() != nil {
+			break
+		}
+		if answered {
+			bo.reset()
+		}
+		s.obs.State(s.cfg.Name, point.StateDown, err)
+		d := bo.next()
+		s.warnDown(err, d, answered)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+	s.log.Info("modbus source stopped", "endpoint", s.cfg.Endpoint)
+	return nil
+}
+
+// session opens one connection and polls through it until ctx is done (nil error) or
+// the connection fails. answered reports whether any request got an answer.
+func (s *Source) session(ctx context.Context, emit point.EmitFunc) (answered bool, err error) {
+	c, err := mb.NewClient(&mb.ClientConfiguration{
+		URL:     "tcp://" + s.addr,
+		Timeout: s.cfg.Timeout,
+		Logger:  slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	})
+	if err != nil {
+		return false, fmt.Errorf("create client for %q: %w", s.cfg.Endpoint, err)
+	}
+	if err := c.Open(); err != nil {
+		return false, fmt.Errorf("connect to %q: %w", s.cfg.Endpoint, err)
+	}
+	defer c.Close()
+	s.obs.State(s.cfg.Name, point.StateUp, nil)
+	s.log.Info("modbus connection up", "endpoint", s.cfg.Endpoint)
+
+	st := pollState{}
+	now := time.Now()
+	for i := range s.devices {
+		s.devices[i].next = now
+	}
+	for {
+		next := s.devices[0].next
+		for i := range s.devices[1:] {
+			if t := s.devices[i+1].next; t.Before(next) {
+				next = t
+			}
+		}
+		if wait := time.Until(next); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return st.answered, nil
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return st.answered, nil
+		}
+		var batch point.Batch
+		var connErr error
+		now := time.Now()
+		for i := range s.devices {
+			d := &s.devices[i]
+			if d.next.After(now) {
+				continue
+			}
+			p, ok, err := s.poll(ctx, c, d, &st)
+			d.advance(time.Now())
+			if err != nil {
+				connErr = err
+				break
+			}
+			if ok {
+				batch = append(batch, p)
+			}
+		}
+		if len(batch) > 0 && ctx.Err() == nil {
+			s.obs.Received(s.cfg.Name, batch.Fields())
+			if err := s.emitBatch(ctx, emit, batch); err != nil {
+				return st.answered, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return st.answered, nil
+		}
+		if connErr != nil {
+			return st.answered, connErr
+		}
+	}
+}
+
+// advance schedules the next poll on the device's grid (first poll + k × interval),
+// skipping the slots that already passed.
+func (d *device) advance(now time.Time) {
+	iv := d.cfg.PollInterval
+	d.next = d.next.Add(iv)
+	if !d.next.After(now) {
+		d.next = d.next.Add((now.Sub(d.next)/iv + 1) * iv)
+	}
+}
+
+// pollState carries the connection's health across polls.
+type pollState struct {
+	answered bool // any request got an answer
+	failures int  // requests in a row without an answer (timeouts, malformed answers)
+}
+
+// failure is how a read went wrong.
+type failure uint8
+
+const (
+	failNone failure = iota
+	failException
+	failTimeout
+	failProtocol
+	failConn
+)
+
+var failReasons = [...]string{"", "modbus_exception", "timeout", "protocol", ""}
+
+// classify sorts an error of the client library and rewrites it in the package's terms.
+func (s *Source) classify(err error) (failure, error) {
+	var me mb.Error
+	if errors.As(err, &me) {
+		switch me {
+		case mb.ErrIllegalFunction:
+			return failException, &ExceptionError{Code: 1}
+		case mb.ErrIllegalDataAddress:
+			return failException, &ExceptionError{Code: 2}
+		case mb.ErrIllegalDataValue:
+			return failException, &ExceptionError{Code: 3}
+		case mb.ErrServerDeviceFailure:
+			return failException, &ExceptionError{Code: 4}
+		case mb.ErrAcknowledge:
+			return failException, &ExceptionError{Code: 5}
+		case mb.ErrServerDeviceBusy:
+			return failException, &ExceptionError{Code: 6}
+		case mb.ErrMemoryParityError:
+			return failException, &ExceptionError{Code: 8}
+		case mb.ErrGWPathUnavailable:
+			return failException, &ExceptionError{Code: 10}
+		case mb.ErrGWTargetFailedToRespond:
+			return failException, &ExceptionError{Code: 11}
+		case mb.ErrRequestTimedOut:
+			return failTimeout, timeoutError(s.cfg.Timeout)
+		case mb.ErrBadUnitId:
+			return failProtocol, fmt.Errorf("%w: unit id differs from the request's", ErrProtocol)
+		case mb.ErrProtocolError, mb.ErrBadTransactionId, mb.ErrUnknownProtocolId, mb.ErrShortFrame,
+			mb.ErrBadCRC, mb.ErrUnexpectedParameters:
+			return failProtocol, fmt.Errorf("%w: %v", ErrProtocol, me)
+		}
+	}
+	// The library reports exception codes it does not know as text only.
+	if rest, ok := strings.CutPrefix(err.Error(), "unknown exception code ("); ok {
+		if n, perr := strconv.ParseUint(strings.TrimSuffix(rest, ")"), 10, 8); perr == nil {
+			return failException, &ExceptionError{Code: uint8(n)}
+		}
+	}
+	return failConn, err
+}
+
+// poll reads every request of d and builds the device's point. A non-nil error means
+// the connection is lost (or considered dead); ok is false when no point results.
+func (s *Source) poll(ctx context.Context, c reader, d *device, st *pollState) (p point.Point, ok bool, err error) {
+	if err := c.SetUnitId(d.unit); err != nil {
+		return p, false, fmt.Errorf("set unit id %d: %w", d.unit, err)
+	}
+	t := time.Now().UnixMilli() * int64(time.Millisecond)
+	fields := make([]point.Field, len(d.sigs))
+	omit := make([]bool, len(d.sigs))
+	var skip error // set once the device stopped answering in this poll
+	for ri := 0; ri < len(d.reqs); ri++ {
+		if ctx.Err() != nil {
+			return p, false, nil
+		}
+		r := &d.reqs[ri]
+		if skip != nil {
+			s.failRequest(d, r, skipReason(skip), fmt.Errorf("not sent: %w", skip), fields)
+			continue
+		}
+		s.reads.Add(1)
+		var data []byte
+		var bits []bool
+		var rerr error
+		switch r.area {
+		case areaHolding:
+			data, rerr = c.ReadRawBytes(r.start, 2*r.count, mb.HOLDING_REGISTER)
+		case areaInput:
+			data, rerr = c.ReadRawBytes(r.start, 2*r.count, mb.INPUT_REGISTER)
+		case areaCoil:
+			bits, rerr = c.ReadCoils(r.start, r.count)
+		case areaDiscrete:
+			bits, rerr = c.ReadDiscreteInputs(r.start, r.count)
+		}
+		if rerr == nil {
+			st.answered, st.failures = true, 0
+			if r.area.bits() {
+				s.decodeBits(d, r.sigs, r.start, bits, fields, omit)
+			} else {
+				s.decodeRegisters(d, r.sigs, r.start, data, fields, omit)
+			}
+			continue
+		}
+		kind, cause := s.classify(rerr)
+		switch kind {
+		case failConn:
+			return p, false, fmt.Errorf("read %s %s of device %q (unit %d): %w",
+				readNames[r.area], span(r), d.cfg.Device, d.unit, rerr)
+		case failException:
+			st.answered, st.failures = true, 0
+			code := cause.(*ExceptionError).Code
+			if (code == 2 || code == 3) && len(r.sigs) > 1 {
+				if parts := split(d.sigs, r, d.maxRegs); parts != nil {
+					s.log.Info("modbus read refused; splitting it", "device", d.cfg.Device, "unit", d.unit,
+						"read", readNames[r.area]+" "+span(r), "err", cause, "reads", len(parts))
+					d.reqs = slices.Replace(d.reqs, ri, ri+1, parts...)
+					ri-- // read the parts now
+					continue
+				}
+			}
+			if code == 10 || code == 11 {
+				skip = cause // the gateway cannot reach the device: spare the other reads
+			}
+		case failTimeout, failProtocol:
+			st.failures++
+			if kind == failTimeout {
+				skip = cause
+			}
+		}
+		s.failRequest(d, r, failReasons[kind], cause, fields)
+		if st.failures >= s.cfg.MaxFailures {
+			return p, false, fmt.Errorf("read %s %s of device %q (unit %d): %d requests in a row failed, last: %w",
+				readNames[r.area], span(r), d.cfg.Device, d.unit, st.failures, cause)
+		}
+	}
+	n := 0
+	for i := range fields {
+		if !omit[i] {
+			fields[n] = fields[i]
+			n++
+		}
+	}
+	if n == 0 {
+		return p, false, nil
+	}
+	return point.Point{Measurement: d.cfg.Measurement, Device: d.cfg.Device, Tags: d.cfg.Tags,
+		Fields: fields[:n:n], Time: t}, true, nil
+}
+
+// skipReason returns the observer reason of a read skipped because of cause.
+func skipReason(cause error) string {
+	if errors.Is(cause, ErrTimeout) {
+		return "timeout"
+	}
+	return "modbus_exception"
+}
+
+// failRequest reports every signal of a failed read and marks its field Bad.
+func (s *Source) failRequest(d *device, r *request, reason string, cause error, fields []point.Field) {
+	for _, si := range r.sigs {
+		sg := &d.sigs[si]
+		s.fieldError(d, sg, reason, fmt.Errorf("read signal %q of device %q at %s %d (unit %d, read %s): %w",
+			sg.cfg.Field, d.cfg.Device, unitNames[sg.area], sg.addr, d.unit, span(r), cause))
+		fields[sg.idx] = point.Field{Key: sg.cfg.Field, Quality: point.Bad}
+	}
+}
+
+// span renders the address range of a read, e.g. "0..75".
+func span(r *request) string {
+	return strconv.Itoa(int(r.start)) + ".." + strconv.Itoa(r.end()-1)
+}
+
+// warnDown logs a lost or failed connection: at Warn when the connection had answered,
+// when the error changed or once a minute, else at Debug.
+func (s *Source) warnDown(err error, retry time.Duration, answered bool) {
+	msg := err.Error()
+	now := time.Now()
+	level := slog.LevelDebug
+	if answered || msg != s.lastWarnMsg || now.Sub(s.lastWarn) >= time.Minute {
+		level = slog.LevelWarn
+		s.lastWarn, s.lastWarnMsg = now, msg
+	}
+	text := "modbus connection failed"
+	if answered {
+		text = "modbus connection lost"
+	}
+	s.log.Log(context.Background(), level, text, "endpoint", s.cfg.Endpoint, "err", err, "retry_in", retry.Round(time.Millisecond))
+}
+
+// emitBatch hands b to emit, retrying with backoff until it succeeds or ctx is done. A
+// batch dropped at shutdown is reported through SignalError with reason "emit".
+func (s *Source) emitBatch(ctx context.Context, emit point.EmitFunc, b point.Batch) error {
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := emit(ctx, b)
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info("emit recovered", "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() == nil {
+			if attempt == 1 || attempt%10 == 0 {
+				s.log.Warn("emit failed, retrying", "points", len(b), "attempt", attempt, "err", err)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+				delay = min(2*delay, 5*time.Second)
+				continue
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		s.obs.SignalError(s.cfg.Name, "", "", "emit",
+			fmt.Errorf("emit batch of %d fields: dropped at shutdown after %d attempts: %w", b.Fields(), attempt, err))
+		return ctx.Err()
+	}
+}
+
+// backoff is a capped exponential backoff with jitter: the n-th delay is drawn from
+// [d/2, d] with d = min × 2ⁿ capped at max.
+type backoff struct {
+	min, max time.Duration
+	n        int
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+func (b *backoff) next() time.Duration {
+	d := b.min
+	for i := 0; i < b.n && d < b.max; i++ {
+		d *= 2
+	}
+	d = min(d, b.max)
+	if b.n < 62 {
+		b.n++
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
