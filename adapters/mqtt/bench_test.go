@@ -32,16 +32,39 @@ func BenchmarkRunMosquitto(b *testing.B) {
 	}{{"buffered", connBuffered}, {"readbuf", connReadBuffered}, {"raw", connRaw}}
 	for _, pace := range []string{"flood", "paced"} {
 		for _, m := range modes {
-			b.Run(pace+"/"+m.name, func(b *testing.B) { benchRun(b, m.mode, pace == "paced") })
+			b.Run(pace+"/"+m.name, func(b *testing.B) { benchRun(b, m.mode, pace == "paced", false) })
 		}
 	}
 }
 
-func benchRun(b *testing.B, mode connMode, paced bool) {
+// BenchmarkRunMosquittoTLS is BenchmarkRunMosquitto (buffered connection) over plain
+// TCP and over TLS with a password, to show what TLS costs.
+func BenchmarkRunMosquittoTLS(b *testing.B) {
+	for _, pace := range []string{"flood", "paced"} {
+		for _, tlsOn := range []bool{false, true} {
+			name := pace + "/plain"
+			if tlsOn {
+				name = pace + "/tls"
+			}
+			b.Run(name, func(b *testing.B) { benchRun(b, connBuffered, pace == "paced", tlsOn) })
+		}
+	}
+}
+
+func benchRun(b *testing.B, mode connMode, paced, tlsOn bool) {
 	const n = 50000
-	m := testsrv.StartMosquitto(b)
 	cfg := benchConfig()
-	cfg.Broker = m.URL
+	var port int
+	var tlsArgs []string
+	if tlsOn {
+		m := testsrv.StartMosquittoTLS(b, testsrv.MosquittoTLSOptions{Users: map[string]string{"gw": "bench-pw"}})
+		cfg.Broker, port = m.URL, m.Port
+		cfg.TLS.CAFile, cfg.Username, cfg.Password = m.CA.CertFile, "gw", "bench-pw"
+		tlsArgs = []string{"--cafile", m.CA.CertFile, "-u", "gw", "-P", "bench-pw"}
+	} else {
+		m := testsrv.StartMosquitto(b)
+		cfg.Broker, port = m.URL, m.Port
+	}
 	cfg.ClientID = fmt.Sprintf("gw-bench-%d", testClientSeq.Add(1))
 	cfg.QoS = 1
 	src, err := New(cfg, point.NopObserver{}, nil)
@@ -61,8 +84,8 @@ func benchRun(b *testing.B, mode connMode, paced bool) {
 	defer func() { cancel(); <-done }()
 	time.Sleep(300 * time.Millisecond) // connected and subscribed
 
-	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(m.Port), "-t", "meters/e1", "-q", "1",
-		"-m", benchPayload, "--repeat", strconv.Itoa(n)}
+	args := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "meters/e1", "-q", "1",
+		"-m", benchPayload, "--repeat", strconv.Itoa(n)}, tlsArgs...)
 	if paced {
 		args = append(args, "--repeat-delay", "0.0001")
 	}

@@ -28,13 +28,18 @@ const (
 type Config struct {
 	// Name is the source name used in logs and Observer calls.
 	Name string
-	// Broker is the broker URL, tcp://host:port (mqtt:// is a synonym; port 1883 if
-	// omitted).
+	// Broker is the broker URL: tcp://host:port (mqtt:// is a synonym; port 1883 if
+	// omitted) or, with TLS, ssl://host:port (tls:// and mqtts:// are synonyms; port
+	// 8883 if omitted). It must not carry credentials: use Username and Password.
 	Broker string
 	// ClientID identifies the session at the broker. It must be stable across restarts:
 	// the broker keeps a persistent session (and queues messages) under it.
-	ClientID           string
+	ClientID string
+	// Username and Password authenticate the client; a password needs a user name.
+	// Neither is ever logged or put into an error.
 	Username, Password string
+	// TLS configures TLS for ssl://, tls:// and mqtts:// brokers.
+	TLS TLSConfig
 	// QoS is the subscription QoS, 0 or 1. With 1 a message is acknowledged only after
 	// the batch holding it was emitted (stored durably by the gateway).
 	QoS byte
@@ -147,8 +152,22 @@ func (c *Config) Validate() error {
 	}
 	if c.Broker == "" {
 		add("broker", "required")
-	} else if u, err := url.Parse(c.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt") || u.Host == "" || u.Hostname() == "" {
-		add("broker", "invalid broker %q: want tcp://host:port", c.Broker)
+	} else if u, err := url.Parse(c.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt" && !isTLSScheme(u.Scheme)) ||
+		u.Host == "" || u.Hostname() == "" {
+		add("broker", "invalid broker %q: want tcp://host:port, or ssl://host:port for TLS", redactBroker(c.Broker))
+	} else if u.User != nil {
+		add("broker", "invalid broker %q: credentials in the URL; use username and password", redactBroker(c.Broker))
+	} else if !isTLSScheme(u.Scheme) && !c.TLS.isZero() {
+		add("tls", "set for the plain broker %q: use ssl://, tls:// or mqtts://", c.Broker)
+	}
+	if c.TLS.CertFile != "" && c.TLS.KeyFile == "" {
+		add("tls.key_file", "required with tls.cert_file")
+	}
+	if c.TLS.KeyFile != "" && c.TLS.CertFile == "" {
+		add("tls.cert_file", "required with tls.key_file")
+	}
+	if c.Password != "" && c.Username == "" {
+		add("username", "required when a password is set")
 	}
 	if c.ClientID == "" {
 		add("client_id", "required: a stable id keeps the broker session")

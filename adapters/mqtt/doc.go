@@ -62,6 +62,26 @@
 // and the PUBACKs of a batch are written together (each waits at most 200µs for the
 // next); see docs/benchmarks.md for the effect.
 //
+// # TLS and credentials
+//
+// An ssl://, tls:// or mqtts:// broker URL selects TLS (1.2 or later, port 8883 by
+// default): the source dials TCP, completes the TLS handshake itself (bounded by
+// ConnectTimeout and ctx) and hands paho the TLS connection inside the same buffered
+// wrapper. Config.TLS names the CA file (default: the system's roots), an optional
+// client certificate and key, and the server name to verify (default: the URL's host);
+// New reads and parses the files, so a bad file fails at start with the field and path
+// in the error. InsecureSkipVerify disables verification and is logged as a warning on
+// every connect. Broker URLs may not carry credentials (paho would use them and they
+// would show in logs); Username and Password are never logged, and a refused login is
+// reported with the user name only. A password sent without TLS to a host other than
+// loopback is logged as a warning once per Run.
+//
+// Connect errors name the broker and the cause: the dial or TLS handshake error
+// ("tls: failed to verify certificate: x509: certificate signed by unknown authority"),
+// a refused login, or, when the broker asked for a client certificate that is not
+// configured, that fact (with TLS 1.3 the broker can refuse a certificate only after the
+// handshake, and its alert may be lost in a connection reset).
+//
 // # Decoding
 //
 // A binding maps a topic (exact, or a filter with + and #) to one device. Format

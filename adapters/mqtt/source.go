@@ -3,11 +3,14 @@ package mqtt
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -39,6 +42,7 @@ const (
 // with New and start it with Run; a Source runs at most once at a time.
 type Source struct {
 	cfg Config
+	tls *tls.Config // nil for a plain broker
 	obs point.Observer
 	log *slog.Logger
 
@@ -57,7 +61,11 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{cfg: cfg.withDefaults(), obs: obs, log: log}, nil
+	tc, err := buildTLS(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, err)
+	}
+	return &Source{cfg: cfg.withDefaults(), tls: tc, obs: obs, log: log}, nil
 }
 
 // Run connects to the broker, subscribes and emits batches of points until ctx is
@@ -71,6 +79,9 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if u, err := url.Parse(s.cfg.Broker); err == nil && s.tls == nil && s.cfg.Password != "" && !isLoopback(u.Hostname()) {
+		s.log.Warn("mqtt password is sent unencrypted: use an ssl:// broker URL with TLS", "broker", s.cfg.Broker)
+	}
 	in := make(chan inbound, s.cfg.BatchMax)
 	batchDone := make(chan struct{})
 	go func() {
@@ -117,6 +128,11 @@ func (s *Source) session(ctx context.Context, in chan<- inbound, batchDone <-cha
 	lost := make(chan error, 1)
 	guard := &dialGuard{}
 	c := paho.NewClient(s.clientOptions(ctx, in, lost, guard))
+	if s.tls != nil && s.tls.InsecureSkipVerify {
+		s.log.Warn("INSECURE: the broker's TLS certificate is NOT verified (tls.insecure_skip_verify); "+
+			"anyone on the network path can impersonate the broker and read the password. Set tls.ca_file instead.",
+			"broker", s.cfg.Broker)
+	}
 	s.obs.State(s.cfg.Name, point.StateConnecting, nil)
 	tok := c.Connect()
 	select {
@@ -124,9 +140,9 @@ func (s *Source) session(ctx context.Context, in chan<- inbound, batchDone <-cha
 	case <-ctx.Done():
 		<-tok.Done() // the dial and handshake are interrupted by ctx
 	}
-	guard.established()
+	dialErr := guard.established()
 	if err := tok.Error(); err != nil {
-		return 0, fmt.Errorf("connect broker %q: %w", s.cfg.Broker, err)
+		return 0, s.connectError(err, dialErr, guard.certRequested())
 	}
 	stop := func() {
 		<-batchDone // let the last acknowledgements out before DISCONNECT
@@ -155,6 +171,35 @@ func (s *Source) session(ctx context.Context, in chan<- inbound, batchDone <-cha
 		stop()
 		return time.Since(up), nil
 	}
+}
+
+// connectError describes a failed connect: the dial or TLS error itself rather than
+// paho's generic network error, a refused login with the user name (never the
+// password), and a connection closed after the broker asked for a client certificate
+// that is not configured (with TLS 1.3 the broker refuses it only after the handshake,
+// by an alert or just by closing the connection).
+func (s *Source) connectError(err, dialErr error, certRequested bool) error {
+	switch {
+	case dialErr != nil:
+		err = dialErr
+	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
+		user := "(anonymous)"
+		if s.cfg.Username != "" {
+			user = strconv.Quote(s.cfg.Username)
+		}
+		return fmt.Errorf("connect broker %q: login refused for user %s (check username and password): %w", s.cfg.Broker, user, err)
+	case errors.Is(err, packets.ErrorNetworkError):
+		// paho joins "network Error" with the cause: report the cause.
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			if errs := j.Unwrap(); len(errs) == 2 && errs[1] != nil {
+				err = errs[1]
+			}
+		}
+		if certRequested && s.cfg.TLS.CertFile == "" {
+			err = fmt.Errorf("the broker asked for a client certificate and none is configured (tls.cert_file, tls.key_file): %w", err)
+		}
+	}
+	return fmt.Errorf("connect broker %q: %w", s.cfg.Broker, err)
 }
 
 // subscribe subscribes to every filter and checks that the broker granted them all.
@@ -224,19 +269,34 @@ func (s *Source) clientOptions(ctx context.Context, in chan<- inbound, lost chan
 	return o
 }
 
-// dial opens the TCP connection; ctx aborts the dial and, until the session is
-// established, the MQTT handshake.
+// dial opens the TCP connection and, for a TLS broker, completes the TLS handshake;
+// ctx aborts the dial and, until the session is established, the handshakes.
 func (s *Source) dial(ctx context.Context, u *url.URL, guard *dialGuard) (net.Conn, error) {
 	host := u.Host
 	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "1883")
+		port := "1883"
+		if s.tls != nil {
+			port = "8883"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
 	}
 	d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
 	conn, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
-		return nil, err
+		return nil, guard.fail(err)
 	}
 	guard.watch(ctx, conn)
+	if s.tls != nil {
+		hctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+		tc := tls.Client(conn, guard.tlsConfig(s.tls))
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			_ = conn.Close()
+			return nil, guard.fail(fmt.Errorf("tls handshake with %q: %w", host, err))
+		}
+		conn = tc
+	}
 	switch s.connMode {
 	case connRaw:
 		return conn, nil
@@ -246,11 +306,46 @@ func (s *Source) dial(ctx context.Context, u *url.URL, guard *dialGuard) (net.Co
 	return newBufConn(conn), nil
 }
 
-// dialGuard interrupts a pending handshake when ctx is done.
+// dialGuard interrupts a pending handshake when ctx is done, and keeps the dial error.
 type dialGuard struct {
-	mu   sync.Mutex
-	stop func() bool
-	done bool
+	mu    sync.Mutex
+	stop  func() bool
+	done  bool
+	err   error
+	asked bool // the broker asked for a client certificate
+}
+
+// tlsConfig returns a copy of c that presents c's client certificate (if any)
+// whenever the broker asks for one, and records that it asked.
+func (g *dialGuard) tlsConfig(c *tls.Config) *tls.Config {
+	c = c.Clone()
+	certs := c.Certificates
+	c.Certificates = nil
+	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		g.mu.Lock()
+		g.asked = true
+		g.mu.Unlock()
+		if len(certs) > 0 {
+			return &certs[0], nil
+		}
+		return &tls.Certificate{}, nil
+	}
+	return c
+}
+
+// certRequested reports whether the broker asked for a client certificate.
+func (g *dialGuard) certRequested() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.asked
+}
+
+// fail records and returns a dial or TLS handshake error.
+func (g *dialGuard) fail(err error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.err = err
+	return err
 }
 
 func (g *dialGuard) watch(ctx context.Context, conn net.Conn) {
@@ -262,13 +357,15 @@ func (g *dialGuard) watch(ctx context.Context, conn net.Conn) {
 	g.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 }
 
-func (g *dialGuard) established() {
+// established ends the watch and returns the dial error, if the dial failed.
+func (g *dialGuard) established() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.done = true
 	if g.stop != nil {
 		g.stop()
 	}
+	return g.err
 }
 
 // batchLoop collects messages into batches, decodes, emits and acknowledges them.

@@ -2,6 +2,12 @@
 // (the process is alive), /readyz (every sink's queue is open and every source has
 // connected at least once), /api/status (JSON snapshot) and / (the status page, which
 // renders /api/status).
+//
+// Optional authentication (SetAuth) protects the status page, /api/status and every
+// other page; /metrics, /healthz and /readyz stay open for monitoring and probes unless
+// Auth.ProtectMetrics is set. The server bounds slow and oversized requests: headers must
+// arrive within 5s and fit 16 KiB, a request within 10s, a response within 30s, and an
+// idle keep-alive connection is closed after 60s.
 package admin
 
 import (
@@ -17,6 +23,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// Server limits.
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultMaxHeaderBytes    = 16 << 10
+)
+
 // Server is the admin HTTP server.
 type Server struct {
 	addr   string
@@ -25,12 +40,19 @@ type Server struct {
 	ready  func() error
 	status func() any
 	ln     net.Listener
+	auth   *authenticator // nil: open
+
+	// HTTP server limits (the defaults above; tests shorten them).
+	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
+	maxHeaderBytes                                            int
 }
 
 // New builds the server. ready returns nil when the gateway is ready; status returns a
 // JSON-encodable snapshot.
 func New(addr string, gatherer prometheus.Gatherer, ready func() error, status func() any, log *slog.Logger) *Server {
-	s := &Server{addr: addr, mux: http.NewServeMux(), log: log, ready: ready, status: status}
+	s := &Server{addr: addr, mux: http.NewServeMux(), log: log, ready: ready, status: status,
+		readHeaderTimeout: DefaultReadHeaderTimeout, readTimeout: DefaultReadTimeout,
+		writeTimeout: DefaultWriteTimeout, idleTimeout: DefaultIdleTimeout, maxHeaderBytes: DefaultMaxHeaderBytes}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), MaxRequestsInFlight: 4,
 	}))
@@ -86,13 +108,17 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.auth == nil && !isLoopback(s.ln.Addr()) {
+		s.log.Warn("admin endpoint is reachable from the network without authentication: "+
+			"set admin.basic_auth or admin.token_file, or listen on 127.0.0.1", "addr", s.ln.Addr().String())
+	}
 	srv := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		Handler:           s.guard(s.mux),
+		ReadHeaderTimeout: s.readHeaderTimeout,
+		ReadTimeout:       s.readTimeout,
+		WriteTimeout:      s.writeTimeout,
+		IdleTimeout:       s.idleTimeout,
+		MaxHeaderBytes:    s.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

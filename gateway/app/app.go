@@ -154,6 +154,9 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		return nil, err
 	}
 	a.admin = admin.New(cfg.Admin.Listen, reg, a.ready, func() any { return a.Status() }, log.With("component", "admin"))
+	if err := a.admin.SetAuth(adminAuth(&cfg.Admin)); err != nil {
+		return nil, err
+	}
 	if err := a.admin.Listen(); err != nil {
 		return nil, fmt.Errorf("listen on admin address %q: %w", cfg.Admin.Listen, err)
 	}
@@ -198,6 +201,8 @@ func (a *App) buildSources() error {
 		sc := &cfg.Sources.MQTT[i]
 		mc := mqtt.Config{
 			Name: sc.Name, Broker: sc.Broker, ClientID: sc.ClientID, Username: sc.Username, Password: sc.Password.Reveal(),
+			TLS: mqtt.TLSConfig{CAFile: sc.TLS.CAFile, CertFile: sc.TLS.CertFile, KeyFile: sc.TLS.KeyFile,
+				ServerName: sc.TLS.ServerName, InsecureSkipVerify: sc.TLS.InsecureSkipVerify},
 			QoS: byte(*sc.QoS), CleanSession: sc.CleanSession, KeepAlive: sc.KeepAlive.D,
 			MaxPayloadBytes: int(sc.MaxPayloadBytes.N), Subscribe: sc.Subscribe,
 		}
@@ -237,6 +242,15 @@ func (a *App) buildSources() error {
 		a.addSource(sc.Name, src)
 	}
 	return nil
+}
+
+// adminAuth maps the admin section's credentials.
+func adminAuth(c *config.Admin) admin.Auth {
+	au := admin.Auth{Token: c.Token.Reveal(), ProtectMetrics: c.ProtectMetrics}
+	if b := c.BasicAuth; b != nil {
+		au.Username, au.Password = b.Username, b.Password.Reveal()
+	}
+	return au
 }
 
 // isPermanent reports sink errors whose data is dropped. Authentication and

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -69,6 +71,12 @@ func Load(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if len(root.Content) == 0 {
 		return nil, Errors{{Msg: "empty configuration"}}
 	}
+	// The walks below follow aliases: an alias inside its own anchor, or aliases that
+	// expand excessively, are refused here first.
+	var probe any
+	if err := root.Content[0].Decode(&probe); err != nil {
+		return nil, Errors{yamlSyntaxProblem(err)}
+	}
 	idx := index{lines: map[string]int{}, byLine: map[int][]string{}}
 	idx.walk(root.Content[0], "")
 
@@ -95,7 +103,12 @@ func Load(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 		return nil, probs
 	}
 	probs = unknown
-	cfg.readSecretFiles(&probs)
+	var secretProbs Errors
+	cfg.readSecretFiles(&secretProbs)
+	for _, p := range secretProbs {
+		p.Line = idx.line(p.Path)
+		probs = append(probs, p)
+	}
 	cfg.ApplyDefaults()
 	for _, p := range cfg.validate() {
 		p.Line = idx.line(p.Path)
@@ -319,13 +332,20 @@ func (c *Config) readSecretFiles(probs *Errors) {
 			*probs = append(*probs, Problem{Path: path, Msg: "set either the value or the _file key, not both"})
 			return
 		}
-		b, err := os.ReadFile(file)
+		b, err := readFileLimit(file, maxSecretBytes)
 		if err != nil {
-			*probs = append(*probs, Problem{Path: path + "_file", Msg: fmt.Sprintf("read secret file %q: %v", file, errors.Unwrap(err))})
+			*probs = append(*probs, Problem{Path: path + "_file", Msg: fmt.Sprintf("read secret file %q: %v", file, err)})
 			return
 		}
 		*dst = Secret(strings.TrimRight(string(b), "\r\n"))
+		if *dst == "" {
+			*probs = append(*probs, Problem{Path: path + "_file", Msg: fmt.Sprintf("secret file %q is empty", file)})
+		}
 	}
+	if a := c.Admin.BasicAuth; a != nil {
+		read("admin.basic_auth.password", a.PasswordFile, &a.Password)
+	}
+	read("admin.token", c.Admin.TokenFile, &c.Admin.Token)
 	for i := range c.Sources.OPCUA {
 		s := &c.Sources.OPCUA[i]
 		read(fmt.Sprintf("sources.opcua[%d].password", i), s.PasswordFile, &s.Password)
@@ -338,6 +358,40 @@ func (c *Config) readSecretFiles(probs *Errors) {
 		s := &c.Sinks.Influx[i]
 		read(fmt.Sprintf("sinks.influx[%d].token", i), s.TokenFile, &s.Token)
 	}
+}
+
+// maxSecretBytes bounds a secret file, maxPEMBytes a certificate or key file.
+const (
+	maxSecretBytes = 64 << 10
+	maxPEMBytes    = 1 << 20
+)
+
+// readFileLimit reads a file of at most limit bytes (so a device such as /dev/zero
+// named by mistake fails instead of filling memory). Errors leave out the path, which
+// the caller names.
+func readFileLimit(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
+// pathErr drops the path from an *fs.PathError.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // UnmarshalYAML keeps the raw text; validation reports a bad value with its path.

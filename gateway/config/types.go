@@ -71,6 +71,20 @@ type Workshop struct {
 type Admin struct {
 	// Listen is host:port; default 127.0.0.1:9273 (loopback only).
 	Listen string `yaml:"listen"`
+	// BasicAuth or a bearer token (Token/TokenFile, not both methods) protects the status
+	// page, /api/status and any other page; none: open.
+	BasicAuth *AdminBasicAuth `yaml:"basic_auth"`
+	Token     Secret          `yaml:"token"`
+	TokenFile string          `yaml:"token_file"`
+	// ProtectMetrics also requires the credentials for /metrics, /healthz and /readyz.
+	ProtectMetrics bool `yaml:"protect_metrics"`
+}
+
+// AdminBasicAuth is one user name and password for HTTP basic authentication.
+type AdminBasicAuth struct {
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Queue is the store-and-forward queue; each sink has its own under Dir/<sink name>.
@@ -112,6 +126,8 @@ type MQTTSource struct {
 	Username     string `yaml:"username"`
 	Password     Secret `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+	// TLS applies to ssl://, tls:// and mqtts:// brokers.
+	TLS MQTTTLS `yaml:"tls"`
 	// QoS is 0 or 1; default 1.
 	QoS             *int     `yaml:"qos"`
 	CleanSession    bool     `yaml:"clean_session"`
@@ -119,6 +135,21 @@ type MQTTSource struct {
 	MaxPayloadBytes ByteSize `yaml:"max_payload_bytes"`
 	// Subscribe lists topic filters; default: every bound device topic.
 	Subscribe []string `yaml:"subscribe"`
+}
+
+// MQTTTLS configures TLS to an MQTT broker. The files are PEM and are checked when the
+// configuration is loaded.
+type MQTTTLS struct {
+	// CAFile holds the CAs the broker's certificate must chain to; empty: system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate and key; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name the broker's certificate must carry; default the URL's host.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any broker certificate; logged as a warning on every
+	// connect.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // Sinks lists the northbound writers.

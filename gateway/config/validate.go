@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -195,6 +197,7 @@ func (c *Config) validate() Errors {
 	if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {
 		ck.add("admin.listen", "invalid address %q: want host:port", c.Admin.Listen)
 	}
+	c.validateAdminAuth(ck)
 	if c.Queue.Fsync != "always" {
 		if d, err := time.ParseDuration(c.Queue.Fsync); err != nil || d <= 0 {
 			ck.add("queue.fsync", "invalid value %q: want \"always\" or a duration such as \"1s\"", c.Queue.Fsync)
@@ -222,7 +225,7 @@ func (c *Config) validate() Errors {
 		addSource(p+".name", s.Name, "opcua")
 		if ck.required(p+".endpoint", s.Endpoint) {
 			if u, err := url.Parse(s.Endpoint); err != nil || u.Scheme != "opc.tcp" || u.Host == "" {
-				ck.add(p+".endpoint", "invalid endpoint %q: want opc.tcp://host:port[/path]", s.Endpoint)
+				ck.add(p+".endpoint", "invalid endpoint %q: want opc.tcp://host:port[/path]", redactURL(s.Endpoint))
 			}
 		}
 		ck.oneOf(p+".security_policy", s.SecurityPolicy, "None")
@@ -240,10 +243,20 @@ func (c *Config) validate() Errors {
 		p := fmt.Sprintf("sources.mqtt[%d]", i)
 		addSource(p+".name", s.Name, "mqtt")
 		if ck.required(p+".broker", s.Broker) {
-			if u, err := url.Parse(s.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt") || u.Host == "" {
-				ck.add(p+".broker", "invalid broker %q: want tcp://host:port", s.Broker)
+			u, err := url.Parse(s.Broker)
+			switch {
+			case err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt" && !mqttTLSScheme(u.Scheme)) || u.Host == "" || u.Hostname() == "":
+				ck.add(p+".broker", "invalid broker %q: want tcp://host:port, or ssl://host:port for TLS", redactURL(s.Broker))
+			case u.User != nil:
+				ck.add(p+".broker", "invalid broker %q: credentials in the URL; use username and password_file", redactURL(s.Broker))
+			case !mqttTLSScheme(u.Scheme) && s.TLS != (MQTTTLS{}):
+				ck.add(p+".tls", "set for the plain broker %q: use ssl://, tls:// or mqtts://", s.Broker)
 			}
 		}
+		if s.Username == "" && s.Password != "" {
+			ck.add(p+".username", "required when a password is set")
+		}
+		ck.mqttTLS(p+".tls", &s.TLS)
 		if s.QoS != nil && *s.QoS != 0 && *s.QoS != 1 {
 			ck.add(p+".qos", "invalid qos %d: want 0 or 1", *s.QoS)
 		}
@@ -267,7 +280,7 @@ func (c *Config) validate() Errors {
 		sinks[s.Name] = true
 		if ck.required(p+".url", s.URL) {
 			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				ck.add(p+".url", "invalid url %q: want http(s)://host:port", s.URL)
+				ck.add(p+".url", "invalid url %q: want http(s)://host:port", redactURL(s.URL))
 			}
 		}
 		ck.required(p+".bucket", s.Bucket)
@@ -394,6 +407,69 @@ func (c *Config) validate() Errors {
 	}
 	return ck.probs
 }
+
+// mqttTLSScheme reports whether an MQTT broker URL scheme selects TLS.
+func mqttTLSScheme(s string) bool { return s == "ssl" || s == "tls" || s == "mqtts" }
+
+// mqttTLS checks the TLS files of an MQTT source: each must exist and parse.
+func (ck *checker) mqttTLS(p string, t *MQTTTLS) {
+	if t.CAFile != "" {
+		if b, err := readFileLimit(t.CAFile, maxPEMBytes); err != nil {
+			ck.add(p+".ca_file", "read %q: %v", t.CAFile, err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			ck.add(p+".ca_file", "no PEM certificate in %q", t.CAFile)
+		}
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		ck.add(p+".key_file", "required with cert_file")
+	case t.KeyFile != "" && t.CertFile == "":
+		ck.add(p+".cert_file", "required with key_file")
+	case t.CertFile != "":
+		cert, err := readFileLimit(t.CertFile, maxPEMBytes)
+		if err != nil {
+			ck.add(p+".cert_file", "read %q: %v", t.CertFile, err)
+		}
+		key, kerr := readFileLimit(t.KeyFile, maxPEMBytes)
+		if kerr != nil {
+			ck.add(p+".key_file", "read %q: %v", t.KeyFile, kerr)
+		}
+		if err == nil && kerr == nil {
+			if _, err := tls.X509KeyPair(cert, key); err != nil {
+				ck.add(p+".cert_file", "load certificate %q with key %q: %v", t.CertFile, t.KeyFile, err)
+			}
+		}
+	}
+}
+
+// validateAdminAuth checks the admin endpoint's optional authentication.
+func (c *Config) validateAdminAuth(ck *checker) {
+	a := &c.Admin
+	if b := a.BasicAuth; b != nil {
+		if ck.required("admin.basic_auth.username", b.Username) && strings.ContainsAny(b.Username, ":\r\n") {
+			ck.add("admin.basic_auth.username", "invalid user name %q: no ':' or line breaks", b.Username)
+		}
+		if b.Password == "" && b.PasswordFile == "" {
+			ck.add("admin.basic_auth.password", "required: set password_file or password")
+		}
+		if a.Token != "" {
+			ck.add("admin.token", "set either basic_auth or a token, not both")
+		}
+	}
+	if a.ProtectMetrics && a.BasicAuth == nil && a.Token == "" && a.TokenFile == "" {
+		ck.add("admin.protect_metrics", "needs basic_auth or a token")
+	}
+}
+
+// redactURL hides the password of a URL in a message, also in one that does not parse.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return userinfoRE.ReplaceAllString(s, "://xxxxx@")
+}
+
+var userinfoRE = regexp.MustCompile(`://[^/@]*@`)
 
 // Weekdays maps the shift day names to time.Weekday.
 var Weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
