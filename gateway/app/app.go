@@ -191,6 +191,10 @@ func (a *App) buildSources() error {
 				oc.Items = append(oc.Items, it)
 			}
 		}
+		if sc.Username != "" && sc.SecurityMode == "None" {
+			a.log.Warn("INSECURE: OPC UA user name and password over a channel without security; the password may cross the network readable",
+				"source", sc.Name, "endpoint", sc.Endpoint)
+		}
 		src, err := opcua.New(oc, a.obs, a.log.With("source", sc.Name))
 		if err != nil {
 			return fmt.Errorf("build opcua source %q: %w", sc.Name, err)

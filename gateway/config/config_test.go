@@ -85,6 +85,10 @@ func TestErrors(t *testing.T) {
 		{"bad topic", base + "  - {id: em1, kind: energy_meter, source: meters, topic: a/#/b, signals: {power_kw: {path: kw}}}\n",
 			`line 16: devices[1].topic: invalid topic "a/#/b": '+' and '#' must fill a whole level, '#' only last`},
 		{"syntax", "workshop: [", "line 1: did not find expected node content"},
+		{"retry_max below retry_min", strings.Replace(base, "bucket: b}", "bucket: b, retry_min: 2s, retry_max: 300ms}", 1),
+			`line 9: sinks.influx[0].retry_max: invalid value "300ms": must not be below retry_min (2s)`},
+		{"reconnect_max too small", strings.Replace(base, `endpoint: "opc.tcp://127.0.0.1:4840"}`, `endpoint: "opc.tcp://127.0.0.1:4840", reconnect_max: 100ms}`, 1),
+			`line 4: sources.opcua[0].reconnect_max: invalid value "100ms": want at least 500ms`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

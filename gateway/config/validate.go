@@ -233,6 +233,9 @@ func (c *Config) validate() Errors {
 		ck.duration(p+".publishing_interval", s.PublishingInterval)
 		ck.duration(p+".connect_timeout", s.ConnectTimeout)
 		ck.duration(p+".reconnect_max", s.ReconnectMax)
+		if s.ReconnectMax.set() && !s.ReconnectMax.bad && s.ReconnectMax.D < 500*time.Millisecond {
+			ck.add(p+".reconnect_max", "invalid value %q: want at least 500ms", s.ReconnectMax.Raw)
+		}
 		ck.oneOf(p+".timestamp", s.Timestamp, "source", "server", "gateway")
 		if s.Username == "" && s.Password != "" {
 			ck.add(p+".username", "required when a password is set")
@@ -289,6 +292,9 @@ func (c *Config) validate() Errors {
 			v Duration
 		}{{"timeout", s.Timeout}, {"flush_interval", s.FlushInterval}, {"retry_min", s.RetryMin}, {"retry_max", s.RetryMax}} {
 			ck.duration(p+"."+d.k, d.v)
+		}
+		if !s.RetryMin.bad && !s.RetryMax.bad && s.RetryMax.D < s.RetryMin.D {
+			ck.add(p+".retry_max", "invalid value %q: must not be below retry_min (%s)", s.RetryMax.Raw, s.RetryMin.D)
 		}
 		ck.size(p+".batch_bytes", s.BatchBytes)
 	}

@@ -157,7 +157,7 @@ func NewForwarder(cfg ForwarderConfig, q Queue, sink Sink, m *SinkMetrics, log *
 		cfg.RetryMin = 500 * time.Millisecond
 	}
 	if cfg.RetryMax < cfg.RetryMin {
-		cfg.RetryMax = time.Minute
+		cfg.RetryMax = cfg.RetryMin
 	}
 	if cfg.IsPermanent == nil {
 		cfg.IsPermanent = func(error) bool { return false }
