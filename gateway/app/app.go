@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/influx"
+	"github.com/ganlink/ganlink/adapters/modbus"
 	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/gateway/admin"
@@ -198,6 +199,31 @@ func (a *App) buildSources() error {
 		src, err := opcua.New(oc, a.obs, a.log.With("source", sc.Name))
 		if err != nil {
 			return fmt.Errorf("build opcua source %q: %w", sc.Name, err)
+		}
+		a.addSource(sc.Name, src)
+	}
+	for i := range cfg.Sources.Modbus {
+		sc := &cfg.Sources.Modbus[i]
+		mc := modbus.Config{Name: sc.Name, Endpoint: sc.Endpoint, Timeout: sc.Timeout.D,
+			ReconnectMin: sc.ReconnectMin.D, ReconnectMax: sc.ReconnectMax.D, MaxFailures: sc.MaxFailures, MaxGap: *sc.MaxGap}
+		for _, d := range byDevice[sc.Name] {
+			md := modbus.Device{Device: d.ID, Measurement: d.Kind, Tags: IdentityTags(&cfg.Workshop, d),
+				UnitID: *d.UnitID, PollInterval: d.PollInterval.D, MaxRegisters: d.MaxRegisters, MaxGap: d.MaxGap}
+			for _, name := range d.SignalNames() {
+				s := d.Signals[name]
+				r := s.Register
+				md.Signals = append(md.Signals, modbus.Signal{Field: name, Area: r.Area, Address: r.Address,
+					Type: r.Type, WordOrder: r.WordOrder, ByteOrder: r.ByteOrder, Conv: conv(&s)})
+			}
+			mc.Devices = append(mc.Devices, md)
+		}
+		if len(mc.Devices) == 0 {
+			a.log.Warn("modbus source has no devices; not connecting", "source", sc.Name)
+			continue
+		}
+		src, err := modbus.New(mc, a.obs, a.log.With("source", sc.Name))
+		if err != nil {
+			return fmt.Errorf("build modbus source %q: %w", sc.Name, err)
 		}
 		a.addSource(sc.Name, src)
 	}

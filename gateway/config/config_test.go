@@ -32,7 +32,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example config: %v", err)
 	}
-	if cfg.Workshop.ID != "ws1" || len(cfg.Devices) != 3 || !cfg.Devices[0].IsDigital() || cfg.Devices[2].IsDigital() {
+	if cfg.Workshop.ID != "ws1" || len(cfg.Devices) != 4 || *cfg.Devices[3].UnitID != 1 || cfg.Devices[3].Signals["power_kw"].Register.Address != 0x34 || !cfg.Devices[0].IsDigital() || cfg.Devices[2].IsDigital() {
 		t.Fatalf("unexpected decode: %+v", cfg)
 	}
 }
@@ -85,6 +85,12 @@ func TestErrors(t *testing.T) {
 		{"bad topic", base + "  - {id: em1, kind: energy_meter, source: meters, topic: a/#/b, signals: {power_kw: {path: kw}}}\n",
 			`line 16: devices[1].topic: invalid topic "a/#/b": '+' and '#' must fill a whole level, '#' only last`},
 		{"syntax", "workshop: [", "line 1: did not find expected node content"},
+		{"modbus bad area", strings.Replace(base, "sinks:", "  modbus:\n    - {name: rs485, endpoint: \"tcp://10.0.0.5\"}\nsinks:", 1) +
+			"  - {id: em9, kind: energy_meter, source: rs485, signals: {kwh: {register: {area: holdings, address: 72, type: float32}}}}\n",
+			`line 18: devices[1].signals.kwh.register.area: invalid value "holdings": want one of holding, input, coil, discrete`},
+		{"modbus coil type", strings.Replace(base, "sinks:", "  modbus:\n    - {name: rs485, endpoint: \"tcp://10.0.0.5\"}\nsinks:", 1) +
+			"  - {id: em9, kind: energy_meter, source: rs485, unit_id: 300, signals: {on: {register: {area: coil, address: 1, type: float32}}}}\n",
+			"line 18: devices[1].unit_id: invalid unit id 300: want 0..255\nline 18: devices[1].signals.on.register.type: invalid value \"float32\": want one of bool"},
 		{"retry_max below retry_min", strings.Replace(base, "bucket: b}", "bucket: b, retry_min: 2s, retry_max: 300ms}", 1),
 			`line 9: sinks.influx[0].retry_max: invalid value "300ms": must not be below retry_min (2s)`},
 		{"reconnect_max too small", strings.Replace(base, `endpoint: "opc.tcp://127.0.0.1:4840"}`, `endpoint: "opc.tcp://127.0.0.1:4840", reconnect_max: 100ms}`, 1),

@@ -98,8 +98,36 @@ type Queue struct {
 
 // Sources lists the southbound connections by protocol.
 type Sources struct {
-	OPCUA []OPCUASource `yaml:"opcua"`
-	MQTT  []MQTTSource  `yaml:"mqtt"`
+	OPCUA  []OPCUASource  `yaml:"opcua"`
+	MQTT   []MQTTSource   `yaml:"mqtt"`
+	Modbus []ModbusSource `yaml:"modbus"`
+}
+
+// ModbusSource is one Modbus TCP endpoint (a meter, or an RS-485 gateway in front of
+// several units) polled by the gateway.
+type ModbusSource struct {
+	Name string `yaml:"name"`
+	// Endpoint is tcp://host[:port]; port 502 if omitted.
+	Endpoint     string   `yaml:"endpoint"`
+	Timeout      Duration `yaml:"timeout"`
+	ReconnectMin Duration `yaml:"reconnect_min"`
+	ReconnectMax Duration `yaml:"reconnect_max"`
+	// MaxFailures is how many timeouts or malformed answers in a row reopen the connection.
+	MaxFailures int `yaml:"max_failures"`
+	// MaxGap is how many unused registers one read may span; default 10.
+	MaxGap *int `yaml:"max_gap"`
+}
+
+// Register addresses one Modbus value.
+type Register struct {
+	// Area is holding (function 03), input (04), coil (01) or discrete (02).
+	Area string `yaml:"area"`
+	// Address is the 0-based protocol address (holding register 40001 is 0).
+	Address int `yaml:"address"`
+	// Type is int16, uint16, int32, uint32, int64, uint64, float32, float64 or bool.
+	Type      string `yaml:"type"`
+	WordOrder string `yaml:"word_order"`
+	ByteOrder string `yaml:"byte_order"`
 }
 
 // OPCUASource is one OPC UA server endpoint (one session, batched subscriptions).
@@ -204,6 +232,12 @@ type Device struct {
 	Format          string `yaml:"format"`
 	TimestampPath   string `yaml:"timestamp_path"`
 	TimestampFormat string `yaml:"timestamp_format"`
+	// Modbus polling: unit id (default 1), poll interval (default 1s), read size cap
+	// and gap tolerance override.
+	UnitID       *int     `yaml:"unit_id"`
+	PollInterval Duration `yaml:"poll_interval"`
+	MaxRegisters int      `yaml:"max_registers"`
+	MaxGap       *int     `yaml:"max_gap"`
 	// Signals maps field names (e.g. "spindle_speed_rpm") to bindings.
 	Signals map[string]Signal `yaml:"signals"`
 }
@@ -219,6 +253,8 @@ type Signal struct {
 	Topic string `yaml:"topic"`
 	// Path is the JSON path in the MQTT payload, e.g. "data.kwh".
 	Path string `yaml:"path"`
+	// Register is the Modbus register of the value.
+	Register *Register `yaml:"register"`
 	Unit string `yaml:"unit"`
 	// Scale and Offset: value × scale + offset; scale defaults to 1.
 	Scale  *float64 `yaml:"scale"`

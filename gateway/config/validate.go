@@ -29,6 +29,7 @@ const (
 	DefaultRetryMin           = 500 * time.Millisecond
 	DefaultRetryMax           = 10 * time.Second
 	DefaultSinkTimeout        = 30 * time.Second
+	DefaultModbusMaxGap       = 10
 )
 
 // ApplyDefaults fills absent keys with their defaults.
@@ -101,8 +102,31 @@ func (c *Config) ApplyDefaults() {
 			s.RetryMax = Dur(DefaultRetryMax)
 		}
 	}
+	for i := range c.Sources.Modbus {
+		s := &c.Sources.Modbus[i]
+		if s.MaxGap == nil {
+			g := DefaultModbusMaxGap
+			s.MaxGap = &g
+		}
+	}
+	modbus := map[string]bool{}
+	for _, s := range c.Sources.Modbus {
+		modbus[s.Name] = true
+	}
 	for i := range c.Devices {
 		d := &c.Devices[i]
+		if modbus[d.Source] {
+			if d.UnitID == nil {
+				u := 1
+				d.UnitID = &u
+			}
+			if !d.PollInterval.set() {
+				d.PollInterval = Dur(time.Second)
+			}
+			if !d.Interval.set() {
+				d.Interval = d.PollInterval // offline after 3 polls without an answer
+			}
+		}
 		if d.Digital == nil {
 			v := d.Source != ""
 			d.Digital = &v
@@ -272,6 +296,26 @@ func (c *Config) validate() Errors {
 		}
 	}
 
+	for i := range c.Sources.Modbus {
+		s := &c.Sources.Modbus[i]
+		p := fmt.Sprintf("sources.modbus[%d]", i)
+		addSource(p+".name", s.Name, "modbus")
+		if ck.required(p+".endpoint", s.Endpoint) {
+			if u, err := url.Parse(s.Endpoint); err != nil || u.Scheme != "tcp" || u.Hostname() == "" {
+				ck.add(p+".endpoint", "invalid endpoint %q: want tcp://host[:port]", redactURL(s.Endpoint))
+			}
+		}
+		ck.duration(p+".timeout", s.Timeout)
+		ck.duration(p+".reconnect_min", s.ReconnectMin)
+		ck.duration(p+".reconnect_max", s.ReconnectMax)
+		if s.MaxFailures < 0 {
+			ck.add(p+".max_failures", "invalid value %d: must not be negative", s.MaxFailures)
+		}
+		if s.MaxGap != nil && (*s.MaxGap < 0 || *s.MaxGap > 124) {
+			ck.add(p+".max_gap", "invalid value %d: want 0..124", *s.MaxGap)
+		}
+	}
+
 	sinks := map[string]bool{}
 	for i := range c.Sinks.Influx {
 		s := &c.Sinks.Influx[i]
@@ -343,7 +387,25 @@ func (c *Config) validate() Errors {
 					ck.add(p+".timestamp_path", "%v", err)
 				}
 			}
-		} else if kind == "opcua" {
+		}
+		if kind == "modbus" {
+			if d.UnitID != nil && (*d.UnitID < 0 || *d.UnitID > 255) {
+				ck.add(p+".unit_id", "invalid unit id %d: want 0..255", *d.UnitID)
+			}
+			ck.duration(p+".poll_interval", d.PollInterval)
+			if !d.PollInterval.bad && d.PollInterval.set() && d.PollInterval.D < 10*time.Millisecond {
+				ck.add(p+".poll_interval", "invalid value %q: want at least 10ms", d.PollInterval.Raw)
+			}
+			if d.MaxRegisters < 0 || d.MaxRegisters > 125 {
+				ck.add(p+".max_registers", "invalid value %d: want 1..125", d.MaxRegisters)
+			}
+			if d.MaxGap != nil && (*d.MaxGap < 0 || *d.MaxGap > 124) {
+				ck.add(p+".max_gap", "invalid value %d: want 0..124", *d.MaxGap)
+			}
+		} else if d.UnitID != nil || d.PollInterval.set() || d.MaxRegisters != 0 || d.MaxGap != nil {
+			ck.add(p, "unit_id, poll_interval, max_registers and max_gap apply to Modbus sources only")
+		}
+		if kind == "opcua" {
 			for _, k := range []struct{ key, v string }{{"topic", d.Topic}, {"format", d.Format}, {"timestamp_path", d.TimestampPath}, {"timestamp_format", d.TimestampFormat}} {
 				if k.v != "" {
 					ck.add(p+"."+k.key, "not used by OPC UA source %q", d.Source)
@@ -375,6 +437,38 @@ func (c *Config) validate() Errors {
 				}
 				if s.Topic != "" || s.Path != "" {
 					ck.add(sp, "topic and path are MQTT keys; OPC UA signals use node")
+				}
+				if s.Register != nil {
+					ck.add(sp+".register", "a Modbus key; OPC UA signals use node")
+				}
+			case "modbus":
+				if s.Node != "" || s.Topic != "" || s.Path != "" {
+					ck.add(sp, "node, topic and path are OPC UA and MQTT keys; Modbus signals use register")
+				}
+				if s.Map != nil {
+					ck.add(sp+".map", "not used by Modbus signals")
+				}
+				if s.Register == nil {
+					ck.add(sp+".register", "required")
+					break
+				}
+				r := s.Register
+				ck.oneOf(sp+".register.area", r.Area, "holding", "input", "coil", "discrete")
+				if r.Address < 0 || r.Address > 65535 {
+					ck.add(sp+".register.address", "invalid address %d: want 0..65535 (0-based protocol address)", r.Address)
+				}
+				if r.Type != "" {
+					if r.Area == "coil" || r.Area == "discrete" {
+						ck.oneOf(sp+".register.type", r.Type, "bool")
+					} else {
+						ck.oneOf(sp+".register.type", r.Type, "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64")
+					}
+				}
+				if r.WordOrder != "" {
+					ck.oneOf(sp+".register.word_order", r.WordOrder, "high_first", "low_first")
+				}
+				if r.ByteOrder != "" {
+					ck.oneOf(sp+".register.byte_order", r.ByteOrder, "big", "little")
 				}
 			case "mqtt":
 				if s.Node != "" {
