@@ -255,7 +255,7 @@ type Signal struct {
 	Path string `yaml:"path"`
 	// Register is the Modbus register of the value.
 	Register *Register `yaml:"register"`
-	Unit string `yaml:"unit"`
+	Unit     string    `yaml:"unit"`
 	// Scale and Offset: value × scale + offset; scale defaults to 1.
 	Scale  *float64 `yaml:"scale"`
 	Offset float64  `yaml:"offset"`
