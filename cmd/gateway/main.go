@@ -3,6 +3,8 @@
 //	gateway -config FILE        run the gateway
 //	gateway -demo               run a simulated workshop, a broker and the gateway in one process
 //	gateway validate FILE       check a configuration; prints every error with its line
+//	gateway tail -config FILE [device ...]
+//	                            print every incoming value; writes nothing
 //
 // SIGHUP reloads the configuration file: a bad file is rejected and logged, the running
 // gateway carries on; a good one takes effect without losing queued data.
@@ -74,6 +76,9 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "validate" {
 		return validate(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "tail" {
+		return tailCmd(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -57,6 +57,9 @@ type App struct {
 	started    time.Time
 }
 
+// Processor sees every batch the sources deliver (see Options.Processors).
+type Processor = pipeline.Processor
+
 // Options adjusts a build; zero values are fine.
 type Options struct {
 	// Registry receives all metrics; a new one is made when nil.
@@ -65,6 +68,8 @@ type Options struct {
 	Clock func() time.Time
 	// Sinks are written to besides the configured ones (each with its own queue).
 	Sinks []ExtraSink
+	// Processors see every batch from the sources, after the KPI engine.
+	Processors []pipeline.Processor
 }
 
 // IdentityTags returns the sorted identity tags of a device's points.
@@ -149,7 +154,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		return nil, err
 	}
 	queues = append(queues, extraQueues...)
-	a.pipe = pipeline.New(queues, []pipeline.Processor{a.kpi, a.values}, log, reg)
+	a.pipe = pipeline.New(queues, append([]pipeline.Processor{a.kpi, a.values}, opts.Processors...), log, reg)
 
 	if err := a.buildSources(); err != nil {
 		return nil, err
