@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the test suite runs against: mosquitto, VictoriaMetrics,
-# promtool and chromium for the status page test (Debian packages) and InfluxDB 1.8.10
-# (built from its Go module, cached).
+# promtool and chromium for the status page test (Debian packages), InfluxDB 1.8.10
+# (built from its Go module, cached) and node-opcua (npm, cached).
 # Idempotent: anything already present is skipped.
 set -euo pipefail
 
@@ -24,4 +24,12 @@ if [ ! -x "$INFLUXD_DIR/influxd" ]; then
   (cd /tmp && GOFLAGS=-mod=mod GOBIN="$INFLUXD_DIR" go install -ldflags "-X main.version=1.8.10" \
       github.com/influxdata/influxdb/cmd/influxd@v1.8.10)
 fi
-echo "install-deps: ok (influxd at $INFLUXD_DIR/influxd)"
+# node-opcua serves the OPC UA tests that need TranslateBrowsePathsToNodeIds (gopcua's
+# server does not implement it); it needs Node.js and npm on the PATH.
+NODE_OPCUA_DIR="${GANLINK_CACHE:-$HOME/.cache/ganlink}/node-opcua-2.186.4"
+if [ ! -d "$NODE_OPCUA_DIR/node_modules/node-opcua" ]; then
+  echo "install-deps: npm install node-opcua@2.186.4 into $NODE_OPCUA_DIR"
+  mkdir -p "$NODE_OPCUA_DIR"
+  (cd "$NODE_OPCUA_DIR" && npm install --no-audit --no-fund --loglevel=error node-opcua@2.186.4 >/dev/null)
+fi
+echo "install-deps: ok (influxd at $INFLUXD_DIR/influxd, node-opcua in $NODE_OPCUA_DIR)"

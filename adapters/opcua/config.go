@@ -74,8 +74,16 @@ type Item struct {
 	Field string
 	// NodeID is "ns=2;s=Name", "ns=2;i=1001", "i=2258", "ns=3;g=GUID", "ns=3;b=BASE64" or
 	// "nsu=http://uri/;s=Name"; a namespace URI is resolved against the server's
-	// NamespaceArray at every connect.
+	// NamespaceArray at every connect. Exactly one of NodeID and BrowsePath is set.
 	NodeID string
+	// BrowsePath names the node by browse names from BrowseStart, e.g.
+	// "Objects/nsu=http://opcfoundation.org/UA/Machinery/;Machines/nsu=urn:vendor;M1";
+	// it is translated into a node id at every connect (see the package documentation
+	// for the syntax and namespace rules).
+	BrowsePath string
+	// BrowseStart is the node id BrowsePath starts from; default the Objects folder
+	// (DefaultBrowseStart). Only with BrowsePath.
+	BrowseStart string
 	// SamplingInterval is the requested sampling interval; 0 means the publishing interval.
 	SamplingInterval time.Duration
 	// QueueSize is the server-side queue size of the monitored item; default 10.
@@ -232,8 +240,27 @@ func (c *Config) Validate() error {
 		} else {
 			seen[key{it.Device, it.Field}] = i
 		}
-		if err := ValidateNodeID(it.NodeID); err != nil {
-			add(p+".node_id", "%v", err)
+		switch {
+		case it.NodeID == "" && it.BrowsePath == "":
+			add(p+".node_id", "must not be empty: set node_id or browse_path")
+		case it.NodeID != "" && it.BrowsePath != "":
+			add(p+".browse_path", "set together with node_id: set one of them")
+		case it.NodeID != "":
+			if err := ValidateNodeID(it.NodeID); err != nil {
+				add(p+".node_id", "%v", err)
+			}
+			if it.BrowseStart != "" {
+				add(p+".browse_start", "set without browse_path")
+			}
+		default:
+			if err := ValidateBrowsePath(it.BrowsePath); err != nil {
+				add(p+".browse_path", "%v", err)
+			}
+			if it.BrowseStart != "" {
+				if err := ValidateNodeID(it.BrowseStart); err != nil {
+					add(p+".browse_start", "%v", err)
+				}
+			}
 		}
 		if it.SamplingInterval < 0 {
 			add(p+".sampling_interval", "negative duration %s", it.SamplingInterval)

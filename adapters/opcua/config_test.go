@@ -119,6 +119,22 @@ func TestConfigValidate(t *testing.T) {
 		{"subscription size", func(c *Config) { c.MaxItemsPerSubscription = -5 }, "max_items_per_subscription: negative value -5"},
 		{"no items", func(c *Config) { c.Items = nil }, ""},
 		{"bad node", func(c *Config) { c.Items[1].NodeID = "ns=2;x=1" }, `items[1].node_id: invalid node id "ns=2;x=1"`},
+		{"browse path", func(c *Config) {
+			c.Items[0].NodeID, c.Items[0].BrowsePath = "", "Objects/nsu=urn:x;M1/Speed"
+			c.Items[1].NodeID, c.Items[1].BrowsePath, c.Items[1].BrowseStart = "", "2:Speed", "nsu=urn:x;s=M1"
+		}, ""},
+		{"no node", func(c *Config) { c.Items[0].NodeID = "" },
+			"items[0].node_id: must not be empty: set node_id or browse_path"},
+		{"node and browse path", func(c *Config) { c.Items[0].BrowsePath = "Objects/A" },
+			"items[0].browse_path: set together with node_id: set one of them"},
+		{"browse start without path", func(c *Config) { c.Items[0].BrowseStart = "i=85" },
+			"items[0].browse_start: set without browse_path"},
+		{"bad browse path", func(c *Config) { c.Items[0].NodeID, c.Items[0].BrowsePath = "", "Objects//A" },
+			`items[0].browse_path: invalid browse path "Objects//A": element 2: empty name`},
+		{"bad browse start", func(c *Config) {
+			c.Items[0].NodeID, c.Items[0].BrowsePath, c.Items[0].BrowseStart = "", "A", "ns=x;i=1"
+		},
+			`items[0].browse_start: invalid node id "ns=x;i=1": namespace index "x" is not 0..65535`},
 		{"item identity", func(c *Config) { c.Items[0].Device, c.Items[0].Measurement, c.Items[0].Field = "", "", "" },
 			"items[0].device: must not be empty\nitems[0].measurement: must not be empty\nitems[0].field: must not be empty"},
 		{"duplicate field", func(c *Config) { c.Items[1].Field = "state" },

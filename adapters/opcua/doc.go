@@ -14,8 +14,9 @@
 //  2. Open the secure channel and the session (anonymous or user name) on the
 //     configured URL, never on the URL the server advertises, and read the server's
 //     NamespaceArray.
-//  3. Resolve "nsu=" node ids against that NamespaceArray, create the subscriptions and
-//     the monitored items (see Chunking), and report point.StateUp.
+//  3. Resolve "nsu=" node ids against that NamespaceArray, translate browse paths into
+//     node ids (see Browse paths), create the subscriptions and the monitored items (see
+//     Chunking), and report point.StateUp.
 //  4. Keep publish requests outstanding and convert each publish response into one
 //     Batch, handed to emit.
 //
@@ -44,9 +45,48 @@
 // (BadNodeIdUnknown in a notification, which also yields a Bad point), and items whose
 // namespace URI is not in the NamespaceArray are reported through
 // Observer.SignalError with a short reason ("node_unknown", "not_readable", "access",
-// "filter", "limit", "rejected", "namespace") and an error naming the node id, the
-// endpoint and the status, and logged; all other items keep flowing. They are tried
-// again at every reconnect and every minute while connected.
+// "filter", "limit", "rejected", "namespace", "browse_path") and an error naming the
+// node id or browse path, the endpoint and the status, and logged; all other items keep
+// flowing. They are tried again at every reconnect and every minute while connected.
+//
+// # Browse paths
+//
+// An item may name its node by browse path (Item.BrowsePath, from Item.BrowseStart,
+// default the Objects folder i=85) instead of a node id: the browse names leading to it,
+// for servers whose node ids differ from machine to machine or change when they restart
+// (OPC UA for Machine Tools prescribes browse names, not node ids). Syntax:
+//
+//	path    = element *( "/" element )
+//	element = [ "nsu=" URI ";" | INDEX ":" ] name
+//	name    = 1*( char | "&" char )
+//
+// "nsu=URI;Name" gives the namespace by URI (the URI runs to the first ";"), "2:Name" by
+// index (discouraged: indexes may change when the server restarts; 0, the OPC UA
+// namespace, never does). A name without either takes the namespace of the element
+// before it, and the first element that of the start node: "nsu=urn:x;A/B/C" is A, B and
+// C in urn:x. Inside a name, "&" takes the next character literally: "&/" is a "/", "&&"
+// an "&". Each step follows hierarchical references (Organizes, HasComponent,
+// HasProperty, ...) forward. With the default start, a first element "Objects" in
+// namespace 0 names the Objects folder itself and is skipped, so "Objects/nsu=urn:x;M1"
+// and "nsu=urn:x;M1" are the same path.
+//
+// At every connect, and so after every reconnect, the paths are translated with
+// TranslateBrowsePathsToNodeIds, in calls of at most MaxItemsPerCall paths (lowered to the
+// server's MaxNodesPerTranslateBrowsePathsToNodeIds limit, halved on BadTooManyOperations);
+// namespace URIs in the path are looked up in the NamespaceArray read on that connect. The
+// first target the whole path reaches is monitored. A path that does not resolve (a bad
+// status, no full match, an unknown namespace URI, or a server that refuses the service,
+// e.g. BadServiceUnsupported) is reported with reason "browse_path" and an error naming
+// the path, its start, the endpoint and the status, and retried like a rejected item;
+// a retried path is translated again.
+//
+// # Browsing
+//
+// Browse connects once, walks the address space from a start node to a depth along
+// hierarchical references (Objects and Variables, batched Browse and Read calls,
+// continuation points followed) and reads every variable's data type, value and access
+// level. BrowseResult.WriteTree prints the tree; BrowseResult.WriteConfig prints device
+// YAML, recognising OPC 40501 MachineTool objects and their standard signals.
 //
 // # Chunking
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ const (
 	itemMonitored                // monitored item created
 	itemRejected                 // rejected by the server or its node became unknown; retried
 	itemNoNamespace              // its namespace URI is not in the server's NamespaceArray; retried
+	itemUnresolved               // its browse path did not resolve; retried
 )
 
 // session is one connection attempt: one client, its subscriptions and publishers. All
@@ -35,9 +37,10 @@ type session struct {
 	subOf []uint32 // per item: subscription id of its monitored item
 	miID  []uint32 // per item: monitored item id
 
-	subs      []*subscription
-	callLimit int
-	rebind    []rebind // items whose node became unknown in the last response
+	subs           []*subscription
+	callLimit      int
+	translateLimit int
+	rebind         []rebind // items whose node became unknown in the last response
 
 	pubCtx  context.Context
 	pubStop context.CancelFunc
@@ -82,8 +85,10 @@ func (s *Source) session(ctx context.Context, emit point.EmitFunc) (up bool, err
 		subOf:     make([]uint32, n),
 		miID:      make([]uint32, n),
 		callLimit: s.cfg.MaxItemsPerCall,
-		resps:     make(chan *ua.PublishResponse),
-		errc:      make(chan error, 1),
+		// Browse paths are translated in chunks of the same size, or the server's limit.
+		translateLimit: s.cfg.MaxItemsPerCall,
+		resps:          make(chan *ua.PublishResponse),
+		errc:           make(chan error, 1),
 	}
 	ss.pubCtx, ss.pubStop = context.WithCancel(ctx)
 	defer ss.close()
@@ -168,8 +173,12 @@ func (s *Source) requestTimeout() time.Duration {
 // setup creates the subscriptions and monitored items and starts the publishers.
 func (ss *session) setup(ctx context.Context) error {
 	s := ss.s
-	if limit := ss.serverCallLimit(ctx); limit > 0 && limit < ss.callLimit {
-		ss.callLimit = limit
+	monitorLimit, translateLimit := ss.serverLimits(ctx)
+	if monitorLimit > 0 && monitorLimit < ss.callLimit {
+		ss.callLimit = monitorLimit
+	}
+	if translateLimit > 0 && translateLimit < ss.translateLimit {
+		ss.translateLimit = translateLimit
 	}
 	// One subscription even without items: its keep-alives prove the session alive.
 	if _, err := ss.createSubscription(ctx); err != nil {
@@ -182,7 +191,7 @@ func (ss *session) setup(ctx context.Context) error {
 	if err := ss.monitorItems(ctx, all, slog.LevelWarn); err != nil {
 		return err
 	}
-	var monitored, rejected, noNS int
+	var monitored, rejected, noNS, unresolved int
 	for _, st := range ss.state {
 		switch st {
 		case itemMonitored:
@@ -191,12 +200,14 @@ func (ss *session) setup(ctx context.Context) error {
 			rejected++
 		case itemNoNamespace:
 			noNS++
+		case itemUnresolved:
+			unresolved++
 		}
 	}
 	s.log.Info("opcua connected", "endpoint", s.cfg.Endpoint, "security_policy", s.cfg.SecurityPolicy,
 		"security_mode", s.cfg.SecurityMode, "items", len(s.items), "monitored", monitored,
-		"rejected", rejected, "namespace_unknown", noNS, "subscriptions", len(ss.subs),
-		"items_per_call", ss.callLimit)
+		"rejected", rejected, "namespace_unknown", noNS, "browse_path_unresolved", unresolved,
+		"subscriptions", len(ss.subs), "items_per_call", ss.callLimit)
 	return nil
 }
 
@@ -216,26 +227,38 @@ func call[T ua.Response](ctx context.Context, ss *session, req ua.Request) (T, e
 	return out, err
 }
 
-// serverCallLimit reads the server's MaxMonitoredItemsPerCall operation limit; 0 when
-// the server does not publish one.
-func (ss *session) serverCallLimit(ctx context.Context) int {
+// serverLimits reads the server's MaxMonitoredItemsPerCall and
+// MaxNodesPerTranslateBrowsePathsToNodeIds operation limits; 0 for a limit the server
+// does not publish.
+func (ss *session) serverLimits(ctx context.Context) (monitor, translate int) {
 	cctx, cancel := context.WithTimeout(ctx, ss.s.cfg.ConnectTimeout)
 	defer cancel()
 	res, err := ss.c.Read(cctx, &ua.ReadRequest{
 		NodesToRead: []*ua.ReadValueID{{
 			NodeID:      ua.NewNumericNodeID(0, id.Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall),
 			AttributeID: ua.AttributeIDValue,
+		}, {
+			NodeID:      ua.NewNumericNodeID(0, id.Server_ServerCapabilities_OperationLimits_MaxNodesPerTranslateBrowsePathsToNodeIDs),
+			AttributeID: ua.AttributeIDValue,
 		}},
 		TimestampsToReturn: ua.TimestampsToReturnNeither,
 	})
-	if err != nil || len(res.Results) != 1 || res.Results[0].Status != ua.StatusOK || res.Results[0].Value == nil {
+	if err != nil || len(res.Results) != 2 {
+		return 0, 0
+	}
+	return limitValue(res.Results[0]), limitValue(res.Results[1])
+}
+
+// limitValue is an operation limit's value; 0 when unreadable or unset.
+func limitValue(dv *ua.DataValue) int {
+	if dv == nil || dv.Status != ua.StatusOK || dv.Value == nil {
 		return 0
 	}
-	switch v := res.Results[0].Value.Value().(type) {
+	switch v := dv.Value.Value().(type) {
 	case uint32:
 		return int(v)
 	case int32:
-		return int(v)
+		return int(max(v, 0))
 	}
 	return 0
 }
@@ -297,10 +320,17 @@ func (ss *session) monitorItems(ctx context.Context, idx []int, logLevel slog.Le
 			s.log.Log(ctx, logLevel, "more opcua items not monitored", "endpoint", s.cfg.Endpoint, "count", logged-5)
 		}
 	}()
-	// Resolve node ids first: items whose namespace URI is unknown wait for a retry.
+	// Resolve node ids first: items whose namespace URI is unknown or whose browse path
+	// does not resolve wait for a retry. Browse paths are translated every time: after a
+	// rejection the path may lead elsewhere.
 	todo := idx[:0:0]
 	nodes := make(map[int]*ua.NodeID, len(idx))
+	var paths []int
 	for _, i := range idx {
+		if s.items[i].byPath {
+			paths = append(paths, i)
+			continue
+		}
 		node, err := ss.resolve(i)
 		if err != nil {
 			reject(i, itemNoNamespace, "namespace", err)
@@ -308,6 +338,19 @@ func (ss *session) monitorItems(ctx context.Context, idx []int, logLevel slog.Le
 		}
 		nodes[i] = node
 		todo = append(todo, i)
+	}
+	if len(paths) > 0 {
+		resolved, err := ss.translate(ctx, paths, reject)
+		if err != nil {
+			return err
+		}
+		for _, i := range paths {
+			if node, ok := resolved[i]; ok {
+				nodes[i] = node
+				todo = append(todo, i)
+			}
+		}
+		slices.Sort(todo)
 	}
 	for len(todo) > 0 {
 		var sub *subscription
@@ -403,7 +446,11 @@ func (ss *session) resolve(i int) (*ua.NodeID, error) {
 
 // monitorError describes a rejected item or one whose node became unknown.
 func (ss *session) monitorError(i int, status ua.StatusCode) error {
-	return fmt.Errorf("monitor node %q on %q: %w", ss.s.items[i].cfg.NodeID, ss.s.cfg.Endpoint, status)
+	it := ss.s.items[i].cfg
+	if it.BrowsePath != "" {
+		return fmt.Errorf("monitor browse path %q on %q: %w", it.BrowsePath, ss.s.cfg.Endpoint, status)
+	}
+	return fmt.Errorf("monitor node %q on %q: %w", it.NodeID, ss.s.cfg.Endpoint, status)
 }
 
 // report hands a per-item problem to the observer and the log.
@@ -625,7 +672,8 @@ func (ss *session) unbind(ctx context.Context) error {
 	return nil
 }
 
-// retry re-creates rejected items and items whose namespace was unknown.
+// retry re-creates rejected items, items whose namespace was unknown and items whose
+// browse path did not resolve.
 func (ss *session) retry(ctx context.Context) error {
 	var idx []int
 	needNS := false
@@ -633,7 +681,7 @@ func (ss *session) retry(ctx context.Context) error {
 		switch st {
 		case itemRejected:
 			idx = append(idx, i)
-		case itemNoNamespace:
+		case itemNoNamespace, itemUnresolved:
 			idx = append(idx, i)
 			needNS = true
 		}

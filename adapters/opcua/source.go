@@ -33,8 +33,9 @@ type Source struct {
 	maxPublishers   int           // bound on outstanding publish requests
 
 	// Counters for diagnostics and tests.
-	monitorCalls  atomic.Int64 // CreateMonitoredItems requests sent
-	subscriptions atomic.Int64 // subscriptions created
+	monitorCalls   atomic.Int64 // CreateMonitoredItems requests sent
+	translateCalls atomic.Int64 // TranslateBrowsePathsToNodeIds requests sent
+	subscriptions  atomic.Int64 // subscriptions created
 
 	lastWarn    time.Time
 	lastWarnMsg string
@@ -43,8 +44,10 @@ type Source struct {
 // item is the runtime form of one configured Item.
 type item struct {
 	cfg      *Item
-	id       nodeID
+	id       nodeID     // the node id, or the browse path's start node
 	node     *ua.NodeID // built once when the namespace is an index; nil for nsu= ids
+	byPath   bool       // the item names its node by browse path
+	path     []pathElement
 	filter   *ua.ExtensionObject
 	sampling float64 // requested sampling interval in ms; -1 = publishing interval
 }
@@ -104,7 +107,20 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 		ci := &s.cfg.Items[i]
 		it := &s.items[i]
 		it.cfg = ci
-		id, err := parseNodeID(ci.NodeID)
+		raw := ci.NodeID
+		if ci.BrowsePath != "" {
+			raw = ci.BrowseStart
+			if raw == "" {
+				raw = DefaultBrowseStart
+			}
+			elems, err := parseBrowsePath(ci.BrowsePath)
+			if err != nil { // unreachable after Validate
+				return nil, fmt.Errorf("parse browse path of items[%d]: %w", i, err)
+			}
+			start, _ := parseNodeID(raw)
+			it.byPath, it.path = true, bindPath(elems, start, ci.BrowseStart == "")
+		}
+		id, err := parseNodeID(raw)
 		if err != nil { // unreachable after Validate
 			return nil, fmt.Errorf("parse node id of items[%d]: %w", i, err)
 		}

@@ -80,6 +80,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "tail" {
 		return tailCmd(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "browse" {
+		return browseCmd(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML)")

@@ -190,6 +190,7 @@ func (a *App) buildSources() error {
 			for _, name := range d.SignalNames() {
 				s := d.Signals[name]
 				it := opcua.Item{Device: d.ID, Measurement: d.Kind, Tags: tags, Field: name, NodeID: s.Node,
+					BrowsePath: s.BrowsePath, BrowseStart: s.BrowseStart,
 					SamplingInterval: s.SamplingInterval.D, QueueSize: s.QueueSize, Conv: conv(&s)}
 				if s.Deadband != nil {
 					it.DeadbandType, it.DeadbandValue = s.Deadband.Type, s.Deadband.Value

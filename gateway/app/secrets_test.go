@@ -114,7 +114,7 @@ sources:
 sinks:
   influx:
     - {name: vm, url: %[8]s, bucket: ganlink, token_file: %[9]s, flush_interval: 100ms}
-    - {name: influx18, url: %[10]s, bucket: ganlink, token: "${INFLUX_TOKEN}", flush_interval: 100ms, retry_max: 300ms}
+    - {name: influx18, url: %[10]s, bucket: ganlink, token: "${INFLUX_TOKEN}", flush_interval: 100ms, retry_min: 100ms, retry_max: 300ms}
 devices:
   - id: m1
     kind: cnc

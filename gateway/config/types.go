@@ -245,7 +245,13 @@ type Device struct {
 // Signal binds one field of a device to a source address.
 type Signal struct {
 	// Node is the OPC UA node id: ns=2;s=Name, ns=2;i=42 or nsu=URI;s=Name.
-	Node             string    `yaml:"node"`
+	Node string `yaml:"node"`
+	// BrowsePath names the OPC UA node by browse names instead (exactly one of Node and
+	// BrowsePath), e.g. "Objects/nsu=http://opcfoundation.org/UA/Machinery/;Machines/...";
+	// translated at every connect. BrowseStart is its start node id; default the
+	// Objects folder (i=85).
+	BrowsePath       string    `yaml:"browse_path"`
+	BrowseStart      string    `yaml:"browse_start"`
 	SamplingInterval Duration  `yaml:"sampling_interval"`
 	QueueSize        uint32    `yaml:"queue_size"`
 	Deadband         *Deadband `yaml:"deadband"`

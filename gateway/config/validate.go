@@ -423,9 +423,26 @@ func (c *Config) validate() Errors {
 			}
 			switch kind {
 			case "opcua":
-				if ck.required(sp+".node", s.Node) {
+				switch {
+				case s.Node == "" && s.BrowsePath == "":
+					ck.add(sp+".node", "required: set node or browse_path")
+				case s.Node != "" && s.BrowsePath != "":
+					ck.add(sp+".browse_path", "not allowed together with node: set one of them")
+				case s.Node != "":
 					if err := ValidateNodeID(s.Node); err != nil {
 						ck.add(sp+".node", "%v", err)
+					}
+					if s.BrowseStart != "" {
+						ck.add(sp+".browse_start", "set without browse_path")
+					}
+				default:
+					if err := ValidateBrowsePath(s.BrowsePath); err != nil {
+						ck.add(sp+".browse_path", "%v", err)
+					}
+					if s.BrowseStart != "" {
+						if err := ValidateNodeID(s.BrowseStart); err != nil {
+							ck.add(sp+".browse_start", "%v", err)
+						}
 					}
 				}
 				ck.duration(sp+".sampling_interval", s.SamplingInterval)
@@ -442,6 +459,9 @@ func (c *Config) validate() Errors {
 					ck.add(sp+".register", "a Modbus key; OPC UA signals use node")
 				}
 			case "modbus":
+				if s.BrowsePath != "" || s.BrowseStart != "" {
+					ck.add(sp+".browse_path", "browse_path and browse_start are OPC UA keys; Modbus signals use register")
+				}
 				if s.Node != "" || s.Topic != "" || s.Path != "" {
 					ck.add(sp, "node, topic and path are OPC UA and MQTT keys; Modbus signals use register")
 				}
@@ -473,6 +493,9 @@ func (c *Config) validate() Errors {
 			case "mqtt":
 				if s.Node != "" {
 					ck.add(sp+".node", "node is an OPC UA key; MQTT signals use topic and path")
+				}
+				if s.BrowsePath != "" || s.BrowseStart != "" {
+					ck.add(sp+".browse_path", "browse_path and browse_start are OPC UA keys; MQTT signals use topic and path")
 				}
 				if s.Topic == "" && d.Topic == "" {
 					ck.add(sp+".topic", "required: set the device topic or the signal topic")

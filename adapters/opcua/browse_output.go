@@ -1,0 +1,511 @@
+package opcua
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gopcua/opcua/ua"
+)
+
+// Companion specification namespaces and the type ids Browse recognises.
+const (
+	nsuMachineToolSpec = "http://opcfoundation.org/UA/MachineTool/"
+	machineToolType    = "nsu=" + nsuMachineToolSpec + ";i=13"
+	spindleType        = "nsu=" + nsuMachineToolSpec + ";i=22"
+)
+
+// WriteTree prints the browsed nodes as a tree with one aligned line per node: browse
+// name, node class, data type, access level, value and node id.
+func (r *BrowseResult) WriteTree(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BROWSE NAME\tCLASS\tDATA TYPE\tACCESS\tVALUE\tNODE ID")
+	if r.Root.shown {
+		writeNode(tw, r.Root, "", "")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var err error
+	if !r.Root.shown {
+		_, err = fmt.Fprintf(w, "(no node matches %q)\n", r.match)
+	}
+	if r.Truncated && err == nil {
+		_, err = fmt.Fprintf(w, "(stopped after %d nodes: narrow the browse with -start, -depth or -match)\n", r.maxNodes)
+	}
+	return err
+}
+
+func writeNode(w io.Writer, n *BrowseNode, prefix, childPrefix string) {
+	name := prefix + n.BrowseName
+	if n.repeated {
+		name += " (again)"
+	}
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", name, n.Class, n.DataType, n.Access, n.Value, n.NodeID)
+	var shown []*BrowseNode
+	for _, c := range n.Children {
+		if c.shown {
+			shown = append(shown, c)
+		}
+	}
+	for i, c := range shown {
+		if i == len(shown)-1 {
+			writeNode(w, c, childPrefix+"└─ ", childPrefix+"   ")
+		} else {
+			writeNode(w, c, childPrefix+"├─ ", childPrefix+"│  ")
+		}
+	}
+}
+
+// step is one browse path element: a browse name and its namespace URI.
+type step struct{ name, uri string }
+
+// machine is a recognised OPC 40501 MachineTool object and its standard signals.
+type machine struct {
+	node    *BrowseNode
+	path    []step // from the start node to the machine
+	signals []machineSignal
+	notes   []string // signals not found, as YAML comments
+}
+
+type machineSignal struct {
+	field   string
+	steps   []step // from the machine
+	counter bool
+	comment string
+}
+
+// findMachines recognises MachineTool objects among the selected objects: type
+// definition MachineToolType, or components Monitoring/MachineTool in the MachineTool
+// namespace. Objects below a recognised machine are not machines themselves.
+func (b *browser) findMachines(ctx context.Context, r *BrowseResult) ([]*machine, error) {
+	var cands []*BrowseNode
+	var visit func(n *BrowseNode)
+	visit = func(n *BrowseNode) {
+		if n.class == ua.NodeClassObject && n.selected && !n.repeated && n.id.Namespace() != 0 {
+			cands = append(cands, n)
+		}
+		for _, c := range n.Children {
+			visit(c)
+		}
+	}
+	visit(r.Root)
+	ids := make([]*ua.NodeID, len(cands))
+	for i, n := range cands {
+		ids[i] = n.id
+	}
+	if err := b.browseChildren(ctx, ids); err != nil {
+		return nil, err
+	}
+	var monitoring []*ua.NodeID
+	for _, n := range cands {
+		if ref := b.childRef(n.id, "Monitoring", nsuMachineToolSpec); ref != nil {
+			if id := b.local(ref.NodeID); id != nil {
+				monitoring = append(monitoring, id)
+			}
+		}
+	}
+	if err := b.browseChildren(ctx, monitoring); err != nil {
+		return nil, err
+	}
+	var out []*machine
+	inMachine := func(n *BrowseNode) bool {
+		for p := n.parent; p != nil; p = p.parent {
+			for _, m := range out {
+				if m.node == p {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, n := range cands {
+		if inMachine(n) {
+			continue
+		}
+		isMachine := n.typeDef == machineToolType
+		if !isMachine {
+			if ref := b.childRef(n.id, "Monitoring", nsuMachineToolSpec); ref != nil {
+				if mon := b.local(ref.NodeID); mon != nil && b.childRef(mon, "MachineTool", nsuMachineToolSpec) != nil {
+					isMachine = true
+				}
+			}
+		}
+		if !isMachine {
+			continue
+		}
+		m := &machine{node: n}
+		for p := n; p != r.Root; p = p.parent {
+			m.path = append([]step{{p.BrowseName, p.NamespaceURI}}, m.path...)
+		}
+		if r.defaultStart {
+			m.path = append([]step{{"Objects", ""}}, m.path...)
+		}
+		if err := b.machineSignals(ctx, m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// childRef returns the reference to the child of parent named name (in namespace uri
+// unless uri is "*"), from the children already browsed.
+func (b *browser) childRef(parent *ua.NodeID, name, uri string) *ua.ReferenceDescription {
+	for _, r := range b.children[parent.String()] {
+		if r == nil || !r.IsForward || r.BrowseName == nil || r.BrowseName.Name != name {
+			continue
+		}
+		if uri == "*" || b.uri(r.BrowseName.NamespaceIndex) == uri || (uri == "" && r.BrowseName.NamespaceIndex == 0) {
+			return r
+		}
+	}
+	return nil
+}
+
+// follow walks names (in any namespace) from a node; it returns the steps taken and the
+// last reference, or nil when a name is missing.
+func (b *browser) follow(ctx context.Context, from *ua.NodeID, names ...string) ([]step, *ua.ReferenceDescription, error) {
+	var steps []step
+	var ref *ua.ReferenceDescription
+	cur := from
+	for _, name := range names {
+		if err := b.browseChildren(ctx, []*ua.NodeID{cur}); err != nil {
+			return nil, nil, err
+		}
+		ref = b.childRef(cur, name, "*")
+		if ref == nil {
+			return nil, nil, nil
+		}
+		steps = append(steps, step{ref.BrowseName.Name, b.uri(ref.BrowseName.NamespaceIndex)})
+		if cur = b.local(ref.NodeID); cur == nil {
+			return nil, nil, nil
+		}
+	}
+	return steps, ref, nil
+}
+
+// variable is follow for a path that must end at a variable.
+func (b *browser) variable(ctx context.Context, from *ua.NodeID, names ...string) ([]step, error) {
+	steps, ref, err := b.follow(ctx, from, names...)
+	if err != nil || ref == nil || ref.NodeClass != ua.NodeClassVariable {
+		return nil, err
+	}
+	return steps, nil
+}
+
+// machineSignals finds the standard signals of a machine tool: best effort, by the
+// browse names of OPC 40001-1 and OPC 40501-1 (names matched in any namespace).
+func (b *browser) machineSignals(ctx context.Context, m *machine) error {
+	id := m.node.id
+	add := func(field string, steps []step, counter bool, comment string) {
+		m.signals = append(m.signals, machineSignal{field: field, steps: steps, counter: counter, comment: comment})
+	}
+	note := func(format string, a ...any) { m.notes = append(m.notes, fmt.Sprintf(format, a...)) }
+
+	steps, err := b.variable(ctx, id, "MachineryBuildingBlocks", "MachineryItemState", "CurrentState", "Number")
+	if err != nil {
+		return err
+	}
+	switch {
+	case steps != nil:
+		add("machinery_item_state", steps, false, "")
+	default:
+		cs, err := b.variable(ctx, id, "MachineryBuildingBlocks", "MachineryItemState", "CurrentState")
+		if err != nil {
+			return err
+		}
+		if cs != nil {
+			note("machinery_item_state: MachineryBuildingBlocks/MachineryItemState/CurrentState has no Number; its text cannot be mapped")
+		} else {
+			note("machinery_item_state: no MachineryBuildingBlocks/MachineryItemState")
+		}
+	}
+
+	if steps, err = b.variable(ctx, id, "MachineryBuildingBlocks", "MachineryOperationMode", "CurrentState", "Number"); err != nil {
+		return err
+	}
+	if steps != nil {
+		add("operation_mode", steps, false, "")
+	} else {
+		if steps, err = b.variable(ctx, id, "Monitoring", "MachineTool", "OperationMode"); err != nil {
+			return err
+		}
+		if steps != nil {
+			add("operation_mode", steps, false, "MachineOperationMode (OPC 40501): Setup is 2 as in MachineryOperationMode; other codes differ")
+		} else {
+			note("operation_mode: no MachineryBuildingBlocks/MachineryOperationMode or Monitoring/MachineTool/OperationMode")
+		}
+	}
+
+	if steps, err = b.variable(ctx, id, "Monitoring", "MachineTool", "OperationCounters", "PartsProducedInLifetime"); err != nil {
+		return err
+	}
+	if steps == nil {
+		if steps, err = b.variable(ctx, id, "Monitoring", "MachineTool", "PartsProducedInLifetime"); err != nil {
+			return err
+		}
+	}
+	if steps != nil {
+		add("parts_total", steps, true, "")
+	} else {
+		note("parts_total: no Monitoring/MachineTool/OperationCounters/PartsProducedInLifetime")
+	}
+
+	return b.spindle(ctx, m, add, note)
+}
+
+// spindle finds the speed of the first spindle under Monitoring: an object of type
+// SpindleMonitoringType or named *Spindle*, with a variable ActSpeed, ActualSpeed,
+// SpindleSpeed or Speed (OPC 40501 itself models only IsRotating and Override).
+func (b *browser) spindle(ctx context.Context, m *machine, add func(string, []step, bool, string), note func(string, ...any)) error {
+	monSteps, mon, err := b.follow(ctx, m.node.id, "Monitoring")
+	if err != nil {
+		return err
+	}
+	if mon == nil {
+		note("spindle_speed_rpm: no Monitoring")
+		return nil
+	}
+	monID := b.local(mon.NodeID)
+	if monID == nil {
+		return nil
+	}
+	for _, r := range b.children[monID.String()] {
+		if r == nil || r.BrowseName == nil || r.NodeClass != ua.NodeClassObject {
+			continue
+		}
+		td := ""
+		if t := b.local(r.TypeDefinition); t != nil {
+			td = b.format(t)
+		}
+		if td != spindleType && !strings.Contains(strings.ToLower(r.BrowseName.Name), "spindle") {
+			continue
+		}
+		sp := b.local(r.NodeID)
+		if sp == nil {
+			continue
+		}
+		spStep := step{r.BrowseName.Name, b.uri(r.BrowseName.NamespaceIndex)}
+		for _, name := range []string{"ActSpeed", "ActualSpeed", "SpindleSpeed", "Speed"} {
+			steps, err := b.variable(ctx, sp, name)
+			if err != nil {
+				return err
+			}
+			if steps != nil {
+				add("spindle_speed_rpm", append(append(monSteps, spStep), steps...), false, "")
+				return nil
+			}
+		}
+		note("spindle_speed_rpm: Monitoring/%s has no ActSpeed, ActualSpeed, SpindleSpeed or Speed (IsRotating is 0/1)", r.BrowseName.Name)
+		return nil
+	}
+	note("spindle_speed_rpm: no spindle under Monitoring")
+	return nil
+}
+
+// WriteConfig prints the selected variables as device YAML for the gateway
+// configuration: recognised machine tools with their standard signals by browse path
+// (BrowseOptions.Machines), and every other selected numeric or Boolean variable by
+// node id, grouped by the object it belongs to; variables in namespace 0 and below
+// objects in namespace 0 (the Server object) are left out. Text variables
+// appear as comments (they need a map); other types are left out. source is the name
+// of the OPC UA source in the configuration.
+func (r *BrowseResult) WriteConfig(w io.Writer, source string) error {
+	var b strings.Builder
+	devIDs := map[string]int{}
+	uniqueID := func(base string) string {
+		devIDs[base]++
+		if n := devIDs[base]; n > 1 {
+			return base + "_" + strconv.Itoa(n)
+		}
+		return base
+	}
+	startNS := r.nsOf(r.Root)
+	devices := 0
+	inMachine := map[*BrowseNode]bool{}
+	for _, m := range r.machines {
+		inMachine[m.node] = true
+		devices++
+		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    kind: cnc\n    source: %s\n", uniqueID(snakeID(m.node.BrowseName)),
+			strconv.Quote(m.node.BrowseName), source)
+		fmt.Fprintf(&b, "    # OPC 40501 MachineTool %s (%s)\n    signals:\n", strconv.Quote(m.node.BrowseName), m.node.NodeID)
+		for _, s := range m.signals {
+			all := append(append([]step(nil), m.path...), s.steps...)
+			names, uris := make([]string, len(all)), make([]string, len(all))
+			for i, st := range all {
+				names[i], uris[i] = st.name, st.uri
+			}
+			fmt.Fprintf(&b, "      %s:", s.field)
+			if s.comment != "" {
+				fmt.Fprintf(&b, " # %s", s.comment)
+			}
+			fmt.Fprintf(&b, "\n        browse_path: %s\n", strconv.Quote(formatPath(startNS, names, uris)))
+			if !r.defaultStart {
+				fmt.Fprintf(&b, "        browse_start: %s\n", strconv.Quote(r.Start))
+			}
+			if s.counter {
+				b.WriteString("        counter: true\n")
+			}
+		}
+		for _, n := range m.notes {
+			fmt.Fprintf(&b, "      # %s\n", n)
+		}
+	}
+
+	// Other variables, grouped by the nearest object above them.
+	type group struct {
+		owner *BrowseNode
+		lines []string
+		names map[string]int
+	}
+	var groups []*group
+	byOwner := map[*BrowseNode]*group{}
+	var visit func(n *BrowseNode)
+	visit = func(n *BrowseNode) {
+		if inMachine[n] || n.repeated || (n != r.Root && n.id.Namespace() == 0 && n.class == ua.NodeClassObject) {
+			return // machines are done; namespace 0 holds the server's own objects
+		}
+		if n.class == ua.NodeClassVariable && n.selected && n.id.Namespace() != 0 {
+			owner := n.parent
+			for owner != nil && owner.class != ua.NodeClassObject {
+				owner = owner.parent
+			}
+			if owner == nil {
+				owner = n
+			}
+			g := byOwner[owner]
+			if g == nil {
+				g = &group{owner: owner, names: map[string]int{}}
+				byOwner[owner] = g
+				groups = append(groups, g)
+			}
+			var parts []string
+			for p := n; p != owner && p != nil; p = p.parent {
+				parts = append([]string{p.BrowseName}, parts...)
+			}
+			field := snakeField(strings.Join(parts, "_"))
+			switch {
+			case isNumeric(n):
+				g.names[field]++
+				if c := g.names[field]; c > 1 {
+					field += "_" + strconv.Itoa(c)
+				}
+				g.lines = append(g.lines, fmt.Sprintf("      %s:\n        node: %s\n", field, strconv.Quote(n.NodeID)))
+			case isText(n):
+				g.lines = append(g.lines, fmt.Sprintf("      # %s: %s value: add a map of texts to codes to use it\n      #   node: %s\n",
+					field, n.DataType, strconv.Quote(n.NodeID)))
+			}
+		}
+		for _, c := range n.Children {
+			visit(c)
+		}
+	}
+	visit(r.Root)
+	for _, g := range groups {
+		if len(g.lines) == 0 {
+			continue
+		}
+		devices++
+		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    kind: machine\n    source: %s\n    signals:\n", uniqueID(snakeID(g.owner.BrowseName)),
+			strconv.Quote(g.owner.BrowseName), source)
+		for _, l := range g.lines {
+			b.WriteString(l)
+		}
+	}
+
+	header := fmt.Sprintf("# Devices from %s, generated by gateway browse. The OPC UA source must be\n# configured under sources.opcua:\n#   - name: %s\n#     endpoint: %s\n",
+		r.Endpoint, source, strconv.Quote(r.Endpoint))
+	body := "devices:\n" + b.String()
+	if devices == 0 {
+		body = "# no numeric variables selected\ndevices: []\n"
+	}
+	_, err := io.WriteString(w, header+body)
+	return err
+}
+
+// nsOf is the namespace URI of a node's id.
+func (r *BrowseResult) nsOf(n *BrowseNode) string {
+	s := n.NodeID
+	if !strings.HasPrefix(s, "nsu=") {
+		return ""
+	}
+	u, _, _ := strings.Cut(s[len("nsu="):], ";")
+	return u
+}
+
+// isNumeric reports whether a variable carries a number or a Boolean: by its value,
+// or by its standard data type when the value could not be read.
+func isNumeric(n *BrowseNode) bool {
+	switch n.value.(type) {
+	case bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64:
+		return true
+	case nil:
+		dt := n.dataType
+		return n.status != ua.StatusOK && dt != nil && dt.Namespace() == 0 && dt.Type() != ua.NodeIDTypeString &&
+			dt.IntID() >= 1 && dt.IntID() <= 11
+	}
+	return false
+}
+
+func isText(n *BrowseNode) bool {
+	_, ok := n.value.(string)
+	return ok
+}
+
+// snake turns a browse name into lower-case words joined by "_": "PartsProducedInLifetime"
+// becomes "parts_produced_in_lifetime", "EURange" "eu_range". Characters other than
+// ASCII letters and digits separate words.
+func snake(s string) string {
+	rs := []rune(s)
+	var out []rune
+	sep := func() {
+		if len(out) > 0 && out[len(out)-1] != '_' {
+			out = append(out, '_')
+		}
+	}
+	isUpper := func(r rune) bool { return 'A' <= r && r <= 'Z' }
+	isLower := func(r rune) bool { return 'a' <= r && r <= 'z' }
+	isDigit := func(r rune) bool { return '0' <= r && r <= '9' }
+	for i, r := range rs {
+		switch {
+		case isUpper(r):
+			if i > 0 && (isLower(rs[i-1]) || isDigit(rs[i-1]) || isUpper(rs[i-1]) && i+1 < len(rs) && isLower(rs[i+1])) {
+				sep()
+			}
+			out = append(out, r-'A'+'a')
+		case isLower(r) || isDigit(r):
+			out = append(out, r)
+		default:
+			sep()
+		}
+	}
+	return strings.Trim(string(out), "_")
+}
+
+// snakeField is snake for a signal name: it starts with a letter and does not end in
+// "_quality" (reserved).
+func snakeField(s string) string {
+	f := snake(s)
+	switch {
+	case f == "":
+		f = "signal"
+	case f[0] >= '0' && f[0] <= '9':
+		f = "v_" + f
+	}
+	if strings.HasSuffix(f, "_quality") {
+		f += "_value"
+	}
+	return f
+}
+
+// snakeID is snake for a device id.
+func snakeID(s string) string {
+	if f := snake(s); f != "" {
+		return f
+	}
+	return "device"
+}

@@ -1,0 +1,155 @@
+package opcua
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/ganlink/ganlink/internal/testsrv"
+)
+
+func TestSnake(t *testing.T) {
+	tests := []struct{ in, field, id string }{
+		{"PartsProducedInLifetime", "parts_produced_in_lifetime", "parts_produced_in_lifetime"},
+		{"MachineryItemState", "machinery_item_state", "machinery_item_state"},
+		{"EURange", "eu_range", "eu_range"},
+		{"CPU2Load", "cpu2_load", "cpu2_load"},
+		{"M1", "m1", "m1"},
+		{"Spindle 1.Speed", "spindle_1_speed", "spindle_1_speed"},
+		{"2ndAxis", "v_2nd_axis", "2nd_axis"},
+		{"主轴", "signal", "device"},
+		{"SignalQuality", "signal_quality_value", "signal_quality"},
+		{"__A__", "a", "a"},
+	}
+	for _, tt := range tests {
+		if got := snakeField(tt.in); got != tt.field {
+			t.Errorf("snakeField(%q) = %q, want %q", tt.in, got, tt.field)
+		}
+		if got := snakeID(tt.in); got != tt.id {
+			t.Errorf("snakeID(%q) = %q, want %q", tt.in, got, tt.id)
+		}
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	tests := []struct {
+		v      any
+		status ua.StatusCode
+		want   string
+	}{
+		{1.5, ua.StatusOK, "1.5"},
+		{float32(0.1), ua.StatusOK, "0.1"},
+		{uint64(1) << 40, ua.StatusOK, "1099511627776"},
+		{int32(-3), ua.StatusOK, "-3"},
+		{true, ua.StatusOK, "true"},
+		{"O1013", ua.StatusOK, `"O1013"`},
+		{strings.Repeat("x", 45), ua.StatusOK, `"` + strings.Repeat("x", 40) + `"…`},
+		{ua.NewLocalizedText("Executing"), ua.StatusOK, `"Executing"`},
+		{&ua.QualifiedName{NamespaceIndex: 2, Name: "A"}, ua.StatusOK, "2:A"},
+		{time.Date(2026, 3, 2, 9, 0, 0, 5e8, time.UTC), ua.StatusOK, "2026-03-02T09:00:00.5Z"},
+		{[]float64{1, 2}, ua.StatusOK, "[2 values]"},
+		{[]byte{1, 2, 3}, ua.StatusOK, "(3 bytes)"},
+		{ua.NewExtensionObject(nil), ua.StatusOK, "(structure)"},
+		{nil, ua.StatusOK, "null"},
+		{nil, ua.StatusBadUserAccessDenied, "BadUserAccessDenied"},
+		{nil, ua.StatusBadNotReadable | 0x0400, "BadNotReadable"},
+	}
+	for _, tt := range tests {
+		if got := formatValue(tt.v, tt.status); got != tt.want {
+			t.Errorf("formatValue(%#v, %v) = %q, want %q", tt.v, tt.status, got, tt.want)
+		}
+	}
+	for a, want := range map[byte]string{0: "-", 1: "r", 3: "rw", 5: "rh", 7: "rwh", 2: "w"} {
+		if got := accessString(a); got != want {
+			t.Errorf("accessString(%d) = %q, want %q", a, got, want)
+		}
+	}
+}
+
+// The tree of a MachineTool-shaped server from its Machines folder, narrowed to M2 by
+// -match; the emitted YAML for M2 names its signals by browse paths relative to the
+// start node.
+func TestBrowseMachineTool(t *testing.T) {
+	t.Parallel()
+	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Parts: 7})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const machines = "nsu=http://opcfoundation.org/UA/Machinery/;i=1001"
+	res, err := Browse(ctx, BrowseOptions{Endpoint: srv.URL, Start: machines, Depth: 5, Match: "M2", Machines: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree strings.Builder
+	if err := res.WriteTree(&tree); err != nil {
+		t.Fatal(err)
+	}
+	wantTree := `BROWSE NAME                             CLASS     DATA TYPE             ACCESS  VALUE           NODE ID
+Machines                                Object                                                  nsu=http://opcfoundation.org/UA/Machinery/;i=1001
+└─ M2                                   Object                                                  nsu=urn:ganlink:testsrv:machines;s=M2
+   ├─ Identification                    Object                                                  nsu=http://opcfoundation.org/UA/DI/;s=M2.Identification
+   │  └─ Manufacturer                   Variable  LocalizedText         rw      "Ganlink"       nsu=http://opcfoundation.org/UA/DI/;s=M2.Manufacturer
+   ├─ MachineryBuildingBlocks           Object                                                  nsu=http://opcfoundation.org/UA/Machinery/;s=M2.MachineryBuildingBlocks
+   │  └─ MachineryItemState             Object                                                  nsu=http://opcfoundation.org/UA/Machinery/;s=M2.MachineryItemState
+   │     └─ CurrentState                Variable  LocalizedText         rw      "NotExecuting"  nsu=urn:ganlink:testsrv:machinetool;s=M2.CurrentState
+   └─ Monitoring                        Object                                                  nsu=http://opcfoundation.org/UA/MachineTool/;s=M2.Monitoring
+      ├─ MachineTool                    Object                                                  nsu=http://opcfoundation.org/UA/MachineTool/;s=M2.MachineTool
+      │  ├─ OperationMode               Variable  MachineOperationMode  rw      2               nsu=http://opcfoundation.org/UA/MachineTool/;s=M2.OperationMode
+      │  └─ OperationCounters           Object                                                  nsu=http://opcfoundation.org/UA/DI/;s=M2.OperationCounters
+      │     └─ PartsProducedInLifetime  Variable  UInt64                rw      1007            nsu=http://opcfoundation.org/UA/MachineTool/;s=M2.PartsProducedInLifetime
+      └─ Spindle                        Object                                                  nsu=http://opcfoundation.org/UA/MachineTool/;s=M2.Spindle
+         ├─ IsRotating                  Variable  Boolean               rw      false           nsu=http://opcfoundation.org/UA/MachineTool/;s=M2.Spindle.IsRotating
+         ├─ Override                    Variable  Double                rw      100             nsu=http://opcfoundation.org/UA/MachineTool/;s=M2.Spindle.Override
+         └─ ActSpeed                    Variable  Double                rw      0               nsu=urn:ganlink:testsrv:machines;s=M2.Spindle.ActSpeed
+`
+	if got := tree.String(); got != wantTree {
+		t.Errorf("tree:\n%s\nwant:\n%s", got, wantTree)
+	}
+
+	var yml strings.Builder
+	if err := res.WriteConfig(&yml, "mt"); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		mt = "http://opcfoundation.org/UA/MachineTool/"
+		di = "http://opcfoundation.org/UA/DI/"
+	)
+	wantYAML := `# Devices from ` + srv.URL + `, generated by gateway browse. The OPC UA source must be
+# configured under sources.opcua:
+#   - name: mt
+#     endpoint: "` + srv.URL + `"
+devices:
+  - id: m2
+    name: "M2"
+    kind: cnc
+    source: mt
+    # OPC 40501 MachineTool "M2" (nsu=urn:ganlink:testsrv:machines;s=M2)
+    signals:
+      operation_mode: # MachineOperationMode (OPC 40501): Setup is 2 as in MachineryOperationMode; other codes differ
+        browse_path: "nsu=urn:ganlink:testsrv:machines;M2/nsu=` + mt + `;Monitoring/MachineTool/OperationMode"
+        browse_start: "` + machines + `"
+      parts_total:
+        browse_path: "nsu=urn:ganlink:testsrv:machines;M2/nsu=` + mt + `;Monitoring/MachineTool/nsu=` + di + `;OperationCounters/nsu=` + mt + `;PartsProducedInLifetime"
+        browse_start: "` + machines + `"
+        counter: true
+      spindle_speed_rpm:
+        browse_path: "nsu=urn:ganlink:testsrv:machines;M2/nsu=` + mt + `;Monitoring/Spindle/nsu=urn:ganlink:testsrv:machines;ActSpeed"
+        browse_start: "` + machines + `"
+      # machinery_item_state: MachineryBuildingBlocks/MachineryItemState/CurrentState has no Number; its text cannot be mapped
+`
+	if got := yml.String(); got != wantYAML {
+		t.Errorf("yaml:\n%s\nwant:\n%s", got, wantYAML)
+	}
+
+	// Errors name what failed.
+	if _, err := Browse(ctx, BrowseOptions{Endpoint: srv.URL, Start: "nsu=urn:ganlink:nowhere;i=1"}); err == nil ||
+		err.Error() != `browse "`+srv.URL+`": start node "nsu=urn:ganlink:nowhere;i=1": namespace "urn:ganlink:nowhere" is not in the server's namespace array` {
+		t.Errorf("unknown start namespace: %v", err)
+	}
+	if _, err := Browse(ctx, BrowseOptions{Endpoint: srv.URL, Match: "["}); err == nil ||
+		err.Error() != `browse "`+srv.URL+`": match pattern "[": syntax error in pattern` {
+		t.Errorf("bad pattern: %v", err)
+	}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/app"
+)
+
+const browseUsage = `usage: gateway browse ENDPOINT [flags]
+
+Prints an OPC UA server's address space as a tree: browse name, node class, data type,
+access level, current value and node id (namespace as URI). With -emit-config it prints
+device YAML for the configuration instead: OPC 40501 machine tools with their standard
+signals by browse path, other numeric variables by node id.`
+
+// browseCmd implements `gateway browse ENDPOINT [flags]`.
+func browseCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gateway browse", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o app.BrowseOptions
+	fs.StringVar(&o.Start, "start", "i=85", "node id to browse from (default the Objects folder)")
+	fs.IntVar(&o.Depth, "depth", 3, "levels below -start to browse")
+	fs.StringVar(&o.Match, "match", "", "glob on browse names, e.g. 'Spindle*': keep matching nodes, their ancestors and descendants")
+	fs.BoolVar(&o.EmitConfig, "emit-config", false, "print device YAML for the selected variables instead of the tree")
+	fs.StringVar(&o.Source, "source", "opcua", "name of the OPC UA source in the emitted YAML")
+	fs.StringVar(&o.SecurityPolicy, "security-policy", "None", "security policy (None)")
+	fs.StringVar(&o.SecurityMode, "security-mode", "None", "security mode (None)")
+	fs.StringVar(&o.Username, "username", "", "user name; anonymous if empty")
+	passwordFile := fs.String("password-file", "", "file holding the password of -username")
+	fs.DurationVar(&o.ConnectTimeout, "timeout", 10*time.Second, "bound on the connection and each request")
+	fs.IntVar(&o.MaxNodes, "max-nodes", 5000, "stop after this many nodes")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, browseUsage)
+		fs.PrintDefaults()
+	}
+	// The endpoint may come before or after the flags.
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		o.Endpoint = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return 2
+		}
+	}
+	switch {
+	case o.Endpoint == "":
+		fs.Usage()
+		return 2
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "gateway browse: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	case o.Depth < 0:
+		fmt.Fprintf(stderr, "gateway browse: invalid -depth %d: want 0 or more\n", o.Depth)
+		return 2
+	case *passwordFile != "" && o.Username == "":
+		fmt.Fprintln(stderr, "gateway browse: -password-file needs -username")
+		return 2
+	}
+	if *passwordFile != "" {
+		b, err := os.ReadFile(*passwordFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "gateway browse: read password file: %v\n", err)
+			return 2
+		}
+		o.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Browse(ctx, o, stdout); err != nil {
+		fmt.Fprintln(stderr, "gateway browse:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/ganlink/ganlink/adapters/opcua"
+)
+
+// BrowseOptions configures Browse. Zero values mean the defaults of `gateway browse`.
+type BrowseOptions struct {
+	// Endpoint is the OPC UA server URL, opc.tcp://host:port[/path].
+	Endpoint string
+	// SecurityPolicy and SecurityMode are as in the configuration (None for now);
+	// Username and Password select user-name login.
+	SecurityPolicy, SecurityMode string
+	Username, Password           string
+	// ConnectTimeout bounds the connection and each call; default 10s.
+	ConnectTimeout time.Duration
+	// Start is the node id to browse from; default the Objects folder (i=85).
+	Start string
+	// Depth is how many levels below Start to browse; 0 is Start alone.
+	Depth int
+	// Match is a glob on browse names; the output keeps the matching nodes, their
+	// ancestors and their descendants.
+	Match string
+	// MaxNodes stops the browse after this many nodes; default 5000.
+	MaxNodes int
+	// EmitConfig writes device YAML for the configuration instead of the tree,
+	// recognising OPC 40501 MachineTool objects and their standard signals.
+	EmitConfig bool
+	// Source names the OPC UA source in the emitted YAML; default "opcua".
+	Source string
+}
+
+// Browse connects to an OPC UA server, browses its address space and writes the tree
+// (or, with EmitConfig, device YAML) to w.
+func Browse(ctx context.Context, o BrowseOptions, w io.Writer) error {
+	res, err := opcua.Browse(ctx, opcua.BrowseOptions{
+		Endpoint: o.Endpoint, SecurityPolicy: o.SecurityPolicy, SecurityMode: o.SecurityMode,
+		Username: o.Username, Password: o.Password, ConnectTimeout: o.ConnectTimeout,
+		Start: o.Start, Depth: o.Depth, Match: o.Match, MaxNodes: o.MaxNodes, Machines: o.EmitConfig,
+	})
+	if err != nil {
+		return err
+	}
+	if !o.EmitConfig {
+		return res.WriteTree(w)
+	}
+	source := o.Source
+	if source == "" {
+		source = "opcua"
+	}
+	return res.WriteConfig(w, source)
+}

@@ -1,0 +1,133 @@
+"use strict";
+// An OPC UA server shaped like an OPC 40501 (MachineTool) / OPC 40001 (Machinery) server,
+// for the gateway's integration tests. It is not a full companion-specification server:
+// it builds the parts of the address space a client browses and monitors:
+//
+//   Objects/Machines                                (Machinery, FolderType)
+//     M1, M2                                        (vendor namespace, MachineToolType)
+//       Identification/Manufacturer                 (DI)
+//       MachineryBuildingBlocks/MachineryItemState  (Machinery)
+//         CurrentState (LocalizedText) [/Number]    (namespace 0; Number only on M1)
+//       Monitoring/MachineTool                      (MachineTool)
+//         OperationMode (MachineOperationMode)
+//         OperationCounters/PartsProducedInLifetime (DI / MachineTool, UInt64)
+//       Monitoring/Spindle                          (MachineTool, SpindleMonitoringType)
+//         IsRotating, Override                      (MachineTool)
+//         ActSpeed                                  (vendor namespace, Double)
+//
+// Arguments (all --key=value): port, modules (the node_modules folder holding
+// node-opcua), pki (certificate folder), pad (extra namespaces
+// registered before the companion ones, so that their indexes move between runs),
+// parts (PartsProducedInLifetime of M1; M2 has parts+1000).
+const path = require("path");
+
+const args = {};
+for (const a of process.argv.slice(2)) {
+  const m = /^--([a-z]+)=(.*)$/.exec(a);
+  if (m) args[m[1]] = m[2];
+}
+const {
+  OPCUAServer, OPCUACertificateManager, DataType, Variant, VariantArrayType, LocalizedText,
+  SecurityPolicy, MessageSecurityMode, nodesets,
+} = require(args.modules ? path.join(args.modules, "node-opcua") : "node-opcua");
+const port = Number(args.port);
+const pad = Number(args.pad || 0);
+const parts = BigInt(args.parts || 0);
+const pki = args.pki || path.join(process.cwd(), "pki");
+
+const DI = "http://opcfoundation.org/UA/DI/";
+const MACHINERY = "http://opcfoundation.org/UA/Machinery/";
+const MACHINETOOL = "http://opcfoundation.org/UA/MachineTool/";
+const VENDOR = "urn:ganlink:testsrv:machines";
+
+// variable adds a read-only variable with a constant value to namespace ns.
+function variable(ns, options, dataType, value) {
+  return ns.addVariable(Object.assign({
+    minimumSamplingInterval: 100,
+    value: { get: () => new Variant({ dataType, arrayType: VariantArrayType.Scalar, value }) },
+  }, options));
+}
+
+async function main() {
+  const certificateManager = new OPCUACertificateManager({ rootFolder: pki, automaticallyAcceptUnknownCertificate: true });
+  const server = new OPCUAServer({
+    port,
+    host: "127.0.0.1",
+    hostname: "127.0.0.1",
+    nodeset_filename: [nodesets.standard],
+    serverCertificateManager: certificateManager,
+    securityPolicies: [SecurityPolicy.None],
+    securityModes: [MessageSecurityMode.None],
+    allowAnonymous: true,
+    serverInfo: { applicationUri: "urn:ganlink:testsrv:machinetool", productUri: "urn:ganlink:testsrv" },
+    buildInfo: { productName: "ganlink test machine tool server" },
+  });
+  await server.initialize();
+  const as = server.engine.addressSpace;
+  for (let i = 0; i < pad; i++) as.registerNamespace("urn:ganlink:testsrv:pad" + i);
+  const di = as.registerNamespace(DI);
+  const mach = as.registerNamespace(MACHINERY);
+  const mt = as.registerNamespace(MACHINETOOL);
+  const vendor = as.registerNamespace(VENDOR);
+
+  const machineToolType = mt.addObjectType({ browseName: "MachineToolType", nodeId: "i=13" });
+  const spindleType = mt.addObjectType({ browseName: "SpindleMonitoringType", nodeId: "i=22" });
+  const operationMode = mt.addEnumerationType({
+    browseName: "MachineOperationMode",
+    nodeId: "i=65",
+    enumeration: ["Manual", "Automatic", "Setup", "AutoWithManualIntervention", "Service", "Other"],
+  });
+
+  const machines = mach.addFolder(as.rootFolder.objects, { browseName: "Machines", nodeId: "i=1001" });
+  const specs = [
+    { name: "M1", parts: parts, state: "Executing", number: 3, mode: 1, speed: 1200.5, rotating: true },
+    { name: "M2", parts: parts + 1000n, state: "NotExecuting", number: null, mode: 2, speed: 0, rotating: false },
+  ];
+  const own = as.getOwnNamespace();
+  for (const s of specs) {
+    const id = (suffix) => "s=" + s.name + suffix;
+    const m = vendor.addObject({ organizedBy: machines, browseName: s.name, nodeId: id(""), typeDefinition: machineToolType });
+
+    const ident = di.addObject({ componentOf: m, browseName: "Identification", nodeId: id(".Identification") });
+    variable(di, { propertyOf: ident, browseName: "Manufacturer", nodeId: id(".Manufacturer"), dataType: "LocalizedText" },
+      DataType.LocalizedText, new LocalizedText({ text: "Ganlink" }));
+
+    const blocks = mach.addObject({ componentOf: m, browseName: "MachineryBuildingBlocks", nodeId: id(".MachineryBuildingBlocks") });
+    const itemState = mach.addObject({ componentOf: blocks, browseName: "MachineryItemState", nodeId: id(".MachineryItemState") });
+    const current = variable(own, {
+      componentOf: itemState, browseName: { name: "CurrentState", namespaceIndex: 0 }, nodeId: id(".CurrentState"), dataType: "LocalizedText",
+    }, DataType.LocalizedText, new LocalizedText({ text: s.state }));
+    if (s.number !== null) {
+      variable(own, { propertyOf: current, browseName: { name: "Number", namespaceIndex: 0 }, nodeId: id(".CurrentState.Number"), dataType: "UInt32" },
+        DataType.UInt32, s.number);
+    }
+
+    const monitoring = mt.addObject({ componentOf: m, browseName: "Monitoring", nodeId: id(".Monitoring") });
+    const tool = mt.addObject({ componentOf: monitoring, browseName: "MachineTool", nodeId: id(".MachineTool") });
+    variable(mt, { componentOf: tool, browseName: "OperationMode", nodeId: id(".OperationMode"), dataType: operationMode },
+      DataType.Int32, s.mode);
+    const counters = di.addObject({ componentOf: tool, browseName: "OperationCounters", nodeId: id(".OperationCounters") });
+    variable(mt, { componentOf: counters, browseName: "PartsProducedInLifetime", nodeId: id(".PartsProducedInLifetime"), dataType: "UInt64" },
+      DataType.UInt64, [Number(s.parts >> 32n), Number(s.parts & 0xffffffffn)]);
+    const spindle = mt.addObject({ componentOf: monitoring, browseName: "Spindle", nodeId: id(".Spindle"), typeDefinition: spindleType });
+    variable(mt, { componentOf: spindle, browseName: "IsRotating", nodeId: id(".Spindle.IsRotating"), dataType: "Boolean" },
+      DataType.Boolean, s.rotating);
+    variable(mt, { componentOf: spindle, browseName: "Override", nodeId: id(".Spindle.Override"), dataType: "Double" },
+      DataType.Double, 100);
+    variable(vendor, { componentOf: spindle, browseName: "ActSpeed", nodeId: id(".Spindle.ActSpeed"), dataType: "Double" },
+      DataType.Double, s.speed);
+  }
+  await server.start();
+  console.log("ready " + server.getEndpointUrl() + " namespaces " + as.getNamespaceArray().map((n) => n.namespaceUri).join(" "));
+  const stop = async () => {
+    await server.shutdown(0);
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
