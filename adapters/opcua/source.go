@@ -194,35 +194,9 @@ func (s *Source) warnDown(err error, retry time.Duration, wasUp bool) {
 	s.log.Log(context.Background(), level, text, "endpoint", s.cfg.Endpoint, "err", err, "retry_in", retry.Round(time.Millisecond))
 }
 
-// emitBatch hands b to emit, retrying with backoff until it succeeds or ctx is done. A
-// batch dropped at shutdown is reported through SignalError with reason "emit".
+// emitBatch hands b to emit, retrying until it succeeds or ctx is done.
 func (s *Source) emitBatch(ctx context.Context, emit point.EmitFunc, b point.Batch) error {
-	delay := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := emit(ctx, b)
-		if err == nil {
-			if attempt > 1 {
-				s.log.Info("emit recovered", "attempts", attempt)
-			}
-			return nil
-		}
-		if ctx.Err() == nil {
-			if attempt == 1 || attempt%10 == 0 {
-				s.log.Warn("emit failed, retrying", "fields", len(b), "attempt", attempt, "err", err)
-			}
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-				delay = min(2*delay, 5*time.Second)
-				continue
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
-		s.obs.SignalError(s.cfg.Name, "", "", "emit",
-			fmt.Errorf("emit batch of %d fields: dropped at shutdown after %d attempts: %w", len(b), attempt, err))
-		return ctx.Err()
-	}
+	return point.EmitWithRetry(ctx, emit, b, s.cfg.Name, s.obs, s.log)
 }
 
 // backoff is a capped exponential backoff with jitter: the n-th delay is drawn from
