@@ -56,6 +56,10 @@ func kpiConfig(cfg *config.Config) (kpi.Config, []kpi.Device, error) {
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
 		tags := IdentityTags(w, d)
+		if d.Smart {
+			// device_kpi marks smart equipment, so the aggregator can count the units in service.
+			tags = append(tags, point.Tag{Key: "smart", Value: "1"})
+		}
 		if d.Vendor != "" {
 			// device_kpi carries the maker, so the aggregator can count makers in service.
 			tags = append(tags, point.Tag{Key: "vendor", Value: d.Vendor})
