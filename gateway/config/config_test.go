@@ -45,7 +45,7 @@ func TestDefaults(t *testing.T) {
 	if cfg.Admin.Listen != "127.0.0.1:9273" || cfg.Queue.Fsync != "1s" || cfg.Queue.MaxBytes.N != 1<<30 ||
 		cfg.Workshop.Timezone != "Asia/Shanghai" || *cfg.Sources.MQTT[0].QoS != 1 ||
 		cfg.Sources.MQTT[0].ClientID != "ganlink-ws1-meters" || !*cfg.Sinks.Influx[0].Gzip ||
-		cfg.Sinks.Influx[0].FlushInterval.D.String() != "1s" || !cfg.Devices[0].IsDigital() {
+		cfg.Sinks.Influx[0].FlushInterval.D.String() != "500ms" || !cfg.Devices[0].IsDigital() {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 }

@@ -25,7 +25,7 @@ const (
 	DefaultPublishingInterval = time.Second
 	DefaultMaxPayloadBytes    = 64 << 10
 	DefaultBatchBytes         = 1 << 20
-	DefaultFlushInterval      = time.Second
+	DefaultFlushInterval      = 500 * time.Millisecond
 	DefaultRetryMin           = 500 * time.Millisecond
 	DefaultRetryMax           = 10 * time.Second
 	DefaultSinkTimeout        = 30 * time.Second
