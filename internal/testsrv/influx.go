@@ -34,6 +34,17 @@ func InfluxdPath() string {
 // dbs, and stops the server at the end of the test.
 func StartInflux(t TB, dbs ...string) *Influx {
 	t.Helper()
+	in := launchInflux(t, false)
+	for _, db := range dbs {
+		in.Exec("CREATE DATABASE " + quoteIdent(db))
+	}
+	return in
+}
+
+// launchInflux starts influxd on fresh directories and free ports, with HTTP
+// authentication on or off, and stops it at the end of the test.
+func launchInflux(t TB, auth bool) *Influx {
+	t.Helper()
 	bin := lookBinary(t, InfluxdPath())
 	dir := t.TempDir()
 	port, rpcPort := FreePort(t), FreePort(t)
@@ -48,21 +59,19 @@ bind-address = "127.0.0.1:%d"
   query-log-enabled = false
 [http]
   bind-address = "127.0.0.1:%d"
+  auth-enabled = %t
   flux-enabled = true
   log-enabled = false
 [monitor]
   store-enabled = false
 [logging]
   level = "warn"
-`, rpcPort, dir, dir, dir, port))
+`, rpcPort, dir, dir, dir, port, auth))
 	in := &Influx{Port: port, URL: fmt.Sprintf("http://127.0.0.1:%d", port), t: t}
 	in.p = &process{t: t, name: "influxd", args: []string{bin, "run", "-config", conf},
 		logPath: filepath.Join(dir, "influxd.log"), ready: httpReady(in.URL+"/ping", 204)}
 	in.p.start()
 	t.Cleanup(in.p.stop)
-	for _, db := range dbs {
-		in.Exec("CREATE DATABASE " + quoteIdent(db))
-	}
 	return in
 }
 

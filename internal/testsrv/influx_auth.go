@@ -3,7 +3,6 @@ package testsrv
 import (
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
 )
 
@@ -13,33 +12,7 @@ import (
 // work on it.
 func StartInfluxAuth(t TB, user, pass string, dbs ...string) *Influx {
 	t.Helper()
-	bin := lookBinary(t, InfluxdPath())
-	dir := t.TempDir()
-	port, rpcPort := FreePort(t), FreePort(t)
-	conf := filepath.Join(dir, "influxdb.conf")
-	writeFile(t, conf, fmt.Sprintf(`reporting-enabled = false
-bind-address = "127.0.0.1:%d"
-[meta]
-  dir = "%s/meta"
-[data]
-  dir = "%s/data"
-  wal-dir = "%s/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:%d"
-  auth-enabled = true
-  flux-enabled = true
-  log-enabled = false
-[monitor]
-  store-enabled = false
-[logging]
-  level = "warn"
-`, rpcPort, dir, dir, dir, port))
-	in := &Influx{Port: port, URL: fmt.Sprintf("http://127.0.0.1:%d", port), t: t}
-	in.p = &process{t: t, name: "influxd", args: []string{bin, "run", "-config", conf},
-		logPath: filepath.Join(dir, "influxd.log"), ready: httpReady(in.URL+"/ping", 204)}
-	in.p.start()
-	t.Cleanup(in.p.stop)
+	in := launchInflux(t, true)
 	exec := func(q string, auth bool) {
 		t.Helper()
 		target := in.URL + "/query"
