@@ -22,6 +22,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/aggregator"
 	"github.com/ganlink/ganlink/gateway/aggregator/api"
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
+	"github.com/ganlink/ganlink/internal/cli"
 )
 
 func main() {
@@ -178,16 +179,5 @@ func token(args []string, stdout, stderr io.Writer) int {
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("invalid -log-level %q", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("invalid -log-format %q: want text or json", format)
+	return cli.NewLogger(w, level, format)
 }

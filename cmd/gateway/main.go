@@ -31,6 +31,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/internal/cli"
 )
 
 // version is set at release build time: -ldflags "-X main.version=v1.2.3".
@@ -253,16 +254,5 @@ func printConfigErrors(w io.Writer, path string, err error) {
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("invalid -log-level %q", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("invalid -log-format %q: want text or json", format)
+	return cli.NewLogger(w, level, format)
 }
