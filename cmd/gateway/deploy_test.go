@@ -39,7 +39,8 @@ func TestNativeStack(t *testing.T) {
 	dir := t.TempDir()
 	env := append(os.Environ(),
 		fmt.Sprintf("MQTT_PORT=%d", testsrv.FreePort(t)), fmt.Sprintf("OPCUA_PORT=%d", testsrv.FreePort(t)),
-		fmt.Sprintf("VM_PORT=%d", testsrv.FreePort(t)), fmt.Sprintf("ADMIN_PORT=%d", testsrv.FreePort(t)))
+		fmt.Sprintf("VM_PORT=%d", testsrv.FreePort(t)), fmt.Sprintf("ADMIN_PORT=%d", testsrv.FreePort(t)),
+		fmt.Sprintf("API_PORT=%d", testsrv.FreePort(t)))
 	script, _ := filepath.Abs("../../deployments/native/stack.sh")
 	sh := func(args ...string) string {
 		cmd := exec.Command(script, append(args, dir)...)
@@ -57,13 +58,16 @@ func TestNativeStack(t *testing.T) {
 	}
 	t.Cleanup(func() { sh("stop") })
 	sh("start")
-	var vmPort, adminPort string
+	var vmPort, adminPort, apiPort string
 	for _, e := range env {
 		if v, ok := strings.CutPrefix(e, "VM_PORT="); ok {
 			vmPort = v
 		}
 		if v, ok := strings.CutPrefix(e, "ADMIN_PORT="); ok {
 			adminPort = v
+		}
+		if v, ok := strings.CutPrefix(e, "API_PORT="); ok {
+			apiPort = v
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -89,7 +93,18 @@ func TestNativeStack(t *testing.T) {
 		t.Fatalf("gateway not ready: %v", err)
 	}
 	resp.Body.Close()
-	if st := sh("status"); strings.Count(st, ": running") != 4 {
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+apiPort+"/api/v1/programme", nil)
+	req.Header.Set("Authorization", "Bearer example-province-token")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("aggregator API: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "smart_equipment") {
+		t.Fatalf("aggregator API: %d %s", resp.StatusCode, body)
+	}
+	if st := sh("status"); strings.Count(st, ": running") != 5 {
 		t.Fatalf("status:\n%s", st)
 	}
 	sh("stop")
