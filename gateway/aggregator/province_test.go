@@ -167,16 +167,31 @@ func provinceLines() string {
 		}
 	}
 	shop("ghost-ws", "360100", "nc-base", uscc("E1"), archetypes['Q'], 40000) // not registered
-	dev := func(device, vendor, field string, v float64, h int) {
-		fmt.Fprintf(&b, "device_kpi,device=%s,kind=cnc,region=360100,vendor=%s,window=1h,workshop=E2-w01 %s=%g %d\n",
-			device, vendor, field, v, day.Add(time.Duration(h)*time.Hour).UnixNano())
+	// dev writes a device_kpi point; tags is "" or ",smart=1" (tags sort before vendor).
+	dev := func(shop, device, tags, vendor, field string, v float64, h int) {
+		fmt.Fprintf(&b, "device_kpi,device=%s,kind=cnc,region=360100%s,vendor=%s,window=1h,workshop=%s %s=%g %d\n",
+			device, tags, vendor, shop, field, v, day.Add(time.Duration(h)*time.Hour).UnixNano())
 	}
-	dev("d1", "ncjg", "running_s", 1800, 3)    // E1 in service
-	dev("d2", uscc("E3"), "idle_s", 600, 5)    // E3 in service (vendor = its id)
-	dev("d3", "jjzb", "offline_s", 3600, 5)    // E4: only offline
-	dev("d4", "cdzn", "alarm_s", 60, 23)       // E6 in service (alarm is online)
-	dev("d5", "foreign", "running_s", 3600, 1) // not a registered maker
-	dev("d6", "jjzb", "running_s", 3600, -2)   // E4, before the period
+	const smart = ",smart=1"
+	// E2-w01 (smart_equipment_in_service 3 per window): four smart devices online (d1, d2,
+	// d4, d7), so 万 counts 4 from device_kpi.
+	dev("E2-w01", "d1", smart, "ncjg", "running_s", 1800, 3)   // E1 in service
+	dev("E2-w01", "d2", smart, uscc("E3"), "idle_s", 600, 5)   // E3 in service (vendor = its id)
+	dev("E2-w01", "d3", smart, "jjzb", "offline_s", 3600, 5)   // E4: only offline, not in service
+	dev("E2-w01", "d4", smart, "cdzn", "alarm_s", 60, 23)      // E6 in service (alarm is online)
+	dev("E2-w01", "d5", "", "foreign", "running_s", 3600, 1)   // not a registered maker, not smart
+	dev("E2-w01", "d6", smart, "jjzb", "running_s", 3600, -2)  // E4, before the period
+	dev("E2-w01", "d7", smart, "foreign", "running_s", 600, 4) // smart, online in two windows:
+	dev("E2-w01", "d7", smart, "foreign", "idle_s", 600, 6)    // counts once
+	// E1-w04 (smart_equipment_in_service 1 per window): two smart devices online in
+	// different windows, one of them with the id of a device of E2-w01. The per-window
+	// maximum is 1, the distinct devices 2.
+	dev("E1-w04", "d1", smart, "foreign", "running_s", 900, 2)
+	dev("E1-w04", "s2", smart, "foreign", "setup_s", 300, 10)
+	dev("E1-w04", "s3", "", "foreign", "running_s", 3600, 11) // not smart
+	// Noise: a smart device of E1-w04 in the day window series.
+	fmt.Fprintf(&b, "device_kpi,device=s9,kind=cnc,region=360100,smart=1,vendor=foreign,window=1d,workshop=E1-w04 running_s=3600 %d\n",
+		day.UnixNano())
 	return b.String()
 }
 
@@ -313,7 +328,7 @@ func TestProvince(t *testing.T) {
 				fmt.Sprintf("programme_progress_digital_workshops{level=city,region=360100} %d=7", ts),
 				fmt.Sprintf("programme_progress_smart_bases{level=city,region=360100} %d=1", ts),
 				fmt.Sprintf("programme_progress_smart_equipment_makers{level=city,region=360100} %d=1", ts),
-				fmt.Sprintf("programme_progress_smart_equipment{level=city,region=360100} %d=25", ts),
+				fmt.Sprintf("programme_progress_smart_equipment{level=city,region=360100} %d=27", ts),
 				fmt.Sprintf("region_kpi_cnc_rate{level=city,region=360100} %d=0.681818182", ts),
 			}
 			if !reflect.DeepEqual(keys, want) {
@@ -325,7 +340,7 @@ func TestProvince(t *testing.T) {
 			if len(s) != 1 || len(s[0].Values) != 1 {
 				t.Fatalf("programme_progress: %+v", s)
 			}
-			want := []any{float64(day.Add(24 * time.Hour).UnixMilli()), 75.0, 10000.0, 21.0, 1000.0, 3.0, 1.0}
+			want := []any{float64(day.Add(24 * time.Hour).UnixMilli()), 77.0, 10000.0, 21.0, 1000.0, 3.0, 1.0}
 			if !reflect.DeepEqual(s[0].Values[0], want) {
 				t.Errorf("programme_progress = %v, want %v", s[0].Values[0], want)
 			}
@@ -380,7 +395,7 @@ func checkProvince(t *testing.T, c *client) {
 		m := c.json("tok-province", "/api/v1/programme?"+period)
 		progress := m["progress"].(map[string]any)
 		want := map[string]any{
-			"smart_equipment":        map[string]any{"value": 75.0, "target": 10000.0},
+			"smart_equipment":        map[string]any{"value": 77.0, "target": 10000.0},
 			"digital_workshops":      map[string]any{"value": 21.0, "target": 1000.0},
 			"smart_equipment_makers": map[string]any{"value": 3.0, "target": 100.0},
 			"smart_bases":            map[string]any{"value": 1.0, "target": 10.0},
@@ -393,8 +408,8 @@ func checkProvince(t *testing.T, c *client) {
 		}
 		checkRows(t, "regions", pick(m["regions"], "region", "smart_equipment", "digital_workshops", "smart_equipment_makers", "smart_bases", "smart_bases_target"),
 			[]map[string]any{
-				{"region": "360000", "smart_equipment": 75.0, "digital_workshops": 21.0, "smart_equipment_makers": 3.0, "smart_bases": 1.0, "smart_bases_target": 10.0},
-				{"region": "360100", "smart_equipment": 25.0, "digital_workshops": 7.0, "smart_equipment_makers": 1.0, "smart_bases": 1.0, "smart_bases_target": nil},
+				{"region": "360000", "smart_equipment": 77.0, "digital_workshops": 21.0, "smart_equipment_makers": 3.0, "smart_bases": 1.0, "smart_bases_target": 10.0},
+				{"region": "360100", "smart_equipment": 27.0, "digital_workshops": 7.0, "smart_equipment_makers": 1.0, "smart_bases": 1.0, "smart_bases_target": nil},
 				{"region": "360200", "smart_equipment": 25.0, "digital_workshops": 7.0, "smart_equipment_makers": 2.0, "smart_bases": 0.0, "smart_bases_target": nil},
 				{"region": "360400", "smart_equipment": 25.0, "digital_workshops": 7.0, "smart_equipment_makers": 0.0, "smart_bases": 0.0, "smart_bases_target": nil},
 			})
@@ -414,9 +429,9 @@ func checkProvince(t *testing.T, c *client) {
 		city := c.json("tok-nanchang", "/api/v1/programme?"+period)
 		checkRows(t, "city regions", pick(city["regions"], "region", "smart_equipment", "digital_workshops", "smart_equipment_makers", "smart_bases"),
 			[]map[string]any{
-				{"region": "360100", "smart_equipment": 25.0, "digital_workshops": 7.0, "smart_equipment_makers": 1.0, "smart_bases": 1.0},
-				{"region": "360102", "smart_equipment": 11.0, "digital_workshops": 3.0, "smart_equipment_makers": 1.0, "smart_bases": 0.0},
-				{"region": "360111", "smart_equipment": 14.0, "digital_workshops": 4.0, "smart_equipment_makers": 0.0, "smart_bases": 0.0},
+				{"region": "360100", "smart_equipment": 27.0, "digital_workshops": 7.0, "smart_equipment_makers": 1.0, "smart_bases": 1.0},
+				{"region": "360102", "smart_equipment": 12.0, "digital_workshops": 3.0, "smart_equipment_makers": 1.0, "smart_bases": 0.0},
+				{"region": "360111", "smart_equipment": 15.0, "digital_workshops": 4.0, "smart_equipment_makers": 0.0, "smart_bases": 0.0},
 			})
 		if _, ok := city["unregistered_workshops"]; ok {
 			t.Error("a city token sees the unregistered workshops")
@@ -497,12 +512,12 @@ func checkProvince(t *testing.T, c *client) {
 		m := c.json("tok-province", "/api/v1/kpi/regions?"+period)
 		keys := append([]string{"region", "level"}, kpiKeys...)
 		checkRows(t, "province and cities", pick(m["rows"], keys...)[:1], []map[string]any{
-			kpi(map[string]any{"region": "360000", "level": "province"}, 36.0, 33.0, 660.0, 223.0, 0.675757576, 0.93011811, 75.0,
+			kpi(map[string]any{"region": "360000", "level": "province"}, 36.0, 33.0, 660.0, 223.0, 0.675757576, 0.93011811, 77.0,
 				78000.0, 36400000.0, 7800000.0, 958.62, 3540.0, 263.357142857143, 1.07142857142857, "360000", -0.341607143, true, -0.892857143, true),
 		})
 		m = c.json("tok-province", "/api/v1/kpi/regions?level=city&"+period)
 		checkRows(t, "cities", pick(m["rows"], keys...), []map[string]any{
-			kpi(map[string]any{"region": "360100", "level": "city"}, 12.0, 11.0, 220.0, 75.0, 0.681818182, 0.924212598, 25.0,
+			kpi(map[string]any{"region": "360100", "level": "city"}, 12.0, 11.0, 220.0, 75.0, 0.681818182, 0.924212598, 27.0,
 				26000.0, 10400000.0, 2600000.0, 319.54, 1180.0, 307.25, 1.25, "360100", 0.024166667, false, -0.84375, true),
 			kpi(map[string]any{"region": "360200", "level": "city"}, 12.0, 11.0, 220.0, 75.0, 0.681818182, 0.924212598, 25.0,
 				26000.0, 5200000.0, 2600000.0, 319.54, 1180.0, 614.5, 2.5, "360000", 0.53625, false, -0.75, true),
@@ -525,7 +540,7 @@ func checkProvince(t *testing.T, c *client) {
 		keys := append([]string{"park", "designated_base"}, kpiKeys...)
 		rows := pick(m["rows"], keys...)
 		checkRows(t, "nc-base", rows[2:3], []map[string]any{
-			kpi(map[string]any{"park": "nc-base", "designated_base": true}, 12.0, 11.0, 220.0, 75.0, 0.681818182, 0.924212598, 25.0,
+			kpi(map[string]any{"park": "nc-base", "designated_base": true}, 12.0, 11.0, 220.0, 75.0, 0.681818182, 0.924212598, 27.0,
 				26000.0, 10400000.0, 2600000.0, 319.54, 1180.0, 307.25, 1.25, "360100", 0.024166667, false, -0.84375, true),
 		})
 		if rows[0]["park"] != "jdz-base" || rows[1]["park"] != "jj-park" || len(rows) != 3 {
@@ -535,6 +550,13 @@ func checkProvince(t *testing.T, c *client) {
 		checkRows(t, "E6", pick(m["rows"], append([]string{"enterprise", "smart_equipment_maker"}, kpiKeys...)...), []map[string]any{
 			kpi(map[string]any{"enterprise": uscc("E6"), "smart_equipment_maker": true}, 4.0, 3.0, 60.0, 21.0, 0.7, 0.9375, 9.0,
 				7200.0, 1440000.0, 720000.0, 88.488, 360.0, 614.5, 2.5, "360000", 0.53625, false, -0.75, true),
+		})
+		// E1: three Q workshops (3 each), E1-w04 with two smart devices online in the first
+		// half-day and no smart-tagged data in the second (falls back to 1), E1-w05 (1).
+		m = c.json("tok-province", "/api/v1/kpi/enterprises?enterprise="+uscc("E1")+"&step=12h&"+period)
+		checkRows(t, "E1 half-days", pick(m["rows"], "from", "smart_equipment_in_service"), []map[string]any{
+			{"from": "2024-05-01T00:00:00+08:00", "smart_equipment_in_service": 12.0},
+			{"from": "2024-05-01T12:00:00+08:00", "smart_equipment_in_service": 11.0},
 		})
 		m = c.json("tok-province", "/api/v1/kpi/enterprises?park=jj-park&"+period)
 		if rows := pick(m["rows"], "enterprise"); len(rows) != 1 || rows[0]["enterprise"] != uscc("E4") {

@@ -51,15 +51,21 @@ type Field struct {
 }
 
 // Query asks for aggregates of a measurement's fields over [Start, End), in buckets of
-// Step, grouped by one tag. Points are selected by the tag window = Window (the KPI
-// window series, e.g. "1h"); points without the group tag are ignored. A point belongs to
-// the bucket containing its timestamp (a KPI point is stamped with its window's start).
+// Step, grouped by one tag (and optionally a second one within it). Points are selected
+// by the tag window = Window (the KPI window series, e.g. "1h") and every tag equality in
+// Filter; points without the group tags are ignored. A point belongs to the bucket
+// containing its timestamp (a KPI point is stamped with its window's start).
 type Query struct {
 	Measurement string
 	Window      string
 	GroupBy     string
-	Fields      []Field
-	Start, End  time.Time
+	// SubGroup, when set, is a second tag: rows are per GroupBy and SubGroup value
+	// (e.g. per workshop and device).
+	SubGroup string
+	// Filter selects points whose tags equal the given non-empty values.
+	Filter     map[string]string
+	Fields     []Field
+	Start, End time.Time
 	// Step is the bucket length; 0 means one bucket [Start, End).
 	Step time.Duration
 }
@@ -88,6 +94,17 @@ func (q *Query) Validate() error {
 	for _, n := range []string{q.Measurement, q.GroupBy} {
 		if !nameRE.MatchString(n) {
 			return fmt.Errorf("invalid name %q", n)
+		}
+	}
+	if q.SubGroup != "" && (!nameRE.MatchString(q.SubGroup) || q.SubGroup == q.GroupBy) {
+		return fmt.Errorf("invalid sub-group %q", q.SubGroup)
+	}
+	for _, k := range q.filterKeys() {
+		if !nameRE.MatchString(k) {
+			return fmt.Errorf("invalid filter tag %q", k)
+		}
+		if q.Filter[k] == "" {
+			return fmt.Errorf("filter tag %q: empty value", k)
 		}
 	}
 	if len(q.Fields) == 0 {
@@ -121,10 +138,22 @@ func (q *Query) Validate() error {
 	return nil
 }
 
-// Row is the aggregates of one group in one bucket; Values follow Query.Fields and are
-// NaN where the group has no value of that field in the bucket.
+// filterKeys returns the keys of q.Filter, sorted.
+func (q *Query) filterKeys() []string {
+	keys := make([]string, 0, len(q.Filter))
+	for k := range q.Filter {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Row is the aggregates of one group (and sub-group) in one bucket; Values follow
+// Query.Fields and are NaN where the group has no value of that field in the bucket.
 type Row struct {
-	Group  string
+	Group string
+	// Sub is the SubGroup tag value; empty without a SubGroup.
+	Sub    string
 	Bucket int
 	Values []float64
 }
@@ -133,8 +162,8 @@ type Row struct {
 type Backend interface {
 	// Name is a short label for metrics and logs: "promql" or "influxql".
 	Name() string
-	// Aggregate runs q and returns its rows sorted by group, then bucket; groups
-	// without any value are absent.
+	// Aggregate runs q and returns its rows sorted by group, sub-group, then bucket;
+	// groups without any value are absent.
 	Aggregate(ctx context.Context, q Query) ([]Row, error)
 }
 
@@ -145,21 +174,21 @@ type rowSet struct {
 }
 
 type rowKey struct {
-	group  string
-	bucket int
+	group, sub string
+	bucket     int
 }
 
 func newRowSet(fields int) *rowSet { return &rowSet{n: fields, rows: map[rowKey]*Row{}} }
 
 // set stores v for field i, combining with an existing value by f.
-func (s *rowSet) set(group string, bucket, i int, f Func, v float64) {
+func (s *rowSet) set(group, sub string, bucket, i int, f Func, v float64) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
 	}
-	k := rowKey{group, bucket}
+	k := rowKey{group, sub, bucket}
 	r := s.rows[k]
 	if r == nil {
-		r = &Row{Group: group, Bucket: bucket, Values: make([]float64, s.n)}
+		r = &Row{Group: group, Sub: sub, Bucket: bucket, Values: make([]float64, s.n)}
 		for j := range r.Values {
 			r.Values[j] = math.NaN()
 		}
@@ -184,6 +213,9 @@ func (s *rowSet) sorted() []Row {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Group != out[j].Group {
 			return out[i].Group < out[j].Group
+		}
+		if out[i].Sub != out[j].Sub {
+			return out[i].Sub < out[j].Sub
 		}
 		return out[i].Bucket < out[j].Bucket
 	})

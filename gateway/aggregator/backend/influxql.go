@@ -31,7 +31,7 @@ type InfluxQLConfig struct {
 }
 
 // InfluxQL runs Query as one InfluxQL SELECT with every field's aggregate, grouped by
-// the tag and, for several buckets, by time.
+// the tag (and sub-group tag) and, for several buckets, by time.
 type InfluxQL struct {
 	cfg    InfluxQLConfig
 	client *http.Client
@@ -82,10 +82,16 @@ func (q *Query) Statement() string {
 		}
 		fmt.Fprintf(&b, "%s(%s) AS %s", f.Func, quoteIdent(f.Name), quoteIdent("f"+strconv.Itoa(i)))
 	}
-	fmt.Fprintf(&b, " FROM %s WHERE %s = %s AND time >= %s AND time < %s GROUP BY %s",
-		quoteIdent(q.Measurement), quoteIdent("window"), quoteString(q.Window),
+	fmt.Fprintf(&b, " FROM %s WHERE %s = %s", quoteIdent(q.Measurement), quoteIdent("window"), quoteString(q.Window))
+	for _, k := range q.filterKeys() {
+		fmt.Fprintf(&b, " AND %s = %s", quoteIdent(k), quoteString(q.Filter[k]))
+	}
+	fmt.Fprintf(&b, " AND time >= %s AND time < %s GROUP BY %s",
 		quoteString(q.Start.UTC().Format(time.RFC3339)), quoteString(q.End.UTC().Format(time.RFC3339)),
 		quoteIdent(q.GroupBy))
+	if q.SubGroup != "" {
+		fmt.Fprintf(&b, ", %s", quoteIdent(q.SubGroup))
+	}
 	if q.Buckets() > 1 {
 		step := int64(q.Step / time.Second)
 		off := q.Start.Unix() % step
@@ -128,8 +134,11 @@ func (b *InfluxQL) Aggregate(ctx context.Context, q Query) ([]Row, error) {
 			return nil, fmt.Errorf("influxql query %q: %s", stmt, r.Error)
 		}
 		for _, s := range r.Series {
-			g := s.Tags[q.GroupBy]
-			if g == "" {
+			g, sub := s.Tags[q.GroupBy], ""
+			if q.SubGroup != "" {
+				sub = s.Tags[q.SubGroup]
+			}
+			if g == "" || (q.SubGroup != "" && sub == "") {
 				continue
 			}
 			if len(s.Columns) != len(q.Fields)+1 {
@@ -149,7 +158,7 @@ func (b *InfluxQL) Aggregate(ctx context.Context, q Query) ([]Row, error) {
 				}
 				for i, v := range row[1:] {
 					if v != nil {
-						rs.set(g, bucket, i, q.Fields[i].Func, *v)
+						rs.set(g, sub, bucket, i, q.Fields[i].Func, *v)
 					}
 				}
 			}

@@ -87,7 +87,7 @@ func (t *promTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // Expr returns the PromQL expression for field i of q: the per-series aggregate over
-// one bucket, combined per group.
+// one bucket, combined per group (and sub-group).
 func (q *Query) Expr(i int) string {
 	f := q.Fields[i]
 	over, by := "sum_over_time", "sum"
@@ -103,8 +103,17 @@ func (q *Query) Expr(i int) string {
 	if step == 0 {
 		step = q.End.Sub(q.Start)
 	}
-	return fmt.Sprintf(`%s by (%s) (%s(%s_%s{window=%s,%s!=""}[%ds]))`, by, q.GroupBy, over,
-		q.Measurement, f.Name, strconv.Quote(q.Window), q.GroupBy, int64(step/time.Second))
+	groups := q.GroupBy
+	matchers := fmt.Sprintf(`window=%s,%s!=""`, strconv.Quote(q.Window), q.GroupBy)
+	if q.SubGroup != "" {
+		groups += ", " + q.SubGroup
+		matchers += fmt.Sprintf(`,%s!=""`, q.SubGroup)
+	}
+	for _, k := range q.filterKeys() {
+		matchers += fmt.Sprintf(`,%s=%s`, k, strconv.Quote(q.Filter[k]))
+	}
+	return fmt.Sprintf(`%s by (%s) (%s(%s_%s{%s}[%ds]))`, by, groups, over,
+		q.Measurement, f.Name, matchers, int64(step/time.Second))
 }
 
 // Aggregate implements Backend. A range selector [d] evaluated at t covers (t−d, t], so
@@ -172,12 +181,23 @@ func (p *PromQL) run(ctx context.Context, q *Query, expr string) (model.Value, e
 
 func (p *PromQL) collect(rs *rowSet, q *Query, i int, v model.Value) error {
 	f := q.Fields[i].Func
-	label := model.LabelName(q.GroupBy)
+	label, subLabel := model.LabelName(q.GroupBy), model.LabelName(q.SubGroup)
+	// groups returns the series' group and sub-group, ok false when it lacks one.
+	groups := func(m model.Metric) (g, sub string, ok bool) {
+		g = string(m[label])
+		if q.SubGroup != "" {
+			sub = string(m[subLabel])
+			if sub == "" {
+				return "", "", false
+			}
+		}
+		return g, sub, g != ""
+	}
 	switch v := v.(type) {
 	case model.Vector:
 		for _, s := range v {
-			if g := string(s.Metric[label]); g != "" {
-				rs.set(g, 0, i, f, float64(s.Value))
+			if g, sub, ok := groups(s.Metric); ok {
+				rs.set(g, sub, 0, i, f, float64(s.Value))
 			}
 		}
 	case model.Matrix:
@@ -185,8 +205,8 @@ func (p *PromQL) collect(rs *rowSet, q *Query, i int, v model.Value) error {
 		step := q.Step.Milliseconds()
 		n := q.Buckets()
 		for _, s := range v {
-			g := string(s.Metric[label])
-			if g == "" {
+			g, sub, ok := groups(s.Metric)
+			if !ok {
 				continue
 			}
 			for _, pt := range s.Values {
@@ -194,7 +214,7 @@ func (p *PromQL) collect(rs *rowSet, q *Query, i int, v model.Value) error {
 				if off < 0 || off%step != 0 || int(off/step) >= n {
 					return fmt.Errorf("unexpected timestamp %d in result (buckets start at %d, step %dms)", int64(pt.Timestamp), first, step)
 				}
-				rs.set(g, int(off/step), i, f, float64(pt.Value))
+				rs.set(g, sub, int(off/step), i, f, float64(pt.Value))
 			}
 		}
 	default:

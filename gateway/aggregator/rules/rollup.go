@@ -19,7 +19,7 @@ type KPI struct {
 	CNCRate float64
 	// NetworkedRate = Σ equipment_networked ÷ Σ equipment_digital over all windows.
 	NetworkedRate float64
-	// SmartEquipmentInService = Σ of each workshop's largest smart_equipment_in_service.
+	// SmartEquipmentInService = Σ of each workshop's SmartInService.
 	SmartEquipmentInService float64
 	// Sums.
 	Parts, OutputValueYuan, EnergyKWh, EnergyTce, WaterM3 float64

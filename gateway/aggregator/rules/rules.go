@@ -95,7 +95,9 @@ type WorkshopStats struct {
 	// Networked and DigitalWindows are Σ equipment_networked and Σ equipment_digital
 	// over the windows: their ratio is the networking rate over the period.
 	Networked, DigitalWindows float64
-	// SmartInService is the largest smart_equipment_in_service of any window.
+	// SmartInService is the number of distinct smart-tagged devices online in the
+	// period; for workshops without smart-tagged device data, the largest
+	// smart_equipment_in_service of any window.
 	SmartInService float64
 	// Sums over the windows.
 	Parts, OutputValueYuan, EnergyKWh, EnergyKgce, WaterM3 float64

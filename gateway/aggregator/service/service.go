@@ -212,6 +212,14 @@ var deviceFields = []backend.Field{
 	{Name: "alarm_s", Func: backend.Sum},
 }
 
+// smartFields are read per workshop and smart device: a device with any of them has
+// data in the bucket, and is in service when it spent time in a deviceFields state
+// (the first four).
+var smartFields = append(append([]backend.Field{}, deviceFields...),
+	backend.Field{Name: "offline_s", Func: backend.Sum},
+	backend.Field{Name: "unknown_s", Func: backend.Sum},
+)
+
 // Snapshot returns the data for p (validated with CheckPeriod), from the cache when a
 // fetch of the same period is recent enough. Concurrent calls for the same period share
 // one fetch; a caller whose context ends first gives up waiting, and when the leader's
@@ -306,6 +314,9 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 	for _, r := range rows {
 		snap.Shops[r.Bucket][r.Group] = statsFromRow(r.Values)
 	}
+	if err := s.countSmart(ctx, p, snap); err != nil {
+		return nil, err
+	}
 	if vendors {
 		q := backend.Query{Measurement: "device_kpi", Window: s.opt.Window, GroupBy: "vendor", Fields: deviceFields,
 			Start: p.From, End: p.To}
@@ -325,6 +336,44 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 		}
 	}
 	return snap, nil
+}
+
+// countSmart sets each workshop's SmartInService per bucket to the number of distinct
+// devices tagged smart="1" that were online (running, idle, setup or alarm) in the
+// bucket. Workshops without any smart-tagged device_kpi data in a bucket (gateways that
+// do not tag smart equipment) keep their largest smart_equipment_in_service.
+func (s *Service) countSmart(ctx context.Context, p Period, snap *Snapshot) error {
+	q := backend.Query{Measurement: "device_kpi", Window: s.opt.Window, GroupBy: "workshop", SubGroup: "device",
+		Filter: map[string]string{"smart": "1"}, Fields: smartFields, Start: p.From, End: p.To, Step: p.Step}
+	rows, err := s.query(ctx, q)
+	if err != nil {
+		return err
+	}
+	type shopBucket struct {
+		shop   string
+		bucket int
+	}
+	counts := map[shopBucket]float64{}
+	for _, r := range rows {
+		k := shopBucket{r.Group, r.Bucket}
+		online := 0.0
+		for _, v := range r.Values[:len(deviceFields)] {
+			if !math.IsNaN(v) {
+				online += v
+			}
+		}
+		n := counts[k] // a workshop with smart data but none online counts 0
+		if online > 0 {
+			n++
+		}
+		counts[k] = n
+	}
+	for k, n := range counts {
+		if st := snap.Shops[k.bucket][k.shop]; st != nil {
+			st.SmartInService = n
+		}
+	}
+	return nil
 }
 
 func (s *Service) query(ctx context.Context, q backend.Query) ([]backend.Row, error) {
