@@ -25,6 +25,9 @@ import (
 	"github.com/ganlink/ganlink/internal/cli"
 )
 
+// version is set at release build time: -ldflags "-X main.version=v1.2.3".
+var version = ""
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -45,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "configuration file (YAML)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: aggregator -config FILE [-log-level info] [-log-format text]\n"+
 			"       aggregator validate FILE\n       aggregator validate-registry FILE\n"+
@@ -53,6 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, cli.Version("aggregator", version))
+		return 0
 	}
 	if *cfgPath == "" {
 		fs.Usage()

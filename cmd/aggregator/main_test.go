@@ -89,3 +89,12 @@ func TestUsage(t *testing.T) {
 		t.Errorf("missing config: %d %q", code, errb.String())
 	}
 }
+
+func TestVersionFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	version = "v1.0.0"
+	defer func() { version = "" }()
+	if code := run([]string{"-version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "ganlink aggregator v1.0.0 ") {
+		t.Fatalf("exit %d, output %q, stderr %q", code, out.String(), errb.String())
+	}
+}

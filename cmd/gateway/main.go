@@ -22,8 +22,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -37,38 +35,8 @@ import (
 // version is set at release build time: -ldflags "-X main.version=v1.2.3".
 var version = ""
 
-// versionString reports the release version, or the module version and VCS revision
-// recorded by the Go toolchain.
-func versionString() string {
-	v, rev, dirty := version, "", false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	out := "ganlink gateway " + v
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		out += " " + rev
-		if dirty {
-			out += "-dirty"
-		}
-	}
-	return out + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
-}
+// versionString reports the release version, or the module version and VCS revision.
+func versionString() string { return cli.Version("gateway", version) }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
