@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/point"
@@ -110,67 +112,358 @@ func (e *Engine) SaveState(w io.Writer, now time.Time) error {
 
 func (e *Engine) save(w io.Writer, now time.Time) error {
 	e.mu.Lock()
-	snap, err := e.snapshot(now.UnixNano())
+	f, err := e.freeze(now.UnixNano())
 	e.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(w).Encode(snap)
+	return f.encode(w)
 }
 
-func (e *Engine) snapshot(n int64) (*snapshot, error) {
+// frozen is the engine's state copied for a save: the copy is compact (events as the
+// engine holds them) so the lock is held only for it; encoding happens after.
+type frozen struct {
+	savedAt, start, horizon int64
+	loc                     string
+	sizes, next             []int64
+	gaps                    []span
+	open                    []frozenWindow
+	devs                    []frozenDevice
+}
+
+type frozenWindow struct {
+	size, start, end int64
+	acc              []devAcc
+}
+
+type frozenDevice struct {
+	id  string
+	has roleSet
+	c   carry
+	evs []event
+	ctr [3]counter
+}
+
+// freeze copies the state to persist; e.mu must be held.
+func (e *Engine) freeze(n int64) (*frozen, error) {
 	if !e.started {
 		return nil, errors.New("engine not started")
 	}
-	s := &snapshot{Version: stateVersion, SavedAt: max(n, e.h), Location: e.loc.String(),
-		Start: e.s, Horizon: e.h}
+	f := &frozen{savedAt: max(n, e.h), start: e.s, horizon: e.h, loc: e.loc.String(),
+		gaps: slices.Clone(e.gaps), devs: make([]frozenDevice, len(e.devs))}
+	nw := 0
 	for k := range e.series {
 		sr := &e.series[k]
-		s.Windows = append(s.Windows, sr.size)
-		s.Next = append(s.Next, sr.next)
+		f.sizes = append(f.sizes, sr.size)
+		f.next = append(f.next, sr.next)
+		nw += len(sr.open)
+	}
+	accs := make([]devAcc, nw*len(e.devs))
+	for k := range e.series {
+		sr := &e.series[k]
 		for _, w := range sr.open {
-			sw := snapWindow{Size: sr.size, Start: w.start, End: w.end}
-			for di, d := range e.devs {
-				a := &w.acc[di]
-				sw.Acc = append(sw.Acc, snapAcc{Device: d.ID, NS: a.ns, Plan: a.planNS,
-					RunPlan: a.runPlanNS, Parts: fin(a.parts), Energy: fin(a.energy),
-					Water: fin(a.water), Good: a.good})
-			}
-			s.Open = append(s.Open, sw)
+			a := accs[:len(w.acc):len(w.acc)]
+			accs = accs[copy(a, w.acc):]
+			f.open = append(f.open, frozenWindow{size: sr.size, start: w.start, end: w.end, acc: a})
 		}
 	}
-	for _, g := range e.gaps {
-		s.Gaps = append(s.Gaps, [2]int64{g.start, g.end})
-	}
+	ne := 0
 	for _, d := range e.devs {
-		sd := snapDevice{ID: d.ID}
-		for r := roleMachine; r < numRoles; r++ {
-			if d.has.has(r) {
-				sd.Roles = append(sd.Roles, roleNames[r])
-			}
-		}
-		c := &d.c
-		sd.Carry = snapCarry{Done: c.done, Any: c.any, Data: c.data, Down: c.down, Acc: c.acc,
-			Raw: c.raw, RawAt: c.rawAt, OutAt: c.outAt, AccAt: c.accAt, PHas: c.pHas, PT: c.pT,
-			PV: c.pV}
-		for r := roleOther; r < numRoles; r++ {
-			if sv := c.sig[r]; sv.has {
-				sd.Carry.Sig = append(sd.Carry.Sig, snapEvent{V: sv.v, Role: roleNames[r], Q: sv.q})
-			}
-		}
-		for _, ev := range d.evs {
-			sd.Events = append(sd.Events, snapEvent{T: ev.t, V: ev.v, Kind: ev.kind,
-				Role: roleNames[ev.role], Q: ev.q})
-		}
-		for ci, ct := range d.ctr {
-			if ct.has {
-				sd.Counters = append(sd.Counters, snapCounter{Role: roleNames[roleParts+role(ci)],
-					V: ct.v, T: ct.t})
-			}
-		}
-		s.Devices = append(s.Devices, sd)
+		ne += len(d.evs)
 	}
-	return s, nil
+	evs := make([]event, ne)
+	for i, d := range e.devs {
+		c := evs[:len(d.evs):len(d.evs)]
+		evs = evs[copy(c, d.evs):]
+		f.devs[i] = frozenDevice{id: d.ID, has: d.has, c: d.c, evs: c, ctr: d.ctr}
+	}
+	return f, nil
+}
+
+// encode writes f as the JSON of a snapshot, streaming it to w.
+func (f *frozen) encode(w io.Writer) error {
+	j := jsonWriter{w: w, b: make([]byte, 0, 64<<10)}
+	j.raw(`{"version":`)
+	j.int(stateVersion)
+	j.raw(`,"saved_at":`)
+	j.int(f.savedAt)
+	j.raw(`,"location":`)
+	j.str(f.loc)
+	j.raw(`,"windows":`)
+	j.ints(f.sizes)
+	j.raw(`,"start":`)
+	j.int(f.start)
+	j.raw(`,"horizon":`)
+	j.int(f.horizon)
+	j.raw(`,"next":`)
+	j.ints(f.next)
+	if len(f.gaps) > 0 {
+		j.raw(`,"gaps":[`)
+		for i, g := range f.gaps {
+			j.sep(i)
+			j.raw(`[`)
+			j.int(g.start)
+			j.raw(`,`)
+			j.int(g.end)
+			j.raw(`]`)
+		}
+		j.raw(`]`)
+	}
+	j.raw(`,"open":`)
+	if f.open == nil {
+		j.raw(`null`)
+	} else {
+		j.raw(`[`)
+		for i := range f.open {
+			j.sep(i)
+			f.window(&j, &f.open[i])
+		}
+		j.raw(`]`)
+	}
+	j.raw(`,"devices":`)
+	if len(f.devs) == 0 {
+		j.raw(`null`)
+	} else {
+		j.raw(`[`)
+		for i := range f.devs {
+			j.sep(i)
+			j.device(&f.devs[i])
+			j.flush(false)
+		}
+		j.raw(`]`)
+	}
+	j.raw("}\n")
+	return j.flush(true)
+}
+
+func (f *frozen) window(j *jsonWriter, w *frozenWindow) {
+	j.raw(`{"size":`)
+	j.int(w.size)
+	j.raw(`,"start":`)
+	j.int(w.start)
+	j.raw(`,"end":`)
+	j.int(w.end)
+	j.raw(`,"acc":`)
+	if len(w.acc) == 0 {
+		j.raw(`null}`)
+		return
+	}
+	j.raw(`[`)
+	for di := range w.acc {
+		a := &w.acc[di]
+		j.sep(di)
+		j.raw(`{"device":`)
+		j.str(f.devs[di].id)
+		j.raw(`,"ns":[`)
+		for s, x := range a.ns {
+			j.sep(s)
+			j.int(x)
+		}
+		j.raw(`],"plan_ns":`)
+		j.int(a.planNS)
+		j.raw(`,"run_plan_ns":`)
+		j.int(a.runPlanNS)
+		j.raw(`,"parts":`)
+		j.float(fin(a.parts))
+		j.raw(`,"energy_kwh":`)
+		j.float(fin(a.energy))
+		j.raw(`,"water_m3":`)
+		j.float(fin(a.water))
+		j.raw(`,"good":`)
+		j.bool(a.good)
+		j.raw(`}`)
+		j.flush(false)
+	}
+	j.raw(`]}`)
+}
+
+func (j *jsonWriter) device(d *frozenDevice) {
+	j.raw(`{"id":`)
+	j.str(d.id)
+	j.raw(`,"roles":`)
+	n := 0
+	for r := roleMachine; r < numRoles; r++ {
+		if d.has.has(r) {
+			if n == 0 {
+				j.raw(`[`)
+			}
+			j.sep(n)
+			j.str(roleNames[r])
+			n++
+		}
+	}
+	if n == 0 {
+		j.raw(`null`)
+	} else {
+		j.raw(`]`)
+	}
+	c := &d.c
+	j.raw(`,"carry":{"done":`)
+	j.int(c.done)
+	n = 0
+	for r := roleOther; r < numRoles; r++ {
+		if sv := c.sig[r]; sv.has {
+			if n == 0 {
+				j.raw(`,"signals":[`)
+			}
+			j.sep(n)
+			j.event(&event{v: sv.v, role: r, q: sv.q})
+			n++
+		}
+	}
+	if n > 0 {
+		j.raw(`]`)
+	}
+	j.raw(`,"any":`)
+	j.bool(c.any)
+	j.raw(`,"data":`)
+	j.int(c.data)
+	j.raw(`,"down":`)
+	j.bool(c.down)
+	j.raw(`,"acc":`)
+	j.int(int64(c.acc))
+	j.raw(`,"raw":`)
+	j.int(int64(c.raw))
+	j.raw(`,"raw_at":`)
+	j.int(c.rawAt)
+	j.raw(`,"out_at":`)
+	j.int(c.outAt)
+	j.raw(`,"acc_at":`)
+	j.int(c.accAt)
+	j.raw(`,"power_has":`)
+	j.bool(c.pHas)
+	j.raw(`,"power_t":`)
+	j.int(c.pT)
+	j.raw(`,"power_kw":`)
+	j.float(c.pV)
+	j.raw(`}`)
+	if len(d.evs) > 0 {
+		j.raw(`,"events":[`)
+		for i := range d.evs {
+			j.sep(i)
+			j.event(&d.evs[i])
+			j.flush(false)
+		}
+		j.raw(`]`)
+	}
+	n = 0
+	for ci, ct := range d.ctr {
+		if ct.has {
+			if n == 0 {
+				j.raw(`,"counters":[`)
+			}
+			j.sep(n)
+			j.raw(`{"role":`)
+			j.str(roleNames[roleParts+role(ci)])
+			j.raw(`,"v":`)
+			j.float(ct.v)
+			j.raw(`,"t":`)
+			j.int(ct.t)
+			j.raw(`}`)
+			n++
+		}
+	}
+	if n > 0 {
+		j.raw(`]`)
+	}
+	j.raw(`}`)
+}
+
+func (j *jsonWriter) event(ev *event) {
+	j.raw(`{"t":`)
+	j.int(ev.t)
+	j.raw(`,"v":`)
+	j.float(ev.v)
+	j.raw(`,"kind":`)
+	j.int(int64(ev.kind))
+	j.raw(`,"role":`)
+	j.str(roleNames[ev.role])
+	j.raw(`,"q":`)
+	j.int(int64(ev.q))
+	j.raw(`}`)
+}
+
+// jsonWriter appends JSON to a buffer written to w in pieces, with the number and
+// string formats of encoding/json. The first error is kept and ends the writing.
+type jsonWriter struct {
+	w   io.Writer
+	b   []byte
+	err error
+}
+
+func (j *jsonWriter) raw(s string) { j.b = append(j.b, s...) }
+
+func (j *jsonWriter) sep(i int) {
+	if i > 0 {
+		j.b = append(j.b, ',')
+	}
+}
+
+func (j *jsonWriter) int(v int64) { j.b = strconv.AppendInt(j.b, v, 10) }
+
+func (j *jsonWriter) ints(vs []int64) {
+	if vs == nil {
+		j.raw(`null`)
+		return
+	}
+	j.raw(`[`)
+	for i, v := range vs {
+		j.sep(i)
+		j.int(v)
+	}
+	j.raw(`]`)
+}
+
+func (j *jsonWriter) bool(v bool) { j.b = strconv.AppendBool(j.b, v) }
+
+func (j *jsonWriter) float(v float64) {
+	if !finite(v) {
+		if j.err == nil {
+			j.err = fmt.Errorf("encode: unsupported value %v", v)
+		}
+		j.raw(`0`)
+		return
+	}
+	format := byte('f')
+	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	j.b = strconv.AppendFloat(j.b, v, format, -1, 64)
+	if format == 'e' {
+		// e-09 to e-9, as encoding/json writes it.
+		if n := len(j.b); n >= 4 && j.b[n-4] == 'e' && j.b[n-3] == '-' && j.b[n-2] == '0' {
+			j.b[n-2] = j.b[n-1]
+			j.b = j.b[:n-1]
+		}
+	}
+}
+
+func (j *jsonWriter) str(s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, err := json.Marshal(s)
+			if err != nil && j.err == nil {
+				j.err = fmt.Errorf("encode: %w", err)
+			}
+			j.b = append(j.b, q...)
+			return
+		}
+	}
+	j.b = append(j.b, '"')
+	j.b = append(j.b, s...)
+	j.b = append(j.b, '"')
+}
+
+// flush writes the buffer once it is large, or always when final; it returns the first
+// error.
+func (j *jsonWriter) flush(final bool) error {
+	if j.err == nil && (final || len(j.b) >= cap(j.b)/2) {
+		if _, err := j.w.Write(j.b); err != nil {
+			j.err = fmt.Errorf("write: %w", err)
+		}
+		j.b = j.b[:0]
+	}
+	return j.err
 }
 
 // LoadState restores a state written by SaveState, before the first Tick or Process.
