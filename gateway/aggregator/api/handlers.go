@@ -166,11 +166,7 @@ func (a *API) kpiRegions(rq *request) (*result, error) {
 			return nil, errorf(http.StatusBadRequest, "level: %q is not province, city or county", s)
 		}
 	}
-	p, err := a.period(rq, true)
-	if err != nil {
-		return nil, err
-	}
-	snap, err := a.svc.Snapshot(rq.ctx, p, false)
+	p, snap, err := a.snapshot(rq, true)
 	if err != nil {
 		return nil, err
 	}
@@ -202,11 +198,7 @@ func (a *API) kpiParks(rq *request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := a.period(rq, true)
-	if err != nil {
-		return nil, err
-	}
-	snap, err := a.svc.Snapshot(rq.ctx, p, false)
+	p, snap, err := a.snapshot(rq, true)
 	if err != nil {
 		return nil, err
 	}
@@ -243,11 +235,7 @@ func (a *API) kpiEnterprises(rq *request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := a.period(rq, true)
-	if err != nil {
-		return nil, err
-	}
-	snap, err := a.svc.Snapshot(rq.ctx, p, false)
+	p, snap, err := a.snapshot(rq, true)
 	if err != nil {
 		return nil, err
 	}
@@ -313,11 +301,7 @@ func (a *API) workshops(rq *request) (*result, error) {
 	if missed != "" && !contains(criterionNames, missed) {
 		return nil, errorf(http.StatusBadRequest, "missed: %q is not one of %s", missed, strings.Join(criterionNames, ", "))
 	}
-	p, err := a.period(rq, false)
-	if err != nil {
-		return nil, err
-	}
-	snap, err := a.svc.Snapshot(rq.ctx, p, false)
+	p, snap, err := a.snapshot(rq, false)
 	if err != nil {
 		return nil, err
 	}
@@ -378,4 +362,18 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// snapshot reads the request's period (with buckets when withStep) and the TSDB data
+// for it, without the vendor counts.
+func (a *API) snapshot(rq *request, withStep bool) (service.Period, *service.Snapshot, error) {
+	p, err := a.period(rq, withStep)
+	if err != nil {
+		return service.Period{}, nil, err
+	}
+	snap, err := a.svc.Snapshot(rq.ctx, p, false)
+	if err != nil {
+		return service.Period{}, nil, err
+	}
+	return p, snap, nil
 }
