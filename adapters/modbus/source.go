@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	mb "github.com/simonvetter/modbus"
 
+	"github.com/ganlink/ganlink/adapters/internal/reconnect"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -30,8 +30,7 @@ type Source struct {
 	// Counters for diagnostics and tests.
 	reads atomic.Int64 // requests sent
 
-	lastWarn    time.Time
-	lastWarnMsg string
+	warn reconnect.Warner
 }
 
 // device is the runtime form of one configured Device.
@@ -70,7 +69,8 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	addr, _ := hostPort(cfg.Endpoint) // valid after Validate
-	s := &Source{cfg: cfg, obs: obs, log: log, addr: addr, devices: make([]device, len(cfg.Devices))}
+	s := &Source{cfg: cfg, obs: obs, log: log, addr: addr, devices: make([]device, len(cfg.Devices)),
+		warn: reconnect.Warner{Log: log, Protocol: "modbus", Endpoint: cfg.Endpoint}}
 	for i := range s.cfg.Devices {
 		dc := &s.cfg.Devices[i]
 		d := &s.devices[i]
@@ -101,7 +101,7 @@ func (s *Source) Reads() int64 { return s.reads.Load() }
 // Config.Timeout of ctx being done (within the client library's 5s dial timeout while
 // a connection attempt is under way).
 func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
-	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
+	bo := reconnect.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	for ctx.Err() == nil {
 		s.obs.State(s.cfg.Name, point.StateConnecting, nil)
 		answered, err := s.session(ctx, emit)
@@ -109,11 +109,11 @@ func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 			break
 		}
 		if answered {
-			bo.reset()
+			bo.Reset()
 		}
 		s.obs.State(s.cfg.Name, point.StateDown, err)
-		d := bo.next()
-		s.warnDown(err, d, answered)
+		d := bo.Next()
+		s.warn.Down(err, d, answered)
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -381,46 +381,7 @@ func span(r *request) string {
 	return strconv.Itoa(int(r.start)) + ".." + strconv.Itoa(r.end()-1)
 }
 
-// warnDown logs a lost or failed connection: at Warn when the connection had answered,
-// when the error changed or once a minute, else at Debug.
-func (s *Source) warnDown(err error, retry time.Duration, answered bool) {
-	msg := err.Error()
-	now := time.Now()
-	level := slog.LevelDebug
-	if answered || msg != s.lastWarnMsg || now.Sub(s.lastWarn) >= time.Minute {
-		level = slog.LevelWarn
-		s.lastWarn, s.lastWarnMsg = now, msg
-	}
-	text := "modbus connection failed"
-	if answered {
-		text = "modbus connection lost"
-	}
-	s.log.Log(context.Background(), level, text, "endpoint", s.cfg.Endpoint, "err", err, "retry_in", retry.Round(time.Millisecond))
-}
-
 // emitBatch hands b to emit, retrying until it succeeds or ctx is done.
 func (s *Source) emitBatch(ctx context.Context, emit point.EmitFunc, b point.Batch) error {
 	return point.EmitWithRetry(ctx, emit, b, s.cfg.Name, s.obs, s.log)
-}
-
-// backoff is a capped exponential backoff with jitter: the n-th delay is drawn from
-// [d/2, d] with d = min × 2ⁿ capped at max.
-type backoff struct {
-	min, max time.Duration
-	n        int
-}
-
-func (b *backoff) reset() { b.n = 0 }
-
-func (b *backoff) next() time.Duration {
-	d := b.min
-	for i := 0; i < b.n && d < b.max; i++ {
-		d *= 2
-	}
-	d = min(d, b.max)
-	if b.n < 62 {
-		b.n++
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
 }

@@ -236,22 +236,6 @@ func TestQualityAndReason(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	b := backoff{min: 100 * time.Millisecond, max: time.Second}
-	caps := []time.Duration{100, 200, 400, 800, 1000, 1000}
-	for i, c := range caps {
-		c *= time.Millisecond
-		d := b.next()
-		if d < c/2 || d > c {
-			t.Errorf("delay %d = %s, want within [%s, %s]", i, d, c/2, c)
-		}
-	}
-	b.reset()
-	if d := b.next(); d > 100*time.Millisecond {
-		t.Errorf("after reset delay %s, want <= 100ms", d)
-	}
-}
-
 func TestKeepAliveCount(t *testing.T) {
 	for _, tt := range []struct {
 		pi, target time.Duration

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/internal/reconnect"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -37,8 +37,7 @@ type Source struct {
 	translateCalls atomic.Int64 // TranslateBrowsePathsToNodeIds requests sent
 	subscriptions  atomic.Int64 // subscriptions created
 
-	lastWarn    time.Time
-	lastWarnMsg string
+	warn reconnect.Warner
 }
 
 // item is the runtime form of one configured Item.
@@ -94,6 +93,7 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 		mode:            securityModes[cfg.SecurityMode],
 		keepAliveTarget: defaultKeepAliveTarget,
 		retryEvery:      defaultRetryEvery,
+		warn:            reconnect.Warner{Log: log, Protocol: "opcua", Endpoint: cfg.Endpoint},
 		closeTimeout:    defaultCloseTimeout,
 		maxPublishers:   defaultMaxPublishers,
 	}
@@ -153,7 +153,7 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 // reports point.StateDown and reconnects with capped exponential backoff, re-creating
 // every subscription and monitored item.
 func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
-	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
+	bo := reconnect.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	for ctx.Err() == nil {
 		s.obs.State(s.cfg.Name, point.StateConnecting, nil)
 		up, err := s.session(ctx, emit)
@@ -161,11 +161,11 @@ func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 			break
 		}
 		if up {
-			bo.reset()
+			bo.Reset()
 		}
 		s.obs.State(s.cfg.Name, point.StateDown, err)
-		d := bo.next()
-		s.warnDown(err, d, up)
+		d := bo.Next()
+		s.warn.Down(err, d, up)
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -177,48 +177,9 @@ func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	return nil
 }
 
-// warnDown logs a lost or failed connection: at Warn when the session had been up, when
-// the error changed or once a minute, else at Debug.
-func (s *Source) warnDown(err error, retry time.Duration, wasUp bool) {
-	msg := err.Error()
-	now := time.Now()
-	level := slog.LevelDebug
-	if wasUp || msg != s.lastWarnMsg || now.Sub(s.lastWarn) >= time.Minute {
-		level = slog.LevelWarn
-		s.lastWarn, s.lastWarnMsg = now, msg
-	}
-	text := "opcua connection failed"
-	if wasUp {
-		text = "opcua connection lost"
-	}
-	s.log.Log(context.Background(), level, text, "endpoint", s.cfg.Endpoint, "err", err, "retry_in", retry.Round(time.Millisecond))
-}
-
 // emitBatch hands b to emit, retrying until it succeeds or ctx is done.
 func (s *Source) emitBatch(ctx context.Context, emit point.EmitFunc, b point.Batch) error {
 	return point.EmitWithRetry(ctx, emit, b, s.cfg.Name, s.obs, s.log)
-}
-
-// backoff is a capped exponential backoff with jitter: the n-th delay is drawn from
-// [d/2, d] with d = min × 2ⁿ capped at max.
-type backoff struct {
-	min, max time.Duration
-	n        int
-}
-
-func (b *backoff) reset() { b.n = 0 }
-
-func (b *backoff) next() time.Duration {
-	d := b.min
-	for i := 0; i < b.n && d < b.max; i++ {
-		d *= 2
-	}
-	d = min(d, b.max)
-	if b.n < 62 {
-		b.n++
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
 }
 
 // ms converts d to OPC UA milliseconds.
