@@ -54,9 +54,10 @@ type Service struct {
 	log   *slog.Logger
 	m     *Metrics
 
-	mu    sync.Mutex
-	cache map[cacheKey]*cacheEntry
-	calls map[cacheKey]*call
+	mu       sync.Mutex
+	cache    map[cacheKey]*cacheEntry
+	cacheSeq uint64
+	calls    map[cacheKey]*call
 }
 
 type cacheKey struct {
@@ -68,6 +69,7 @@ type cacheKey struct {
 type cacheEntry struct {
 	snap    *Snapshot
 	expires time.Time
+	seq     uint64 // insertion order: breaks ties between equal expiry times
 }
 
 // New builds a service; it contacts nothing.
@@ -277,23 +279,25 @@ func (s *Service) store1(key cacheKey, snap *Snapshot, expires time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.cache) >= s.opt.CacheEntries {
-		// Drop expired entries, then the one expiring first.
+		// Drop expired entries, then the one expiring first (the older on a tie).
 		var oldest cacheKey
-		var oldestAt time.Time
+		var oldestE *cacheEntry
 		for k, e := range s.cache {
 			if !e.expires.After(snap.Fetched) {
 				delete(s.cache, k)
 				continue
 			}
-			if oldestAt.IsZero() || e.expires.Before(oldestAt) {
-				oldest, oldestAt = k, e.expires
+			if oldestE == nil || e.expires.Before(oldestE.expires) ||
+				(e.expires.Equal(oldestE.expires) && e.seq < oldestE.seq) {
+				oldest, oldestE = k, e
 			}
 		}
 		if len(s.cache) >= s.opt.CacheEntries {
 			delete(s.cache, oldest)
 		}
 	}
-	s.cache[key] = &cacheEntry{snap: snap, expires: expires}
+	s.cacheSeq++
+	s.cache[key] = &cacheEntry{snap: snap, expires: expires, seq: s.cacheSeq}
 }
 
 func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot, error) {
