@@ -102,25 +102,9 @@ func (s *Source) Reads() int64 { return s.reads.Load() }
 // a connection attempt is under way).
 func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	bo := reconnect.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
-	for ctx.Err() == nil {
-		s.obs.State(s.cfg.Name, point.StateConnecting, nil)
-		answered, err := s.session(ctx, emit)
-		if ctx.Err() != nil {
-			break
-		}
-		if answered {
-			bo.Reset()
-		}
-		s.obs.State(s.cfg.Name, point.StateDown, err)
-		d := bo.Next()
-		s.warn.Down(err, d, answered)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-	}
+	reconnect.Loop(ctx, &bo, &s.warn,
+		func(st point.State, err error) { s.obs.State(s.cfg.Name, st, err) },
+		func(ctx context.Context) (bool, error) { return s.session(ctx, emit) })
 	s.log.Info("modbus source stopped", "endpoint", s.cfg.Endpoint)
 	return nil
 }

@@ -154,25 +154,9 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 // every subscription and monitored item.
 func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	bo := reconnect.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
-	for ctx.Err() == nil {
-		s.obs.State(s.cfg.Name, point.StateConnecting, nil)
-		up, err := s.session(ctx, emit)
-		if ctx.Err() != nil {
-			break
-		}
-		if up {
-			bo.Reset()
-		}
-		s.obs.State(s.cfg.Name, point.StateDown, err)
-		d := bo.Next()
-		s.warn.Down(err, d, up)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-	}
+	reconnect.Loop(ctx, &bo, &s.warn,
+		func(st point.State, err error) { s.obs.State(s.cfg.Name, st, err) },
+		func(ctx context.Context) (bool, error) { return s.session(ctx, emit) })
 	s.log.Info("opcua source stopped", "endpoint", s.cfg.Endpoint)
 	return nil
 }

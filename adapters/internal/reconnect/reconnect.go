@@ -1,6 +1,6 @@
-// Package reconnect holds what the connection-oriented sources (OPC UA, Modbus) share
-// for their reconnect loops: a capped exponential backoff with jitter, and a throttled
-// warning for lost and failed connections.
+// Package reconnect holds what the connection-oriented sources (OPC UA, Modbus) share:
+// the reconnect loop with its state reports, a capped exponential backoff with jitter,
+// and a throttled warning for lost and failed connections.
 package reconnect
 
 import (
@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // Backoff is a capped exponential backoff with jitter: the n-th delay is drawn from
@@ -62,4 +64,31 @@ func (w *Warner) Down(err error, retry time.Duration, wasUp bool) {
 		text = w.Protocol + " connection lost"
 	}
 	w.Log.Log(context.Background(), level, text, "endpoint", w.Endpoint, "err", err, "retry_in", retry.Round(time.Millisecond))
+}
+
+// Loop runs session until ctx is done: before each attempt it reports
+// point.StateConnecting; when a session ends with ctx still live it reports
+// point.StateDown with the session's error, logs it through w and waits the next
+// backoff delay (reset after a session that was up). A stop is not reported as Down.
+func Loop(ctx context.Context, b *Backoff, w *Warner, report func(point.State, error),
+	session func(context.Context) (up bool, err error)) {
+	for ctx.Err() == nil {
+		report(point.StateConnecting, nil)
+		up, err := session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if up {
+			b.Reset()
+		}
+		report(point.StateDown, err)
+		d := b.Next()
+		w.Down(err, d, up)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
 }
