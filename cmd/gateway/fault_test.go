@@ -44,7 +44,7 @@ var brokerSettings = []string{"max_queued_messages 1000000", "max_inflight_messa
 // waitStored waits until VictoriaMetrics holds exactly want.
 func waitStored(t *testing.T, vm *testsrv.Victoria, want map[string]float64, d time.Duration) {
 	t.Helper()
-	if msg := waitFor(d, func() string { return diff(want, stored(vm), 1e-12) }); msg != "" {
+	if msg := testsrv.WaitFor(d, func() string { return testsrv.DiffSamples(want, stored(vm), 1e-12) }); msg != "" {
 		t.Fatalf("VictoriaMetrics differs from what the publisher produced:\n%s", msg)
 	}
 }
@@ -53,7 +53,7 @@ func waitStored(t *testing.T, vm *testsrv.Victoria, want map[string]float64, d t
 func waitMetric(t *testing.T, g *gateway, name string, d time.Duration, what string, cond func(float64) bool) map[string]float64 {
 	t.Helper()
 	var m map[string]float64
-	if msg := waitFor(d, func() string {
+	if msg := testsrv.WaitFor(d, func() string {
 		m = g.Metrics()
 		if cond(m[name]) {
 			return ""
@@ -237,7 +237,7 @@ func TestDiskBudgetFull(t *testing.T) {
 	total := pub.Published()
 	idx := pub.indexOf()
 	var got map[string]float64
-	if msg := waitFor(30*time.Second, func() string {
+	if msg := testsrv.WaitFor(30*time.Second, func() string {
 		got = stored(vm)
 		for n := published; n < total; n++ {
 			if _, ok := got[pub.sampleKey(n)]; !ok {
@@ -278,7 +278,7 @@ func TestDiskBudgetFull(t *testing.T) {
 	if gw.Pid() != pid || !gw.Running() {
 		t.Fatalf("gateway restarted or stopped")
 	}
-	if d := diff(pub.expected(hi+1, total), subset(got, pub, hi+1, total), 1e-12); d != "" {
+	if d := testsrv.DiffSamples(pub.expected(hi+1, total), subset(got, pub, hi+1, total), 1e-12); d != "" {
 		t.Fatalf("newest points differ:\n%s", d)
 	}
 	t.Logf("missing points %d..%d (%d) = dropped count; newest %d before recovery and %d after all stored",

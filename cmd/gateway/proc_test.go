@@ -349,16 +349,3 @@ func (g *gateway) logTail(n int) string {
 	}
 	return string(b)
 }
-
-// waitFor polls cond every 200 ms until it returns "" or d has elapsed, and returns its
-// last message.
-func waitFor(d time.Duration, cond func() string) string {
-	deadline := time.Now().Add(d)
-	for {
-		msg := cond()
-		if msg == "" || time.Now().After(deadline) {
-			return msg
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}

@@ -48,7 +48,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	waitLog := func(what string) {
 		t.Helper()
-		if msg := waitFor(20*time.Second, func() string {
+		if msg := testsrv.WaitFor(20*time.Second, func() string {
 			if strings.Contains(g.logTail(1<<20), what) {
 				return ""
 			}
@@ -77,7 +77,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	writeAndHUP(b.Bytes())
 	waitLog("configuration reloaded")
-	if msg := waitFor(30*time.Second, func() string {
+	if msg := testsrv.WaitFor(30*time.Second, func() string {
 		if code, _ := g.get("/readyz"); code != 200 {
 			return "not ready"
 		}

@@ -124,7 +124,7 @@ sources:
 		"m1.machinery_item_state": 3, "m1.operation_mode": 1, "m1.parts_total": 40, "m1.spindle_speed_rpm": 1200.5,
 		"m2.operation_mode": 2, "m2.parts_total": 1040, "m2.spindle_speed_rpm": 0,
 	}
-	msg := waitFor(15*time.Second, func() string { return lv.missing(wantVals) })
+	msg := testsrv.WaitFor(15*time.Second, func() string { return lv.missing(wantVals) })
 	if msg != "" {
 		t.Fatal(msg)
 	}

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -309,51 +307,6 @@ func influxSet(w *workshop, from, to time.Time) map[string]float64 {
 	return out
 }
 
-// diff compares sample sets keyed by series and timestamp; values must agree within
-// relTol (VictoriaMetrics keeps about 13 significant digits; InfluxDB is exact).
-func diff(want, got map[string]float64, relTol float64) string {
-	var missing, extra []string
-	for k, v := range want {
-		g, ok := got[k]
-		switch {
-		case !ok:
-			missing = append(missing, fmt.Sprintf("%s %v", k, v))
-		case math.Abs(g-v) > relTol*math.Abs(v):
-			missing = append(missing, fmt.Sprintf("%s %v (got %v)", k, v, g))
-		}
-	}
-	for k, v := range got {
-		if _, ok := want[k]; !ok {
-			extra = append(extra, fmt.Sprintf("%s %v", k, v))
-		}
-	}
-	if len(missing) == 0 && len(extra) == 0 {
-		return ""
-	}
-	sort.Strings(missing)
-	sort.Strings(extra)
-	cut := func(s []string) []string {
-		if len(s) > 10 {
-			return append(s[:10:10], fmt.Sprintf("... %d more", len(s)-10))
-		}
-		return s
-	}
-	return fmt.Sprintf("missing %d:\n  %s\nunexpected %d:\n  %s", len(missing), strings.Join(cut(missing), "\n  "),
-		len(extra), strings.Join(cut(extra), "\n  "))
-}
-
-// waitFor polls cond until it returns "" or d elapses, and returns the last message.
-func waitFor(d time.Duration, cond func() string) string {
-	deadline := time.Now().Add(d)
-	for {
-		msg := cond()
-		if msg == "" || time.Now().After(deadline) {
-			return msg
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 // TestEndToEnd: every value the simulator produced in a fixed interval reaches both
 // VictoriaMetrics and InfluxDB 1.8.10 with its source timestamp and identity tags.
 func TestEndToEnd(t *testing.T) {
@@ -364,10 +317,10 @@ func TestEndToEnd(t *testing.T) {
 	if len(want) < 100 {
 		t.Fatalf("scenario too small: %d expected samples", len(want))
 	}
-	if msg := waitFor(15*time.Second, func() string { return diff(want, victoriaSet(w, from, to), 1e-12) }); msg != "" {
+	if msg := testsrv.WaitFor(15*time.Second, func() string { return testsrv.DiffSamples(want, victoriaSet(w, from, to), 1e-12) }); msg != "" {
 		t.Fatalf("VictoriaMetrics differs from what the simulator produced:\n%s", msg)
 	}
-	if msg := waitFor(15*time.Second, func() string { return diff(want, influxSet(w, from, to), 0) }); msg != "" {
+	if msg := testsrv.WaitFor(15*time.Second, func() string { return testsrv.DiffSamples(want, influxSet(w, from, to), 0) }); msg != "" {
 		t.Fatalf("InfluxDB differs from what the simulator produced:\n%s", msg)
 	}
 	t.Logf("%d samples in each TSDB", len(want))

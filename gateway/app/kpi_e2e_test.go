@@ -62,7 +62,7 @@ func TestKPIEndToEnd(t *testing.T) {
 	}
 
 	got := map[key]map[string]float64{}
-	waitFor(15*time.Second, func() string {
+	testsrv.WaitFor(15*time.Second, func() string {
 		got = map[key]map[string]float64{}
 		for _, s := range w.vm.Export(`{__name__=~"device_kpi_.*",window="1m"}`) {
 			k := key{s.Labels["device"], s.Timestamp}

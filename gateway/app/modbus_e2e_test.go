@@ -111,7 +111,7 @@ devices:
 
 	want := map[string]float64{"energy_meter_voltage_l1_v": 230.5, "energy_meter_power_kw": 12.345,
 		"energy_meter_energy_kwh_total": 1024.25}
-	msg := waitFor(15*time.Second, func() string {
+	msg := testsrv.WaitFor(15*time.Second, func() string {
 		got := map[string]float64{}
 		for _, s := range vm.Export(`{device="em1",__name__=~"energy_meter_.*"}`) {
 			if s.Labels["workshop"] != "ws1" || s.Labels["kind"] != "energy_meter" || s.Labels["region"] != "360100" {
