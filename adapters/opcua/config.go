@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"crypto/rsa"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -34,12 +36,23 @@ type Config struct {
 	// Endpoint is the server URL, opc.tcp://host:port/path. It is dialled as given; the
 	// endpoint URL the server advertises is only used to pick security settings.
 	Endpoint string
-	// SecurityPolicy is "None" (or ""); other policies are not supported yet.
+	// SecurityPolicy is "None" (the zero value), "Basic256Sha256",
+	// "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss" or "auto" (the strongest the server
+	// offers; never None).
 	SecurityPolicy string
-	// SecurityMode is "None" (or ""), "Sign" or "SignAndEncrypt".
+	// SecurityMode is "None" (the zero value), "Sign", "SignAndEncrypt" or "auto"
+	// (SignAndEncrypt if offered, else Sign).
 	SecurityMode string
-	// Username and Password select user-name authentication; anonymous if Username is empty.
+	// PKI holds the trusted and rejected server certificates and Own the gateway's
+	// application instance certificate; both are required unless SecurityPolicy is None
+	// and no credentials are sent.
+	PKI *pki.Store
+	Own *pki.Own
+	// Username and Password select user-name authentication; UserCertificate (DER) and
+	// UserKey select X.509 user authentication; anonymous when neither is set.
 	Username, Password string
+	UserCertificate    []byte
+	UserKey            *rsa.PrivateKey
 	// PublishingInterval is the subscriptions' publishing interval; default 1s.
 	PublishingInterval time.Duration
 	// ConnectTimeout bounds each connection attempt and each service call; default 10s.
@@ -139,18 +152,6 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// securityPolicies maps the accepted security policy names to their URIs.
-var securityPolicies = map[string]string{
-	"None": ua.SecurityPolicyURINone,
-}
-
-// securityModes maps the accepted security mode names.
-var securityModes = map[string]ua.MessageSecurityMode{
-	"None":           ua.MessageSecurityModeNone,
-	"Sign":           ua.MessageSecurityModeSign,
-	"SignAndEncrypt": ua.MessageSecurityModeSignAndEncrypt,
-}
-
 // Validate checks c without connecting anywhere. Zero values are valid (they mean the
 // default). Every problem is reported, one per line, as "<field>: <problem>", e.g.
 // `items[3].node_id: invalid node id "ns=2;x=1"`.
@@ -169,20 +170,37 @@ func (c *Config) Validate() error {
 	if policy == "" {
 		policy = "None"
 	}
-	if _, ok := securityPolicies[policy]; !ok {
-		add("security_policy", "unsupported security policy %q: want None", c.SecurityPolicy)
+	_, policyOK := securityPolicies[policy]
+	switch {
+	case policy == Auto || policyOK:
+	case deprecatedPolicies[policy]:
+		add("security_policy", "security policy %q is deprecated (SHA-1) and not supported: want %s", c.SecurityPolicy, policyNames)
+		policyOK = true // no second error about the mode
+	default:
+		add("security_policy", "unsupported security policy %q: want %s", c.SecurityPolicy, policyNames)
 	}
 	mode := c.SecurityMode
 	if mode == "" {
 		mode = "None"
 	}
-	if _, ok := securityModes[mode]; !ok {
-		add("security_mode", "invalid security mode %q: want None, Sign or SignAndEncrypt", c.SecurityMode)
-	} else if (mode == "None") != (policy == "None") {
+	if _, ok := securityModes[mode]; !ok && mode != Auto {
+		add("security_mode", "invalid security mode %q: want auto, None, Sign or SignAndEncrypt", c.SecurityMode)
+	} else if (policy == Auto || policyOK) && mode != Auto && (mode == "None") != (policy == "None") {
+		add("security_mode", "security mode %q does not fit security policy %q", mode, policy)
+	} else if policy == "None" && mode == Auto {
 		add("security_mode", "security mode %q does not fit security policy %q", mode, policy)
 	}
 	if c.Password != "" && c.Username == "" {
 		add("password", "set without username")
+	}
+	if (c.UserCertificate == nil) != (c.UserKey == nil) {
+		add("user_certificate", "user certificate and user key go together")
+	}
+	if c.UserCertificate != nil && c.Username != "" {
+		add("user_certificate", "set together with username: choose one login")
+	}
+	if policy != "None" && (policy == Auto || policyOK) && (c.PKI == nil || c.Own == nil) {
+		add("pki", "the application instance certificate and the PKI directory are required for security policy %q", policy)
 	}
 	durations := []struct {
 		field string

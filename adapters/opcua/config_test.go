@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"crypto/rsa"
 	"math"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -99,12 +101,30 @@ func TestConfigValidate(t *testing.T) {
 			`endpoint: invalid endpoint "opc.tcp://:4840": want opc.tcp://host:port[/path]`},
 		{"bad port", func(c *Config) { c.Endpoint = "opc.tcp://h:99999" },
 			`endpoint: invalid endpoint "opc.tcp://h:99999": port "99999" is not 1..65535`},
-		{"policy", func(c *Config) { c.SecurityPolicy = "Basic256Sha256"; c.SecurityMode = "SignAndEncrypt" },
-			`security_policy: unsupported security policy "Basic256Sha256": want None`},
+		{"secure without pki", func(c *Config) { c.SecurityPolicy = "Basic256Sha256"; c.SecurityMode = "SignAndEncrypt" },
+			`pki: the application instance certificate and the PKI directory are required for security policy "Basic256Sha256"`},
+		{"secure", func(c *Config) {
+			c.SecurityPolicy, c.SecurityMode, c.PKI, c.Own = "Aes256_Sha256_RsaPss", "Sign", &pki.Store{}, &pki.Own{}
+		}, ""},
+		{"auto", func(c *Config) { c.SecurityPolicy, c.SecurityMode, c.PKI, c.Own = Auto, Auto, &pki.Store{}, &pki.Own{} }, ""},
+		{"unknown policy", func(c *Config) { c.SecurityPolicy = "Basic512" },
+			`security_policy: unsupported security policy "Basic512": want auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss`},
+		{"deprecated policy", func(c *Config) { c.SecurityPolicy, c.SecurityMode, c.PKI, c.Own = "Basic256", "Sign", &pki.Store{}, &pki.Own{} },
+			`security_policy: security policy "Basic256" is deprecated (SHA-1) and not supported: want auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss`},
 		{"mode", func(c *Config) { c.SecurityMode = "Encrypt" },
-			`security_mode: invalid security mode "Encrypt": want None, Sign or SignAndEncrypt`},
+			`security_mode: invalid security mode "Encrypt": want auto, None, Sign or SignAndEncrypt`},
 		{"mode without policy", func(c *Config) { c.SecurityMode = "Sign" },
 			`security_mode: security mode "Sign" does not fit security policy "None"`},
+		{"auto mode without policy", func(c *Config) { c.SecurityMode = Auto },
+			`security_mode: security mode "auto" does not fit security policy "None"`},
+		{"policy without mode", func(c *Config) {
+			c.SecurityPolicy, c.SecurityMode, c.PKI, c.Own = Auto, "None", &pki.Store{}, &pki.Own{}
+		}, `security_mode: security mode "None" does not fit security policy "auto"`},
+		{"user certificate alone", func(c *Config) { c.UserCertificate = []byte{1} },
+			"user_certificate: user certificate and user key go together"},
+		{"user certificate and name", func(c *Config) {
+			c.UserCertificate, c.UserKey, c.Username = []byte{1}, &rsa.PrivateKey{}, "u"
+		}, "user_certificate: set together with username: choose one login"},
 		{"password alone", func(c *Config) { c.Password = "p" }, "password: set without username"},
 		{"negative interval", func(c *Config) { c.PublishingInterval = -time.Second },
 			"publishing_interval: negative duration -1s"},

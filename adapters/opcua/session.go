@@ -2,10 +2,14 @@ package opcua
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -100,13 +105,18 @@ func (s *Source) session(ctx context.Context, emit point.EmitFunc) (up bool, err
 	return true, ss.loop(ctx)
 }
 
-// connect selects the endpoint, creates the client and opens the session.
+// connect selects the endpoint, checks the server's certificate against the trust list,
+// creates the client and opens the session.
 func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	eps, err := opcua.GetEndpoints(cctx, s.cfg.Endpoint, opcua.DialTimeout(s.cfg.ConnectTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("get endpoints of %q: %w", s.cfg.Endpoint, err)
+	}
+	appURI := defaultApplicationURI
+	if s.cfg.Own != nil && len(s.cfg.Own.Cert.URIs) > 0 {
+		appURI = s.cfg.Own.Cert.URIs[0].String()
 	}
 	opts := []opcua.Option{
 		// Reconnecting is this package's job: gopcua must not recreate anything itself.
@@ -115,32 +125,64 @@ func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 		opcua.RequestTimeout(s.requestTimeout()),
 		opcua.SessionTimeout(2 * time.Minute),
 		opcua.ApplicationName("Ganlink gateway"),
-		opcua.ApplicationURI("urn:ganlink:gateway"),
 		opcua.ProductURI("urn:ganlink"),
 		opcua.SessionName("ganlink " + s.cfg.Name),
 	}
+	token := ua.UserTokenTypeAnonymous
 	switch {
-	case len(eps) == 0 && s.policyURI == ua.SecurityPolicyURINone && s.cfg.Username == "":
+	case s.cfg.Username != "":
+		token = ua.UserTokenTypeUserName
+	case s.cfg.UserCertificate != nil:
+		token = ua.UserTokenTypeCertificate
+	}
+	security := "None/None"
+	switch {
+	case len(eps) == 0 && s.cfg.SecurityPolicy == "None" && token == ua.UserTokenTypeAnonymous:
 		// Some servers list only the endpoints whose URL matches the requested one
 		// exactly, which a gateway behind NAT or a port forward never does. Security None
 		// with anonymous login needs nothing from the list: the session picks the
 		// anonymous token policy from the CreateSession response.
 		s.log.Debug("server listed no endpoints for the URL; using security None", "endpoint", s.cfg.Endpoint)
+		opts = append(opts, opcua.ApplicationURI(appURI))
 	default:
-		ep, err := opcua.SelectEndpoint(eps, s.policyURI, s.mode)
+		ep, err := selectEndpoint(eps, s.cfg.SecurityPolicy, s.cfg.SecurityMode, token)
 		if err != nil {
-			return nil, fmt.Errorf("select endpoint of %q for security policy %q and mode %q: %w",
-				s.cfg.Endpoint, s.cfg.SecurityPolicy, s.cfg.SecurityMode, err)
+			return nil, fmt.Errorf("select endpoint of %q: %w", s.cfg.Endpoint, err)
 		}
-		token := ua.UserTokenTypeAnonymous
-		if s.cfg.Username != "" {
-			token = ua.UserTokenTypeUserName
+		security = PolicyName(ep.SecurityPolicyURI) + "/" + ModeName(ep.SecurityMode)
+		secure := ep.SecurityPolicyURI != ua.SecurityPolicyURINone
+		// Credentials are encrypted with the server's certificate (the token policy's, or
+		// the channel's): it must be a trusted one, or they go to whoever answered.
+		credentials := token != ua.UserTokenTypeAnonymous && tokenPolicyURI(ep, token) != ua.SecurityPolicyURINone
+		if secure || credentials {
+			if s.cfg.PKI == nil || s.cfg.Own == nil {
+				return nil, fmt.Errorf("endpoint %q %s: no PKI directory configured for the certificates", s.cfg.Endpoint, security)
+			}
+			if err := s.cfg.PKI.Verify(s.cfg.Endpoint, ep.ServerCertificate); err != nil {
+				return nil, err
+			}
+			s.checkServerIdentity(ep)
+			opts = append(opts, opcua.Certificate(s.cfg.Own.DER), opcua.PrivateKey(s.cfg.Own.Key))
+		}
+		// After Certificate, which sets the URI from the certificate: both must agree.
+		opts = append(opts, opcua.ApplicationURI(appURI))
+		switch token {
+		case ua.UserTokenTypeUserName:
 			opts = append(opts, opcua.AuthUsername(s.cfg.Username, s.cfg.Password))
-		} else {
+			if tokenPolicyURI(ep, token) == ua.SecurityPolicyURINone && !secure {
+				s.warnClearPassword.Do(func() {
+					s.log.Warn("opcua password travels in clear text: the endpoint has security None and its user token policy does not encrypt it",
+						"endpoint", s.cfg.Endpoint, "username", s.cfg.Username)
+				})
+			}
+		case ua.UserTokenTypeCertificate:
+			opts = append(opts, opcua.AuthCertificate(s.cfg.UserCertificate), opcua.AuthPrivateKey(s.cfg.UserKey))
+		default:
 			opts = append(opts, opcua.AuthAnonymous())
 		}
 		opts = append(opts, opcua.SecurityFromEndpoint(ep, token))
 	}
+	s.security.Store(&security)
 	// Dial the configured URL: servers often advertise a host name the gateway cannot
 	// resolve.
 	c, err := opcua.NewClient(s.cfg.Endpoint, opts...)
@@ -151,9 +193,47 @@ func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.closeTimeout)
 		_ = c.Close(closeCtx)
 		cancel()
-		return nil, fmt.Errorf("connect to %q: %w", s.cfg.Endpoint, err)
+		hint := ""
+		if security != "None/None" && (errors.Is(err, ua.StatusBadSecurityChecksFailed) || errors.Is(err, ua.StatusBadCertificateUntrusted)) {
+			hint = fmt.Sprintf(" (does the server trust the gateway's certificate %s, thumbprint %s? OPC UA servers keep an unknown client certificate in their rejected list until an administrator trusts it)",
+				filepath.Join(s.cfg.PKI.Dir, filepath.FromSlash(pki.OwnCertFile)), pki.Thumbprint(s.cfg.Own.DER))
+		}
+		return nil, fmt.Errorf("connect to %q with security %s and %s login: %w%s", s.cfg.Endpoint, security, tokenName(token), err, hint)
 	}
 	return c, nil
+}
+
+// checkServerIdentity warns once when the trusted server certificate does not carry the
+// application URI the server reports, or the host name the gateway dials: both are what
+// OPC 10000-4 §6.1.3 asks a client to check, and both are often wrong on shop-floor
+// servers reached through NAT, so they are warnings, not errors. The trust decision is
+// the certificate itself.
+func (s *Source) checkServerIdentity(ep *ua.EndpointDescription) {
+	cert, err := x509.ParseCertificate(ep.ServerCertificate)
+	if err != nil {
+		return
+	}
+	var problems []string
+	if ep.Server != nil && ep.Server.ApplicationURI != "" {
+		found := false
+		for _, u := range cert.URIs {
+			found = found || u.String() == ep.Server.ApplicationURI
+		}
+		if !found {
+			problems = append(problems, fmt.Sprintf("the certificate does not carry the server's application URI %q", ep.Server.ApplicationURI))
+		}
+	}
+	if u, err := url.Parse(s.cfg.Endpoint); err == nil && u.Hostname() != "" {
+		if err := cert.VerifyHostname(u.Hostname()); err != nil {
+			problems = append(problems, fmt.Sprintf("the certificate does not name host %q", u.Hostname()))
+		}
+	}
+	if len(problems) > 0 {
+		s.warnIdentity.Do(func() {
+			s.log.Warn("opcua server certificate is trusted but "+strings.Join(problems, " and "),
+				"endpoint", s.cfg.Endpoint, "thumbprint", pki.Thumbprint(ep.ServerCertificate))
+		})
+	}
 }
 
 // keepAliveCount is the requested keep-alive count for the configured publishing interval.
@@ -204,8 +284,7 @@ func (ss *session) setup(ctx context.Context) error {
 			unresolved++
 		}
 	}
-	s.log.Info("opcua connected", "endpoint", s.cfg.Endpoint, "security_policy", s.cfg.SecurityPolicy,
-		"security_mode", s.cfg.SecurityMode, "items", len(s.items), "monitored", monitored,
+	s.log.Info("opcua connected", "endpoint", s.cfg.Endpoint, "security", s.Security(), "items", len(s.items), "monitored", monitored,
 		"rejected", rejected, "namespace_unknown", noNS, "browse_path_unresolved", unresolved,
 		"subscriptions", len(ss.subs), "items_per_call", ss.callLimit)
 	return nil

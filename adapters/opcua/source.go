@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,13 +19,15 @@ import (
 // changes to the pipeline. It is built by New and started by Run; Run must not be
 // called concurrently with itself.
 type Source struct {
-	cfg       Config
-	obs       point.Observer
-	log       *slog.Logger
-	items     []item
-	ts        tsMode
-	policyURI string
-	mode      ua.MessageSecurityMode
+	cfg      Config
+	obs      point.Observer
+	log      *slog.Logger
+	items    []item
+	ts       tsMode
+	security atomic.Pointer[string] // "policy/mode" of the last connection attempt
+
+	warnClearPassword sync.Once
+	warnIdentity      sync.Once
 
 	// Tuning knobs with production defaults; tests in this package shorten them.
 	keepAliveTarget time.Duration // wanted keep-alive period of a quiet subscription
@@ -89,8 +92,6 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 		obs:             obs,
 		log:             log,
 		items:           make([]item, len(cfg.Items)),
-		policyURI:       securityPolicies[cfg.SecurityPolicy],
-		mode:            securityModes[cfg.SecurityMode],
 		keepAliveTarget: defaultKeepAliveTarget,
 		retryEvery:      defaultRetryEvery,
 		warn:            reconnect.Warner{Log: log, Protocol: "opcua", Endpoint: cfg.Endpoint},
@@ -146,6 +147,19 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 	}
 	return s, nil
 }
+
+// Security returns the security policy and mode of the current or last connection
+// attempt, e.g. "Aes256_Sha256_RsaPss/SignAndEncrypt"; "" before the first.
+func (s *Source) Security() string {
+	if p := s.security.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// defaultApplicationURI is the client's application URI without an application instance
+// certificate (security None).
+const defaultApplicationURI = "urn:ganlink:gateway"
 
 // Run connects, monitors the items and emits their value changes until ctx is done; it
 // then closes the session and returns nil once every goroutine it started has exited.

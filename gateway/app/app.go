@@ -16,6 +16,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/modbus"
 	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/adapters/opcua"
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/kpi"
@@ -169,6 +170,36 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	return a, nil
 }
 
+// opcuaPKI opens the PKI directory and loads (on first use generates) the gateway's
+// application instance certificate when an OPC UA source may need it: one with security
+// or credentials. It returns nils when none does.
+func (a *App) opcuaPKI() (*pki.Store, *pki.Own, error) {
+	need := false
+	for _, sc := range a.cfg.Sources.OPCUA {
+		need = need || sc.SecurityPolicy != "None" || sc.Username != "" || sc.UserCertFile != ""
+	}
+	if !need {
+		return nil, nil, nil
+	}
+	store := &pki.Store{Dir: a.cfg.PKI.Dir}
+	own, err := store.LoadOrCreate(pki.OwnOptions{ApplicationURI: a.cfg.PKI.ApplicationURI,
+		CommonName: "Ganlink gateway " + a.cfg.Workshop.ID, KeyBits: a.cfg.PKI.KeyBits})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := store.Init(); err != nil {
+		return nil, nil, err
+	}
+	in := pki.Describe(own.Cert)
+	msg := "opcua application instance certificate loaded"
+	if own.Created {
+		msg = "opcua application instance certificate generated: give it to the OPC UA servers to trust"
+	}
+	a.log.Info(msg, "file", filepath.Join(store.Dir, pki.OwnCertFile), "application_uri", in.ApplicationURI,
+		"thumbprint", in.Thumbprint, "not_after", in.NotAfter.Format(time.DateOnly))
+	return store, own, nil
+}
+
 func (a *App) buildSources() error {
 	cfg := a.cfg
 	byDevice := map[string][]*config.Device{}
@@ -178,12 +209,22 @@ func (a *App) buildSources() error {
 			byDevice[d.Source] = append(byDevice[d.Source], d)
 		}
 	}
+	store, own, err := a.opcuaPKI()
+	if err != nil {
+		return err
+	}
 	for i := range cfg.Sources.OPCUA {
 		sc := &cfg.Sources.OPCUA[i]
 		oc := opcua.Config{
 			Name: sc.Name, Endpoint: sc.Endpoint, SecurityPolicy: sc.SecurityPolicy, SecurityMode: sc.SecurityMode,
+			PKI: store, Own: own,
 			Username: sc.Username, Password: sc.Password.Reveal(), PublishingInterval: sc.PublishingInterval.D,
 			ConnectTimeout: sc.ConnectTimeout.D, ReconnectMax: sc.ReconnectMax.D, Timestamp: sc.Timestamp,
+		}
+		if sc.UserCertFile != "" {
+			if oc.UserCertificate, oc.UserKey, err = config.LoadUserCertificate(sc.UserCertFile, sc.UserKeyFile); err != nil {
+				return fmt.Errorf("opcua source %q: %w", sc.Name, err)
+			}
 		}
 		for _, d := range byDevice[sc.Name] {
 			tags := IdentityTags(&cfg.Workshop, d)
@@ -198,8 +239,8 @@ func (a *App) buildSources() error {
 				oc.Items = append(oc.Items, it)
 			}
 		}
-		if sc.Username != "" && sc.SecurityMode == "None" {
-			a.log.Warn("INSECURE: OPC UA user name and password over a channel without security; the password may cross the network readable",
+		if sc.SecurityPolicy == "None" {
+			a.log.Warn("OPC UA source configured without security: values travel unsigned and readable; see docs/security.md to set up certificates",
 				"source", sc.Name, "endpoint", sc.Endpoint)
 		}
 		src, err := opcua.New(oc, a.obs, a.log.With("source", sc.Name))

@@ -16,6 +16,7 @@ import (
 type Config struct {
 	Workshop Workshop `yaml:"workshop"`
 	Admin    Admin    `yaml:"admin"`
+	PKI      PKI      `yaml:"pki"`
 	Queue    Queue    `yaml:"queue"`
 	Sources  Sources  `yaml:"sources"`
 	Sinks    Sinks    `yaml:"sinks"`
@@ -87,6 +88,19 @@ type AdminBasicAuth struct {
 	PasswordFile string `yaml:"password_file"`
 }
 
+// PKI is the directory of the gateway's OPC UA certificates: its application instance
+// certificate (own/, generated on first use) and the trusted and rejected server
+// certificates (trusted/, rejected/). docs/security.md describes the set-up.
+type PKI struct {
+	// Dir defaults to pki next to the queue directory (./ganlink-data/pki).
+	Dir string `yaml:"dir"`
+	// ApplicationURI is the gateway's OPC UA application URI, written into the generated
+	// certificate; default urn:ganlink:gateway:<workshop id>.
+	ApplicationURI string `yaml:"application_uri"`
+	// KeyBits is the RSA key size of a generated certificate: 2048 (default), 3072 or 4096.
+	KeyBits int `yaml:"key_bits"`
+}
+
 // Queue is the store-and-forward queue; each sink has its own under Dir/<sink name>.
 type Queue struct {
 	Dir string `yaml:"dir"`
@@ -134,11 +148,20 @@ type Register struct {
 type OPCUASource struct {
 	Name               string   `yaml:"name"`
 	Endpoint           string   `yaml:"endpoint"`
-	SecurityPolicy     string   `yaml:"security_policy"`
-	SecurityMode       string   `yaml:"security_mode"`
+	// SecurityPolicy is auto (default: the strongest the server offers, never None),
+	// None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss.
+	SecurityPolicy string `yaml:"security_policy"`
+	// SecurityMode is auto (default; None with security_policy None), Sign or
+	// SignAndEncrypt.
+	SecurityMode string `yaml:"security_mode"`
+	// Username and Password (or PasswordFile) log in by user name; UserCertFile and
+	// UserKeyFile (PEM or DER certificate, PEM RSA key) by X.509 user certificate;
+	// anonymous without either.
 	Username           string   `yaml:"username"`
 	Password           Secret   `yaml:"password"`
 	PasswordFile       string   `yaml:"password_file"`
+	UserCertFile       string   `yaml:"user_cert_file"`
+	UserKeyFile        string   `yaml:"user_key_file"`
 	PublishingInterval Duration `yaml:"publishing_interval"`
 	ConnectTimeout     Duration `yaml:"connect_timeout"`
 	ReconnectMax       Duration `yaml:"reconnect_max"`

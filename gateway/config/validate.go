@@ -1,8 +1,10 @@
 package config
 
 import (
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -49,16 +51,28 @@ func (c *Config) ApplyDefaults() {
 	if c.Queue.Fsync == "" {
 		c.Queue.Fsync = DefaultQueueFsync
 	}
+	if c.PKI.Dir == "" {
+		c.PKI.Dir = filepath.Join(filepath.Dir(filepath.Clean(c.Queue.Dir)), "pki")
+	}
+	if c.PKI.ApplicationURI == "" {
+		c.PKI.ApplicationURI = "urn:ganlink:gateway:" + c.Workshop.ID
+	}
+	if c.PKI.KeyBits == 0 {
+		c.PKI.KeyBits = 2048
+	}
 	if c.KPI.StateFile == "" {
 		c.KPI.StateFile = filepath.Join(filepath.Dir(filepath.Clean(c.Queue.Dir)), "kpi-state.json")
 	}
 	for i := range c.Sources.OPCUA {
 		s := &c.Sources.OPCUA[i]
 		if s.SecurityPolicy == "" {
-			s.SecurityPolicy = "None"
+			s.SecurityPolicy = "auto"
 		}
 		if s.SecurityMode == "" {
-			s.SecurityMode = "None"
+			s.SecurityMode = "auto"
+			if s.SecurityPolicy == "None" {
+				s.SecurityMode = "None"
+			}
 		}
 		if !s.PublishingInterval.set() {
 			s.PublishingInterval = Dur(DefaultPublishingInterval)
@@ -222,6 +236,12 @@ func (c *Config) validate() Errors {
 		ck.add("admin.listen", "invalid address %q: want host:port", c.Admin.Listen)
 	}
 	c.validateAdminAuth(ck)
+	if k := c.PKI.KeyBits; k != 2048 && k != 3072 && k != 4096 {
+		ck.add("pki.key_bits", "invalid key size %d: want 2048, 3072 or 4096", k)
+	}
+	if u, err := url.Parse(c.PKI.ApplicationURI); err != nil || u.Scheme == "" {
+		ck.add("pki.application_uri", "invalid application URI %q: want an absolute URI such as urn:ganlink:gateway:ws1", c.PKI.ApplicationURI)
+	}
 	if c.Queue.Fsync != "always" {
 		if d, err := time.ParseDuration(c.Queue.Fsync); err != nil || d <= 0 {
 			ck.add("queue.fsync", "invalid value %q: want \"always\" or a duration such as \"1s\"", c.Queue.Fsync)
@@ -252,8 +272,7 @@ func (c *Config) validate() Errors {
 				ck.add(p+".endpoint", "invalid endpoint %q: want opc.tcp://host:port[/path]", redactURL(s.Endpoint))
 			}
 		}
-		ck.oneOf(p+".security_policy", s.SecurityPolicy, "None")
-		ck.oneOf(p+".security_mode", s.SecurityMode, "None")
+		ck.opcuaSecurity(p, s)
 		ck.duration(p+".publishing_interval", s.PublishingInterval)
 		ck.duration(p+".connect_timeout", s.ConnectTimeout)
 		ck.duration(p+".reconnect_max", s.ReconnectMax)
@@ -529,6 +548,79 @@ func (c *Config) validate() Errors {
 		}
 	}
 	return ck.probs
+}
+
+// opcuaSecurity checks an OPC UA source's security policy and mode and its login.
+func (ck *checker) opcuaSecurity(p string, s *OPCUASource) {
+	policyOK := true
+	switch s.SecurityPolicy {
+	case "auto", "None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss":
+	case "Basic128Rsa15", "Basic256":
+		ck.add(p+".security_policy", "security policy %q is deprecated (SHA-1) and not supported: want auto, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss or None", s.SecurityPolicy)
+	default:
+		policyOK = false
+		ck.add(p+".security_policy", "invalid value %q: want one of auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss", s.SecurityPolicy)
+	}
+	switch s.SecurityMode {
+	case "auto", "None", "Sign", "SignAndEncrypt":
+		if policyOK && (s.SecurityMode == "None") != (s.SecurityPolicy == "None") ||
+			s.SecurityPolicy == "None" && s.SecurityMode == "auto" {
+			ck.add(p+".security_mode", "security mode %q does not fit security policy %q: None goes with None only", s.SecurityMode, s.SecurityPolicy)
+		}
+	default:
+		ck.add(p+".security_mode", "invalid value %q: want one of auto, None, Sign, SignAndEncrypt", s.SecurityMode)
+	}
+	switch {
+	case s.UserCertFile != "" && s.UserKeyFile == "":
+		ck.add(p+".user_key_file", "required with user_cert_file")
+	case s.UserKeyFile != "" && s.UserCertFile == "":
+		ck.add(p+".user_cert_file", "required with user_key_file")
+	case s.UserCertFile != "":
+		if s.Username != "" {
+			ck.add(p+".user_cert_file", "set together with username: log in with one of them")
+		}
+		if _, _, err := LoadUserCertificate(s.UserCertFile, s.UserKeyFile); err != nil {
+			ck.add(p+".user_cert_file", "%v", err)
+		}
+	}
+}
+
+// LoadUserCertificate reads an OPC UA user certificate (PEM or DER) and its RSA key
+// (PEM, PKCS#1 or PKCS#8) and checks that they belong together.
+func LoadUserCertificate(certFile, keyFile string) (certDER []byte, key *rsa.PrivateKey, err error) {
+	b, err := readFileLimit(certFile, maxPEMBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %q: %v", certFile, err)
+	}
+	certDER = b
+	if blk, _ := pem.Decode(b); blk != nil {
+		certDER = blk.Bytes
+	}
+	cert, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%q is not a PEM or DER certificate: %v", certFile, err)
+	}
+	kb, err := readFileLimit(keyFile, maxPEMBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %q: %v", keyFile, err)
+	}
+	blk, _ := pem.Decode(kb)
+	if blk == nil {
+		return nil, nil, fmt.Errorf("no PEM private key in %q", keyFile)
+	}
+	key, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
+	if err != nil {
+		k, err8 := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		rk, ok := k.(*rsa.PrivateKey)
+		if err8 != nil || !ok {
+			return nil, nil, fmt.Errorf("%q holds no RSA private key (PKCS#1 or PKCS#8)", keyFile)
+		}
+		key = rk
+	}
+	if pub, ok := cert.PublicKey.(*rsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
+		return nil, nil, fmt.Errorf("certificate %q does not belong to key %q", certFile, keyFile)
+	}
+	return certDER, key, nil
 }
 
 // mqttTLSScheme reports whether an MQTT broker URL scheme selects TLS.

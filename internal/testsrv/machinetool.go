@@ -2,10 +2,13 @@ package testsrv
 
 import (
 	_ "embed"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 )
 
 // NodeOPCUAVersion is the node-opcua release scripts/install-deps.sh installs.
@@ -14,7 +17,8 @@ const NodeOPCUAVersion = "2.186.4"
 //go:embed nodeopcua/server.js
 var machineToolJS []byte
 
-// MachineTool is a node-opcua OPC UA server on 127.0.0.1 (security None, anonymous)
+// MachineTool is a node-opcua OPC UA server on 127.0.0.1 (by default security None and
+// anonymous; MachineToolOptions adds security policies, users and trusted certificates)
 // whose address space is shaped like an OPC 40501 MachineTool server: two machines M1
 // and M2 under Objects/Machines with the Machinery, DI and MachineTool namespaces
 // (nodeopcua/server.js describes the nodes). Unlike gopcua's server it implements
@@ -40,6 +44,19 @@ type MachineToolOptions struct {
 	ExtraNamespaces int
 	// Parts is the PartsProducedInLifetime of M1; M2 has Parts+1000.
 	Parts uint64
+	// Policies are the security policies offered besides None, each in Sign and
+	// SignAndEncrypt, e.g. "Basic256Sha256", "Aes128_Sha256_RsaOaep",
+	// "Aes256_Sha256_RsaPss". With any, only TrustedClients may open a secure channel.
+	Policies []string
+	// NoNone removes the None endpoint.
+	NoNone bool
+	// Users are the accepted user names and passwords; when set, anonymous login is
+	// refused.
+	Users map[string]string
+	// TrustedClients are the DER application instance certificates the server trusts.
+	TrustedClients [][]byte
+	// TrustedUsers are the DER certificates accepted for X.509 user login.
+	TrustedUsers [][]byte
 }
 
 // StartMachineTool starts the server (about 3 s) and stops it at the end of the test.
@@ -84,9 +101,74 @@ func (m *MachineTool) Stop() { m.p.stop() }
 // StartWith starts a stopped server again on the same port with options o.
 func (m *MachineTool) StartWith(o MachineToolOptions) {
 	m.t.Helper()
+	pkiDir := filepath.Join(m.dir, "pki")
+	writeCerts(m.t, filepath.Join(pkiDir, "trusted", "certs"), "client", o.TrustedClients)
+	args := []string{m.node, m.script, "--port=" + strconv.Itoa(m.Port), "--modules=" + m.modules, "--pki=" + pkiDir,
+		"--pad=" + strconv.Itoa(o.ExtraNamespaces), "--parts=" + strconv.FormatUint(o.Parts, 10),
+		"--policies=" + strings.Join(o.Policies, ","), "--certout=" + filepath.Join(m.dir, "server.der")}
+	if o.NoNone {
+		args = append(args, "--nonone=1")
+	}
+	if len(o.Users) > 0 {
+		var us []string
+		for u, p := range o.Users {
+			us = append(us, u+":"+p)
+		}
+		sort.Strings(us)
+		args = append(args, "--users="+strings.Join(us, ","))
+	}
+	if len(o.TrustedUsers) > 0 {
+		userPKI := filepath.Join(m.dir, "userpki")
+		writeCerts(m.t, filepath.Join(userPKI, "trusted", "certs"), "user", o.TrustedUsers)
+		args = append(args, "--userpki="+userPKI)
+	}
 	m.p.mu.Lock()
-	m.p.args = []string{m.node, m.script, "--port=" + strconv.Itoa(m.Port), "--modules=" + m.modules, "--pki=" + filepath.Join(m.dir, "pki"),
-		"--pad=" + strconv.Itoa(o.ExtraNamespaces), "--parts=" + strconv.FormatUint(o.Parts, 10)}
+	m.p.args = args
 	m.p.mu.Unlock()
 	m.p.start()
+}
+
+// ServerCertificate returns the DER application instance certificate of the running
+// server (node-opcua generates it at the first start and keeps it across restarts).
+func (m *MachineTool) ServerCertificate() []byte {
+	m.t.Helper()
+	b, err := os.ReadFile(filepath.Join(m.dir, "server.der"))
+	if err != nil {
+		m.t.Fatalf("server certificate: %v", err)
+	}
+	return b
+}
+
+// RejectedClients returns the DER certificates the server has rejected.
+func (m *MachineTool) RejectedClients() [][]byte {
+	m.t.Helper()
+	var out [][]byte
+	files, _ := filepath.Glob(filepath.Join(m.dir, "pki", "rejected", "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			m.t.Fatalf("rejected certificate: %v", err)
+		}
+		if blk, _ := pem.Decode(b); blk != nil {
+			b = blk.Bytes
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// writeCerts writes DER certificates into dir as prefix-N.der.
+func writeCerts(t TB, dir, prefix string, certs [][]byte) {
+	t.Helper()
+	if len(certs) == 0 {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("%v", err)
+	}
+	for i, c := range certs {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.der", prefix, i)), c, 0o644); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
 }

@@ -18,7 +18,13 @@
 // Arguments (all --key=value): port, modules (the node_modules folder holding
 // node-opcua), pki (certificate folder), pad (extra namespaces
 // registered before the companion ones, so that their indexes move between runs),
-// parts (PartsProducedInLifetime of M1; M2 has parts+1000).
+// parts (PartsProducedInLifetime of M1; M2 has parts+1000), policies (comma-separated
+// security policy names besides None, each offered in Sign and SignAndEncrypt; empty: None
+// only), nonone (1: no None endpoint), users (user:password,... ; set: anonymous login is
+// refused), userpki (certificate folder for X.509 user logins; its trusted/certs holds the
+// accepted user certificates), certout (file to write the server's DER certificate to).
+// Client certificates are trusted when pki/trusted/certs holds them; others are rejected
+// (into pki/rejected) unless no security policy is offered.
 const path = require("path");
 
 const args = {};
@@ -49,20 +55,41 @@ function variable(ns, options, dataType, value) {
 }
 
 async function main() {
-  const certificateManager = new OPCUACertificateManager({ rootFolder: pki, automaticallyAcceptUnknownCertificate: true });
-  const server = new OPCUAServer({
+  const policies = (args.policies || "").split(",").filter((p) => p !== "").map((p) => {
+    if (!(p in SecurityPolicy)) throw new Error("unknown security policy " + p);
+    return SecurityPolicy[p];
+  });
+  const securityPolicies = args.nonone === "1" ? policies : [SecurityPolicy.None, ...policies];
+  const securityModes = [];
+  if (args.nonone !== "1") securityModes.push(MessageSecurityMode.None);
+  if (policies.length > 0) securityModes.push(MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt);
+  const users = {};
+  for (const u of (args.users || "").split(",").filter((u) => u !== "")) {
+    const i = u.indexOf(":");
+    users[u.slice(0, i)] = u.slice(i + 1);
+  }
+  const certificateManager = new OPCUACertificateManager({ rootFolder: pki, automaticallyAcceptUnknownCertificate: policies.length === 0 });
+  const options = {
     port,
     host: "127.0.0.1",
     hostname: "127.0.0.1",
     nodeset_filename: [nodesets.standard],
     serverCertificateManager: certificateManager,
-    securityPolicies: [SecurityPolicy.None],
-    securityModes: [MessageSecurityMode.None],
-    allowAnonymous: true,
+    securityPolicies,
+    securityModes,
+    allowAnonymous: Object.keys(users).length === 0,
     serverInfo: { applicationUri: "urn:ganlink:testsrv:machinetool", productUri: "urn:ganlink:testsrv" },
     buildInfo: { productName: "ganlink test machine tool server" },
-  });
+  };
+  if (Object.keys(users).length > 0) {
+    options.userManager = { isValidUser: (name, password) => users[name] === password };
+  }
+  if (args.userpki) {
+    options.userCertificateManager = new OPCUACertificateManager({ rootFolder: args.userpki, automaticallyAcceptUnknownCertificate: false });
+  }
+  const server = new OPCUAServer(options);
   await server.initialize();
+  if (args.certout) require("fs").writeFileSync(args.certout, server.getCertificate());
   const as = server.engine.addressSpace;
   for (let i = 0; i < pad; i++) as.registerNamespace("urn:ganlink:testsrv:pad" + i);
   const di = as.registerNamespace(DI);
