@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"path"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -34,9 +36,14 @@ const (
 type BrowseOptions struct {
 	// Endpoint is the server URL, opc.tcp://host:port/path.
 	Endpoint string
-	// SecurityPolicy, SecurityMode, Username and Password are as in Config.
+	// SecurityPolicy, SecurityMode, PKI, Own, Username, Password, UserCertificate and
+	// UserKey are as in Config.
 	SecurityPolicy, SecurityMode string
+	PKI                          *pki.Store
+	Own                          *pki.Own
 	Username, Password           string
+	UserCertificate              []byte
+	UserKey                      *rsa.PrivateKey
 	// ConnectTimeout bounds the connection and each service call; default 10s.
 	ConnectTimeout time.Duration
 	// Start is the node id to browse from; default the Objects folder (i=85).
@@ -90,6 +97,8 @@ type BrowseResult struct {
 	// Endpoint and Start are the browsed endpoint and start node (formatted like
 	// BrowseNode.NodeID).
 	Endpoint, Start string
+	// Security is the policy and mode of the session, e.g. "Basic256Sha256/SignAndEncrypt".
+	Security string
 	// Root is the start node.
 	Root *BrowseNode
 	// Truncated reports that the browse stopped at MaxNodes.
@@ -123,7 +132,8 @@ func Browse(ctx context.Context, o BrowseOptions) (*BrowseResult, error) {
 		return nil, fmt.Errorf("browse %q: match pattern %q: %w", o.Endpoint, o.Match, err)
 	}
 	src, err := New(Config{Name: "browse", Endpoint: o.Endpoint, SecurityPolicy: o.SecurityPolicy,
-		SecurityMode: o.SecurityMode, Username: o.Username, Password: o.Password, ConnectTimeout: o.ConnectTimeout}, nil, nil)
+		SecurityMode: o.SecurityMode, PKI: o.PKI, Own: o.Own, Username: o.Username, Password: o.Password,
+		UserCertificate: o.UserCertificate, UserKey: o.UserKey, ConnectTimeout: o.ConnectTimeout}, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +156,7 @@ func Browse(ctx context.Context, o BrowseOptions) (*BrowseResult, error) {
 		}
 		startID = start.build(ns)
 	}
-	res := &BrowseResult{Endpoint: o.Endpoint, maxNodes: o.MaxNodes, match: o.Match, defaultStart: o.Start == DefaultBrowseStart}
+	res := &BrowseResult{Endpoint: o.Endpoint, Security: src.Security(), maxNodes: o.MaxNodes, match: o.Match, defaultStart: o.Start == DefaultBrowseStart}
 	if res.Root, err = b.readStart(ctx, startID); err != nil {
 		return nil, err
 	}

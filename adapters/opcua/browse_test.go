@@ -120,6 +120,8 @@ Machines                                Object                                  
 # configured under sources.opcua:
 #   - name: mt
 #     endpoint: "` + srv.URL + `"
+#     security_policy: None
+#     security_mode: None
 devices:
   - id: m2
     name: "M2"

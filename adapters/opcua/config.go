@@ -40,8 +40,8 @@ type Config struct {
 	// "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss" or "auto" (the strongest the server
 	// offers; never None).
 	SecurityPolicy string
-	// SecurityMode is "None" (the zero value), "Sign", "SignAndEncrypt" or "auto"
-	// (SignAndEncrypt if offered, else Sign).
+	// SecurityMode is "None", "Sign", "SignAndEncrypt" or "auto" (SignAndEncrypt if
+	// offered, else Sign); the zero value is None with policy None, else auto.
 	SecurityMode string
 	// PKI holds the trusted and rejected server certificates and Own the gateway's
 	// application instance certificate; both are required unless SecurityPolicy is None
@@ -123,6 +123,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SecurityMode == "" {
 		c.SecurityMode = "None"
+		if c.SecurityPolicy != "None" {
+			c.SecurityMode = Auto
+		}
 	}
 	if c.PublishingInterval == 0 {
 		c.PublishingInterval = DefaultPublishingInterval
@@ -182,6 +185,9 @@ func (c *Config) Validate() error {
 	mode := c.SecurityMode
 	if mode == "" {
 		mode = "None"
+		if policy != "None" {
+			mode = Auto
+		}
 	}
 	if _, ok := securityModes[mode]; !ok && mode != Auto {
 		add("security_mode", "invalid security mode %q: want auto, None, Sign or SignAndEncrypt", c.SecurityMode)

@@ -109,7 +109,9 @@ func TestConfigValidate(t *testing.T) {
 		{"auto", func(c *Config) { c.SecurityPolicy, c.SecurityMode, c.PKI, c.Own = Auto, Auto, &pki.Store{}, &pki.Own{} }, ""},
 		{"unknown policy", func(c *Config) { c.SecurityPolicy = "Basic512" },
 			`security_policy: unsupported security policy "Basic512": want auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss`},
-		{"deprecated policy", func(c *Config) { c.SecurityPolicy, c.SecurityMode, c.PKI, c.Own = "Basic256", "Sign", &pki.Store{}, &pki.Own{} },
+		{"deprecated policy", func(c *Config) {
+			c.SecurityPolicy, c.SecurityMode, c.PKI, c.Own = "Basic256", "Sign", &pki.Store{}, &pki.Own{}
+		},
 			`security_policy: security policy "Basic256" is deprecated (SHA-1) and not supported: want auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss`},
 		{"mode", func(c *Config) { c.SecurityMode = "Encrypt" },
 			`security_mode: invalid security mode "Encrypt": want auto, None, Sign or SignAndEncrypt`},

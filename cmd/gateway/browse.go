@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/app"
+	"github.com/ganlink/ganlink/gateway/config"
 )
 
 const browseUsage = `usage: gateway browse ENDPOINT [flags]
@@ -31,9 +32,13 @@ func browseCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Match, "match", "", "glob on browse names, e.g. 'Spindle*': keep matching nodes, their ancestors and descendants")
 	fs.BoolVar(&o.EmitConfig, "emit-config", false, "print device YAML for the selected variables instead of the tree")
 	fs.StringVar(&o.Source, "source", "opcua", "name of the OPC UA source in the emitted YAML")
-	fs.StringVar(&o.SecurityPolicy, "security-policy", "None", "security policy (None)")
-	fs.StringVar(&o.SecurityMode, "security-mode", "None", "security mode (None)")
+	fs.StringVar(&o.SecurityPolicy, "security-policy", "auto", "auto (the strongest the server offers), Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep or None")
+	fs.StringVar(&o.SecurityMode, "security-mode", "", "auto, Sign or SignAndEncrypt; None with -security-policy None (default)")
+	fs.StringVar(&o.PKIDir, "pki", config.DefaultPKIDir, "PKI directory: use the gateway's pki.dir, whose certificate the server trusts")
+	fs.StringVar(&o.ApplicationURI, "application-uri", "", "application URI of a certificate generated in -pki (default: the existing one's, else urn:ganlink:gateway:browse)")
 	fs.StringVar(&o.Username, "username", "", "user name; anonymous if empty")
+	fs.StringVar(&o.UserCertFile, "user-cert", "", "X.509 user certificate file (PEM or DER) for certificate login")
+	fs.StringVar(&o.UserKeyFile, "user-key", "", "private key of -user-cert (PEM)")
 	passwordFile := fs.String("password-file", "", "file holding the password of -username")
 	fs.DurationVar(&o.ConnectTimeout, "timeout", 10*time.Second, "bound on the connection and each request")
 	fs.IntVar(&o.MaxNodes, "max-nodes", 5000, "stop after this many nodes")

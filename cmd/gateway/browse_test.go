@@ -46,7 +46,7 @@ func TestBrowseTree(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"from Machines", []string{"browse", ep, "-start", machines, "-depth", "2"},
+		{"from Machines", []string{"browse", ep, "-security-policy", "None", "-start", machines, "-depth", "2"},
 			`BROWSE NAME                    CLASS     DATA TYPE  ACCESS  VALUE    NODE ID
 Machines                       Object                                nsu=urn:ganlink:devsim;s=Machines
 ├─ M1                          Object                                nsu=urn:ganlink:devsim;s=M1
@@ -68,7 +68,7 @@ Machines                       Object                                nsu=urn:gan
    ├─ ActiveProgram            Variable  String     r       "O1021"  nsu=urn:ganlink:devsim;s=M2.ActiveProgram
    └─ Alarm                    Variable  Boolean    r       false    nsu=urn:ganlink:devsim;s=M2.Alarm
 `},
-		{"objects, one level", []string{"browse", "-depth", "1", ep},
+		{"objects, one level", []string{"browse", "-depth", "1", "-security-policy", "None", ep},
 			`BROWSE NAME   CLASS   DATA TYPE  ACCESS  VALUE  NODE ID
 Objects       Object                            i=85
 ├─ Locations  Object                            i=31915
@@ -76,7 +76,7 @@ Objects       Object                            i=85
 ├─ Aliases    Object                            i=23470
 └─ Machines   Object                            nsu=urn:ganlink:devsim;s=Machines
 `},
-		{"match", []string{"browse", ep, "-match", "Spindle*"},
+		{"match", []string{"browse", ep, "-security-policy", "None", "-match", "Spindle*"},
 			`BROWSE NAME            CLASS     DATA TYPE  ACCESS  VALUE   NODE ID
 Objects                Object                               i=85
 └─ Machines            Object                               nsu=urn:ganlink:devsim;s=Machines
@@ -85,9 +85,9 @@ Objects                Object                               i=85
    └─ M2               Object                               nsu=urn:ganlink:devsim;s=M2
       └─ SpindleSpeed  Variable  Double     r       1561.8  nsu=urn:ganlink:devsim;s=M2.SpindleSpeed
 `},
-		{"match nothing", []string{"browse", ep, "-start", machines, "-match", "Nothing*"},
+		{"match nothing", []string{"browse", ep, "-security-policy", "None", "-start", machines, "-match", "Nothing*"},
 			"BROWSE NAME  CLASS  DATA TYPE  ACCESS  VALUE  NODE ID\n(no node matches \"Nothing*\")\n"},
-		{"truncated", []string{"browse", ep, "-start", machines, "-max-nodes", "3"},
+		{"truncated", []string{"browse", ep, "-security-policy", "None", "-start", machines, "-max-nodes", "3"},
 			`BROWSE NAME  CLASS   DATA TYPE  ACCESS  VALUE  NODE ID
 Machines     Object                            nsu=urn:ganlink:devsim;s=Machines
 ├─ M1        Object                            nsu=urn:ganlink:devsim;s=M1
@@ -113,7 +113,7 @@ Machines     Object                            nsu=urn:ganlink:devsim;s=Machines
 func TestBrowseEmitConfig(t *testing.T) {
 	ep := serveDevsim(t)
 	var out, errb bytes.Buffer
-	if code := run([]string{"browse", ep, "-start", "nsu=urn:ganlink:devsim;s=Machines", "-depth", "2", "-emit-config", "-source", "cnc"}, &out, &errb); code != 0 {
+	if code := run([]string{"browse", ep, "-security-policy", "None", "-start", "nsu=urn:ganlink:devsim;s=Machines", "-depth", "2", "-emit-config", "-source", "cnc"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
 	}
 	device := func(m string) string {
@@ -136,6 +136,8 @@ func TestBrowseEmitConfig(t *testing.T) {
 # configured under sources.opcua:
 #   - name: cnc
 #     endpoint: "` + ep + `"
+#     security_policy: None
+#     security_mode: None
 devices:
 ` + device("M1") + device("M2")
 	if got := out.String(); got != want {
@@ -145,7 +147,7 @@ devices:
 	yml := `workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
 sources:
   opcua:
-    - {name: cnc, endpoint: "` + ep + `"}
+    - {name: cnc, endpoint: "` + ep + `", security_policy: None}
 ` + out.String()
 	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -171,6 +173,7 @@ func TestBrowseErrors(t *testing.T) {
 	ep := serveDevsim(t)
 	closed := fmt.Sprintf("opc.tcp://127.0.0.1:%d", testsrv.FreePort(t))
 	pw := filepath.Join(t.TempDir(), "pw")
+	pkiDir := filepath.Join(t.TempDir(), "pki")
 	tests := []struct {
 		name string
 		args []string
@@ -178,17 +181,19 @@ func TestBrowseErrors(t *testing.T) {
 		err  string // first line of stderr
 	}{
 		{"no endpoint", []string{"browse", "-depth", "1"}, 2, "usage: gateway browse ENDPOINT [flags]"},
-		{"extra argument", []string{"browse", ep, "-depth", "1", "x"}, 2, `gateway browse: unexpected argument "x"`},
-		{"negative depth", []string{"browse", ep, "-depth", "-1"}, 2, "gateway browse: invalid -depth -1: want 0 or more"},
-		{"password without user", []string{"browse", ep, "-password-file", pw}, 2, "gateway browse: -password-file needs -username"},
-		{"missing password file", []string{"browse", ep, "-username", "u", "-password-file", pw},
+		{"extra argument", []string{"browse", ep, "-security-policy", "None", "-depth", "1", "x"}, 2, `gateway browse: unexpected argument "x"`},
+		{"negative depth", []string{"browse", ep, "-security-policy", "None", "-depth", "-1"}, 2, "gateway browse: invalid -depth -1: want 0 or more"},
+		{"password without user", []string{"browse", ep, "-security-policy", "None", "-password-file", pw}, 2, "gateway browse: -password-file needs -username"},
+		{"missing password file", []string{"browse", ep, "-security-policy", "None", "-username", "u", "-password-file", pw},
 			2, "gateway browse: read password file: open " + pw + ": no such file or directory"},
-		{"unknown start", []string{"browse", ep, "-start", "nsu=urn:ganlink:devsim;s=Nope"}, 1,
+		{"unknown start", []string{"browse", ep, "-security-policy", "None", "-start", "nsu=urn:ganlink:devsim;s=Nope"}, 1,
 			`gateway browse: read start node "nsu=urn:ganlink:devsim;s=Nope" on "` + ep + `": The node id refers to a node that does not exist in the server address space. StatusBadNodeIDUnknown (0x80340000)`},
-		{"bad start", []string{"browse", ep, "-start", "ns=1;x=2"}, 1, `gateway browse: browse "` + ep + `": start: invalid node id "ns=1;x=2"`},
-		{"policy", []string{"browse", ep, "-security-policy", "Basic256Sha256"}, 1,
-			`gateway browse: validate config of opcua source "browse": security_policy: unsupported security policy "Basic256Sha256": want None`},
-		{"no server", []string{"browse", closed, "-timeout", "1s"}, 1, `gateway browse: get endpoints of "` + closed + `": `},
+		{"bad start", []string{"browse", ep, "-security-policy", "None", "-start", "ns=1;x=2"}, 1, `gateway browse: browse "` + ep + `": start: invalid node id "ns=1;x=2"`},
+		{"policy", []string{"browse", ep, "-security-policy", "Basic512", "-pki", pkiDir}, 1,
+			`gateway browse: validate config of opcua source "browse": security_policy: unsupported security policy "Basic512": want auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss`},
+		{"no secure endpoint", []string{"browse", ep, "-pki", pkiDir}, 1,
+			`gateway browse: select endpoint of "` + ep + `": no endpoint fits security_policy "auto", security_mode "auto" and anonymous login; the server offers None/None (anonymous)`},
+		{"no server", []string{"browse", closed, "-security-policy", "None", "-timeout", "1s"}, 1, `gateway browse: get endpoints of "` + closed + `": `},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

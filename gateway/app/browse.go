@@ -2,20 +2,30 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua"
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
+	"github.com/ganlink/ganlink/gateway/config"
 )
 
 // BrowseOptions configures Browse. Zero values mean the defaults of `gateway browse`.
 type BrowseOptions struct {
 	// Endpoint is the OPC UA server URL, opc.tcp://host:port[/path].
 	Endpoint string
-	// SecurityPolicy and SecurityMode are as in the configuration (None for now);
-	// Username and Password select user-name login.
+	// SecurityPolicy and SecurityMode are as in the configuration; Username and Password
+	// select user-name login, UserCertFile and UserKeyFile X.509 user login.
 	SecurityPolicy, SecurityMode string
 	Username, Password           string
+	UserCertFile, UserKeyFile    string
+	// PKIDir is the PKI directory (the gateway's pki.dir, so that servers see the same
+	// certificate); ApplicationURI the URI of a certificate generated there (default:
+	// the existing certificate's, else urn:ganlink:gateway:browse).
+	PKIDir, ApplicationURI string
 	// ConnectTimeout bounds the connection and each call; default 10s.
 	ConnectTimeout time.Duration
 	// Start is the node id to browse from; default the Objects folder (i=85).
@@ -37,11 +47,33 @@ type BrowseOptions struct {
 // Browse connects to an OPC UA server, browses its address space and writes the tree
 // (or, with EmitConfig, device YAML) to w.
 func Browse(ctx context.Context, o BrowseOptions, w io.Writer) error {
-	res, err := opcua.Browse(ctx, opcua.BrowseOptions{
+	bo := opcua.BrowseOptions{
 		Endpoint: o.Endpoint, SecurityPolicy: o.SecurityPolicy, SecurityMode: o.SecurityMode,
 		Username: o.Username, Password: o.Password, ConnectTimeout: o.ConnectTimeout,
 		Start: o.Start, Depth: o.Depth, Match: o.Match, MaxNodes: o.MaxNodes, Machines: o.EmitConfig,
-	})
+	}
+	if o.UserCertFile != "" || o.UserKeyFile != "" {
+		var err error
+		if bo.UserCertificate, bo.UserKey, err = config.LoadUserCertificate(o.UserCertFile, o.UserKeyFile); err != nil {
+			return err
+		}
+	}
+	if o.SecurityPolicy != "None" || o.Username != "" || bo.UserCertificate != nil {
+		bo.PKI = &pki.Store{Dir: o.PKIDir}
+		uri := o.ApplicationURI
+		if uri == "" && !bo.PKI.HasOwn() {
+			uri = "urn:ganlink:gateway:browse"
+		}
+		var err error
+		if bo.Own, err = bo.PKI.LoadOrCreate(pki.OwnOptions{ApplicationURI: uri}); err != nil {
+			return err
+		}
+		if bo.Own.Created {
+			fmt.Fprintf(os.Stderr, "generated the application instance certificate %s (thumbprint %s): the server must trust it\n",
+				filepath.Join(o.PKIDir, pki.OwnCertFile), pki.Thumbprint(bo.Own.DER))
+		}
+	}
+	res, err := opcua.Browse(ctx, bo)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func TestBrowseEmitConfigRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out strings.Builder
-	if err := app.Browse(ctx, app.BrowseOptions{Endpoint: srv.URL, Depth: 3, EmitConfig: true, Source: "mt"}, &out); err != nil {
+	if err := app.Browse(ctx, app.BrowseOptions{Endpoint: srv.URL, SecurityPolicy: "None", Depth: 3, EmitConfig: true, Source: "mt"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	const (
@@ -94,6 +94,8 @@ func TestBrowseEmitConfigRuns(t *testing.T) {
 # configured under sources.opcua:
 #   - name: mt
 #     endpoint: "` + srv.URL + `"
+#     security_policy: None
+#     security_mode: None
 devices:
 ` + machine("M1", true) + machine("M2", false)
 	if got := out.String(); got != want {
@@ -105,7 +107,7 @@ admin: {listen: "127.0.0.1:0"}
 queue: {dir: %q}
 sources:
   opcua:
-    - {name: mt, endpoint: %q, publishing_interval: 100ms}
+    - {name: mt, endpoint: %q, security_policy: None, publishing_interval: 100ms}
 `, t.TempDir()+"/queue", srv.URL) + out.String()
 	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
 	if err != nil {

@@ -20,9 +20,9 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"gopkg.in/yaml.v3"
 
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
-	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
@@ -32,11 +32,12 @@ const (
 	secretMQTTWrong   = "Mq77-Secret-Wr0ng-91c2"   // refused by the broker
 	secretVMToken     = "Vm-T0ken-Secret-5e8d"     // sent to VictoriaMetrics (which ignores it)
 	secretInfluxWrong = "Infl-Secret-Wr0ng-2b6c"   // refused by InfluxDB ("gw:<this>")
-	secretOPCUA       = "0pcua-Secret-Pw-44d1"     // sent to the OPC UA server (which accepts any identity)
+	secretOPCUA       = "0pcua-Secret-Pw-44d1"     // accepted by the OPC UA server (Aes256_Sha256_RsaPss)
+	secretOPCUAWrong  = "0pcua-Secret-Wr0ng-3e7b"  // refused by the OPC UA server
 	secretAdmin       = "Adm1n-Secret-Pw-8a0e"     // the admin endpoint's basic-auth password
 )
 
-var allSecrets = []string{secretMQTT, secretMQTTWrong, secretVMToken, secretInfluxWrong, secretOPCUA, secretAdmin}
+var allSecrets = []string{secretMQTT, secretMQTTWrong, secretVMToken, secretInfluxWrong, secretOPCUA, secretOPCUAWrong, secretAdmin}
 
 // leaks returns the secrets (or their base64 forms in Authorization headers) found in s.
 func leaks(s string) []string {
@@ -63,22 +64,24 @@ func TestSecretsNeverLeak(t *testing.T) {
 	vm := testsrv.StartVictoria(t)
 	influx := testsrv.StartInfluxAuth(t, "gw", "the-real-influx-password", "ganlink")
 
-	sim, err := devsim.New(devsim.Config{Machines: 1, Seed: 1})
+	// The gateway's PKI as its first start leaves it, so that the OPC UA server can be
+	// told to trust the gateway's certificate before it starts.
+	dir := t.TempDir()
+	store := &pki.Store{Dir: filepath.Join(dir, "pki")}
+	own, err := store.LoadOrCreate(pki.OwnOptions{ApplicationURI: "urn:ganlink:gateway:ws1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	opcAddr := fmt.Sprintf("127.0.0.1:%d", testsrv.FreePort(t))
-	octx, stopOPC := context.WithCancel(context.Background())
-	opcDone := make(chan error, 1)
-	go func() { opcDone <- sim.ServeOPCUA(octx, opcAddr) }()
-	t.Cleanup(func() { stopOPC(); <-opcDone })
-	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer wcancel()
-	if err := sim.WaitOPCUA(wctx, opcAddr); err != nil {
+	opc := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Policies: []string{"Aes256_Sha256_RsaPss"}, NoNone: true,
+		Users: map[string]string{"operator": secretOPCUA}, TrustedClients: [][]byte{own.DER}})
+	serverCert := filepath.Join(dir, "server.der")
+	if err := os.WriteFile(serverCert, opc.ServerCertificate(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Trust(serverCert); err != nil {
 		t.Fatal(err)
 	}
 
-	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
@@ -89,7 +92,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	mqttPassFile := write("mqtt.pw", secretMQTT)
 	vmTokenFile := write("vm.token", secretVMToken)
 	adminPassFile := write("admin.pw", secretAdmin)
-	env := map[string]string{"MQTT2_PASSWORD": secretMQTTWrong, "INFLUX_TOKEN": "gw:" + secretInfluxWrong}
+	env := map[string]string{"MQTT2_PASSWORD": secretMQTTWrong, "INFLUX_TOKEN": "gw:" + secretInfluxWrong, "OPCUA2_PASSWORD": secretOPCUAWrong}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	yml := fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
 admin:
@@ -99,7 +102,8 @@ admin:
 queue: {dir: %[2]s}
 sources:
   opcua:
-    - {name: cnc, endpoint: "opc.tcp://%[3]s", username: operator, password: %[4]s, reconnect_max: 1s}
+    - {name: cnc, endpoint: "%[3]s", username: operator, password: %[4]s, reconnect_max: 1s}
+    - {name: cnc2, endpoint: "%[3]s", username: operator, password: "${OPCUA2_PASSWORD}", reconnect_max: 1s}
   mqtt:
     - name: meters
       broker: %[5]s
@@ -119,7 +123,11 @@ devices:
   - id: m1
     kind: cnc
     source: cnc
-    signals: {spindle_speed_rpm: {node: "nsu=urn:ganlink:devsim;s=M1.SpindleSpeed"}}
+    signals: {spindle_speed_rpm: {node: "nsu=urn:ganlink:testsrv:machines;s=M1.Spindle.ActSpeed"}}
+  - id: m2
+    kind: cnc
+    source: cnc2
+    signals: {spindle_speed_rpm: {node: "nsu=urn:ganlink:testsrv:machines;s=M2.Spindle.ActSpeed"}}
   - id: em1
     kind: energy_meter
     source: meters
@@ -130,7 +138,7 @@ devices:
     source: meters2
     topic: plant/ws1/meter/em2
     signals: {energy_kwh_total: {path: kwh, counter: true}}
-`, adminPassFile, filepath.Join(dir, "queue"), opcAddr, secretOPCUA, broker.URL, mqttPassFile, broker.CA.CertFile,
+`, adminPassFile, filepath.Join(dir, "queue"), opc.URL, secretOPCUA, broker.URL, mqttPassFile, broker.CA.CertFile,
 		vm.URL, vmTokenFile, influx.URL)
 	cfg, err := config.Load([]byte(yml), lookup)
 	if err != nil {
@@ -207,7 +215,7 @@ devices:
 			sink[s.Name] = s
 		}
 		if src["meters"].State == "up" && strings.Contains(src["meters2"].Error, `login refused for user "gw"`) &&
-			src["cnc"].State == "up" && sink["vm"].Up && strings.Contains(sink["influx18"].LastError, "401") {
+			src["cnc"].State == "up" && strings.Contains(src["cnc2"].Error, "StatusBadUserAccessDenied") && sink["vm"].Up && strings.Contains(sink["influx18"].LastError, "401") {
 			t.Logf("meters2: %s\ninflux18: %s", src["meters2"].Error, sink["influx18"].LastError)
 			break
 		}

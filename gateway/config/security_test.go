@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
@@ -227,5 +228,91 @@ func TestHostileYAML(t *testing.T) {
 				t.Fatalf("got %v, want %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// withOPCUA replaces the base configuration's OPC UA source (line 4) with src.
+func withOPCUA(src string) string {
+	return strings.Replace(base, `    - {name: cnc, endpoint: "opc.tcp://127.0.0.1:4840"}`, "    - "+src, 1)
+}
+
+func TestOPCUASecurity(t *testing.T) {
+	rsaPair := func() (cert, key string) {
+		s := &pki.Store{Dir: t.TempDir()}
+		if _, err := s.LoadOrCreate(pki.OwnOptions{ApplicationURI: "urn:user"}); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(s.Dir, pki.OwnCertFile), filepath.Join(s.Dir, pki.OwnKeyFile)
+	}
+	cert, key := rsaPair()
+	_, otherKey := rsaPair()
+	_, ecKey := testsrv.NewCA(t, "test CA").IssueClient(t, "operator")
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	tests := []struct {
+		name, src          string
+		want               string
+		policy, mode, user string // decoded values when valid
+	}{
+		{"defaults: auto", `{name: cnc, endpoint: "opc.tcp://h:4840"}`, "", "auto", "auto", ""},
+		{"None says None", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: None}`, "", "None", "None", ""},
+		{"policy, mode auto", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Aes256_Sha256_RsaPss}`, "", "Aes256_Sha256_RsaPss", "auto", ""},
+		{"every policy", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Aes128_Sha256_RsaOaep, security_mode: Sign}`, "", "Aes128_Sha256_RsaOaep", "Sign", ""},
+		{"user certificate", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: %s}`, cert, key), "", "auto", "auto", cert},
+		{"unknown policy", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Basic512}`,
+			`line 4: sources.opcua[0].security_policy: invalid value "Basic512": want one of auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss`, "", "", ""},
+		{"deprecated policy", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Basic128Rsa15, security_mode: Sign}`,
+			`line 4: sources.opcua[0].security_policy: security policy "Basic128Rsa15" is deprecated (SHA-1) and not supported: want auto, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss or None`, "", "", ""},
+		{"unknown mode", `{name: cnc, endpoint: "opc.tcp://h:4840", security_mode: Encrypt}`,
+			`line 4: sources.opcua[0].security_mode: invalid value "Encrypt": want one of auto, None, Sign, SignAndEncrypt`, "", "", ""},
+		{"None with Sign", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: None, security_mode: Sign}`,
+			`line 4: sources.opcua[0].security_mode: security mode "Sign" does not fit security policy "None": None goes with None only`, "", "", ""},
+		{"secure policy with mode None", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Basic256Sha256, security_mode: None}`,
+			`line 4: sources.opcua[0].security_mode: security mode "None" does not fit security policy "Basic256Sha256": None goes with None only`, "", "", ""},
+		{"user certificate without key", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s}`, cert),
+			`line 4: sources.opcua[0].user_key_file: required with user_cert_file`, "", "", ""},
+		{"user certificate and user name", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", username: u, user_cert_file: %s, user_key_file: %s}`, cert, key),
+			`line 4: sources.opcua[0].user_cert_file: set together with username: log in with one of them`, "", "", ""},
+		{"user key of another certificate", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: %s}`, cert, otherKey),
+			fmt.Sprintf(`line 4: sources.opcua[0].user_cert_file: certificate %q does not belong to key %q`, cert, otherKey), "", "", ""},
+		{"missing user certificate", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: %s}`, missing, key),
+			fmt.Sprintf(`line 4: sources.opcua[0].user_cert_file: read %q: no such file or directory`, missing), "", "", ""},
+		{"user key is a certificate", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: %s}`, cert, cert),
+			fmt.Sprintf(`line 4: sources.opcua[0].user_cert_file: no PEM private key in %q`, cert), "", "", ""},
+		{"EC user key", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: %s}`, cert, ecKey),
+			fmt.Sprintf(`line 4: sources.opcua[0].user_cert_file: %q holds an EC key: OPC UA security needs RSA`, ecKey), "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load([]byte(withOPCUA(tc.src)), noEnv)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+			if err == nil {
+				s := cfg.Sources.OPCUA[0]
+				if s.SecurityPolicy != tc.policy || s.SecurityMode != tc.mode || s.UserCertFile != tc.user {
+					t.Fatalf("decoded %q %q %q", s.SecurityPolicy, s.SecurityMode, s.UserCertFile)
+				}
+			}
+		})
+	}
+}
+
+func TestPKIConfig(t *testing.T) {
+	cfg, err := Load([]byte(base), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PKI.Dir != filepath.Join("ganlink-data", "pki") || cfg.PKI.ApplicationURI != "urn:ganlink:gateway:ws1" || cfg.PKI.KeyBits != 2048 {
+		t.Errorf("defaults %+v", cfg.PKI)
+	}
+	_, err = Load([]byte(base+"pki: {dir: /var/lib/ganlink/pki, application_uri: not a uri, key_bits: 1024}\n"), noEnv)
+	want := `line 16: pki.key_bits: invalid key size 1024: want 2048, 3072 or 4096
+line 16: pki.application_uri: invalid application URI "not a uri": want an absolute URI such as urn:ganlink:gateway:ws1`
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
 	}
 }

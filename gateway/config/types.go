@@ -146,8 +146,8 @@ type Register struct {
 
 // OPCUASource is one OPC UA server endpoint (one session, batched subscriptions).
 type OPCUASource struct {
-	Name               string   `yaml:"name"`
-	Endpoint           string   `yaml:"endpoint"`
+	Name     string `yaml:"name"`
+	Endpoint string `yaml:"endpoint"`
 	// SecurityPolicy is auto (default: the strongest the server offers, never None),
 	// None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss.
 	SecurityPolicy string `yaml:"security_policy"`

@@ -1,11 +1,12 @@
 package config
 
 import (
+	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 const (
 	DefaultAdminListen        = "127.0.0.1:9273"
 	DefaultQueueDir           = "./ganlink-data/queue"
+	DefaultPKIDir             = "./ganlink-data/pki"
 	DefaultQueueMaxBytes      = 1 << 30
 	DefaultQueueFsync         = "1s"
 	DefaultTimezone           = "Asia/Shanghai"
@@ -611,9 +613,19 @@ func LoadUserCertificate(certFile, keyFile string) (certDER []byte, key *rsa.Pri
 	key, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
 	if err != nil {
 		k, err8 := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		rk, ok := k.(*rsa.PrivateKey)
-		if err8 != nil || !ok {
+		if err8 != nil {
+			if _, errEC := x509.ParseECPrivateKey(blk.Bytes); errEC == nil {
+				return nil, nil, fmt.Errorf("%q holds an EC key: OPC UA security needs RSA", keyFile)
+			}
 			return nil, nil, fmt.Errorf("%q holds no RSA private key (PKCS#1 or PKCS#8)", keyFile)
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			kind := "a non-RSA"
+			if _, ec := k.(*ecdsa.PrivateKey); ec {
+				kind = "an EC"
+			}
+			return nil, nil, fmt.Errorf("%q holds %s key: OPC UA security needs RSA", keyFile, kind)
 		}
 		key = rk
 	}

@@ -133,13 +133,17 @@ type OwnOptions struct {
 	KeyBits int
 }
 
+// HasOwn reports whether the directory holds an application instance certificate.
+func (s *Store) HasOwn() bool {
+	p := s.path(OwnCertFile)
+	return fileExists(p) || fileExists(strings.TrimSuffix(p, ".der")+".pem")
+}
+
 // LoadOrCreate returns the application instance certificate, generating it when the
-// directory has none. An existing certificate must carry o.ApplicationURI, match its key,
-// have a key of at least 2048 bits and be valid now; otherwise the error says what to do.
+// directory has none. An existing certificate must carry o.ApplicationURI (any URI when
+// it is empty), match its key, have a key of at least 2048 bits and be valid now;
+// otherwise the error says what to do.
 func (s *Store) LoadOrCreate(o OwnOptions) (*Own, error) {
-	if o.ApplicationURI == "" {
-		return nil, errors.New("pki: application URI is empty")
-	}
 	certPath := s.path(OwnCertFile)
 	if _, err := os.Stat(certPath); errors.Is(err, os.ErrNotExist) {
 		if pemPath := strings.TrimSuffix(certPath, ".der") + ".pem"; fileExists(pemPath) {
@@ -177,7 +181,7 @@ func (s *Store) LoadOrCreate(o OwnOptions) (*Own, error) {
 	if len(cert.URIs) > 0 {
 		uri = cert.URIs[0].String()
 	}
-	if uri != o.ApplicationURI {
+	if o.ApplicationURI != "" && uri != o.ApplicationURI {
 		return nil, fmt.Errorf("pki: application instance certificate %s has application URI %q, the configuration says %q: set pki.application_uri to %q, or delete %s to generate a new certificate (every server must then trust the new one)",
 			certPath, uri, o.ApplicationURI, uri, filepath.Join(s.Dir, "own"))
 	}
