@@ -89,8 +89,11 @@ type KPIWindow struct {
 
 // SourceStatus is one source's connection state.
 type SourceStatus struct {
-	Name      string    `json:"name"`
-	State     string    `json:"state"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Security is the OPC UA security policy and mode of the current or last
+	// connection attempt, e.g. "Aes256_Sha256_RsaPss/SignAndEncrypt".
+	Security  string    `json:"security,omitempty"`
 	Since     time.Time `json:"since"`
 	Error     string    `json:"error,omitempty"`
 	Errors    uint64    `json:"signal_errors"`
@@ -128,7 +131,11 @@ func (a *App) Status() Status {
 	snap := a.obs.snapshot()
 	for _, s := range a.sources {
 		ss := snap[s.name]
-		st.Sources = append(st.Sources, SourceStatus{Name: s.name, State: ss.State.String(), Since: ss.Since,
+		sec := ""
+		if ws, ok := s.src.(interface{ Security() string }); ok {
+			sec = ws.Security()
+		}
+		st.Sources = append(st.Sources, SourceStatus{Name: s.name, State: ss.State.String(), Security: sec, Since: ss.Since,
 			Error: ss.Err, Errors: ss.Errors, LastError: ss.LastError})
 	}
 
