@@ -8,16 +8,21 @@
 // off, so nothing is restored behind the source's back. One connection attempt:
 //
 //  1. GetEndpoints on the configured URL and select the endpoint of the configured
-//     security policy and mode (only None is supported for now). A server that lists
-//     no endpoint for the URL (typical behind NAT or a port forward) is used with
-//     security None and anonymous login.
-//  2. Open the secure channel and the session (anonymous or user name) on the
-//     configured URL, never on the URL the server advertises, and read the server's
-//     NamespaceArray.
-//  3. Resolve "nsu=" node ids against that NamespaceArray, translate browse paths into
+//     security policy and mode, or with "auto" the strongest one the server offers
+//     that accepts the configured login (see security.go). A server that lists no
+//     endpoint for the URL (typical behind NAT or a port forward) is used only when
+//     the configuration says security None and anonymous login.
+//  2. For a secure endpoint (or credentials encrypted with the server's certificate),
+//     check the server's certificate against the PKI directory (package pki): an
+//     untrusted one is copied to rejected/ and the attempt fails with the command that
+//     trusts it; the directory is read at every attempt, so trusting needs no restart.
+//  3. Open the secure channel with the gateway's application instance certificate and
+//     the session (anonymous, user name or user certificate) on the configured URL,
+//     never on the URL the server advertises, and read the server's NamespaceArray.
+//  4. Resolve "nsu=" node ids against that NamespaceArray, translate browse paths into
 //     node ids (see Browse paths), create the subscriptions and the monitored items (see
 //     Chunking), and report point.StateUp.
-//  4. Keep publish requests outstanding and convert each publish response into one
+//  5. Keep publish requests outstanding and convert each publish response into one
 //     Batch, handed to emit.
 //
 // Any session, channel or subscription failure ends the attempt: a publish or service
