@@ -1,14 +1,14 @@
 package admin
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ganlink/ganlink/internal/httpauth"
 )
 
 // Auth configures the admin endpoint's authentication: HTTP basic authentication with
@@ -25,7 +25,7 @@ type Auth struct {
 }
 
 // realm names the protection space in WWW-Authenticate challenges.
-const realm = `realm="ganlink gateway"`
+const realm = "ganlink gateway"
 
 // openPaths are the monitoring and probe endpoints that stay open unless
 // Auth.ProtectMetrics is set. Any other path, including ones added with Handle, is
@@ -39,7 +39,7 @@ const authWarnEvery = time.Minute
 // the same time whatever the length or content of the presented value.
 type authenticator struct {
 	basic          bool
-	user, secret   [32]byte // secret: the password, or the token
+	user, secret   httpauth.Digest // secret: the password, or the token
 	protectMetrics bool
 
 	mu       sync.Mutex
@@ -67,11 +67,11 @@ func (s *Server) SetAuth(a Auth) error {
 	}
 	au := &authenticator{protectMetrics: a.ProtectMetrics}
 	if a.Token != "" {
-		au.secret = sha256.Sum256([]byte(a.Token))
+		au.secret = httpauth.Hash(a.Token)
 	} else {
 		au.basic = true
-		au.user = sha256.Sum256([]byte(a.Username))
-		au.secret = sha256.Sum256([]byte(a.Password))
+		au.user = httpauth.Hash(a.Username)
+		au.secret = httpauth.Hash(a.Password)
 	}
 	s.auth = au
 	return nil
@@ -99,18 +99,17 @@ func (s *Server) guard(h http.Handler) http.Handler {
 func (a *authenticator) check(r *http.Request) (ok, badToken bool) {
 	if user, pass, isBasic := r.BasicAuth(); isBasic {
 		if a.basic {
-			u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
-			return subtle.ConstantTimeCompare(u[:], a.user[:])&subtle.ConstantTimeCompare(p[:], a.secret[:]) == 1, false
+			// Both compared, always: no early exit on a wrong user name.
+			u, p := httpauth.Equal(httpauth.Hash(user), a.user), httpauth.Equal(httpauth.Hash(pass), a.secret)
+			return u && p, false
 		}
-		p := sha256.Sum256([]byte(pass))
-		return subtle.ConstantTimeCompare(p[:], a.secret[:]) == 1, false
+		return httpauth.Equal(httpauth.Hash(pass), a.secret), false
 	}
-	scheme, tok, found := strings.Cut(r.Header.Get("Authorization"), " ")
-	if a.basic || !found || !strings.EqualFold(scheme, "Bearer") {
+	tok, found := httpauth.Bearer(r)
+	if a.basic || !found {
 		return false, false
 	}
-	t := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	ok = subtle.ConstantTimeCompare(t[:], a.secret[:]) == 1
+	ok = httpauth.Equal(httpauth.Hash(tok), a.secret)
 	return ok, !ok
 }
 
@@ -120,13 +119,9 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, badToken bool) {
 	a := s.auth
 	h := w.Header()
 	if !a.basic {
-		if badToken {
-			h.Add("WWW-Authenticate", "Bearer "+realm+`, error="invalid_token"`)
-		} else {
-			h.Add("WWW-Authenticate", "Bearer "+realm)
-		}
+		h.Add("WWW-Authenticate", httpauth.Challenge(realm, badToken))
 	}
-	h.Add("WWW-Authenticate", "Basic "+realm+`, charset="UTF-8"`)
+	h.Add("WWW-Authenticate", `Basic realm="`+realm+`", charset="UTF-8"`)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

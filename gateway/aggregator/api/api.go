@@ -19,6 +19,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/gateway/aggregator/service"
+	"github.com/ganlink/ganlink/internal/httpauth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -205,16 +206,15 @@ func (a *API) authed(rt route) http.Handler {
 	name := strings.ReplaceAll(strings.TrimPrefix(rt.path, "/api/v1/"), "/", "-")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		auth := r.Header.Get("Authorization")
-		scheme, bearer, _ := strings.Cut(auth, " ")
-		if auth == "" || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(bearer) == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ganlink"`)
+		bearer, ok := httpauth.Bearer(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", httpauth.Challenge("ganlink", false))
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
 			return
 		}
-		tok, ok := a.tokens.Lookup(strings.TrimSpace(bearer))
+		tok, ok := a.tokens.Lookup(bearer)
 		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ganlink", error="invalid_token"`)
+			w.Header().Set("WWW-Authenticate", httpauth.Challenge("ganlink", true))
 			writeError(w, http.StatusUnauthorized, "invalid bearer token")
 			return
 		}

@@ -3,16 +3,15 @@ package api
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
+	"github.com/ganlink/ganlink/internal/httpauth"
 	"gopkg.in/yaml.v3"
 )
 
@@ -33,7 +32,7 @@ type tokenFile struct {
 type Tokens struct {
 	path string
 	mu   sync.Mutex
-	set  atomic.Pointer[map[[32]byte]Token]
+	set  atomic.Pointer[map[httpauth.Digest]Token]
 }
 
 // LoadTokens reads a tokens file:
@@ -67,14 +66,14 @@ func (t *Tokens) Reload() error {
 }
 
 // ParseTokens validates a tokens file's content.
-func ParseTokens(data []byte) (map[[32]byte]Token, error) {
+func ParseTokens(data []byte) (map[httpauth.Digest]Token, error) {
 	var f tokenFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	set := map[[32]byte]Token{}
+	set := map[httpauth.Digest]Token{}
 	names := map[string]bool{}
 	var errs []error
 	for i, tok := range f.Tokens {
@@ -85,11 +84,10 @@ func ParseTokens(data []byte) (map[[32]byte]Token, error) {
 			errs = append(errs, fmt.Errorf("tokens[%d].name: duplicate %q", i, tok.Name))
 		}
 		names[tok.Name] = true
-		var h [32]byte
-		if b, err := hex.DecodeString(strings.ToLower(tok.SHA256)); err != nil || len(b) != 32 {
+		h, ok := httpauth.ParseHex(tok.SHA256)
+		if !ok {
 			errs = append(errs, fmt.Errorf("tokens[%d].sha256: want 64 hex digits", i))
 		} else {
-			copy(h[:], b)
 			if _, dup := set[h]; dup {
 				errs = append(errs, fmt.Errorf("tokens[%d].sha256: same hash as token %q", i, set[h].Name))
 			}
@@ -105,9 +103,10 @@ func ParseTokens(data []byte) (map[[32]byte]Token, error) {
 	return set, nil
 }
 
-// Lookup returns the token entry for a presented bearer token.
+// Lookup returns the token entry for a presented bearer token. The map is keyed by
+// digests: its timing depends on the digest of what was presented, not on the tokens.
 func (t *Tokens) Lookup(bearer string) (Token, bool) {
-	tok, ok := (*t.set.Load())[sha256.Sum256([]byte(bearer))]
+	tok, ok := (*t.set.Load())[httpauth.Hash(bearer)]
 	return tok, ok
 }
 
@@ -123,7 +122,4 @@ func NewToken() (token, hash string, err error) {
 }
 
 // HashToken returns the hex SHA-256 of a token.
-func HashToken(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
-}
+func HashToken(token string) string { return httpauth.Hash(token).Hex() }
