@@ -70,6 +70,7 @@ type Engine struct {
 	dayHi   int64
 	sink    commitSink
 	stats   Stats
+	noBeats bool // tests: no heartbeat runs
 }
 
 type span struct{ start, end int64 }
@@ -122,6 +123,18 @@ type device struct {
 	upAt        int64
 	lastSample  int64
 	sampled     bool
+}
+
+// inert reports whether the state model ignores the values of role r on d: only their
+// quality, and that they arrived, count.
+func (d *device) inert(r role) bool {
+	switch r {
+	case roleOther, roleProgram, roleParts, roleEnergy, roleWater:
+		return true
+	case rolePower:
+		return d.meter && d.has.has(roleEnergy) // no power integration, no power threshold
+	}
+	return false
 }
 
 type lastSample struct {
@@ -323,7 +336,12 @@ func (e *Engine) processPoint(p *point.Point) {
 			}
 			if t < ls.t {
 				e.stats.OutOfOrder++
-				if !isCounter(r) && ts == t {
+				switch {
+				case ts != t || isCounter(r):
+				case d.inert(r):
+					// Superseded by the newer sample of its role: it only proves data at t.
+					placed = e.insert(d, beat(t, t)) || placed
+				default:
 					placed = e.insert(d, event{t: t, v: v, kind: evSample, role: r, q: q}) || placed
 				}
 				continue
@@ -340,10 +358,10 @@ func (e *Engine) processPoint(p *point.Point) {
 		if isCounter(r) && q != point.Bad {
 			e.count(d, r, t, ts, v)
 		}
-		placed = e.insert(d, event{t: ts, v: v, kind: evSample, role: r, q: q}) || placed
+		placed = e.sample(d, ts, v, r, q) || placed
 	}
 	if other && !placed {
-		e.insert(d, event{t: ts, kind: evSample, role: roleOther, q: otherQ})
+		e.sample(d, ts, 0, roleOther, otherQ)
 	}
 	if good {
 		e.markGood(di, ts)
@@ -429,6 +447,32 @@ func (e *Engine) insert(d *device, ev event) bool {
 	return true
 }
 
+// sample adds a sample of role r at t, in order for its role: into the heartbeat run at
+// the end of the timeline when its role's values do not matter (see beat), else as a
+// sample event.
+func (e *Engine) sample(d *device, t int64, v float64, r role, q point.Quality) bool {
+	if d.inert(r) && !e.noBeats && e.started {
+		n := len(d.evs)
+		if n > 0 && d.evs[n-1].kind == evBeat {
+			b := &d.evs[n-1]
+			switch bq, in := b.slot(r); {
+			case !in && t == b.t:
+				b.setSlot(r, q) // joins the run at its start
+				return true
+			case in && bq == q && t >= b.end() && (d.interval == 0 || t-b.end() < 3*d.interval):
+				b.setEnd(t)
+				return true
+			}
+		}
+		if n == 0 || d.evs[n-1].t <= t {
+			ev := beat(t, t)
+			ev.setSlot(r, q)
+			return e.insert(d, ev)
+		}
+	}
+	return e.insert(d, event{t: t, v: v, kind: evSample, role: r, q: q})
+}
+
 // SourceState reports a source's session: up=false (session or subscription lost) makes
 // every device of the source offline from at; after up=true they stay offline until
 // their next sample arrives, which ends the offline period at max(its timestamp, the
@@ -508,8 +552,11 @@ func (e *Engine) start(s int64) {
 	for _, d := range e.devs {
 		d.c.init(w0)
 		for i := range d.evs {
-			if d.evs[i].t < s {
-				d.evs[i].t = s
+			if ev := &d.evs[i]; ev.t < s {
+				if ev.kind == evBeat {
+					ev.setEnd(max(ev.end(), s))
+				}
+				ev.t = s
 				e.stats.Stale++
 			}
 		}
@@ -561,6 +608,9 @@ func (e *Engine) gap(from, to int64) {
 			n--
 		}
 		d.evs = d.evs[:n]
+		if n > 0 && d.evs[n-1].kind == evBeat && d.evs[n-1].end() > from {
+			d.evs[n-1].setEnd(from)
+		}
 		e.insert(d, event{t: from, kind: evReset})
 		d.last = [numRoles]lastSample{}
 		d.srcDown, d.waitData = false, false

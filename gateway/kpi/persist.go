@@ -78,11 +78,13 @@ type snapCarry struct {
 }
 
 type snapEvent struct {
-	T    int64         `json:"t"`
-	V    float64       `json:"v"`
-	Kind evKind        `json:"kind"`
-	Role string        `json:"role"`
-	Q    point.Quality `json:"q"`
+	T     int64         `json:"t"`
+	V     float64       `json:"v"`
+	End   int64         `json:"end,omitempty"`   // of a heartbeat run (kind 4)
+	Slots uint16        `json:"slots,omitempty"` // of a heartbeat run
+	Kind  evKind        `json:"kind"`
+	Role  string        `json:"role"`
+	Q     point.Quality `json:"q"`
 }
 
 type snapCounter struct {
@@ -373,7 +375,17 @@ func (j *jsonWriter) event(ev *event) {
 	j.raw(`{"t":`)
 	j.int(ev.t)
 	j.raw(`,"v":`)
-	j.float(ev.v)
+	if ev.kind == evBeat {
+		j.float(0)
+		j.raw(`,"end":`)
+		j.int(ev.end())
+		if ev.slots != 0 {
+			j.raw(`,"slots":`)
+			j.int(int64(ev.slots))
+		}
+	} else {
+		j.float(ev.v)
+	}
 	j.raw(`,"kind":`)
 	j.int(int64(ev.kind))
 	j.raw(`,"role":`)
@@ -569,6 +581,14 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 			r, ok := roleByName(se.Role)
 			if se.Role == "other" {
 				r, ok = roleOther, true
+			}
+			if se.Kind == evBeat {
+				if se.T < saved && se.T >= d.c.done && se.End >= se.T {
+					b := beat(se.T, min(se.End, saved-1))
+					b.slots = se.Slots
+					e.insert(d, b)
+				}
+				continue
 			}
 			if !ok || se.T >= saved || se.T < d.c.done || se.Kind > evReset {
 				continue

@@ -51,8 +51,11 @@ func legacySnapshot(e *Engine, n int64) *snapshot {
 			}
 		}
 		for _, ev := range d.evs {
-			sd.Events = append(sd.Events, snapEvent{T: ev.t, V: ev.v, Kind: ev.kind,
-				Role: roleNames[ev.role], Q: ev.q})
+			se := snapEvent{T: ev.t, V: ev.v, Kind: ev.kind, Role: roleNames[ev.role], Q: ev.q}
+			if ev.kind == evBeat {
+				se.V, se.End, se.Slots = 0, ev.end(), ev.slots
+			}
+			sd.Events = append(sd.Events, se)
 		}
 		for ci, ct := range d.ctr {
 			if ct.has {

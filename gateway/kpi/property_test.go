@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +25,11 @@ import (
 //   - Σ hourly = daily and Σ per-minute = hourly for energy, parts and water;
 //   - Live: state seconds sum to the time elapsed in each open window.
 func TestProperties(t *testing.T) {
-	for seed := uint64(1); seed <= 8; seed++ {
+	seeds := uint64(8)
+	if n, err := strconv.ParseUint(os.Getenv("KPI_SEEDS"), 10, 64); err == nil {
+		seeds = n // e.g. KPI_SEEDS=200 for a longer run
+	}
+	for seed := uint64(1); seed <= seeds; seed++ {
 		extreme := seed%2 == 0
 		restart := seed%3 == 0
 		t.Run(fmt.Sprintf("seed=%d/extreme=%v/restart=%v", seed, extreme, restart), func(t *testing.T) {
@@ -72,15 +80,41 @@ func runProperty(t *testing.T, seed uint64, extreme, restart bool) {
 	case 2:
 		cfg.Shifts = []kpi.Shift{{Start: "20:00", End: "08:30", Days: []time.Weekday{time.Monday, time.Tuesday}}}
 	}
-	e, err := kpi.New(cfg, devs)
-	if err != nil {
-		t.Fatal(err)
+	// Two engines get the same input: the second keeps every sample as its own timeline
+	// event, without heartbeat runs; their outputs must be identical.
+	newEngines := func() []*kpi.Engine {
+		var es []*kpi.Engine
+		for i := 0; i < 2; i++ {
+			e, err := kpi.New(cfg, devs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kpi.SetHeartbeatRuns(e, i == 0)
+			es = append(es, e)
+		}
+		return es
 	}
+	es := newEngines()
+	e := es[0]
 
 	start, end := at("2024-03-04 22:00:00"), at("2024-03-06 01:00:00")
-	var out point.Batch
+	var out, plain point.Batch
+	tick := func(wall time.Time) {
+		a, b := es[0].Tick(wall), es[1].Tick(wall)
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			for i := range a {
+				if i < len(b) && fmt.Sprint(a[i]) != fmt.Sprint(b[i]) {
+					id := a[i].Device
+					t.Logf("%s timeline with heartbeat runs:\n%s\nwithout:\n%s", id, strings.Join(kpi.DebugEvents(es[0], id), "\n"), strings.Join(kpi.DebugEvents(es[1], id), "\n"))
+					t.Fatalf("tick %s: point differs with heartbeat runs:\n%v\nwithout:\n%v", wall, a[i], b[i])
+				}
+			}
+		}
+		out = append(out, a...)
+		plain = append(plain, b...)
+	}
 	wall := start
-	out = append(out, e.Tick(wall)...)
+	tick(wall)
 	restartAt := start.Add(time.Duration(2+rng.IntN(20)) * time.Hour)
 	lastT := map[string]time.Time{}
 	down := map[string]bool{}
@@ -110,35 +144,57 @@ func runProperty(t *testing.T, seed uint64, extreme, restart bool) {
 				}
 				fs = append(fs, randomField(rng, s, sig, extreme))
 			}
-			e.Process(point.Batch{{Measurement: s.dev.Kind, Device: s.dev.ID, Fields: fs, Time: ts.UnixNano()}})
+			for _, e := range es {
+				e.Process(point.Batch{{Measurement: s.dev.Kind, Device: s.dev.ID, Fields: fs, Time: ts.UnixNano()}})
+			}
 		}
 		if rng.IntN(300) == 0 {
 			src := fmt.Sprintf("s%d", rng.IntN(3))
 			down[src] = !down[src]
-			e.SourceState(src, !down[src], wall.Add(-time.Duration(rng.IntN(5))*time.Second))
+			at := wall.Add(-time.Duration(rng.IntN(5)) * time.Second)
+			for _, e := range es {
+				e.SourceState(src, !down[src], at)
+			}
 		}
 		if restart && !wall.Before(restartAt) {
 			restart = false
-			var buf bytes.Buffer
-			if err := e.SaveState(&buf, wall); err != nil {
-				t.Fatal(err)
+			var bufs [2]bytes.Buffer
+			for i, e := range es {
+				if err := e.SaveState(&bufs[i], wall); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if e, err = kpi.New(cfg, devs); err != nil {
-				t.Fatal(err)
-			}
+			es = newEngines()
+			e = es[0]
 			wall = wall.Add(time.Duration(1+rng.IntN(600)) * time.Second)
-			if err := e.LoadState(&buf, wall); err != nil {
-				t.Fatal(err)
+			for i, e := range es {
+				if err := e.LoadState(&bufs[i], wall); err != nil {
+					t.Fatal(err)
+				}
 			}
 			down = map[string]bool{}
 		}
-		out = append(out, e.Tick(wall)...)
+		tick(wall)
 		if rng.IntN(500) == 0 {
-			checkLive(t, e.Live(wall))
+			l := es[0].Live(wall)
+			checkLive(t, l)
+			if p := es[1].Live(wall); !reflect.DeepEqual(l, p) {
+				for i := range l.Devices {
+					if !reflect.DeepEqual(l.Devices[i], p.Devices[i]) {
+						id := l.Devices[i].ID
+						t.Logf("%s timeline with heartbeat runs:\n%s\nwithout:\n%s", id, strings.Join(kpi.DebugEvents(es[0], id), "\n"), strings.Join(kpi.DebugEvents(es[1], id), "\n"))
+						t.Fatalf("live at %s differs with heartbeat runs:\n%+v\nwithout:\n%+v", wall, l.Devices[i], p.Devices[i])
+					}
+				}
+				t.Fatalf("live at %s differs with heartbeat runs:\n%+v\nwithout:\n%+v", wall, l, p)
+			}
 		}
 	}
 	finiteAll(t, out)
 	checkPoints(t, out, extreme)
+	if got, want := fmt.Sprint(out), fmt.Sprint(plain); got != want {
+		t.Errorf("KPIs differ with heartbeat runs (%d points, %d without)", len(out), len(plain))
+	}
 	st := e.Stats()
 	t.Logf("%d points, stats %+v", len(out), st)
 	if st.Late == 0 || st.Duplicates == 0 || st.OutOfOrder == 0 || st.Resets == 0 || st.Invalid == 0 {

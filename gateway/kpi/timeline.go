@@ -1,6 +1,7 @@
 package kpi
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -19,14 +20,52 @@ const (
 	evDown                 // the source's session was lost
 	evUp                   // first sample after the session came back
 	evReset                // observation interrupted: signal values are forgotten
+	evBeat                 // a run of samples that only prove the device alive (see beat)
 )
 
+// A heartbeat run (evBeat) stands for samples from t to end (kept in v's bits) of roles
+// whose values the state model never reads (see device.inert): only their quality and
+// their time count. slots holds, per such role, the quality all its samples in the run
+// have; every role in slots has a sample at t (a role joins a run only at its start).
+// No two samples of a run are 3 intervals apart, so no silence can start inside it.
+// Applying a run at t therefore gives the timeline, at every instant, the state the
+// samples themselves give: a meter reporting 3 fields a second keeps one event instead
+// of 3 per second until its window closes.
+func beat(t, end int64) event {
+	return event{t: t, v: math.Float64frombits(uint64(end)), kind: evBeat}
+}
+
+// end is the last sample of a heartbeat run.
+func (ev *event) end() int64 { return int64(math.Float64bits(ev.v)) }
+
+func (ev *event) setEnd(end int64) { ev.v = math.Float64frombits(uint64(end)) }
+
+// slotShift places each role's 2-bit slot (0: not in the run, else quality+1).
+var slotShift = [numRoles]int8{roleOther: 0, roleProgram: 2, rolePower: 4, roleParts: 6, roleEnergy: 8,
+	roleWater: 10, roleNone: -1, roleMachine: -1, roleMode: -1, roleChannel: -1, roleAlarm: -1, roleSpindle: -1}
+
+// slot returns role r's quality in the run and whether r is in it.
+func (ev *event) slot(r role) (point.Quality, bool) {
+	sh := slotShift[r]
+	if sh < 0 {
+		return 0, false
+	}
+	v := ev.slots >> sh & 3
+	return point.Quality(v) - 1, v != 0
+}
+
+func (ev *event) setSlot(r role, q point.Quality) {
+	sh := slotShift[r]
+	ev.slots = ev.slots&^(3<<sh) | uint16(q+1)<<sh
+}
+
 type event struct {
-	t    int64
-	v    float64
-	kind evKind
-	role role
-	q    point.Quality
+	t     int64
+	v     float64
+	kind  evKind
+	role  role
+	q     point.Quality
+	slots uint16 // of a heartbeat run
 }
 
 type sigVal struct {
@@ -68,17 +107,22 @@ type sink interface {
 // It returns the number of events consumed.
 func (e *Engine) walk(d *device, c *carry, to, limit int64, s sink) int {
 	i := 0
-	for ; i < len(d.evs); i++ {
-		ev := &d.evs[i]
-		if ev.t >= to {
+	for i < len(d.evs) {
+		t := d.evs[i].t
+		if t >= to {
 			break
 		}
-		e.silence(d, c, ev.t, s)
-		if ev.kind == evSample && ev.role == rolePower {
-			e.integrate(d, c, ev, s)
+		e.silence(d, c, t, s)
+		// The events of one instant (the fields of one message) apply together: no
+		// zero-length state between them.
+		for ; i < len(d.evs) && d.evs[i].t == t; i++ {
+			ev := &d.evs[i]
+			if ev.kind == evSample && ev.role == rolePower {
+				e.integrate(d, c, ev, s)
+			}
+			apply(c, ev)
 		}
-		apply(c, ev)
-		e.change(d, c, ev.t, e.raw(d, c, ev.t), s)
+		e.change(d, c, t, e.raw(d, c, t), s)
 	}
 	e.silence(d, c, to, s)
 	e.carryPower(d, c, i, to, s)
@@ -97,7 +141,15 @@ func apply(c *carry, ev *event) {
 	case evSample:
 		c.sig[ev.role] = sigVal{v: ev.v, q: ev.q, has: true}
 		c.any = true
-		c.data = ev.t
+		c.data = max(c.data, ev.t) // a sample placed inside a heartbeat run is not newer
+	case evBeat:
+		for r := range c.sig {
+			if q, ok := ev.slot(role(r)); ok {
+				c.sig[r] = sigVal{q: q, has: true}
+			}
+		}
+		c.any = true
+		c.data = max(c.data, ev.end())
 	case evDown:
 		c.down = true
 	case evUp:
@@ -207,16 +259,18 @@ func (e *Engine) holds(d *device, c *carry, i int, limit int64) bool {
 		return d.interval > 0 && cc.any && !cc.down && c.raw != StateOffline &&
 			cc.data+3*d.interval < t
 	}
-	for j := i; j < len(d.evs); j++ {
-		ev := &d.evs[j]
-		if ev.t >= until {
+	for j := i; j < len(d.evs); {
+		t := d.evs[j].t
+		if t >= until {
 			break
 		}
-		if silentBefore(ev.t) {
+		if silentBefore(t) {
 			return false
 		}
-		apply(&cc, ev)
-		if e.raw(d, &cc, ev.t) != c.raw {
+		for ; j < len(d.evs) && d.evs[j].t == t; j++ {
+			apply(&cc, &d.evs[j])
+		}
+		if e.raw(d, &cc, t) != c.raw {
 			return false
 		}
 	}
