@@ -848,7 +848,12 @@ func (tr trapezoid) at(t int64) float64 {
 	if t == tr.t1 {
 		return tr.v1
 	}
-	return tr.v0 + (tr.v1-tr.v0)*float64(t-tr.t0)/float64(tr.t1-tr.t0)
+	f := float64(t-tr.t0) / float64(tr.t1-tr.t0)
+	if v := tr.v0 + (tr.v1-tr.v0)*f; finite(v) {
+		return v
+	}
+	// v1-v0 overflowed (absurd readings of opposite sign): the weighted form stays finite.
+	return tr.v0*(1-f) + tr.v1*f
 }
 
 // kwh integrates over [a, b) ⊆ [t0, t1].
@@ -856,5 +861,5 @@ func (tr trapezoid) kwh(a, b int64) float64 {
 	if b <= a {
 		return 0
 	}
-	return (tr.at(a) + tr.at(b)) / 2 * float64(b-a) / float64(time.Hour)
+	return (tr.at(a)/2 + tr.at(b)/2) * float64(b-a) / float64(time.Hour)
 }

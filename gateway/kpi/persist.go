@@ -47,10 +47,46 @@ type snapAcc struct {
 	NS      [numStates]int64 `json:"ns"`
 	Plan    int64            `json:"plan_ns"`
 	RunPlan int64            `json:"run_plan_ns"`
-	Parts   float64          `json:"parts"`
-	Energy  float64          `json:"energy_kwh"`
-	Water   float64          `json:"water_m3"`
+	Parts   accFloat         `json:"parts"`
+	Energy  accFloat         `json:"energy_kwh"`
+	Water   accFloat         `json:"water_m3"`
 	Good    bool             `json:"good"`
+}
+
+// accFloat is an accumulator in the state file: a JSON number, or "+Inf", "-Inf" or
+// "NaN" for one that overflowed on absurd input. The overflow is kept across a restart,
+// so the window still omits the field instead of reporting the sum of what came after.
+type accFloat float64
+
+func (f accFloat) MarshalJSON() ([]byte, error) {
+	switch v := float64(f); {
+	case math.IsNaN(v):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Inf"`), nil
+	default:
+		return json.Marshal(v)
+	}
+}
+
+func (f *accFloat) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case `"+Inf"`:
+		*f = accFloat(math.Inf(1))
+	case `"-Inf"`:
+		*f = accFloat(math.Inf(-1))
+	case `"NaN"`:
+		*f = accFloat(math.NaN())
+	default:
+		var v float64
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*f = accFloat(v)
+	}
+	return nil
 }
 
 type snapDevice struct {
@@ -91,15 +127,6 @@ type snapCounter struct {
 	Role string  `json:"role"`
 	V    float64 `json:"v"`
 	T    int64   `json:"t"`
-}
-
-// fin replaces a non-finite accumulator (an overflow of absurd input) by 0: JSON cannot
-// carry it and it would never be written anyway.
-func fin(v float64) float64 {
-	if finite(v) {
-		return v
-	}
-	return 0
 }
 
 // SaveState writes the engine's state to w; now is the moment of saving, from which the
@@ -266,11 +293,11 @@ func (f *frozen) window(j *jsonWriter, w *frozenWindow) {
 		j.raw(`,"run_plan_ns":`)
 		j.int(a.runPlanNS)
 		j.raw(`,"parts":`)
-		j.float(fin(a.parts))
+		j.acc(a.parts)
 		j.raw(`,"energy_kwh":`)
-		j.float(fin(a.energy))
+		j.acc(a.energy)
 		j.raw(`,"water_m3":`)
-		j.float(fin(a.water))
+		j.acc(a.water)
 		j.raw(`,"good":`)
 		j.bool(a.good)
 		j.raw(`}`)
@@ -428,6 +455,20 @@ func (j *jsonWriter) ints(vs []int64) {
 
 func (j *jsonWriter) bool(v bool) { j.b = strconv.AppendBool(j.b, v) }
 
+// acc writes an accumulator (see accFloat).
+func (j *jsonWriter) acc(v float64) {
+	switch {
+	case math.IsNaN(v):
+		j.raw(`"NaN"`)
+	case math.IsInf(v, 1):
+		j.raw(`"+Inf"`)
+	case math.IsInf(v, -1):
+		j.raw(`"-Inf"`)
+	default:
+		j.float(v)
+	}
+}
+
 func (j *jsonWriter) float(v float64) {
 	if !finite(v) {
 		if j.err == nil {
@@ -555,8 +596,8 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 			if !ok {
 				continue
 			}
-			w.acc[di] = devAcc{ns: a.NS, planNS: a.Plan, runPlanNS: a.RunPlan, parts: a.Parts,
-				energy: a.Energy, water: a.Water, good: a.Good}
+			w.acc[di] = devAcc{ns: a.NS, planNS: a.Plan, runPlanNS: a.RunPlan, parts: float64(a.Parts),
+				energy: float64(a.Energy), water: float64(a.Water), good: a.Good}
 		}
 	}
 	for _, d := range e.devs {

@@ -25,8 +25,8 @@ func legacySnapshot(e *Engine, n int64) *snapshot {
 			for di, d := range e.devs {
 				a := &w.acc[di]
 				sw.Acc = append(sw.Acc, snapAcc{Device: d.ID, NS: a.ns, Plan: a.planNS,
-					RunPlan: a.runPlanNS, Parts: fin(a.parts), Energy: fin(a.energy),
-					Water: fin(a.water), Good: a.good})
+					RunPlan: a.runPlanNS, Parts: accFloat(a.parts), Energy: accFloat(a.energy),
+					Water: accFloat(a.water), Good: a.good})
 			}
 			s.Open = append(s.Open, sw)
 		}

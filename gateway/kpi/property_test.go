@@ -25,7 +25,7 @@ import (
 //   - Σ hourly = daily and Σ per-minute = hourly for energy, parts and water;
 //   - Live: state seconds sum to the time elapsed in each open window.
 func TestProperties(t *testing.T) {
-	seeds := uint64(8)
+	seeds := uint64(24)
 	if n, err := strconv.ParseUint(os.Getenv("KPI_SEEDS"), 10, 64); err == nil {
 		seeds = n // e.g. KPI_SEEDS=200 for a longer run
 	}
