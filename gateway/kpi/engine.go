@@ -400,8 +400,16 @@ func (e *Engine) count(d *device, r role, t, ts int64, v float64) {
 	e.addValue(d.idx, r, ts, delta)
 }
 
-// addValue adds a counter delta to every window containing t.
+// addValue adds a counter delta to every window containing t. A delta dated inside a gap
+// (the gateway was not observing: down, or restarting) is booked at the gap's end, the
+// first observed instant: the short windows inside the gap are never emitted, and the
+// longer ones must not get what their short windows lack.
 func (e *Engine) addValue(di int, r role, t int64, x float64) {
+	for _, g := range e.gaps {
+		if g.start <= t && t < g.end {
+			t = g.end
+		}
+	}
 	for k := range e.series {
 		w := e.windowAt(k, t)
 		if w == nil {
@@ -667,10 +675,21 @@ func (e *Engine) emitUntil(k int, to int64, out point.Batch) point.Batch {
 		if g, ok := e.covered(ws, we); ok {
 			next, _ := e.bounds(k, g)
 			next = max(next, we)
+			sr.next = next
 			for len(sr.open) > 0 && sr.open[0].start < next {
+				// Counter deltas dated inside the gap (e.g. at the very instant of a
+				// state save) move to the first window after it, as addValue books
+				// them: the longer windows have them, so the short ones must too.
+				if w := sr.open[0]; w.counted() {
+					dst := e.windowAt(k, next)
+					for di := range w.acc {
+						dst.acc[di].parts += w.acc[di].parts
+						dst.acc[di].energy += w.acc[di].energy
+						dst.acc[di].water += w.acc[di].water
+					}
+				}
 				e.release(k, 0)
 			}
-			sr.next = next
 			continue
 		}
 		var w *window
@@ -686,6 +705,16 @@ func (e *Engine) emitUntil(k int, to int64, out point.Batch) point.Batch {
 		e.release(k, 0)
 		sr.next = we
 	}
+}
+
+// counted reports whether any device has a counter delta in w.
+func (w *window) counted() bool {
+	for i := range w.acc {
+		if a := &w.acc[i]; a.parts != 0 || a.energy != 0 || a.water != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) release(k, i int) {

@@ -197,7 +197,8 @@ func runProperty(t *testing.T, seed uint64, extreme, restart bool) {
 	}
 	st := e.Stats()
 	t.Logf("%d points, stats %+v", len(out), st)
-	if st.Late == 0 || st.Duplicates == 0 || st.OutOfOrder == 0 || st.Resets == 0 || st.Invalid == 0 {
+	// The default seeds are chosen to exercise every path; further ones may miss one.
+	if seed <= 24 && (st.Late == 0 || st.Duplicates == 0 || st.OutOfOrder == 0 || st.Resets == 0 || st.Invalid == 0) {
 		t.Errorf("the input did not exercise every path: %+v", st)
 	}
 }

@@ -89,6 +89,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	profileDir := fs.String("profile-dir", "", "directory for the gateway's CPU profiles")
 	logDir := fs.String("gateway-log-dir", "", "directory for the gateway's logs")
 	flush := fs.Duration("flush-interval", 0, "sink flush_interval")
+	memLimit := fs.String("gateway-memlimit", "", "the gateway's GOMEMLIMIT, e.g. 40MiB (default: none)")
 	assertZero := fs.Bool("assert-zero-loss", false, "exit 1 on any loss")
 	verbose := fs.Bool("v", false, "log progress")
 	var mq MQTTConfig
@@ -166,7 +167,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if ctx.Err() != nil {
 				break
 			}
-			opts := Options{Gateway: bin, FlushInterval: *flush, Log: log.With("workload", w.Name(), "run", run)}
+			opts := Options{Gateway: bin, FlushInterval: *flush, MemoryLimit: *memLimit, Log: log.With("workload", w.Name(), "run", run)}
 			name := fmt.Sprintf("%s-%d", w.Name(), run)
 			if *profileDir != "" {
 				opts.CPUProfile = filepath.Join(*profileDir, name+".pprof")

@@ -21,6 +21,7 @@ import (
 type gatewayProc struct {
 	bin     string
 	args    []string
+	env     []string // nil: the harness's environment
 	logPath string
 	watch   []string // log messages whose first appearance is recorded
 
@@ -59,6 +60,7 @@ func (g *gatewayProc) Run(ctx context.Context) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(g.bin, g.args...)
+	cmd.Env = g.env
 	cmd.Stdout = logf
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

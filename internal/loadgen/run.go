@@ -24,6 +24,9 @@ type Options struct {
 	CPUProfile string
 	// FlushInterval overrides the sink's flush_interval; 0 keeps the gateway's default.
 	FlushInterval time.Duration
+	// MemoryLimit, when set, is the gateway's GOMEMLIMIT (e.g. "40MiB"): the Go runtime's
+	// soft memory limit, which trades GC CPU for a lower RSS.
+	MemoryLimit string
 	// Quiet is how long the drain waits without any newly accepted field before it
 	// gives up on missing ones; default 5s.
 	Quiet time.Duration
@@ -201,6 +204,9 @@ func startStack(ctx context.Context, tb testsrv.TB, opts Options, measurement st
 		return nil, errors.Join(err, s.stop())
 	}
 	s.gw = newGatewayProc(opts.Gateway, cfgPath, s.logPath, opts.CPUProfile, watch...)
+	if opts.MemoryLimit != "" {
+		s.gw.env = append(os.Environ(), "GOMEMLIMIT="+opts.MemoryLimit)
+	}
 	gctx, stopGW := context.WithCancel(context.Background())
 	s.stopGW = stopGW
 	s.started = time.Now()
