@@ -6,7 +6,7 @@
 #   scripts/loadtest.sh                                  # all five workloads, 30 s each
 #   scripts/loadtest.sh mqtt -rate 10000 -runs 3         # one workload, three runs
 #   scripts/loadtest.sh mqtt -rate 2000 -duration 5s -assert-zero-loss   # smoke
-#   PROFILE_DIR=/tmp/prof scripts/loadtest.sh            # plus a CPU profile per run
+#   PROFILE_DIR=/tmp/prof scripts/loadtest.sh            # plus a CPU and a heap profile per run
 #
 # Arguments are passed to loadgen (default: "all -duration 30s"); run
 # "loadgen help" for its flags.
@@ -35,5 +35,5 @@ shift
 "$bin/loadgen" "$mode" -gateway "$bin/gateway" "${extra[@]}" "$@"
 if [ -n "${PROFILE_DIR:-}" ]; then
   cp "$bin/gateway" "$PROFILE_DIR/gateway"
-  echo "== profiles in $PROFILE_DIR: go tool pprof -top $PROFILE_DIR/gateway $PROFILE_DIR/<workload>-<run>.pprof"
+  echo "== profiles in $PROFILE_DIR: go tool pprof -top $PROFILE_DIR/gateway $PROFILE_DIR/<workload>-<run>.pprof (CPU, whole run) or <workload>-<run>.heap.pprof (live heap at the end of the load)"
 fi

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,6 +79,18 @@ func New(addr string, gatherer prometheus.Gatherer, ready func() error, status f
 		_ = enc.Encode(s.status())
 	})
 	return s
+}
+
+// EnablePprof serves the Go runtime's profiles (net/http/pprof) under /debug/pprof/,
+// behind the endpoint's authentication: heap, goroutine, allocs, and CPU profiles of up
+// to 29 s (the write timeout bounds a response), e.g.
+// `go tool pprof http://127.0.0.1:9273/debug/pprof/heap`.
+func (s *Server) EnablePprof() {
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Handle adds a handler (e.g. the status page) to the server's mux.

@@ -76,3 +76,56 @@ func TestListenError(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+func TestPprof(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		s := New("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil }, func() any { return nil },
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if enabled {
+			s.EnablePprof()
+			if err := s.SetAuth(Auth{Token: "t0ken"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		get := func(path, token string) (int, []byte) {
+			req, _ := http.NewRequest("GET", "http://"+s.Addr()+path, nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, b
+		}
+		if !enabled {
+			if code, _ := get("/debug/pprof/heap", ""); code != http.StatusNotFound {
+				t.Errorf("pprof off: heap %d, want 404", code)
+			}
+		} else {
+			if code, _ := get("/debug/pprof/heap", ""); code != http.StatusUnauthorized {
+				t.Errorf("pprof without the token: %d, want 401", code)
+			}
+			code, b := get("/debug/pprof/heap", "t0ken")
+			// A heap profile is a gzipped protocol buffer.
+			if code != http.StatusOK || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+				t.Errorf("heap profile: %d, %d bytes", code, len(b))
+			}
+			if code, b := get("/debug/pprof/", "t0ken"); code != http.StatusOK || !strings.Contains(string(b), "goroutine") {
+				t.Errorf("index: %d %.100s", code, b)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}

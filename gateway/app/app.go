@@ -161,6 +161,10 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		return nil, err
 	}
 	a.admin = admin.New(cfg.Admin.Listen, reg, a.ready, func() any { return a.Status() }, log.With("component", "admin"))
+	if cfg.Admin.Pprof {
+		a.admin.EnablePprof()
+		log.Info("pprof profiles served on the admin endpoint", "url", "http://"+cfg.Admin.Listen+"/debug/pprof/")
+	}
 	if err := a.admin.SetAuth(adminAuth(&cfg.Admin)); err != nil {
 		return nil, err
 	}

@@ -79,6 +79,9 @@ type Admin struct {
 	TokenFile string          `yaml:"token_file"`
 	// ProtectMetrics also requires the credentials for /metrics, /healthz and /readyz.
 	ProtectMetrics bool `yaml:"protect_metrics"`
+	// Pprof serves the Go runtime profiles under /debug/pprof/ (behind the same
+	// authentication as the status page); default false.
+	Pprof bool `yaml:"pprof"`
 }
 
 // AdminBasicAuth is one user name and password for HTTP basic authentication.

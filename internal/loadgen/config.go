@@ -54,6 +54,7 @@ workshop:
   timezone: Asia/Shanghai
 admin:
   listen: "127.0.0.1:%d"
+  pprof: true
 queue:
   dir: %q
   max_bytes: 1GiB

@@ -227,3 +227,21 @@ func scrapeCounter(adminURL, name string) (float64, error) {
 	}
 	return sum, nil
 }
+
+// fetch writes the body of a GET of url to path.
+func fetch(url, path string) error {
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", url, err)
+	}
+	return os.WriteFile(path, b, 0o644)
+}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -282,6 +283,12 @@ func (s *stack) measure(r *Result, cpu0 float64) error {
 		return err
 	}
 	r.CPUSeconds, r.PeakRSS = cpu1-cpu0, rss
+	if s.opts.CPUProfile != "" {
+		// The live heap after a collection, next to the CPU profile.
+		if err := fetch(s.adminURL+"/debug/pprof/heap?gc=1", strings.TrimSuffix(s.opts.CPUProfile, ".pprof")+".heap.pprof"); err != nil {
+			return err
+		}
+	}
 	r.P50, r.P99 = s.proxy.hist.quantile(0.50), s.proxy.hist.quantile(0.99)
 	_, r.Max = s.proxy.hist.count()
 	r.Accepted = s.proxy.stats().Fields
