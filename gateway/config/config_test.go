@@ -152,6 +152,9 @@ func TestValidateNodeID(t *testing.T) {
 		{"nsu=http://opcfoundation.org/UA/MachineTool/;i=5006", ""},
 		{"ns=1;g=09087e75-8e5e-499b-954f-f2a9603db28a", ""},
 		{"ns=1;b=M/RbKBsRVkePCePcx24oRA==", ""},
+		{"nsu=urn:x;s=Channel;1", ""}, // the URI ends at the first ';', as the OPC UA source parses it
+		{"nsu=;s=a", `invalid node id "nsu=;s=a"`},
+		{"nsu=urn:x", `invalid node id "nsu=urn:x"`},
 		{"ns=2;x=1", `invalid node id "ns=2;x=1"`},
 		{"ns=2", `invalid node id "ns=2"`},
 		{"ns=2;i=abc", `invalid node id "ns=2;i=abc": numeric identifier "abc" is not 0..4294967295`},

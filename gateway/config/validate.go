@@ -753,8 +753,10 @@ func ValidateNodeID(s string) error {
 		}
 		rest = rest[i+1:]
 	case strings.HasPrefix(rest, "nsu="):
-		i := strings.LastIndex(rest, ";")
-		if i <= 4 {
+		// The namespace URI ends at the first ';' (OPC 10000-6 §5.3.1.10 escapes a ';'
+		// in the URI); a string identifier may contain more.
+		i := strings.IndexByte(rest, ';')
+		if i <= len("nsu=") {
 			return bad()
 		}
 		rest = rest[i+1:]
