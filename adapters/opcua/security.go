@@ -104,8 +104,17 @@ func selectEndpoint(eps []*ua.EndpointDescription, policy, mode string, token ua
 		fits = append(fits, ep)
 	}
 	if len(fits) == 0 {
-		return nil, fmt.Errorf("no endpoint fits security_policy %q, security_mode %q and %s login; the server offers %s",
-			policy, mode, tokenName(token), describeEndpoints(eps))
+		hint := ""
+		if policy == Auto {
+			for _, ep := range eps {
+				if ep.SecurityPolicyURI == ua.SecurityPolicyURINone && acceptsToken(ep, token) {
+					hint = "; the server offers no security for this login: enable it on the server, or set security_policy: None to connect without (docs/security.md)"
+					break
+				}
+			}
+		}
+		return nil, fmt.Errorf("no endpoint fits security_policy %q, security_mode %q and %s login; the server offers %s%s",
+			policy, mode, tokenName(token), describeEndpoints(eps), hint)
 	}
 	sort.SliceStable(fits, func(i, j int) bool {
 		a, b := fits[i], fits[j]

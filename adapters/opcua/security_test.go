@@ -63,7 +63,7 @@ func TestSelectEndpoint(t *testing.T) {
 			ep("Basic256Sha256", enc, 1, anon), ep("Basic256Sha256", enc, 2, anon, user)},
 			Auto, Auto, anon, "Basic256Sha256/SignAndEncrypt@2"},
 		{"auto never picks None", all[:2], Auto, Auto, anon,
-			`no endpoint fits security_policy "auto", security_mode "auto" and anonymous login; the server offers None/None (anonymous, user name and password), Basic128Rsa15/SignAndEncrypt (anonymous, user name and password)`},
+			`no endpoint fits security_policy "auto", security_mode "auto" and anonymous login; the server offers None/None (anonymous, user name and password), Basic128Rsa15/SignAndEncrypt (anonymous, user name and password); the server offers no security for this login: enable it on the server, or set security_policy: None to connect without (docs/security.md)`},
 		{"no certificate login", all[:3], Auto, Auto, cert,
 			`no endpoint fits security_policy "auto", security_mode "auto" and user certificate login; the server offers None/None (anonymous, user name and password), Basic128Rsa15/SignAndEncrypt (anonymous, user name and password), Basic256Sha256/Sign (anonymous, user name and password)`},
 		{"no endpoints", nil, Auto, Auto, anon,

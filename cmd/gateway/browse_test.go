@@ -192,7 +192,7 @@ func TestBrowseErrors(t *testing.T) {
 		{"policy", []string{"browse", ep, "-security-policy", "Basic512", "-pki", pkiDir}, 1,
 			`gateway browse: validate config of opcua source "browse": security_policy: unsupported security policy "Basic512": want auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss`},
 		{"no secure endpoint", []string{"browse", ep, "-pki", pkiDir}, 1,
-			`gateway browse: select endpoint of "` + ep + `": no endpoint fits security_policy "auto", security_mode "auto" and anonymous login; the server offers None/None (anonymous)`},
+			`gateway browse: select endpoint of "` + ep + `": no endpoint fits security_policy "auto", security_mode "auto" and anonymous login; the server offers None/None (anonymous); the server offers no security for this login: enable it on the server, or set security_policy: None to connect without (docs/security.md)`},
 		{"no server", []string{"browse", closed, "-security-policy", "None", "-timeout", "1s"}, 1, `gateway browse: get endpoints of "` + closed + `": `},
 	}
 	for _, tc := range tests {
