@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -76,6 +77,15 @@ var noAcks = []*ua.SubscriptionAcknowledgement{}
 // session runs one connection attempt until it fails or ctx is done. up reports whether
 // the session got as far as StateUp.
 func (s *Source) session(ctx context.Context, emit point.EmitFunc) (up bool, err error) {
+	// A panic in the client library while handling what a server sent (gopcua asserts
+	// types of server data in places) ends this attempt, not the gateway: the deferred
+	// closes below still run, and the reconnect loop tries again.
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("opcua session failed with a panic", "endpoint", s.cfg.Endpoint, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("opcua session with %q failed: panic: %v", s.cfg.Endpoint, r)
+		}
+	}()
 	c, err := s.connect(ctx)
 	if err != nil {
 		return false, err
@@ -564,6 +574,15 @@ func reason(st ua.StatusCode) string {
 // gives up on BadTooManyPublishRequests, the others end.
 func (ss *session) publisher(primary bool) {
 	defer ss.pubWG.Done()
+	defer func() {
+		if r := recover(); r != nil { // see Source.session
+			ss.s.log.Error("opcua publish failed with a panic", "endpoint", ss.s.cfg.Endpoint, "panic", r, "stack", string(debug.Stack()))
+			select {
+			case ss.errc <- fmt.Errorf("opcua publish to %q failed: panic: %v", ss.s.cfg.Endpoint, r):
+			default:
+			}
+		}
+	}()
 	ctx := ss.pubCtx
 	for {
 		acks := ss.takeAcks()

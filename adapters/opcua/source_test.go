@@ -1,9 +1,11 @@
 package opcua
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -543,5 +545,45 @@ func TestNoItems(t *testing.T) {
 	}
 	if src.subscriptions.Load() != 1 || src.monitorCalls.Load() != 0 {
 		t.Errorf("%d subscriptions, %d CreateMonitoredItems calls; want 1 and 0", src.subscriptions.Load(), src.monitorCalls.Load())
+	}
+}
+
+// A panic while handling what the server sent (here: in emit) ends the session, not the
+// gateway: the source reports it, reconnects and delivers again.
+func TestPanicEndsOnlyTheSession(t *testing.T) {
+	t.Parallel()
+	ts := startTestServer(t, 0, "a")
+	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
+	rec := &recorder{}
+	var calls atomic.Int32
+	src, err := New(testConfig(ts.url, ts, "a"), rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- src.Run(ctx, func(ctx context.Context, b point.Batch) error {
+			if calls.Add(1) == 1 {
+				panic("boom")
+			}
+			return rec.emit(ctx, b)
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, 10*time.Second, "the value after the panic", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	found := false
+	for _, st := range rec.states {
+		found = found || st.err != nil && st.err.Error() == `opcua session with "`+ts.url+`" failed: panic: boom`
+	}
+	if !found {
+		t.Errorf("no state reports the panic: %+v", rec.states)
 	}
 }
