@@ -97,9 +97,13 @@ func benchLines() []string {
 					"networked_rate=0.9,smart_equipment_in_service=3,parts=100,output_value_yuan=20000,energy_kwh=10000,energy_kgce=1229,water_m3=5 %d\n",
 					benchUSCC(e), p, benchCounty(p), id, 4+id%4, 8+id%3, ts)
 				for d := 0; d < benchDevsPerShop; d++ {
-					fmt.Fprintf(&sb, "device_kpi,device=ws%04d-d%d,kind=cnc,region=%s,vendor=vendor%03d,window=1h,workshop=ws%04d "+
+					smart := "" // 3 smart units a workshop, as smart_equipment_in_service says
+					if d < 3 {
+						smart = ",smart=1"
+					}
+					fmt.Fprintf(&sb, "device_kpi,device=ws%04d-d%d,kind=cnc,region=%s%s,vendor=vendor%03d,window=1h,workshop=ws%04d "+
 						"running_s=1800,idle_s=1200,setup_s=300,alarm_s=0,offline_s=300,unknown_s=0 %d\n",
-						id, d, benchCounty(p), (id*benchDevsPerShop+d)%150, id, ts)
+						id, d, benchCounty(p), smart, (id*benchDevsPerShop+d)%150, id, ts)
 				}
 				n += 1 + benchDevsPerShop
 				if n >= 5000 {
