@@ -90,6 +90,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logDir := fs.String("gateway-log-dir", "", "directory for the gateway's logs")
 	flush := fs.Duration("flush-interval", 0, "sink flush_interval")
 	memLimit := fs.String("gateway-memlimit", "", "the gateway's GOMEMLIMIT, e.g. 40MiB (default: none)")
+	outageAt := fs.Duration("outage-at", 0, "MQTT: start a TSDB outage this long into the load")
+	outage := fs.Duration("outage", 0, "MQTT: length of the TSDB outage (the write proxy answers 503); 0: none")
 	assertZero := fs.Bool("assert-zero-loss", false, "exit 1 on any loss")
 	verbose := fs.Bool("v", false, "log progress")
 	var mq MQTTConfig
@@ -167,7 +169,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if ctx.Err() != nil {
 				break
 			}
-			opts := Options{Gateway: bin, FlushInterval: *flush, MemoryLimit: *memLimit, Log: log.With("workload", w.Name(), "run", run)}
+			opts := Options{Gateway: bin, FlushInterval: *flush, MemoryLimit: *memLimit, OutageAt: *outageAt, Outage: *outage, Log: log.With("workload", w.Name(), "run", run)}
 			name := fmt.Sprintf("%s-%d", w.Name(), run)
 			if *profileDir != "" {
 				opts.CPUProfile = filepath.Join(*profileDir, name+".pprof")

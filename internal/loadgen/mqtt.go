@@ -110,6 +110,13 @@ func RunMQTT(ctx context.Context, tb testsrv.TB, cfg MQTTConfig, opts Options) (
 		p.start = start
 		pg.Go(func() error { return p.Run(ctx) })
 	}
+	if opts.Outage > 0 {
+		pg.Go(func() error {
+			var err error
+			res.Drain, err = s.outage(ctx, start, opts.OutageAt, opts.Outage, int64(cfg.Rate))
+			return err
+		})
+	}
 	pubErr := pg.Wait()
 	if ctx.Err() != nil {
 		return res, ctx.Err()

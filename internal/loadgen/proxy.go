@@ -35,6 +35,7 @@ type writeProxy struct {
 	lastAccept     atomic.Int64 // Unix ns of the last accepted write holding such lines
 	writes         atomic.Int64 // write requests forwarded
 	rejected       atomic.Int64 // write requests the TSDB answered with a non-2xx status
+	down           atomic.Bool  // simulated outage: answer 503 without forwarding
 }
 
 // newWriteProxy listens on a free loopback port and forwards to target (the TSDB's
@@ -87,6 +88,11 @@ var hopHeaders = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true}
 
 func (p *writeProxy) serve(w http.ResponseWriter, r *http.Request) {
+	if p.down.Load() {
+		_, _ = io.Copy(io.Discard, r.Body)
+		http.Error(w, "simulated outage", http.StatusServiceUnavailable)
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)

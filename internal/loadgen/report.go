@@ -51,6 +51,12 @@ func WriteDetails(w io.Writer, results []Result) error {
 			fmt.Fprintf(&b, "; all items monitored %s after the first subscription (%s after process start; \"opcua connected\" logged at %s)",
 				ms(r.MonitoredAfter), ms(r.StartToMonitored), ms(r.Connected))
 		}
+		if dr := r.Drain; dr.Took > 0 {
+			sec := dr.Took.Seconds()
+			fmt.Fprintf(&b, "; after the outage a backlog of %d points drained in %s: %s points/s written while %s points/s arrived (%.0f×)",
+				dr.Backlog, dr.Took.Round(time.Millisecond), thousands(float64(dr.Written)/sec), thousands(float64(dr.Appended)/sec),
+				float64(dr.Written)/math.Max(float64(dr.Appended), 1))
+		}
 		if r.GatewayWarnings > 0 {
 			fmt.Fprintf(&b, "; %d gateway warnings, last: %s", r.GatewayWarnings, r.LastWarning)
 		}

@@ -25,6 +25,10 @@ type Options struct {
 	CPUProfile string
 	// FlushInterval overrides the sink's flush_interval; 0 keeps the gateway's default.
 	FlushInterval time.Duration
+	// OutageAt and Outage (MQTT workload): the write proxy answers every write with 503
+	// from OutageAt after the load starts, for Outage; the result then reports how the
+	// backlog drained (Result.Drain).
+	OutageAt, Outage time.Duration
 	// MemoryLimit, when set, is the gateway's GOMEMLIMIT (e.g. "40MiB"): the Go runtime's
 	// soft memory limit, which trades GC CPU for a lower RSS.
 	MemoryLimit string
@@ -45,6 +49,18 @@ func (o Options) withDefaults() Options {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return o
+}
+
+// Drain is the replay of the backlog an outage left: from the end of the outage until
+// the gateway's queue is back to at most one second of ingest.
+type Drain struct {
+	// Backlog is ganlink_queue_pending_points when the outage ended.
+	Backlog int64
+	// Took is how long the queue needed to get back to live level.
+	Took time.Duration
+	// Written and Appended are the growth of ganlink_sink_points_written_total and
+	// ganlink_queue_appended_points_total over that time.
+	Written, Appended int64
 }
 
 // Result is the outcome of one workload run.
@@ -105,6 +121,8 @@ type Result struct {
 	// start to the same moment. Connected is the gateway's own "opcua connected" log
 	// line time after process start.
 	MonitoredAfter, StartToMonitored, Connected time.Duration
+	// Drain describes the replay after an outage (Options.Outage); zero without one.
+	Drain Drain
 	// GatewayWarnings is the number of warnings and errors the gateway logged; LastWarning
 	// the last of them.
 	GatewayWarnings int
@@ -308,4 +326,57 @@ func (s *stack) measure(r *Result, cpu0 float64) error {
 		*m.dst = int64(v)
 	}
 	return nil
+}
+
+// outage makes the write proxy refuse every write from start+at for d, then follows the
+// gateway's queue from the first write accepted again until it is back to at most live
+// points (one second of ingest) and reports the drain.
+func (s *stack) outage(ctx context.Context, start time.Time, at, d time.Duration, live int64) (Drain, error) {
+	sleep := func(until time.Time) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(until)):
+			return nil
+		}
+	}
+	if err := sleep(start.Add(at)); err != nil {
+		return Drain{}, err
+	}
+	s.opts.Log.Info("outage: the TSDB refuses writes", "for", d)
+	s.proxy.down.Store(true)
+	err := sleep(start.Add(at + d))
+	s.proxy.down.Store(false)
+	if err != nil {
+		return Drain{}, err
+	}
+	scrape := func(name string) int64 {
+		v, _ := scrapeCounter(s.adminURL, name)
+		return int64(v)
+	}
+	// The clock starts at the first write accepted after the outage: until then the
+	// sink waits out its retry backoff (retry_max, 10 s by default).
+	var dr Drain
+	wPrev := scrape("ganlink_sink_points_written_total")
+	for scrape("ganlink_sink_points_written_total") == wPrev {
+		if err := sleep(time.Now().Add(20 * time.Millisecond)); err != nil {
+			return dr, err
+		}
+	}
+	t0 := time.Now()
+	dr.Backlog = scrape("ganlink_queue_pending_points")
+	w0, a0 := scrape("ganlink_sink_points_written_total"), scrape("ganlink_queue_appended_points_total")
+	s.opts.Log.Info("outage over, writes accepted again", "backlog_points", dr.Backlog, "after", time.Since(start.Add(at+d)))
+	for {
+		if err := sleep(time.Now().Add(100 * time.Millisecond)); err != nil {
+			return dr, err
+		}
+		if p := scrape("ganlink_queue_pending_points"); p <= live {
+			dr.Took = time.Since(t0)
+			dr.Written = scrape("ganlink_sink_points_written_total") - w0
+			dr.Appended = scrape("ganlink_queue_appended_points_total") - a0
+			s.opts.Log.Info("backlog drained", "took", dr.Took, "written", dr.Written, "appended", dr.Appended)
+			return dr, nil
+		}
+	}
 }
