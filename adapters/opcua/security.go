@@ -1,11 +1,14 @@
 package opcua
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 )
 
 // Auto, as SecurityPolicy or SecurityMode, selects the strongest security the server
@@ -39,6 +42,35 @@ var securityModes = map[string]ua.MessageSecurityMode{
 	"None":           ua.MessageSecurityModeNone,
 	"Sign":           ua.MessageSecurityModeSign,
 	"SignAndEncrypt": ua.MessageSecurityModeSignAndEncrypt,
+}
+
+// ErrNoEndpoint is wrapped by the error of a connection attempt that found no endpoint
+// fitting the configured security and login.
+var ErrNoEndpoint = errors.New("no endpoint")
+
+// FailureReason classifies the error of a failed connection attempt for metrics:
+// "untrusted_certificate" (the server's certificate is not trusted by the gateway),
+// "security_rejected" (the server refused the gateway's certificate or security),
+// "login_refused" (user name, password or user certificate refused), "no_endpoint"
+// (nothing fits the configured security and login), or "" for any other failure.
+func FailureReason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, pki.ErrUntrusted):
+		return "untrusted_certificate"
+	case errors.Is(err, ErrNoEndpoint):
+		return "no_endpoint"
+	case errors.Is(err, ua.StatusBadUserAccessDenied), errors.Is(err, ua.StatusBadIdentityTokenRejected),
+		errors.Is(err, ua.StatusBadIdentityTokenInvalid):
+		return "login_refused"
+	case errors.Is(err, ua.StatusBadSecurityChecksFailed), errors.Is(err, ua.StatusBadCertificateUntrusted),
+		errors.Is(err, ua.StatusBadCertificateInvalid), errors.Is(err, ua.StatusBadCertificateURIInvalid),
+		errors.Is(err, ua.StatusBadCertificateTimeInvalid), errors.Is(err, ua.StatusBadSecurityPolicyRejected),
+		errors.Is(err, ua.StatusBadCertificateUseNotAllowed):
+		return "security_rejected"
+	}
+	return ""
 }
 
 // policyNames lists the accepted policy names for messages.
@@ -113,8 +145,8 @@ func selectEndpoint(eps []*ua.EndpointDescription, policy, mode string, token ua
 				}
 			}
 		}
-		return nil, fmt.Errorf("no endpoint fits security_policy %q, security_mode %q and %s login; the server offers %s%s",
-			policy, mode, tokenName(token), describeEndpoints(eps), hint)
+		return nil, fmt.Errorf("%w fits security_policy %q, security_mode %q and %s login; the server offers %s%s",
+			ErrNoEndpoint, policy, mode, tokenName(token), describeEndpoints(eps), hint)
 	}
 	sort.SliceStable(fits, func(i, j int) bool {
 		a, b := fits[i], fits[j]

@@ -146,8 +146,8 @@ func TestSecurityInterop(t *testing.T) {
 		src, _ := runSource(t, config(Auto, Auto), rec, nil)
 		waitFor(t, 15*time.Second, "the server certificate rejected", func() bool { return rec.lastErr() != nil })
 		err := rec.lastErr()
-		if !errors.Is(err, pki.ErrUntrusted) {
-			t.Fatalf("error %v, want pki.ErrUntrusted", err)
+		if !errors.Is(err, pki.ErrUntrusted) || FailureReason(err) != "untrusted_certificate" {
+			t.Fatalf("error %v (%s), want pki.ErrUntrusted", err, FailureReason(err))
 		}
 		rejected := filepath.Join(store.Dir, "rejected", "*")
 		files, _ := filepath.Glob(rejected)
@@ -216,6 +216,9 @@ func TestSecurityInterop(t *testing.T) {
 		if err != want {
 			t.Errorf("error\n got %s\nwant %s", err, want)
 		}
+		if r := FailureReason(rec.lastErr()); r != "login_refused" {
+			t.Errorf("reason %q, want login_refused", r)
+		}
 		if strings.Contains(err, "wrong") {
 			t.Errorf("error shows the password: %s", err)
 		}
@@ -236,6 +239,9 @@ func TestSecurityInterop(t *testing.T) {
 			`? OPC UA servers keep an unknown client certificate in their rejected list until an administrator trusts it)`
 		if err := rec.lastErr().Error(); err != want {
 			t.Errorf("error\n got %s\nwant %s", err, want)
+		}
+		if r := FailureReason(rec.lastErr()); r != "security_rejected" {
+			t.Errorf("reason %q, want security_rejected", r)
 		}
 		waitFor(t, 10*time.Second, "the server to reject the gateway's certificate", func() bool {
 			for _, c := range srv.RejectedClients() {

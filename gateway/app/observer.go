@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,6 +18,7 @@ type observer struct {
 	changes  *prometheus.CounterVec
 	received *prometheus.CounterVec
 	errors   *prometheus.CounterVec
+	failures *prometheus.CounterVec
 
 	mu       sync.Mutex
 	states   map[string]sourceState
@@ -45,10 +47,13 @@ func newObserver(reg prometheus.Registerer, log *slog.Logger) *observer {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_source_signal_errors_total",
 			Help: "Values or messages a source could not turn into fields, by device and reason (decode, type, nan, missing, too_large, unbound, node_unknown, ...)."},
 			[]string{"source", "device", "reason"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_source_connect_failures_total",
+			Help: "Failed connection attempts of the source, by reason (untrusted_certificate, security_rejected, login_refused, no_endpoint, other)."},
+			[]string{"source", "reason"}),
 		states:   map[string]sourceState{},
 		lastWarn: map[string]time.Time{},
 	}
-	reg.MustRegister(o.up, o.changes, o.received, o.errors)
+	reg.MustRegister(o.up, o.changes, o.received, o.errors, o.failures)
 	return o
 }
 
@@ -80,6 +85,9 @@ func (o *observer) State(source string, s point.State, err error) {
 		o.up.WithLabelValues(source).Set(1)
 	} else {
 		o.up.WithLabelValues(source).Set(0)
+	}
+	if s == point.StateDown && err != nil {
+		o.failures.WithLabelValues(source, failureReason(err)).Inc()
 	}
 	switch {
 	case s == point.StateDown:
@@ -134,4 +142,13 @@ func (o *observer) snapshot() map[string]sourceState {
 		out[k] = v
 	}
 	return out
+}
+
+// failureReason classifies a source's connection failure for
+// ganlink_source_connect_failures_total.
+func failureReason(err error) string {
+	if r := opcua.FailureReason(err); r != "" {
+		return r
+	}
+	return "other"
 }

@@ -217,6 +217,9 @@ devices:
 		if src["meters"].State == "up" && strings.Contains(src["meters2"].Error, `login refused for user "gw"`) &&
 			src["cnc"].State == "up" && strings.Contains(src["cnc2"].Error, "StatusBadUserAccessDenied") && sink["vm"].Up && strings.Contains(sink["influx18"].LastError, "401") {
 			t.Logf("meters2: %s\ninflux18: %s\ncnc2: %s", src["meters2"].Error, sink["influx18"].LastError, src["cnc2"].Error)
+			if _, m := get("/metrics", true); !strings.Contains(m, `ganlink_source_connect_failures_total{reason="login_refused",source="cnc2"}`) {
+				t.Errorf("/metrics does not count the refused OPC UA login")
+			}
 			if src["cnc"].Security != "Aes256_Sha256_RsaPss/SignAndEncrypt" {
 				t.Errorf("cnc security %q, want Aes256_Sha256_RsaPss/SignAndEncrypt", src["cnc"].Security)
 			}
