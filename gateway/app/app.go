@@ -48,6 +48,8 @@ type App struct {
 	forwarders []*pipeline.Forwarder
 	pipe       *pipeline.Pipeline
 	sources    []namedSource
+	pki        *pki.Store // nil without OPC UA security
+	own        *pki.Own
 	admin      *admin.Server
 	kpi        *kpi.Engine
 	kpiDropped prometheus.Counter
@@ -217,6 +219,7 @@ func (a *App) buildSources() error {
 	if err != nil {
 		return err
 	}
+	a.pki, a.own = store, own
 	for i := range cfg.Sources.OPCUA {
 		sc := &cfg.Sources.OPCUA[i]
 		oc := opcua.Config{

@@ -3,8 +3,10 @@ package app
 import (
 	"math"
 	"net/url"
+	"path/filepath"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/point"
 )
@@ -23,6 +25,17 @@ type Status struct {
 	Sources     []SourceStatus         `json:"sources"`
 	Sinks       []SinkStatus           `json:"sinks"`
 	Queues      map[string]QueueStatus `json:"queues"`
+	// PKI is present when an OPC UA source uses security or credentials.
+	PKI *PKIStatus `json:"pki,omitempty"`
+}
+
+// PKIStatus shows the gateway's OPC UA application instance certificate (what the
+// machines must trust) and the server certificates waiting in rejected/ for an engineer
+// to check and trust (docs/security.md).
+type PKIStatus struct {
+	Dir      string     `json:"dir"`
+	Own      pki.Info   `json:"own"`
+	Rejected []pki.Info `json:"rejected"`
 }
 
 // WorkshopStatus is the workshop's identity.
@@ -137,6 +150,15 @@ func (a *App) Status() Status {
 		}
 		st.Sources = append(st.Sources, SourceStatus{Name: s.name, State: ss.State.String(), Security: sec, Since: ss.Since,
 			Error: ss.Err, Errors: ss.Errors, LastError: ss.LastError})
+	}
+
+	if a.pki != nil {
+		ps := &PKIStatus{Dir: a.pki.Dir, Own: pki.Describe(a.own.Cert), Rejected: []pki.Info{}}
+		ps.Own.Path = filepath.Join(a.pki.Dir, filepath.FromSlash(pki.OwnCertFile))
+		if infos, _, err := a.pki.List(pki.RejectedDir); err == nil && infos != nil {
+			ps.Rejected = infos
+		}
+		st.PKI = ps
 	}
 
 	live := a.kpi.Live(now)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/file"
+	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/devsim"
@@ -36,6 +37,11 @@ type renderedPage struct {
 	Devices map[string]pageDevice
 	Order   []string
 	Fields  map[string]string // KPI table row text by data-field
+	// PKIShown is true when the OPC UA certificate section is visible; OwnThumbprint and
+	// Rejected (thumbprint → row text) are what it shows.
+	PKIShown      bool
+	OwnThumbprint string
+	Rejected      map[string]string
 }
 
 // dumpStatusPage loads url in headless Chromium (profile dir shared between calls, so
@@ -56,7 +62,7 @@ func dumpStatusPage(t *testing.T, chromium, profile, url string) renderedPage {
 	if err != nil {
 		t.Fatalf("parse dumped DOM: %v", err)
 	}
-	p := renderedPage{Devices: map[string]pageDevice{}, Fields: map[string]string{}}
+	p := renderedPage{Devices: map[string]pageDevice{}, Fields: map[string]string{}, Rejected: map[string]string{}}
 	var walk func(n *html.Node)
 	walk = func(n *html.Node) {
 		if n.Type == html.ElementNode {
@@ -79,6 +85,15 @@ func dumpStatusPage(t *testing.T, chromium, profile, url string) renderedPage {
 				p.Devices[id] = pageDevice{State: attr("data-state"), Connection: attr("data-connection"), Text: textOf(n)}
 			case n.Data == "tr" && attr("data-field") != "":
 				p.Fields[attr("data-field")] = textOf(n)
+			case attr("id") == "pkibox":
+				p.PKIShown = true
+				for _, a := range n.Attr {
+					p.PKIShown = p.PKIShown && a.Key != "hidden"
+				}
+			case attr("data-own-thumbprint") != "":
+				p.OwnThumbprint = attr("data-own-thumbprint")
+			case n.Data == "tr" && attr("data-rejected") != "":
+				p.Rejected[attr("data-rejected")] = textOf(n)
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
@@ -273,6 +288,9 @@ func TestStatusPageInChromium(t *testing.T) {
 			t.Errorf("device %s rendered with state %q connection %q: %s", id, d.State, d.Connection, d.Text)
 		}
 	}
+	if page.PKIShown {
+		t.Error("the OPC UA certificate section is shown for a gateway without OPC UA security")
+	}
 	if d := page.Devices["legacy1"]; d.Connection != "none" || !strings.Contains(d.Text, "未联网") {
 		t.Errorf("legacy1 rendered as %+v", d)
 	}
@@ -309,5 +327,73 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	if fi, err := os.Stat(linesPath); err != nil || fi.Size() == 0 {
 		t.Errorf("line-protocol file: %v, %v", fi, err)
+	}
+}
+
+// TestStatusPagePKIInChromium: a gateway whose OPC UA source uses security shows its
+// own certificate and the server certificate it rejected, with the command that trusts it.
+func TestStatusPagePKIInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is needed for this test (scripts/install-deps.sh installs it): %v", err)
+	}
+	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Policies: []string{"Basic256Sha256"}})
+	dir := t.TempDir()
+	yml := fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws9}
+admin: {listen: "127.0.0.1:0"}
+queue: {dir: %q}
+sources:
+  opcua:
+    - {name: mt, endpoint: %q, reconnect_max: 1s}
+devices:
+  - id: m1
+    kind: cnc
+    source: mt
+    signals: {spindle_speed_rpm: {node: "nsu=urn:ganlink:testsrv:machines;s=M1.Spindle.ActSpeed"}}
+`, filepath.Join(dir, "queue"), srv.URL)
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := file.New(file.Config{Name: "lines", Path: filepath.Join(dir, "lines.lp"), NoSync: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		app.Options{Sinks: []app.ExtraSink{{Name: "lines", Kind: "file", Sink: lines}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("gateway Run: %v", err)
+		}
+		_ = lines.Close()
+	})
+	serverThumb := pki.Thumbprint(srv.ServerCertificate())
+	st := waitStatus(t, a.AdminAddr(), 20*time.Second, func(st app.Status) string {
+		if st.PKI == nil || len(st.PKI.Rejected) != 1 || st.PKI.Rejected[0].Thumbprint != serverThumb {
+			return fmt.Sprintf("pki %+v: want the server's certificate rejected", st.PKI)
+		}
+		return ""
+	})
+	own, err := pki.ReadCertificate(filepath.Join(dir, "pki", "own", "cert.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PKI.Own.Thumbprint != pki.Thumbprint(own.Raw) || st.PKI.Own.ApplicationURI != "urn:ganlink:gateway:ws9" {
+		t.Errorf("own certificate %+v", st.PKI.Own)
+	}
+	page := dumpStatusPage(t, chromium, t.TempDir(), "http://"+a.AdminAddr()+"/")
+	if !page.PKIShown || page.OwnThumbprint != pki.Thumbprint(own.Raw) {
+		t.Errorf("certificate section shown %v with own thumbprint %q", page.PKIShown, page.OwnThumbprint)
+	}
+	row := page.Rejected[serverThumb]
+	if want := "gateway pki trust " + st.PKI.Rejected[0].Path; !strings.Contains(row, want) || !strings.Contains(row, "待核对信任的服务器证书") {
+		t.Errorf("rejected row %q, want the trust command %q", row, want)
 	}
 }
