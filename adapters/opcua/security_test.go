@@ -117,8 +117,7 @@ func (r *recorder) lastErr() error {
 // server trusts the gateway's certificate; the gateway learns to trust the server's.
 func TestSecurityInterop(t *testing.T) {
 	store, own := newPKI(t, "urn:ganlink:gateway:test")
-	userStore, userCert := newPKI(t, "urn:ganlink:user:operator")
-	_ = userStore
+	_, userCert := newPKI(t, "urn:ganlink:user:operator")
 	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{
 		Policies:       []string{"Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"},
 		Users:          map[string]string{"operator": "s3cret"},

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -206,7 +205,7 @@ func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 		hint := ""
 		if security != "None/None" && (errors.Is(err, ua.StatusBadSecurityChecksFailed) || errors.Is(err, ua.StatusBadCertificateUntrusted)) {
 			hint = fmt.Sprintf(" (does the server trust the gateway's certificate %s, thumbprint %s? OPC UA servers keep an unknown client certificate in their rejected list until an administrator trusts it)",
-				filepath.Join(s.cfg.PKI.Dir, filepath.FromSlash(pki.OwnCertFile)), pki.Thumbprint(s.cfg.Own.DER))
+				s.cfg.Own.Path, pki.Thumbprint(s.cfg.Own.DER))
 		}
 		return nil, fmt.Errorf("connect to %q with security %s and %s login: %w%s", s.cfg.Endpoint, security, tokenName(token), err, hint)
 	}

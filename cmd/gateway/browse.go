@@ -80,6 +80,7 @@ func browseCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	o.Notices = os.Stderr
 	if err := app.Browse(ctx, o, stdout); err != nil {
 		fmt.Fprintln(stderr, "gateway browse:", err)
 		return 1

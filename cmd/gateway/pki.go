@@ -4,8 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
@@ -103,15 +101,11 @@ func pkiCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "gateway %v\n", err)
 			return 1
 		}
-		if err := store.Init(); err != nil {
-			fmt.Fprintf(stderr, "gateway %v\n", err)
-			return 1
-		}
 		verb := "existing"
 		if o.Created {
 			verb = "generated"
 		}
-		fmt.Fprintf(stdout, "%s application instance certificate %s\n", verb, filepath.Join(store.Dir, filepath.FromSlash(pki.OwnCertFile)))
+		fmt.Fprintf(stdout, "%s application instance certificate %s\n", verb, o.Path)
 		printInfo(stdout, pki.Describe(o.Cert))
 		return 0
 	}
@@ -120,10 +114,7 @@ func pkiCmd(args []string, stdout, stderr io.Writer) int {
 func pkiList(store *pki.Store, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "PKI directory %s\n\nown (the gateway's application instance certificate):\n", store.Dir)
 	if store.HasOwn() {
-		p := filepath.Join(store.Dir, filepath.FromSlash(pki.OwnCertFile))
-		if _, err := os.Stat(p); err != nil {
-			p = p[:len(p)-len(".der")] + ".pem"
-		}
+		p := store.OwnCertPath()
 		c, err := pki.ReadCertificate(p)
 		if err != nil {
 			fmt.Fprintf(stdout, "  %v\n", err)
@@ -134,7 +125,6 @@ func pkiList(store *pki.Store, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintln(stdout, "  none yet: generated at the first start, or with `gateway pki -config FILE init`")
 	}
-	code := 0
 	for _, d := range []string{pki.TrustedDir, pki.RejectedDir} {
 		infos, bad, err := store.List(d)
 		if err != nil {
@@ -150,7 +140,7 @@ func pkiList(store *pki.Store, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  not a certificate: %s\n", b)
 		}
 	}
-	return code
+	return 0
 }
 
 func printInfo(w io.Writer, in pki.Info) {

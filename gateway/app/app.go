@@ -193,15 +193,12 @@ func (a *App) opcuaPKI() (*pki.Store, *pki.Own, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := store.Init(); err != nil {
-		return nil, nil, err
-	}
 	in := pki.Describe(own.Cert)
 	msg := "opcua application instance certificate loaded"
 	if own.Created {
 		msg = "opcua application instance certificate generated: give it to the OPC UA servers to trust"
 	}
-	a.log.Info(msg, "file", filepath.Join(store.Dir, pki.OwnCertFile), "application_uri", in.ApplicationURI,
+	a.log.Info(msg, "file", own.Path, "application_uri", in.ApplicationURI,
 		"thumbprint", in.Thumbprint, "not_after", in.NotAfter.Format(time.DateOnly))
 	return store, own, nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua"
@@ -26,6 +24,9 @@ type BrowseOptions struct {
 	// certificate); ApplicationURI the URI of a certificate generated there (default:
 	// the existing certificate's, else urn:ganlink:gateway:browse).
 	PKIDir, ApplicationURI string
+	// Notices receives what the engineer must act on besides the output (a certificate
+	// generated for the server to trust); nil discards it.
+	Notices io.Writer
 	// ConnectTimeout bounds the connection and each call; default 10s.
 	ConnectTimeout time.Duration
 	// Start is the node id to browse from; default the Objects folder (i=85).
@@ -68,9 +69,9 @@ func Browse(ctx context.Context, o BrowseOptions, w io.Writer) error {
 		if bo.Own, err = bo.PKI.LoadOrCreate(pki.OwnOptions{ApplicationURI: uri}); err != nil {
 			return err
 		}
-		if bo.Own.Created {
-			fmt.Fprintf(os.Stderr, "generated the application instance certificate %s (thumbprint %s): the server must trust it\n",
-				filepath.Join(o.PKIDir, pki.OwnCertFile), pki.Thumbprint(bo.Own.DER))
+		if bo.Own.Created && o.Notices != nil {
+			fmt.Fprintf(o.Notices, "generated the application instance certificate %s (thumbprint %s): the server must trust it\n",
+				bo.Own.Path, pki.Thumbprint(bo.Own.DER))
 		}
 	}
 	res, err := opcua.Browse(ctx, bo)

@@ -3,7 +3,6 @@ package app
 import (
 	"math"
 	"net/url"
-	"path/filepath"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
@@ -154,7 +153,7 @@ func (a *App) Status() Status {
 
 	if a.pki != nil {
 		ps := &PKIStatus{Dir: a.pki.Dir, Own: pki.Describe(a.own.Cert), Rejected: []pki.Info{}}
-		ps.Own.Path = filepath.Join(a.pki.Dir, filepath.FromSlash(pki.OwnCertFile))
+		ps.Own.Path = a.own.Path
 		if infos, _, err := a.pki.List(pki.RejectedDir); err == nil && infos != nil {
 			ps.Rejected = infos
 		}

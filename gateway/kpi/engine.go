@@ -128,13 +128,10 @@ type device struct {
 // inert reports whether the state model ignores the values of role r on d: only their
 // quality, and that they arrived, count.
 func (d *device) inert(r role) bool {
-	switch r {
-	case roleOther, roleProgram, roleParts, roleEnergy, roleWater:
-		return true
-	case rolePower:
+	if r == rolePower {
 		return d.meter && d.has.has(roleEnergy) // no power integration, no power threshold
 	}
-	return false
+	return slotShift[r] >= 0 // the roles a heartbeat run can hold
 }
 
 type lastSample struct {

@@ -64,6 +64,8 @@ type Own struct {
 	Cert *x509.Certificate
 	DER  []byte
 	Key  *rsa.PrivateKey
+	// Path is the certificate's file: the one to give to the servers.
+	Path string
 	// Created is true when LoadOrCreate generated the certificate.
 	Created bool
 }
@@ -134,22 +136,26 @@ type OwnOptions struct {
 }
 
 // HasOwn reports whether the directory holds an application instance certificate.
-func (s *Store) HasOwn() bool {
+func (s *Store) HasOwn() bool { return fileExists(s.OwnCertPath()) }
+
+// OwnCertPath is own/cert.der, or own/cert.pem when only that exists.
+func (s *Store) OwnCertPath() string {
 	p := s.path(OwnCertFile)
-	return fileExists(p) || fileExists(strings.TrimSuffix(p, ".der")+".pem")
+	if pemPath := strings.TrimSuffix(p, ".der") + ".pem"; !fileExists(p) && fileExists(pemPath) {
+		return pemPath
+	}
+	return p
 }
 
 // LoadOrCreate returns the application instance certificate, generating it when the
-// directory has none. An existing certificate must carry o.ApplicationURI (any URI when
-// it is empty), match its key, have a key of at least 2048 bits and be valid now;
-// otherwise the error says what to do.
+// directory has none, and makes sure the directory layout exists. An existing certificate
+// must carry o.ApplicationURI (any URI when it is empty), match its key, have a key of at
+// least 2048 bits and be valid now; otherwise the error says what to do.
 func (s *Store) LoadOrCreate(o OwnOptions) (*Own, error) {
-	certPath := s.path(OwnCertFile)
-	if _, err := os.Stat(certPath); errors.Is(err, os.ErrNotExist) {
-		if pemPath := strings.TrimSuffix(certPath, ".der") + ".pem"; fileExists(pemPath) {
-			certPath = pemPath
-		}
+	if err := s.Init(); err != nil {
+		return nil, err
 	}
+	certPath := s.OwnCertPath()
 	keyPath := s.path(OwnKeyFile)
 	certExists, keyExists := fileExists(certPath), fileExists(keyPath)
 	switch {
@@ -189,13 +195,10 @@ func (s *Store) LoadOrCreate(o OwnOptions) (*Own, error) {
 		return nil, fmt.Errorf("pki: application instance certificate %s is valid from %s to %s, not now: delete %s to generate a new one (every server must then trust it)",
 			certPath, cert.NotBefore.UTC().Format(time.DateOnly), cert.NotAfter.UTC().Format(time.DateOnly), filepath.Join(s.Dir, "own"))
 	}
-	return &Own{Cert: cert, DER: cert.Raw, Key: key}, nil
+	return &Own{Cert: cert, DER: cert.Raw, Key: key, Path: certPath}, nil
 }
 
 func (s *Store) create(o OwnOptions) (*Own, error) {
-	if err := s.Init(); err != nil {
-		return nil, err
-	}
 	bits := o.KeyBits
 	if bits == 0 {
 		bits = 2048
@@ -263,7 +266,7 @@ func (s *Store) create(o OwnOptions) (*Own, error) {
 	if err := writeFileAtomic(s.path(OwnCertFile), der, 0o644); err != nil {
 		return nil, err
 	}
-	return &Own{Cert: cert, DER: der, Key: key, Created: true}, nil
+	return &Own{Cert: cert, DER: der, Key: key, Path: s.path(OwnCertFile), Created: true}, nil
 }
 
 // ErrUntrusted is wrapped by Verify's error for a certificate that is not trusted.
@@ -281,7 +284,7 @@ func (s *Store) Verify(server string, der []byte) error {
 	if err != nil {
 		return fmt.Errorf("server %s certificate: %w", server, err)
 	}
-	trusted, err := s.certs(TrustedDir)
+	trusted, _, err := s.read(TrustedDir)
 	if err != nil {
 		return err
 	}
@@ -353,33 +356,9 @@ type fileCert struct {
 	cert *x509.Certificate
 }
 
-// certs reads every certificate file of a sub-directory; unreadable files are skipped.
-func (s *Store) certs(dir string) ([]fileCert, error) {
-	ents, err := os.ReadDir(s.path(dir))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pki: %w", err)
-	}
-	var out []fileCert
-	for _, e := range ents {
-		if e.IsDir() {
-			continue
-		}
-		p := filepath.Join(s.path(dir), e.Name())
-		c, err := ReadCertificate(p)
-		if err != nil {
-			continue
-		}
-		out = append(out, fileCert{p, c})
-	}
-	return out, nil
-}
-
-// List describes the certificates of a sub-directory (TrustedDir or RejectedDir), sorted
-// by path, and names the files that are not certificates.
-func (s *Store) List(dir string) (infos []Info, bad []string, err error) {
+// read reads every file of a sub-directory: the certificates, and "path: error" for the
+// files that are not certificates.
+func (s *Store) read(dir string) (certs []fileCert, bad []string, err error) {
 	ents, err := os.ReadDir(s.path(dir))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil
@@ -397,12 +376,22 @@ func (s *Store) List(dir string) (infos []Info, bad []string, err error) {
 			bad = append(bad, fmt.Sprintf("%s: %v", p, err))
 			continue
 		}
-		in := Describe(c)
-		in.Path = p
+		certs = append(certs, fileCert{p, c})
+	}
+	return certs, bad, nil
+}
+
+// List describes the certificates of a sub-directory (TrustedDir or RejectedDir), sorted
+// by path, and names the files that are not certificates.
+func (s *Store) List(dir string) (infos []Info, bad []string, err error) {
+	certs, bad, err := s.read(dir)
+	for _, c := range certs {
+		in := Describe(c.cert)
+		in.Path = c.path
 		infos = append(infos, in)
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Path < infos[j].Path })
-	return infos, bad, nil
+	return infos, bad, err
 }
 
 // Trust puts the certificate in file (DER or PEM) into trusted/. A file in rejected/ is
@@ -432,7 +421,7 @@ func (s *Store) Trust(file string) (string, error) {
 // Untrust moves the trusted certificate with the given thumbprint (case-insensitive) to
 // rejected/ and returns its new path.
 func (s *Store) Untrust(thumbprint string) (string, error) {
-	certs, err := s.certs(TrustedDir)
+	certs, _, err := s.read(TrustedDir)
 	if err != nil {
 		return "", err
 	}
@@ -471,9 +460,7 @@ func ReadCertificate(path string) (*x509.Certificate, error) {
 	return c, nil
 }
 
-// ReadKey reads an RSA private key from a PEM file (PKCS#1 or PKCS#8).
-func ReadKey(path string) (*rsa.PrivateKey, error) { return readKey(path) }
-
+// readKey reads an RSA private key from a PEM file (PKCS#1 or PKCS#8).
 func readKey(path string) (*rsa.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
