@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/app"
+	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
 // demoLockedBuffer collects a process's output for assertions while it runs.
@@ -43,14 +44,7 @@ func (l *demoLockedBuffer) String() string {
 // device with live values and the workshop's CNC rate, that every block lands in
 // ganlink-data/demo-lines.lp, and that Ctrl-C stops it cleanly.
 func TestDemoBinary(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("find go tool: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "gateway")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testsrv.GatewayBinary(t)
 
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "-demo", "-listen", "127.0.0.1:0")

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -20,46 +19,10 @@ import (
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
-// The gateway binary is built once per test run, on first use, into binDir.
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testsrv.RemoveGatewayBinary()
 	os.Exit(code)
-}
-
-// gatewayBinary builds cmd/gateway (the package under test) and returns its path.
-func gatewayBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "ganlink-gateway-bin-")
-		if buildErr != nil {
-			return
-		}
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = fmt.Errorf("find go tool: %w", err)
-			return
-		}
-		binPath = filepath.Join(binDir, "gateway")
-		cmd := exec.Command(goTool, "build", "-o", binPath, ".")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build gateway binary: %v", buildErr)
-	}
-	return binPath
 }
 
 // gwConfig is the configuration of a gateway under test: one MQTT source with
@@ -182,7 +145,7 @@ type gateway struct {
 func newGateway(t *testing.T, cfg gwConfig) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	g := &gateway{t: t, bin: gatewayBinary(t), cfgPath: filepath.Join(dir, "gateway.yaml"),
+	g := &gateway{t: t, bin: testsrv.GatewayBinary(t), cfgPath: filepath.Join(dir, "gateway.yaml"),
 		admin: fmt.Sprintf("127.0.0.1:%d", cfg.AdminPort), logPath: filepath.Join(dir, "gateway.log")}
 	var b bytes.Buffer
 	if err := gwTemplate.Execute(&b, cfg); err != nil {

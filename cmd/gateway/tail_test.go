@@ -50,7 +50,7 @@ func TestTail(t *testing.T) {
 	}
 
 	var out, errb lockedBuffer
-	cmd := exec.Command(gatewayBinary(t), "tail", "-config", cfgPath, "m2")
+	cmd := exec.Command(testsrv.GatewayBinary(t), "tail", "-config", cfgPath, "m2")
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,64 +2,27 @@ package loadgen
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
-)
 
-// The gateway binary is built once per test run, on first use.
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
+	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
 func TestMain(m *testing.M) {
 	log.SetOutput(io.Discard) // the OPC UA server library logs through the standard logger
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testsrv.RemoveGatewayBinary()
 	os.Exit(code)
-}
-
-// gatewayBinary builds cmd/gateway and returns its path.
-func gatewayBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "ganlink-loadgen-bin-")
-		if buildErr != nil {
-			return
-		}
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = fmt.Errorf("find go tool: %w", err)
-			return
-		}
-		binPath = filepath.Join(binDir, "gateway")
-		out, err := exec.Command(goTool, "build", "-o", binPath, "github.com/ganlink/ganlink/cmd/gateway").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build gateway binary: %v", buildErr)
-	}
-	return binPath
 }
 
 // TestMQTTSmoke is the short version of the MQTT workload CI runs: 2 000 messages/s
 // for 5 s through real mosquitto, the gateway binary and VictoriaMetrics, with no
 // field lost. It asserts nothing about time or CPU.
 func TestMQTTSmoke(t *testing.T) {
-	bin := gatewayBinary(t)
+	bin := testsrv.GatewayBinary(t)
 	res, err := RunMQTT(context.Background(), t, MQTTConfig{Rate: 2000, Duration: 5 * time.Second},
 		Options{Gateway: bin})
 	if err != nil {
@@ -73,7 +36,7 @@ func TestMQTTSmoke(t *testing.T) {
 // TestMQTTOutageSmoke refuses the gateway's writes for 3 s of a 6 s load at 1 000
 // messages/s: the backlog drains once writes are accepted again, and nothing is lost.
 func TestMQTTOutageSmoke(t *testing.T) {
-	bin := gatewayBinary(t)
+	bin := testsrv.GatewayBinary(t)
 	res, err := RunMQTT(context.Background(), t, MQTTConfig{Rate: 1000, Duration: 6 * time.Second},
 		Options{Gateway: bin, OutageAt: time.Second, Outage: 3 * time.Second})
 	if err != nil {
@@ -92,7 +55,7 @@ func TestMQTTOutageSmoke(t *testing.T) {
 // TestOPCUASmoke runs a small OPC UA workload (200 variables changing every 500 ms,
 // a 2 s window) and asserts that every value of the window arrived.
 func TestOPCUASmoke(t *testing.T) {
-	bin := gatewayBinary(t)
+	bin := testsrv.GatewayBinary(t)
 	res, err := RunOPCUA(context.Background(), t, OPCUAConfig{Items: 200, Interval: 500 * time.Millisecond, Duration: 2 * time.Second},
 		Options{Gateway: bin})
 	if err != nil {
