@@ -359,49 +359,51 @@ func isNonFinite(b []byte) bool {
 	return false
 }
 
-// timestamp converts the source timestamp at sp to Unix nanoseconds.
+// timestamp converts the source timestamp at sp to Unix nanoseconds. Every error names
+// the value as the message carried it (numbers as text, strings quoted, both cut to 64
+// bytes): the value is never sliced before its kind is known.
 func (d *decoder) timestamp(f tsFormat, payload []byte, sp span) (int64, error) {
 	raw := payload[sp.start:sp.end]
-	var ns int64
+	format := tsFormatNames[max(f, tsEpochMS)]
 	switch {
 	case sp.kind == kindNumber && f != tsRFC3339:
 		unit := int64(time.Millisecond)
 		if f == tsEpochS {
 			unit = int64(time.Second)
 		}
-		var ok bool
-		if ns, ok = epochNanos(raw, unit); !ok {
-			return 0, fmt.Errorf("value %s (%s) is out of range 2000..2200", truncate(raw), tsFormatNames[max(f, tsEpochMS)])
+		ns, ok := epochNanos(raw, unit)
+		if !ok {
+			return 0, fmt.Errorf("value %s (%s) is out of range 2000..2200", truncate(raw), format)
 		}
+		if ns < minTimestamp || ns >= maxTimestamp {
+			return 0, fmt.Errorf("value %s (%s) is %s, out of range 2000..2200", truncate(raw), format,
+				time.Unix(0, ns).UTC().Format(time.RFC3339Nano))
+		}
+		return ns, nil
 	case sp.kind == kindString && (f == tsAuto || f == tsRFC3339):
-		text := raw[1 : len(raw)-1]
+		text := raw[1 : len(raw)-1] // a string span always holds both quotes
 		if sp.esc {
 			d.scratch = appendUnquoted(d.scratch[:0], text)
 			text = d.scratch
 		}
-		var ok bool
-		if ns, ok = parseRFC3339(text); !ok {
+		ns, ok, inRange := parseRFC3339(text)
+		if !ok {
 			return 0, fmt.Errorf("value %s is not RFC 3339", quoteTrunc(text))
 		}
-	default:
-		want := "epoch number"
-		if f == tsRFC3339 {
-			want = "RFC 3339 string"
+		if !inRange || ns < minTimestamp || ns >= maxTimestamp {
+			return 0, fmt.Errorf("value %s is out of range 2000..2200", quoteTrunc(text))
 		}
-		v := truncate(raw)
-		if sp.kind == kindString || sp.kind == kindObject || sp.kind == kindArray {
-			v = quoteTrunc(raw)
-		}
-		return 0, fmt.Errorf("%s value %s is not a timestamp (%s: want %s)", sp.kind, v, tsFormatNames[f], want)
+		return ns, nil
 	}
-	if ns < minTimestamp || ns >= maxTimestamp {
-		v := quoteTrunc(raw[1 : len(raw)-1])
-		if sp.kind == kindNumber {
-			v = fmt.Sprintf("%s (%s)", raw, tsFormatNames[max(f, tsEpochMS)])
-		}
-		return 0, fmt.Errorf("value %s is %s, out of range 2000..2200", v, time.Unix(0, ns).UTC().Format(time.RFC3339Nano))
+	want := "epoch number"
+	if f == tsRFC3339 {
+		want = "RFC 3339 string"
 	}
-	return ns, nil
+	v := truncate(raw)
+	if sp.kind == kindString || sp.kind == kindObject || sp.kind == kindArray {
+		v = quoteTrunc(raw)
+	}
+	return 0, fmt.Errorf("%s value %s is not a timestamp (%s: want %s)", sp.kind, v, tsFormatNames[f], want)
 }
 
 // epochNanos converts an epoch number in unit (ns per unit) to nanoseconds. Decimal
@@ -453,9 +455,11 @@ func epochNanos(raw []byte, unit int64) (int64, bool) {
 }
 
 // parseRFC3339 parses YYYY-MM-DD[T|t| ]hh:mm:ss[.frac](Z|z|±hh:mm) without allocating.
-func parseRFC3339(b []byte) (int64, bool) {
+// ok reports the syntax; inRange that the instant fits int64 nanoseconds (years 1678 to
+// 2262): only then is ns meaningful.
+func parseRFC3339(b []byte) (ns int64, ok, inRange bool) {
 	if len(b) < 20 {
-		return 0, false
+		return 0, false, false
 	}
 	num := func(b []byte) (int, bool) {
 		n := 0
@@ -475,10 +479,10 @@ func parseRFC3339(b []byte) (int64, bool) {
 	sec, ok6 := num(b[17:19])
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || b[4] != '-' || b[7] != '-' ||
 		(b[10] != 'T' && b[10] != 't' && b[10] != ' ') || b[13] != ':' || b[16] != ':' {
-		return 0, false
+		return 0, false, false
 	}
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
-		return 0, false
+		return 0, false, false
 	}
 	rest := b[19:]
 	nsec := 0
@@ -493,7 +497,7 @@ func parseRFC3339(b []byte) (int64, bool) {
 			i++
 		}
 		if i == 1 {
-			return 0, false
+			return 0, false, false
 		}
 		rest = rest[i:]
 	}
@@ -504,17 +508,22 @@ func parseRFC3339(b []byte) (int64, bool) {
 		oh, ok1 := num(rest[1:3])
 		om, ok2 := num(rest[4:6])
 		if !ok1 || !ok2 || oh > 23 || om > 59 {
-			return 0, false
+			return 0, false, false
 		}
 		offset = oh*3600 + om*60
 		if rest[0] == '-' {
 			offset = -offset
 		}
 	default:
-		return 0, false
+		return 0, false, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	return t.Unix()*int64(time.Second) + int64(t.Nanosecond()) - int64(offset)*int64(time.Second), true
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC).Add(-time.Duration(offset) * time.Second)
+	// int64 nanoseconds span 1677-09-21 to 2262-04-11; beyond, t.Unix()*1e9 wraps around.
+	const limit = math.MaxInt64 / int64(time.Second)
+	if s := t.Unix(); s <= -limit || s >= limit {
+		return 0, true, false
+	}
+	return t.UnixNano(), true, true
 }
 
 func daysIn(month, year int) int {

@@ -89,6 +89,36 @@ func TestDecode(t *testing.T) {
 				`meters|e1|on|missing|decode topic "meters/e1" device "e1" field "on": path "on" not found`,
 				`meters|e1||timestamp|decode topic "meters/e1" device "e1": timestamp path "ts": value 1700000000 (epoch_ms) is 1970-01-20T16:13:20Z, out of range 2000..2200`,
 			}},
+		// A meter whose clock was never set sends 0; any single-digit value used to panic
+		// while the error was formatted (issue: "ts":0 stops the gateway).
+		{"timestamp zero: receive time", "meters/e1", `{"ts":0,"data":{"kwh":5},"kw":1000,"state":"run","on":true}`,
+			[]string{"energy_meter,device=e1,kind=energy_meter device=e1 energy_kwh_total=5 power_kw=1 state=1 on=1 1700000999000000000"}, []string{
+				`meters|e1||timestamp|decode topic "meters/e1" device "e1": timestamp path "ts": value 0 (epoch_ms) is 1970-01-01T00:00:00Z, out of range 2000..2200`}},
+		{"timestamp one", "meters/e1", `{"ts":1,"data":{"kwh":5},"kw":1000,"state":"run","on":true}`,
+			[]string{"energy_meter,device=e1,kind=energy_meter device=e1 energy_kwh_total=5 power_kw=1 state=1 on=1 1700000999000000000"}, []string{
+				`meters|e1||timestamp|decode topic "meters/e1" device "e1": timestamp path "ts": value 1 (epoch_ms) is 1970-01-01T00:00:00.001Z, out of range 2000..2200`}},
+		{"timestamp negative", "meters/e1", `{"ts":-1,"data":{"kwh":5},"kw":1000,"state":"run","on":true}`,
+			[]string{"energy_meter,device=e1,kind=energy_meter device=e1 energy_kwh_total=5 power_kw=1 state=1 on=1 1700000999000000000"}, []string{
+				`meters|e1||timestamp|decode topic "meters/e1" device "e1": timestamp path "ts": value -1 (epoch_ms) is 1969-12-31T23:59:59.999Z, out of range 2000..2200`}},
+		{"timestamp single digit, epoch seconds", "meters/e2", `{"t":7,"values":[{"v":7.5},{"v":1234}]}`,
+			[]string{"energy_meter device=e2 energy_kwh_total=1234 power_kw=7.5 1700000999000000000"}, []string{
+				`meters|e2||timestamp|decode topic "meters/e2" device "e2": timestamp path "t": value 7 (epoch_s) is 1970-01-01T00:00:07Z, out of range 2000..2200`}},
+		{"timestamp huge number", "meters/e2", `{"t":99999999999999999999,"values":[{"v":7.5},{"v":1234}]}`,
+			[]string{"energy_meter device=e2 energy_kwh_total=1234 power_kw=7.5 1700000999000000000"}, []string{
+				`meters|e2||timestamp|decode topic "meters/e2" device "e2": timestamp path "t": value 99999999999999999999 (epoch_s) is out of range 2000..2200`}},
+		{"timestamp empty string", "meters/e3", `{"kwh":5,"time":""}`,
+			[]string{"energy_meter device=e3 energy_kwh_total=5 1700000999000000000"}, []string{
+				`meters|e3||timestamp|decode topic "meters/e3" device "e3": timestamp path "time": value "" is not RFC 3339`}},
+		// Valid RFC 3339 beyond int64 nanoseconds used to wrap around silently.
+		{"rfc3339 before 1678", "meters/e3", `{"kwh":5,"time":"1442-05-19T07:33:52Z"}`,
+			[]string{"energy_meter device=e3 energy_kwh_total=5 1700000999000000000"}, []string{
+				`meters|e3||timestamp|decode topic "meters/e3" device "e3": timestamp path "time": value "1442-05-19T07:33:52Z" is out of range 2000..2200`}},
+		{"rfc3339 after 2262, auto format", "meters/e1", `{"ts":"2600-01-01T00:00:00Z","data":{"kwh":5},"kw":1000,"state":"run","on":true}`,
+			[]string{"energy_meter,device=e1,kind=energy_meter device=e1 energy_kwh_total=5 power_kw=1 state=1 on=1 1700000999000000000"}, []string{
+				`meters|e1||timestamp|decode topic "meters/e1" device "e1": timestamp path "ts": value "2600-01-01T00:00:00Z" is out of range 2000..2200`}},
+		{"rfc3339 in 1999", "meters/e3", `{"kwh":5,"time":"1999-12-31T23:59:59Z"}`,
+			[]string{"energy_meter device=e3 energy_kwh_total=5 1700000999000000000"}, []string{
+				`meters|e3||timestamp|decode topic "meters/e3" device "e3": timestamp path "time": value "1999-12-31T23:59:59Z" is out of range 2000..2200`}},
 		{"bad rfc3339 text", "meters/e3", `{"kwh":5,"time":"2023-02-30T00:00:00Z"}`,
 			[]string{"energy_meter device=e3 energy_kwh_total=5 1700000999000000000"}, []string{
 				`meters|e3||timestamp|decode topic "meters/e3" device "e3": timestamp path "time": value "2023-02-30T00:00:00Z" is not RFC 3339`}},
@@ -177,9 +207,17 @@ func TestParseRFC3339(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reference parse %q: %v", s, err)
 		}
-		got, ok := parseRFC3339([]byte(s))
-		if !ok || got != ref.UnixNano() {
-			t.Errorf("parseRFC3339(%q) = %d, %v; want %d", s, got, ok, ref.UnixNano())
+		got, ok, inRange := parseRFC3339([]byte(s))
+		if !ok || !inRange || got != ref.UnixNano() {
+			t.Errorf("parseRFC3339(%q) = %d, %v, %v; want %d", s, got, ok, inRange, ref.UnixNano())
+		}
+	}
+	// Valid RFC 3339 outside int64 nanoseconds: recognised, but flagged out of range
+	// (t.Unix()*1e9 used to wrap around: 1442 became "now + 1 min", 2600 became 2015).
+	for _, s := range []string{"1442-05-19T07:33:52Z", "2600-01-01T00:00:00Z", "0000-01-01T00:00:00Z",
+		"9999-12-31T23:59:59.999999999Z", "1677-09-21T00:12:43Z", "2262-04-11T23:47:17Z"} {
+		if got, ok, inRange := parseRFC3339([]byte(s)); !ok || inRange {
+			t.Errorf("parseRFC3339(%q) = %d, %v, %v; want ok and out of range", s, got, ok, inRange)
 		}
 	}
 	bad := []string{
@@ -189,7 +227,7 @@ func TestParseRFC3339(t *testing.T) {
 		"2023/11/14T22:13:20Z", "2023-11-14T22:13:20Zjunk", "+023-11-14T22:13:20Z",
 	}
 	for _, s := range bad {
-		if got, ok := parseRFC3339([]byte(s)); ok {
+		if got, ok, _ := parseRFC3339([]byte(s)); ok {
 			t.Errorf("parseRFC3339(%q) = %d, want failure", s, got)
 		}
 	}
