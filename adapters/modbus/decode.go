@@ -175,9 +175,76 @@ func (s *Source) decodeBits(d *device, sigs []int, start uint16, bits []bool, fi
 	}
 }
 
-// fieldError reports a signal problem to the observer.
+// fieldError reports a signal problem to the observer and notes it for the dead letter
+// of the answer being decoded.
 func (s *Source) fieldError(d *device, sg *signal, reason string, err error) {
 	s.obs.SignalError(s.cfg.Name, d.cfg.Device, sg.cfg.Field, reason, err)
+	if s.blk.count == 0 {
+		s.blk.reason, s.blk.err = reason, err
+	}
+	s.blk.count++
+}
+
+// answerProblems gathers what went wrong with the answer being decoded.
+type answerProblems struct {
+	reason string // of the first problem
+	err    error
+	count  int
+}
+
+// testHookDecode, when set, is called before each answer is decoded (tests inject a
+// panic through it).
+var testHookDecode func(device string)
+
+// decodeAnswer turns the answer to read r into field values. An answer with a value
+// that cannot be used is handed to the observer as a dead letter: its registers in hex
+// (or its bits as 0 and 1). A panic while decoding (a decoder bug that some answer
+// reaches) is contained: the read's signals are reported with reason "internal" and
+// marked Bad, the source keeps polling.
+func (s *Source) decodeAnswer(d *device, r *request, data []byte, bits []bool, fields []point.Field, omit []bool) {
+	s.blk = answerProblems{}
+	defer func() {
+		if p := recover(); p != nil {
+			s.failRequest(d, r, point.ReasonInternal, fmt.Errorf("internal error decoding the answer (values dropped): %v", p), fields)
+		}
+		if s.blk.count > 0 {
+			s.obs.DeadLetter(s.cfg.Name, point.DeadLetter{Device: d.cfg.Device,
+				Origin: fmt.Sprintf("unit %d %s %s", d.unit, readNames[r.area], span(r)),
+				Reason: s.blk.reason, Err: s.blk.err, Problems: s.blk.count}, answerText(data, bits))
+		}
+	}()
+	if testHookDecode != nil {
+		testHookDecode(d.cfg.Device)
+	}
+	if r.area.bits() {
+		s.decodeBits(d, r.sigs, r.start, bits, fields, omit)
+	} else {
+		s.decodeRegisters(d, r.sigs, r.start, data, fields, omit)
+	}
+}
+
+// answerText renders an answer for a dead letter: registers as 4-digit hex words
+// ("0000 41C8 ..."), bits as 0 and 1.
+func answerText(data []byte, bits []bool) []byte {
+	if bits != nil {
+		out := make([]byte, len(bits))
+		for i, b := range bits {
+			out[i] = '0'
+			if b {
+				out[i] = '1'
+			}
+		}
+		return out
+	}
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 0, len(data)/2*5)
+	for i := 0; i+1 < len(data); i += 2 {
+		if i > 0 {
+			out = append(out, ' ')
+		}
+		out = append(out, digits[data[i]>>4], digits[data[i]&15], digits[data[i+1]>>4], digits[data[i+1]&15])
+	}
+	return out
 }
 
 // ExceptionError is a Modbus exception response: the device answered, but refused the

@@ -17,6 +17,7 @@ type recorder struct {
 	mu      sync.Mutex
 	states  []string // "up", "down: <err>", ...
 	errs    []string // "device|signal|reason|err"
+	dead    []string // "device|origin|reason|problems|payload"
 	recv    int
 	batches []point.Batch
 	// failEmit makes emit fail while it returns true for the 1-based call number.
@@ -38,6 +39,12 @@ func (r *recorder) SignalError(source, device, signal, reason string, err error)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.errs = append(r.errs, fmt.Sprintf("%s|%s|%s|%v", device, signal, reason, err))
+}
+
+func (r *recorder) DeadLetter(source string, dl point.DeadLetter, payload []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dead = append(r.dead, fmt.Sprintf("%s|%s|%s|%d|%s", dl.Device, dl.Origin, dl.Reason, dl.Problems, payload))
 }
 
 func (r *recorder) Received(source string, fields int) {

@@ -31,6 +31,7 @@ type Source struct {
 	reads atomic.Int64 // requests sent
 
 	warn reconnect.Warner
+	blk  answerProblems // of the answer being decoded
 }
 
 // device is the runtime form of one configured Device.
@@ -289,11 +290,7 @@ func (s *Source) poll(ctx context.Context, c reader, d *device, st *pollState) (
 		}
 		if rerr == nil {
 			st.answered, st.failures = true, 0
-			if r.area.bits() {
-				s.decodeBits(d, r.sigs, r.start, bits, fields, omit)
-			} else {
-				s.decodeRegisters(d, r.sigs, r.start, data, fields, omit)
-			}
+			s.decodeAnswer(d, r, data, bits, fields, omit)
 			continue
 		}
 		kind, cause := s.classify(rerr)

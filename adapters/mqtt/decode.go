@@ -94,6 +94,7 @@ type decoder struct {
 	sc      scanner
 	spans   []span
 	scratch []byte
+	msg     messageProblems
 }
 
 func newDecoder(cfg *Config, obs point.Observer) *decoder {
@@ -135,24 +136,76 @@ func (d *decoder) decodeBatch(items []inbound) point.Batch {
 	batch := make(point.Batch, 0, len(items))
 	arena := make([]point.Field, 0, len(items)*d.maxFields)
 	for i := range items {
-		it := &items[i]
-		topic, payload := it.msg.Topic(), it.msg.Payload()
-		matched := false
-		for _, bi := range d.exact[topic] {
-			matched = true
-			batch, arena = d.decodeTo(batch, arena, &d.bindings[bi], topic, payload, it.recv)
-		}
-		for _, bi := range d.wild {
-			if matchTopic(d.bindings[bi].Topic, topic) {
-				matched = true
-				batch, arena = d.decodeTo(batch, arena, &d.bindings[bi], topic, payload, it.recv)
-			}
-		}
-		if !matched {
-			d.obs.SignalError(d.source, "", "", ReasonUnbound, fmt.Errorf("route topic %q: no binding matches", topic))
-		}
+		batch, arena = d.decodeMessage(batch, arena, &items[i])
 	}
 	return batch
+}
+
+// TestHookDecode, when set, is called before a message is decoded for a binding. It exists for
+// tests that inject a panic into message handling; it is nil in the gateway.
+var TestHookDecode func(topic string, payload []byte)
+
+// decodeMessage decodes one message into batch for every binding that matches its
+// topic. A message that produced any SignalError is handed to the observer as a dead
+// letter. A panic while handling it (a decoder bug that some payload reaches) is
+// contained here: the message's points are discarded, the panic is reported with
+// reason "internal" and the message kept as a dead letter; like any unusable message it
+// is then acknowledged with its batch, so the broker does not redeliver it forever.
+func (d *decoder) decodeMessage(batch point.Batch, arena []point.Field, it *inbound) (outBatch point.Batch, outArena []point.Field) {
+	topic, payload := it.msg.Topic(), it.msg.Payload()
+	d.msg = messageProblems{topic: topic}
+	batch0, arena0 := batch, arena
+	defer func() {
+		if r := recover(); r != nil {
+			// What this message appended is discarded; the batch and arena as they were
+			// before it stay valid (later appends only ever go beyond their lengths).
+			outBatch, outArena = batch0, arena0
+			d.fail(d.msg.device, "", point.ReasonInternal,
+				fmt.Errorf("decode topic %q: internal error (message dropped): %v: payload %s", topic, r, quoteTrunc(payload)))
+		}
+		if d.msg.count > 0 {
+			d.obs.DeadLetter(d.source, point.DeadLetter{Device: d.msg.device, Origin: topic, Reason: d.msg.reason,
+				Err: d.msg.err, Problems: d.msg.count}, payload)
+		}
+	}()
+	matched := false
+	for _, bi := range d.exact[topic] {
+		matched = true
+		d.msg.device = d.bindings[bi].Device
+		batch, arena = d.decodeTo(batch, arena, &d.bindings[bi], topic, payload, it.recv)
+	}
+	for _, bi := range d.wild {
+		if matchTopic(d.bindings[bi].Topic, topic) {
+			matched = true
+			d.msg.device = d.bindings[bi].Device
+			batch, arena = d.decodeTo(batch, arena, &d.bindings[bi], topic, payload, it.recv)
+		}
+	}
+	if !matched {
+		d.fail("", "", ReasonUnbound, fmt.Errorf("route topic %q: no binding matches", topic))
+	}
+	return batch, arena
+}
+
+// messageProblems gathers what went wrong with the message being decoded.
+type messageProblems struct {
+	topic, device string
+	reason        string // of the first problem
+	err           error  // the first problem
+	count         int
+}
+
+// fail reports one problem of the current message to the observer and notes it for the
+// message's dead letter.
+func (d *decoder) fail(device, field, reason string, err error) {
+	d.obs.SignalError(d.source, device, field, reason, err)
+	if d.msg.count == 0 {
+		d.msg.reason, d.msg.err = reason, err
+		if device != "" {
+			d.msg.device = device
+		}
+	}
+	d.msg.count++
 }
 
 // decodeTo decodes one message for one binding and appends its point, if any field
@@ -162,6 +215,9 @@ func (d *decoder) decodeTo(batch point.Batch, arena []point.Field, b *binding, t
 		arena = make([]point.Field, 0, max(64*d.maxFields, len(b.Fields)))
 	}
 	start := len(arena)
+	if TestHookDecode != nil {
+		TestHookDecode(topic, payload)
+	}
 	var ts int64
 	arena, ts = d.decode(arena, b, topic, payload, recv)
 	if len(arena) == start {
@@ -180,7 +236,7 @@ func (d *decoder) decodeTo(batch point.Batch, arena []point.Field, b *binding, t
 // decode appends the message's good fields to dst and returns the point time.
 func (d *decoder) decode(dst []point.Field, b *binding, topic string, payload []byte, recv int64) ([]point.Field, int64) {
 	if len(payload) > d.maxPayload {
-		d.obs.SignalError(d.source, b.Device, "", ReasonTooLarge,
+		d.fail(b.Device, "", ReasonTooLarge,
 			fmt.Errorf("decode topic %q device %q: payload of %d bytes exceeds max_payload_bytes %d", topic, b.Device, len(payload), d.maxPayload))
 		return dst, recv
 	}
@@ -189,7 +245,7 @@ func (d *decoder) decode(dst []point.Field, b *binding, topic string, payload []
 	}
 	spans := d.spans[:len(b.tree.paths)]
 	if err := d.sc.scan(payload, b.tree, spans); err != nil {
-		d.obs.SignalError(d.source, b.Device, "", ReasonDecode,
+		d.fail(b.Device, "", ReasonDecode,
 			fmt.Errorf("decode topic %q device %q: %w: payload %s", topic, b.Device, err, quoteTrunc(payload)))
 		return dst, recv
 	}
@@ -198,11 +254,11 @@ func (d *decoder) decode(dst []point.Field, b *binding, topic string, payload []
 		v, reason, err := d.fieldValue(&f.Conv, payload, spans[b.slots[i]])
 		switch {
 		case reason == ReasonMissing:
-			d.obs.SignalError(d.source, b.Device, f.Field, reason,
+			d.fail(b.Device, f.Field, reason,
 				fmt.Errorf("decode topic %q device %q field %q: path %q not found", topic, b.Device, f.Field, f.Path))
 			continue
 		case err != nil:
-			d.obs.SignalError(d.source, b.Device, f.Field, reason,
+			d.fail(b.Device, f.Field, reason,
 				fmt.Errorf("decode topic %q device %q field %q: path %q: %w", topic, b.Device, f.Field, f.Path, err))
 			continue
 		}
@@ -213,7 +269,7 @@ func (d *decoder) decode(dst []point.Field, b *binding, topic string, payload []
 		if sp := spans[b.tsSlot]; sp.kind != kindNone {
 			t, err := d.timestamp(b.ts, payload, sp)
 			if err != nil {
-				d.obs.SignalError(d.source, b.Device, "", ReasonTimestamp,
+				d.fail(b.Device, "", ReasonTimestamp,
 					fmt.Errorf("decode topic %q device %q: timestamp path %q: %w", topic, b.Device, b.TimestampPath, err))
 			} else {
 				ts = t
@@ -287,7 +343,7 @@ func (d *decoder) decodeNumber(dst []point.Field, b *binding, topic string, payl
 	f := &b.Fields[0]
 	raw := trimSpace(payload)
 	fail := func(reason string, err error) []point.Field {
-		d.obs.SignalError(d.source, b.Device, f.Field, reason,
+		d.fail(b.Device, f.Field, reason,
 			fmt.Errorf("decode topic %q device %q field %q: %w", topic, b.Device, f.Field, err))
 		return dst
 	}

@@ -191,9 +191,10 @@ func TestDecodeBatchFieldsAreIndependent(t *testing.T) {
 
 type errObserver func(error)
 
-func (errObserver) State(string, point.State, error)           {}
-func (f errObserver) SignalError(_, _, _, _ string, err error) { f(err) }
-func (errObserver) Received(string, int)                       {}
+func (errObserver) State(string, point.State, error)            {}
+func (f errObserver) SignalError(_, _, _, _ string, err error)  { f(err) }
+func (errObserver) Received(string, int)                        {}
+func (errObserver) DeadLetter(string, point.DeadLetter, []byte) {}
 
 func TestParseRFC3339(t *testing.T) {
 	good := []string{
@@ -513,4 +514,55 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/msg")
+}
+
+// TestDecodePanicIsContained: a panic while one message is handled (injected) drops
+// that message only; the messages around it in the batch decode, the panic is reported
+// with reason "internal" and the message kept as a dead letter, as is every message
+// with a problem (one dead letter per message, naming its first problem).
+func TestDecodePanicIsContained(t *testing.T) {
+	cfg := decodeTestConfig().withDefaults()
+	TestHookDecode = func(topic string, payload []byte) {
+		if string(payload) == "boom" {
+			panic("injected decoder fault")
+		}
+	}
+	t.Cleanup(func() { TestHookDecode = nil })
+	rec := &recorder{}
+	d := newDecoder(&cfg, rec)
+	msgs := []inbound{
+		{msg: &testMsg{topic: "site/w2", payload: []byte("1.5"), qos: 1}, recv: recvTime},
+		{msg: &testMsg{topic: "site/w2", payload: []byte("boom"), qos: 1}, recv: recvTime},
+		{msg: &testMsg{topic: "meters/e3", payload: []byte(`{"kwh":5,"time":0}`), qos: 1}, recv: recvTime},
+		{msg: &testMsg{topic: "meters/x9", payload: []byte("?"), qos: 1}, recv: recvTime},
+		{msg: &testMsg{topic: "site/w2", payload: []byte("2.5"), qos: 1}, recv: recvTime},
+	}
+	var got []string
+	for _, p := range d.decodeBatch(msgs) {
+		got = append(got, formatPoint(p))
+	}
+	want := []string{
+		"water_meter device=w2 water_m3_total=1.5 1700000999000000000",
+		"energy_meter device=e3 energy_kwh_total=5 1700000999000000000",
+		"water_meter device=w2 water_m3_total=2.5 1700000999000000000",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("points:\n got %q\nwant %q", got, want)
+	}
+	wantErrs := []string{
+		`meters|w2||internal|decode topic "site/w2": internal error (message dropped): injected decoder fault: payload "boom"`,
+		`meters|e3||timestamp|decode topic "meters/e3" device "e3": timestamp path "time": number value 0 is not a timestamp (rfc3339: want RFC 3339 string)`,
+		`meters|||unbound|route topic "meters/x9": no binding matches`,
+	}
+	if errs := rec.errors(); !slices.Equal(errs, wantErrs) {
+		t.Errorf("errors:\n got %q\nwant %q", errs, wantErrs)
+	}
+	wantDead := []string{
+		`meters|w2|site/w2|internal|1|"boom"`,
+		`meters|e3|meters/e3|timestamp|1|"{\"kwh\":5,\"time\":0}"`,
+		`meters||meters/x9|unbound|1|"?"`,
+	}
+	if dead := rec.deadLetters(); !slices.Equal(dead, wantDead) {
+		t.Errorf("dead letters:\n got %q\nwant %q", dead, wantDead)
+	}
 }

@@ -14,6 +14,7 @@ type recorder struct {
 	mu       sync.Mutex
 	states   []string
 	errs     []string
+	dead     []string
 	received int
 }
 
@@ -37,6 +38,18 @@ func (r *recorder) Received(source string, fields int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.received += fields
+}
+
+func (r *recorder) DeadLetter(source string, dl point.DeadLetter, payload []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dead = append(r.dead, fmt.Sprintf("%s|%s|%s|%s|%d|%q", source, dl.Device, dl.Origin, dl.Reason, dl.Problems, payload))
+}
+
+func (r *recorder) deadLetters() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.dead...)
 }
 
 func (r *recorder) errors() []string {

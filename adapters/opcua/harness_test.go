@@ -49,6 +49,8 @@ func (r *recorder) SignalError(source, device, signal, reason string, err error)
 	r.signals = append(r.signals, signalEvent{device, signal, reason, err})
 }
 
+func (r *recorder) DeadLetter(string, point.DeadLetter, []byte) {}
+
 func (r *recorder) Received(source string, fields int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/point"
@@ -106,6 +107,13 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	}
 	if a.kpi, err = kpi.New(kc, kdev); err != nil {
 		return nil, fmt.Errorf("build kpi engine: %w", err)
+	}
+	if a.obs.dead, err = deadletter.Open(deadletter.Config{Dir: cfg.DeadLetters.Dir, Keep: cfg.DeadLetters.Keep,
+		MaxPayload: int(cfg.DeadLetters.MaxPayloadBytes.N)}); err != nil {
+		if a.obs.dead == nil {
+			return nil, err
+		}
+		log.Warn("dead letters kept from an earlier run could not all be read", "err", err)
 	}
 	a.kpiDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_kpi_points_dropped_total",
 		Help: "KPI points that could not be queued."})
@@ -416,11 +424,18 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	run(&bgWG, "admin", func() error { return a.admin.Run(bg) })
 	run(&bgWG, "kpi", func() error { return a.runKPI(bg) })
+	run(&bgWG, "dead letters", func() error {
+		if err := a.obs.dead.Run(bg); err != nil {
+			a.log.Warn("write dead letters", "dir", a.cfg.DeadLetters.Dir, "err", err)
+		}
+		return nil
+	})
 
 	srcCtx, stopSources := context.WithCancel(ctx)
 	var srcWG sync.WaitGroup
 	for _, s := range a.sources {
-		run(&srcWG, "source "+s.name, func() error { return s.src.Run(srcCtx, a.pipe.Ingest) })
+		emit := guardTime(s.name, a.cfg.Sources.MaxTimeAhead.D, a.clock, a.obs, a.pipe.Ingest)
+		run(&srcWG, "source "+s.name, func() error { return s.src.Run(srcCtx, emit) })
 	}
 
 	var runErr error

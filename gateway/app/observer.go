@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua"
+	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -19,6 +20,8 @@ type observer struct {
 	received *prometheus.CounterVec
 	errors   *prometheus.CounterVec
 	failures *prometheus.CounterVec
+
+	dead *deadletter.Store // nil: dead letters are not kept
 
 	mu       sync.Mutex
 	states   map[string]sourceState
@@ -102,17 +105,26 @@ func (o *observer) State(source string, s point.State, err error) {
 	}
 }
 
+// maxErrorText bounds an error's text in logs and on the status page: a source may
+// quote what a device sent, and a device may send a megabyte.
+const maxErrorText = 512
+
 // SignalError implements point.Observer; logs are throttled to one per minute per
-// (source, device, signal, reason), the counter counts every occurrence.
+// (source, device, signal, reason), the counter counts every occurrence. The error text
+// is cut to maxErrorText bytes.
 func (o *observer) SignalError(source, device, signal, reason string, err error) {
 	o.errors.WithLabelValues(source, device, reason).Inc()
 	key := source + "\x00" + device + "\x00" + signal + "\x00" + reason
 	now := time.Now()
+	text := ""
+	if err != nil {
+		text = deadletter.Truncate(err.Error(), maxErrorText)
+	}
 	o.mu.Lock()
 	st := o.states[source]
 	st.Errors++
 	if err != nil {
-		st.LastError = err.Error()
+		st.LastError = text
 	}
 	o.states[source] = st
 	last, seen := o.lastWarn[key]
@@ -125,8 +137,20 @@ func (o *observer) SignalError(source, device, signal, reason string, err error)
 	}
 	o.mu.Unlock()
 	if log {
-		o.log.Warn("signal error", "source", source, "device", device, "signal", signal, "reason", reason, "err", err)
+		o.log.Warn("signal error", "source", source, "device", device, "signal", signal, "reason", reason, "err", text)
 	}
+}
+
+// DeadLetter implements point.Observer.
+func (o *observer) DeadLetter(source string, dl point.DeadLetter, payload []byte) {
+	if o.dead == nil {
+		return
+	}
+	e := deadletter.Entry{Source: source, Device: dl.Device, Origin: dl.Origin, Reason: dl.Reason, Problems: dl.Problems}
+	if dl.Err != nil {
+		e.Error = dl.Err.Error()
+	}
+	o.dead.Add(e, payload)
 }
 
 // Received implements point.Observer.

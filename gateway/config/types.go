@@ -21,7 +21,21 @@ type Config struct {
 	Sources  Sources  `yaml:"sources"`
 	Sinks    Sinks    `yaml:"sinks"`
 	KPI      KPI      `yaml:"kpi"`
-	Devices  []Device `yaml:"devices"`
+	// DeadLetters keeps the last inputs each source could not fully use.
+	DeadLetters DeadLetters `yaml:"dead_letters"`
+	Devices     []Device    `yaml:"devices"`
+}
+
+// DeadLetters keeps, per source, the last inputs that produced a signal error (an MQTT
+// payload, a Modbus register block) with their origin, time and error, for the status
+// page and `gateway dead-letters` (docs/operations.md).
+type DeadLetters struct {
+	// Dir defaults to dead-letters next to the queue directory (./ganlink-data/dead-letters).
+	Dir string `yaml:"dir"`
+	// Keep is how many inputs are kept per source: 1 to 1000, default 20.
+	Keep int `yaml:"keep"`
+	// MaxPayloadBytes is how much of each input is kept: at most 1MiB, default 4KiB.
+	MaxPayloadBytes ByteSize `yaml:"max_payload_bytes"`
 }
 
 // KPI configures the KPI engine (docs/metrics.md defines every figure).
@@ -115,6 +129,11 @@ type Queue struct {
 
 // Sources lists the southbound connections by protocol.
 type Sources struct {
+	// MaxTimeAhead is how far a source timestamp may be ahead of the gateway's clock; a
+	// later one is replaced by the receive time and counted (reason "future_timestamp"),
+	// because a TSDB drops points too far in the future. Default 10m.
+	MaxTimeAhead Duration `yaml:"max_time_ahead"`
+
 	OPCUA  []OPCUASource  `yaml:"opcua"`
 	MQTT   []MQTTSource   `yaml:"mqtt"`
 	Modbus []ModbusSource `yaml:"modbus"`

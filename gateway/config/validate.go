@@ -34,6 +34,9 @@ const (
 	DefaultRetryMax           = 10 * time.Second
 	DefaultSinkTimeout        = 30 * time.Second
 	DefaultModbusMaxGap       = 10
+	DefaultDeadLetterKeep     = 20
+	DefaultDeadLetterPayload  = 4 << 10
+	DefaultMaxTimeAhead       = 10 * time.Minute
 )
 
 // ApplyDefaults fills absent keys with their defaults.
@@ -64,6 +67,18 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.KPI.StateFile == "" {
 		c.KPI.StateFile = filepath.Join(filepath.Dir(filepath.Clean(c.Queue.Dir)), "kpi-state.json")
+	}
+	if c.DeadLetters.Dir == "" {
+		c.DeadLetters.Dir = filepath.Join(filepath.Dir(filepath.Clean(c.Queue.Dir)), "dead-letters")
+	}
+	if c.DeadLetters.Keep == 0 {
+		c.DeadLetters.Keep = DefaultDeadLetterKeep
+	}
+	if !c.DeadLetters.MaxPayloadBytes.set() {
+		c.DeadLetters.MaxPayloadBytes = Bytes(DefaultDeadLetterPayload)
+	}
+	if !c.Sources.MaxTimeAhead.set() {
+		c.Sources.MaxTimeAhead = Dur(DefaultMaxTimeAhead)
 	}
 	for i := range c.Sources.OPCUA {
 		s := &c.Sources.OPCUA[i]
@@ -255,6 +270,17 @@ func (c *Config) validate() Errors {
 	}
 
 	c.validateKPI(ck)
+	if k := c.DeadLetters.Keep; k < 1 || k > 1000 {
+		ck.add("dead_letters.keep", "invalid value %d: want 1 to 1000", k)
+	}
+	ck.size("dead_letters.max_payload_bytes", c.DeadLetters.MaxPayloadBytes)
+	if n := c.DeadLetters.MaxPayloadBytes.N; !c.DeadLetters.MaxPayloadBytes.bad && (n < 1 || n > 1<<20) {
+		ck.add("dead_letters.max_payload_bytes", "invalid size %q: want 1 byte to 1MiB", c.DeadLetters.MaxPayloadBytes.Raw)
+	}
+	ck.duration("sources.max_time_ahead", c.Sources.MaxTimeAhead)
+	if d := c.Sources.MaxTimeAhead; !d.bad && d.D < time.Second {
+		ck.add("sources.max_time_ahead", "invalid value %q: want at least 1s", d.Raw)
+	}
 
 	// Sources: names are unique across protocols; devices refer to them.
 	kinds := map[string]string{}

@@ -15,7 +15,28 @@ type Observer interface {
 	SignalError(source, device, signal, reason string, err error)
 	// Received counts fields handed over by a source before queueing.
 	Received(source string, fields int)
+	// DeadLetter keeps an input that produced at least one SignalError (an MQTT
+	// message, a register block) so that an engineer can see what the device sent. It is
+	// called once per input, after its SignalErrors; the implementation copies payload.
+	DeadLetter(source string, dl DeadLetter, payload []byte)
 }
+
+// DeadLetter describes an input a source could not fully use.
+type DeadLetter struct {
+	// Device is the device the input belongs to ("" when unknown, e.g. an unbound topic).
+	Device string
+	// Origin is where the input came from: the MQTT topic, or e.g. "unit 3 holding
+	// 0..75" for a Modbus read.
+	Origin string
+	// Reason and Err are those of the input's first SignalError; Problems counts them.
+	Reason   string
+	Err      error
+	Problems int
+}
+
+// ReasonInternal is the SignalError reason of a panic raised while a source handled
+// one input: the input is dropped (and acknowledged), the source carries on.
+const ReasonInternal = "internal"
 
 // NopObserver discards all reports.
 type NopObserver struct{}
@@ -28,3 +49,6 @@ func (NopObserver) SignalError(string, string, string, string, error) {}
 
 // Received implements Observer.
 func (NopObserver) Received(string, int) {}
+
+// DeadLetter implements Observer.
+func (NopObserver) DeadLetter(string, DeadLetter, []byte) {}
