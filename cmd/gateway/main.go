@@ -7,6 +7,7 @@
 //	                            print every incoming value; writes nothing
 //	gateway browse ENDPOINT     print an OPC UA server's address space, or device YAML
 //	gateway pki COMMAND         list, trust and untrust OPC UA certificates
+//	gateway dead-letters        list the inputs kept because they could not be fully used
 //
 // SIGHUP reloads the configuration file: a bad file is rejected and logged, the running
 // gateway carries on; a good one takes effect without losing queued data.
@@ -57,6 +58,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "pki" {
 		return pkiCmd(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "dead-letters" {
+		return deadLettersCmd(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML)")
@@ -67,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	demo := fs.Bool("demo", false, "run the demo: simulated workshop, embedded MQTT broker and gateway in one process")
 	dc := demoFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateway -config FILE [-log-level info] [-log-format text] [-cpuprofile FILE]\n       gateway -demo [-listen ADDR] [-data-dir DIR] [-influx-url URL ...]\n       gateway validate FILE\n       gateway tail -config FILE [device ...]\n       gateway browse ENDPOINT [flags]\n       gateway pki [-config FILE] list|trust FILE|untrust THUMBPRINT|init")
+		fmt.Fprintln(stderr, "usage: gateway -config FILE [-log-level info] [-log-format text] [-cpuprofile FILE]\n       gateway -demo [-listen ADDR] [-data-dir DIR] [-influx-url URL ...]\n       gateway validate FILE\n       gateway tail -config FILE [device ...]\n       gateway browse ENDPOINT [flags]\n       gateway pki [-config FILE] list|trust FILE|untrust THUMBPRINT|init\n       gateway dead-letters [-config FILE | -dir DIR] [-source NAME] [-json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -2,10 +2,12 @@ package app
 
 import (
 	"math"
+	"slices"
 	"net/url"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
+	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/point"
 )
@@ -26,6 +28,9 @@ type Status struct {
 	Queues      map[string]QueueStatus `json:"queues"`
 	// PKI is present when an OPC UA source uses security or credentials.
 	PKI *PKIStatus `json:"pki,omitempty"`
+	// DeadLetters are the inputs kept because they could not be fully used (the last
+	// dead_letters.keep per source), newest first.
+	DeadLetters []deadletter.Entry `json:"dead_letters"`
 }
 
 // PKIStatus shows the gateway's OPC UA application instance certificate (what the
@@ -159,6 +164,13 @@ func (a *App) Status() Status {
 		}
 		st.PKI = ps
 	}
+
+	st.DeadLetters = []deadletter.Entry{}
+	for _, es := range a.obs.dead.List() {
+		slices.Reverse(es)
+		st.DeadLetters = append(st.DeadLetters, es...)
+	}
+	slices.SortStableFunc(st.DeadLetters, func(x, y deadletter.Entry) int { return y.Time.Compare(x.Time) })
 
 	live := a.kpi.Live(now)
 	byID := make(map[string]*kpi.DeviceLive, len(live.Devices))

@@ -93,6 +93,12 @@ func TestErrors(t *testing.T) {
 			"line 18: devices[1].unit_id: invalid unit id 300: want 0..255\nline 18: devices[1].signals.on.register.type: invalid value \"float32\": want one of bool"},
 		{"retry_max below retry_min", strings.Replace(base, "bucket: b}", "bucket: b, retry_min: 2s, retry_max: 300ms}", 1),
 			`line 9: sinks.influx[0].retry_max: invalid value "300ms": must not be below retry_min (2s)`},
+		{"max_time_ahead too small", strings.Replace(base, "sources:\n", "sources:\n  max_time_ahead: 500ms\n", 1),
+			`line 3: sources.max_time_ahead: invalid value "500ms": want at least 1s`},
+		{"dead letters keep", base + "dead_letters: {keep: -1}\n",
+			`line 16: dead_letters.keep: invalid value -1: want 1 to 1000`},
+		{"dead letters payload", base + "dead_letters: {keep: 1001, max_payload_bytes: 2MiB}\n",
+			"line 16: dead_letters.keep: invalid value 1001: want 1 to 1000\nline 16: dead_letters.max_payload_bytes: invalid size \"2MiB\": want 1 byte to 1MiB"},
 		{"reconnect_max too small", strings.Replace(base, `endpoint: "opc.tcp://127.0.0.1:4840"}`, `endpoint: "opc.tcp://127.0.0.1:4840", reconnect_max: 100ms}`, 1),
 			`line 4: sources.opcua[0].reconnect_max: invalid value "100ms": want at least 500ms`},
 	}
