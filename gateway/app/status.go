@@ -2,8 +2,8 @@ package app
 
 import (
 	"math"
-	"slices"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
