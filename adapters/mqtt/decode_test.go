@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -168,7 +169,7 @@ func TestDecode(t *testing.T) {
 func TestDecodeBatchFieldsAreIndependent(t *testing.T) {
 	cfg := decodeTestConfig().withDefaults()
 	var errs []error
-	obs := errObserver(func(err error) { errs = append(errs, err) })
+	obs := errObserver(func(_ string, err error) { errs = append(errs, err) })
 	d := newDecoder(&cfg, obs)
 	var items []inbound
 	for i := range 200 {
@@ -189,12 +190,12 @@ func TestDecodeBatchFieldsAreIndependent(t *testing.T) {
 	}
 }
 
-type errObserver func(error)
+type errObserver func(reason string, err error)
 
-func (errObserver) State(string, point.State, error)            {}
-func (f errObserver) SignalError(_, _, _, _ string, err error)  { f(err) }
-func (errObserver) Received(string, int)                        {}
-func (errObserver) DeadLetter(string, point.DeadLetter, []byte) {}
+func (errObserver) State(string, point.State, error)                {}
+func (f errObserver) SignalError(_, _, _, reason string, err error) { f(reason, err) }
+func (errObserver) Received(string, int)                            {}
+func (errObserver) DeadLetter(string, point.DeadLetter, []byte)     {}
 
 func TestParseRFC3339(t *testing.T) {
 	good := []string{
@@ -381,7 +382,10 @@ func walk(doc any, path string) (any, bool) {
 }
 
 // FuzzDecode checks that the payload scanner agrees with encoding/json on every input
-// and that decoding a message never panics, whatever its payload and paths.
+// and that decoding a message never panics (a contained panic is reported with reason
+// "internal": that fails the target too), under every configuration variant: each
+// timestamp format, JSON and bare-number payloads, fields with and without scale,
+// offset and map.
 func FuzzDecode(f *testing.F) {
 	for _, s := range scanSeeds {
 		if len(s) < 1000 { // the nesting-limit seeds only slow the fuzzer down
@@ -392,6 +396,19 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(" 12.5e1 "), "v")
 	f.Add([]byte("-Inf"), "v")
 	f.Add([]byte(`{"ts":"2023-11-14T22:13:20.123+08:00","v":"run"}`), "v|ts")
+	// Edge values of every kind, at the timestamp path and at a field path.
+	for _, v := range []string{"0", "1", "-1", "7", `""`, "1e400", "-1e400", "123456789012345678901234567890",
+		"9223372036854775807", "-9223372036854775808", "1.7e12", "-0.0000001", "1700000000123.4567891",
+		`"2023-11-14T22:13:20\u005a"`, `"r\u0075n"`, `"1442-05-19T07:33:52Z"`, `"2600-01-01T00:00:00Z"`,
+		`"9999-12-31T23:59:59.999999999+23:59"`, `"0000-01-01T00:00:00-23:59"`, `"\ud800"`, "null", "true",
+		"{}", "[]", `"nan"`, `"run"`} {
+		f.Add([]byte(`{"ts":`+v+`,"v":`+v+`}`), "v|ts")
+		f.Add([]byte(v), "v")
+	}
+	f.Add([]byte(strings.Repeat("9", 400)), "v")
+	f.Add([]byte("nan"), "v")
+	f.Add([]byte("run"), "v")
+	f.Add([]byte(""), "v")
 	f.Fuzz(func(t *testing.T, payload []byte, pathList string) {
 		var paths []string
 		for _, p := range strings.Split(pathList, "|") {
@@ -402,20 +419,34 @@ func FuzzDecode(f *testing.F) {
 		if len(paths) > 0 {
 			checkScan(t, payload, paths)
 		}
-		// Full decoding, every format: must not panic; points must be well formed.
-		fields := []FieldBinding{{Path: "v", Field: "v", Conv: point.Conv{Map: map[string]float64{"run": 1}}}}
-		for i, p := range paths {
-			fields = append(fields, FieldBinding{Path: p, Field: "f" + strconv.Itoa(i), Conv: point.Conv{Scale: 10}})
+		convs := []point.Conv{{}, {Scale: 10, Offset: -3}, {Scale: 1e300}, {Map: map[string]float64{"run": 1, "": 2, "nan": 3}}}
+		var cfg Config
+		cfg.Name, cfg.MaxPayloadBytes = "fuzz", 1<<20
+		var topics []string
+		for fi, format := range []string{"", "auto", "epoch_ms", "epoch_s", "rfc3339"} {
+			for ci, c := range convs {
+				fields := []FieldBinding{{Path: "v", Field: "v", Conv: c}}
+				for i, p := range paths {
+					fields = append(fields, FieldBinding{Path: p, Field: "f" + strconv.Itoa(i), Conv: c})
+				}
+				topic := fmt.Sprintf("j/%d/%d", fi, ci)
+				cfg.Bindings = append(cfg.Bindings, Binding{Device: "d", Measurement: "m", Topic: topic,
+					TimestampPath: "ts", TimestampFormat: format, Fields: fields})
+				topics = append(topics, topic)
+				if fi == 0 {
+					topic = fmt.Sprintf("n/%d", ci)
+					cfg.Bindings = append(cfg.Bindings, Binding{Device: "d", Measurement: "m", Topic: topic, Format: "number", Fields: fields[:1]})
+					topics = append(topics, topic)
+				}
+			}
 		}
-		cfg := Config{Name: "fuzz", MaxPayloadBytes: 1 << 20, Bindings: []Binding{
-			{Device: "d", Measurement: "m", Topic: "j", TimestampPath: "ts", Fields: fields},
-			{Device: "d", Measurement: "m", Topic: "s", TimestampPath: "ts", TimestampFormat: "epoch_s", Fields: fields},
-			{Device: "d", Measurement: "m", Topic: "r", TimestampPath: "ts", TimestampFormat: "rfc3339", Fields: fields},
-			{Device: "d", Measurement: "m", Topic: "n", Format: "number", Fields: fields[:1]},
-		}}
 		cfg = cfg.withDefaults()
-		d := newDecoder(&cfg, point.NopObserver{})
-		for _, topic := range []string{"j", "s", "r", "n"} {
+		d := newDecoder(&cfg, errObserver(func(reason string, err error) {
+			if reason == point.ReasonInternal {
+				t.Fatalf("contained panic: %v", err)
+			}
+		}))
+		for _, topic := range topics {
 			for _, p := range d.decodeBatch([]inbound{{msg: &testMsg{topic: topic, payload: payload}, recv: recvTime}}) {
 				if len(p.Fields) == 0 {
 					t.Fatalf("topic %s: point without fields", topic)
@@ -431,6 +462,59 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzParseRFC3339 holds the allocation-free parser to the standard library's: whatever
+// it accepts in range, time.Parse accepts with the same instant; whatever time.Parse
+// accepts in the grammar the parser implements, the parser accepts.
+func FuzzParseRFC3339(f *testing.F) {
+	for _, s := range []string{"2023-11-14T22:13:20Z", "2023-11-14t22:13:20.123456789z", "2023-11-14 22:13:20+08:00",
+		"1442-05-19T07:33:52Z", "2600-01-01T00:00:00Z", "2262-04-11T23:47:16.854775807Z", "1677-09-21T00:12:43.145224192Z",
+		"2024-02-29T00:00:00-23:59", "2023-02-29T00:00:00Z", "2023-11-14T22:13:20.Z", "0000-01-01T00:00:00Z",
+		"2023-11-14T22:13:20.1234567891234Z", "2023-11-14T24:00:00Z", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ns, ok, inRange := parseRFC3339([]byte(s))
+		norm := []byte(s)
+		if len(norm) >= 20 {
+			if norm[10] == 't' || norm[10] == ' ' {
+				norm[10] = 'T'
+			}
+			if last := len(norm) - 1; norm[last] == 'z' {
+				norm[last] = 'Z'
+			}
+		}
+		ref, err := time.Parse(time.RFC3339Nano, string(norm))
+		switch {
+		case ok && err != nil:
+			t.Fatalf("parseRFC3339(%q) accepted what time.Parse refuses: %v", s, err)
+		case ok && inRange && ref.UnixNano() != ns:
+			t.Fatalf("parseRFC3339(%q) = %d, time.Parse = %d", s, ns, ref.UnixNano())
+		case ok && !inRange && ref.Year() > 1678 && ref.Year() < 2262:
+			t.Fatalf("parseRFC3339(%q) out of range, time.Parse says %s", s, ref)
+		case !ok && err == nil && grammarOf(norm):
+			t.Fatalf("parseRFC3339(%q) refused what time.Parse accepts: %s", s, ref)
+		}
+	})
+}
+
+// grammarOf reports whether s has the shape parseRFC3339 implements: digits where digits
+// go, a 'T', an optional fraction of digits, then Z or ±hh:mm (time.Parse also takes
+// e.g. a comma before the fraction, which devices do not send).
+func grammarOf(s []byte) bool {
+	if len(s) < 20 || s[10] != 'T' {
+		return false
+	}
+	rest := s[19:]
+	if len(rest) > 0 && rest[0] == '.' {
+		i := 1
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		rest = rest[i:]
+	}
+	return string(rest) == "Z" || len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':'
 }
 
 const benchPayload = `{"ts":1700000000123,"kwh":12345.678,"kw":12.5,"m3":321.25}`
