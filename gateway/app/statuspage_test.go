@@ -42,6 +42,13 @@ type renderedPage struct {
 	PKIShown      bool
 	OwnThumbprint string
 	Rejected      map[string]string
+	// DeadShown is true when the dead-letter section is visible; Dead holds its rows'
+	// text and DeadOrder their "source|origin", in page order.
+	DeadShown bool
+	Dead      []string
+	DeadOrder []string
+	// Scripts counts script elements (the page has exactly one of its own).
+	Scripts int
 }
 
 // dumpStatusPage loads url in headless Chromium (profile dir shared between calls, so
@@ -94,6 +101,16 @@ func dumpStatusPage(t *testing.T, chromium, profile, url string) renderedPage {
 				p.OwnThumbprint = attr("data-own-thumbprint")
 			case n.Data == "tr" && attr("data-rejected") != "":
 				p.Rejected[attr("data-rejected")] = textOf(n)
+			case attr("id") == "deadbox":
+				p.DeadShown = true
+				for _, a := range n.Attr {
+					p.DeadShown = p.DeadShown && a.Key != "hidden"
+				}
+			case n.Data == "tr" && attr("data-dead") != "":
+				p.Dead = append(p.Dead, textOf(n))
+				p.DeadOrder = append(p.DeadOrder, attr("data-dead"))
+			case n.Data == "script":
+				p.Scripts++
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
@@ -395,5 +412,78 @@ devices:
 	row := page.Rejected[serverThumb]
 	if want := "gateway pki trust " + st.PKI.Rejected[0].Path; !strings.Contains(row, want) || !strings.Contains(row, "待核对信任的服务器证书") {
 		t.Errorf("rejected row %q, want the trust command %q", row, want)
+	}
+}
+
+// TestStatusPageDeadLettersInChromium: messages a meter sent that could not be used
+// appear in the dead-letter section, newest first, with their error and payload shown
+// as text (a payload carrying markup stays text: no element is injected).
+func TestStatusPageDeadLettersInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is needed for this test (scripts/install-deps.sh installs it): %v", err)
+	}
+	broker := testsrv.StartMosquitto(t)
+	dir := t.TempDir()
+	yml := fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws9}
+admin: {listen: "127.0.0.1:0"}
+queue: {dir: %q}
+sources:
+  mqtt:
+    - {name: meters, broker: %q, client_id: deadpage}
+devices:
+  - {id: em1, kind: energy_meter, source: meters, topic: m/em1, timestamp_path: ts, signals: {energy_kwh_total: {path: kwh, counter: true}}}
+`, filepath.Join(dir, "queue"), broker.URL)
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("gateway Run: %v", err)
+		}
+	})
+	waitStatus(t, a.AdminAddr(), 10*time.Second, func(st app.Status) string {
+		if st.Sources[0].State != "up" {
+			return "mqtt source not up"
+		}
+		return ""
+	})
+	pub := publisher(t, broker.URL)
+	for _, m := range []string{`{"ts":0,"kwh":1}`, `{"kwh":"<script>alert(1)</script>"}`} {
+		if tok := pub.Publish("m/em1", 1, false, m); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	waitStatus(t, a.AdminAddr(), 10*time.Second, func(st app.Status) string {
+		if len(st.DeadLetters) != 2 {
+			return fmt.Sprintf("%d dead letters, want 2", len(st.DeadLetters))
+		}
+		return ""
+	})
+	page := dumpStatusPage(t, chromium, t.TempDir(), "http://"+a.AdminAddr()+"/?lang=en")
+	if !page.DeadShown || !slices.Equal(page.DeadOrder, []string{"meters|m/em1", "meters|m/em1"}) {
+		t.Fatalf("dead-letter section shown %v, rows %q", page.DeadShown, page.DeadOrder)
+	}
+	if page.Scripts != 1 {
+		t.Errorf("%d script elements: a payload was rendered as markup", page.Scripts)
+	}
+	newest := page.Dead[0]
+	for _, want := range []string{"meters / em1", "m/em1", "type", `path "kwh": string value "<script>alert(1)</script>" without map`,
+		`{"kwh":"<script>alert(1)</script>"}`} {
+		if !strings.Contains(newest, want) {
+			t.Errorf("row %q lacks %q", newest, want)
+		}
+	}
+	if !strings.Contains(page.Dead[1], "value 0 (epoch_ms) is 1970-01-01T00:00:00Z, out of range 2000..2200") {
+		t.Errorf("older row %q", page.Dead[1])
 	}
 }
