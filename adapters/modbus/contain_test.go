@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // TestAnswersThatFailAreContained: a register holding NaN is reported with its exact
@@ -65,5 +67,29 @@ func TestAnswersThatFailAreContained(t *testing.T) {
 		if !slices.Contains(dead, w) {
 			t.Errorf("dead letters %q lack %q", dead, w)
 		}
+	}
+}
+
+// TestShortAnswerIsAProtocolError: an answer shorter than the read is refused for every
+// signal of the read (never sliced), and kept as a dead letter.
+func TestShortAnswerIsAProtocolError(t *testing.T) {
+	rec := &recorder{}
+	s := newSource(t, fastConfig("tcp://127.0.0.1:1", Device{Device: "em1", Measurement: "m", UnitID: 1, PollInterval: time.Second,
+		Signals: []Signal{{Field: "a", Area: "holding", Address: 0, Type: "float32"}, {Field: "b", Area: "holding", Address: 2}}}), rec)
+	d := &s.devices[0]
+	fields := make([]point.Field, 2)
+	s.decodeAnswer(d, &d.reqs[0], []byte{0x41, 0xC8, 0x00}, nil, fields, make([]bool, 2))
+	want := []string{
+		`em1|a|protocol|read signal "a" of device "em1" at holding register 0 (unit 1, read 0..2): malformed response: answer holds 3 of 6 bytes`,
+		`em1|b|protocol|read signal "b" of device "em1" at holding register 2 (unit 1, read 0..2): malformed response: answer holds 3 of 6 bytes`,
+	}
+	if got := rec.errors(); !slices.Equal(got, want) {
+		t.Errorf("errors:\n got %q\nwant %q", got, want)
+	}
+	if fieldString(fields) != "a=bad b=bad" {
+		t.Errorf("fields %s", fieldString(fields))
+	}
+	if !slices.Equal(rec.dead, []string{"em1|unit 1 holding registers 0..2|protocol|2|41C8 00"}) {
+		t.Errorf("dead letters %q", rec.dead)
 	}
 }

@@ -216,6 +216,12 @@ func (s *Source) decodeAnswer(d *device, r *request, data []byte, bits []bool, f
 	if testHookDecode != nil {
 		testHookDecode(d.cfg.Device)
 	}
+	// The client library checks the byte count against the request; this check keeps the
+	// decoder from trusting it.
+	if got, want := len(data)+len(bits), answerSize(r); got < want {
+		s.failRequest(d, r, "protocol", fmt.Errorf("%w: answer holds %d of %d %s", ErrProtocol, got, want, answerUnit(r)), fields)
+		return
+	}
 	if r.area.bits() {
 		s.decodeBits(d, r.sigs, r.start, bits, fields, omit)
 	} else {
@@ -223,8 +229,23 @@ func (s *Source) decodeAnswer(d *device, r *request, data []byte, bits []bool, f
 	}
 }
 
+// answerSize is the length of a complete answer to r: bytes for registers, values for bits.
+func answerSize(r *request) int {
+	if r.area.bits() {
+		return int(r.count)
+	}
+	return 2 * int(r.count)
+}
+
+func answerUnit(r *request) string {
+	if r.area.bits() {
+		return "bits"
+	}
+	return "bytes"
+}
+
 // answerText renders an answer for a dead letter: registers as 4-digit hex words
-// ("0000 41C8 ..."), bits as 0 and 1.
+// ("0000 41C8 ..."; an odd last byte as 2 digits), bits as 0 and 1.
 func answerText(data []byte, bits []bool) []byte {
 	if bits != nil {
 		out := make([]byte, len(bits))
@@ -243,6 +264,13 @@ func answerText(data []byte, bits []bool) []byte {
 			out = append(out, ' ')
 		}
 		out = append(out, digits[data[i]>>4], digits[data[i]&15], digits[data[i+1]>>4], digits[data[i+1]&15])
+	}
+	if len(data)%2 == 1 { // a malformed answer's odd last byte
+		if len(data) > 1 {
+			out = append(out, ' ')
+		}
+		b := data[len(data)-1]
+		out = append(out, digits[b>>4], digits[b&15])
 	}
 	return out
 }
