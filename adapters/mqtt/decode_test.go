@@ -500,8 +500,8 @@ func FuzzParseRFC3339(f *testing.F) {
 }
 
 // grammarOf reports whether s has the shape parseRFC3339 implements: digits where digits
-// go, a 'T', an optional fraction of digits, then Z or ±hh:mm (time.Parse also takes
-// e.g. a comma before the fraction, which devices do not send).
+// go, a 'T', an optional fraction of digits, then Z or ±hh:mm (hh < 24, mm < 60)
+// (time.Parse also takes e.g. a comma before the fraction, which devices do not send).
 func grammarOf(s []byte) bool {
 	if len(s) < 20 || s[10] != 'T' {
 		return false
@@ -514,7 +514,10 @@ func grammarOf(s []byte) bool {
 		}
 		rest = rest[i:]
 	}
-	return string(rest) == "Z" || len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':'
+	// time.Parse takes offsets up to +99:99 ("+00:60" as one hour); RFC 3339 allows
+	// hours 00-23 and minutes 00-59.
+	return string(rest) == "Z" || len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
+		string(rest[1:3]) < "24" && rest[4] <= '5'
 }
 
 const benchPayload = `{"ts":1700000000123,"kwh":12345.678,"kw":12.5,"m3":321.25}`
