@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"net/http/pprof"
 	"time"
 
@@ -39,7 +40,7 @@ type Server struct {
 	mux    *http.ServeMux
 	log    *slog.Logger
 	ready  func() error
-	status func() any
+	status func(url.Values) (any, error)
 	ln     net.Listener
 	auth   *authenticator // nil: open
 
@@ -50,7 +51,7 @@ type Server struct {
 
 // New builds the server. ready returns nil when the gateway is ready; status returns a
 // JSON-encodable snapshot.
-func New(addr string, gatherer prometheus.Gatherer, ready func() error, status func() any, log *slog.Logger) *Server {
+func New(addr string, gatherer prometheus.Gatherer, ready func() error, status func(query url.Values) (any, error), log *slog.Logger) *Server {
 	s := &Server{addr: addr, mux: http.NewServeMux(), log: log, ready: ready, status: status,
 		readHeaderTimeout: DefaultReadHeaderTimeout, readTimeout: DefaultReadTimeout,
 		writeTimeout: DefaultWriteTimeout, idleTimeout: DefaultIdleTimeout, maxHeaderBytes: DefaultMaxHeaderBytes}
@@ -71,12 +72,17 @@ func New(addr string, gatherer prometheus.Gatherer, ready func() error, status f
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	s.mux.HandleFunc("GET /{$}", serveStatusPage)
-	s.mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) {
+	s.mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.status(r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(s.status())
+		_ = enc.Encode(st)
 	})
 	return s
 }

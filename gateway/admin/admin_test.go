@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestEndpoints(t *testing.T) {
 	reg.MustRegister(c)
 	c.Add(3)
 	var notReady error = errors.New(`source "cnc" has not connected yet`)
-	s := New("127.0.0.1:0", reg, func() error { return notReady }, func() any { return map[string]int{"devices": 2} },
+	s := New("127.0.0.1:0", reg, func() error { return notReady }, func(url.Values) (any, error) { return map[string]int{"devices": 2}, nil },
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestListenError(t *testing.T) {
-	s := New("127.0.0.1:notaport", prometheus.NewRegistry(), func() error { return nil }, func() any { return nil },
+	s := New("127.0.0.1:notaport", prometheus.NewRegistry(), func() error { return nil }, func(url.Values) (any, error) { return nil, nil },
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := s.Listen(); err == nil {
 		t.Fatal("no error for a bad address")
@@ -79,7 +80,7 @@ func TestListenError(t *testing.T) {
 
 func TestPprof(t *testing.T) {
 	for _, enabled := range []bool{false, true} {
-		s := New("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil }, func() any { return nil },
+		s := New("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil }, func(url.Values) (any, error) { return nil, nil },
 			slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if enabled {
 			s.EnablePprof()

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"net/url"
 	"bufio"
 	"bytes"
 	"context"
@@ -39,7 +40,7 @@ func (l *logBuffer) String() string {
 func startServer(t *testing.T, addr string, setup func(s *Server)) (*Server, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	s := New(addr, prometheus.NewRegistry(), func() error { return nil }, func() any { return map[string]int{"devices": 2} },
+	s := New(addr, prometheus.NewRegistry(), func() error { return nil }, func(url.Values) (any, error) { return map[string]int{"devices": 2}, nil },
 		slog.New(slog.NewTextHandler(logs, nil)))
 	s.Handle("GET /extra", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("extra\n")) }))
 	if setup != nil {

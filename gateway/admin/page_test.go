@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"net/url"
 	"context"
 	"io"
 	"log/slog"
@@ -13,7 +14,7 @@ import (
 )
 
 func TestStatusPage(t *testing.T) {
-	s := New("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil }, func() any { return map[string]int{} },
+	s := New("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil }, func(url.Values) (any, error) { return map[string]int{}, nil },
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)

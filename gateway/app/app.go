@@ -170,7 +170,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	if err := a.buildSources(); err != nil {
 		return nil, err
 	}
-	a.admin = admin.New(cfg.Admin.Listen, reg, a.ready, func() any { return a.Status() }, log.With("component", "admin"))
+	a.admin = admin.New(cfg.Admin.Listen, reg, a.ready, a.statusQuery, log.With("component", "admin"))
 	if cfg.Admin.Pprof {
 		a.admin.EnablePprof()
 		log.Info("pprof profiles served on the admin endpoint", "url", "http://"+cfg.Admin.Listen+"/debug/pprof/")

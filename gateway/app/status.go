@@ -1,9 +1,11 @@
 package app
 
 import (
+	"fmt"
 	"math"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
@@ -19,8 +21,11 @@ type Status struct {
 	Now      time.Time      `json:"now"`
 	Started  time.Time      `json:"started"`
 	Workshop WorkshopStatus `json:"workshop"`
-	// Devices is the whole inventory, in configuration order.
-	Devices []DeviceStatus `json:"devices"`
+	// Summary counts the whole inventory; Devices is one page of it, in configuration
+	// order, starting at DeviceOffset (StatusQuery).
+	Summary      DeviceSummary  `json:"summary"`
+	DeviceOffset int            `json:"device_offset"`
+	Devices      []DeviceStatus `json:"devices"`
 	// WorkshopKPI has one entry per KPI window length, shortest first.
 	WorkshopKPI []WindowStatus         `json:"workshop_kpi"`
 	Sources     []SourceStatus         `json:"sources"`
@@ -31,6 +36,71 @@ type Status struct {
 	// DeadLetters are the inputs kept because they could not be fully used (the last
 	// dead_letters.keep per source), newest first.
 	DeadLetters []deadletter.Entry `json:"dead_letters"`
+}
+
+// DeviceSummary counts the devices of the whole inventory, whatever page Devices holds.
+type DeviceSummary struct {
+	Devices    int `json:"devices"`
+	WithSource int `json:"with_source"`
+	// Online counts devices with a source whose machine state is known and not offline.
+	Online  int `json:"online"`
+	Running int `json:"running"`
+	Offline int `json:"offline"`
+	// OfflineIDs names the first MaxOfflineIDs offline devices.
+	OfflineIDs []string `json:"offline_ids"`
+}
+
+// Limits of /api/status: a page holds DefaultDeviceLimit devices unless device_limit
+// asks for another number up to MaxDeviceLimit; the summary names at most MaxOfflineIDs
+// offline devices.
+const (
+	DefaultDeviceLimit = 1000
+	MaxDeviceLimit     = 10000
+	MaxOfflineIDs      = 50
+)
+
+// StatusQuery selects the page of devices in a Status.
+type StatusQuery struct {
+	DeviceOffset, DeviceLimit int
+}
+
+// ParseStatusQuery reads device_offset (default 0) and device_limit (default
+// DefaultDeviceLimit, 0 for the summary only, at most MaxDeviceLimit) from an
+// /api/status query; any other parameter, a repeated one or a bad number is an error.
+func ParseStatusQuery(q url.Values) (StatusQuery, error) {
+	sq := StatusQuery{DeviceLimit: DefaultDeviceLimit}
+	for key, vs := range q {
+		var dst *int
+		switch key {
+		case "device_offset":
+			dst = &sq.DeviceOffset
+		case "device_limit":
+			dst = &sq.DeviceLimit
+		default:
+			return sq, fmt.Errorf("unknown parameter %q: want device_offset or device_limit", key)
+		}
+		if len(vs) != 1 {
+			return sq, fmt.Errorf("parameter %q given %d times", key, len(vs))
+		}
+		n, err := strconv.Atoi(vs[0])
+		if err != nil || n < 0 {
+			return sq, fmt.Errorf("parameter %s=%q: want a whole number from 0", key, deadletter.Truncate(vs[0], 32))
+		}
+		*dst = n
+	}
+	if sq.DeviceLimit > MaxDeviceLimit {
+		return sq, fmt.Errorf("parameter device_limit=%d: at most %d", sq.DeviceLimit, MaxDeviceLimit)
+	}
+	return sq, nil
+}
+
+// statusQuery serves /api/status.
+func (a *App) statusQuery(q url.Values) (any, error) {
+	sq, err := ParseStatusQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	return a.StatusPage(sq), nil
 }
 
 // PKIStatus shows the gateway's OPC UA application instance certificate (what the
@@ -138,8 +208,11 @@ type QueueStatus struct {
 	OldestPendingAgeS *float64 `json:"oldest_pending_age_s"`
 }
 
-// Status returns the snapshot served at /api/status.
-func (a *App) Status() Status {
+// Status returns the snapshot served at /api/status with its first page of devices.
+func (a *App) Status() Status { return a.StatusPage(StatusQuery{DeviceLimit: DefaultDeviceLimit}) }
+
+// StatusPage returns the snapshot with the devices of page q.
+func (a *App) StatusPage(q StatusQuery) Status {
 	now := a.clock()
 	w := &a.cfg.Workshop
 	st := Status{Now: now, Started: a.started, Queues: map[string]QueueStatus{}, Devices: []DeviceStatus{},
@@ -177,8 +250,34 @@ func (a *App) Status() Status {
 	for i := range live.Devices {
 		byID[live.Devices[i].ID] = &live.Devices[i]
 	}
+	st.DeviceOffset = q.DeviceOffset
+	sum := &st.Summary
+	sum.OfflineIDs = []string{}
 	for i := range a.cfg.Devices {
 		d := &a.cfg.Devices[i]
+		sum.Devices++
+		state := kpi.StateUnknown
+		if dl := byID[d.ID]; dl != nil {
+			state = dl.State
+		}
+		if d.Source != "" {
+			sum.WithSource++
+			if state != kpi.StateUnknown && state != kpi.StateOffline {
+				sum.Online++
+			}
+		}
+		switch state {
+		case kpi.StateRunning:
+			sum.Running++
+		case kpi.StateOffline:
+			sum.Offline++
+			if len(sum.OfflineIDs) < MaxOfflineIDs {
+				sum.OfflineIDs = append(sum.OfflineIDs, d.ID)
+			}
+		}
+		if i < q.DeviceOffset || i >= q.DeviceOffset+q.DeviceLimit {
+			continue
+		}
 		ds := DeviceStatus{ID: d.ID, Name: d.Name, Kind: d.Kind, KeyProcess: d.KeyProcess,
 			NumericalControl: d.NumericalControl, Digital: d.IsDigital(), Source: d.Source,
 			Connection: "none", State: kpi.StateUnknown.String(), Signals: []SignalStatus{}}
