@@ -17,8 +17,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"net/http/pprof"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,11 +1,11 @@
 package admin
 
 import (
-	"net/url"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
