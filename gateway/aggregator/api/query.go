@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/ganlink/ganlink/gateway/aggregator/service"
 )
 
 // parseQuery is the one parser of the API's query parameters. Every parameter must be
@@ -43,17 +44,5 @@ func parseQuery(raw string, allowed map[string]bool) (map[string]string, error) 
 	return q, nil
 }
 
-// clipBytes is the most bytes of a client-supplied value quoted in an error.
-const clipBytes = 64
-
-// clip shortens s to clipBytes (on a rune boundary) for an error message.
-func clip(s string) string {
-	if len(s) <= clipBytes {
-		return s
-	}
-	n := clipBytes
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// clip shortens a client-supplied value for an error message (service.Clip).
+func clip(s string) string { return service.Clip(s) }
