@@ -59,7 +59,7 @@ func TestOpenAPIDocumentsRoutes(t *testing.T) {
 		if wantParams := append(append([]string{}, r.params...), "format"); !reflect.DeepEqual(params, wantParams) {
 			t.Errorf("%s: documented parameters %v, want %v", r.path, params, wantParams)
 		}
-		for _, code := range []string{"200", "400", "401", "403", "404", "502"} {
+		for _, code := range []string{"200", "400", "401", "403", "404", "502", "503"} {
 			if op.Responses[code] == nil {
 				t.Errorf("%s: response %s not documented", r.path, code)
 			}
