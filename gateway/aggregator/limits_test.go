@@ -289,9 +289,11 @@ func TestHeadLimitKey(t *testing.T) {
 type countWriter struct {
 	pattern, tail []byte
 	n             int
+	bytes         atomic.Int64
 }
 
 func (w *countWriter) Write(p []byte) (int, error) {
+	w.bytes.Add(int64(len(p)))
 	buf := append(w.tail, p...)
 	w.n += bytes.Count(buf, w.pattern)
 	keep := min(len(buf), len(w.pattern)-1)
@@ -354,6 +356,7 @@ func TestOverload(t *testing.T) {
 	}()
 	start := time.Now()
 	replies := make([]reply, 100)
+	var respBytes atomic.Int64
 	var wg sync.WaitGroup
 	for i := range replies {
 		wg.Add(1)
@@ -379,6 +382,7 @@ func TestOverload(t *testing.T) {
 				replies[i] = reply{code: -2, body: []byte(fmt.Sprint("incomplete body: ", err))}
 				return
 			}
+			respBytes.Store(cw.bytes.Load())
 			replies[i] = reply{code: 200, body: []byte(strconv.Itoa(cw.n))}
 		}()
 	}
@@ -405,8 +409,8 @@ func TestOverload(t *testing.T) {
 		}
 	}
 	growth := int64(peak.Load()) - int64(base)
-	t.Logf("100 requests in %s: %d answered, %d refused; heap in use %d MB → peak %d MB (+%d MB); peak RSS %d MB → %d MB",
-		elapsed.Round(time.Millisecond), ok, busy, base>>20, peak.Load()>>20, growth>>20, rssBase>>20, rssPeak>>20)
+	t.Logf("100 requests in %s: %d answered (%d bytes each), %d refused; heap in use %d MB → peak %d MB (+%d MB); peak RSS %d MB → %d MB",
+		elapsed.Round(time.Millisecond), ok, respBytes.Load(), busy, base>>20, peak.Load()>>20, growth>>20, rssBase>>20, rssPeak>>20)
 	if busy == 0 || ok == 0 {
 		t.Errorf("%d answered, %d refused: want both", ok, busy)
 	}
