@@ -7,7 +7,9 @@
 // other page; /metrics, /healthz and /readyz stay open for monitoring and probes unless
 // Auth.ProtectMetrics is set. The server bounds slow and oversized requests: headers must
 // arrive within 5s and fit 16 KiB, a request within 10s, a response within 30s, and an
-// idle keep-alive connection is closed after 60s.
+// idle keep-alive connection is closed after 60s. The header limit is exact: a request
+// head (request line, header lines, blank line) of 16 KiB is read, one byte more gets
+// 431 (internal/httplimit).
 package admin
 
 import (
@@ -21,6 +23,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/ganlink/ganlink/internal/httplimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -137,7 +140,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ReadTimeout:       s.readTimeout,
 		WriteTimeout:      s.writeTimeout,
 		IdleTimeout:       s.idleTimeout,
-		MaxHeaderBytes:    s.maxHeaderBytes,
+		MaxHeaderBytes:    httplimit.HeaderBytes(s.maxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

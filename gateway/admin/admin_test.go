@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ganlink/ganlink/internal/httplimit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -128,5 +129,28 @@ func TestPprof(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
+	}
+}
+
+// TestHeadLimit checks the documented limit exactly: a request head of 16 KiB is read,
+// 16 KiB + 1 byte gets 431 (net/http alone would read 4 KiB more).
+func TestHeadLimit(t *testing.T) {
+	s, _ := startServer(t, "127.0.0.1:0", nil)
+	for _, tc := range []struct{ size, code int }{{100, 200}, {16 << 10, 200}, {16<<10 + 1, 431}, {20 << 10, 431}} {
+		code, err := httplimit.ProbeHead(s.Addr(), "/healthz", tc.size)
+		if err != nil || code != tc.code {
+			t.Errorf("head of %d bytes: %d %v, want %d", tc.size, code, err, tc.code)
+		}
+	}
+	if code, body := func() (int, string) {
+		resp, err := http.Get("http://" + s.Addr() + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}(); code != 200 || body != "ok\n" {
+		t.Errorf("normal request: %d %q", code, body)
 	}
 }

@@ -73,7 +73,7 @@ func Build(cfg *Config, log *slog.Logger, opts Options) (*App, error) {
 		ttl = cfg.CacheTTL.D
 	}
 	svc, err := service.New(be, store, cfg.Rules, service.Options{Window: cfg.Window, WindowSize: window, Location: loc,
-		CacheTTL: ttl, MaxBuckets: cfg.MaxBuckets, MaxRange: cfg.MaxRange.D, Settle: cfg.Settle.D, Now: opts.Now}, m, log)
+		CacheTTL: ttl, MaxBuckets: cfg.MaxBuckets, MaxRange: cfg.MaxRange.D, MaxPoints: cfg.MaxPoints, Settle: cfg.Settle.D, Now: opts.Now}, m, log)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +89,13 @@ func Build(cfg *Config, log *slog.Logger, opts Options) (*App, error) {
 		}
 	}
 	s := &cfg.Server
+	queued := s.MaxQueued
+	if queued == 0 {
+		queued = -1 // no queue (api.Options: 0 is the default)
+	}
 	h := api.New(svc, tokens, api.Options{DefaultRange: cfg.DefaultRange.D, RequestTimeout: s.RequestTimeout.D,
-		MaxURLBytes: s.MaxURLBytes, MaxBodyBytes: s.MaxBodyBytes}, reg, gat, log)
+		MaxURLBytes: s.MaxURLBytes, MaxBodyBytes: s.MaxBodyBytes, MaxInFlight: s.MaxInFlight, MaxQueued: queued,
+		QueueTimeout: s.QueueTimeout.D, MaxRows: cfg.MaxRows}, reg, gat, log)
 	a.server, err = api.Listen(cfg.Listen, h, api.ServerOptions{ReadHeaderTimeout: s.ReadHeaderTimeout.D,
 		ReadTimeout: s.ReadTimeout.D, WriteTimeout: s.WriteTimeout.D, IdleTimeout: s.IdleTimeout.D,
 		MaxHeaderBytes: s.MaxHeaderBytes}, log)

@@ -27,7 +27,10 @@ func TestLoadConfigExample(t *testing.T) {
 		cfg.MaxRange != def.MaxRange || cfg.MaxBuckets != def.MaxBuckets || cfg.Backend.Type != def.Backend.Type ||
 		cfg.Backend.Timeout != def.Backend.Timeout || cfg.Backend.Concurrency != def.Backend.Concurrency ||
 		cfg.WriteBack.Interval != def.WriteBack.Interval || cfg.WriteBack.Period != def.WriteBack.Period ||
-		cfg.CacheTTL == nil || cfg.CacheTTL.D != time.Minute || cfg.Settle != def.Settle {
+		cfg.CacheTTL == nil || cfg.CacheTTL.D != time.Minute || cfg.Settle != def.Settle ||
+		cfg.MaxRows != def.MaxRows || cfg.MaxPoints != def.MaxPoints || cfg.Server.MaxInFlight != def.Server.MaxInFlight ||
+		cfg.Server.MaxQueued != def.Server.MaxQueued || cfg.Server.QueueTimeout != def.Server.QueueTimeout ||
+		cfg.Server.MaxHeaderBytes != def.Server.MaxHeaderBytes {
 		t.Errorf("example differs from the defaults: %+v", cfg)
 	}
 	if got := cfg.Path(cfg.Registry); got != filepath.Join("../../configs", "registry.example.yaml") {
@@ -51,6 +54,9 @@ func TestLoadConfigErrors(t *testing.T) {
 window: 7h
 default_range: 500d
 max_buckets: 0
+max_rows: 0
+max_points: -1
+server: {max_header_bytes: 4096, max_in_flight: 0, max_queued: -1, queue_timeout: 0s}
 cache_ttl: 0s
 settle: 2d
 timezone: Mars/Olympus
@@ -64,6 +70,12 @@ timezone: unknown zone "Mars/Olympus"
 window: "7h" is not a duration dividing a day
 default_range: 500d not in (0, max_range]
 max_buckets: 0 is less than 1
+max_rows: 0 is less than 1
+max_points: -1 is less than 1
+server.max_header_bytes: 4096 is less than 4097
+server.max_in_flight: 0 is less than 1
+server.max_queued: -1 is negative
+server.queue_timeout: 0s is not positive
 settle: 48h0m0s not in [0, 1d]
 backend.type: "flux" is not promql or influxql
 backend.url: invalid url "ftp://x"

@@ -16,6 +16,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/gateway/aggregator/rules"
 	"github.com/ganlink/ganlink/gateway/aggregator/service"
+	"github.com/ganlink/ganlink/internal/httplimit"
 	"gopkg.in/yaml.v3"
 )
 
@@ -73,6 +74,10 @@ type ServerConfig struct {
 	MaxURLBytes       int      `yaml:"max_url_bytes"`
 	MaxBodyBytes      int64    `yaml:"max_body_bytes"`
 	RequestTimeout    Duration `yaml:"request_timeout"`
+	// MaxInFlight, MaxQueued and QueueTimeout bound concurrent work (see api.Options).
+	MaxInFlight  int      `yaml:"max_in_flight"`
+	MaxQueued    int      `yaml:"max_queued"`
+	QueueTimeout Duration `yaml:"queue_timeout"`
 }
 
 // Config is the aggregator's YAML configuration (configs/aggregator.example.yaml).
@@ -86,6 +91,8 @@ type Config struct {
 	DefaultRange Duration  `yaml:"default_range"`
 	MaxRange     Duration  `yaml:"max_range"`
 	MaxBuckets   int       `yaml:"max_buckets"`
+	MaxRows      int       `yaml:"max_rows"`
+	MaxPoints    int       `yaml:"max_points"`
 	CacheTTL     *Duration `yaml:"cache_ttl"`
 	// Settle is how long after a window's end its data counts as complete.
 	Settle    Duration        `yaml:"settle"`
@@ -102,10 +109,12 @@ func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:9280", Timezone: "Asia/Shanghai", Window: "1h",
 		DefaultRange: Duration{30 * 24 * time.Hour}, MaxRange: Duration{400 * 24 * time.Hour}, MaxBuckets: 1000,
+		MaxRows: 20000, MaxPoints: 200000,
 		Settle:    Duration{2 * time.Minute},
 		Backend:   BackendConfig{Type: "promql", Timeout: Duration{30 * time.Second}, Concurrency: 4},
 		Rules:     rules.Default(),
 		WriteBack: WriteBackConfig{Interval: Duration{time.Hour}, Period: Duration{30 * 24 * time.Hour}, Timeout: Duration{30 * time.Second}},
+		Server:    ServerConfig{MaxHeaderBytes: 16 << 10, MaxInFlight: 4, MaxQueued: 16, QueueTimeout: Duration{5 * time.Second}},
 	}
 }
 
@@ -192,6 +201,25 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBuckets < 1 {
 		add("max_buckets: %d is less than 1", c.MaxBuckets)
+	}
+	if c.MaxRows < 1 {
+		add("max_rows: %d is less than 1", c.MaxRows)
+	}
+	if c.MaxPoints < 1 {
+		add("max_points: %d is less than 1", c.MaxPoints)
+	}
+	sv := &c.Server
+	if sv.MaxHeaderBytes < httplimit.MinHeadBytes {
+		add("server.max_header_bytes: %d is less than %d", sv.MaxHeaderBytes, httplimit.MinHeadBytes)
+	}
+	if sv.MaxInFlight < 1 {
+		add("server.max_in_flight: %d is less than 1", sv.MaxInFlight)
+	}
+	if sv.MaxQueued < 0 {
+		add("server.max_queued: %d is negative", sv.MaxQueued)
+	}
+	if sv.QueueTimeout.D <= 0 {
+		add("server.queue_timeout: %s is not positive", sv.QueueTimeout.D)
 	}
 	if c.CacheTTL != nil && c.CacheTTL.D < 0 {
 		add("cache_ttl: negative")

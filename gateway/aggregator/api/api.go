@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -40,6 +41,17 @@ type Options struct {
 	MaxURLBytes int
 	// MaxBodyBytes bounds a request body (the API takes none); default 4096.
 	MaxBodyBytes int64
+	// MaxInFlight bounds the authenticated requests worked on at once; default 4.
+	MaxInFlight int
+	// MaxQueued bounds the requests waiting for one of them; a request beyond it gets
+	// 503 at once; default 16.
+	MaxQueued int
+	// QueueTimeout bounds the wait (503 after it) and is the Retry-After of every 503;
+	// default 5s.
+	QueueTimeout time.Duration
+	// MaxRows bounds the rows of one response (groups × buckets); a request that would
+	// return more gets 400 before any work; default 20 000.
+	MaxRows int
 }
 
 // API is the HTTP handler.
@@ -52,6 +64,7 @@ type API struct {
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	lim      *limiter
 }
 
 // New builds the handler; metrics are registered on reg and /metrics serves gatherer.
@@ -68,6 +81,20 @@ func New(svc *service.Service, tokens *Tokens, opt Options, reg prometheus.Regis
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = 4096
 	}
+	if opt.MaxInFlight <= 0 {
+		opt.MaxInFlight = 4
+	}
+	if opt.MaxQueued < 0 {
+		opt.MaxQueued = 0
+	} else if opt.MaxQueued == 0 {
+		opt.MaxQueued = 16
+	}
+	if opt.QueueTimeout <= 0 {
+		opt.QueueTimeout = 5 * time.Second
+	}
+	if opt.MaxRows <= 0 {
+		opt.MaxRows = 20000
+	}
 	a := &API{svc: svc, tokens: tokens, opt: opt, log: log, mux: http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_aggregator_api_requests_total",
 			Help: "API requests by route and HTTP status code."}, []string{"route", "code"}),
@@ -76,6 +103,7 @@ func New(svc *service.Service, tokens *Tokens, opt Options, reg prometheus.Regis
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"route"}),
 	}
 	reg.MustRegister(a.requests, a.duration)
+	a.lim = newLimiter(opt.MaxInFlight, opt.MaxQueued, opt.QueueTimeout, reg)
 	for _, r := range routes {
 		a.mux.Handle("GET "+r.path, a.authed(r))
 	}
@@ -161,10 +189,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 }
 
-// apiError is an error with its HTTP status.
+// apiError is an error with its HTTP status (and the reason it is counted under in
+// ganlink_aggregator_requests_rejected_total, if any).
 type apiError struct {
-	code int
-	msg  string
+	code   int
+	msg    string
+	reason string
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -188,13 +218,17 @@ type request struct {
 	token Token
 	reg   *registry.Registry
 	scope *registry.Region
+	query map[string]string // from parseQuery: every parameter known and given once
 }
+
+// param returns the value of a query parameter ("" when absent).
+func (rq *request) param(name string) string { return rq.query[name] }
 
 // result is a response: an envelope for JSON and the rows for CSV.
 type result struct {
 	envelope record
 	rowsKey  string
-	rows     []record
+	rows     iter.Seq[record] // nil: none
 	template record
 }
 
@@ -224,21 +258,27 @@ func (a *API) authed(rt route) http.Handler {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("scope region %q of token %q is not in the registry", tok.Region, tok.Name))
 			return
 		}
-		q := r.URL.Query()
-		for k := range q {
-			if !allowed[k] {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q", k))
-				return
-			}
-		}
-		format := q.Get("format")
-		if format != "" && format != "json" && format != "csv" {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("format: %q is not json or csv", format))
+		query, err := parseQuery(r.URL.RawQuery, allowed)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
+		format := query["format"]
+		if format != "" && format != "json" && format != "csv" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("format: %q is not json or csv", clip(format)))
+			return
+		}
+		release, reason, msg := a.lim.acquire(r.Context())
+		if release == nil {
+			if reason != "" {
+				a.lim.refuse(w, msg)
+			}
+			return
+		}
+		defer release()
 		ctx, cancel := context.WithTimeout(r.Context(), a.opt.RequestTimeout)
 		defer cancel()
-		res, err := rt.h(a, &request{r: r, ctx: ctx, token: tok, reg: reg, scope: scope})
+		res, err := rt.h(a, &request{r: r, ctx: ctx, token: tok, reg: reg, scope: scope, query: query})
 		if err != nil {
 			a.fail(w, r, tok, err)
 			return
@@ -246,31 +286,27 @@ func (a *API) authed(rt route) http.Handler {
 		if format == "csv" {
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, name))
-			_, _ = w.Write(writeCSV(res.rows, res.template))
-			return
-		}
-		env := res.envelope
-		rows := res.rows
-		if rows == nil {
-			rows = []record{}
-		}
-		env.add(res.rowsKey, rows)
-		b, err := json.Marshal(env)
-		if err != nil {
-			a.fail(w, r, tok, err)
+			_ = writeCSV(w, res.rows, res.template)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		_, _ = w.Write(append(b, '\n'))
+		_ = writeJSON(w, res.envelope, res.rowsKey, res.rows)
 	})
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, tok Token, err error) {
 	var ae *apiError
 	var be *service.BackendError
+	var te *service.TooManyPointsError
 	switch {
 	case errors.As(err, &ae):
+		if ae.reason != "" {
+			a.lim.rejected.WithLabelValues(ae.reason).Inc()
+		}
 		writeError(w, ae.code, ae.msg)
+	case errors.As(err, &te):
+		a.lim.rejected.WithLabelValues(rejectTooManyPoints).Inc()
+		writeError(w, http.StatusBadRequest, err.Error())
 	case service.IsPeriodError(err):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.As(err, &be):
@@ -285,7 +321,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, tok Token, err error)
 // regionParam returns the region parameter (default: the token's scope), which must
 // be registered and within the scope.
 func (rq *request) regionParam() (*registry.Region, error) {
-	code := rq.r.URL.Query().Get("region")
+	code := rq.param("region")
 	if code == "" {
 		return rq.scope, nil
 	}
@@ -294,7 +330,7 @@ func (rq *request) regionParam() (*registry.Region, error) {
 	}
 	reg := rq.reg.Region(code)
 	if reg == nil {
-		return nil, errorf(http.StatusNotFound, "unknown region %q", code)
+		return nil, errorf(http.StatusNotFound, "unknown region %q", clip(code))
 	}
 	if !rq.reg.Within(code, rq.scope.Code) {
 		return nil, rq.outOfScope("region", code)
@@ -309,13 +345,13 @@ func (rq *request) outOfScope(kind, id string) error {
 // parkParam returns the park parameter (nil when absent), which must be registered and
 // lie within the scope.
 func (rq *request) parkParam() (*registry.Park, error) {
-	id := rq.r.URL.Query().Get("park")
+	id := rq.param("park")
 	if id == "" {
 		return nil, nil
 	}
 	p := rq.reg.Park(id)
 	if p == nil {
-		return nil, errorf(http.StatusNotFound, "unknown park %q", id)
+		return nil, errorf(http.StatusNotFound, "unknown park %q", clip(id))
 	}
 	if !rq.reg.Within(p.Region, rq.scope.Code) {
 		return nil, rq.outOfScope("park", id)
@@ -324,13 +360,13 @@ func (rq *request) parkParam() (*registry.Park, error) {
 }
 
 func (rq *request) enterpriseParam() (*registry.Enterprise, error) {
-	id := rq.r.URL.Query().Get("enterprise")
+	id := rq.param("enterprise")
 	if id == "" {
 		return nil, nil
 	}
 	e := rq.reg.Enterprise(id)
 	if e == nil {
-		return nil, errorf(http.StatusNotFound, "unknown enterprise %q", id)
+		return nil, errorf(http.StatusNotFound, "unknown enterprise %q", clip(id))
 	}
 	if !rq.reg.Within(e.Region, rq.scope.Code) {
 		return nil, rq.outOfScope("enterprise", id)
@@ -341,10 +377,9 @@ func (rq *request) enterpriseParam() (*registry.Enterprise, error) {
 // period parses from, to and (when allowed) step. Times are RFC 3339, or local dates
 // "2006-01-02" and local times "2006-01-02T15:04" in the workshops' zone.
 func (a *API) period(rq *request, withStep bool) (service.Period, error) {
-	q := rq.r.URL.Query()
 	loc := a.svc.Location()
 	p := a.svc.DefaultPeriod(a.opt.DefaultRange)
-	from, to := q.Get("from"), q.Get("to")
+	from, to := rq.param("from"), rq.param("to")
 	var err error
 	if to != "" {
 		if p.To, err = parseTime(to, loc); err != nil {
@@ -357,10 +392,10 @@ func (a *API) period(rq *request, withStep bool) (service.Period, error) {
 			return p, errorf(http.StatusBadRequest, "from: %v", err)
 		}
 	}
-	if s := q.Get("step"); s != "" && withStep {
+	if s := rq.param("step"); s != "" && withStep {
 		d, err := service.ParseDuration(s)
 		if err != nil || d <= 0 {
-			return p, errorf(http.StatusBadRequest, "step: invalid duration %q", s)
+			return p, errorf(http.StatusBadRequest, "step: invalid duration %q", clip(s))
 		}
 		p.Step = d
 		if p.Step == p.To.Sub(p.From) {
@@ -378,7 +413,7 @@ func parseTime(s string, loc *time.Location) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("invalid time %q (want 2006-01-02, 2006-01-02T15:04 or RFC 3339)", s)
+		return time.Time{}, fmt.Errorf("invalid time %q (want 2006-01-02, 2006-01-02T15:04 or RFC 3339)", clip(s))
 	}
 	return t.In(loc), nil
 }

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"fmt"
+	"iter"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
@@ -99,7 +102,7 @@ func (a *API) programme(rq *request) (*result, error) {
 	for _, code := range reg.Children(region.Code) {
 		rows = append(rows, a.progressRow(reg.Region(code), ev.ByRegion[code]))
 	}
-	return &result{envelope: env, rowsKey: "regions", rows: rows}, nil
+	return &result{envelope: env, rowsKey: "regions", rows: slices.Values(rows)}, nil
 }
 
 // kpiFields appends the KPI figures of k.
@@ -130,20 +133,23 @@ func kpiFields(r record, k *rules.KPI) record {
 	}...)
 }
 
-// kpiRows builds one row per key and bucket.
-func (a *API) kpiRows(p service.Period, keys []string, head func(string) record, kpis map[string][]rules.KPI) []record {
+// kpiRows yields one row per key and bucket, built as it is written (a response's
+// memory does not grow with its rows).
+func (a *API) kpiRows(p service.Period, keys []string, head func(string) record, kpis map[string][]rules.KPI) iter.Seq[record] {
 	loc := a.svc.Location()
-	var rows []record
-	for _, key := range keys {
-		for i, k := range kpis[key] {
-			from, to := p.Bucket(i)
-			r := head(key)
-			r = append(r, kv{"from", from.In(loc)}, kv{"to", to.In(loc)},
-				kv{"workshops", k.Workshops}, kv{"workshops_reporting", k.Reporting})
-			rows = append(rows, kpiFields(r, &k))
+	return func(yield func(record) bool) {
+		for _, key := range keys {
+			for i, k := range kpis[key] {
+				from, to := p.Bucket(i)
+				r := head(key)
+				r = append(r, kv{"from", from.In(loc)}, kv{"to", to.In(loc)},
+					kv{"workshops", k.Workshops}, kv{"workshops_reporting", k.Reporting})
+				if !yield(kpiFields(r, &k)) {
+					return
+				}
+			}
 		}
 	}
-	return rows
 }
 
 func kpiTemplate(head record) record {
@@ -160,15 +166,11 @@ func (a *API) kpiRegions(rq *request) (*result, error) {
 		return nil, err
 	}
 	var level registry.Level
-	if s := rq.r.URL.Query().Get("level"); s != "" {
+	if s := rq.param("level"); s != "" {
 		var ok bool
 		if level, ok = registry.ParseLevel(s); !ok {
-			return nil, errorf(http.StatusBadRequest, "level: %q is not province, city or county", s)
+			return nil, errorf(http.StatusBadRequest, "level: %q is not province, city or county", clip(s))
 		}
-	}
-	p, snap, err := a.snapshot(rq, true)
-	if err != nil {
-		return nil, err
 	}
 	reg := rq.reg
 	var codes []string
@@ -177,7 +179,11 @@ func (a *API) kpiRegions(rq *request) (*result, error) {
 			codes = append(codes, c)
 		}
 	}
-	kpis := a.svc.Rollups(reg, snap, service.ByRegion)
+	p, snap, err := a.snapshot(rq, true, len(codes), "regions")
+	if err != nil {
+		return nil, err
+	}
+	kpis := a.svc.Rollups(reg, snap, service.ByRegion, codes)
 	head := func(c string) record {
 		r := reg.Region(c)
 		return record{{"region", r.Code}, {"name", r.Name}, {"level", r.Level.String()}}
@@ -198,10 +204,6 @@ func (a *API) kpiParks(rq *request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, snap, err := a.snapshot(rq, true)
-	if err != nil {
-		return nil, err
-	}
 	reg := rq.reg
 	var ids []string
 	for _, pk := range reg.Parks() {
@@ -209,7 +211,11 @@ func (a *API) kpiParks(rq *request) (*result, error) {
 			ids = append(ids, pk.ID)
 		}
 	}
-	kpis := a.svc.Rollups(reg, snap, service.ByPark)
+	p, snap, err := a.snapshot(rq, true, len(ids), "parks")
+	if err != nil {
+		return nil, err
+	}
+	kpis := a.svc.Rollups(reg, snap, service.ByPark, ids)
 	head := func(id string) record {
 		pk := reg.Park(id)
 		return record{{"park", pk.ID}, {"name", pk.Name}, {"region", pk.Region}, {"designated_base", pk.DesignatedBase}}
@@ -235,10 +241,6 @@ func (a *API) kpiEnterprises(rq *request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, snap, err := a.snapshot(rq, true)
-	if err != nil {
-		return nil, err
-	}
 	reg := rq.reg
 	var ids []string
 	for _, e := range reg.Enterprises() {
@@ -246,7 +248,11 @@ func (a *API) kpiEnterprises(rq *request) (*result, error) {
 			ids = append(ids, e.ID)
 		}
 	}
-	kpis := a.svc.Rollups(reg, snap, service.ByEnterprise)
+	p, snap, err := a.snapshot(rq, true, len(ids), "enterprises")
+	if err != nil {
+		return nil, err
+	}
+	kpis := a.svc.Rollups(reg, snap, service.ByEnterprise, ids)
 	head := func(id string) record {
 		e := reg.Enterprise(id)
 		return record{{"enterprise", e.ID}, {"name", e.Name}, {"region", e.Region}, {"park", e.Park},
@@ -292,26 +298,28 @@ func (a *API) workshops(rq *request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := rq.r.URL.Query()
-	qualified := q.Get("qualified")
+	qualified := rq.param("qualified")
 	if qualified != "" && qualified != "true" && qualified != "false" {
-		return nil, errorf(http.StatusBadRequest, "qualified: %q is not true or false", qualified)
+		return nil, errorf(http.StatusBadRequest, "qualified: %q is not true or false", clip(qualified))
 	}
-	missed := q.Get("missed")
+	missed := rq.param("missed")
 	if missed != "" && !contains(criterionNames, missed) {
-		return nil, errorf(http.StatusBadRequest, "missed: %q is not one of %s", missed, strings.Join(criterionNames, ", "))
+		return nil, errorf(http.StatusBadRequest, "missed: %q is not one of %s", clip(missed), strings.Join(criterionNames, ", "))
 	}
-	p, snap, err := a.snapshot(rq, false)
+	reg := rq.reg
+	var shops []*registry.Workshop
+	for _, w := range reg.Workshops() {
+		if reg.Within(w.Region, region.Code) && (park == nil || w.Park == park.ID) && (ent == nil || w.Enterprise == ent.ID) {
+			shops = append(shops, w)
+		}
+	}
+	p, snap, err := a.snapshot(rq, false, len(shops), "workshops")
 	if err != nil {
 		return nil, err
 	}
-	reg := rq.reg
 	rc := a.svc.Rules()
 	var rows []record
-	for _, w := range reg.Workshops() {
-		if !reg.Within(w.Region, region.Code) || (park != nil && w.Park != park.ID) || (ent != nil && w.Enterprise != ent.ID) {
-			continue
-		}
+	for _, w := range shops {
 		s := snap.Shops[0][w.ID]
 		if s == nil {
 			s = rules.NoData()
@@ -328,7 +336,7 @@ func (a *API) workshops(rq *request) (*result, error) {
 	env.add("region", regionRecord(region))
 	env.add("expected_windows", snap.Expected[0])
 	k := rc.Rollup(nil)
-	return &result{envelope: env, rowsKey: "rows", rows: rows,
+	return &result{envelope: env, rowsKey: "rows", rows: slices.Values(rows),
 		template: workshopRow(&registry.Workshop{}, rules.NoData(), rc.Qualify(rules.NoData(), 1), &k)}, nil
 }
 
@@ -351,7 +359,7 @@ func (a *API) regions(rq *request) (*result, error) {
 	for _, c := range rq.reg.Subtree(region.Code) {
 		rows = append(rows, row(rq.reg.Region(c)))
 	}
-	return &result{envelope: record{{"region", regionRecord(region)}}, rowsKey: "rows", rows: rows,
+	return &result{envelope: record{{"region", regionRecord(region)}}, rowsKey: "rows", rows: slices.Values(rows),
 		template: row(&registry.Region{})}, nil
 }
 
@@ -365,11 +373,18 @@ func contains(list []string, s string) bool {
 }
 
 // snapshot reads the request's period (with buckets when withStep) and the TSDB data
-// for it, without the vendor counts.
-func (a *API) snapshot(rq *request, withStep bool) (service.Period, *service.Snapshot, error) {
+// for it, without the vendor counts. groups (of the kind what) is the number of rows per
+// bucket the response will have: a request for more than MaxRows rows is refused before the TSDB
+// is asked.
+func (a *API) snapshot(rq *request, withStep bool, groups int, what string) (service.Period, *service.Snapshot, error) {
 	p, err := a.period(rq, withStep)
 	if err != nil {
 		return service.Period{}, nil, err
+	}
+	if n := groups * p.Buckets(); n > a.opt.MaxRows {
+		return service.Period{}, nil, &apiError{code: http.StatusBadRequest, reason: rejectTooManyRows,
+			msg: fmt.Sprintf("the response would have %d rows (%d %s × %d buckets), at most %d: narrow the selection, raise step or shorten the period",
+				n, groups, what, p.Buckets(), a.opt.MaxRows)}
 	}
 	snap, err := a.svc.Snapshot(rq.ctx, p, false)
 	if err != nil {

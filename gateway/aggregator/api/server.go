@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/ganlink/ganlink/internal/httplimit"
 )
 
 // ServerOptions are the HTTP server's timeouts and limits.
@@ -16,7 +18,7 @@ type ServerOptions struct {
 	ReadTimeout       time.Duration // default 10s
 	WriteTimeout      time.Duration // default 90s (above the request timeout)
 	IdleTimeout       time.Duration // default 2m
-	MaxHeaderBytes    int           // default 16 KiB
+	MaxHeaderBytes    int           // request head (request line, headers): default 16 KiB, more gets 431
 	ShutdownTimeout   time.Duration // default 10s
 }
 
@@ -54,7 +56,7 @@ func Listen(addr string, h http.Handler, opt ServerOptions, log *slog.Logger) (*
 	}
 	return &Server{ln: ln, opt: opt, log: log, srv: &http.Server{Handler: h,
 		ReadHeaderTimeout: opt.ReadHeaderTimeout, ReadTimeout: opt.ReadTimeout, WriteTimeout: opt.WriteTimeout,
-		IdleTimeout: opt.IdleTimeout, MaxHeaderBytes: opt.MaxHeaderBytes,
+		IdleTimeout: opt.IdleTimeout, MaxHeaderBytes: httplimit.HeaderBytes(opt.MaxHeaderBytes),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}, nil
 }
 

@@ -2,9 +2,11 @@ package service
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Period is a time range [From, To) split into buckets of Step (0: one bucket).
@@ -30,26 +32,51 @@ func (p Period) Bucket(i int) (time.Time, time.Time) {
 	return s, s.Add(p.Step)
 }
 
+// maxDays is the most whole days a time.Duration holds.
+const maxDays = int64(math.MaxInt64 / (24 * time.Hour))
+
 // ParseDuration parses a Go duration with an additional day unit: "30d", "1d12h", "6h".
+// A day count is unsigned and what follows it too ("1d-5h" is invalid); values that do
+// not fit a time.Duration (about 292 years) are invalid, never wrapped.
 func ParseDuration(s string) (time.Duration, error) {
+	bad := func() (time.Duration, error) { return 0, fmt.Errorf("invalid duration %q", Clip(s)) }
 	days := time.Duration(0)
 	rest := s
 	if i := strings.IndexByte(s, 'd'); i > 0 {
-		n, err := strconv.Atoi(s[:i])
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("invalid duration %q", s)
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if err != nil || n < 0 || n > maxDays || s[0] == '+' {
+			return bad()
 		}
 		days = time.Duration(n) * 24 * time.Hour
 		rest = s[i+1:]
 		if rest == "" {
 			return days, nil
 		}
+		if rest[0] == '-' || rest[0] == '+' {
+			return bad()
+		}
 	}
 	d, err := time.ParseDuration(rest)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q", s)
+	if err != nil || (d > 0 && days > math.MaxInt64-d) {
+		return bad()
 	}
 	return days + d, nil
+}
+
+// ClipBytes is the most bytes of a client-supplied value quoted in an error message.
+const ClipBytes = 64
+
+// Clip shortens s to ClipBytes (on a rune boundary, marked with "…") for an error
+// message: the API and the service quote what a client sent, never all of it.
+func Clip(s string) string {
+	if len(s) <= ClipBytes {
+		return s
+	}
+	n := ClipBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // FormatDuration formats d with the day unit when it is whole days ("30d", "6h0m0s").

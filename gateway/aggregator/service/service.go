@@ -35,6 +35,10 @@ type Options struct {
 	MaxBuckets int
 	// MaxRange bounds a period's length; default 400 days.
 	MaxRange time.Duration
+	// MaxPoints bounds the per-workshop points one period reads from the TSDB and holds
+	// (registered workshops × buckets); default 200 000. It also bounds the cache: the
+	// cached snapshots hold at most 2 × MaxPoints points together.
+	MaxPoints int
 	// Settle is how long after a window's end its data is taken as complete (the
 	// gateways write a window after its end plus their allowed lateness, then forward
 	// it); default periods end at the start of the window containing now − Settle.
@@ -54,10 +58,11 @@ type Service struct {
 	log   *slog.Logger
 	m     *Metrics
 
-	mu       sync.Mutex
-	cache    map[cacheKey]*cacheEntry
-	cacheSeq uint64
-	calls    map[cacheKey]*call
+	mu          sync.Mutex
+	cache       map[cacheKey]*cacheEntry
+	cacheSeq    uint64
+	cachePoints int // sum of the entries' points
+	calls       map[cacheKey]*call
 }
 
 type cacheKey struct {
@@ -68,6 +73,7 @@ type cacheKey struct {
 
 type cacheEntry struct {
 	snap    *Snapshot
+	points  int // snap.points()
 	expires time.Time
 	seq     uint64 // insertion order: breaks ties between equal expiry times
 }
@@ -91,6 +97,9 @@ func New(be backend.Backend, store *registry.Store, rc rules.Config, opt Options
 	}
 	if opt.MaxRange <= 0 {
 		opt.MaxRange = 400 * 24 * time.Hour
+	}
+	if opt.MaxPoints <= 0 {
+		opt.MaxPoints = 200000
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -128,6 +137,15 @@ type PeriodError struct{ Msg string }
 
 func (e *PeriodError) Error() string { return e.Msg }
 
+// TooManyPointsError is a period whose buckets times the registered workshops exceed
+// MaxPoints; callers report it as a bad request (IsPeriodError is true for it too).
+type TooManyPointsError struct{ Points, Workshops, Buckets, Max int }
+
+func (e *TooManyPointsError) Error() string {
+	return fmt.Sprintf("the period would read %d points from the time-series database (%d registered workshops × %d buckets), at most %d: raise step or shorten the period",
+		e.Points, e.Workshops, e.Buckets, e.Max)
+}
+
 // CheckPeriod validates a period: bounds on window starts, a positive range not longer
 // than the maximum, a step that is a multiple of the window and divides the range, and
 // not too many buckets.
@@ -155,6 +173,12 @@ func (s *Service) CheckPeriod(p Period) error {
 		}
 		if n := p.Buckets(); n > s.opt.MaxBuckets {
 			return bad("%d buckets, at most %d", n, s.opt.MaxBuckets)
+		}
+	}
+	if s.store != nil {
+		shops, n := max(1, len(s.store.Get().Workshops())), p.Buckets()
+		if shops*n > s.opt.MaxPoints {
+			return &TooManyPointsError{Points: shops * n, Workshops: shops, Buckets: n, Max: s.opt.MaxPoints}
 		}
 	}
 	return nil
@@ -275,15 +299,33 @@ type call struct {
 	err  error
 }
 
+// points is the size of a snapshot in per-workshop points (at least 1 per bucket).
+func (snap *Snapshot) points() int {
+	n := 0
+	for _, m := range snap.Shops {
+		n += max(1, len(m))
+	}
+	return n
+}
+
 func (s *Service) store1(key cacheKey, snap *Snapshot, expires time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.cache) >= s.opt.CacheEntries {
+	pts, budget := snap.points(), 2*s.opt.MaxPoints
+	if pts > budget {
+		return
+	}
+	if old := s.cache[key]; old != nil {
+		s.cachePoints -= old.points
+		delete(s.cache, key)
+	}
+	for len(s.cache) >= s.opt.CacheEntries || s.cachePoints+pts > budget {
 		// Drop expired entries, then the one expiring first (the older on a tie).
 		var oldest cacheKey
 		var oldestE *cacheEntry
 		for k, e := range s.cache {
 			if !e.expires.After(snap.Fetched) {
+				s.cachePoints -= e.points
 				delete(s.cache, k)
 				continue
 			}
@@ -292,12 +334,14 @@ func (s *Service) store1(key cacheKey, snap *Snapshot, expires time.Time) {
 				oldest, oldestE = k, e
 			}
 		}
-		if len(s.cache) >= s.opt.CacheEntries {
+		if oldestE != nil && (len(s.cache) >= s.opt.CacheEntries || s.cachePoints+pts > budget) {
+			s.cachePoints -= oldestE.points
 			delete(s.cache, oldest)
 		}
 	}
 	s.cacheSeq++
-	s.cache[key] = &cacheEntry{snap: snap, expires: expires, seq: s.cacheSeq}
+	s.cachePoints += pts
+	s.cache[key] = &cacheEntry{snap: snap, points: pts, expires: expires, seq: s.cacheSeq}
 }
 
 func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot, error) {
@@ -398,10 +442,11 @@ func (e *BackendError) Error() string { return "query tsdb: " + e.Err.Error() }
 
 func (e *BackendError) Unwrap() error { return e.Err }
 
-// IsPeriodError reports whether err is a PeriodError.
+// IsPeriodError reports whether err is a PeriodError or a TooManyPointsError.
 func IsPeriodError(err error) bool {
 	var pe *PeriodError
-	return errors.As(err, &pe)
+	var te *TooManyPointsError
+	return errors.As(err, &pe) || errors.As(err, &te)
 }
 
 // Metrics are the service's metrics.

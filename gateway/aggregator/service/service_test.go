@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -335,5 +336,41 @@ func TestKPIFields(t *testing.T) {
 	want := []point.Field{{Key: "workshops"}, {Key: "workshops_reporting"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("empty KPI fields = %v", got)
+	}
+}
+
+// TestSnapshotCachePoints: the cache holds at most 2 × MaxPoints per-workshop points in
+// all, evicting the entry expiring first, and a period over MaxPoints is refused.
+func TestSnapshotCachePoints(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	f.svc.opt.MaxPoints, f.svc.opt.CacheEntries = 24, 64 // one workshop: 24 buckets at most, 48 points cached
+	ctx := context.Background()
+	a1, err := f.svc.Snapshot(ctx, Period{From: day, To: day.Add(24 * time.Hour), Step: time.Hour}, false) // 24 points
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, _ := f.svc.Snapshot(ctx, Period{From: day, To: day.Add(24 * time.Hour), Step: 2 * time.Hour}, false) // 12
+	if f.svc.cachePoints != 36 || len(f.svc.cache) != 2 {
+		t.Fatalf("cache: %d points in %d entries, want 36 in 2", f.svc.cachePoints, len(f.svc.cache))
+	}
+	c1, _ := f.svc.Snapshot(ctx, Period{From: day.Add(time.Hour), To: day.Add(25 * time.Hour), Step: time.Hour}, false) // 24: a1 goes
+	if f.svc.cachePoints != 36 || len(f.svc.cache) != 2 || c1 == nil {
+		t.Fatalf("cache: %d points in %d entries, want 36 in 2", f.svc.cachePoints, len(f.svc.cache))
+	}
+	if a2, _ := f.svc.Snapshot(ctx, Period{From: day, To: day.Add(24 * time.Hour), Step: time.Hour}, false); a2 == a1 {
+		t.Error("evicted snapshot served")
+	}
+	// 36 + 24 > 48 dropped the entry expiring first (b1, older on the tie); 24 + 24 fits.
+	if f.svc.cachePoints != 48 || len(f.svc.cache) != 2 {
+		t.Errorf("cache: %d points in %d entries, want 48 in 2", f.svc.cachePoints, len(f.svc.cache))
+	}
+	if b2, _ := f.svc.Snapshot(ctx, Period{From: day, To: day.Add(24 * time.Hour), Step: 2 * time.Hour}, false); b2 == b1 {
+		t.Error("evicted snapshot served")
+	}
+	_, err = f.svc.Snapshot(ctx, Period{From: day, To: day.Add(25 * time.Hour), Step: time.Hour}, false)
+	var te *TooManyPointsError
+	if !errors.As(err, &te) || !IsPeriodError(err) || err.Error() != "the period would read 25 points from the time-series database "+
+		"(1 registered workshops × 25 buckets), at most 24: raise step or shorten the period" {
+		t.Errorf("25 buckets: %v", err)
 	}
 }

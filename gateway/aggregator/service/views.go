@@ -37,8 +37,9 @@ const (
 
 // Rollups returns, for every group of the kind, its KPI per bucket of snap, with the
 // baseline of its region applied. Every region, park and enterprise of the registry is
-// present, also those without workshops.
-func (s *Service) Rollups(reg *registry.Registry, snap *Snapshot, kind GroupKind) map[string][]rules.KPI {
+// present, also those without workshops; when keys is not nil, only those listed (a
+// request's memory grows with what it asks for, not with the registry).
+func (s *Service) Rollups(reg *registry.Registry, snap *Snapshot, kind GroupKind, keys []string) map[string][]rules.KPI {
 	members := map[string][]*registry.Workshop{}
 	baselineRegion := map[string]string{}
 	switch kind {
@@ -70,6 +71,15 @@ func (s *Service) Rollups(reg *registry.Registry, snap *Snapshot, kind GroupKind
 		for _, w := range reg.Workshops() {
 			members[w.Enterprise] = append(members[w.Enterprise], w)
 		}
+	}
+	if keys != nil {
+		want := make(map[string][]*registry.Workshop, len(keys))
+		for _, k := range keys {
+			if ws, ok := members[k]; ok {
+				want[k] = ws
+			}
+		}
+		members = want
 	}
 	out := make(map[string][]rules.KPI, len(members))
 	for key, ws := range members {

@@ -147,7 +147,7 @@ func (s *Service) WriteBackPoints(ctx context.Context, p Period) (point.Batch, e
 		return nil, err
 	}
 	s.m.unregistered.Set(float64(len(ev.Unregistered)))
-	kpis := s.Rollups(reg, snap, ByRegion)
+	kpis := s.Rollups(reg, snap, ByRegion, nil)
 	ts := p.To.UnixNano()
 	var b point.Batch
 	for _, r := range reg.Regions() {
