@@ -33,6 +33,10 @@ declare -A FUZZ_EXECS=(
   [config/FuzzLoad]=30000         # YAML parse + validate, ~5 000 execs/s
   [queue/FuzzReadSegment]=6000    # writes and opens a queue directory per input, ~1 000 execs/s
   [mqtt/FuzzDecode]=20000         # every configuration variant per input, ~2 500 execs/s
+  [api/FuzzParseQuery]=30000      # aggregator targets: 2 000-7 000 execs/s
+  [api/FuzzWriteCSV]=30000
+  [api/FuzzPeriod]=30000
+  [service/FuzzParseDuration]=30000
 )                                 # others: 100 000, ~10 000-20 000 execs/s
 echo "== fuzz (execution-count budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do
