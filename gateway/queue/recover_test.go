@@ -203,7 +203,24 @@ func TestQueueOpen(t *testing.T) {
 		{
 			name:   "metadata offset beyond the end",
 			damage: func(t *testing.T, dir string) { writeMetaJSON(t, dir, `{"version":1,"acked_offset":99999999}`) },
-			want:   []int{}, wantLog: "beyond the end",
+			// As untrustworthy as an unreadable file: everything is delivered again and the
+			// file is kept in quarantine/ (it was 15 points discarded unseen before).
+			want: seq(0, baseBlocks), wantQuarantine: 1,
+			wantLog: "metadata offset beyond the end of the data: delivering again from the oldest segment",
+		},
+		{
+			name: "metadata offset just past the end",
+			damage: func(t *testing.T, dir string) {
+				writeMetaJSON(t, dir, fmt.Sprintf(`{"version":1,"acked_offset":%d}`, 2*testSegment+4*testFrame+1))
+			},
+			want: seq(0, baseBlocks), wantQuarantine: 1, wantLog: "acked_offset=12289 end_offset=12288",
+		},
+		{
+			name: "metadata offset at the end",
+			damage: func(t *testing.T, dir string) {
+				writeMetaJSON(t, dir, fmt.Sprintf(`{"version":1,"acked_offset":%d}`, 2*testSegment+4*testFrame))
+			},
+			want: []int{},
 		},
 		{
 			name: "metadata offset before the first segment",
