@@ -80,7 +80,11 @@
 // anything it cannot use to quarantine/ (logged with its path and offsets, counted in
 // ganlink_queue_corrupt_blocks_total and ganlink_queue_quarantined_bytes_total):
 //
-//   - Every frame of every segment is verified (magic, length within the file, CRC). After a
+//   - Every frame of every segment is verified (magic, length within the file, CRC). A
+//     length field is checked against the file before anything is read for it and the CRC
+//     is computed in 1 MiB chunks, so a damaged length (up to 4 GiB) costs no memory of
+//     its size; the reader, later, allocates a frame only within the segment size it
+//     recorded. After a
 //     frame that fails, the scan resynchronises on the next position that holds the magic
 //     followed by a frame whose length and CRC check out. The damaged bytes between are
 //     copied to quarantine/ as <from>-<to>.bad (offsets in hex). The valid blocks after
