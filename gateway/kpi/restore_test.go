@@ -186,3 +186,39 @@ func TestRestoreFuture(t *testing.T) {
 		})
 	}
 }
+
+// A clock jumping forward by a century is a gap: the Tick is immediate, writes only the
+// windows observed before the jump, drops nothing, and the windows after it are normal.
+func TestClockJumpCentury(t *testing.T) {
+	e := newEngine(t, kpi.Config{}, restoreDev)
+	e.Tick(at("10:00:00"))
+	e.Process(sample("cnc1", at("10:00:00"), good("machinery_item_state", 3), good("parts_total", 1)))
+	e.Process(sample("cnc1", at("10:00:30"), good("parts_total", 2)))
+	far := at("2124-03-04 10:00:00")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	jump := e.Tick(far)
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	t.Logf("tick after the jump: %s, %d bytes allocated, %d points", took, after.TotalAlloc-before.TotalAlloc, len(jump))
+	if took > time.Second || after.TotalAlloc-before.TotalAlloc > 1<<20 {
+		t.Errorf("tick after the jump took %s and %d bytes", took, after.TotalAlloc-before.TotalAlloc)
+	}
+	r := collect(jump)
+	// Observed from 10:00:00 to the last sample at 10:00:30: the 10:00 minute, hour and day
+	// are written with what was seen; the century after is not.
+	if got := r.count("device_kpi", "1m") + r.count("device_kpi", "1h") + r.count("device_kpi", "1d"); got != 3 {
+		t.Errorf("%d device windows after the jump, want 3 (the 10:00 minute, hour and day)", got)
+	}
+	r.expect(t, "device_kpi", "cnc1", "1m", at("10:00:00"),
+		with(states(30, 0, 0, 0, 0, 30), "parts", 1, "availability", 1))
+	if got := e.Stats().WindowsDropped; got != [kpi.NumDropReasons]uint64{} {
+		t.Errorf("WindowsDropped = %v, want none", got)
+	}
+	e.Process(sample("cnc1", far.Add(time.Second), good("machinery_item_state", 3), good("parts_total", 4)))
+	r = collect(e.Tick(far.Add(90 * time.Second)))
+	r.expect(t, "device_kpi", "cnc1", "1m", far,
+		with(states(59, 0, 0, 0, 0, 1), "parts", 2, "availability", 1))
+}
