@@ -589,8 +589,10 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 	}
 	gaps := make([]span, 0, len(s.Gaps)+1)
 	for _, g := range s.Gaps {
-		if g[0] < g[1] && g[1] > w0 && g[0] < saved {
-			gaps = append(gaps, span{g[0], g[1]})
+		// A gap ends at a Tick, which the save follows: one reaching past the save would
+		// hide the windows after it.
+		if end := min(g[1], saved); g[0] < end && end > w0 {
+			gaps = append(gaps, span{g[0], end})
 		}
 	}
 	if n > saved {
@@ -644,9 +646,10 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 		}
 		restoreCounters(d, sd, n)
 		sc := &sd.Carry
-		if max(sc.Done, sc.RawAt, sc.OutAt, sc.AccAt, sc.Data, sc.PT) > saved {
-			// A timeline ahead of its own save would hold the device's state back until
-			// then: it starts afresh (unknown) instead.
+		if max(sc.Done, sc.RawAt, sc.OutAt, sc.AccAt, sc.PT) > saved || sc.Data > saved+maxAhead {
+			// A timeline ahead of its own save (the latest sample may be up to maxAhead
+			// ahead) would hold the device's state back until then: it starts afresh
+			// (unknown) instead.
 			d.c.init(w0)
 			e.insert(d, event{t: saved, kind: evReset})
 			continue

@@ -141,6 +141,9 @@ func (e *Engine) countWindows(k int, a, b int64) int {
 	size := e.series[k].size
 	for a < b {
 		lo, hi := e.dayBounds(a)
+		if hi <= a { // the int64 range ends (year 2262)
+			break
+		}
 		if size >= hi-lo {
 			n++
 		} else {
