@@ -205,7 +205,8 @@ func TestQueueOpen(t *testing.T) {
 			name:   "metadata offset beyond the end",
 			damage: func(t *testing.T, dir string) { writeMetaJSON(t, dir, `{"version":1,"acked_offset":99999999}`) },
 			// As untrustworthy as an unreadable file: everything is delivered again and the
-			// file is kept in quarantine/ (it was 15 points discarded unseen before).
+			// file is kept in quarantine/ (before, every pending block was taken as
+			// acknowledged and discarded, counted nowhere).
 			want: seq(0, baseBlocks), wantQuarantine: 1,
 			wantLog: "metadata offset beyond the end of the data: delivering again from the oldest segment",
 		},
