@@ -123,6 +123,9 @@ func (o *options) config(log *slog.Logger) (devsim.Config, error) {
 	c := devsim.DefaultConfig()
 	c.Workshop, c.Machines, c.EnergyMeters, c.WaterMeters = o.workshop, o.machines, o.energyMeters, o.waterMeters
 	c.Seed, c.Rate, c.MeterInterval = o.seed, o.rate, o.meterInterval
+	if err := devsim.CheckTimeScale(o.timeScale); err != nil {
+		return c, err // 0 would silently mean the default in the Config
+	}
 	c.MeterReplaceProb, c.TimeScale = o.replaceProb, o.timeScale
 	c.TruthWindow, c.TruthRetention, c.RecordLimit = o.truthWindow, o.truthRetention, o.records
 	c.MQTTClientID, c.Logger = o.mqttClientID, log

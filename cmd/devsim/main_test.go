@@ -74,6 +74,12 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"truth", "-start", "monday"}, 2, "devsim truth: parse -start \"monday\": "},
 		{[]string{"run", "-timezone", "Mars/Olympus"}, 2, "devsim run: load time zone \"Mars/Olympus\": "},
 		{[]string{"truth", "-window", "7m", "-duration", "1m"}, 1, "devsim truth: aggregate truth into 7m0s windows: want a multiple of 1m0s that divides a day\n"},
+		{[]string{"run", "-time-scale", "NaN"}, 2, "devsim run: time scale: NaN is not in (0, 1000]\n"},
+		{[]string{"config", "-time-scale", "Inf"}, 2, "devsim config: time scale: +Inf is not in (0, 1000]\n"},
+		{[]string{"truth", "-time-scale", "-Inf"}, 2, "devsim truth: time scale: -Inf is not in (0, 1000]\n"},
+		{[]string{"run", "-time-scale", "0"}, 2, "devsim run: time scale: 0 is not in (0, 1000]\n"},
+		{[]string{"run", "-time-scale", "-1"}, 2, "devsim run: time scale: -1 is not in (0, 1000]\n"},
+		{[]string{"run", "-time-scale", "1e400"}, 2, "invalid value \"1e400\" for flag -time-scale: value out of range\n"},
 		{[]string{"run", "extra"}, 2, "devsim run: unexpected arguments [\"extra\"]\n"},
 	}
 	for _, tt := range tests {

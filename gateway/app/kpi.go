@@ -81,6 +81,10 @@ func (a *App) loadKPIState(now time.Time) {
 	switch {
 	case err == nil:
 		a.log.Info("kpi state restored", "file", path)
+		for _, d := range a.kpi.Restored().Dropped {
+			a.log.Warn("kpi state: windows dropped, not replayed", "file", path, "window", d.Window,
+				"reason", d.Reason.String(), "windows", d.Count, "from", d.From, "to", d.To, "detail", d.Detail)
+		}
 	case errors.Is(err, fs.ErrNotExist):
 	default:
 		bad := path + ".bad-" + now.UTC().Format("20060102T150405")
@@ -146,6 +150,7 @@ type kpiCollector struct {
 	workshop    *prometheus.Desc
 	device      *prometheus.Desc
 	samples     *prometheus.Desc
+	dropped     *prometheus.Desc
 }
 
 func newKPICollector(a *App) *kpiCollector {
@@ -161,6 +166,9 @@ func newKPICollector(a *App) *kpiCollector {
 			[]string{"device", "window", "field"}, nil),
 		samples: prometheus.NewDesc("ganlink_kpi_samples_total",
 			"Samples the KPI engine handled, by outcome.", []string{"outcome"}, nil),
+		dropped: prometheus.NewDesc("ganlink_kpi_windows_dropped_total",
+			"KPI windows dropped instead of written, by reason (expired, future, inconsistent, config_changed: restored state that failed its checks; overrun: a tick with more windows due than it may write).",
+			[]string{"reason"}, nil),
 	}
 }
 
@@ -169,6 +177,7 @@ func (c *kpiCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.workshop
 	ch <- c.device
 	ch <- c.samples
+	ch <- c.dropped
 }
 
 func (c *kpiCollector) Collect(ch chan<- prometheus.Metric) {
@@ -201,5 +210,8 @@ func (c *kpiCollector) Collect(ch chan<- prometheus.Metric) {
 		{"out_of_order", st.OutOfOrder}, {"late", st.Late}, {"stale", st.Stale}, {"future", st.Future},
 		{"overflow", st.Overflow}, {"invalid", st.Invalid}} {
 		ch <- prometheus.MustNewConstMetric(c.samples, prometheus.CounterValue, float64(o.v), o.k)
+	}
+	for r, n := range st.WindowsDropped {
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), kpi.DropReason(r).String())
 	}
 }

@@ -37,6 +37,10 @@ type Stats struct {
 	// Wraps counts UInt32 counter wrap-arounds; Resets counts counter resets and meter
 	// replacements.
 	Wraps, Resets uint64
+	// WindowsDropped counts windows dropped instead of emitted, by DropReason: restored
+	// windows that failed the checks of LoadState, and windows skipped by a Tick that
+	// had more due than it may emit.
+	WindowsDropped [NumDropReasons]uint64
 }
 
 // Engine computes device and workshop KPIs. Process, SourceState, Tick, Live and the
@@ -58,19 +62,21 @@ type Engine struct {
 	shopTags [][]point.Tag // per series
 	inv      inventory
 
-	started bool
-	touched bool  // Process or SourceState was called
-	s       int64 // start of observation (of the current run)
-	h       int64 // horizon: end of the last closed window (>= s)
-	lastNow int64 // latest Tick time
-	seenMax int64 // latest accepted sample time
-	gaps    []span
-	pool    []*window
-	dayLo   int64
-	dayHi   int64
-	sink    commitSink
-	stats   Stats
-	noBeats bool // tests: no heartbeat runs
+	started  bool
+	touched  bool  // Process or SourceState was called
+	s        int64 // start of observation (of the current run)
+	h        int64 // horizon: end of the last closed window (>= s)
+	closed   int64 // every series' next window holds it (h after each Tick; the saved horizon)
+	lastNow  int64 // latest Tick time
+	seenMax  int64 // latest accepted sample time
+	gaps     []span
+	pool     []*window
+	dayLo    int64
+	dayHi    int64
+	sink     commitSink
+	stats    Stats
+	restored []dropRun // what the last LoadState dropped
+	noBeats  bool      // tests: no heartbeat runs
 }
 
 type span struct{ start, end int64 }
@@ -562,7 +568,7 @@ func (e *Engine) Tick(now time.Time) point.Batch {
 	for k := range e.series {
 		out = e.emitUntil(k, to, out)
 	}
-	e.h = to
+	e.h, e.closed = to, to
 	e.pruneGaps()
 	return out
 }
@@ -570,7 +576,7 @@ func (e *Engine) Tick(now time.Time) point.Batch {
 // start begins observation at s.
 func (e *Engine) start(s int64) {
 	e.started = true
-	e.s, e.h, e.lastNow = s, s, s
+	e.s, e.h, e.lastNow, e.closed = s, s, s, s
 	w0 := s
 	for k := range e.series {
 		ws, _ := e.bounds(k, s)
@@ -684,9 +690,45 @@ func (e *Engine) commit(d *device, to, limit int64) {
 	d.c.done = to
 }
 
-// emitUntil emits the windows of series k that end at or before to.
+// maxDue bounds the windows series k emits in one Tick: more than a stall of maxTickGap
+// (a longer one is a gap) and the restore horizon can leave due, with room to spare.
+func (e *Engine) maxDue(k int) int {
+	return int((maxTickGap+e.restoreHorizon()+e.lateness)/e.series[k].size) + 4
+}
+
+// due returns the number of series k's windows starting in [a, b) (window starts) that
+// no gap covers; it costs a step per local day and gap, not per window.
+func (e *Engine) due(k int, a, b int64) int {
+	n := e.countWindows(k, a, b)
+	for _, g := range e.gaps {
+		ws, we := e.bounds(k, g.start)
+		if ws < g.start {
+			ws = we // the first window wholly inside the gap
+		}
+		end, _ := e.bounds(k, g.end)
+		if lo, hi := max(ws, a), min(end, b); lo < hi {
+			n -= e.countWindows(k, lo, hi)
+		}
+	}
+	return n
+}
+
+// emitUntil emits the windows of series k that end at or before to. When more than
+// maxDue are due, it emits none of them and counts them all (DropOverrun): no clock and
+// no restored state is known to get there, but one Tick's output stays bounded whatever
+// happened.
 func (e *Engine) emitUntil(k int, to int64, out point.Batch) point.Batch {
 	sr := &e.series[k]
+	if last, _ := e.bounds(k, to); last > sr.next {
+		if n := e.due(k, sr.next, last); n > e.maxDue(k) {
+			e.stats.WindowsDropped[DropOverrun] += uint64(n)
+			for len(sr.open) > 0 && sr.open[0].start < last {
+				e.release(k, 0)
+			}
+			sr.next = last
+			return out
+		}
+	}
 	for {
 		ws, we := e.bounds(k, sr.next)
 		if we > to {

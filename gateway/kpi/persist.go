@@ -1,6 +1,7 @@
 package kpi
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -178,7 +179,9 @@ func (e *Engine) freeze(n int64) (*frozen, error) {
 	if !e.started {
 		return nil, errors.New("engine not started")
 	}
-	f := &frozen{savedAt: max(n, e.h), start: e.s, horizon: e.h, loc: e.loc.String(),
+	// The horizon written is the one every next window holds, which a reload checks;
+	// it is h except between LoadState and the first Tick.
+	f := &frozen{savedAt: max(n, e.h), start: e.s, horizon: e.closed, loc: e.loc.String(),
 		gaps: slices.Clone(e.gaps), devs: make([]frozenDevice, len(e.devs))}
 	nw := 0
 	for k := range e.series {
@@ -544,52 +547,87 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 	if e.started || e.touched {
 		return errors.New("engine already running")
 	}
-	n := max(now.UnixNano(), s.SavedAt)
+	e.restored = nil
+	clock := now.UnixNano()
 	saved := s.SavedAt
-	compat := s.Location == e.loc.String() && len(s.Windows) == len(e.series) &&
-		len(s.Next) == len(e.series) && s.Horizon <= saved
-	for k := range e.series {
-		if compat && s.Windows[k] != e.series[k].size {
-			compat = false
-		}
-	}
+	n := max(clock, saved)
 	byID := make(map[string]*snapDevice, len(s.Devices))
 	for i := range s.Devices {
 		byID[s.Devices[i].ID] = &s.Devices[i]
 	}
-	if !compat {
+	if reason, detail, ok := e.checkSnapshot(&s, clock); !ok {
+		if reason == DropFuture {
+			n = clock
+		}
+		for _, sw := range s.Open {
+			e.dropWindows(sw.Size, reason, 1, sw.Start, sw.End, detail)
+		}
+		for _, sr := range e.series {
+			e.dropWindows(sr.size, reason, 0, 0, 0, detail) // named in Restored even without windows
+		}
 		e.start(n)
 		for _, d := range e.devs {
 			if sd := byID[d.ID]; sd != nil {
-				restoreCounters(d, sd)
+				restoreCounters(d, sd, n)
 			}
 		}
 		return nil
 	}
 	e.started = true
 	e.s, e.h, e.lastNow, e.seenMax = n, max(s.Horizon, n), n, saved
-	w0 := int64(1<<63 - 1)
+	// Windows that ended more than the restore horizon ago are never emitted.
+	floor := n - e.restoreHorizon()
+	e.closed = max(s.Horizon, floor)
+	w0 := int64(math.MaxInt64)
 	for k := range e.series {
-		e.series[k].next = s.Next[k]
-		w0 = min(w0, s.Next[k])
+		next := s.Next[k]
+		if _, we := e.bounds(k, next); we <= floor {
+			next, _ = e.bounds(k, floor)
+		}
+		e.series[k].next = next
+		w0 = min(w0, next)
 	}
+	gaps := make([]span, 0, len(s.Gaps)+1)
 	for _, g := range s.Gaps {
-		e.gaps = append(e.gaps, span{g[0], g[1]})
+		// A gap ends at a Tick, which the save follows: one reaching past the save would
+		// hide the windows after it.
+		if end := min(g[1], saved); g[0] < end && end > w0 {
+			gaps = append(gaps, span{g[0], end})
+		}
 	}
 	if n > saved {
-		e.gaps = append(e.gaps, span{saved, n})
+		gaps = append(gaps, span{saved, n})
 	}
+	e.gaps = mergeSpans(gaps)
 	for _, sw := range s.Open {
 		k := slices.IndexFunc(e.series, func(sr series) bool { return sr.size == sw.Size })
 		if k < 0 {
+			e.dropWindows(sw.Size, DropInconsistent, 1, sw.Start, sw.End, "a window of a length not in the file's list")
 			continue
 		}
-		if ws, we := e.bounds(k, sw.Start); ws != sw.Start || we != sw.End {
+		sr := &e.series[k]
+		switch ws, we := e.bounds(k, sw.Start); {
+		case ws != sw.Start || we != sw.End:
+			e.dropWindows(sw.Size, DropInconsistent, 1, sw.Start, sw.End,
+				fmt.Sprintf("window %s-%s is not on the window grid", e.fmtTime(sw.Start), e.fmtTime(sw.End)))
+			continue
+		case sw.End <= floor:
+			e.dropWindows(sw.Size, DropExpired, 1, sw.Start, sw.End,
+				fmt.Sprintf("ended before %s (restore horizon %s)", e.fmtTime(floor), time.Duration(e.restoreHorizon())))
+			continue
+		case sw.Start < sr.next:
+			e.dropWindows(sw.Size, DropInconsistent, 1, sw.Start, sw.End,
+				fmt.Sprintf("window %s is before the next window to emit %s", e.fmtTime(sw.Start), e.fmtTime(sr.next)))
+			continue
+		case sw.Start >= saved+maxAhead:
+			e.dropWindows(sw.Size, DropFuture, 1, sw.Start, sw.End,
+				fmt.Sprintf("window %s starts more than %s after the save at %s", e.fmtTime(sw.Start),
+					time.Duration(maxAhead), e.fmtTime(saved)))
 			continue
 		}
 		w := e.windowAt(k, sw.Start)
 		if w == nil {
-			continue
+			continue // inside a gap: its counter deltas are booked at the gap's end
 		}
 		for _, a := range sw.Acc {
 			di, ok := e.byID[a.Device]
@@ -606,8 +644,16 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 			d.c.init(w0)
 			continue
 		}
-		restoreCounters(d, sd)
+		restoreCounters(d, sd, n)
 		sc := &sd.Carry
+		if max(sc.Done, sc.RawAt, sc.OutAt, sc.AccAt, sc.PT) > saved || sc.Data > saved+maxAhead {
+			// A timeline ahead of its own save (the latest sample may be up to maxAhead
+			// ahead) would hold the device's state back until then: it starts afresh
+			// (unknown) instead.
+			d.c.init(w0)
+			e.insert(d, event{t: saved, kind: evReset})
+			continue
+		}
 		d.c = carry{done: sc.Done, any: sc.Any, data: sc.Data, down: sc.Down, acc: sc.Acc % numStates,
 			raw: sc.Raw % numStates, rawAt: sc.RawAt, outAt: sc.OutAt, accAt: sc.AccAt,
 			pHas: sc.PHas, pT: sc.PT, pV: sc.PV}
@@ -618,6 +664,8 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 				d.c.sig[roleOther] = sigVal{v: sv.V, q: sv.Q, has: true}
 			}
 		}
+		// In time order, so that inserting each costs O(1) whatever order the file has.
+		slices.SortStableFunc(sd.Events, func(a, b snapEvent) int { return cmp.Compare(a.T, b.T) })
 		for _, se := range sd.Events {
 			r, ok := roleByName(se.Role)
 			if se.Role == "other" {
@@ -641,7 +689,61 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 	return nil
 }
 
-func restoreCounters(d *device, sd *snapDevice) {
+// checkSnapshot decides whether the windows of a compatible snapshot can be restored at
+// clock: the same zone and window lengths, a save not ahead of the clock, and for every
+// window length the next window to emit at the file's horizon. It returns the reason and
+// the first fact that failed otherwise.
+func (e *Engine) checkSnapshot(s *snapshot, clock int64) (DropReason, string, bool) {
+	if s.Location != e.loc.String() || len(s.Windows) != len(e.series) {
+		return DropConfigChanged, fmt.Sprintf("saved for zone %q and %d window lengths", s.Location, len(s.Windows)), false
+	}
+	for k := range e.series {
+		if s.Windows[k] != e.series[k].size {
+			return DropConfigChanged, fmt.Sprintf("saved with window length %s", time.Duration(s.Windows[k])), false
+		}
+	}
+	switch {
+	case s.SavedAt > clock+maxAhead:
+		return DropFuture, fmt.Sprintf("saved at %s, more than %s after the clock %s", e.fmtTime(s.SavedAt),
+			time.Duration(maxAhead), e.fmtTime(clock)), false
+	case len(s.Next) != len(e.series):
+		return DropInconsistent, fmt.Sprintf("%d next windows for %d window lengths", len(s.Next), len(e.series)), false
+	case s.Horizon < 0 || s.Horizon > s.SavedAt:
+		return DropInconsistent, fmt.Sprintf("horizon %s is not between 1970 and the save at %s",
+			e.fmtTime(s.Horizon), e.fmtTime(s.SavedAt)), false
+	}
+	for k := range e.series {
+		want, _ := e.bounds(k, s.Horizon)
+		if next := s.Next[k]; next != want {
+			reason := DropInconsistent
+			if next > want && next > clock+maxAhead {
+				reason = DropFuture
+			}
+			return reason, fmt.Sprintf("next %s window %s, but the file's horizon %s is in the window of %s",
+				e.series[k].name, e.fmtTime(next), e.fmtTime(s.Horizon), e.fmtTime(want)), false
+		}
+	}
+	return 0, "", true
+}
+
+// mergeSpans sorts spans and merges those that overlap or touch.
+func mergeSpans(ss []span) []span {
+	slices.SortFunc(ss, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	out := ss[:0]
+	for _, g := range ss {
+		if n := len(out); n > 0 && g.start <= out[n-1].end {
+			out[n-1].end = max(out[n-1].end, g.end)
+			continue
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// restoreCounters takes over d's roles and counter baselines; a baseline dated more than
+// an hour after n is kept with no date, so the next reading counts from it whatever its
+// time (as after the clock went back).
+func restoreCounters(d *device, sd *snapDevice, n int64) {
 	for _, name := range sd.Roles {
 		if r, ok := roleByName(name); ok && r != roleNone {
 			d.has |= 1 << r
@@ -649,7 +751,11 @@ func restoreCounters(d *device, sd *snapDevice) {
 	}
 	for _, sc := range sd.Counters {
 		if r, ok := roleByName(sc.Role); ok && isCounter(r) && finite(sc.V) && sc.V >= 0 {
-			d.ctr[r-roleParts] = counter{v: sc.V, t: sc.T, has: true}
+			t := sc.T
+			if t > n+maxAhead {
+				t = math.MinInt64
+			}
+			d.ctr[r-roleParts] = counter{v: sc.V, t: t, has: true}
 		}
 	}
 }

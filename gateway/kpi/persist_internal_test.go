@@ -15,7 +15,7 @@ import (
 // persisted format; SaveState must write exactly its encoding.
 func legacySnapshot(e *Engine, n int64) *snapshot {
 	s := &snapshot{Version: stateVersion, SavedAt: max(n, e.h), Location: e.loc.String(),
-		Start: e.s, Horizon: e.h}
+		Start: e.s, Horizon: e.closed}
 	for k := range e.series {
 		sr := &e.series[k]
 		s.Windows = append(s.Windows, sr.size)

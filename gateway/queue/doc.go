@@ -80,7 +80,11 @@
 // anything it cannot use to quarantine/ (logged with its path and offsets, counted in
 // ganlink_queue_corrupt_blocks_total and ganlink_queue_quarantined_bytes_total):
 //
-//   - Every frame of every segment is verified (magic, length within the file, CRC). After a
+//   - Every frame of every segment is verified (magic, length within the file, CRC). A
+//     length field is checked against the file before anything is read for it and the CRC
+//     is computed in 1 MiB chunks, so a damaged length (up to 4 GiB) costs no memory of
+//     its size; the reader, later, allocates a frame only within the segment size it
+//     recorded. After a
 //     frame that fails, the scan resynchronises on the next position that holds the magic
 //     followed by a frame whose length and CRC check out. The damaged bytes between are
 //     copied to quarantine/ as <from>-<to>.bad (offsets in hex). The valid blocks after
@@ -93,12 +97,17 @@
 //     Zero-length segment files (a segment created just before a stop) are removed.
 //     A leftover meta.json.tmp is removed.
 //   - A missing segment leaves a gap in the offsets: it is logged and the reader skips it.
-//   - meta.json missing, unreadable (including not a file) or not valid JSON of this
-//     version: it is quarantined (when present) and delivery starts at the oldest segment.
-//     An offset before the oldest segment moves to the oldest segment; one past the end of
-//     the data means everything was acknowledged; one inside a gap moves to the next
-//     segment; one inside a block moves back to that block's start, which is delivered again.
-//     The corrected offset is written back at once.
+//   - meta.json missing, unreadable (including not a file), not valid JSON of this
+//     version, or with an acked_offset past the end of the data in the segments: it is
+//     quarantined (when present) and delivery starts at the oldest intact segment, so
+//     blocks may be delivered twice but none is lost. Such an offset is either damage or
+//     the trace of a power failure that took an acknowledged but not yet fsynced tail;
+//     the two cannot be told apart, so it is never taken to mean "everything was
+//     acknowledged". With no segment left at all nothing is pending and the offset only
+//     sets where appending continues.
+//     An offset before the oldest segment moves to the oldest segment; one inside a gap
+//     moves to the next segment; one inside a block moves back to that block's start,
+//     which is delivered again. The corrected offset is written back at once.
 //   - Points, bytes and append times of pending blocks are restored from the frame headers.
 //
 // A frame that fails verification while being read (damage after Open) is handled the same

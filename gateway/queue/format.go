@@ -163,7 +163,9 @@ func (s *scanner) window(pos, n int64) ([]byte, error) {
 	return s.buf[:n], nil
 }
 
-// frameAt returns the header of a valid frame starting at pos.
+// frameAt returns the header of a valid frame starting at pos. The length field is checked
+// against the file before anything is read for it, and the CRC is computed chunk by chunk,
+// so a damaged length (up to 4 GiB) never costs more than the scanner's window.
 func (s *scanner) frameAt(pos int64) (header, bool, error) {
 	if s.size-pos < headerSize {
 		return header{}, false, nil
@@ -176,11 +178,16 @@ func (s *scanner) frameAt(pos int64) (header, bool, error) {
 	if !ok || h.frameLen() > s.size-pos {
 		return header{}, false, nil
 	}
-	b, err = s.window(pos, h.frameLen())
-	if err != nil {
-		return header{}, false, err
+	crc := crc32.Update(0, castagnoli, b[:crcOffset])
+	for p, end := pos+headerSize, pos+h.frameLen(); p < end; {
+		c, err := s.window(p, min(scanChunk, end-p))
+		if err != nil {
+			return header{}, false, err
+		}
+		crc = crc32.Update(crc, castagnoli, c)
+		p += int64(len(c))
 	}
-	if frameCRC(b[:crcOffset], b[headerSize:]) != h.crc {
+	if crc != h.crc {
 		return header{}, false, nil
 	}
 	return h, true, nil

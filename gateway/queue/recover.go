@@ -99,7 +99,16 @@ func (q *Queue) recover() error {
 	}
 
 	m, state, merr := readMeta(q.dir)
-	if state == metaCorrupt {
+	if n := len(segs); state == metaOK && n > 0 && m.AckedOffset > segs[n-1].end() {
+		// Nothing acknowledged lies past the data we hold, so the offset is as
+		// untrustworthy as an unreadable file: deliver everything again (at least once).
+		q.log.Warn("metadata offset beyond the end of the data: delivering again from the oldest segment",
+			"path", filepath.Join(q.dir, metaName), "acked_offset", m.AckedOffset, "end_offset", segs[n-1].end())
+		if err := q.quarantineFile(metaName, "metadata offset beyond the data"); err != nil {
+			return err
+		}
+		state = metaCorrupt
+	} else if state == metaCorrupt {
 		q.log.Warn("metadata unreadable", "path", filepath.Join(q.dir, metaName), "err", merr)
 		if err := q.quarantineFile(metaName, "metadata unreadable"); err != nil {
 			return err
@@ -231,9 +240,10 @@ func (q *Queue) loadSegment(sf segFile) ([]*segment, error) {
 }
 
 // placeAcked moves the committed offset from the metadata onto a block boundary inside
-// the data: to the oldest segment if the metadata is missing or unreadable or points
-// before it, to the end if it points past it, to the next segment if it points into a gap,
-// and to the start of the enclosing block if it points inside one. changed reports that
+// the data: to the oldest segment if the metadata is missing or unusable (Open has
+// already turned an offset past the end of the data into that case) or points before
+// it, to the next segment if it points into a gap, and to the start of the enclosing
+// block if it points inside one. changed reports that
 // the metadata file must be rewritten.
 func (q *Queue) placeAcked(segs []*segment, acked uint64, state metaState) (uint64, bool) {
 	metaPath := filepath.Join(q.dir, metaName)
@@ -245,10 +255,6 @@ func (q *Queue) placeAcked(segs []*segment, acked uint64, state metaState) (uint
 	case state != metaOK:
 		q.log.Warn("no usable metadata: delivering from the oldest segment", "path", metaPath, "offset", first)
 		return first, true
-	case acked > end:
-		q.log.Warn("metadata offset beyond the end of the data: nothing is pending", "path", metaPath,
-			"acked_offset", acked, "end_offset", end)
-		return end, true
 	case acked < first:
 		q.log.Warn("metadata offset before the oldest segment: delivering from the oldest segment",
 			"path", metaPath, "acked_offset", acked, "offset", first)

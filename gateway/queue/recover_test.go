@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -203,7 +204,25 @@ func TestQueueOpen(t *testing.T) {
 		{
 			name:   "metadata offset beyond the end",
 			damage: func(t *testing.T, dir string) { writeMetaJSON(t, dir, `{"version":1,"acked_offset":99999999}`) },
-			want:   []int{}, wantLog: "beyond the end",
+			// As untrustworthy as an unreadable file: everything is delivered again and the
+			// file is kept in quarantine/ (before, every pending block was taken as
+			// acknowledged and discarded, counted nowhere).
+			want: seq(0, baseBlocks), wantQuarantine: 1,
+			wantLog: "metadata offset beyond the end of the data: delivering again from the oldest segment",
+		},
+		{
+			name: "metadata offset just past the end",
+			damage: func(t *testing.T, dir string) {
+				writeMetaJSON(t, dir, fmt.Sprintf(`{"version":1,"acked_offset":%d}`, 2*testSegment+4*testFrame+1))
+			},
+			want: seq(0, baseBlocks), wantQuarantine: 1, wantLog: "acked_offset=12289 end_offset=12288",
+		},
+		{
+			name: "metadata offset at the end",
+			damage: func(t *testing.T, dir string) {
+				writeMetaJSON(t, dir, fmt.Sprintf(`{"version":1,"acked_offset":%d}`, 2*testSegment+4*testFrame))
+			},
+			want: []int{},
 		},
 		{
 			name: "metadata offset before the first segment",
@@ -441,8 +460,80 @@ func FuzzReadSegment(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(magicBytes)
 	f.Add(make([]byte, 100))
+	// Edge values of the length field, each on an otherwise well-formed header.
+	for _, seed := range lengthEdgeSeeds(valid) {
+		f.Add(seed)
+	}
 
 	f.Fuzz(checkSegmentInput)
+}
+
+// frameWithLength returns a frame header claiming length payload bytes, followed by the
+// payload bytes given, with the CRC computed over what is there.
+func frameWithLength(length uint32, payload []byte) []byte {
+	fr := make([]byte, headerSize+len(payload))
+	encodeFrame(fr, payload, 3, 1e9)
+	binary.LittleEndian.PutUint32(fr[4:], length)
+	binary.LittleEndian.PutUint32(fr[crcOffset:], frameCRC(fr[:crcOffset], fr[headerSize:]))
+	return fr
+}
+
+// lengthEdgeSeeds are segment contents around the frame length field: 0 (a valid empty
+// block), the largest value, one byte beyond the file, a header cut inside its CRC, and
+// each of them followed by valid frames to resynchronise on.
+func lengthEdgeSeeds(valid []byte) [][]byte {
+	empty := frameWithLength(0, nil)
+	seeds := [][]byte{
+		empty,
+		append(append([]byte{}, empty...), valid...),
+		frameWithLength(maxPayload, []byte("short")),
+		append(frameWithLength(maxPayload, nil), valid...),
+		frameWithLength(6, []byte("short")),                   // one byte beyond the file
+		append(frameWithLength(1<<31, []byte("x")), valid...), // 2 GiB claimed
+		empty[:crcOffset+2],                                   // truncated inside the CRC
+		append(append([]byte{}, valid...), empty[:crcOffset+3]...),
+		append(append([]byte{}, valid...), frameWithLength(uint32(len(valid)), nil)...),
+	}
+	return seeds
+}
+
+// A damaged length field costs no allocation of its size: beyond the file it is rejected
+// before any read, and inside a large file the CRC is checked chunk by chunk.
+func TestScanLengthFieldBoundsMemory(t *testing.T) {
+	big := make([]byte, 16<<20)
+	copy(big, frameWithLength(uint32(len(big)-headerSize), nil)) // CRC of no payload: wrong
+	tests := []struct {
+		name     string
+		data     []byte
+		maxAlloc uint64
+		runs     int
+	}{
+		{"length 4 GiB in 29 bytes", frameWithLength(maxPayload, []byte("short")), 2 << 20, 0},
+		{"length one past the file", frameWithLength(6, []byte("short")), 2 << 20, 0},
+		{"length 16 MiB inside a 16 MiB file, bad CRC", big, 2 << 20, 0},
+		{"length 0", frameWithLength(0, nil), 2 << 20, 1},
+		{"truncated CRC", frameWithLength(0, nil)[:crcOffset+2], 2 << 20, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			res, err := scanSegment(bytes.NewReader(tt.data), int64(len(tt.data)), nil)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > tt.maxAlloc {
+				t.Errorf("scan allocated %d bytes, want at most %d", got, tt.maxAlloc)
+			}
+			if len(res.runs) != tt.runs {
+				t.Errorf("%d runs of valid frames, want %d: %+v", len(res.runs), tt.runs, res)
+			}
+			checkCoverage(t, res, int64(len(tt.data)))
+			checkSegmentInput(t, tt.data)
+		})
+	}
 }
 
 func checkSegmentInput(t *testing.T, data []byte) {

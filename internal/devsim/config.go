@@ -210,6 +210,20 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// MaxTimeScale bounds TimeScale.
+const MaxTimeScale = 1000
+
+// CheckTimeScale reports a time scale that is not a number in (0, MaxTimeScale]: NaN,
+// infinities, zero and negative values are refused (a zero Config.TimeScale means the
+// default and is replaced before Validate checks it; a command-line flag has no such
+// default and refuses 0 through this function).
+func CheckTimeScale(v float64) error {
+	if v > 0 && v <= MaxTimeScale { // false for NaN
+		return nil
+	}
+	return fmt.Errorf("time scale: %g is not in (0, %d]", v, MaxTimeScale)
+}
+
 // MaxDevices bounds each device count, so a typo cannot exhaust memory.
 const MaxDevices = 100000
 
@@ -243,8 +257,8 @@ func (c Config) Validate() error {
 	if c.MeterReplaceProb < 0 || c.MeterReplaceProb > 1 {
 		add("meter replace probability: %g is not 0..1", c.MeterReplaceProb)
 	}
-	if c.TimeScale < 0 || c.TimeScale > 1000 {
-		add("time scale: %g is not in (0, 1000]", c.TimeScale)
+	if err := CheckTimeScale(c.TimeScale); err != nil {
+		errs = append(errs, err)
 	}
 	if c.TruthWindow < time.Second || time.Hour%c.TruthWindow != 0 {
 		add("truth window: %s does not divide an hour in whole parts of 1s or more", c.TruthWindow)

@@ -465,6 +465,13 @@ func TestConfigValidate(t *testing.T) {
 		{"probability", func(c *Config) { c.MeterReplaceProb = 2 }, "meter replace probability: 2 is not 0..1"},
 		{"truth window", func(c *Config) { c.TruthWindow = 7 * time.Minute }, "truth window: 7m0s does not divide an hour in whole parts of 1s or more"},
 		{"retention", func(c *Config) { c.TruthRetention = time.Second }, "truth retention: 1s is shorter than the truth window 1m0s"},
+		{"time scale NaN", func(c *Config) { c.TimeScale = math.NaN() }, "time scale: NaN is not in (0, 1000]"},
+		{"time scale +Inf", func(c *Config) { c.TimeScale = math.Inf(1) }, "time scale: +Inf is not in (0, 1000]"},
+		{"time scale -Inf", func(c *Config) { c.TimeScale = math.Inf(-1) }, "time scale: -Inf is not in (0, 1000]"},
+		{"time scale negative", func(c *Config) { c.TimeScale = -0.5 }, "time scale: -0.5 is not in (0, 1000]"},
+		{"time scale too large", func(c *Config) { c.TimeScale = 1000.5 }, "time scale: 1000.5 is not in (0, 1000]"},
+		{"time scale largest", func(c *Config) { c.TimeScale = 1000 }, ""},
+		{"time scale zero is the default", func(c *Config) { c.TimeScale = 0 }, ""},
 		{"two problems", func(c *Config) { c.Machines, c.RecordLimit = -2, -1 }, "machines: -2 is not 0..100000\nrecord limit: -1 is negative"},
 	}
 	for _, tt := range tests {
