@@ -403,7 +403,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	a.loadKPIState(a.clock())
-	a.emitKPI(a.kpi.Tick(a.clock())) // observation starts before the first sample; restored windows that closed meanwhile are queued
+	a.emitKPI(ctx, a.kpi.Tick(a.clock())) // observation starts before the first sample; restored windows that closed meanwhile are queued
 	bg, stopBG := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
 	errc := make(chan error, 8)

@@ -106,7 +106,10 @@ func (a *App) runKPI(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			now := a.clock()
-			a.emitKPI(a.kpi.Tick(now))
+			// The last windows get a few seconds of their own to reach the queue.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			a.emitKPI(sctx, a.kpi.Tick(now))
+			cancel()
 			if err := a.kpi.SaveFile(a.cfg.KPI.StateFile, now); err != nil {
 				a.log.Error("save kpi state", "file", a.cfg.KPI.StateFile, "err", err)
 			}
@@ -114,7 +117,7 @@ func (a *App) runKPI(ctx context.Context) error {
 		case <-t.C:
 		}
 		now := a.clock()
-		a.emitKPI(a.kpi.Tick(now))
+		a.emitKPI(ctx, a.kpi.Tick(now))
 		if now.Sub(lastSave) >= time.Minute {
 			lastSave = now
 			if err := a.kpi.SaveFile(a.cfg.KPI.StateFile, now); err != nil {
@@ -124,7 +127,9 @@ func (a *App) runKPI(ctx context.Context) error {
 	}
 }
 
-func (a *App) emitKPI(b point.Batch) {
+// emitKPI queues KPI points, retrying a refused append five times with backoff (until
+// ctx is done); points still refused then are dropped, counted and logged.
+func (a *App) emitKPI(ctx context.Context, b point.Batch) {
 	if len(b) == 0 {
 		return
 	}
@@ -134,12 +139,17 @@ func (a *App) emitKPI(b point.Batch) {
 		if err == nil {
 			return
 		}
-		if attempt == 5 {
+		if attempt == 5 || ctx.Err() != nil {
 			a.kpiDropped.Add(float64(len(b)))
 			a.log.Error("queue kpi points failed; dropped", "points", len(b), "err", err)
 			return
 		}
-		time.Sleep(200 * time.Millisecond << attempt)
+		t := time.NewTimer(200 * time.Millisecond << attempt)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
 	}
 }
 
