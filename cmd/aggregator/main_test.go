@@ -85,7 +85,7 @@ func TestUsage(t *testing.T) {
 	}
 	errb.Reset()
 	if code := run([]string{"-config", "/nonexistent.yaml"}, &out, &errb); code != 1 ||
-		errb.String() != "read config: open /nonexistent.yaml: no such file or directory\n" {
+		errb.String() != "read config \"/nonexistent.yaml\": no such file or directory\n" {
 		t.Errorf("missing config: %d %q", code, errb.String())
 	}
 }

@@ -3,8 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -65,7 +63,7 @@ const MaxDepth = 32
 func LoadFile(path string) (*Config, error) {
 	data, err := fsread.ReadRegular(path, fsread.MaxConfig)
 	if err != nil {
-		return nil, fmt.Errorf("read config %q: %w", path, pathErr(err))
+		return nil, fmt.Errorf("read config %q: %w", path, fsread.Reason(err))
 	}
 	return Load(data, os.LookupEnv)
 }
@@ -544,38 +542,18 @@ func (c *Config) readSecretFiles(probs *Errors) {
 	}
 }
 
-// maxSecretBytes bounds a secret file, maxPEMBytes a certificate or key file.
+// Limits of the files the configuration names (internal/fsread lists every kind).
 const (
-	maxSecretBytes = 64 << 10
-	maxPEMBytes    = 1 << 20
+	maxSecretBytes = fsread.MaxSecret
+	maxPEMBytes    = fsread.MaxPEM
 )
 
-// readFileLimit reads a file of at most limit bytes (so a device such as /dev/zero
-// named by mistake fails instead of filling memory). Errors leave out the path, which
-// the caller names.
+// readFileLimit reads a regular file of at most limit bytes: a FIFO or a device such as
+// /dev/zero named by mistake fails at once instead of blocking or filling memory. Errors
+// leave out the path, which the caller names.
 func readFileLimit(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, pathErr(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, pathErr(err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return b, nil
-}
-
-// pathErr drops the path from an *fs.PathError.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+	b, err := fsread.ReadRegular(path, limit)
+	return b, fsread.Reason(err)
 }
 
 // UnmarshalYAML decodes the signals of a device.

@@ -168,6 +168,10 @@ func (l *limited) Close() error { return l.f.Close() }
 func open(path string, max int64) (*os.File, int64, error) {
 	st, err := os.Stat(path)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			pe.Op = "open" // as os.ReadFile says it
+		}
 		return nil, 0, err
 	}
 	if err := check(path, st, max); err != nil {
@@ -196,4 +200,15 @@ func check(path string, st fs.FileInfo, max int64) error {
 		return &fs.PathError{Op: "read", Path: path, Err: &TooLargeError{Max: max}}
 	}
 	return nil
+}
+
+// Reason returns err without the operation and path of an *fs.PathError ("is a named
+// pipe (FIFO), not a regular file", "no such file or directory"), for a caller whose
+// message names the file itself.
+func Reason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -75,7 +75,7 @@ func TestReadRegular(t *testing.T) {
 		{"symlink to /dev/zero", p["zero"], 1 << 20, "read " + p["zero"] + ": is a character device, not a regular file", ErrNotRegular},
 		{"directory", p["dir"], 1 << 20, "read " + p["dir"] + ": is a directory, not a regular file", ErrNotRegular},
 		{"socket", p["socket"], 1 << 20, "read " + p["socket"] + ": is a socket, not a regular file", ErrNotRegular},
-		{"missing", filepath.Join(dir, "nope"), 10, "stat " + filepath.Join(dir, "nope") + ": no such file or directory", os.ErrNotExist},
+		{"missing", filepath.Join(dir, "nope"), 10, "open " + filepath.Join(dir, "nope") + ": no such file or directory", os.ErrNotExist},
 		{"proc file of size 0 read to its end", "/proc/self/status", 64 << 10, "", nil},
 		{"proc file over the limit", "/proc/self/status", 16, "read /proc/self/status: larger than 16 bytes", ErrTooLarge},
 	}
