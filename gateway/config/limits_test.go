@@ -135,3 +135,41 @@ func TestDuplicateKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestNonFiniteNumbers: NaN and ±Inf in a signal's scale, offset or map (they would
+// reach the TSDB as NaN, which VictoriaMetrics drops, or ±Inf, for which InfluxDB refuses
+// a whole block) and in the other numbers of the file are refused with the path and value.
+func TestNonFiniteNumbers(t *testing.T) {
+	signal := func(extra string) string {
+		return strings.Replace(base, `      state: {node: "ns=2;s=M1.State"}`+"\n",
+			"      state:\n        node: \"ns=2;s=M1.State\"\n"+extra, 1)
+	}
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"scale NaN", signal("        scale: .nan\n"),
+			`line 17: devices[0].signals.state.scale: invalid scale NaN: want a finite number`},
+		{"offset +Inf", signal("        offset: .inf\n"),
+			`line 17: devices[0].signals.state.offset: invalid offset +Inf: want a finite number`},
+		{"scale -Inf and offset NaN", signal("        scale: -.Inf\n        offset: .NaN\n"),
+			"line 17: devices[0].signals.state.scale: invalid scale -Inf: want a finite number\n" +
+				"line 18: devices[0].signals.state.offset: invalid offset NaN: want a finite number"},
+		{"map values", signal("        map: {A: .nan, B: .inf, C: 1}\n"),
+			"line 17: devices[0].signals.state.map.A: invalid value NaN: want a finite number\n" +
+				"line 17: devices[0].signals.state.map.B: invalid value +Inf: want a finite number"},
+		{"map values on their own lines", signal("        map:\n          idle: 0\n          run: -.inf\n"),
+			`line 19: devices[0].signals.state.map.run: invalid value -Inf: want a finite number`},
+		{"deadband NaN", signal("        deadband: {type: absolute, value: .nan}\n"),
+			`line 17: devices[0].signals.state.deadband.value: invalid value NaN: want 0..100 for percent, ≥ 0 for absolute`},
+		{"unit value +Inf", strings.Replace(base, "    kind: cnc\n", "    kind: cnc\n    unit_value_yuan: .inf\n", 1),
+			`line 13: devices[0].unit_value_yuan: invalid value +Inf: want a finite number, not negative`},
+		{"kpi numbers", base + "kpi: {kgce_per_kwh: .nan, power_idle_kw: .inf}\n",
+			"line 16: kpi.kgce_per_kwh: invalid value NaN: want a finite number, positive\n" +
+				"line 16: kpi.power_idle_kw: invalid value +Inf: want a finite number, not negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load([]byte(tc.yaml), noEnv)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got  %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
