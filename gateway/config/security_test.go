@@ -207,6 +207,13 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("queue: {max_bytes: 1e999GiB, fsync: -1s}\nkpi: {windows: [0s, 7s, x]}\n"))
 	f.Add([]byte("\xff\xfe"))
 	f.Add([]byte("- [\n"))
+	// Shapes that used to blow the loader up, and non-finite numbers.
+	f.Add([]byte("workshop: " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "\n"))
+	f.Add([]byte("x: &a " + strings.Repeat("[", 20) + strings.Repeat("]", 20) + "\nworkshop: [*a, *a, *a, *a]\n"))
+	f.Add([]byte("x: &a {b: &b [*a]}\n"))
+	f.Add([]byte(base + "k1: 1\nk2: 2\nk1: 3\n" + strings.Repeat("k", 4096) + ": 1\n"))
+	f.Add([]byte(strings.Replace(base, `      state: {node: "ns=2;s=M1.State"}`, `      state: {node: "ns=2;s=M1.State", scale: .nan, offset: -.inf, map: {A: .nan, B: .inf, A: 1}}`, 1)))
+	f.Add([]byte(base + "kpi: {kgce_per_kwh: .nan, power_idle_kw: .inf}\n"))
 	env := func(k string) (string, bool) {
 		if k == "X" {
 			return "360100", true
