@@ -33,9 +33,10 @@ func specialFiles(t *testing.T) (fifo, zero string) {
 // within 10 s (a FIFO opened for reading blocks until a writer comes).
 func runBinary(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	bin := testsrv.GatewayBinary(t) // built once per test binary, before the clock starts
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testsrv.GatewayBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
