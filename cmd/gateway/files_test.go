@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -136,4 +139,143 @@ func TestPKIListSpecialFiles(t *testing.T) {
 	if code != 0 || stdout != want || stderr != "" {
 		t.Fatalf("exit %d, stderr %q, stdout\n%s\nwant\n%s", code, stderr, stdout, want)
 	}
+}
+
+// TestStatusWithSpecialFilesInRejected: a link to /dev/zero, a FIFO and a 2 MiB file in
+// pki/rejected/ of a running gateway (its OPC UA source has security, so /api/status
+// lists the rejected certificates): /api/status answers at once, lists the one real
+// certificate, and the gateway stays up with its memory bounded; SIGTERM then stops it.
+func TestStatusWithSpecialFilesInRejected(t *testing.T) {
+	dir := t.TempDir()
+	pkiDir := filepath.Join(dir, "pki")
+	admin := fmt.Sprintf("127.0.0.1:%d", testsrv.FreePort(t))
+	cfgPath := filepath.Join(dir, "gateway.yaml")
+	cfg := fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
+admin: {listen: "%s"}
+queue: {dir: %s}
+pki: {dir: %s}
+sources:
+  opcua:
+    - {name: cnc, endpoint: "opc.tcp://127.0.0.1:%d", connect_timeout: 1s, reconnect_max: 2s}
+sinks:
+  influx:
+    - {name: tsdb, url: "http://127.0.0.1:%d", bucket: b}
+devices:
+  - id: m1
+    kind: cnc
+    source: cnc
+    signals:
+      state: {node: "ns=2;s=M1.State"}
+`, admin, filepath.Join(dir, "queue"), pkiDir, testsrv.FreePort(t), testsrv.FreePort(t))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A real rejected certificate, as `gateway pki` would have left it.
+	if code, _, stderr := runBinary(t, "pki", "-config", cfgPath, "init"); code != 0 {
+		t.Fatalf("pki init: %s", stderr)
+	}
+	rejected := filepath.Join(pkiDir, "rejected")
+	own, err := os.ReadFile(filepath.Join(pkiDir, "own", "cert.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rejected, "m1.der"), own, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(rejected, "zero.der")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(rejected, "pipe.der"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rejected, "big.der"), make([]byte, 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	logf, err := os.Create(filepath.Join(dir, "gateway.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(testsrv.GatewayBinary(t), "-config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("gateway log:\n%s", b)
+		}
+	})
+	g := &gateway{t: t, admin: admin}
+	if msg := testsrv.WaitFor(60*time.Second, func() string {
+		if code, _ := g.get("/healthz"); code != 200 {
+			return "no /healthz"
+		}
+		return ""
+	}); msg != "" {
+		t.Fatal(msg)
+	}
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		code, body := g.get("/api/status")
+		if d := time.Since(start); code != 200 || d > 2*time.Second {
+			t.Fatalf("/api/status: %d after %s: %.300s", code, d, body)
+		}
+		var st struct {
+			PKI struct {
+				Rejected []struct{ Path string }
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatal(err)
+		}
+		if r := st.PKI.Rejected; len(r) != 1 || r[0].Path != filepath.Join(rejected, "m1.der") {
+			t.Fatalf("/api/status lists rejected %+v, want m1.der only", r)
+		}
+	}
+	if rss := rssKB(t, cmd.Process.Pid); rss > 200<<10 {
+		t.Errorf("RSS %d KiB after the polls", rss)
+	}
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		if !cmd.ProcessState.Success() {
+			t.Errorf("exit status %v", cmd.ProcessState)
+		}
+		t.Logf("stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	case <-time.After(30 * time.Second):
+		t.Fatal("gateway did not stop within 30s of SIGTERM")
+	}
+}
+
+// rssKB reads a process's resident set size from /proc.
+func rssKB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				t.Fatalf("VmRSS %q", v)
+			}
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
 }
