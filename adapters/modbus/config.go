@@ -302,11 +302,8 @@ func validateSignal(add func(field, format string, a ...any), p string, s *Signa
 	} else if s.Address+words-1 > 0xFFFF {
 		add(p+".address", "%s at address %d ends past 65535", s.Type, s.Address)
 	}
-	if !finite(s.Conv.Scale) {
-		add(p+".scale", "invalid scale %v: want a finite number", s.Conv.Scale)
-	}
-	if !finite(s.Conv.Offset) {
-		add(p+".offset", "invalid offset %v: want a finite number", s.Conv.Offset)
+	for _, pr := range s.Conv.Problems() {
+		add(p+"."+pr.Key, "%s", pr.Msg)
 	}
 	if len(s.Conv.Map) > 0 {
 		add(p+".map", "not applicable to modbus signals")

@@ -259,6 +259,9 @@ func (c *Config) Validate() error {
 				add(fp+".field", "duplicate field %q", f.Field)
 			}
 			seen[f.Field] = true
+			for _, pr := range f.Conv.Problems() {
+				add(fp+"."+pr.Key, "%s", pr.Msg)
+			}
 			if !number {
 				if err := ValidatePath(f.Path); err != nil {
 					add(fp+".path", "%v", err)

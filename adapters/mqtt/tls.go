@@ -3,14 +3,12 @@ package mqtt
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net"
 	"net/url"
-	"os"
 	"regexp"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 // TLSConfig configures TLS to the broker. It applies to ssl://, tls:// and mqtts://
@@ -35,9 +33,6 @@ func (t *TLSConfig) isZero() bool { return *t == TLSConfig{} }
 
 // isTLSScheme reports whether a broker URL scheme selects TLS.
 func isTLSScheme(scheme string) bool { return scheme == "ssl" || scheme == "tls" || scheme == "mqtts" }
-
-// maxPEMBytes bounds a CA, certificate or key file.
-const maxPEMBytes = 1 << 20
 
 // buildTLS loads the files of c.TLS and returns the client TLS configuration, or nil for
 // a plain broker. Errors name the field and the file.
@@ -84,30 +79,13 @@ func buildTLS(c *Config) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// readPEM reads a PEM file of at most maxPEMBytes.
+// readPEM reads a PEM file: a regular file of at most fsread.MaxPEM bytes.
 func readPEM(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := fsread.ReadRegular(path, fsread.MaxPEM)
 	if err != nil {
-		return nil, fmt.Errorf("read %q: %w", path, pathErr(err))
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %q: %w", path, pathErr(err))
-	}
-	if len(b) > maxPEMBytes {
-		return nil, fmt.Errorf("read %q: larger than %d bytes", path, maxPEMBytes)
+		return nil, fmt.Errorf("read %q: %w", path, fsread.Reason(err))
 	}
 	return b, nil
-}
-
-// pathErr drops the path from an *fs.PathError: the caller names the file itself.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // redactBroker hides a password in a broker URL for messages, also in one that does

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -282,6 +283,14 @@ func TestNewTLSFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.pem")
+	fifo := filepath.Join(dir, "fifo.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.pem")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		tls  TLSConfig
@@ -290,7 +299,9 @@ func TestNewTLSFiles(t *testing.T) {
 		{"all files", TLSConfig{CAFile: ca.CertFile, CertFile: cert, KeyFile: key}, ""},
 		{"missing CA file", TLSConfig{CAFile: missing}, fmt.Sprintf(`tls.ca_file: read %q: no such file or directory`, missing)},
 		{"CA file without a certificate", TLSConfig{CAFile: garbage}, fmt.Sprintf(`tls.ca_file: no PEM certificate in %q`, garbage)},
-		{"CA file is a directory", TLSConfig{CAFile: dir}, fmt.Sprintf(`tls.ca_file: read %q: is a directory`, dir)},
+		{"CA file is a directory", TLSConfig{CAFile: dir}, fmt.Sprintf(`tls.ca_file: read %q: is a directory, not a regular file`, dir)},
+		{"CA file is a FIFO", TLSConfig{CAFile: fifo}, fmt.Sprintf(`tls.ca_file: read %q: is a named pipe (FIFO), not a regular file`, fifo)},
+		{"key is a link to /dev/zero", TLSConfig{CertFile: cert, KeyFile: zero}, fmt.Sprintf(`tls.key_file: read %q: is a character device, not a regular file`, zero)},
 		{"missing certificate", TLSConfig{CertFile: missing, KeyFile: key}, fmt.Sprintf(`tls.cert_file: read %q: no such file or directory`, missing)},
 		{"missing key", TLSConfig{CertFile: cert, KeyFile: missing}, fmt.Sprintf(`tls.key_file: read %q: no such file or directory`, missing)},
 		{"key of another certificate", TLSConfig{CertFile: cert, KeyFile: otherKey},

@@ -264,6 +264,9 @@ func (c *Config) Validate() error {
 		} else {
 			seen[key{it.Device, it.Field}] = i
 		}
+		for _, pr := range it.Conv.Problems() {
+			add(p+"."+pr.Key, "%s", pr.Msg)
+		}
 		switch {
 		case it.NodeID == "" && it.BrowsePath == "":
 			add(p+".node_id", "must not be empty: set node_id or browse_path")

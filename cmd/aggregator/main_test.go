@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ganlink/ganlink/gateway/aggregator/api"
 )
@@ -85,7 +88,7 @@ func TestUsage(t *testing.T) {
 	}
 	errb.Reset()
 	if code := run([]string{"-config", "/nonexistent.yaml"}, &out, &errb); code != 1 ||
-		errb.String() != "read config: open /nonexistent.yaml: no such file or directory\n" {
+		errb.String() != "read config \"/nonexistent.yaml\": no such file or directory\n" {
 		t.Errorf("missing config: %d %q", code, errb.String())
 	}
 }
@@ -96,5 +99,73 @@ func TestVersionFlag(t *testing.T) {
 	defer func() { version = "" }()
 	if code := run([]string{"-version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "ganlink aggregator v1.0.0 ") {
 		t.Fatalf("exit %d, output %q, stderr %q", code, out.String(), errb.String())
+	}
+}
+
+// runGuarded runs the command in the process and fails the test if it has not returned
+// within 10 s (reading a FIFO blocks until a writer comes).
+func runGuarded(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(args, &out, &errb) }()
+	select {
+	case code = <-done:
+		return code, out.String(), errb.String()
+	case <-time.After(10 * time.Second):
+		t.Fatalf("aggregator %v did not return within 10s", args)
+		return 0, "", ""
+	}
+}
+
+// TestValidateSpecialFiles: `aggregator validate-registry` and `aggregator validate` with
+// a FIFO or a link to /dev/zero as the registry, an imported CSV file, the configuration
+// or the tokens file return at once, naming the path and what it is.
+func TestValidateSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo, zero := filepath.Join(dir, "fifo"), filepath.Join(dir, "zero")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	csvFIFO := write("r-fifo.yaml", "regions:\n  - {code: \"360000\", name: x}\nworkshops_csv: fifo\n")
+	csvZero := write("r-zero.yaml", "regions:\n  - {code: \"360000\", name: x}\nenterprises_csv: [zero]\n")
+	example, err := filepath.Abs("../../configs/aggregator.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regPath, _ := filepath.Abs("../../configs/registry.example.yaml")
+	cfgTokensFIFO := write("agg.yaml", strings.NewReplacer(
+		"registry: registry.example.yaml", "registry: "+regPath,
+		"tokens_file: aggregator.tokens.example.yaml", "tokens_file: "+fifo).Replace(string(b)))
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"validate-registry", fifo}, fmt.Sprintf("read registry %q: is a named pipe (FIFO), not a regular file\n", fifo)},
+		{[]string{"validate-registry", zero}, fmt.Sprintf("read registry %q: is a character device, not a regular file\n", zero)},
+		{[]string{"validate-registry", csvFIFO}, csvFIFO + `:3: workshops_csv: read "fifo": is a named pipe (FIFO), not a regular file` + "\n1 error(s)\n"},
+		{[]string{"validate-registry", csvZero}, csvZero + `:3: enterprises_csv[0]: read "zero": is a character device, not a regular file` + "\n1 error(s)\n"},
+		{[]string{"validate", fifo}, fmt.Sprintf("read config %q: is a named pipe (FIFO), not a regular file\n", fifo)},
+		{[]string{"validate", cfgTokensFIFO}, fmt.Sprintf("read tokens: read %s: is a named pipe (FIFO), not a regular file\n", fifo)},
+		{[]string{"-config", zero}, fmt.Sprintf("read config %q: is a character device, not a regular file\n", zero)},
+	} {
+		code, stdout, stderr := runGuarded(t, tc.args...)
+		if code != 1 || stdout != "" || stderr != tc.stderr {
+			t.Errorf("%v: exit %d, stdout %q, stderr\n%s\nwant\n%s", tc.args, code, stdout, stderr, tc.stderr)
+		}
 	}
 }

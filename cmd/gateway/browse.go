@@ -13,6 +13,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 const browseUsage = `usage: gateway browse ENDPOINT [flags]
@@ -71,7 +72,7 @@ func browseCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *passwordFile != "" {
-		b, err := os.ReadFile(*passwordFile)
+		b, err := fsread.ReadRegular(*passwordFile, fsread.MaxSecret)
 		if err != nil {
 			fmt.Fprintf(stderr, "gateway browse: read password file: %v\n", err)
 			return 2

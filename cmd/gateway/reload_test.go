@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -105,5 +106,86 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	waitStored(t, vm, want, 60*time.Second)
 	if !g.Running() {
 		t.Fatal("gateway not running at the end")
+	}
+}
+
+// TestReloadSpecialFiles: SIGHUP with a FIFO or a link to /dev/zero as a secret file or
+// as the configuration file itself is rejected at once, naming the path and what it is;
+// the gateway keeps forwarding and still stops on SIGTERM (a FIFO used to leave the main
+// goroutine blocked in LoadFile, so that the process logged "gateway stopped" and never
+// exited).
+func TestReloadSpecialFiles(t *testing.T) {
+	m := testsrv.StartMosquittoWith(t, brokerSettings...)
+	vm := testsrv.StartVictoria(t)
+	cfg := defaultGWConfig(t, m.URL, vm.URL, 1)
+	g := newGateway(t, cfg)
+	g.Start()
+	good, err := os.ReadFile(g.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifo, zero := specialFiles(t)
+	rejections := 0
+	hupRejected := func(what string) {
+		t.Helper()
+		if err := syscall.Kill(g.Pid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		rejections++
+		if msg := testsrv.WaitFor(20*time.Second, func() string {
+			log := g.logTail(1 << 20)
+			if n := strings.Count(log, "configuration reload rejected"); n < rejections {
+				return fmt.Sprintf("%d rejections logged", n)
+			}
+			if !strings.Contains(log, what) {
+				return "no " + what
+			}
+			return ""
+		}); msg != "" {
+			t.Fatalf("reload: %s", msg)
+		}
+		if !g.Running() {
+			t.Fatal("gateway stopped after a rejected reload")
+		}
+		if code, body := g.get("/readyz"); code != 200 {
+			t.Fatalf("/readyz after rejected reload: %d %s", code, body)
+		}
+	}
+	replace := func(make func(path string) error) {
+		t.Helper()
+		if err := os.Remove(g.cfgPath); err != nil {
+			t.Fatal(err)
+		}
+		if err := make(g.cfgPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	withToken := strings.Replace(string(good), "      bucket: ganlink\n", "      bucket: ganlink\n      token_file: "+fifo+"\n", 1)
+	if err := os.WriteFile(g.cfgPath, []byte(withToken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hupRejected(`sinks.influx[0].token_file: read secret file \"` + fifo + `\": is a named pipe (FIFO), not a regular file`)
+	withToken = strings.Replace(withToken, fifo, zero, 1)
+	if err := os.WriteFile(g.cfgPath, []byte(withToken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hupRejected(`sinks.influx[0].token_file: read secret file \"` + zero + `\": is a character device, not a regular file`)
+	replace(func(p string) error { return syscall.Mkfifo(p, 0o600) })
+	hupRejected(`read config \"` + g.cfgPath + `\": is a named pipe (FIFO), not a regular file`)
+	replace(func(p string) error { return os.Symlink("/dev/zero", p) })
+	hupRejected(`read config \"` + g.cfgPath + `\": is a character device, not a regular file`)
+
+	// Still forwarding with the configuration it started with.
+	pub := newPublisher(t, m.URL, 1)
+	pub.Start(50)
+	time.Sleep(500 * time.Millisecond)
+	pub.Stop()
+	waitStored(t, vm, pub.expected(0, pub.Published()), 60*time.Second)
+
+	start := time.Now()
+	g.Stop() // fails the test unless the process exits with status 0 within 30 s
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stopped %s after SIGTERM", d)
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/ganlink/ganlink/gateway/aggregator/service"
 	"github.com/ganlink/ganlink/internal/httplimit"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 // Duration is a YAML duration string with an additional day unit ("30d", "1h").
@@ -121,9 +123,9 @@ func Default() Config {
 // LoadConfig reads, decodes strictly (unknown keys are errors), defaults and validates
 // the file; relative paths in it are relative to its directory.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsread.ReadRegular(path, fsread.MaxConfig)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config %q: %w", path, fsread.Reason(err))
 	}
 	cfg := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -273,9 +275,9 @@ func (c *Config) Validate() error {
 func secret(file, env string) (string, error) {
 	switch {
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := fsread.ReadRegular(file, fsread.MaxSecret)
 		if err != nil {
-			return "", fmt.Errorf("read token file: %w", err)
+			return "", fmt.Errorf("read token file %q: %w", file, fsread.Reason(err))
 		}
 		return strings.TrimSpace(string(b)), nil
 	case env != "":

@@ -3,8 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 // Problem is one configuration error at a YAML path.
@@ -52,18 +52,32 @@ func (e Errors) Error() string {
 	return b.String()
 }
 
-// LoadFile reads, expands, decodes, defaults and validates the file at path. On failure
-// the error is an Errors listing every problem found (or a plain read error).
+// MaxDepth bounds the nesting of mappings and sequences in a configuration file (the
+// deepest the schema goes is 6: devices, a device, signals, a signal, map). Deeper
+// documents are refused before anything else looks at them.
+const MaxDepth = 32
+
+// LoadFile reads, expands, decodes, defaults and validates the file at path, a regular
+// file of at most fsread.MaxConfig bytes. On failure the error is an Errors listing every
+// problem found (or a plain read error).
 func LoadFile(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsread.ReadRegular(path, fsread.MaxConfig)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config %q: %w", path, fsread.Reason(err))
 	}
 	return Load(data, os.LookupEnv)
 }
 
 // Load parses a configuration from data. lookupEnv resolves ${VAR} references.
+//
+// Every step is linear in the size of the document: its nesting, its aliases and
+// duplicate keys are checked on the node tree first, keys unknown to the schema are
+// reported and removed before decoding, and the maps of signals and of map values decode
+// without yaml.v3's pairwise key comparison.
 func Load(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if len(data) > fsread.MaxConfig {
+		return nil, Errors{{Msg: "configuration larger than " + fsread.FormatSize(fsread.MaxConfig)}}
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Errors{yamlSyntaxProblem(err)}
@@ -71,23 +85,23 @@ func Load(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if len(root.Content) == 0 {
 		return nil, Errors{{Msg: "empty configuration"}}
 	}
-	// The walks below follow aliases: an alias inside its own anchor, or aliases that
-	// expand excessively, are refused here first.
-	var probe any
-	if err := root.Content[0].Decode(&probe); err != nil {
-		return nil, Errors{yamlSyntaxProblem(err)}
+	doc := root.Content[0]
+	// The walks below follow aliases: an alias inside its own anchor, aliases that
+	// expand excessively and deep nesting are refused here first.
+	if p := checkShape(doc); p != nil {
+		return nil, Errors{*p}
 	}
-	idx := index{lines: map[string]int{}, byLine: map[int][]string{}}
-	idx.walk(root.Content[0], "")
-
 	var probs Errors
-	expandEnv(root.Content[0], "", lookupEnv, &probs, &idx)
+	idx := newIndex(doc, func(n *yaml.Node, at int32, ix *index) { expandEnv(n, at, ix, lookupEnv, &probs) })
+	if len(idx.dups) > 0 {
+		return nil, idx.dups
+	}
 
 	// Unknown keys do not stop validation: the rest of the file is still checked.
 	var unknown Errors
-	checkKnown(root.Content[0], reflect.TypeOf(Config{}), "", &unknown)
+	checkKnown(doc, reflect.TypeOf(Config{}), "", &unknown)
 	var cfg Config
-	if err := root.Content[0].Decode(&cfg); err != nil {
+	if err := doc.Decode(&cfg); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, msg := range te.Errors {
@@ -148,6 +162,9 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, probs *Errors) {
 				fields[name] = f.Type
 			}
 		}
+		// Unknown keys are reported and removed, so that the decoder sees at most one
+		// key per field (its duplicate check compares every pair of keys).
+		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			ft, ok := fields[k.Value]
@@ -155,8 +172,11 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, probs *Errors) {
 				*probs = append(*probs, Problem{Path: join(k.Value), Line: k.Line, Msg: "unknown key"})
 				continue
 			}
+			kept = append(kept, k, n.Content[i+1])
 			checkKnown(n.Content[i+1], ft, join(k.Value), probs)
 		}
+		clear(n.Content[len(kept):])
+		n.Content = kept
 	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			checkKnown(n.Content[i+1], t.Elem(), join(n.Content[i].Value), probs)
@@ -196,61 +216,237 @@ func yamlSyntaxProblem(err error) Problem {
 	return Problem{Msg: strings.TrimPrefix(msg, "yaml: ")}
 }
 
-// index maps YAML paths to lines of the original document.
-type index struct {
-	lines  map[string]int
-	byLine map[int][]string
+// checkShape refuses, in one pass over the node tree that visits every node once, a
+// document nested deeper than MaxDepth, an alias inside its own anchor, and aliases that
+// expand the document excessively (yaml.v3's own rule, applied before anything follows
+// the aliases).
+func checkShape(doc *yaml.Node) *Problem {
+	c := shapeCheck{memo: map[*yaml.Node]shapeOf{}, active: map[*yaml.Node]bool{}}
+	_, size := c.visit(doc, 0)
+	if c.err != nil {
+		return c.err
+	}
+	if aliased := size - c.nodes; aliased > 0 && float64(aliased) > allowedAliasRatio(size)*float64(size) {
+		return &Problem{Msg: "document contains excessive aliasing"}
+	}
+	return nil
 }
 
-func (ix *index) add(path string, line int) {
-	if _, ok := ix.lines[path]; !ok {
-		ix.lines[path] = line
-		ix.byLine[line] = append(ix.byLine[line], path)
+type shapeOf struct {
+	height int   // levels of mappings and sequences, aliases followed
+	size   int64 // nodes, aliases expanded (saturating)
+}
+
+type shapeCheck struct {
+	memo   map[*yaml.Node]shapeOf
+	active map[*yaml.Node]bool // on the current path: an alias to one is a cycle
+	nodes  int64               // nodes in the document itself
+	err    *Problem
+}
+
+// maxShapeSize saturates expanded sizes (a billion laughs overflows int64 otherwise).
+const maxShapeSize = 1 << 50
+
+// visit returns n's height and expanded size; depth is the number of mappings and
+// sequences around n.
+func (c *shapeCheck) visit(n *yaml.Node, depth int) (int, int64) {
+	if c.err != nil {
+		return 0, 0
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		c.nodes++
+		if n.Alias == nil {
+			return 0, 1
+		}
+		if c.active[n.Alias] {
+			c.err = &Problem{Line: n.Line, Msg: fmt.Sprintf("anchor '%s' value contains itself", n.Value)}
+			return 0, 0
+		}
+		return c.visit(n.Alias, depth)
+	case yaml.MappingNode, yaml.SequenceNode:
+	default: // a scalar: counted once even when aliased
+		if n.Anchor != "" {
+			if _, seen := c.memo[n]; seen {
+				return 0, 1
+			}
+			c.memo[n] = shapeOf{0, 1}
+		}
+		c.nodes++
+		return 0, 1
+	}
+	if m, ok := c.memo[n]; ok {
+		if depth+m.height > MaxDepth {
+			c.err = &Problem{Line: n.Line, Msg: fmt.Sprintf("nested more than %d levels deep", MaxDepth)}
+		}
+		return m.height, m.size
+	}
+	if depth >= MaxDepth {
+		c.err = &Problem{Line: n.Line, Msg: fmt.Sprintf("nested more than %d levels deep", MaxDepth)}
+		return 0, 0
+	}
+	c.nodes++
+	c.active[n] = true
+	var h int
+	size := int64(1)
+	for _, ch := range n.Content {
+		ch, cs := c.visit(ch, depth+1)
+		h = max(h, ch)
+		size = min(size+cs, maxShapeSize)
+	}
+	delete(c.active, n)
+	h++
+	c.memo[n] = shapeOf{h, size}
+	return h, size
+}
+
+// allowedAliasRatio is yaml.v3's limit on the share of decoded nodes that come from
+// alias expansion: 99 % up to 400 000 nodes, falling to 10 % at 4 000 000.
+func allowedAliasRatio(nodes int64) float64 {
+	const low, high = 400_000, 4_000_000
+	switch {
+	case nodes <= low:
+		return 0.99
+	case nodes >= high:
+		return 0.10
+	default:
+		return 0.99 - 0.89*float64(nodes-low)/float64(high-low)
 	}
 }
 
-func (ix *index) walk(n *yaml.Node, path string) {
+// index maps YAML paths to lines of the original document. It keeps one entry per key
+// and sequence element, with its parent and line; a path is built only when a problem
+// is reported (storing one per node costs the square of the nesting depth). Aliases are
+// not followed: a path below one resolves to the line of the alias.
+type index struct {
+	ents   []ient
+	child  map[childKey]int32
+	byLine map[int]int32 // the last entry added on a line
+	dups   Errors        // duplicate keys
+}
+
+type ient struct {
+	parent int32
+	key    string // the mapping key, or "" for a sequence element
+	elem   int32  // the sequence index, or -1 for a mapping key
+	line   int32
+}
+
+type childKey struct {
+	parent int32
+	key    string
+	elem   int32
+}
+
+// newIndex indexes doc; scalar is called with every scalar value and the entry it
+// belongs to.
+func newIndex(doc *yaml.Node, scalar func(n *yaml.Node, at int32, ix *index)) *index {
+	ix := &index{ents: []ient{{parent: -1, elem: -1}}, child: map[childKey]int32{}, byLine: map[int]int32{}}
+	ix.walk(doc, 0, scalar)
+	return ix
+}
+
+func (ix *index) add(parent int32, key string, elem int32, line int) (int32, bool) {
+	ck := childKey{parent, key, elem}
+	if e, ok := ix.child[ck]; ok {
+		return e, false
+	}
+	e := int32(len(ix.ents))
+	ix.ents = append(ix.ents, ient{parent: parent, key: key, elem: elem, line: int32(line)})
+	ix.child[ck] = e
+	ix.byLine[line] = e
+	return e, true
+}
+
+func (ix *index) walk(n *yaml.Node, at int32, scalar func(n *yaml.Node, at int32, ix *index)) {
 	switch n.Kind {
 	case yaml.MappingNode:
-		if path != "" {
-			ix.add(path, n.Line)
-		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			p := k.Value
-			if path != "" {
-				p = path + "." + k.Value
+			e, fresh := ix.add(at, k.Value, -1, k.Line)
+			if !fresh {
+				ix.dups = append(ix.dups, Problem{Path: ix.path(e), Line: k.Line,
+					Msg: fmt.Sprintf("key %q already defined at line %d", k.Value, ix.ents[e].line)})
+				continue
 			}
-			ix.add(p, k.Line)
-			ix.walk(v, p)
+			ix.walk(v, e, scalar)
 		}
 	case yaml.SequenceNode:
-		ix.add(path, n.Line)
 		for i, c := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			ix.add(p, c.Line)
-			ix.walk(c, p)
+			e, _ := ix.add(at, "", int32(i), c.Line)
+			ix.walk(c, e, scalar)
 		}
-	case yaml.AliasNode:
-		if n.Alias != nil {
-			ix.walk(n.Alias, path)
+	case yaml.ScalarNode:
+		if scalar != nil {
+			scalar(n, at, ix)
 		}
 	}
 }
 
-// line returns the line of path, or of its closest ancestor present in the file.
-func (ix *index) line(path string) int {
-	for p := path; p != ""; {
-		if l, ok := ix.lines[p]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
+// path builds the YAML path of entry e: devices[3].signals.state.
+func (ix *index) path(e int32) string {
+	var segs []int32
+	for ; e > 0; e = ix.ents[e].parent {
+		segs = append(segs, e)
 	}
-	return 0
+	var b strings.Builder
+	for i := len(segs) - 1; i >= 0; i-- {
+		en := ix.ents[segs[i]]
+		if en.elem >= 0 {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(int(en.elem)))
+			b.WriteByte(']')
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(en.key)
+	}
+	return b.String()
+}
+
+// line returns the line of path, or of its closest ancestor present in the file. A key
+// containing '.' or '[' is matched too: the shortest key present wins.
+func (ix *index) line(path string) int {
+	at, line := int32(0), 0
+	for rest := path; rest != ""; {
+		if rest[0] == '[' {
+			end := strings.IndexByte(rest, ']')
+			if end < 0 {
+				return line
+			}
+			i, err := strconv.Atoi(rest[1:end])
+			if err != nil {
+				return line
+			}
+			e, ok := ix.child[childKey{at, "", int32(i)}]
+			if !ok {
+				return line
+			}
+			at, line, rest = e, int(ix.ents[e].line), rest[end+1:]
+			rest = strings.TrimPrefix(rest, ".")
+			continue
+		}
+		found := false
+		for j := 0; j <= len(rest); j++ {
+			if j < len(rest) && rest[j] != '.' && rest[j] != '[' {
+				continue
+			}
+			if e, ok := ix.child[childKey{at, rest[:j], -1}]; ok {
+				at, line, rest = e, int(ix.ents[e].line), rest[j:]
+				if rest != "" && rest[0] == '.' {
+					rest = rest[1:]
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+	}
+	return line
 }
 
 var (
@@ -262,8 +458,8 @@ func (ix *index) typeProblem(msg string) Problem {
 	if m := cannotUnmarshRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		path := ""
-		if ps := ix.byLine[line]; len(ps) > 0 {
-			path = ps[len(ps)-1]
+		if e, ok := ix.byLine[line]; ok {
+			path = ix.path(e)
 		}
 		want := m[4]
 		switch {
@@ -287,39 +483,25 @@ func (ix *index) typeProblem(msg string) Problem {
 
 var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// expandEnv replaces ${VAR} in every scalar value; an unset variable is a problem.
-func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool), probs *Errors, ix *index) {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		if !strings.Contains(n.Value, "${") {
-			return
-		}
-		n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
-			name := m[2 : len(m)-1]
-			v, ok := lookup(name)
-			if !ok {
-				*probs = append(*probs, Problem{Path: path, Line: n.Line,
-					Msg: fmt.Sprintf("environment variable %q is not set", name)})
-			}
-			return v
-		})
-		if n.Tag == "!!str" || n.Style != 0 {
-			return
-		}
-		n.Tag = "" // let the decoder resolve the expanded text's type
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := n.Content[i].Value
-			if path != "" {
-				p = path + "." + p
-			}
-			expandEnv(n.Content[i+1], p, lookup, probs, ix)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			expandEnv(c, fmt.Sprintf("%s[%d]", path, i), lookup, probs, ix)
-		}
+// expandEnv replaces ${VAR} in a scalar value (at is its index entry); an unset variable
+// is a problem.
+func expandEnv(n *yaml.Node, at int32, ix *index, lookup func(string) (string, bool), probs *Errors) {
+	if !strings.Contains(n.Value, "${") {
+		return
 	}
+	n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
+		name := m[2 : len(m)-1]
+		v, ok := lookup(name)
+		if !ok {
+			*probs = append(*probs, Problem{Path: ix.path(at), Line: n.Line,
+				Msg: fmt.Sprintf("environment variable %q is not set", name)})
+		}
+		return v
+	})
+	if n.Tag == "!!str" || n.Style != 0 {
+		return
+	}
+	n.Tag = "" // let the decoder resolve the expanded text's type
 }
 
 // readSecretFiles fills secrets from their *_file keys.
@@ -360,38 +542,101 @@ func (c *Config) readSecretFiles(probs *Errors) {
 	}
 }
 
-// maxSecretBytes bounds a secret file, maxPEMBytes a certificate or key file.
+// Limits of the files the configuration names (internal/fsread lists every kind).
 const (
-	maxSecretBytes = 64 << 10
-	maxPEMBytes    = 1 << 20
+	maxSecretBytes = fsread.MaxSecret
+	maxPEMBytes    = fsread.MaxPEM
 )
 
-// readFileLimit reads a file of at most limit bytes (so a device such as /dev/zero
-// named by mistake fails instead of filling memory). Errors leave out the path, which
-// the caller names.
+// readFileLimit reads a regular file of at most limit bytes: a FIFO or a device such as
+// /dev/zero named by mistake fails at once instead of blocking or filling memory. Errors
+// leave out the path, which the caller names.
 func readFileLimit(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, pathErr(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, pathErr(err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return b, nil
+	b, err := fsread.ReadRegular(path, limit)
+	return b, fsread.Reason(err)
 }
 
-// pathErr drops the path from an *fs.PathError.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+// UnmarshalYAML decodes the signals of a device.
+func (m *SignalMap) UnmarshalYAML(n *yaml.Node) error { return decodeMap(n, (*map[string]Signal)(m)) }
+
+// UnmarshalYAML decodes a signal's map.
+func (m *ValueMap) UnmarshalYAML(n *yaml.Node) error { return decodeMap(n, (*map[string]float64)(m)) }
+
+// decodeMap decodes a mapping into *dst like yaml.v3 does, with the same messages, but
+// with a linear check for duplicate keys instead of yaml.v3's pairwise one: the keys
+// and the values each decode as one sequence.
+func decodeMap[V any](n *yaml.Node, dst *map[string]V) error {
+	if n.Kind != yaml.MappingNode {
+		var m map[string]V
+		err := n.Decode(&m)
+		*dst = m
+		return err
 	}
-	return err
+	half := len(n.Content) / 2
+	keyNodes, valNodes := make([]*yaml.Node, 0, half), make([]*yaml.Node, 0, half)
+	var terrs []string
+	first := make(map[string]int, half)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if l, dup := first[k.Value]; dup && k.Kind == yaml.ScalarNode {
+			terrs = append(terrs, fmt.Sprintf("line %d: mapping key %q already defined at line %d", k.Line, k.Value, l))
+			continue
+		}
+		first[k.Value] = k.Line
+		keyNodes = append(keyNodes, k)
+		valNodes = append(valNodes, n.Content[i+1])
+	}
+	keys, keyOK, err := decodeAll[string](keyNodes, &terrs)
+	if err != nil {
+		return err
+	}
+	vals, valOK, err := decodeAll[V](valNodes, &terrs)
+	if err != nil {
+		return err
+	}
+	m := make(map[string]V, len(keys))
+	for i, k := range keys {
+		if keyOK[i] && valOK[i] {
+			m[k] = vals[i]
+		}
+	}
+	*dst = m
+	if len(terrs) > 0 {
+		return &yaml.TypeError{Errors: terrs}
+	}
+	return nil
+}
+
+// decodeAll decodes nodes as one sequence; when some fail (yaml.v3 then leaves them out)
+// it decodes them one by one to know which. Type errors go to terrs.
+func decodeAll[T any](nodes []*yaml.Node, terrs *[]string) ([]T, []bool, error) {
+	ok := make([]bool, len(nodes))
+	var out []T
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: nodes}
+	err := seq.Decode(&out)
+	var te *yaml.TypeError
+	if err != nil && !errors.As(err, &te) {
+		return nil, nil, err
+	}
+	if err == nil && len(out) == len(nodes) {
+		for i := range ok {
+			ok[i] = true
+		}
+		return out, ok, nil
+	}
+	out = make([]T, len(nodes))
+	for i, n := range nodes {
+		err := n.Decode(&out[i])
+		switch {
+		case err == nil:
+			ok[i] = true
+		case errors.As(err, &te):
+			*terrs = append(*terrs, te.Errors...)
+		default:
+			return nil, nil, err
+		}
+	}
+	return out, ok, nil
 }
 
 // UnmarshalYAML keeps the raw text; validation reports a bad value with its path.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
@@ -33,10 +34,24 @@ func TestMQTTTLS(t *testing.T) {
 	garbage := writeTemp(t, "garbage.pem", "not PEM\n")
 	missing := filepath.Join(t.TempDir(), "missing.pem")
 	empty := writeTemp(t, "empty", "")
+	fifo := filepath.Join(t.TempDir(), "ca.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, src string
 		want      string
 	}{
+		{"CA file is a FIFO", fmt.Sprintf(`{name: meters, broker: "ssl://h:8883", tls: {ca_file: %s}}`, fifo),
+			fmt.Sprintf(`line 6: sources.mqtt[0].tls.ca_file: read %q: is a named pipe (FIFO), not a regular file`, fifo)},
+		{"key file linked to /dev/zero", fmt.Sprintf(`{name: meters, broker: "ssl://h:8883", tls: {cert_file: %s, key_file: %s}}`, cert, zero),
+			fmt.Sprintf(`line 6: sources.mqtt[0].tls.key_file: read %q: is a character device, not a regular file`, zero)},
+		{"password file is a FIFO", `{name: meters, broker: "ssl://h:8883", username: u, password_file: ` + fifo + `}`,
+			fmt.Sprintf(`line 6: sources.mqtt[0].password_file: read secret file %q: is a named pipe (FIFO), not a regular file`, fifo)},
 		{"TLS with every file", fmt.Sprintf(`{name: meters, broker: "ssl://127.0.0.1:8883", username: gw, password: pw,
         tls: {ca_file: %s, cert_file: %s, key_file: %s, server_name: broker.local}}`, ca.CertFile, cert, key), ""},
 		{"tls and mqtts schemes", `{name: meters, broker: "mqtts://broker.local", tls: {insecure_skip_verify: true}}`, ""},
@@ -92,6 +107,15 @@ func TestAdminAuth(t *testing.T) {
 	pwFile := writeTemp(t, "admin.pw", "Adm1n-Passw0rd\n")
 	tokenFile := writeTemp(t, "admin.token", "glk_0123456789abcdef\n")
 	emptyFile := writeTemp(t, "empty", "")
+	fifo := filepath.Join(t.TempDir(), "pw.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(t.TempDir(), "token")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	huge := writeTemp(t, "huge", strings.Repeat("x", 64<<10+1))
 	env := func(k string) (string, bool) {
 		if k == "ADMIN_TOKEN" {
 			return "env-token-value", true
@@ -127,7 +151,13 @@ func TestAdminAuth(t *testing.T) {
 		{"missing password file", `admin: {basic_auth: {username: ops, password_file: /nonexistent/pw}}`,
 			`line 16: admin.basic_auth.password_file: read secret file "/nonexistent/pw": no such file or directory`, nil},
 		{"endless secret file", `admin: {token_file: /dev/zero}`,
-			`line 16: admin.token_file: read secret file "/dev/zero": larger than 65536 bytes`, nil},
+			`line 16: admin.token_file: read secret file "/dev/zero": is a character device, not a regular file`, nil},
+		{"secret file linked to /dev/zero", `admin: {token_file: ` + zero + `}`,
+			fmt.Sprintf(`line 16: admin.token_file: read secret file %q: is a character device, not a regular file`, zero), nil},
+		{"secret file is a FIFO", `admin: {basic_auth: {username: ops, password_file: ` + fifo + `}}`,
+			fmt.Sprintf(`line 16: admin.basic_auth.password_file: read secret file %q: is a named pipe (FIFO), not a regular file`, fifo), nil},
+		{"secret file over 64 KiB", `admin: {token_file: ` + huge + `}`,
+			fmt.Sprintf(`line 16: admin.token_file: read secret file %q: larger than 64 KiB`, huge), nil},
 		{"protect metrics without auth", `admin: {protect_metrics: true}`,
 			`line 16: admin.protect_metrics: needs basic_auth or a token`, nil},
 	}
@@ -177,6 +207,13 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("queue: {max_bytes: 1e999GiB, fsync: -1s}\nkpi: {windows: [0s, 7s, x]}\n"))
 	f.Add([]byte("\xff\xfe"))
 	f.Add([]byte("- [\n"))
+	// Shapes that used to blow the loader up, and non-finite numbers.
+	f.Add([]byte("workshop: " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "\n"))
+	f.Add([]byte("x: &a " + strings.Repeat("[", 20) + strings.Repeat("]", 20) + "\nworkshop: [*a, *a, *a, *a]\n"))
+	f.Add([]byte("x: &a {b: &b [*a]}\n"))
+	f.Add([]byte(base + "k1: 1\nk2: 2\nk1: 3\n" + strings.Repeat("k", 4096) + ": 1\n"))
+	f.Add([]byte(strings.Replace(base, `      state: {node: "ns=2;s=M1.State"}`, `      state: {node: "ns=2;s=M1.State", scale: .nan, offset: -.inf, map: {A: .nan, B: .inf, A: 1}}`, 1)))
+	f.Add([]byte(base + "kpi: {kgce_per_kwh: .nan, power_idle_kw: .inf}\n"))
 	env := func(k string) (string, bool) {
 		if k == "X" {
 			return "360100", true
@@ -219,7 +256,7 @@ func TestHostileYAML(t *testing.T) {
 		laughs += fmt.Sprintf("%c: &%c [*%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s]\n", c, c, p, p, p, p, p, p, p, p, p, p)
 	}
 	for _, tc := range []struct{ name, yaml, want string }{
-		{"alias inside its own anchor", "a: &a [a, *a]\nworkshop: *a\n", "anchor 'a' value contains itself"},
+		{"alias inside its own anchor", "a: &a [a, *a]\nworkshop: *a\n", "line 1: anchor 'a' value contains itself"},
 		{"billion laughs", laughs, "document contains excessive aliasing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,11 +285,19 @@ func TestOPCUASecurity(t *testing.T) {
 	_, otherKey := rsaPair()
 	_, ecKey := testsrv.NewCA(t, "test CA").IssueClient(t, "operator")
 	missing := filepath.Join(t.TempDir(), "missing.pem")
+	fifo := filepath.Join(t.TempDir(), "user.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, src          string
 		want               string
 		policy, mode, user string // decoded values when valid
 	}{
+		{"user certificate is a FIFO", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: %s}`, fifo, key),
+			fmt.Sprintf(`line 4: sources.opcua[0].user_cert_file: read %q: is a named pipe (FIFO), not a regular file`, fifo), "", "", ""},
+		{"user key is /dev/zero", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: /dev/zero}`, cert),
+			`line 4: sources.opcua[0].user_cert_file: read "/dev/zero": is a character device, not a regular file`, "", "", ""},
 		{"defaults: auto", `{name: cnc, endpoint: "opc.tcp://h:4840"}`, "", "auto", "auto", ""},
 		{"None says None", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: None}`, "", "None", "None", ""},
 		{"policy, mode auto", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Aes256_Sha256_RsaPss}`, "", "Aes256_Sha256_RsaPss", "auto", ""},

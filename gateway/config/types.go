@@ -284,7 +284,7 @@ type Device struct {
 	MaxRegisters int      `yaml:"max_registers"`
 	MaxGap       *int     `yaml:"max_gap"`
 	// Signals maps field names (e.g. "spindle_speed_rpm") to bindings.
-	Signals map[string]Signal `yaml:"signals"`
+	Signals SignalMap `yaml:"signals"`
 }
 
 // Signal binds one field of a device to a source address.
@@ -311,10 +311,17 @@ type Signal struct {
 	Scale  *float64 `yaml:"scale"`
 	Offset float64  `yaml:"offset"`
 	// Map turns text values into numeric codes.
-	Map map[string]float64 `yaml:"map"`
+	Map ValueMap `yaml:"map"`
 	// Counter marks a cumulative counter (parts, kWh, m³): KPIs use its deltas.
 	Counter bool `yaml:"counter"`
 }
+
+// SignalMap is a device's signals by field name. It decodes in time linear in its size
+// (yaml.v3 compares every pair of keys of a mapping).
+type SignalMap map[string]Signal
+
+// ValueMap maps text values to numeric codes, decoded like SignalMap.
+type ValueMap map[string]float64
 
 // Deadband filters small changes at the OPC UA server.
 type Deadband struct {

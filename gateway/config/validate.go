@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // Defaults used when a key is absent.
@@ -172,6 +175,16 @@ func (c *Config) ApplyDefaults() {
 func (d *Device) IsDigital() bool { return d.Digital != nil && *d.Digital }
 
 // SignalNames returns the device's signal names sorted, for a stable order.
+// Conv is the signal's conversion: value × scale + offset, text through map. Its
+// Problems are configuration errors of the signal.
+func (s *Signal) Conv() point.Conv {
+	c := point.Conv{Offset: s.Offset, Map: s.Map}
+	if s.Scale != nil {
+		c.Scale = *s.Scale
+	}
+	return c
+}
+
 func (d *Device) SignalNames() []string {
 	names := make([]string, 0, len(d.Signals))
 	for n := range d.Signals {
@@ -403,8 +416,8 @@ func (c *Config) validate() Errors {
 		if ck.required(p+".kind", d.Kind) && !fieldRE.MatchString(d.Kind) {
 			ck.add(p+".kind", "invalid kind %q: use lower-case letters, digits and '_' (cnc, machine, robot, energy_meter, water_meter, ...)", d.Kind)
 		}
-		if d.UnitValueYuan < 0 {
-			ck.add(p+".unit_value_yuan", "invalid value %g: must not be negative", d.UnitValueYuan)
+		if !(d.UnitValueYuan >= 0) || math.IsInf(d.UnitValueYuan, 0) {
+			ck.add(p+".unit_value_yuan", "invalid value %g: want a finite number, not negative", d.UnitValueYuan)
 		}
 		ck.duration(p+".interval", d.Interval)
 		kind := ""
@@ -468,6 +481,10 @@ func (c *Config) validate() Errors {
 			if s.Scale != nil && *s.Scale == 0 {
 				ck.add(sp+".scale", "invalid value 0: a scale of zero discards the value")
 			}
+			conv := s.Conv()
+			for _, pr := range conv.Problems() {
+				ck.add(sp+"."+pr.Key, "%s", pr.Msg)
+			}
 			switch kind {
 			case "opcua":
 				switch {
@@ -495,7 +512,7 @@ func (c *Config) validate() Errors {
 				ck.duration(sp+".sampling_interval", s.SamplingInterval)
 				if s.Deadband != nil {
 					ck.oneOf(sp+".deadband.type", s.Deadband.Type, "absolute", "percent")
-					if s.Deadband.Value < 0 || (s.Deadband.Type == "percent" && s.Deadband.Value > 100) {
+					if !(s.Deadband.Value >= 0) || math.IsInf(s.Deadband.Value, 0) || (s.Deadband.Type == "percent" && s.Deadband.Value > 100) {
 						ck.add(sp+".deadband.value", "invalid value %g: want 0..100 for percent, ≥ 0 for absolute", s.Deadband.Value)
 					}
 				}
@@ -742,11 +759,11 @@ func (c *Config) validateKPI(ck *checker) {
 	ck.duration("kpi.allowed_lateness", k.AllowedLateness)
 	ck.duration("kpi.debounce", k.Debounce)
 	ck.duration("kpi.max_integration_gap", k.MaxIntegrationGap)
-	if k.KgcePerKWh != nil && *k.KgcePerKWh <= 0 {
-		ck.add("kpi.kgce_per_kwh", "invalid value %g: must be positive", *k.KgcePerKWh)
+	if k.KgcePerKWh != nil && (!(*k.KgcePerKWh > 0) || math.IsInf(*k.KgcePerKWh, 0)) {
+		ck.add("kpi.kgce_per_kwh", "invalid value %g: want a finite number, positive", *k.KgcePerKWh)
 	}
-	if k.PowerIdleKW != nil && *k.PowerIdleKW < 0 {
-		ck.add("kpi.power_idle_kw", "invalid value %g: must not be negative", *k.PowerIdleKW)
+	if k.PowerIdleKW != nil && (!(*k.PowerIdleKW >= 0) || math.IsInf(*k.PowerIdleKW, 0)) {
+		ck.add("kpi.power_idle_kw", "invalid value %g: want a finite number, not negative", *k.PowerIdleKW)
 	}
 	for i, s := range k.Shifts {
 		p := fmt.Sprintf("kpi.shifts[%d]", i)

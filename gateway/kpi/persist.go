@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/point"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 // The persisted state is JSON: the open windows, every device's committed timeline
@@ -795,7 +797,7 @@ func (e *Engine) SaveFile(path string, now time.Time) (err error) {
 // LoadFile restores the state saved at path; a missing file gives an error wrapping
 // fs.ErrNotExist (start without state then).
 func (e *Engine) LoadFile(path string, now time.Time) error {
-	f, err := os.Open(path)
+	f, err := fsread.Open(path, fsread.MaxState)
 	if err != nil {
 		return fmt.Errorf("load kpi state %q: %w", path, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 )
 
@@ -15,6 +16,42 @@ type Conv struct {
 	Offset float64
 	Map    map[string]float64
 }
+
+// ConvProblem is a conversion parameter that cannot convert values.
+type ConvProblem struct {
+	// Key is the parameter's configuration key: "scale", "offset" or "map.<text>".
+	Key string
+	Msg string
+}
+
+// Problems lists the parameters that are NaN or ±Inf: such a scale, offset or map value
+// turns every value into one the TSDB drops (NaN) or refuses (InfluxDB answers 400 for a
+// whole block). Map entries come in the order of their text. Every configuration of a
+// signal (gateway/config, each adapter's Config) is checked with it.
+func (c *Conv) Problems() []ConvProblem {
+	var ps []ConvProblem
+	if !finite(c.Scale) {
+		ps = append(ps, ConvProblem{"scale", "invalid scale " + formatFloat(c.Scale) + ": want a finite number"})
+	}
+	if !finite(c.Offset) {
+		ps = append(ps, ConvProblem{"offset", "invalid offset " + formatFloat(c.Offset) + ": want a finite number"})
+	}
+	var bad []string
+	for k, v := range c.Map {
+		if !finite(v) {
+			bad = append(bad, k)
+		}
+	}
+	sort.Strings(bad)
+	for _, k := range bad {
+		ps = append(ps, ConvProblem{"map." + truncate(k, 64), "invalid value " + formatFloat(c.Map[k]) + ": want a finite number"})
+	}
+	return ps
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // ErrType is wrapped by conversion errors for values of a type the signal cannot carry.
 var ErrType = errors.New("unsupported value type")

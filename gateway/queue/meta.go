@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 const metaVersion = 1
@@ -30,7 +32,7 @@ const (
 // readMeta reads the metadata file. Anything other than a well-formed file of the current
 // version is reported as metaCorrupt together with the reason, never as an error.
 func readMeta(dir string) (meta, metaState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, metaName))
+	b, err := fsread.ReadRegular(filepath.Join(dir, metaName), fsread.MaxMeta)
 	if errors.Is(err, os.ErrNotExist) {
 		return meta{}, metaMissing, nil
 	}

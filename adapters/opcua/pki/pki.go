@@ -39,6 +39,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 // Sub-directories and files of a PKI directory.
@@ -373,7 +375,7 @@ func (s *Store) read(dir string) (certs []fileCert, bad []string, err error) {
 		p := filepath.Join(s.path(dir), e.Name())
 		c, err := ReadCertificate(p)
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v", p, err))
+			bad = append(bad, err.Error()) // "path: problem"
 			continue
 		}
 		certs = append(certs, fileCert{p, c})
@@ -440,11 +442,13 @@ func (s *Store) Untrust(thumbprint string) (string, error) {
 	return "", fmt.Errorf("pki untrust: no certificate with thumbprint %s in %s", strings.ToUpper(thumbprint), s.path(TrustedDir))
 }
 
-// ReadCertificate reads a DER or PEM certificate file.
+// ReadCertificate reads a DER or PEM certificate file: a regular file of at most
+// fsread.MaxPEM bytes (a FIFO, a device or a huge file dropped into rejected/ is refused
+// without being read). Every error starts with the path.
 func ReadCertificate(path string) (*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
+	b, err := fsread.ReadRegular(path, fsread.MaxPEM)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, fsread.Reason(err))
 	}
 	der := b
 	if blk, _ := pem.Decode(b); blk != nil {
@@ -462,9 +466,9 @@ func ReadCertificate(path string) (*x509.Certificate, error) {
 
 // readKey reads an RSA private key from a PEM file (PKCS#1 or PKCS#8).
 func readKey(path string) (*rsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := fsread.ReadRegular(path, fsread.MaxPEM)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, fsread.Reason(err))
 	}
 	blk, _ := pem.Decode(b)
 	if blk == nil {

@@ -12,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 const uri = "urn:ganlink:gateway:ws1"
@@ -223,5 +226,66 @@ func TestVerifyTrustAndReject(t *testing.T) {
 	}
 	if _, err := s.Trust(filepath.Join(s.Dir, TrustedDir, "notes.txt")); err == nil || !strings.HasPrefix(err.Error(), "pki trust: ") {
 		t.Errorf("trust a text file: %v", err)
+	}
+}
+
+// TestSpecialFilesRefused puts a FIFO, a link to /dev/zero and a file over the limit in
+// rejected/ and trusted/: listing and verifying read none of them (a FIFO used to block
+// `gateway pki list`, /dev/zero to fill memory at the next /api/status) and name each
+// with what it is; the good certificate next to them is still listed and trusted.
+func TestSpecialFilesRefused(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := cert(t, "M1", false, nil, nil, time.Now().Add(365*24*time.Hour))
+	for _, d := range []string{RejectedDir, TrustedDir} {
+		dir := filepath.Join(s.Dir, d)
+		if err := syscall.Mkfifo(filepath.Join(dir, "a.fifo"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/dev/zero", filepath.Join(dir, "b.der")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "c.der"), make([]byte, fsread.MaxPEM+1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "m1.der"), good.Raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		infos, bad, err := s.List(d)
+		if el := time.Since(start); el > 2*time.Second {
+			t.Fatalf("%s: list took %s", d, el)
+		}
+		want := []string{
+			filepath.Join(dir, "a.fifo") + ": is a named pipe (FIFO), not a regular file",
+			filepath.Join(dir, "b.der") + ": is a character device, not a regular file",
+			filepath.Join(dir, "c.der") + ": larger than 1 MiB",
+		}
+		if err != nil || len(infos) != 1 || infos[0].Path != filepath.Join(dir, "m1.der") || strings.Join(bad, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("%s: list %v\n%s\n%v", d, infos, strings.Join(bad, "\n"), err)
+		}
+	}
+	if err := s.Verify("opc.tcp://m1:4840", good.Raw); err != nil {
+		t.Fatalf("verify next to special files: %v", err)
+	}
+	if _, err := s.Trust(filepath.Join(s.Dir, RejectedDir, "a.fifo")); err == nil ||
+		err.Error() != "pki trust: "+filepath.Join(s.Dir, RejectedDir, "a.fifo")+": is a named pipe (FIFO), not a regular file" {
+		t.Fatalf("trust a FIFO: %v", err)
+	}
+	// The gateway's own certificate and key are read the same way.
+	if err := os.MkdirAll(filepath.Join(s.Dir, "own", "private"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(s.Dir, OwnCertFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(s.Dir, OwnKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoadOrCreate(OwnOptions{ApplicationURI: uri}); err == nil ||
+		err.Error() != "pki: application instance certificate: "+filepath.Join(s.Dir, OwnCertFile)+": is a named pipe (FIFO), not a regular file" {
+		t.Fatalf("own certificate is a FIFO: %v", err)
 	}
 }

@@ -6,13 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/internal/httpauth"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 // Token is one API client: a name for logs, the SHA-256 of its bearer token and the
@@ -53,7 +54,7 @@ func LoadTokens(path string) (*Tokens, error) {
 func (t *Tokens) Reload() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	data, err := os.ReadFile(t.path)
+	data, err := fsread.ReadRegular(t.path, fsread.MaxTokens)
 	if err != nil {
 		return fmt.Errorf("read tokens: %w", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"unicode"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 // entry is one region, park, enterprise or workshop as read from YAML or CSV, with the
@@ -57,18 +59,19 @@ var (
 )
 
 // Load reads and validates the registry at path and the CSV files it imports (paths
-// relative to its directory). On failure the error is an Errors listing every problem.
+// relative to its directory): regular files of at most fsread.MaxRegistry bytes each. On
+// failure the error is an Errors listing every problem.
 func Load(path string) (*Registry, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsread.ReadRegular(path, fsread.MaxRegistry)
 	if err != nil {
-		return nil, fmt.Errorf("read registry: %w", err)
+		return nil, fmt.Errorf("read registry %q: %w", path, fsread.Reason(err))
 	}
 	dir := filepath.Dir(path)
 	return Parse(path, data, func(name string) (string, []byte, error) {
 		if !filepath.IsAbs(name) {
 			name = filepath.Join(dir, name)
 		}
-		b, err := os.ReadFile(name)
+		b, err := fsread.ReadRegular(name, fsread.MaxRegistry)
 		return name, b, err
 	})
 }
@@ -627,7 +630,7 @@ func readError(ps *problems, ref csvRef, err error) {
 		ps.add(ref.file, ref.line, ref.path, "file %q does not exist", ref.name)
 		return
 	}
-	ps.add(ref.file, ref.line, ref.path, "read %q: %v", ref.name, err)
+	ps.add(ref.file, ref.line, ref.path, "read %q: %v", ref.name, fsread.Reason(err))
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}

@@ -372,6 +372,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(okRegions+"enterprises_csv: e.csv\n"), []byte("id,name,park,smart_equipment_maker,vendors\n91360100MA35HT001T,甲,p1,是,v1\n"))
 	f.Add([]byte(okRegions), []byte("id,name\n\"x"))
 	f.Add([]byte("regions: [{code: \"360000\", name: x, baseline: {year: 2020, energy_kgce_per_10k_yuan: 1, water_m3_per_10k_yuan: 1}}]\n"), []byte(""))
+	// Shapes that blew the gateway's configuration loader up, and hostile CSV cells.
+	f.Add([]byte("regions: "+strings.Repeat("[", 40)+strings.Repeat("]", 40)+"\n"), []byte(""))
+	f.Add([]byte("x: &a [{code: \"360000\", name: x}]\nregions: *a\nparks: [*a, *a]\n"), []byte(""))
+	f.Add([]byte(okRegions+"regions: []\n"+strings.Repeat("k", 2048)+": 1\n"), []byte(""))
+	f.Add([]byte(okRegions+"workshops_csv: w.csv\n"), []byte("\xef\xbb\xbfid,name,enterprise\n\"=cmd|' /C calc'!A0\",\"a\"\"b\",@SUM(1+1)\n,,\n"))
 	f.Fuzz(func(t *testing.T, yml, csv []byte) {
 		r, err := Parse("r.yaml", yml, func(name string) (string, []byte, error) { return name, csv, nil })
 		if err != nil {
