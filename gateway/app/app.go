@@ -244,7 +244,7 @@ func (a *App) buildSources() error {
 				s := d.Signals[name]
 				it := opcua.Item{Device: d.ID, Measurement: d.Kind, Tags: tags, Field: name, NodeID: s.Node,
 					BrowsePath: s.BrowsePath, BrowseStart: s.BrowseStart,
-					SamplingInterval: s.SamplingInterval.D, QueueSize: s.QueueSize, Conv: conv(&s)}
+					SamplingInterval: s.SamplingInterval.D, QueueSize: s.QueueSize, Conv: s.Conv()}
 				if s.Deadband != nil {
 					it.DeadbandType, it.DeadbandValue = s.Deadband.Type, s.Deadband.Value
 				}
@@ -272,7 +272,7 @@ func (a *App) buildSources() error {
 				s := d.Signals[name]
 				r := s.Register
 				md.Signals = append(md.Signals, modbus.Signal{Field: name, Area: r.Area, Address: r.Address,
-					Type: r.Type, WordOrder: r.WordOrder, ByteOrder: r.ByteOrder, Conv: conv(&s)})
+					Type: r.Type, WordOrder: r.WordOrder, ByteOrder: r.ByteOrder, Conv: s.Conv()})
 			}
 			mc.Devices = append(mc.Devices, md)
 		}
@@ -313,7 +313,7 @@ func (a *App) buildSources() error {
 					byTopic[topic] = b
 					order = append(order, topic)
 				}
-				b.Fields = append(b.Fields, mqtt.FieldBinding{Path: s.Path, Field: name, Conv: conv(&s)})
+				b.Fields = append(b.Fields, mqtt.FieldBinding{Path: s.Path, Field: name, Conv: s.Conv()})
 			}
 			sort.Strings(order)
 			for _, t := range order {
@@ -363,14 +363,6 @@ func isPermanent(err error) bool {
 func (a *App) addSource(name string, s Source) {
 	a.obs.register(name)
 	a.sources = append(a.sources, namedSource{name: name, src: s})
-}
-
-func conv(s *config.Signal) point.Conv {
-	c := point.Conv{Offset: s.Offset, Map: s.Map}
-	if s.Scale != nil {
-		c.Scale = *s.Scale
-	}
-	return c
 }
 
 // Registry returns the metrics registry.

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 const (
@@ -211,9 +213,9 @@ func Read(dir string) (map[string][]Entry, error) {
 			continue
 		}
 		path := filepath.Join(dir, name)
-		data, err := readBounded(path)
+		data, err := fsread.ReadRegular(path, maxFile)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("read dead letters: %w", err))
 			continue
 		}
 		var es []Entry
@@ -234,26 +236,6 @@ func Sources(m map[string][]Entry) []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read dead letters: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read dead letters: %w", err)
-	}
-	if !st.Mode().IsRegular() || st.Size() > maxFile {
-		return nil, fmt.Errorf("read dead letters %s: not a regular file of at most %d bytes", path, maxFile)
-	}
-	data := make([]byte, st.Size())
-	if _, err := f.ReadAt(data, 0); err != nil {
-		return nil, fmt.Errorf("read dead letters: %w", err)
-	}
-	return data, nil
 }
 
 // fileName is the file of a source: its name, escaped so that any name is one plain
