@@ -1,13 +1,8 @@
 package app_test
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,7 +14,6 @@ import (
 
 	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/gateway/app"
-	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
@@ -63,38 +57,15 @@ devices:
       energy_kwh_total: {path: kwh, counter: true}
       power_kw: {path: kw}
 `, filepath.Join(dir, "queue"), broker.URL, vm.URL)
-	cfg, err := config.Load([]byte(yml), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := func() (*app.App, func()) {
 		t.Helper()
-		a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Run(ctx) }()
-		stopped := false
-		stop := func() {
-			if !stopped {
-				stopped = true
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("run: %v", err)
-				}
-			}
-		}
-		t.Cleanup(stop)
-		if msg := testsrv.WaitFor(10*time.Second, func() string {
-			if statusOf(t, a).Sources[0].State != "up" {
+		a, stop := runGateway(t, yml, app.Options{})
+		waitStatus(t, a.AdminAddr(), 10*time.Second, func(st app.Status) string {
+			if st.Sources[0].State != "up" {
 				return "the mqtt source is not up"
 			}
 			return ""
-		}); msg != "" {
-			t.Fatal(msg)
-		}
+		})
 		return a, stop
 	}
 
@@ -250,13 +221,8 @@ func deadSummary(st app.Status) []string {
 
 func statusOf(t *testing.T, a *app.App) app.Status {
 	t.Helper()
-	resp, err := http.Get("http://" + a.AdminAddr() + "/api/status")
+	st, err := getStatus(a.AdminAddr())
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st app.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
 	return st

@@ -434,23 +434,7 @@ sources:
 devices:
   - {id: em1, kind: energy_meter, source: meters, topic: m/em1, timestamp_path: ts, signals: {energy_kwh_total: {path: kwh, counter: true}}}
 `, filepath.Join(dir, "queue"), broker.URL)
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("gateway Run: %v", err)
-		}
-	})
+	a, _ := runGateway(t, yml, app.Options{})
 	waitStatus(t, a.AdminAddr(), 10*time.Second, func(st app.Status) string {
 		if st.Sources[0].State != "up" {
 			return "mqtt source not up"
