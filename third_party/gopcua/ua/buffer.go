@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"io"
 	"math"
+	"reflect"
 	"time"
 
 	"github.com/gopcua/opcua/errors"
@@ -23,10 +24,17 @@ type Buffer struct {
 	buf []byte
 	pos int
 	err error
+	// depth is the nesting depth of the value being decoded (patch: see depth.go).
+	depth int
 }
 
 func NewBuffer(b []byte) *Buffer {
 	return &Buffer{buf: b}
+}
+
+// newBufferDepth returns a buffer for decoding a value at the given nesting depth.
+func newBufferDepth(b []byte, depth int) *Buffer {
+	return &Buffer{buf: b, depth: depth}
 }
 
 func (b *Buffer) Error() error {
@@ -166,10 +174,13 @@ func (b *Buffer) ReadStruct(r interface{}) {
 	var n int
 	var err error
 	switch x := r.(type) {
+	case depthDecoder:
+		n, err = x.decodeDepth(b.buf[b.pos:], b.depth+1)
 	case BinaryDecoder:
 		n, err = x.Decode(b.buf[b.pos:])
 	default:
-		n, err = Decode(b.buf[b.pos:], r)
+		val := reflect.ValueOf(r)
+		n, err = decode(b.buf[b.pos:], val, val.Type().String(), b.depth)
 	}
 	if err != nil {
 		b.err = err

@@ -37,7 +37,15 @@ type DataValue struct {
 }
 
 func (d *DataValue) Decode(b []byte) (int, error) {
-	buf := NewBuffer(b)
+	return d.decodeDepth(b, 1)
+}
+
+// decodeDepth implements depthDecoder (patch).
+func (d *DataValue) decodeDepth(b []byte, depth int) (int, error) {
+	if depth > MaxNestingDepth {
+		return 0, errNesting(depth)
+	}
+	buf := newBufferDepth(b, depth)
 	d.EncodingMask = buf.ReadByte()
 	d.Value = new(Variant)
 	if d.Has(DataValueValue) {

@@ -32,10 +32,12 @@ type BinaryDecoder interface {
 
 func Decode(b []byte, v interface{}) (int, error) {
 	val := reflect.ValueOf(v)
-	return decode(b, val, val.Type().String())
+	return decode(b, val, val.Type().String(), 0)
 }
 
-func decode(b []byte, val reflect.Value, name string) (n int, err error) {
+// decode decodes b into val. depth is the nesting depth of the enclosing Variant,
+// DataValue, DiagnosticInfo or ExtensionObject (patch: see depth.go).
+func decode(b []byte, val reflect.Value, name string, depth int) (n int, err error) {
 	if debugCodec {
 		fmt.Printf("decode: %s has type %v and is a %s, %d bytes\n", name, val.Type(), val.Type().Kind(), len(b))
 		defer func() {
@@ -46,6 +48,9 @@ func decode(b []byte, val reflect.Value, name string) (n int, err error) {
 	buf := NewBuffer(b)
 	switch {
 	case isBinaryDecoder(val):
+		if v, ok := val.Interface().(depthDecoder); ok {
+			return v.decodeDepth(b, depth+1)
+		}
 		v := val.Interface().(BinaryDecoder)
 		return v.Decode(b)
 	case isTime(val):
@@ -78,13 +83,13 @@ func decode(b []byte, val reflect.Value, name string) (n int, err error) {
 		case reflect.String:
 			val.SetString(buf.ReadString())
 		case reflect.Slice:
-			return decodeSlice(b, val, name)
+			return decodeSlice(b, val, name, depth)
 		case reflect.Array:
-			return decodeArray(b, val, name)
+			return decodeArray(b, val, name, depth)
 		case reflect.Ptr:
-			return decode(b, val.Elem(), name)
+			return decode(b, val.Elem(), name, depth)
 		case reflect.Struct:
-			return decodeStruct(b, val, name)
+			return decodeStruct(b, val, name, depth)
 		default:
 			return 0, errors.Errorf("unsupported type %s", val.Type())
 		}
@@ -92,7 +97,7 @@ func decode(b []byte, val reflect.Value, name string) (n int, err error) {
 	return buf.Pos(), buf.Error()
 }
 
-func decodeStruct(b []byte, val reflect.Value, name string) (int, error) {
+func decodeStruct(b []byte, val reflect.Value, name string, depth int) (int, error) {
 	pos := 0
 	valt := val.Type()
 	for i := 0; i < val.NumField(); i++ {
@@ -107,7 +112,7 @@ func decodeStruct(b []byte, val reflect.Value, name string) (int, error) {
 			// fmt.Printf("decode: %s has type %v and has new value %#v\n", fname, f.Type(), f.Interface())
 		}
 
-		n, err := decode(b[pos:], f, fname)
+		n, err := decode(b[pos:], f, fname, depth)
 		if err != nil {
 			return pos, err
 		}
@@ -116,7 +121,7 @@ func decodeStruct(b []byte, val reflect.Value, name string) (int, error) {
 	return pos, nil
 }
 
-func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
+func decodeSlice(b []byte, val reflect.Value, name string, depth int) (int, error) {
 	buf := NewBuffer(b)
 	n := buf.ReadUint32()
 	if buf.Error() != nil {
@@ -125,6 +130,13 @@ func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
 
 	if n == null {
 		return buf.Pos(), nil
+	}
+
+	// Patch: every element takes at least one byte, so an array cannot have more
+	// elements than bytes remain. Without this bound a length of 2^31-1 from the
+	// peer allocates gigabytes before the first element fails to decode.
+	if int64(n) > int64(buf.Len()) {
+		return buf.Pos(), errArrayLength(n, buf.Len())
 	}
 
 	if n > math.MaxInt32 {
@@ -154,8 +166,11 @@ func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
 			a.Index(i).Set(reflect.New(elemType.Elem()))
 		}
 
-		ename := fmt.Sprintf("%s[%d]", name, i)
-		m, err := decode(b[pos:], a.Index(i), ename)
+		ename := name
+		if debugCodec {
+			ename = fmt.Sprintf("%s[%d]", name, i)
+		}
+		m, err := decode(b[pos:], a.Index(i), ename, depth)
 		if err != nil {
 			return pos, err
 		}
@@ -166,7 +181,7 @@ func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
 	return pos, nil
 }
 
-func decodeArray(b []byte, val reflect.Value, name string) (int, error) {
+func decodeArray(b []byte, val reflect.Value, name string, depth int) (int, error) {
 	buf := NewBuffer(b)
 	n := buf.ReadUint32()
 	if buf.Error() != nil {
@@ -208,8 +223,11 @@ func decodeArray(b []byte, val reflect.Value, name string) (int, error) {
 			a.Index(i).Set(reflect.New(elemType.Elem()))
 		}
 
-		ename := fmt.Sprintf("%s[%d]", name, i)
-		m, err := decode(b[pos:], a.Index(i), ename)
+		ename := name
+		if debugCodec {
+			ename = fmt.Sprintf("%s[%d]", name, i)
+		}
+		m, err := decode(b[pos:], a.Index(i), ename, depth)
 		if err != nil {
 			return pos, err
 		}

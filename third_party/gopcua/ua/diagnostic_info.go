@@ -31,7 +31,15 @@ type DiagnosticInfo struct {
 }
 
 func (d *DiagnosticInfo) Decode(b []byte) (int, error) {
-	buf := NewBuffer(b)
+	return d.decodeDepth(b, 1)
+}
+
+// decodeDepth implements depthDecoder (patch).
+func (d *DiagnosticInfo) decodeDepth(b []byte, depth int) (int, error) {
+	if depth > MaxNestingDepth {
+		return 0, errNesting(depth)
+	}
+	buf := newBufferDepth(b, depth)
 	d.EncodingMask = buf.ReadByte()
 	if d.Has(DiagnosticInfoSymbolicID) {
 		d.SymbolicID = buf.ReadInt32()

@@ -48,7 +48,16 @@ func NewExtensionObject(value interface{}) *ExtensionObject {
 }
 
 func (e *ExtensionObject) Decode(b []byte) (int, error) {
-	buf := NewBuffer(b)
+	return e.decodeDepth(b, 1)
+}
+
+// decodeDepth implements depthDecoder (patch): the body is decoded at the same depth,
+// so Variants inside it count as nested in this object.
+func (e *ExtensionObject) decodeDepth(b []byte, depth int) (int, error) {
+	if depth > MaxNestingDepth {
+		return 0, errNesting(depth)
+	}
+	buf := newBufferDepth(b, depth)
 	e.TypeID = new(ExpandedNodeID)
 	buf.ReadStruct(e.TypeID)
 
@@ -62,7 +71,7 @@ func (e *ExtensionObject) Decode(b []byte) (int, error) {
 		return buf.Pos(), buf.Error()
 	}
 
-	body := NewBuffer(buf.ReadN(int(length)))
+	body := newBufferDepth(buf.ReadN(int(length)), depth)
 	if buf.Error() != nil {
 		return buf.Pos(), buf.Error()
 	}

@@ -116,7 +116,15 @@ func (m *Variant) Value() interface{} {
 
 // Decode implements the codec interface.
 func (m *Variant) Decode(b []byte) (int, error) {
-	buf := NewBuffer(b)
+	return m.decodeDepth(b, 1)
+}
+
+// decodeDepth implements depthDecoder (patch).
+func (m *Variant) decodeDepth(b []byte, depth int) (int, error) {
+	if depth > MaxNestingDepth {
+		return 0, errNesting(depth)
+	}
+	buf := newBufferDepth(b, depth)
 	m.mask = buf.ReadByte()
 
 	// a null value specifies that no other fields are encoded
@@ -143,6 +151,18 @@ func (m *Variant) Decode(b []byte) (int, error) {
 	n := int(m.arrayLength)
 	if n > MaxVariantArrayLength {
 		return buf.Pos(), StatusBadEncodingLimitsExceeded
+	}
+	// Patch: -1 is the null array; any other negative length made MakeSlice panic.
+	// Every element takes at least one byte, so an array cannot have more elements
+	// than bytes remain.
+	if buf.Error() != nil {
+		return buf.Pos(), buf.Error()
+	}
+	if n < -1 {
+		return buf.Pos(), fmt.Errorf("negative array length %d: %w", n, StatusBadEncodingLimitsExceeded)
+	}
+	if n > buf.Len() {
+		return buf.Pos(), errArrayLength(uint32(n), buf.Len())
 	}
 
 	// get the type for the slice
@@ -172,6 +192,10 @@ func (m *Variant) Decode(b []byte) (int, error) {
 		if m.arrayDimensionsLength < 0 {
 			return buf.Pos(), StatusBadEncodingLimitsExceeded
 		}
+		// Patch: four bytes per dimension must remain.
+		if int(m.arrayDimensionsLength) > buf.Len()/4 {
+			return buf.Pos(), errArrayLength(uint32(m.arrayDimensionsLength), buf.Len())
+		}
 		m.arrayDimensions = make([]int32, m.arrayDimensionsLength)
 		for i := 0; i < int(m.arrayDimensionsLength); i++ {
 			m.arrayDimensions[i] = buf.ReadInt32()
@@ -191,11 +215,16 @@ func (m *Variant) Decode(b []byte) (int, error) {
 	// validate that the total number of elements
 	// matches the product of the array dimensions
 	if m.arrayDimensionsLength > 0 {
-		count := int32(1)
+		// Patch: the product is computed without overflow; an int32 product could
+		// wrap to the array length and make split build billions of empty slices.
+		count := int64(1)
 		for i := range m.arrayDimensions {
-			count *= m.arrayDimensions[i]
+			count *= int64(m.arrayDimensions[i])
+			if count > int64(m.arrayLength) {
+				break
+			}
 		}
-		if count != m.arrayLength {
+		if count != int64(m.arrayLength) {
 			return buf.Pos(), errUnbalancedSlice
 		}
 	}

@@ -259,15 +259,11 @@ func (c *Conn) Handshake(ctx context.Context, endpoint string) error {
 		if ack.Version != 0 {
 			return errors.Errorf("uacp: invalid version %d", ack.Version)
 		}
-		if ack.MaxChunkCount == 0 {
-			ack.MaxChunkCount = DefaultMaxChunkCount
-			debug.Printf("uacp %d: server has no chunk limit. Using %d", c.id, ack.MaxChunkCount)
-		}
-		if ack.MaxMessageSize == 0 {
-			ack.MaxMessageSize = DefaultMaxMessageSize
-			debug.Printf("uacp %d: server has no message size limit. Using %d", c.id, ack.MaxMessageSize)
-		}
-		c.ack = ack
+		// Patch: upstream replaced the client's limits with the server's ACK, so a
+		// server announcing a receive buffer of 4 GB made every Receive allocate
+		// 4 GB, and one announcing no message size or chunk limit lifted the
+		// client's. The ACK can only lower what the client receives.
+		c.ack = negotiate(c.ack, ack)
 		debug.Printf("uacp %d: recv %#v", c.id, ack)
 		return nil
 
@@ -350,6 +346,33 @@ func (c *Conn) srvhandshake(endpoint string) error {
 	}
 }
 
+// negotiate returns the limits of a client connection (patch). For receiving, the
+// client's own hello values bound the server's (a zero message size or chunk count
+// in the hello falls back to the defaults, never to "unlimited"): chunks no larger
+// than the smaller of the client's receive buffer and the server's send buffer. For
+// sending, chunks no larger than the server's receive buffer.
+func negotiate(hel, ack *Acknowledge) *Acknowledge {
+	lower := func(own, peer uint32) uint32 {
+		if peer != 0 && peer < own {
+			return peer
+		}
+		return own
+	}
+	orDefault := func(v, d uint32) uint32 {
+		if v == 0 {
+			return d
+		}
+		return v
+	}
+	return &Acknowledge{
+		Version:        ack.Version,
+		ReceiveBufSize: lower(orDefault(hel.ReceiveBufSize, DefaultReceiveBufSize), ack.SendBufSize),
+		SendBufSize:    lower(orDefault(hel.SendBufSize, DefaultSendBufSize), ack.ReceiveBufSize),
+		MaxMessageSize: orDefault(hel.MaxMessageSize, DefaultMaxMessageSize),
+		MaxChunkCount:  orDefault(hel.MaxChunkCount, DefaultMaxChunkCount),
+	}
+}
+
 // hdrlen is the size of the uacp header
 const hdrlen = 8
 
@@ -373,7 +396,7 @@ func (c *Conn) Receive() ([]byte, error) {
 	}
 
 	if h.MessageSize > c.ack.ReceiveBufSize {
-		return nil, errors.Errorf("uacp: message too large: %d > %d bytes. MsgType=%s, ChunkType=%c", h.MessageSize, c.ack.ReceiveBufSize, h.MessageType, h.ChunkType)
+		return nil, errors.Errorf("uacp: message too large: %d > %d bytes. MsgType=%s, ChunkType=%c: %w", h.MessageSize, c.ack.ReceiveBufSize, h.MessageType, h.ChunkType, ua.StatusBadTCPMessageTooLarge)
 	}
 	if h.MessageSize < hdrlen {
 		return nil, errors.Errorf("uacp: message too small: %d bytes. MsgType=%s, ChunkType=%c.", h.MessageSize, h.MessageType, h.ChunkType)

@@ -366,11 +366,28 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 				return &MessageBody{RequestID: reqID, Err: ua.StatusCode(msga.ErrorCode)}
 
 			case 'C':
+				// Patch: the partial messages held here are bounded in bytes, not only
+				// in chunks per request: each one by MaxMessageSize as its chunks
+				// arrive (upstream checked the size only after merging up to
+				// MaxChunkCount chunks), and their number by maxPartialMessages (a
+				// peer could otherwise open partial messages under any number of
+				// request ids).
+				if _, ok := s.chunks[reqID]; !ok && len(s.chunks) >= maxPartialMessages {
+					s.chunksMu.Unlock()
+					msg.Err = errors.Errorf("too many partial messages: more than %d: %w", maxPartialMessages, ua.StatusBadEncodingLimitsExceeded)
+					return msg
+				}
 				s.chunks[reqID] = append(s.chunks[reqID], chunk)
 				if n := len(s.chunks[reqID]); uint32(n) > s.c.MaxChunkCount() {
 					delete(s.chunks, reqID)
 					s.chunksMu.Unlock()
-					msg.Err = errors.Errorf("too many chunks: %d > %d", n, s.c.MaxChunkCount())
+					msg.Err = errors.Errorf("too many chunks: %d > %d: %w", n, s.c.MaxChunkCount(), ua.StatusBadEncodingLimitsExceeded)
+					return msg
+				}
+				if size := chunksSize(s.chunks[reqID]); size > uint64(s.c.MaxMessageSize()) {
+					delete(s.chunks, reqID)
+					s.chunksMu.Unlock()
+					msg.Err = errors.Errorf("message too large: %d > %d: %w", size, s.c.MaxMessageSize(), ua.StatusBadEncodingLimitsExceeded)
 					return msg
 				}
 				s.chunksMu.Unlock()
@@ -390,7 +407,7 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 			}
 
 			if uint32(len(b)) > s.c.MaxMessageSize() {
-				msg.Err = errors.Errorf("message too large: %d > %d", uint32(len(b)), s.c.MaxMessageSize())
+				msg.Err = errors.Errorf("message too large: %d > %d: %w", uint32(len(b)), s.c.MaxMessageSize(), ua.StatusBadEncodingLimitsExceeded)
 				return msg
 			}
 
@@ -404,7 +421,7 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 			// and subsequently remove it and the TypeID from all service
 			// structs and tests. We also need to add a deadline to all
 			// handlers and check them periodically to time them out.
-			_, body, err := ua.DecodeService(b)
+			_, body, err := decodeService(b)
 			if err != nil {
 				msg.Err = err
 				return msg
@@ -1205,6 +1222,31 @@ func (s *SecureChannel) timeNow() time.Time {
 		return s.time()
 	}
 	return time.Now()
+}
+
+// decodeService is ua.DecodeService that turns a panic into an error (patch): it runs
+// on the dispatcher goroutine, where a panic while decoding what a peer sent would end
+// the process.
+func decodeService(b []byte) (typeID *ua.ExpandedNodeID, v interface{}, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			typeID, v, err = nil, nil, errors.Errorf("decode message: panic: %v: %w", r, ua.StatusBadDecodingError)
+		}
+	}()
+	return ua.DecodeService(b)
+}
+
+// maxPartialMessages bounds the number of messages whose chunks are being collected
+// at one time (patch).
+const maxPartialMessages = 32
+
+// chunksSize is the total body size of chunks (patch).
+func chunksSize(chunks []*MessageChunk) uint64 {
+	var n uint64
+	for _, c := range chunks {
+		n += uint64(len(c.Data))
+	}
+	return n
 }
 
 func mergeChunks(chunks []*MessageChunk) ([]byte, error) {
