@@ -119,7 +119,7 @@ func (s *Source) session(ctx context.Context, emit point.EmitFunc) (up bool, err
 func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
-	eps, err := opcua.GetEndpoints(cctx, s.cfg.Endpoint, opcua.DialTimeout(s.cfg.ConnectTimeout))
+	eps, err := opcua.GetEndpoints(cctx, s.cfg.Endpoint, append(s.limits(), opcua.DialTimeout(s.cfg.ConnectTimeout))...)
 	if err != nil {
 		return nil, fmt.Errorf("get endpoints of %q: %w", s.cfg.Endpoint, err)
 	}
@@ -127,16 +127,16 @@ func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 	if s.cfg.Own != nil && len(s.cfg.Own.Cert.URIs) > 0 {
 		appURI = s.cfg.Own.Cert.URIs[0].String()
 	}
-	opts := []opcua.Option{
+	opts := append(s.limits(),
 		// Reconnecting is this package's job: gopcua must not recreate anything itself.
 		opcua.AutoReconnect(false),
 		opcua.DialTimeout(s.cfg.ConnectTimeout),
 		opcua.RequestTimeout(s.requestTimeout()),
-		opcua.SessionTimeout(2 * time.Minute),
+		opcua.SessionTimeout(2*time.Minute),
 		opcua.ApplicationName("Ganlink gateway"),
 		opcua.ProductURI("urn:ganlink"),
-		opcua.SessionName("ganlink " + s.cfg.Name),
-	}
+		opcua.SessionName("ganlink "+s.cfg.Name),
+	)
 	token := ua.UserTokenTypeAnonymous
 	switch {
 	case s.cfg.Username != "":
@@ -210,6 +210,20 @@ func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 		return nil, fmt.Errorf("connect to %q with security %s and %s login: %w%s", s.cfg.Endpoint, security, tokenName(token), err, hint)
 	}
 	return c, nil
+}
+
+// limits are the client options that bound what the gateway accepts from the server:
+// the message size and the chunks it may come in. The patched gopcua keeps them
+// whatever the server's Acknowledge says (third_party/gopcua/PATCHES.md).
+func (s *Source) limits() []opcua.Option {
+	chunks := (s.cfg.MaxMessageSize + receiveChunkSize - 1) / receiveChunkSize
+	return []opcua.Option{
+		opcua.ReceiveBufferSize(receiveChunkSize),
+		opcua.MaxMessageSize(uint32(s.cfg.MaxMessageSize)),
+		// Chunks carry headers and padding: a message of the maximum size may need a
+		// few more than its size divided by the chunk size.
+		opcua.MaxChunkCount(uint32(chunks + chunks/8 + 2)),
+	}
 }
 
 // checkServerIdentity warns once when the trusted server certificate does not carry the

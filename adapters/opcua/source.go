@@ -170,7 +170,10 @@ func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	bo := reconnect.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	reconnect.Loop(ctx, &bo, &s.warn,
 		func(st point.State, err error) { s.obs.State(s.cfg.Name, st, err) },
-		func(ctx context.Context) (bool, error) { return s.session(ctx, emit) })
+		func(ctx context.Context) (bool, error) {
+			up, err := s.session(ctx, emit)
+			return up, bound(err) // it may quote what the server sent
+		})
 	s.log.Info("opcua source stopped", "endpoint", s.cfg.Endpoint)
 	return nil
 }
