@@ -224,7 +224,7 @@ type proxy struct {
 	conns   []net.Conn
 	frozen  bool
 	closed  bool
-	rewrite func(msg []byte) []byte // server to client, one OPC UA TCP message at a time
+	rewrite func(msg []byte) []byte // server to client, one OPC UA TCP message at a time; nil drops the connection
 	wg      sync.WaitGroup
 }
 
@@ -304,6 +304,11 @@ func (p *proxy) fromServer(dst, src net.Conn) {
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
+		}
+		if msg == nil { // the rewrite drops the connection
+			dst.Close()
+			src.Close()
+			return
 		}
 		if _, err := dst.Write(msg); err != nil {
 			src.Close()

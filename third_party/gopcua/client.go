@@ -141,6 +141,9 @@ type Client struct {
 	// atomicSession is the active atomicSession.
 	atomicSession atomic.Value // *Session
 
+	// created is the session the last Connect created, activated or not (patch).
+	created atomic.Pointer[Session]
+
 	// subMux guards subs and pendingAcks.
 	subMux sync.RWMutex
 
@@ -249,6 +252,7 @@ func (c *Client) Connect(ctx context.Context) error {
 
 		return err
 	}
+	c.created.Store(s) // patch: see CreatedSession
 
 	if err := c.ActivateSession(ctx, s); err != nil {
 		c.Close(ctx)
@@ -843,49 +847,12 @@ func (c *Client) ActivateSession(ctx context.Context, s *Session) error {
 		return ua.StatusBadServerNotConnected
 	}
 	stats.Client().Add("ActivateSession", 1)
-	sig, sigAlg, err := sc.NewSessionSignature(s.serverCertificate, s.serverNonce)
+	req, err := c.activateSessionRequest(sc, s)
 	if err != nil {
-		log.Printf("error creating session signature: %s", err)
-		return nil
+		return err
 	}
-
-	switch tok := s.cfg.UserIdentityToken.(type) {
-	case *ua.AnonymousIdentityToken:
-		// nothing to do
-
-	case *ua.UserNameIdentityToken:
-		pass, passAlg, err := sc.EncryptUserPassword(s.cfg.AuthPolicyURI, s.cfg.AuthPassword, s.serverCertificate, s.serverNonce)
-		if err != nil {
-			log.Printf("error encrypting user password: %s", err)
-			return err
-		}
-		tok.Password = pass
-		tok.EncryptionAlgorithm = passAlg
-
-	case *ua.X509IdentityToken:
-		tokSig, tokSigAlg, err := sc.NewUserTokenSignature(s.cfg.AuthPolicyURI, s.serverCertificate, s.serverNonce)
-		if err != nil {
-			log.Printf("error creating session signature: %s", err)
-			return err
-		}
-		s.cfg.UserTokenSignature = &ua.SignatureData{
-			Algorithm: tokSigAlg,
-			Signature: tokSig,
-		}
-
-	case *ua.IssuedIdentityToken:
-		tok.EncryptionAlgorithm = ""
-	}
-
-	req := &ua.ActivateSessionRequest{
-		ClientSignature: &ua.SignatureData{
-			Algorithm: sigAlg,
-			Signature: sig,
-		},
-		ClientSoftwareCertificates: nil,
-		LocaleIDs:                  s.cfg.LocaleIDs,
-		UserIdentityToken:          ua.NewExtensionObject(s.cfg.UserIdentityToken),
-		UserTokenSignature:         s.cfg.UserTokenSignature,
+	if req == nil {
+		return nil // upstream behaviour: a signature error is logged and ignored
 	}
 	return sc.SendRequest(ctx, req, s.resp.AuthenticationToken, func(v ua.Response) error {
 		var res *ua.ActivateSessionResponse
@@ -907,6 +874,98 @@ func (c *Client) ActivateSession(ctx context.Context, s *Session) error {
 
 		c.setSession(s)
 		return nil
+	})
+}
+
+// activateSessionRequest builds the ActivateSessionRequest for s on sc (patch: taken
+// out of ActivateSession for ReleaseSession). A nil request and nil error mean the
+// session signature could not be created (logged).
+func (c *Client) activateSessionRequest(sc *uasc.SecureChannel, s *Session) (*ua.ActivateSessionRequest, error) {
+	sig, sigAlg, err := sc.NewSessionSignature(s.serverCertificate, s.serverNonce)
+	if err != nil {
+		log.Printf("error creating session signature: %s", err)
+		return nil, nil
+	}
+
+	switch tok := s.cfg.UserIdentityToken.(type) {
+	case *ua.AnonymousIdentityToken:
+		// nothing to do
+
+	case *ua.UserNameIdentityToken:
+		pass, passAlg, err := sc.EncryptUserPassword(s.cfg.AuthPolicyURI, s.cfg.AuthPassword, s.serverCertificate, s.serverNonce)
+		if err != nil {
+			log.Printf("error encrypting user password: %s", err)
+			return nil, err
+		}
+		tok.Password = pass
+		tok.EncryptionAlgorithm = passAlg
+
+	case *ua.X509IdentityToken:
+		tokSig, tokSigAlg, err := sc.NewUserTokenSignature(s.cfg.AuthPolicyURI, s.serverCertificate, s.serverNonce)
+		if err != nil {
+			log.Printf("error creating session signature: %s", err)
+			return nil, err
+		}
+		s.cfg.UserTokenSignature = &ua.SignatureData{
+			Algorithm: tokSigAlg,
+			Signature: tokSig,
+		}
+
+	case *ua.IssuedIdentityToken:
+		tok.EncryptionAlgorithm = ""
+	}
+
+	req := &ua.ActivateSessionRequest{
+		ClientSignature: &ua.SignatureData{
+			Algorithm: sigAlg,
+			Signature: sig,
+		},
+		ClientSoftwareCertificates: nil,
+		LocaleIDs:                  s.cfg.LocaleIDs,
+		UserIdentityToken:          ua.NewExtensionObject(s.cfg.UserIdentityToken),
+		UserTokenSignature:         s.cfg.UserTokenSignature,
+	}
+	return req, nil
+}
+
+// CreatedSession returns the session the last Connect created, whether or not Connect
+// then activated it (patch). When the connection drops during Connect, or before the
+// session could be closed, the server keeps the session until its timeout; with this
+// and ReleaseSession a caller can close it from a new connection instead of leaving it
+// to occupy one of the server's session slots.
+func (c *Client) CreatedSession() *Session {
+	return c.created.Load()
+}
+
+// ReleaseSession activates s, a session created on another (dropped) connection, on
+// this client's secure channel and closes it, deleting its subscriptions (patch). The
+// client's own session, if any, is not touched: the requests carry s's authentication
+// token. The client needs a secure channel (Dial), not a session.
+//
+// See Part 4, 5.6.3 (transferring a session to another secure channel) and 5.6.4.
+func (c *Client) ReleaseSession(ctx context.Context, s *Session) error {
+	sc := c.SecureChannel()
+	if sc == nil {
+		return ua.StatusBadServerNotConnected
+	}
+	req, err := c.activateSessionRequest(sc, s)
+	if err != nil {
+		return err
+	}
+	err = sc.SendRequest(ctx, req, s.resp.AuthenticationToken, func(v ua.Response) error {
+		var res *ua.ActivateSessionResponse
+		if err := safeAssign(v, &res); err != nil {
+			return err
+		}
+		s.serverNonce = res.ServerNonce
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return sc.SendRequest(ctx, &ua.CloseSessionRequest{DeleteSubscriptions: true}, s.resp.AuthenticationToken, func(v ua.Response) error {
+		var res *ua.CloseSessionResponse
+		return safeAssign(v, &res)
 	})
 }
 

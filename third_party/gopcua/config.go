@@ -65,11 +65,15 @@ type Config struct {
 }
 
 func DefaultDialer() *uacp.Dialer {
+	// Patch: a copy of the default ACK. Upstream shared uacp.DefaultClientACK, so the
+	// MaxMessageSize, MaxChunkCount, ReceiveBufferSize and SendBufferSize options of
+	// one client changed the global default for every other client (a data race).
+	ack := *uacp.DefaultClientACK
 	return &uacp.Dialer{
 		Dialer: &net.Dialer{
 			Timeout: DefaultDialTimeout,
 		},
-		ClientACK: uacp.DefaultClientACK,
+		ClientACK: &ack,
 	}
 }
 

@@ -22,7 +22,8 @@
 // security policy names besides None, each offered in Sign and SignAndEncrypt; empty: None
 // only), nonone (1: no None endpoint), users (user:password,... ; set: anonymous login is
 // refused), userpki (certificate folder for X.509 user logins; its trusted/certs holds the
-// accepted user certificates), certout (file to write the server's DER certificate to).
+// accepted user certificates), certout (file to write the server's DER certificate to),
+// maxsessions (the server's session limit; default node-opcua's).
 // Client certificates are trusted when pki/trusted/certs holds them; others are rejected
 // (into pki/rejected) unless no security policy is offered.
 const path = require("path");
@@ -81,6 +82,7 @@ async function main() {
     serverInfo: { applicationUri: "urn:ganlink:testsrv:machinetool", productUri: "urn:ganlink:testsrv" },
     buildInfo: { productName: "ganlink test machine tool server" },
   };
+  if (args.maxsessions) options.serverCapabilities = { maxSessions: Number(args.maxsessions) };
   if (Object.keys(users).length > 0) {
     options.userManager = { isValidUser: (name, password) => users[name] === password };
   }
