@@ -382,7 +382,7 @@ func parseNodeID(s string) (nodeID, error) {
 		if i <= len("nsu=") {
 			return bad()
 		}
-		n.nsu = rest[len("nsu="):i]
+		n.nsu = unescapeNSU(rest[len("nsu="):i])
 		rest = rest[i+1:]
 	}
 	if len(rest) < 2 || rest[1] != '=' {

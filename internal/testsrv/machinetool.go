@@ -59,6 +59,9 @@ type MachineToolOptions struct {
 	TrustedUsers [][]byte
 	// MaxSessions is the server's session limit; 0 leaves node-opcua's default.
 	MaxSessions int
+	// Hostile adds machine M3 and object Panel whose names and node ids try to inject
+	// into the output of gateway browse (nodeopcua/server.js, hostile()).
+	Hostile bool
 }
 
 // StartMachineTool starts the server (about 3 s) and stops it at the end of the test.
@@ -110,6 +113,9 @@ func (m *MachineTool) StartWith(o MachineToolOptions) {
 		"--policies=" + strings.Join(o.Policies, ","), "--certout=" + filepath.Join(m.dir, "server.der")}
 	if o.NoNone {
 		args = append(args, "--nonone=1")
+	}
+	if o.Hostile {
+		args = append(args, "--hostile=1")
 	}
 	if o.MaxSessions > 0 {
 		args = append(args, "--maxsessions="+strconv.Itoa(o.MaxSessions))
