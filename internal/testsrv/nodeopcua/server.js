@@ -37,7 +37,7 @@ for (const a of process.argv.slice(2)) {
 }
 const {
   OPCUAServer, OPCUACertificateManager, DataType, Variant, VariantArrayType, LocalizedText,
-  SecurityPolicy, MessageSecurityMode, nodesets,
+  SecurityPolicy, MessageSecurityMode, nodesets, DataValue, StatusCodes,
 } = require(args.modules ? path.join(args.modules, "node-opcua") : "node-opcua");
 const port = Number(args.port);
 const pad = Number(args.pad || 0);
@@ -184,6 +184,12 @@ function hostile(as, machines, machineToolType, spindleType, mt, vendor) {
   variable(evil, { componentOf: panel, browseName: "Text", nodeId: "s=Panel.Text", dataType: evilType }, DataType.String, "x");
   variable(evil, { componentOf: panel, browseName: "L".repeat(1100), nodeId: "s=Panel.Long", dataType: "Double" }, DataType.Double, 1.5);
   variable(evil, { componentOf: panel, browseName: "Temp", nodeId: "s=Panel.Temp" + INJECT, dataType: "Double" }, DataType.Double, 20);
+  // Values: a string of 1 MiB, and an Uncertain status without a value.
+  variable(evil, { componentOf: panel, browseName: "Big", nodeId: "s=Panel.Big", dataType: "String" }, DataType.String, "x".repeat(1 << 20));
+  evil.addVariable({
+    componentOf: panel, browseName: "UncertainNull", nodeId: "s=Panel.UncertainNull", dataType: "Double", minimumSamplingInterval: 100,
+    value: { timestamped_get: () => new DataValue({ value: new Variant({ dataType: DataType.Null }), statusCode: StatusCodes.UncertainNoCommunicationLastUsableValue, sourceTimestamp: new Date() }) },
+  });
 }
 
 main().catch((err) => {
