@@ -9,7 +9,7 @@ import (
 // last_signal_error and /api/status, and to the log). Errors carry what a server sent:
 // a string value that is not in a signal's map, the reason text of a server's ERR
 // message. A 1 MiB string value would otherwise go whole into every report.
-const maxErrorText = 512
+const maxErrorText = 1024
 
 // boundedError is an error whose text is cut to maxErrorText bytes; errors.Is and As
 // still see the whole chain.
