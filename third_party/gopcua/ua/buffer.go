@@ -207,7 +207,9 @@ func (b *Buffer) ReadN(n int) []byte {
 		return nil
 	}
 	d := b.buf[b.pos:]
-	if n > len(d) {
+	// Patch: n < 0 is a length of 2^31 or more read as uint32 on a 32-bit platform
+	// (linux/arm): upstream sliced with it and panicked.
+	if n < 0 || n > len(d) {
 		b.err = io.ErrUnexpectedEOF
 		return nil
 	}

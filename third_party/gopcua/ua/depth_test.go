@@ -125,3 +125,10 @@ func TestNestingDepthBound(t *testing.T) {
 		})
 	}
 }
+
+func TestReadNNegative(t *testing.T) {
+	b := NewBuffer([]byte{1, 2, 3})
+	if got := b.ReadN(-1 << 31); got != nil || b.Error() == nil {
+		t.Fatalf("ReadN(-2^31) = %v, err %v; want nil and an error", got, b.Error())
+	}
+}
