@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,7 +74,22 @@ func heapWatch() (stop func() uint64) {
 	}
 }
 
-// downReasons returns the FailureReason of every StateDown event with its error.
+// rssMiB is the process's resident set size in MiB (VmRSS in /proc/self/status), for
+// the test log; 0 where unavailable.
+func rssMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
 func (r *recorder) downErrors() []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -98,6 +115,8 @@ func TestHostileArrayLength(t *testing.T) {
 	p.setRewrite(setEndpointsLength(0x7fffffff, &rewritten))
 
 	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	watch := heapWatch()
 	rec := &recorder{}
 	cfg := testConfig(p.url, ts, "speed")
@@ -120,7 +139,7 @@ func TestHostileArrayLength(t *testing.T) {
 			t.Errorf("error %q does not name the array length", err)
 		}
 	}
-	t.Logf("peak heap in use during %d hostile responses: %.1f MiB", rewritten.Load(), float64(peak)/(1<<20))
+	t.Logf("peak heap in use during %d hostile responses: %.1f MiB (%.1f MiB before)", rewritten.Load(), float64(peak)/(1<<20), float64(ms.HeapInuse)/(1<<20))
 	if peak > 64<<20 {
 		t.Errorf("peak heap in use %d bytes during the hostile responses, want under 64 MiB", peak)
 	}
@@ -154,6 +173,7 @@ func TestMutatedServerTraffic(t *testing.T) {
 	})
 
 	runtime.GC()
+	rssBefore := rssMiB()
 	watch := heapWatch()
 	rec := &recorder{}
 	cfg := testConfig(p.url, ts, "speed")
@@ -164,7 +184,8 @@ func TestMutatedServerTraffic(t *testing.T) {
 	waitFor(t, 60*time.Second, fmt.Sprintf("%d mutated messages", messages), func() bool { return mutated.Load() >= messages })
 	peak := watch()
 	p.setRewrite(nil)
-	t.Logf("%d mutated messages, %d failed sessions, peak heap in use %.1f MiB", mutated.Load(), len(rec.downErrors()), float64(peak)/(1<<20))
+	t.Logf("%d mutated messages, %d failed sessions, peak heap in use %.1f MiB, RSS %.1f MiB before, %.1f MiB after",
+		mutated.Load(), len(rec.downErrors()), float64(peak)/(1<<20), rssBefore, rssMiB())
 	if peak > 64<<20 {
 		t.Errorf("peak heap in use %d bytes, want under 64 MiB", peak)
 	}
