@@ -1,7 +1,9 @@
 package opcua
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -279,4 +281,40 @@ func FuzzDecodeResponse(f *testing.F) {
 			checkBatch(t, batch)
 		}
 	})
+}
+
+// The bounds of the patched gopcua decoder (third_party/gopcua/PATCHES.md), checked
+// here so that dropping the replace directive fails this package's tests cleanly: a
+// Variant array of negative length (upstream: a panic on the client's dispatcher
+// goroutine, which ends the process), Variants nested a million deep (upstream: a
+// fatal stack overflow), and a GetEndpointsResponse announcing 2^31-1 endpoints
+// (upstream: a 16 GiB allocation).
+func TestPatchedDecoderBounds(t *testing.T) {
+	le := binary.LittleEndian
+	negative := le.AppendUint32([]byte{byte(ua.TypeIDInt32) | 0x80}, 0xfffffffe)
+	if _, err := new(ua.Variant).Decode(negative); !errors.Is(err, ua.StatusBadEncodingLimitsExceeded) {
+		t.Errorf("negative array length: %v, want StatusBadEncodingLimitsExceeded", err)
+	}
+	nested := append(bytes.Repeat([]byte{byte(ua.TypeIDVariant)}, 1<<20), 0)
+	if _, err := new(ua.Variant).Decode(nested); !errors.Is(err, ua.StatusBadEncodingLimitsExceeded) {
+		t.Errorf("nesting 2^20 deep: %v, want StatusBadEncodingLimitsExceeded", err)
+	}
+	seed := responseSeeds(t)[0] // the GetEndpointsResponse
+	var n atomic.Int64
+	msg := append(make([]byte, msgBodyOffset), seed...)
+	copy(msg, "MSGF")
+	msg = setEndpointsLength(0x7fffffff, &n)(msg)
+	if n.Load() != 1 {
+		t.Fatal("the endpoints array length was not found")
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := ua.DecodeService(msg[msgBodyOffset:])
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ua.StatusBadEncodingLimitsExceeded) || !strings.Contains(err.Error(), "array length 2147483647 exceeds the ") {
+		t.Errorf("2^31-1 endpoints: %v, want an array length error wrapping StatusBadEncodingLimitsExceeded", err)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Errorf("decoding allocated %d bytes", d)
+	}
 }
