@@ -24,8 +24,9 @@ type Buffer struct {
 	buf []byte
 	pos int
 	err error
-	// depth is the nesting depth of the value being decoded (patch: see depth.go).
-	depth int
+	// depth is the nesting depth of the value being decoded and the allocation budget
+	// of the message (patch: see depth.go).
+	depth nest
 }
 
 func NewBuffer(b []byte) *Buffer {
@@ -33,7 +34,7 @@ func NewBuffer(b []byte) *Buffer {
 }
 
 // newBufferDepth returns a buffer for decoding a value at the given nesting depth.
-func newBufferDepth(b []byte, depth int) *Buffer {
+func newBufferDepth(b []byte, depth nest) *Buffer {
 	return &Buffer{buf: b, depth: depth}
 }
 
@@ -175,7 +176,7 @@ func (b *Buffer) ReadStruct(r interface{}) {
 	var err error
 	switch x := r.(type) {
 	case depthDecoder:
-		n, err = x.decodeDepth(b.buf[b.pos:], b.depth+1)
+		n, err = x.decodeDepth(b.buf[b.pos:], b.depth.inner())
 	case BinaryDecoder:
 		n, err = x.Decode(b.buf[b.pos:])
 	default:

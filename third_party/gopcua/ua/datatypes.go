@@ -37,13 +37,17 @@ type DataValue struct {
 }
 
 func (d *DataValue) Decode(b []byte) (int, error) {
-	return d.decodeDepth(b, 1)
+	return d.decodeDepth(b, outermost(len(b)))
 }
 
 // decodeDepth implements depthDecoder (patch).
-func (d *DataValue) decodeDepth(b []byte, depth int) (int, error) {
-	if depth > MaxNestingDepth {
-		return 0, errNesting(depth)
+func (d *DataValue) decodeDepth(b []byte, depth nest) (int, error) {
+	if depth.level > MaxNestingDepth {
+		return 0, errNesting(depth.level)
+	}
+	depth = depth.withBudget(len(b))
+	if err := depth.spend(variantSize); err != nil {
+		return 0, err
 	}
 	buf := newBufferDepth(b, depth)
 	d.EncodingMask = buf.ReadByte()

@@ -32,12 +32,13 @@ type BinaryDecoder interface {
 
 func Decode(b []byte, v interface{}) (int, error) {
 	val := reflect.ValueOf(v)
-	return decode(b, val, val.Type().String(), 0)
+	return decode(b, val, val.Type().String(), nest{budget: newBudget(len(b))})
 }
 
 // decode decodes b into val. depth is the nesting depth of the enclosing Variant,
-// DataValue, DiagnosticInfo or ExtensionObject (patch: see depth.go).
-func decode(b []byte, val reflect.Value, name string, depth int) (n int, err error) {
+// DataValue, DiagnosticInfo or ExtensionObject, with the message's allocation budget
+// (patch: see depth.go).
+func decode(b []byte, val reflect.Value, name string, depth nest) (n int, err error) {
 	if debugCodec {
 		fmt.Printf("decode: %s has type %v and is a %s, %d bytes\n", name, val.Type(), val.Type().Kind(), len(b))
 		defer func() {
@@ -49,7 +50,7 @@ func decode(b []byte, val reflect.Value, name string, depth int) (n int, err err
 	switch {
 	case isBinaryDecoder(val):
 		if v, ok := val.Interface().(depthDecoder); ok {
-			return v.decodeDepth(b, depth+1)
+			return v.decodeDepth(b, depth.inner())
 		}
 		v := val.Interface().(BinaryDecoder)
 		return v.Decode(b)
@@ -97,7 +98,7 @@ func decode(b []byte, val reflect.Value, name string, depth int) (n int, err err
 	return buf.Pos(), buf.Error()
 }
 
-func decodeStruct(b []byte, val reflect.Value, name string, depth int) (int, error) {
+func decodeStruct(b []byte, val reflect.Value, name string, depth nest) (int, error) {
 	pos := 0
 	valt := val.Type()
 	for i := 0; i < val.NumField(); i++ {
@@ -121,7 +122,7 @@ func decodeStruct(b []byte, val reflect.Value, name string, depth int) (int, err
 	return pos, nil
 }
 
-func decodeSlice(b []byte, val reflect.Value, name string, depth int) (int, error) {
+func decodeSlice(b []byte, val reflect.Value, name string, depth nest) (int, error) {
 	buf := NewBuffer(b)
 	n := buf.ReadUint32()
 	if buf.Error() != nil {
@@ -155,6 +156,12 @@ func decodeSlice(b []byte, val reflect.Value, name string, depth int) (int, erro
 		return buf.Pos(), buf.Error()
 	}
 
+	// Patch: the slice and the structs its pointers will hold are charged to the
+	// message's allocation budget.
+	if err := depth.spend(int64(n) * elemCost(elemType)); err != nil {
+		return buf.Pos(), err
+	}
+
 	pos := buf.Pos()
 	// a is a slice of []*Foo
 	a := reflect.MakeSlice(val.Type(), int(n), int(n))
@@ -181,7 +188,7 @@ func decodeSlice(b []byte, val reflect.Value, name string, depth int) (int, erro
 	return pos, nil
 }
 
-func decodeArray(b []byte, val reflect.Value, name string, depth int) (int, error) {
+func decodeArray(b []byte, val reflect.Value, name string, depth nest) (int, error) {
 	buf := NewBuffer(b)
 	n := buf.ReadUint32()
 	if buf.Error() != nil {

@@ -9,6 +9,7 @@ package ua
 
 import (
 	"fmt"
+	"reflect"
 )
 
 // MaxNestingDepth bounds how deeply Variants, DataValues, DiagnosticInfos and
@@ -20,11 +21,75 @@ import (
 const MaxNestingDepth = 100
 
 // depthDecoder is implemented by the types that can contain themselves, directly or
-// through an ExtensionObject. decodeDepth decodes the value at the given depth (1 for
-// a value that is not nested in another of these types).
+// through an ExtensionObject. decodeDepth decodes the value at the given depth (level 1
+// for a value that is not nested in another of these types).
 type depthDecoder interface {
-	decodeDepth(b []byte, depth int) (int, error)
+	decodeDepth(b []byte, depth nest) (int, error)
 }
+
+// AllocFactor bounds what decoding one message may allocate for the slices and
+// structures it creates: AllocFactor times the size of the message, plus 64 KiB. The
+// arrays a message announces are bounded by its bytes, but one byte on the wire can
+// become more than a hundred bytes of Go values (an empty DataValue in a slice of
+// pointers, a null Variant): without a budget a 2 MiB message of empty DataValues
+// allocated 336 MiB. Real messages stay far below: a publish response needs about 10
+// bytes of Go values per byte.
+const AllocFactor = 32
+
+// nest is the nesting level of the value being decoded and the allocation budget of
+// the message it belongs to, shared by every value decoded from that message.
+type nest struct {
+	level  int
+	budget *budget
+}
+
+type budget struct{ left, size int64 }
+
+// newBudget is the allocation budget of a message of n bytes.
+func newBudget(n int) *budget {
+	return &budget{left: int64(n)*AllocFactor + 64<<10, size: int64(n)}
+}
+
+// outermost is the nest of a value decoded on its own from n bytes.
+func outermost(n int) nest { return nest{level: 1, budget: newBudget(n)} }
+
+// inner is the nest of a value nested in this one.
+func (d nest) inner() nest { return nest{level: d.level + 1, budget: d.budget} }
+
+// withBudget gives d a budget for n bytes when it has none (a value decoded through a
+// path that did not start at Decode).
+func (d nest) withBudget(n int) nest {
+	if d.budget == nil {
+		d.budget = newBudget(n)
+	}
+	return d
+}
+
+// spend charges n bytes to the budget; without a budget nothing is charged.
+func (d nest) spend(n int64) error {
+	if d.budget == nil {
+		return nil
+	}
+	d.budget.left -= n
+	if d.budget.left < 0 {
+		return fmt.Errorf("decoding a message of %d bytes needs more than %d times its size in memory: %w",
+			d.budget.size, AllocFactor, StatusBadEncodingLimitsExceeded)
+	}
+	return nil
+}
+
+// elemCost is what one element of a slice of t costs: the element, and the value it
+// points to for a pointer.
+func elemCost(t reflect.Type) int64 {
+	n := int64(t.Size())
+	if t.Kind() == reflect.Ptr {
+		n += int64(t.Elem().Size())
+	}
+	return n
+}
+
+// variantSize is the size of the Variant a DataValue always allocates.
+var variantSize = int64(reflect.TypeOf(Variant{}).Size())
 
 // errNesting is returned for a value nested deeper than MaxNestingDepth.
 func errNesting(depth int) error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // getEndpointsResponse encodes a GetEndpointsResponse with one endpoint and returns
@@ -130,5 +131,48 @@ func TestReadNNegative(t *testing.T) {
 	b := NewBuffer([]byte{1, 2, 3})
 	if got := b.ReadN(-1 << 31); got != nil || b.Error() == nil {
 		t.Fatalf("ReadN(-2^31) = %v, err %v; want nil and an error", got, b.Error())
+	}
+}
+
+// A message that announces many tiny elements: every element is there, but each byte
+// would become 150 bytes of Go values. The budget refuses it; a real read response of
+// the same element count passes.
+func TestAllocationBudget(t *testing.T) {
+	le := binary.LittleEndian
+	hdr, err := Encode(&ResponseHeader{ServiceDiagnostics: &DiagnosticInfo{}, AdditionalHeader: NewExtensionObject(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1 << 20
+	empty := append(le.AppendUint32(bytes.Clone(hdr), n), make([]byte, n)...) // n DataValues with mask 0
+	empty = le.AppendUint32(empty, 0)                                         // no DiagnosticInfos
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = Decode(empty, new(ReadResponse))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, StatusBadEncodingLimitsExceeded) {
+		t.Errorf("%d empty data values: err = %v, want StatusBadEncodingLimitsExceeded", n, err)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > AllocFactor*uint64(len(empty))+64<<10 {
+		t.Errorf("decoding allocated %d bytes for %d", d, len(empty))
+	}
+
+	res := &ReadResponse{ResponseHeader: &ResponseHeader{ServiceDiagnostics: &DiagnosticInfo{}, AdditionalHeader: NewExtensionObject(nil)}}
+	for i := range 100000 {
+		res.Results = append(res.Results, &DataValue{EncodingMask: DataValueValue | DataValueSourceTimestamp, Value: MustVariant(float64(i)), SourceTimestamp: time.Now()})
+	}
+	b, err := Encode(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(b, new(ReadResponse)); err != nil {
+		t.Errorf("read response of 100000 values: %v", err)
+	}
+	arr := &ReadResponse{ResponseHeader: res.ResponseHeader, Results: []*DataValue{{EncodingMask: DataValueValue, Value: MustVariant(make([]bool, 65535))}}}
+	if b, err = Encode(arr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(b, new(ReadResponse)); err != nil {
+		t.Errorf("read response of a Boolean array: %v", err)
 	}
 }

@@ -31,14 +31,15 @@ type DiagnosticInfo struct {
 }
 
 func (d *DiagnosticInfo) Decode(b []byte) (int, error) {
-	return d.decodeDepth(b, 1)
+	return d.decodeDepth(b, outermost(len(b)))
 }
 
 // decodeDepth implements depthDecoder (patch).
-func (d *DiagnosticInfo) decodeDepth(b []byte, depth int) (int, error) {
-	if depth > MaxNestingDepth {
-		return 0, errNesting(depth)
+func (d *DiagnosticInfo) decodeDepth(b []byte, depth nest) (int, error) {
+	if depth.level > MaxNestingDepth {
+		return 0, errNesting(depth.level)
 	}
+	depth = depth.withBudget(len(b))
 	buf := newBufferDepth(b, depth)
 	d.EncodingMask = buf.ReadByte()
 	if d.Has(DiagnosticInfoSymbolicID) {

@@ -48,15 +48,16 @@ func NewExtensionObject(value interface{}) *ExtensionObject {
 }
 
 func (e *ExtensionObject) Decode(b []byte) (int, error) {
-	return e.decodeDepth(b, 1)
+	return e.decodeDepth(b, outermost(len(b)))
 }
 
 // decodeDepth implements depthDecoder (patch): the body is decoded at the same depth,
 // so Variants inside it count as nested in this object.
-func (e *ExtensionObject) decodeDepth(b []byte, depth int) (int, error) {
-	if depth > MaxNestingDepth {
-		return 0, errNesting(depth)
+func (e *ExtensionObject) decodeDepth(b []byte, depth nest) (int, error) {
+	if depth.level > MaxNestingDepth {
+		return 0, errNesting(depth.level)
 	}
+	depth = depth.withBudget(len(b))
 	buf := newBufferDepth(b, depth)
 	e.TypeID = new(ExpandedNodeID)
 	buf.ReadStruct(e.TypeID)

@@ -116,14 +116,15 @@ func (m *Variant) Value() interface{} {
 
 // Decode implements the codec interface.
 func (m *Variant) Decode(b []byte) (int, error) {
-	return m.decodeDepth(b, 1)
+	return m.decodeDepth(b, outermost(len(b)))
 }
 
 // decodeDepth implements depthDecoder (patch).
-func (m *Variant) decodeDepth(b []byte, depth int) (int, error) {
-	if depth > MaxNestingDepth {
-		return 0, errNesting(depth)
+func (m *Variant) decodeDepth(b []byte, depth nest) (int, error) {
+	if depth.level > MaxNestingDepth {
+		return 0, errNesting(depth.level)
 	}
+	depth = depth.withBudget(len(b))
 	buf := newBufferDepth(b, depth)
 	m.mask = buf.ReadByte()
 
@@ -180,6 +181,10 @@ func (m *Variant) decodeDepth(b []byte, depth int) (int, error) {
 
 	// decode a slice with values
 	default:
+		// Patch: charged to the message's allocation budget.
+		if err := depth.spend(int64(n) * elemCost(typ)); err != nil {
+			return buf.Pos(), err
+		}
 		vals = reflect.MakeSlice(sliceType, n, n)
 		for i := 0; i < n; i++ {
 			vals.Index(i).Set(reflect.ValueOf(m.decodeValue(buf)))
