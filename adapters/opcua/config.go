@@ -27,11 +27,11 @@ const (
 	DefaultMaxItemsPerSubscription = 1000
 	DefaultQueueSize               = 10
 	// DefaultMaxMessageSize bounds a message the gateway accepts from a server
-	// (announced in the OPC UA Hello; a server's larger figure is ignored). Decoding a
-	// message costs up to ~120 times its size in memory for the worst encodings
-	// (arrays of empty Variants or DataValues), so this bounds a hostile message to
-	// ~250 MB for the moment it is decoded; a publish response of 1000 notifications
-	// is ~50 KB.
+	// (announced in the OPC UA Hello; a server's larger figure is ignored). The
+	// patched decoder refuses a message whose decoding would take more than
+	// ua.AllocFactor (32) times its size, so a hostile message costs at most ~64 MiB
+	// while it is decoded; a publish response of 1000 notifications is ~50 KB, and a
+	// 1 MiB string value still fits.
 	DefaultMaxMessageSize = 2 << 20
 	// receiveChunkSize is the chunk size the gateway announces (gopcua's default).
 	receiveChunkSize = 0xffff
