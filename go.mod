@@ -36,3 +36,6 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// gopcua v0.8.0 with bounded decoding (see third_party/gopcua/PATCHES.md).
+replace github.com/gopcua/opcua v0.8.0 => ./third_party/gopcua

@@ -210,7 +210,7 @@ func (b *browser) format(n *ua.NodeID) string {
 		return s
 	}
 	_, rest, _ := strings.Cut(s, ";")
-	return "nsu=" + b.ns[ns] + ";" + rest
+	return "nsu=" + escapeNSU(b.ns[ns]) + ";" + rest
 }
 
 // local returns the node id of a reference target on this server, or nil.

@@ -155,3 +155,41 @@ devices:
 		t.Errorf("bad pattern: %v", err)
 	}
 }
+
+func TestShownText(t *testing.T) {
+	for in, want := range map[string]string{
+		"M1":                          "M1",
+		"主轴 1":                        "主轴 1",
+		"a\nb":                        `a\nb`,
+		"\x00\x1b[31mred\x1b[0m":      `\x00\x1b[31mred\x1b[0m`,
+		"tab\there":                   `tab\there`,
+		"bidi\u202eevil":              `bidi\u202eevil`,
+		"bad\xffutf8":                 `bad\xffutf8`,
+		strings.Repeat("x", 201):      strings.Repeat("x", 200) + "…",
+		strings.Repeat("\n", 300)[:3]: `\n\n\n`,
+	} {
+		if got := shownText(in); got != want {
+			t.Errorf("shownText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Namespace URIs with ";" and "%" survive the trip through a node id and a browse path:
+// formatted escaped, parsed back to the same URI, never to another namespace.
+func TestNamespaceURIEscaping(t *testing.T) {
+	for _, uri := range []string{"urn:a", "urn:a;s=M1", "urn:x%3By", "urn:100%;;", "%25%3B"} {
+		id := "nsu=" + escapeNSU(uri) + ";s=Name;x"
+		n, err := parseNodeID(id)
+		if err != nil || n.nsu != uri || n.str != "Name;x" {
+			t.Errorf("parseNodeID(%q) = nsu %q str %q, %v; want nsu %q str %q", id, n.nsu, n.str, err, uri, "Name;x")
+		}
+		p := formatPath("", []string{"A", "B"}, []string{uri, uri})
+		elems, err := parseBrowsePath(p)
+		if err != nil || len(elems) != 2 || elems[0].nsu != uri || elems[1].name != "B" {
+			t.Errorf("parseBrowsePath(%q) = %+v, %v; want A and B in %q", p, elems, err, uri)
+		}
+	}
+	if got := escapeNSU("urn:a;s=M1"); got != "urn:a%3Bs=M1" {
+		t.Errorf("escapeNSU = %q", got)
+	}
+}

@@ -51,7 +51,7 @@ func parseBrowsePath(s string) ([]pathElement, error) {
 			if i == len("nsu=") {
 				return bad(n, "empty namespace uri")
 			}
-			e.nsu, e.inherit = rest[len("nsu="):i], false
+			e.nsu, e.inherit = unescapeNSU(rest[len("nsu="):i]), false
 			rest = rest[i+1:]
 		} else if d := leadingDigits(rest); d > 0 && d < len(rest) && rest[d] == ':' {
 			v, err := strconv.ParseUint(rest[:d], 10, 16)
@@ -111,6 +111,26 @@ func bindPath(elems []pathElement, start nodeID, defaultStart bool) []pathElemen
 	return out
 }
 
+// escapeNSU escapes a namespace URI for "nsu=URI;" in a node id or a browse path:
+// "%" becomes "%25" and ";" "%3B" (the percent-encoding OPC 10000-6 §5.3.1.11 uses for
+// these), so that a URI containing ";" cannot end the prefix early and name another
+// namespace and identifier. unescapeNSU reverses it.
+func escapeNSU(u string) string {
+	if !strings.ContainsAny(u, "%;") {
+		return u
+	}
+	return strings.NewReplacer("%", "%25", ";", "%3B").Replace(u)
+}
+
+// unescapeNSU decodes "%3B" (or "%3b") and "%25" in a namespace URI; other "%"
+// sequences stay as written.
+func unescapeNSU(u string) string {
+	if !strings.Contains(u, "%") {
+		return u
+	}
+	return strings.NewReplacer("%3B", ";", "%3b", ";", "%25", "%").Replace(u)
+}
+
 // escapeName escapes a browse name for a browse path element.
 func escapeName(name string) string {
 	var b strings.Builder
@@ -147,7 +167,7 @@ func formatPath(startNS string, names, uris []string) string {
 			if u == "" {
 				b.WriteString("0:")
 			} else {
-				b.WriteString("nsu=" + u + ";")
+				b.WriteString("nsu=" + escapeNSU(u) + ";")
 			}
 		}
 		prev = u

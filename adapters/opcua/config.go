@@ -26,6 +26,15 @@ const (
 	DefaultMaxItemsPerCall         = 1000
 	DefaultMaxItemsPerSubscription = 1000
 	DefaultQueueSize               = 10
+	// DefaultMaxMessageSize bounds a message the gateway accepts from a server
+	// (announced in the OPC UA Hello; a server's larger figure is ignored). The
+	// patched decoder refuses a message whose decoding would take more than
+	// ua.AllocFactor (32) times its size, so a hostile message costs at most ~64 MiB
+	// while it is decoded; a publish response of 1000 notifications is ~50 KB, and a
+	// 1 MiB string value still fits.
+	DefaultMaxMessageSize = 2 << 20
+	// receiveChunkSize is the chunk size the gateway announces (gopcua's default).
+	receiveChunkSize = 0xffff
 )
 
 // Config configures one OPC UA source: one server endpoint, one session, and the items
@@ -71,6 +80,10 @@ type Config struct {
 	// MaxItemsPerSubscription caps the items of one subscription; default 1000. More
 	// items are spread over several subscriptions.
 	MaxItemsPerSubscription int
+	// MaxMessageSize bounds a message accepted from the server, in bytes; default
+	// DefaultMaxMessageSize. A larger message fails the call (and the session) with
+	// an error wrapping ua.StatusBadEncodingLimitsExceeded.
+	MaxMessageSize int
 	// Items are the values to monitor. A source without items still keeps its session
 	// (and reports its state).
 	Items []Item
@@ -147,6 +160,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxItemsPerSubscription == 0 {
 		c.MaxItemsPerSubscription = DefaultMaxItemsPerSubscription
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
 	}
 	for i := range c.Items {
 		if c.Items[i].QueueSize == 0 {
@@ -245,6 +261,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxItemsPerSubscription < 0 {
 		add("max_items_per_subscription", "negative value %d", c.MaxItemsPerSubscription)
+	}
+	if c.MaxMessageSize != 0 && (c.MaxMessageSize < 8192 || c.MaxMessageSize > 1<<30) {
+		add("max_message_size", "invalid value %d: want 8192 to 1073741824 bytes", c.MaxMessageSize)
 	}
 	type key struct{ device, field string }
 	seen := make(map[key]int, len(c.Items))
@@ -366,7 +385,7 @@ func parseNodeID(s string) (nodeID, error) {
 		if i <= len("nsu=") {
 			return bad()
 		}
-		n.nsu = rest[len("nsu="):i]
+		n.nsu = unescapeNSU(rest[len("nsu="):i])
 		rest = rest[i+1:]
 	}
 	if len(rest) < 2 || rest[1] != '=' {

@@ -65,6 +65,13 @@ func (ss *session) appendDataChange(b point.Batch, fields []point.Field, subID u
 		it := &s.items[h]
 		dv := mi.Value
 		f := point.Field{Key: it.cfg.Field, Quality: quality(dv.Status)}
+		if f.Quality == point.Uncertain && isNull(dv) {
+			// An uncertain status without a value (servers send it for "no
+			// communication, no last usable value") carries nothing to use: a quality
+			// problem, not a type error. It becomes a bad field, so its value is not
+			// written and the last good value does not reappear.
+			f.Quality = point.Bad
+		}
 		if f.Quality == point.Bad {
 			// The value of a bad status is never used, so the last good value cannot
 			// reappear under a bad quality.
@@ -95,6 +102,11 @@ func (ss *session) appendDataChange(b point.Batch, fields []point.Field, subID u
 		})
 	}
 	return b
+}
+
+// isNull reports whether a data value carries no value: no Variant, or a Null one.
+func isNull(dv *ua.DataValue) bool {
+	return dv.Value == nil || dv.Value.Type() == ua.TypeIDNull
 }
 
 // quality maps the severity bits of an OPC UA status code: 00 good, 01 uncertain,
@@ -161,9 +173,15 @@ func (it *item) value(v *ua.Variant) (float64, error) {
 	}
 }
 
+// convError describes a value the item cannot carry. Its text is bounded: err may
+// quote a string value of any length.
 func (it *item) convError(typ string, err error) error {
-	return fmt.Errorf("convert %s value of device %q field %q (node %q): %w",
-		typ, it.cfg.Device, it.cfg.Field, it.cfg.NodeID, err)
+	if it.cfg.BrowsePath != "" {
+		return bound(fmt.Errorf("convert %s value of device %q field %q (browse path %q): %w",
+			typ, it.cfg.Device, it.cfg.Field, it.cfg.BrowsePath, err))
+	}
+	return bound(fmt.Errorf("convert %s value of device %q field %q (node %q): %w",
+		typ, it.cfg.Device, it.cfg.Field, it.cfg.NodeID, err))
 }
 
 // typeName is the OPC UA built-in type name, e.g. "Double" or "ExtensionObject".

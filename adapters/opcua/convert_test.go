@@ -1,9 +1,13 @@
 package opcua
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gopcua/opcua/ua"
 
@@ -176,4 +180,181 @@ func BenchmarkDecodeAndConvert(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/value")
+}
+
+// dataChange builds a publish response of subscription 1 with one data value for client
+// handle 0.
+func dataChange(dv *ua.DataValue) *ua.PublishResponse {
+	res := publishResponse(0)
+	dcn := res.NotificationMessage.NotificationData[0].Value.(*ua.DataChangeNotification)
+	dcn.MonitoredItems[0].Value = dv
+	return res
+}
+
+// A string value of 1 MiB that is not in the signal's map: the signal error names the
+// device, field and node and quotes the start of the value; its text is bounded.
+func TestConvertLongStringErrorIsBounded(t *testing.T) {
+	rec := &recorder{}
+	ss := newTestSession(t, 1, rec)
+	ss.s.items[0].cfg.Conv = point.Conv{Map: map[string]float64{"AUTO": 1}}
+	long := strings.Repeat("é", 1<<19) // 1 MiB of two-byte characters
+	b, err := ss.convert(dataChange(&ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(long)}), time.Unix(1e9, 0))
+	if err != nil || len(b) != 0 {
+		t.Fatalf("convert: %d points, err %v; want none, nil", len(b), err)
+	}
+	sig := rec.signalList()
+	if len(sig) != 1 || sig[0].reason != "type" || !errors.Is(sig[0].err, point.ErrType) {
+		t.Fatalf("signals %+v, want one type error", sig)
+	}
+	msg := sig[0].err.Error()
+	prefix := `convert String value of device "m0" field "f0" (node "ns=2;i=1000"): value "éé`
+	if !strings.HasPrefix(msg, prefix) || !utf8.ValidString(msg) {
+		t.Errorf("error %.100q..., want prefix %q and valid UTF-8", msg, prefix)
+	}
+	full := len(`convert String value of device "m0" field "f0" (node "ns=2;i=1000"): value "`) + len(long) + len(`" not in map: unsupported value type`)
+	suffix := fmt.Sprintf("… (%d bytes)", full)
+	if !strings.HasSuffix(msg, suffix) || len(msg) > maxErrorText+len(suffix) {
+		t.Errorf("error of %d bytes ends %q, want at most %d bytes and the full length noted", len(msg), msg[max(0, len(msg)-40):], maxErrorText)
+	}
+}
+
+// An Uncertain status with a null value is a quality problem, not a type error: the
+// field is bad (its value is not written) and no signal error is reported. A Good status
+// with a null value stays a type error: the server vouches for a value it does not send.
+func TestConvertUncertainNull(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		dv       *ua.DataValue
+		wantQ    point.Quality
+		wantErrs int
+	}{
+		{"uncertain null variant", &ua.DataValue{EncodingMask: ua.DataValueValue | ua.DataValueStatusCode, Value: &ua.Variant{}, Status: ua.StatusUncertainNoCommunicationLastUsableValue}, point.Bad, 0},
+		{"uncertain without value", &ua.DataValue{EncodingMask: ua.DataValueStatusCode, Status: ua.StatusUncertain}, point.Bad, 0},
+		{"uncertain with value", &ua.DataValue{EncodingMask: ua.DataValueValue | ua.DataValueStatusCode, Value: ua.MustVariant(2.5), Status: ua.StatusUncertain}, point.Uncertain, 0},
+		{"good null", &ua.DataValue{EncodingMask: ua.DataValueValue, Value: &ua.Variant{}}, point.Good, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			ss := newTestSession(t, 1, rec)
+			b, _ := ss.convert(dataChange(tc.dv), time.Unix(1e9, 0))
+			if n := len(rec.signalList()); n != tc.wantErrs {
+				t.Fatalf("%d signal errors %+v, want %d", n, rec.signalList(), tc.wantErrs)
+			}
+			if tc.wantErrs > 0 {
+				if len(b) != 0 {
+					t.Fatalf("points %+v, want none", b)
+				}
+				if got, want := rec.signalList()[0].err.Error(), `convert Null value of device "m0" field "f0" (node "ns=2;i=1000"): null value: unsupported value type`; got != want {
+					t.Errorf("error %q, want %q", got, want)
+				}
+				return
+			}
+			if len(b) != 1 || b[0].Fields[0].Quality != tc.wantQ {
+				t.Fatalf("points %+v, want one with quality %s", b, tc.wantQ)
+			}
+			if tc.wantQ == point.Bad && b[0].Fields[0].Value != 0 {
+				t.Errorf("bad field carries value %v", b[0].Fields[0].Value)
+			}
+		})
+	}
+}
+
+// fuzzConvs are the conversions of the items of fuzzSession, by client handle modulo 4.
+var fuzzConvs = []point.Conv{
+	{},
+	{Scale: 1e300, Offset: -1},
+	{Map: map[string]float64{"": 0, "AUTO": 1, "MDI": 2, "é": 3}},
+	{Scale: -0.001, Offset: 1e10},
+}
+
+// fuzzSession is a session of 16 monitored items on subscription 1, with the
+// conversions of fuzzConvs.
+func fuzzSession(tb testing.TB, obs point.Observer) *session {
+	ss := newTestSession(tb, 16, obs)
+	for i := range ss.s.items {
+		ss.s.items[i].cfg.Conv = fuzzConvs[i%len(fuzzConvs)]
+	}
+	return ss
+}
+
+// checkBatch fails unless every point is one a sink may write: one field, a finite
+// value, zero for a bad field, a time after 1970.
+func checkBatch(t *testing.T, b point.Batch) {
+	t.Helper()
+	for _, p := range b {
+		if len(p.Fields) != 1 || p.Time <= 0 {
+			t.Fatalf("point %+v: want one field and a time after 1970", p)
+		}
+		f := p.Fields[0]
+		if math.IsNaN(f.Value) || math.IsInf(f.Value, 0) || (f.Quality == point.Bad && f.Value != 0) || f.Quality > point.Bad {
+			t.Fatalf("field %+v", f)
+		}
+	}
+}
+
+// signalChecker is an observer that fails the test for a signal error that does not
+// wrap point.ErrType or point.ErrNotFinite, has an unknown reason, or a text longer than
+// the bound.
+type signalChecker struct {
+	point.NopObserver
+	t *testing.T
+}
+
+func (c signalChecker) SignalError(source, device, signal, reason string, err error) {
+	if reason != "type" && reason != "nan" {
+		c.t.Fatalf("reason %q for %v", reason, err)
+	}
+	if !errors.Is(err, point.ErrType) && !errors.Is(err, point.ErrNotFinite) {
+		c.t.Fatalf("error %v wraps neither ErrType nor ErrNotFinite", err)
+	}
+	if n := len(err.Error()); n > maxErrorText+32 || !utf8.ValidString(err.Error()) {
+		c.t.Fatalf("error text of %d bytes (valid UTF-8: %v)", n, utf8.ValidString(err.Error()))
+	}
+}
+
+// FuzzConvertValue decodes a Variant (the value of a data change as the server encodes
+// it) and converts it for items with each of fuzzConvs, under each status severity.
+// Seeds cover the edges: zero, one, minus one, the extremes of every integer type,
+// NaN and infinities, empty and long strings, escapes, invalid UTF-8, arrays,
+// ExtensionObjects, LocalizedText, nested Variants and DataValues, and Null.
+func FuzzConvertValue(f *testing.F) {
+	long := strings.Repeat("x", 1<<16)
+	for _, v := range []any{0.0, 1.0, -1.0, math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64,
+		float32(0), float32(math.Inf(1)), int8(-128), byte(255), int16(-32768), uint16(65535), int32(math.MinInt32),
+		uint32(math.MaxUint32), int64(math.MinInt64), uint64(math.MaxUint64), true, false,
+		"", "AUTO", "MDI", "é", "\x00\n\x1b[31m", "\xff\xfe", long, []float64{1, 2}, []string{"AUTO"}, []byte{1},
+		ua.NewLocalizedText("AUTO"), ua.NewStringNodeID(2, "x"), t0, ua.MustVariant(1.0),
+		&ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant("AUTO")},
+		ua.NewExtensionObject(&ua.Range{Low: 0, High: 1}), ua.StatusBad,
+	} {
+		b, err := ua.MustVariant(v).Encode()
+		if err != nil {
+			f.Fatalf("encode %T: %v", v, err)
+		}
+		for _, st := range []uint8{0, 1, 2} {
+			f.Add(b, st, uint8(0))
+		}
+	}
+	f.Add([]byte{0}, uint8(1), uint8(0))    // Null, uncertain
+	f.Add([]byte{0}, uint8(0), uint8(2))    // Null, good, map
+	f.Add([]byte{0x8b}, uint8(0), uint8(1)) // truncated Double array
+	f.Fuzz(func(t *testing.T, b []byte, severity, handle uint8) {
+		if len(b) > 1<<17 {
+			return
+		}
+		v := new(ua.Variant)
+		if _, err := v.Decode(b); err != nil {
+			return
+		}
+		ss := fuzzSession(t, signalChecker{t: t})
+		h := uint32(handle) % 16
+		res := dataChange(&ua.DataValue{EncodingMask: ua.DataValueValue | ua.DataValueStatusCode, Value: v,
+			Status: ua.StatusCode(uint32(severity%4) << 30)})
+		res.NotificationMessage.NotificationData[0].Value.(*ua.DataChangeNotification).MonitoredItems[0].ClientHandle = h
+		batch, err := ss.convert(res, time.Unix(1e9, 0))
+		if err != nil {
+			t.Fatalf("convert: %v", err)
+		}
+		checkBatch(t, batch)
+	})
 }

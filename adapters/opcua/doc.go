@@ -65,7 +65,8 @@
 //	element = [ "nsu=" URI ";" | INDEX ":" ] name
 //	name    = 1*( char | "&" char )
 //
-// "nsu=URI;Name" gives the namespace by URI (the URI runs to the first ";"), "2:Name" by
+// "nsu=URI;Name" gives the namespace by URI (the URI runs to the first ";"; a ";" in
+// the URI is written "%3B" and a "%" "%25", in node ids too), "2:Name" by
 // index (discouraged: indexes may change when the server restarts; 0, the OPC UA
 // namespace, never does). A name without either takes the namespace of the element
 // before it, and the first element that of the start node: "nsu=urn:x;A/B/C" is A, B and

@@ -2,8 +2,10 @@ package opcua
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -213,18 +215,19 @@ func fmtStates(s []point.State) string {
 
 // proxy forwards TCP connections to a target. drop closes every connection (a network
 // reset or a crashed server process); freeze stops forwarding without closing anything
-// (a hung server or a half-open connection).
+// (a hung server or a half-open connection); rewrite changes what the server sends.
 type proxy struct {
 	t      testing.TB
 	l      net.Listener
 	target string
 	url    string
 
-	mu     sync.Mutex
-	conns  []net.Conn
-	frozen bool
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	conns   []net.Conn
+	frozen  bool
+	closed  bool
+	rewrite func(msg []byte) []byte // server to client, one OPC UA TCP message at a time; nil drops the connection
+	wg      sync.WaitGroup
 }
 
 func startProxy(t testing.TB, target string) *proxy {
@@ -263,8 +266,64 @@ func (p *proxy) serve() {
 		p.wg.Add(2)
 		p.mu.Unlock()
 		go p.pipe(u, c)
-		go p.pipe(c, u)
+		go p.fromServer(c, u)
 	}
+}
+
+// fromServer forwards the server's messages to the client, each through the rewrite
+// function while one is set. It reads whole OPC UA TCP messages (8-byte header with
+// the size), so a rewrite sees exactly one message.
+func (p *proxy) fromServer(dst, src net.Conn) {
+	defer p.wg.Done()
+	for {
+		hdr := make([]byte, 8)
+		if _, err := io.ReadFull(src, hdr); err != nil {
+			dst.Close()
+			return
+		}
+		size := binary.LittleEndian.Uint32(hdr[4:])
+		if size < 8 || size > 16<<20 {
+			dst.Close()
+			src.Close()
+			return
+		}
+		msg := append(hdr, make([]byte, size-8)...)
+		if _, err := io.ReadFull(src, msg[8:]); err != nil {
+			dst.Close()
+			return
+		}
+		for {
+			p.mu.Lock()
+			frozen, closed, rw := p.frozen, p.closed, p.rewrite
+			p.mu.Unlock()
+			if closed {
+				return
+			}
+			if !frozen {
+				if rw != nil {
+					msg = rw(msg)
+				}
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if msg == nil { // the rewrite drops the connection
+			dst.Close()
+			src.Close()
+			return
+		}
+		if _, err := dst.Write(msg); err != nil {
+			src.Close()
+			return
+		}
+	}
+}
+
+// setRewrite sets (nil: clears) the rewrite of the server's messages.
+func (p *proxy) setRewrite(f func(msg []byte) []byte) {
+	p.mu.Lock()
+	p.rewrite = f
+	p.mu.Unlock()
 }
 
 func (p *proxy) pipe(dst, src net.Conn) {

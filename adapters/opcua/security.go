@@ -52,7 +52,10 @@ var ErrNoEndpoint = errors.New("no endpoint")
 // "untrusted_certificate" (the server's certificate is not trusted by the gateway),
 // "security_rejected" (the server refused the gateway's certificate or security),
 // "login_refused" (user name, password or user certificate refused), "no_endpoint"
-// (nothing fits the configured security and login), or "" for any other failure.
+// (nothing fits the configured security and login), "malformed_message" (the server
+// sent a message the gateway refuses to decode: over MaxMessageSize, an array longer
+// than the message, nesting deeper than ua.MaxNestingDepth, or undecodable), or "" for
+// any other failure.
 func FailureReason(err error) string {
 	switch {
 	case err == nil:
@@ -69,6 +72,9 @@ func FailureReason(err error) string {
 		errors.Is(err, ua.StatusBadCertificateTimeInvalid), errors.Is(err, ua.StatusBadSecurityPolicyRejected),
 		errors.Is(err, ua.StatusBadCertificateUseNotAllowed):
 		return "security_rejected"
+	case errors.Is(err, ua.StatusBadEncodingLimitsExceeded), errors.Is(err, ua.StatusBadDecodingError),
+		errors.Is(err, ua.StatusBadTCPMessageTooLarge):
+		return "malformed_message"
 	}
 	return ""
 }

@@ -119,7 +119,7 @@ func (s *Source) session(ctx context.Context, emit point.EmitFunc) (up bool, err
 func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
-	eps, err := opcua.GetEndpoints(cctx, s.cfg.Endpoint, opcua.DialTimeout(s.cfg.ConnectTimeout))
+	eps, err := opcua.GetEndpoints(cctx, s.cfg.Endpoint, append(s.limits(), opcua.DialTimeout(s.cfg.ConnectTimeout))...)
 	if err != nil {
 		return nil, fmt.Errorf("get endpoints of %q: %w", s.cfg.Endpoint, err)
 	}
@@ -127,16 +127,16 @@ func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 	if s.cfg.Own != nil && len(s.cfg.Own.Cert.URIs) > 0 {
 		appURI = s.cfg.Own.Cert.URIs[0].String()
 	}
-	opts := []opcua.Option{
+	opts := append(s.limits(),
 		// Reconnecting is this package's job: gopcua must not recreate anything itself.
 		opcua.AutoReconnect(false),
 		opcua.DialTimeout(s.cfg.ConnectTimeout),
 		opcua.RequestTimeout(s.requestTimeout()),
-		opcua.SessionTimeout(2 * time.Minute),
+		opcua.SessionTimeout(sessionTimeout),
 		opcua.ApplicationName("Ganlink gateway"),
 		opcua.ProductURI("urn:ganlink"),
-		opcua.SessionName("ganlink " + s.cfg.Name),
-	}
+		opcua.SessionName("ganlink "+s.cfg.Name),
+	)
 	token := ua.UserTokenTypeAnonymous
 	switch {
 	case s.cfg.Username != "":
@@ -194,11 +194,16 @@ func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 	s.security.Store(&security)
 	// Dial the configured URL: servers often advertise a host name the gateway cannot
 	// resolve.
+	s.releaseOrphans(cctx, opts)
 	c, err := opcua.NewClient(s.cfg.Endpoint, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create client for %q: %w", s.cfg.Endpoint, err)
 	}
 	if err := c.Connect(cctx); err != nil {
+		// The session Connect created (if it got that far) may be left on the server:
+		// the connection dropped before it was activated, or before it could be
+		// closed. The next attempt closes it.
+		s.addOrphan(c.CreatedSession())
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.closeTimeout)
 		_ = c.Close(closeCtx)
 		cancel()
@@ -210,6 +215,77 @@ func (s *Source) connect(ctx context.Context) (*opcua.Client, error) {
 		return nil, fmt.Errorf("connect to %q with security %s and %s login: %w%s", s.cfg.Endpoint, security, tokenName(token), err, hint)
 	}
 	return c, nil
+}
+
+// addOrphan remembers a session that may be left on the server.
+func (s *Source) addOrphan(sess *opcua.Session) {
+	if sess == nil {
+		return
+	}
+	if len(s.orphans) == maxOrphans {
+		s.orphans = slices.Delete(s.orphans, 0, 1)
+	}
+	timeout := sess.RevisedTimeout()
+	if timeout <= 0 {
+		timeout = sessionTimeout
+	}
+	s.orphans = append(s.orphans, orphan{s: sess, expires: time.Now().Add(timeout)})
+}
+
+// releaseOrphans closes the sessions dropped connections left on the server, over a
+// secure channel of their own (no session of its own), before a new session is
+// created: a server at its session limit would refuse the new one with
+// BadTooManySessions until the old ones time out. A session the server answers for
+// (closed, or unknown to it) is forgotten; one whose release fails on the way is tried
+// again next time, until its timeout.
+func (s *Source) releaseOrphans(ctx context.Context, opts []opcua.Option) {
+	now := time.Now()
+	s.orphans = slices.DeleteFunc(s.orphans, func(o orphan) bool { return now.After(o.expires) })
+	if len(s.orphans) == 0 {
+		return
+	}
+	c, err := opcua.NewClient(s.cfg.Endpoint, opts...)
+	if err != nil {
+		return
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.closeTimeout)
+		_ = c.Close(closeCtx)
+		cancel()
+	}()
+	if err := c.Dial(ctx); err != nil {
+		return
+	}
+	released := 0
+	for len(s.orphans) > 0 {
+		err := c.ReleaseSession(ctx, s.orphans[0].s)
+		var status ua.StatusCode
+		if err != nil && (!errors.As(err, &status) || status == ua.StatusBadTimeout || status == ua.StatusBadServerNotConnected) {
+			break // not answered: the channel is gone too; try again next time
+		}
+		if err == nil {
+			released++
+		}
+		s.orphans = s.orphans[1:]
+	}
+	if released > 0 {
+		s.releasedSessions.Add(int64(released))
+		s.log.Info("opcua closed sessions left by dropped connections", "endpoint", s.cfg.Endpoint, "sessions", released)
+	}
+}
+
+// limits are the client options that bound what the gateway accepts from the server:
+// the message size and the chunks it may come in. The patched gopcua keeps them
+// whatever the server's Acknowledge says (third_party/gopcua/PATCHES.md).
+func (s *Source) limits() []opcua.Option {
+	chunks := (s.cfg.MaxMessageSize + receiveChunkSize - 1) / receiveChunkSize
+	return []opcua.Option{
+		opcua.ReceiveBufferSize(receiveChunkSize),
+		opcua.MaxMessageSize(uint32(s.cfg.MaxMessageSize)),
+		// Chunks carry headers and padding: a message of the maximum size may need a
+		// few more than its size divided by the chunk size.
+		opcua.MaxChunkCount(uint32(chunks + chunks/8 + 2)),
+	}
 }
 
 // checkServerIdentity warns once when the trusted server certificate does not carry the
@@ -811,6 +887,12 @@ func (ss *session) close() {
 			ids[i] = sub.id
 		}
 		_ = ss.c.Send(ctx, &ua.DeleteSubscriptionsRequest{SubscriptionIDs: ids}, func(ua.Response) error { return nil })
+	}
+	if err := ss.c.CloseSession(ctx); err != nil {
+		// The connection is gone: the session stays on the server until the next
+		// connection attempt closes it.
+		ss.s.addOrphan(ss.c.Session())
+		_, _ = ss.c.DetachSession(ctx)
 	}
 	_ = ss.c.Close(ctx)
 	ss.pubWG.Wait()

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/ganlink/ganlink/adapters/internal/reconnect"
@@ -35,10 +36,17 @@ type Source struct {
 	closeTimeout    time.Duration // bound on the graceful close of a session
 	maxPublishers   int           // bound on outstanding publish requests
 
+	// orphans are sessions that connections dropped during setup or before they could
+	// be closed left on the server; the next connection attempt closes them, so they
+	// do not hold the server's session slots until their timeout. Owned by Run's
+	// goroutine.
+	orphans []orphan
+
 	// Counters for diagnostics and tests.
-	monitorCalls   atomic.Int64 // CreateMonitoredItems requests sent
-	translateCalls atomic.Int64 // TranslateBrowsePathsToNodeIds requests sent
-	subscriptions  atomic.Int64 // subscriptions created
+	releasedSessions atomic.Int64 // orphaned sessions closed
+	monitorCalls     atomic.Int64 // CreateMonitoredItems requests sent
+	translateCalls   atomic.Int64 // TranslateBrowsePathsToNodeIds requests sent
+	subscriptions    atomic.Int64 // subscriptions created
 
 	warn reconnect.Warner
 }
@@ -52,6 +60,12 @@ type item struct {
 	path     []pathElement
 	filter   *ua.ExtensionObject
 	sampling float64 // requested sampling interval in ms; -1 = publishing interval
+}
+
+// orphan is a session left on the server, and when the server forgets it by itself.
+type orphan struct {
+	s       *opcua.Session
+	expires time.Time
 }
 
 type tsMode uint8
@@ -72,6 +86,12 @@ const (
 	// watchdogFactor × keep-alive period without any publish response declares the
 	// subscription dead.
 	watchdogFactor = 3
+	// maxOrphans bounds the orphaned sessions remembered for closing; older ones are
+	// left to the server's session timeout.
+	maxOrphans = 16
+	// sessionTimeout is the requested session timeout: how long a server keeps a
+	// session whose connection is gone.
+	sessionTimeout = 2 * time.Minute
 )
 
 // New validates cfg and builds a Source. It starts nothing. obs and log may be nil.
@@ -170,7 +190,10 @@ func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	bo := reconnect.Backoff{Min: s.cfg.ReconnectMin, Max: s.cfg.ReconnectMax}
 	reconnect.Loop(ctx, &bo, &s.warn,
 		func(st point.State, err error) { s.obs.State(s.cfg.Name, st, err) },
-		func(ctx context.Context) (bool, error) { return s.session(ctx, emit) })
+		func(ctx context.Context) (bool, error) {
+			up, err := s.session(ctx, emit)
+			return up, bound(err) // it may quote what the server sent
+		})
 	s.log.Info("opcua source stopped", "endpoint", s.cfg.Endpoint)
 	return nil
 }

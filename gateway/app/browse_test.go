@@ -131,3 +131,87 @@ sources:
 		t.Fatal(msg)
 	}
 }
+
+// A server whose names try to inject: a machine browse name, a spindle name and a
+// custom data type name carrying a newline followed by a device entry, a NUL and
+// an ANSI colour sequence; a namespace URI containing ";"; a browse name of 1100
+// characters. The tree shows every name on its own line with the control characters
+// escaped; the emitted YAML loads and validates with the gateway's loader, holds exactly
+// the real devices, and its node ids and browse paths (with the ";" of the namespace URI
+// escaped) lead to the values when the gateway runs it.
+func TestBrowseHostileNames(t *testing.T) {
+	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Parts: 5, Hostile: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const inject = "\n  - id: injected\n    kind: cnc\n\x00\x1b[31m"
+	const shown = `\n  - id: injected\n    kind: cnc\n\x00\x1b[31m`
+
+	var tree strings.Builder
+	if err := app.Browse(ctx, app.BrowseOptions{Endpoint: srv.URL, SecurityPolicy: "None", Depth: 4}, &tree); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(tree.String(), "\x00\x1b") || strings.Contains(tree.String(), inject) {
+		t.Errorf("tree carries raw control characters:\n%q", tree.String())
+	}
+	for _, want := range []string{"└─ M3" + shown, "Panel" + shown, "nsu=urn:ganlink:testsrv:evil%3Bs=M1;s=M3\n"} {
+		if !strings.Contains(tree.String(), want) {
+			t.Errorf("tree does not show %q:\n%s", want, tree.String())
+		}
+	}
+
+	var out strings.Builder
+	if err := app.Browse(ctx, app.BrowseOptions{Endpoint: srv.URL, SecurityPolicy: "None", Depth: 3, EmitConfig: true, Source: "mt"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	emitted := out.String()
+	if strings.ContainsAny(emitted, "\x00\x1b") || strings.Contains(emitted, "\n  - id: injected") {
+		t.Fatalf("emitted YAML carries an injection:\n%s", emitted)
+	}
+	for _, want := range []string{
+		`    # OPC 40501 MachineTool "M3` + shown + `" (nsu=urn:ganlink:testsrv:evil%3Bs=M1;s=M3)`,
+		`      # spindle_speed_rpm: Monitoring/Spindle` + shown + ` has no ActSpeed, ActualSpeed, SpindleSpeed or Speed (IsRotating is 0/1)`,
+		`      # text: EvilType` + shown + ` value: add a map of texts to codes to use it`,
+		`      ` + strings.Repeat("l", 64) + `:`,
+	} {
+		if !strings.Contains(emitted, want+"\n") {
+			t.Errorf("emitted YAML lacks the line %q:\n%s", want, emitted)
+		}
+	}
+
+	yml := fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
+admin: {listen: "127.0.0.1:0"}
+queue: {dir: %q}
+sources:
+  opcua:
+    - {name: mt, endpoint: %q, security_policy: None, publishing_interval: 100ms}
+`, t.TempDir()+"/queue", srv.URL) + emitted
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("emitted configuration does not load: %v\n%s", err, yml)
+	}
+	var ids []string
+	for _, d := range cfg.Devices {
+		ids = append(ids, d.ID)
+	}
+	if got, want := strings.Join(ids, " "), "m1 m2 m3_id_injected_kind_cnc_31m panel_id_injected_kind_cnc_31m"; got != want {
+		t.Errorf("devices %s, want %s", got, want)
+	}
+
+	lv := &lastValues{vals: map[string]float64{}}
+	a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{Processors: []app.Processor{lv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	wantVals := map[string]float64{
+		"m3_id_injected_kind_cnc_31m.parts_total":                   3,
+		"panel_id_injected_kind_cnc_31m.temp":                       20,
+		"panel_id_injected_kind_cnc_31m." + strings.Repeat("l", 64): 1.5,
+	}
+	if msg := testsrv.WaitFor(20*time.Second, func() string { return lv.missing(wantVals) }); msg != "" {
+		t.Fatal(msg)
+	}
+}

@@ -57,6 +57,11 @@ type MachineToolOptions struct {
 	TrustedClients [][]byte
 	// TrustedUsers are the DER certificates accepted for X.509 user login.
 	TrustedUsers [][]byte
+	// MaxSessions is the server's session limit; 0 leaves node-opcua's default.
+	MaxSessions int
+	// Hostile adds machine M3 and object Panel whose names and node ids try to inject
+	// into the output of gateway browse (nodeopcua/server.js, hostile()).
+	Hostile bool
 }
 
 // StartMachineTool starts the server (about 3 s) and stops it at the end of the test.
@@ -108,6 +113,12 @@ func (m *MachineTool) StartWith(o MachineToolOptions) {
 		"--policies=" + strings.Join(o.Policies, ","), "--certout=" + filepath.Join(m.dir, "server.der")}
 	if o.NoNone {
 		args = append(args, "--nonone=1")
+	}
+	if o.Hostile {
+		args = append(args, "--hostile=1")
+	}
+	if o.MaxSessions > 0 {
+		args = append(args, "--maxsessions="+strconv.Itoa(o.MaxSessions))
 	}
 	if len(o.Users) > 0 {
 		var us []string

@@ -22,7 +22,10 @@
 // security policy names besides None, each offered in Sign and SignAndEncrypt; empty: None
 // only), nonone (1: no None endpoint), users (user:password,... ; set: anonymous login is
 // refused), userpki (certificate folder for X.509 user logins; its trusted/certs holds the
-// accepted user certificates), certout (file to write the server's DER certificate to).
+// accepted user certificates), certout (file to write the server's DER certificate to),
+// maxsessions (the server's session limit; default node-opcua's), hostile (1: adds a
+// machine M3 whose names try to inject into what the gateway prints and emits; see
+// hostile() below).
 // Client certificates are trusted when pki/trusted/certs holds them; others are rejected
 // (into pki/rejected) unless no security policy is offered.
 const path = require("path");
@@ -34,7 +37,7 @@ for (const a of process.argv.slice(2)) {
 }
 const {
   OPCUAServer, OPCUACertificateManager, DataType, Variant, VariantArrayType, LocalizedText,
-  SecurityPolicy, MessageSecurityMode, nodesets,
+  SecurityPolicy, MessageSecurityMode, nodesets, DataValue, StatusCodes,
 } = require(args.modules ? path.join(args.modules, "node-opcua") : "node-opcua");
 const port = Number(args.port);
 const pad = Number(args.pad || 0);
@@ -81,6 +84,7 @@ async function main() {
     serverInfo: { applicationUri: "urn:ganlink:testsrv:machinetool", productUri: "urn:ganlink:testsrv" },
     buildInfo: { productName: "ganlink test machine tool server" },
   };
+  if (args.maxsessions) options.serverCapabilities = { maxSessions: Number(args.maxsessions) };
   if (Object.keys(users).length > 0) {
     options.userManager = { isValidUser: (name, password) => users[name] === password };
   }
@@ -144,6 +148,7 @@ async function main() {
     variable(vendor, { componentOf: spindle, browseName: "ActSpeed", nodeId: id(".Spindle.ActSpeed"), dataType: "Double" },
       DataType.Double, s.speed);
   }
+  if (args.hostile === "1") hostile(as, machines, machineToolType, spindleType, mt, vendor);
   await server.start();
   console.log("ready " + server.getEndpointUrl() + " namespaces " + as.getNamespaceArray().map((n) => n.namespaceUri).join(" "));
   const stop = async () => {
@@ -152,6 +157,39 @@ async function main() {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+}
+
+// INJECT is appended to names: a newline followed by what would be a device entry in
+// the emitted YAML, a NUL and an ANSI colour sequence for the terminal.
+const INJECT = "\n  - id: injected\n    kind: cnc\n\u0000\u001b[31m";
+
+// hostile adds, for the tests of gateway browse against hostile servers, a machine M3
+// in the namespace "urn:ganlink:testsrv:evil;s=M1" (a URI with ";"), with a node id, a
+// browse name, a spindle browse name and a custom data type name that each carry
+// INJECT, and a variable whose browse name is 1100 characters long.
+function hostile(as, machines, machineToolType, spindleType, mt, vendor) {
+  const evil = as.registerNamespace("urn:ganlink:testsrv:evil;s=M1");
+  const m = evil.addObject({ organizedBy: machines, browseName: "M3" + INJECT, nodeId: "s=M3" + INJECT, typeDefinition: machineToolType });
+  const monitoring = mt.addObject({ componentOf: m, browseName: "Monitoring", nodeId: "s=M3.Monitoring" });
+  const tool = mt.addObject({ componentOf: monitoring, browseName: "MachineTool", nodeId: "s=M3.MachineTool" });
+  const counters = evil.addObject({ componentOf: tool, browseName: "OperationCounters", nodeId: "s=M3.OperationCounters" });
+  variable(mt, { componentOf: counters, browseName: "PartsProducedInLifetime", nodeId: "s=M3.PartsProducedInLifetime", dataType: "UInt64" },
+    DataType.UInt64, [0, 3]);
+  // Named like a spindle, without a speed variable: its name goes into a note.
+  const spindle = evil.addObject({ componentOf: monitoring, browseName: "Spindle" + INJECT, nodeId: "s=M3.Spindle", typeDefinition: spindleType });
+  variable(mt, { componentOf: spindle, browseName: "IsRotating", nodeId: "s=M3.Spindle.IsRotating", dataType: "Boolean" }, DataType.Boolean, true);
+  // A text variable of a custom data type: the type's name goes into a comment.
+  const evilType = evil.addEnumerationType({ browseName: "EvilType" + INJECT, nodeId: "i=77", enumeration: ["A", "B"] });
+  const panel = evil.addObject({ organizedBy: as.rootFolder.objects, browseName: "Panel" + INJECT, nodeId: "s=Panel" });
+  variable(evil, { componentOf: panel, browseName: "Text", nodeId: "s=Panel.Text", dataType: evilType }, DataType.String, "x");
+  variable(evil, { componentOf: panel, browseName: "L".repeat(1100), nodeId: "s=Panel.Long", dataType: "Double" }, DataType.Double, 1.5);
+  variable(evil, { componentOf: panel, browseName: "Temp", nodeId: "s=Panel.Temp" + INJECT, dataType: "Double" }, DataType.Double, 20);
+  // Values: a string of 1 MiB, and an Uncertain status without a value.
+  variable(evil, { componentOf: panel, browseName: "Big", nodeId: "s=Panel.Big", dataType: "String" }, DataType.String, "x".repeat(1 << 20));
+  evil.addVariable({
+    componentOf: panel, browseName: "UncertainNull", nodeId: "s=Panel.UncertainNull", dataType: "Double", minimumSamplingInterval: 100,
+    value: { timestamped_get: () => new DataValue({ value: new Variant({ dataType: DataType.Null }), statusCode: StatusCodes.UncertainNoCommunicationLastUsableValue, sourceTimestamp: new Date() }) },
+  });
 }
 
 main().catch((err) => {

@@ -1,0 +1,63 @@
+package opcua
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/internal/testsrv"
+)
+
+// Values from node-opcua: a 1 MiB string that is not in the signal's map is a type
+// error whose text is bounded (it goes to last_signal_error and the log); an Uncertain
+// status with a null value is a bad field, not an error; a good value next to them
+// flows.
+func TestHostileValues(t *testing.T) {
+	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Hostile: true})
+	const evil = "nsu=urn:ganlink:testsrv:evil%3Bs=M1;"
+	cfg := Config{
+		Name: "cnc", Endpoint: srv.URL, PublishingInterval: 100 * time.Millisecond, ConnectTimeout: 10 * time.Second,
+		Items: []Item{
+			{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "mode", NodeID: evil + "s=Panel.Big", Conv: point.Conv{Map: map[string]float64{"AUTO": 1}}},
+			{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "speed", NodeID: "nsu=urn:ganlink:testsrv:machines;s=M1.Spindle.ActSpeed"},
+			{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "temp", NodeID: evil + "s=Panel.UncertainNull"},
+		},
+	}
+	rec := &recorder{}
+	runtime.GC()
+	watch := heapWatch()
+	runSource(t, cfg, rec, nil)
+	waitFor(t, 30*time.Second, "speed, temp and the error for mode", func() bool {
+		_, speed := rec.last("m1", "speed")
+		_, temp := rec.last("m1", "temp")
+		return speed && temp && len(rec.signalList()) > 0
+	})
+	peak := watch()
+	t.Logf("peak heap in use %.1f MiB", float64(peak)/(1<<20))
+
+	if p, _ := rec.last("m1", "speed"); p.Fields[0].Value != 1200.5 || p.Fields[0].Quality != point.Good {
+		t.Errorf("speed %+v, want 1200.5 good", p.Fields[0])
+	}
+	if p, _ := rec.last("m1", "temp"); p.Fields[0].Value != 0 || p.Fields[0].Quality != point.Bad {
+		t.Errorf("temp %+v, want a bad field without value", p.Fields[0])
+	}
+	if ps := rec.points("m1", "mode"); len(ps) != 0 {
+		t.Errorf("mode points %+v, want none", ps)
+	}
+	for _, s := range rec.signalList() {
+		if s.field != "mode" || s.reason != "type" || !errors.Is(s.err, point.ErrType) {
+			t.Errorf("signal error %+v, want only type errors of mode", s)
+			continue
+		}
+		msg := s.err.Error()
+		prefix := fmt.Sprintf(`convert String value of device "m1" field "mode" (node %q): value "xxxx`, evil+"s=Panel.Big")
+		suffix := fmt.Sprintf(`… (%d bytes)`, len(prefix)-len(`xxxx`)+1<<20+len(`" not in map: unsupported value type`))
+		if !strings.HasPrefix(msg, prefix) || !strings.HasSuffix(msg, suffix) || len(msg) > maxErrorText+len(suffix) {
+			t.Errorf("error of %d bytes: %.120s ... %s; want prefix %s, suffix %s", len(msg), msg, msg[max(0, len(msg)-30):], prefix, suffix)
+		}
+	}
+}
