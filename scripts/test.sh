@@ -37,6 +37,7 @@ declare -A FUZZ_EXECS=(
   [api/FuzzWriteCSV]=30000
   [api/FuzzPeriod]=30000
   [service/FuzzParseDuration]=30000
+  [opcua/FuzzConvertValue]=50000  # 5 000-10 000 execs/s
 )                                 # others: 100 000, ~10 000-20 000 execs/s
 echo "== fuzz (execution-count budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do

@@ -51,7 +51,7 @@ func newObserver(reg prometheus.Registerer, log *slog.Logger) *observer {
 			Help: "Values or messages a source could not turn into fields, by device and reason (decode, type, nan, missing, too_large, unbound, node_unknown, ...)."},
 			[]string{"source", "device", "reason"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_source_connect_failures_total",
-			Help: "Failed connection attempts of the source, by reason (untrusted_certificate, security_rejected, login_refused, no_endpoint, other)."},
+			Help: "Failed connection attempts of the source, by reason (untrusted_certificate, security_rejected, login_refused, no_endpoint, malformed_message, other)."},
 			[]string{"source", "reason"}),
 		states:   map[string]sourceState{},
 		lastWarn: map[string]time.Time{},

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Conv turns a raw source value into a field value: value × Scale + Offset, with
@@ -93,7 +94,7 @@ func (c *Conv) Apply(v any) (float64, error) {
 		if c.Map != nil {
 			m, ok := c.Map[x]
 			if !ok {
-				return 0, fmt.Errorf("value %q not in map: %w", x, ErrType)
+				return 0, fmt.Errorf("value %q not in map: %w", truncate(x, 64), ErrType)
 			}
 			return m, nil
 		}
@@ -121,9 +122,13 @@ func (c *Conv) Scaled(f float64) (float64, error) {
 	return f, nil
 }
 
+// truncate cuts s to at most n bytes on a character boundary, marking the cut with "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
