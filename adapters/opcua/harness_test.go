@@ -227,6 +227,7 @@ type proxy struct {
 	frozen  bool
 	closed  bool
 	rewrite func(msg []byte) []byte // server to client, one OPC UA TCP message at a time; nil drops the connection
+	lastMsg time.Time               // when the last server message reached the client
 	wg      sync.WaitGroup
 }
 
@@ -316,7 +317,17 @@ func (p *proxy) fromServer(dst, src net.Conn) {
 			src.Close()
 			return
 		}
+		p.mu.Lock()
+		p.lastMsg = time.Now()
+		p.mu.Unlock()
 	}
+}
+
+// lastServerMessage returns when the last server message was passed to the client.
+func (p *proxy) lastServerMessage() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastMsg
 }
 
 // setRewrite sets (nil: clears) the rewrite of the server's messages.
