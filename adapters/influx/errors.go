@@ -10,7 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // ErrPermanent is wrapped by write errors that must not be retried: the server rejected
@@ -139,12 +140,7 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	const ellipsis = "…"
-	cut := n - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
+	return point.Truncate(s, n-len("…"))
 }
 
 // redact replaces every secret in s.

@@ -2,7 +2,8 @@ package opcua
 
 import (
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // maxErrorText bounds the text of an error the source reports (to the observer, so to
@@ -31,17 +32,5 @@ func bound(err error) error {
 	if len(s) <= maxErrorText {
 		return err
 	}
-	return &boundedError{text: cut(s, maxErrorText) + fmt.Sprintf("… (%d bytes)", len(s)), err: err}
-}
-
-// cut returns the longest prefix of s of at most n bytes that ends at a character
-// boundary.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return &boundedError{text: point.Truncate(s, maxErrorText) + fmt.Sprintf(" (%d bytes)", len(s)), err: err}
 }

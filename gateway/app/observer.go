@@ -118,7 +118,7 @@ func (o *observer) SignalError(source, device, signal, reason string, err error)
 	now := time.Now()
 	text := ""
 	if err != nil {
-		text = deadletter.Truncate(err.Error(), maxErrorText)
+		text = point.Truncate(err.Error(), maxErrorText)
 	}
 	o.mu.Lock()
 	st := o.states[source]

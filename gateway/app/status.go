@@ -84,7 +84,7 @@ func ParseStatusQuery(q url.Values) (StatusQuery, error) {
 		}
 		n, err := strconv.Atoi(vs[0])
 		if err != nil || n < 0 {
-			return sq, fmt.Errorf("parameter %s=%q: want a whole number from 0", key, deadletter.Truncate(vs[0], 32))
+			return sq, fmt.Errorf("parameter %s=%q: want a whole number from 0", key, point.Truncate(vs[0], 32))
 		}
 		*dst = n
 	}

@@ -26,6 +26,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/fsread"
 )
 
@@ -111,7 +112,7 @@ func (s *Store) Add(e Entry, payload []byte) {
 	} else {
 		e.PayloadBase64 = base64.StdEncoding.EncodeToString(payload)
 	}
-	e.Error = Truncate(e.Error, maxError)
+	e.Error = point.Truncate(e.Error, maxError)
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -241,18 +242,6 @@ func Sources(m map[string][]Entry) []string {
 // fileName is the file of a source: its name, escaped so that any name is one plain
 // file name.
 func fileName(source string) string { return url.PathEscape(source) + ".json" }
-
-// Truncate cuts s to at most n bytes on a rune boundary, marking the cut with "…".
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
-}
 
 // trimPartialRune drops an incomplete UTF-8 sequence that a cut left at the end of b.
 func trimPartialRune(b []byte) []byte {

@@ -45,7 +45,7 @@ func (c *Conv) Problems() []ConvProblem {
 	}
 	sort.Strings(bad)
 	for _, k := range bad {
-		ps = append(ps, ConvProblem{"map." + truncate(k, 64), "invalid value " + formatFloat(c.Map[k]) + ": want a finite number"})
+		ps = append(ps, ConvProblem{"map." + Truncate(k, 64), "invalid value " + formatFloat(c.Map[k]) + ": want a finite number"})
 	}
 	return ps
 }
@@ -94,11 +94,11 @@ func (c *Conv) Apply(v any) (float64, error) {
 		if c.Map != nil {
 			m, ok := c.Map[x]
 			if !ok {
-				return 0, fmt.Errorf("value %q not in map: %w", truncate(x, 64), ErrType)
+				return 0, fmt.Errorf("value %q not in map: %w", Truncate(x, 64), ErrType)
 			}
 			return m, nil
 		}
-		return 0, fmt.Errorf("string value %q without map: %w", truncate(x, 64), ErrType)
+		return 0, fmt.Errorf("string value %q without map: %w", Truncate(x, 64), ErrType)
 	case nil:
 		return 0, fmt.Errorf("null value: %w", ErrType)
 	default:
@@ -122,8 +122,10 @@ func (c *Conv) Scaled(f float64) (float64, error) {
 	return f, nil
 }
 
-// truncate cuts s to at most n bytes on a character boundary, marking the cut with "…".
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n bytes on a character boundary and marks the cut with
+// "…"; every message that quotes outside data uses it, so a device that sends a
+// megabyte cannot make a megabyte of log.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // Period is a time range [From, To) split into buckets of Step (0: one bucket).
@@ -68,16 +69,7 @@ const ClipBytes = 64
 
 // Clip shortens s to ClipBytes (on a rune boundary, marked with "…") for an error
 // message: the API and the service quote what a client sent, never all of it.
-func Clip(s string) string {
-	if len(s) <= ClipBytes {
-		return s
-	}
-	n := ClipBytes
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func Clip(s string) string { return point.Truncate(s, ClipBytes) }
 
 // FormatDuration formats d with the day unit when it is whole days ("30d", "6h0m0s").
 func FormatDuration(d time.Duration) string {
