@@ -66,7 +66,8 @@ func deadLettersCmd(args []string, stdout, stderr io.Writer) int {
 			list = append(list, all[src]...)
 		}
 	}
-	if *asJSON {
+	switch {
+	case *asJSON:
 		if list == nil {
 			list = []deadletter.Entry{}
 		}
@@ -75,35 +76,37 @@ func deadLettersCmd(args []string, stdout, stderr io.Writer) int {
 		if err := enc.Encode(list); err != nil {
 			return 1
 		}
-	} else if len(list) == 0 {
+	case len(list) == 0:
 		fmt.Fprintf(stdout, "no dead letters in %s\n", cfg.DeadLetters.Dir)
-	}
-	for _, e := range list {
-		if *asJSON {
-			break
+	default:
+		for _, e := range list {
+			printDeadLetter(stdout, e)
 		}
-		who := e.Source
-		if e.Device != "" {
-			who += "/" + e.Device
-		}
-		fmt.Fprintf(stdout, "%s  %s  %s  %s", e.Time.Local().Format(time.DateTime), who, strconv.Quote(e.Origin), e.Reason)
-		if e.Problems > 1 {
-			fmt.Fprintf(stdout, " (+%d more problems)", e.Problems-1)
-		}
-		fmt.Fprintf(stdout, "\n  error:   %s\n", e.Error)
-		switch {
-		case e.PayloadBase64 != "":
-			fmt.Fprintf(stdout, "  payload: base64 %s", e.PayloadBase64)
-		default:
-			fmt.Fprintf(stdout, "  payload: %s", strconv.Quote(e.Payload))
-		}
-		if e.Truncated {
-			fmt.Fprintf(stdout, " (first bytes of %d)", e.PayloadBytes)
-		}
-		fmt.Fprintln(stdout)
 	}
 	if err != nil {
 		return 1
 	}
 	return 0
+}
+
+// printDeadLetter writes one entry as text: a header line, the error and the payload.
+func printDeadLetter(w io.Writer, e deadletter.Entry) {
+	who := e.Source
+	if e.Device != "" {
+		who += "/" + e.Device
+	}
+	fmt.Fprintf(w, "%s  %s  %s  %s", e.Time.Local().Format(time.DateTime), who, strconv.Quote(e.Origin), e.Reason)
+	if e.Problems > 1 {
+		fmt.Fprintf(w, " (+%d more problems)", e.Problems-1)
+	}
+	fmt.Fprintf(w, "\n  error:   %s\n", e.Error)
+	if e.PayloadBase64 != "" {
+		fmt.Fprintf(w, "  payload: base64 %s", e.PayloadBase64)
+	} else {
+		fmt.Fprintf(w, "  payload: %s", strconv.Quote(e.Payload))
+	}
+	if e.Truncated {
+		fmt.Fprintf(w, " (first bytes of %d)", e.PayloadBytes)
+	}
+	fmt.Fprintln(w)
 }
