@@ -360,6 +360,12 @@ func isPermanent(err error) bool {
 	return true
 }
 
+// sourceEmit is the emit function of the source named name: the pipeline's ingest
+// behind the guard against source times ahead of the clock (sources.max_time_ahead).
+func (a *App) sourceEmit(name string) point.EmitFunc {
+	return guardTime(name, a.cfg.Sources.MaxTimeAhead.D, a.clock, a.obs, a.pipe.Ingest)
+}
+
 func (a *App) addSource(name string, s Source) {
 	a.obs.register(name)
 	a.sources = append(a.sources, namedSource{name: name, src: s})
@@ -426,7 +432,7 @@ func (a *App) Run(ctx context.Context) error {
 	srcCtx, stopSources := context.WithCancel(ctx)
 	var srcWG sync.WaitGroup
 	for _, s := range a.sources {
-		emit := guardTime(s.name, a.cfg.Sources.MaxTimeAhead.D, a.clock, a.obs, a.pipe.Ingest)
+		emit := a.sourceEmit(s.name)
 		run(&srcWG, "source "+s.name, func() error { return s.src.Run(srcCtx, emit) })
 	}
 

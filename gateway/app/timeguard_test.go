@@ -3,10 +3,13 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -56,5 +59,42 @@ func TestGuardTime(t *testing.T) {
 		if !slices.Equal(got, tc.want) || !slices.Equal(obs.errs, tc.errs) {
 			t.Errorf("max_time_ahead %s: times %v errors %q\nwant %v %q", tc.maxAhead, got, obs.errs, tc.want, tc.errs)
 		}
+	}
+}
+
+// TestMaxTimeAheadKey: sources.max_time_ahead set in the configuration is the guard the
+// gateway puts in front of every source.
+func TestMaxTimeAheadKey(t *testing.T) {
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	ahead := now.Add(5 * time.Minute).UnixNano()
+	for _, tc := range []struct {
+		key  string
+		want int64
+	}{{"", ahead}, {"max_time_ahead: 1m", now.UnixNano()}} {
+		yml := fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
+admin: {listen: "127.0.0.1:0"}
+queue: {dir: %s}
+sources: {%s}
+devices: [{id: em1, kind: energy_meter}]
+`, filepath.Join(t.TempDir(), "queue"), tc.key)
+		cfg, err := config.Load([]byte(yml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := Build(cfg, slog.New(slog.DiscardHandler), Options{Clock: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := point.Batch{{Measurement: "energy_meter", Device: "em1", Time: ahead, Fields: []point.Field{{Key: "power_kw", Value: 1}}}}
+		if err := a.sourceEmit("meters")(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		if b[0].Time != tc.want {
+			t.Errorf("%q: point time %d, want %d", tc.key, b[0].Time, tc.want)
+		}
+		_ = a.closeQueues()
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = a.admin.Run(done) // releases the admin listener
 	}
 }
