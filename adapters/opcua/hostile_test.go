@@ -19,6 +19,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
 // msgBodyOffset is where the service body of a MSG chunk with security None starts:
@@ -44,35 +45,6 @@ func setEndpointsLength(n uint32, rewritten *atomic.Int64) func([]byte) []byte {
 		binary.LittleEndian.PutUint32(body[4+hdrLen:], n)
 		rewritten.Add(1)
 		return msg
-	}
-}
-
-// heapWatch samples the heap in use every 5 ms until stop is called and returns the
-// peak it saw.
-func heapWatch() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return peak.Load()
 	}
 }
 
@@ -119,7 +91,7 @@ func TestHostileArrayLength(t *testing.T) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	watch := heapWatch()
+	watch := testsrv.WatchHeap()
 	rec := &recorder{}
 	cfg := testConfig(p.url, ts, "speed")
 	cfg.ReconnectMax = 100 * time.Millisecond
@@ -176,7 +148,7 @@ func TestMutatedServerTraffic(t *testing.T) {
 
 	runtime.GC()
 	rssBefore := rssMiB()
-	watch := heapWatch()
+	watch := testsrv.WatchHeap()
 	rec := &recorder{}
 	cfg := testConfig(p.url, ts, "speed")
 	cfg.ReconnectMin, cfg.ReconnectMax = 5*time.Millisecond, 20*time.Millisecond

@@ -29,7 +29,7 @@ func TestHostileValues(t *testing.T) {
 	}
 	rec := &recorder{}
 	runtime.GC()
-	watch := heapWatch()
+	watch := testsrv.WatchHeap()
 	runSource(t, cfg, rec, nil)
 	waitFor(t, 30*time.Second, "speed, temp and the error for mode", func() bool {
 		_, speed := rec.last("m1", "speed")

@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -244,7 +242,7 @@ devices:
 			t.Fatalf("/api/status lists rejected %+v, want m1.der only", r)
 		}
 	}
-	if rss := rssKB(t, cmd.Process.Pid); rss > 200<<10 {
+	if rss := testsrv.ProcMemory(t, cmd.Process.Pid, "VmRSS") >> 10; rss > 200<<10 {
 		t.Errorf("RSS %d KiB after the polls", rss)
 	}
 	start := time.Now()
@@ -258,24 +256,4 @@ devices:
 	case <-time.After(30 * time.Second):
 		t.Fatal("gateway did not stop within 30s of SIGTERM")
 	}
-}
-
-// rssKB reads a process's resident set size from /proc.
-func rssKB(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				t.Fatalf("VmRSS %q", v)
-			}
-			return n
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
 }

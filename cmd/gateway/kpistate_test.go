@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +60,7 @@ func TestDamagedKPIState(t *testing.T) {
 		t.Errorf("ready only after %s", d)
 	}
 	time.Sleep(2 * time.Second) // a couple of ticks
-	rss := vmRSS(t, gw.Pid())
+	rss := testsrv.ProcMemory(t, gw.Pid(), "VmRSS")
 	t.Logf("RSS %d MiB", rss>>20)
 	if rss > 200<<20 {
 		t.Errorf("RSS %d MiB, want under 200 MiB", rss>>20)
@@ -92,24 +91,4 @@ func TestDamagedKPIState(t *testing.T) {
 	if d := time.Since(stop); d > 10*time.Second {
 		t.Errorf("stopped only %s after SIGTERM", d)
 	}
-}
-
-// vmRSS returns the resident set size of a process, from /proc.
-func vmRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc status")
-	return 0
 }

@@ -301,22 +301,6 @@ func (w *countWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// peakRSS returns the process's peak resident set size (VmHWM) in bytes.
-func peakRSS(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM")
-	return 0
-}
-
 // TestOverload fires 100 concurrent 40-day step=1h requests (6 720 rows each, the
 // request that took an unbounded aggregator from 14 MB to 3.9 GB) at the aggregator
 // with its default limits and VictoriaMetrics holding a day of data: the heap stays
@@ -335,25 +319,8 @@ func TestOverload(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapInuse
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM (Linux ≥ 4.0)
-	rssBase := peakRSS(t)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
+	rssBase := testsrv.ProcMemory(t, 0, "VmHWM")
+	watch := testsrv.WatchHeap()
 	start := time.Now()
 	replies := make([]reply, 100)
 	var respBytes atomic.Int64
@@ -388,9 +355,8 @@ func TestOverload(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	close(stop)
-	<-sampled
-	rssPeak := peakRSS(t)
+	peak := watch()
+	rssPeak := testsrv.ProcMemory(t, 0, "VmHWM")
 	ok, busy := 0, 0
 	for _, r := range replies {
 		switch r.code {
@@ -408,9 +374,9 @@ func TestOverload(t *testing.T) {
 			t.Errorf("status %d: %s", r.code, r.body)
 		}
 	}
-	growth := int64(peak.Load()) - int64(base)
+	growth := int64(peak) - int64(base)
 	t.Logf("100 requests in %s: %d answered (%d bytes each), %d refused; heap in use %d MB → peak %d MB (+%d MB); peak RSS %d MB → %d MB",
-		elapsed.Round(time.Millisecond), ok, respBytes.Load(), busy, base>>20, peak.Load()>>20, growth>>20, rssBase>>20, rssPeak>>20)
+		elapsed.Round(time.Millisecond), ok, respBytes.Load(), busy, base>>20, peak>>20, growth>>20, rssBase>>20, rssPeak>>20)
 	if busy == 0 || ok == 0 {
 		t.Errorf("%d answered, %d refused: want both", ok, busy)
 	}
