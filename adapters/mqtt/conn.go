@@ -30,6 +30,7 @@ type bufConn struct {
 	mu    sync.Mutex
 	acks  []byte
 	timer *time.Timer
+	due   time.Time // when the collected PUBACKs are to be flushed
 }
 
 func newBufConn(conn net.Conn) *bufConn {
@@ -52,6 +53,7 @@ func (c *bufConn) Write(p []byte) (int, error) {
 		if len(c.acks) >= ackFlushBytes {
 			c.flushLocked()
 		} else if len(c.acks) == len(p) {
+			c.due = time.Now().Add(ackFlushDelay)
 			c.timer.Reset(ackFlushDelay)
 		}
 		return len(p), nil
@@ -60,9 +62,15 @@ func (c *bufConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// flush runs when the timer fires. A firing that Stop came too late for (its function
+// already started) may run after the PUBACKs it was for were flushed and new ones were
+// collected: it leaves those to their own timer.
 func (c *bufConn) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if time.Now().Before(c.due) {
+		return
+	}
 	c.flushLocked()
 }
 
