@@ -3,8 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -114,14 +112,7 @@ sources:
 		t.Fatalf("emitted configuration does not load: %v\n%s", err, yml)
 	}
 	lv := &lastValues{vals: map[string]float64{}}
-	a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{Processors: []app.Processor{lv}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	runGatewayConfig(t, cfg, app.Options{Processors: []app.Processor{lv}})
 	wantVals := map[string]float64{
 		"m1.machinery_item_state": 3, "m1.operation_mode": 1, "m1.parts_total": 40, "m1.spindle_speed_rpm": 1200.5,
 		"m2.operation_mode": 2, "m2.parts_total": 1040, "m2.spindle_speed_rpm": 0,
@@ -198,14 +189,7 @@ sources:
 	}
 
 	lv := &lastValues{vals: map[string]float64{}}
-	a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{Processors: []app.Processor{lv}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	runGatewayConfig(t, cfg, app.Options{Processors: []app.Processor{lv}})
 	wantVals := map[string]float64{
 		"m3_id_injected_kind_cnc_31m.parts_total":                   3,
 		"panel_id_injected_kind_cnc_31m.temp":                       20,

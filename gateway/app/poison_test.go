@@ -98,16 +98,7 @@ devices:
 		"energy_meter_energy_kwh_total recv 2":                  2,
 		"energy_meter_power_kw recv 2":                          2,
 	}
-	var got map[string]float64
-	if msg := testsrv.WaitFor(15*time.Second, func() string {
-		got = meterSamples(t, vm, sent)
-		if !maps.Equal(got, want) {
-			return fmt.Sprintf("samples in VictoriaMetrics:\n got %v\nwant %v", got, want)
-		}
-		return ""
-	}); msg != "" {
-		t.Fatal(msg)
-	}
+	waitSamples(t, vm, sent, want, "samples in VictoriaMetrics")
 
 	wantCounts := map[string]float64{
 		"em1|decode": 1, "em1|missing": 2, "em1|type": 2, "em1|nan": 2, "em1|too_large": 1,
@@ -153,15 +144,7 @@ devices:
 	}
 	want[fmt.Sprintf("energy_meter_energy_kwh_total %d", nextMS)] = 11
 	want[fmt.Sprintf("energy_meter_power_kw %d", nextMS)] = 1.5
-	if msg := testsrv.WaitFor(15*time.Second, func() string {
-		got = meterSamples(t, vm, sent)
-		if !maps.Equal(got, want) {
-			return fmt.Sprintf("samples after the restart:\n got %v\nwant %v", got, want)
-		}
-		return ""
-	}); msg != "" {
-		t.Fatal(msg)
-	}
+	waitSamples(t, vm, sent, want, "samples after the restart")
 	if got := signalErrors(t, a2.Registry()); len(got) != 0 {
 		t.Errorf("signal errors after the restart (a bad message was delivered again): %v", got)
 	}
@@ -184,6 +167,20 @@ func meterSamples(t *testing.T, vm *testsrv.Victoria, sent time.Time) map[string
 		out[key] = s.Value
 	}
 	return out
+}
+
+// waitSamples waits until meterSamples equals want, failing the test with what (and
+// the difference) after 15 s.
+func waitSamples(t *testing.T, vm *testsrv.Victoria, sent time.Time, want map[string]float64, what string) {
+	t.Helper()
+	if msg := testsrv.WaitFor(15*time.Second, func() string {
+		if got := meterSamples(t, vm, sent); !maps.Equal(got, want) {
+			return fmt.Sprintf("%s:\n got %v\nwant %v", what, got, want)
+		}
+		return ""
+	}); msg != "" {
+		t.Fatal(msg)
+	}
 }
 
 // signalErrors returns ganlink_source_signal_errors_total as "device|reason" → count.

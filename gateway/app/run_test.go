@@ -19,7 +19,13 @@ func runGateway(t *testing.T, yml string, opts app.Options) (a *app.App, stop fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err = app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	return runGatewayConfig(t, cfg, opts)
+}
+
+// runGatewayConfig is runGateway for a loaded configuration.
+func runGatewayConfig(t *testing.T, cfg *config.Config, opts app.Options) (a *app.App, stop func()) {
+	t.Helper()
+	a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
