@@ -265,6 +265,10 @@ type Device struct {
 	Digital *bool `yaml:"digital"`
 	// Smart marks smart equipment (智能装备) counted by the 万 programme.
 	Smart bool `yaml:"smart"`
+	// Class is "equipment" (default: production equipment, counted in every equipment
+	// figure) or "meter" (energy, water or gas metering and other instrumentation: feeds
+	// the energy and water KPIs, counted in no equipment figure).
+	Class string `yaml:"class"`
 	// Source names the OPC UA or MQTT source the device's signals come from.
 	Source string `yaml:"source"`
 	// UnitValueYuan is the output value of one part, for per-10k-yuan intensities.
@@ -312,6 +316,9 @@ type Signal struct {
 	Offset float64  `yaml:"offset"`
 	// Map turns text values into numeric codes.
 	Map ValueMap `yaml:"map"`
+	// Role names what the value means to the KPI engine: one of the well-known role names
+	// (docs/configuration.md). Default: the field name when it is a role name.
+	Role string `yaml:"role"`
 	// Counter marks a cumulative counter (parts, kWh, m³): KPIs use its deltas.
 	Counter bool `yaml:"counter"`
 }
