@@ -16,6 +16,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/gateway/aggregator/rules"
 	"github.com/ganlink/ganlink/gateway/aggregator/service"
+	"github.com/ganlink/ganlink/gateway/schema"
 	"github.com/ganlink/ganlink/internal/httplimit"
 	"gopkg.in/yaml.v3"
 
@@ -109,7 +110,7 @@ type Config struct {
 // Default returns a configuration with every default set.
 func Default() Config {
 	return Config{
-		Listen: "127.0.0.1:9280", Timezone: "Asia/Shanghai", Window: "1h",
+		Listen: "127.0.0.1:9280", Timezone: "Asia/Shanghai", Window: schema.Window1h,
 		DefaultRange: Duration{30 * 24 * time.Hour}, MaxRange: Duration{400 * 24 * time.Hour}, MaxBuckets: 1000,
 		MaxRows: 20000, MaxPoints: 200000,
 		Settle:    Duration{2 * time.Minute},
