@@ -198,6 +198,10 @@ func (c *Config) Validate() error {
 	}
 	if w, err := c.WindowSize(); err != nil || w < time.Second || (24*time.Hour)%w != 0 {
 		add("window: %q is not a duration dividing a day", c.Window)
+	} else if name := schema.WindowName(w); name != c.Window {
+		// The gateways tag their windows with the canonical name only: "60m" would
+		// select no data.
+		add("window: %q is not a window tag the gateways write: use %q", c.Window, name)
 	}
 	if c.DefaultRange.D <= 0 || c.DefaultRange.D > c.MaxRange.D {
 		add("default_range: %s not in (0, max_range]", service.FormatDuration(c.DefaultRange.D))
