@@ -24,7 +24,6 @@ import (
 	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/gateway/queue"
-	"github.com/ganlink/ganlink/gateway/schema"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -80,12 +79,12 @@ type Options struct {
 // IdentityTags returns the sorted identity tags of a device's points.
 func IdentityTags(w *config.Workshop, d *config.Device) []point.Tag {
 	return []point.Tag{
-		{Key: schema.TagDevice, Value: d.ID},
-		{Key: schema.TagEnterprise, Value: w.Enterprise},
-		{Key: schema.TagKind, Value: d.Kind},
-		{Key: schema.TagPark, Value: w.Park},
-		{Key: schema.TagRegion, Value: w.Region},
-		{Key: schema.TagWorkshop, Value: w.ID},
+		{Key: "device", Value: d.ID},
+		{Key: "enterprise", Value: w.Enterprise},
+		{Key: "kind", Value: d.Kind},
+		{Key: "park", Value: w.Park},
+		{Key: "region", Value: w.Region},
+		{Key: "workshop", Value: w.ID},
 	}
 }
 
