@@ -264,9 +264,9 @@ const (
 	numRoles
 )
 
-var roleNames = [numRoles]string{"", "other", "machinery_item_state", "operation_mode",
-	"channel_state", "program_state", "alarm", "spindle_speed_rpm", "power_kw",
-	"parts_total", "energy_kwh_total", "water_m3_total"}
+var roleNames = [numRoles]string{"", "other", schema.RawMachineryItemState, schema.RawOperationMode,
+	schema.RawChannelState, schema.RawProgramState, schema.RawAlarm, schema.RawSpindleSpeedRPM, schema.RawPowerKW,
+	schema.RawPartsTotal, schema.RawEnergyKWhTotal, schema.RawWaterM3Total}
 
 func roleByName(name string) (role, bool) {
 	for r := roleMachine; r < numRoles; r++ {
