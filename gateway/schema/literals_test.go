@@ -19,8 +19,9 @@ import (
 // checkedNames are the contract names no string literal outside gateway/schema may
 // equal: the measurements and every KPI field name with an underscore (single words such
 // as "parts" or "workshops", and tag names such as "window" or "region", are too common
-// to check without false alarms). The raw signal names (Raw*) are not checked yet: the
-// role table of gateway/kpi and the browse output still spell them.
+// to check without false alarms). The raw signal names (Raw*, the KPI role names) are not
+// checked: they are also the field names users write in their configurations, and the
+// configuration examples and device simulators spell them.
 func checkedNames() map[string]bool {
 	names := map[string]bool{}
 	for m, fields := range schema.Measurements() {

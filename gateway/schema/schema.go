@@ -143,7 +143,8 @@ const (
 
 // Raw signal fields: a raw point's measurement is the device kind, its fields the
 // configured signal names; these are the names of the well-known KPI roles
-// (docs/configuration.md), which dashboards may query directly.
+// (docs/configuration.md): the KPI engine's role table spells them through these
+// constants, and dashboards may query them directly.
 const (
 	RawMachineryItemState = "machinery_item_state"
 	RawOperationMode      = "operation_mode"
