@@ -104,9 +104,11 @@ var (
 	machineryModeStates = []stateCode{{"None", 0}, {"Maintenance", 1}, {"Setup", 2}, {"Processing", 3}}
 )
 
-// findMachines recognises MachineTool objects among the selected objects: type
-// definition MachineToolType, or components Monitoring/MachineTool in the MachineTool
-// namespace. Objects below a recognised machine are not machines themselves.
+// findMachines recognises machines among the selected objects: OPC 40501 machine tools
+// (type definition MachineToolType, or components Monitoring/MachineTool in the
+// MachineTool namespace) and other OPC 40001-1 machines (a component
+// MachineryBuildingBlocks in the Machinery namespace). Objects below a recognised
+// machine are not machines themselves.
 func (b *browser) findMachines(ctx context.Context, r *BrowseResult) ([]*machine, error) {
 	var cands []*BrowseNode
 	var visit func(n *BrowseNode)
@@ -471,9 +473,10 @@ func (b *browser) spindle(ctx context.Context, m *machine, note func(string, ...
 var spindleSpeedNames = []string{"ActSpeed", "ActualSpeed", "SpindleSpeed", "Speed"}
 
 // WriteConfig prints the selected variables as device YAML for the gateway
-// configuration: recognised machine tools with their standard signals by browse path
-// (BrowseOptions.Machines), and every other selected numeric or Boolean variable by
-// node id, grouped by the object it belongs to; variables in namespace 0 and below
+// configuration: recognised machines with their standard signals by browse path
+// (BrowseOptions.Machines), each named after and carrying its KPI role, and every other
+// selected numeric or Boolean variable by node id, grouped by the object it belongs to
+// (with a role when variableRole finds one); variables in namespace 0 and below
 // objects in namespace 0 (the Server object) are left out. Text variables
 // appear as comments (they need a map); other types are left out. source is the name
 // of the OPC UA source in the configuration.

@@ -55,8 +55,9 @@ func (l *lastValues) missing(want map[string]float64) string {
 // role; pasted unedited after the sources, sink and KPI windows the YAML validates (as
 // `gateway validate` loads it), the gateway built from it delivers every value, and
 // VictoriaMetrics gets device_kpi windows with exact state seconds and parts: M1
-// (Executing, Processing) runs, M2 (NotExecuting, Setup) is in setup, and the parts
-// written to the servers' counters in one window are that window's parts.
+// (Executing, Processing) runs, M2 (NotExecuting, Setup) is in setup, the OPC 40001-1
+// machine P1 (NotExecuting, kind machine) idles, and the parts written to the machine
+// tools' counters in one window are that window's parts.
 func TestBrowseEmitConfigRuns(t *testing.T) {
 	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Parts: 40})
 	vm := testsrv.StartVictoria(t)
@@ -130,7 +131,19 @@ func TestBrowseEmitConfigRuns(t *testing.T) {
 #     security_policy: None
 #     security_mode: None
 devices:
-` + machine("M1", true) + machine("M2", false)
+` + machine("M1", true) + machine("M2", false) + `  - id: p1
+    name: "P1"
+    kind: machine
+    source: mt
+    # OPC 40001-1 machine "P1" (nsu=` + v + `;s=P1)
+    signals:
+      machinery_item_state:` + text + `
+        browse_path: "Objects/nsu=` + mach + `;Machines/nsu=` + v + `;P1/nsu=` + mach + `;MachineryBuildingBlocks/MachineryItemState/0:CurrentState"
+        role: machinery_item_state
+        map: {NotAvailable: 0, OutOfService: 1, NotExecuting: 2, Executing: 3}
+      # operation_mode: no MachineryBuildingBlocks/MachineryOperationMode/CurrentState
+      # parts_total: no Monitoring/MachineTool/OperationCounters/PartsProducedInLifetime or Production/Statistics/PartsProducedInLifetime
+`
 	if got := out.String(); got != want {
 		t.Fatalf("emitted:\n%s\nwant:\n%s", got, want)
 	}
@@ -162,7 +175,7 @@ sinks:
 		"m1.machinery_item_state": 3, "m1.operation_mode": 3, "m1.channel_state": 0, "m1.program_state": 1,
 		"m1.parts_total": 40, "m1.spindle_speed_rpm": 1200.5,
 		"m2.machinery_item_state": 2, "m2.operation_mode": 2, "m2.channel_state": 1, "m2.parts_total": 1040,
-		"m2.spindle_speed_rpm": 0,
+		"m2.spindle_speed_rpm": 0, "p1.machinery_item_state": 2,
 	}
 	if msg := testsrv.WaitFor(15*time.Second, func() string { return lv.missing(wantVals) }); msg != "" {
 		t.Fatal(msg)
@@ -188,6 +201,7 @@ sinks:
 		}
 		wantKPI[key{"m1", w}] = map[string]float64{"running_s": 5, "idle_s": 0, "setup_s": 0, "alarm_s": 0, "offline_s": 0, "unknown_s": 0, "parts": parts1}
 		wantKPI[key{"m2", w}] = map[string]float64{"running_s": 0, "idle_s": 0, "setup_s": 5, "alarm_s": 0, "offline_s": 0, "unknown_s": 0, "parts": parts2}
+		wantKPI[key{"p1", w}] = map[string]float64{"running_s": 0, "idle_s": 5, "setup_s": 0, "alarm_s": 0, "offline_s": 0, "unknown_s": 0}
 	}
 	diff := func() string {
 		got := map[key]map[string]float64{}
@@ -319,7 +333,7 @@ sources:
 	for _, d := range cfg.Devices {
 		ids = append(ids, d.ID)
 	}
-	if got, want := strings.Join(ids, " "), "m1 m2 m3_id_injected_kind_cnc_31m panel_id_injected_kind_cnc_31m"; got != want {
+	if got, want := strings.Join(ids, " "), "m1 m2 p1 m3_id_injected_kind_cnc_31m panel_id_injected_kind_cnc_31m"; got != want {
 		t.Errorf("devices %s, want %s", got, want)
 	}
 

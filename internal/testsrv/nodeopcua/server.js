@@ -21,6 +21,9 @@
 //       Production/Statistics/PartsProducedInLifetime (MachineTool, UInt64; M1 only)
 //       Production/ActiveProgram/State/CurrentState[/Number] (MachineTool / namespace 0;
 //                                                  M1 only)
+//     P1                                            (vendor namespace: an OPC 40001-1
+//                                                   machine that is no machine tool)
+//       MachineryBuildingBlocks/MachineryItemState/CurrentState (LocalizedText "NotExecuting")
 //
 // Arguments (all --key=value): port, modules (the node_modules folder holding
 // node-opcua), pki (certificate folder), pad (extra namespaces
@@ -194,6 +197,12 @@ async function main() {
         DataType.UInt32, 1);
     }
   }
+  const press = vendor.addObject({ organizedBy: machines, browseName: "P1", nodeId: "s=P1" });
+  const pressBlocks = mach.addObject({ componentOf: press, browseName: "MachineryBuildingBlocks", nodeId: "s=P1.MachineryBuildingBlocks" });
+  const pressState = mach.addObject({ componentOf: pressBlocks, browseName: "MachineryItemState", nodeId: "s=P1.MachineryItemState" });
+  variable(own, {
+    componentOf: pressState, browseName: { name: "CurrentState", namespaceIndex: 0 }, nodeId: "s=P1.CurrentState", dataType: "LocalizedText",
+  }, DataType.LocalizedText, new LocalizedText({ text: "NotExecuting" }));
   if (args.hostile === "1") hostile(as, machines, machineToolType, spindleType, mt, vendor);
   await server.start();
   console.log("ready " + server.getEndpointUrl() + " namespaces " + as.getNamespaceArray().map((n) => n.namespaceUri).join(" "));
