@@ -271,20 +271,20 @@ func (b *browser) machineSignals(ctx context.Context, m *machine) error {
 		}
 		return found, nil
 	}
-	// stateMachine finds the CurrentState of the first of the state machines (objects
-	// at paths) that has one: its Number when the server has that optional property,
-	// else CurrentState itself, whose text codes turns into numbers.
+	// stateMachine binds the CurrentState of the first of the state machines (objects
+	// at the candidate paths) that has one: its Number when the server has that optional
+	// property, else CurrentState itself, whose text the map of codes turns into the
+	// StateNumber.
 	stateMachine := func(role string, codes []stateCode, machines ...candidate) error {
 		var done bool
 		for _, sm := range machines {
 			cs, err := b.variable(ctx, id, append(append([]string(nil), sm...), "CurrentState")...)
-			if err != nil || cs == nil {
-				if err != nil {
-					return err
-				}
+			switch {
+			case err != nil:
+				return err
+			case cs == nil:
 				continue
-			}
-			if done {
+			case done:
 				note("%s: %s not used (one signal per role)", role, sm)
 				continue
 			}
@@ -315,7 +315,7 @@ func (b *browser) machineSignals(ctx context.Context, m *machine) error {
 		return err
 	}
 	if !m.tool {
-		return b.partsCounter(ctx, m, first, note)
+		return partsCounter(m, first, note)
 	}
 	// OPC 40501 MachineOperationMode is another enumeration (Manual 0, Automatic 1,
 	// Setup 2, AutoWithManualIntervention 3, Service 4, Other 5): read as
@@ -338,12 +338,12 @@ func (b *browser) machineSignals(ctx context.Context, m *machine) error {
 	if err := b.spindle(ctx, m, note); err != nil {
 		return err
 	}
-	return b.partsCounter(ctx, m, first, note)
+	return partsCounter(m, first, note)
 }
 
 // partsCounter finds the lifetime part counter of OPC 40501 (a 40001-1 machine that
 // is no machine tool has none).
-func (b *browser) partsCounter(_ context.Context, m *machine, first func(string, ...candidate) ([]step, error), note func(string, ...any)) error {
+func partsCounter(m *machine, first func(string, ...candidate) ([]step, error), note func(string, ...any)) error {
 	steps, err := first(roleParts,
 		candidate{"Monitoring", "MachineTool", "OperationCounters", "PartsProducedInLifetime"},
 		candidate{"Monitoring", "MachineTool", "PartsProducedInLifetime"},

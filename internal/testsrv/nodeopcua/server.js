@@ -12,6 +12,8 @@
 //         CurrentState (LocalizedText)              (namespace 0; no Number, as in OPC 40001-1)
 //       Monitoring/MachineTool                      (MachineTool)
 //         OperationMode (MachineOperationMode)
+//         MachineryItemState/CurrentState           (Machinery / namespace 0; M1 only, as
+//                                                   OPC 40501 v1.03 adds it there too)
 //         OperationCounters/PartsProducedInLifetime (DI / MachineTool, UInt64, writable)
 //       Monitoring/Channel1                         (MachineTool, ChannelMonitoringType)
 //         ChannelState (ChannelState)               (MachineTool)
@@ -170,6 +172,12 @@ async function main() {
     const tool = mt.addObject({ componentOf: monitoring, browseName: "MachineTool", nodeId: id(".MachineTool") });
     variable(mt, { componentOf: tool, browseName: "OperationMode", nodeId: id(".OperationMode"), dataType: operationMode },
       DataType.Int32, s.mode);
+    if (s.production) {
+      const toolState = mach.addObject({ componentOf: tool, browseName: "MachineryItemState", nodeId: id(".MachineTool.MachineryItemState") });
+      variable(own, {
+        componentOf: toolState, browseName: { name: "CurrentState", namespaceIndex: 0 }, nodeId: id(".MachineTool.MachineryItemState.CurrentState"), dataType: "LocalizedText",
+      }, DataType.LocalizedText, new LocalizedText({ text: s.state }));
+    }
     const counters = di.addObject({ componentOf: tool, browseName: "OperationCounters", nodeId: id(".OperationCounters") });
     writable(mt, { componentOf: counters, browseName: "PartsProducedInLifetime", nodeId: id(".PartsProducedInLifetime"), dataType: "UInt64" },
       DataType.UInt64, [Number(s.parts >> 32n), Number(s.parts & 0xffffffffn)]);
