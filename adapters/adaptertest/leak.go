@@ -69,3 +69,7 @@ func waitLeaks(baseline map[string]bool, frames []string, d time.Duration) []str
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Stacks returns the stacks of the goroutines whose stack shows one of frames, e.g. to
+// check that a source's goroutines are gone.
+func Stacks(frames ...string) []string { return leaks(nil, frames) }

@@ -116,8 +116,28 @@ func (r *Recorder) StateStrings() []string {
 // StateNames returns the reported states without their errors.
 func (r *Recorder) StateNames() []string {
 	var out []string
+	for _, s := range r.StateList() {
+		out = append(out, s.String())
+	}
+	return out
+}
+
+// StateList returns the reported states in order.
+func (r *Recorder) StateList() []point.State {
+	var out []point.State
 	for _, e := range r.States() {
-		out = append(out, e.State.String())
+		out = append(out, e.State)
+	}
+	return out
+}
+
+// DownErrors returns the errors of the down reports in order.
+func (r *Recorder) DownErrors() []error {
+	var out []error
+	for _, e := range r.States() {
+		if e.State == point.StateDown && e.Err != nil {
+			out = append(out, e.Err)
+		}
 	}
 	return out
 }

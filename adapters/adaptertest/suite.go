@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // Source is what the suite runs: an adapter's source.
@@ -176,16 +177,10 @@ func (r *running) alive(t *testing.T) {
 	}
 }
 
-// waitFor polls cond every 10 ms until it holds, failing the test after h.Wait.
+// waitFor waits for cond at most h.Wait.
 func waitFor(t *testing.T, h *Harness, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(h.Wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", h.Wait, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, h.Wait, what, cond)
 }
 
 // waitState waits until the observer reported s at least n times.
