@@ -12,9 +12,10 @@
 //     data whose emit returned nil is acknowledged and not delivered again.
 //   - reconnect: the server stopped and started again; the observer sees down (with an
 //     error) then up, and data flows again without a new source.
-//   - bad_input: a value the source cannot use is reported through
-//     point.Observer.SignalError with the harness's reason, the source keeps running and
-//     good data still flows.
+//   - bad_input/<name>: each kind of input the source cannot use is reported through
+//     point.Observer.SignalError with its reason (or, a bad status, flagged point.Bad
+//     without a value), the source keeps running and good data still flows; where the
+//     server redelivers, the bad message was acknowledged and does not come again.
 //   - stop/{flowing,emit_blocked,server_down}: Run returns nil promptly after its context
 //     is cancelled, and no goroutine of the source or its client library outlives it.
 //
@@ -60,9 +61,21 @@ func FieldIs(device, key string, v float64) Match {
 	}
 }
 
-// Report is the point.Observer.SignalError call a bad value must cause.
+// Report is what a bad input must cause: a point.Observer.SignalError call for Device
+// and Signal with Reason, or, when Reason is empty, a point of Device whose field Signal
+// is flagged point.Bad without a value (a bad status is data about the value, not an
+// error of the source).
 type Report struct {
 	Device, Signal, Reason string
+}
+
+// BadInput is one kind of input a source cannot use.
+type BadInput struct {
+	Name string
+	// Inject makes the server offer the input (a malformed payload, a value of the
+	// wrong type, a bad status, a Modbus exception) and returns what it must cause.
+	// The next Harness.Good makes the server offer good data again.
+	Inject func(t *testing.T) Report
 }
 
 // Harness connects the suite to one adapter and its running server.
@@ -74,10 +87,8 @@ type Harness struct {
 	// Good makes the server offer a good value (a new one where the server can change
 	// its values) and returns what recognises the point carrying it.
 	Good func(t *testing.T) Match
-	// Bad makes the server offer a value the source cannot use (a malformed payload, a
-	// value of the wrong type, a Modbus exception) and returns the report it must cause.
-	// The next Good makes the server offer good data again.
-	Bad func(t *testing.T) Report
+	// Bad are the kinds of bad input the server can be made to offer.
+	Bad []BadInput
 	// Stop stops the server; Start starts it again on the same address.
 	Stop, Start func(t *testing.T)
 	// Acknowledges says that the server redelivers what the source did not acknowledge
@@ -105,7 +116,7 @@ func Run(t *testing.T, h Harness) {
 	if h.Wait == 0 {
 		h.Wait = 30 * time.Second
 	}
-	if h.New == nil || h.Good == nil || h.Bad == nil || h.Stop == nil || h.Start == nil || len(h.Frames) == 0 {
+	if h.New == nil || h.Good == nil || len(h.Bad) == 0 || h.Stop == nil || h.Start == nil || len(h.Frames) == 0 {
 		t.Fatal("adaptertest: Harness needs New, Good, Bad, Stop, Start and Frames")
 	}
 	t.Run("emit_failure_retried", func(t *testing.T) { emitFailureRetried(t, &h) })
@@ -117,7 +128,11 @@ func Run(t *testing.T, h Harness) {
 		t.Run("acknowledged_not_redelivered", func(t *testing.T) { acknowledgedNotRedelivered(t, &h) })
 	}
 	t.Run("reconnect", func(t *testing.T) { reconnect(t, &h) })
-	t.Run("bad_input", func(t *testing.T) { badInput(t, &h) })
+	t.Run("bad_input", func(t *testing.T) {
+		for _, bad := range h.Bad {
+			t.Run(bad.Name, func(t *testing.T) { badInput(t, &h, bad) })
+		}
+	})
 	t.Run("stop", func(t *testing.T) {
 		t.Run("flowing", func(t *testing.T) { stop(t, &h, "flowing") })
 		t.Run("emit_blocked", func(t *testing.T) { stop(t, &h, "emit_blocked") })
@@ -374,14 +389,61 @@ func reconnect(t *testing.T, h *Harness) {
 	}
 }
 
-func badInput(t *testing.T, h *Harness) {
+func badInput(t *testing.T, h *Harness, bad BadInput) {
 	rec := &Recorder{}
 	r := start(t, h, rec, rec.Emit)
 	waitState(t, h, rec, point.StateUp, 1)
 	first := h.Good(t)
 	waitFor(t, h, "a good value", func() bool { return emitted(rec, 0, first) })
 
-	want := h.Bad(t)
+	want := bad.Inject(t)
+	if want.Reason == "" {
+		flagged := func(p point.Point) bool {
+			return p.Device == want.Device && slices.ContainsFunc(p.Fields, func(f point.Field) bool {
+				return f.Key == want.Signal && f.Quality == point.Bad && f.Value == 0
+			})
+		}
+		waitFor(t, h, fmt.Sprintf("device %q signal %q flagged bad without a value", want.Device, want.Signal),
+			func() bool { return emitted(rec, 0, flagged) })
+	} else {
+		got, ok := waitReport(t, h, rec, want)
+		if !ok {
+			return
+		}
+		if got.Err == nil {
+			t.Errorf("report %s carries no error", got)
+		} else if !strings.Contains(got.Err.Error(), want.Device) || !strings.Contains(got.Err.Error(), want.Signal) {
+			t.Errorf("report error %q names neither device %q nor signal %q", got.Err, want.Device, want.Signal)
+		}
+		t.Logf("bad input reported: %s", got)
+	}
+	for _, e := range rec.Signals() {
+		if e.Reason == "" || e.Reason == "internal" {
+			t.Errorf("report with reason %q: %s", e.Reason, e)
+		}
+	}
+
+	next := h.Good(t)
+	waitFor(t, h, "a good value after the bad one", func() bool { return emitted(rec, 0, next) })
+	r.alive(t)
+	if !h.Acknowledges || want.Reason == "" {
+		return
+	}
+	// The bad message was acknowledged like any other: the next run does not get it again.
+	r.stop(t, h)
+	recB := &Recorder{}
+	start(t, h, recB, recB.Emit)
+	waitState(t, h, recB, point.StateUp, 1)
+	last := h.Good(t)
+	waitFor(t, h, "a good value in the next run", func() bool { return emitted(recB, 0, last) })
+	if errs := recB.Errors(); len(errs) != 0 {
+		t.Errorf("the next run got the bad input again: %q", errs)
+	}
+}
+
+// waitReport waits for the signal error want describes.
+func waitReport(t *testing.T, h *Harness, rec *Recorder, want Report) (SignalEvent, bool) {
+	t.Helper()
 	var got SignalEvent
 	waitFor(t, h, fmt.Sprintf("a %q report for device %q signal %q", want.Reason, want.Device, want.Signal), func() bool {
 		for _, e := range rec.Signals() {
@@ -392,21 +454,7 @@ func badInput(t *testing.T, h *Harness) {
 		}
 		return false
 	})
-	if got.Err == nil {
-		t.Errorf("report %s carries no error", got)
-	} else if !strings.Contains(got.Err.Error(), want.Device) || !strings.Contains(got.Err.Error(), want.Signal) {
-		t.Errorf("report error %q names neither device %q nor signal %q", got.Err, want.Device, want.Signal)
-	}
-	t.Logf("bad input reported: %s", got)
-	for _, e := range rec.Signals() {
-		if e.Reason == "" || e.Reason == "internal" {
-			t.Errorf("report with reason %q: %s", e.Reason, e)
-		}
-	}
-
-	next := h.Good(t)
-	waitFor(t, h, "a good value after the bad one", func() bool { return emitted(rec, 0, next) })
-	r.alive(t)
+	return got, !t.Failed()
 }
 
 func stop(t *testing.T, h *Harness, how string) {

@@ -39,9 +39,19 @@ func TestConformance(t *testing.T) {
 			pub(t, fmt.Sprintf(`{"kwh":%d}`, n))
 			return adaptertest.FieldIs("e3", "energy_kwh_total", float64(n))
 		},
-		Bad: func(t *testing.T) adaptertest.Report {
-			pub(t, `{"kwh":`)
-			return adaptertest.Report{Device: "e3", Reason: ReasonDecode}
+		Bad: []adaptertest.BadInput{
+			{Name: "malformed", Inject: func(t *testing.T) adaptertest.Report {
+				pub(t, `{"kwh":`)
+				return adaptertest.Report{Device: "e3", Reason: ReasonDecode}
+			}},
+			{Name: "wrong_type", Inject: func(t *testing.T) adaptertest.Report {
+				pub(t, `{"kwh":"high"}`)
+				return adaptertest.Report{Device: "e3", Signal: "energy_kwh_total", Reason: ReasonType}
+			}},
+			{Name: "not_finite", Inject: func(t *testing.T) adaptertest.Report {
+				pub(t, `{"kwh":1e999}`)
+				return adaptertest.Report{Device: "e3", Signal: "energy_kwh_total", Reason: ReasonNaN}
+			}},
 		},
 		Stop:         func(*testing.T) { m.Stop() },
 		Start:        func(*testing.T) { m.Start() },

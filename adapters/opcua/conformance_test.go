@@ -27,7 +27,7 @@ func newConformanceSource(t *testing.T, cfg Config, obs point.Observer) adaptert
 }
 
 // TestConformance runs the source contract against gopcua's in-process server; the bad
-// value is a String where the field wants a number.
+// inputs are a String where the field wants a number and a bad status.
 func TestConformance(t *testing.T) {
 	ts := startTestServer(t, 0, "speed")
 	port := ts.port
@@ -40,9 +40,15 @@ func TestConformance(t *testing.T) {
 			ts.set("speed", dv(n, ua.StatusOK, time.Now(), time.Time{}))
 			return adaptertest.FieldIs("m1", "speed", n)
 		},
-		Bad: func(*testing.T) adaptertest.Report {
-			ts.set("speed", dv("fast", ua.StatusOK, time.Now(), time.Time{}))
-			return adaptertest.Report{Device: "m1", Signal: "speed", Reason: "type"}
+		Bad: []adaptertest.BadInput{
+			{Name: "wrong_type", Inject: func(*testing.T) adaptertest.Report {
+				ts.set("speed", dv("fast", ua.StatusOK, time.Now(), time.Time{}))
+				return adaptertest.Report{Device: "m1", Signal: "speed", Reason: "type"}
+			}},
+			{Name: "bad_status", Inject: func(*testing.T) adaptertest.Report {
+				ts.set("speed", dv(7.0, ua.StatusBadSensorFailure, time.Now(), time.Time{}))
+				return adaptertest.Report{Device: "m1", Signal: "speed"}
+			}},
 		},
 		Stop: func(*testing.T) { ts.kill() },
 		// The new server lives until the whole test ends, like the first.
@@ -53,11 +59,12 @@ func TestConformance(t *testing.T) {
 
 // TestConformanceNodeOPCUA runs the source contract against node-opcua's 40501-shaped
 // server. Its values are constant while it runs: each start serves a new
-// PartsProducedInLifetime, and the bad value is the LocalizedText Manufacturer, which
-// the source is configured to read as a number.
+// PartsProducedInLifetime. Its bad inputs are always there: the LocalizedText
+// Manufacturer, which the source is configured to read as a number, and a variable with
+// an Uncertain status and no value (MachineToolOptions.Hostile).
 func TestConformanceNodeOPCUA(t *testing.T) {
 	parts := uint64(100)
-	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Parts: parts})
+	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Parts: parts, Hostile: true})
 	cfg := Config{
 		Name:               "cnc",
 		Endpoint:           srv.URL,
@@ -70,6 +77,8 @@ func TestConformanceNodeOPCUA(t *testing.T) {
 				NodeID: "nsu=http://opcfoundation.org/UA/MachineTool/;s=M1.PartsProducedInLifetime"},
 			{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "manufacturer",
 				NodeID: "nsu=http://opcfoundation.org/UA/DI/;s=M1.Manufacturer"},
+			{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "temp",
+				NodeID: "nsu=urn:ganlink:testsrv:evil%3Bs=M1;s=Panel.UncertainNull"},
 		},
 	}
 	adaptertest.Run(t, adaptertest.Harness{
@@ -77,13 +86,18 @@ func TestConformanceNodeOPCUA(t *testing.T) {
 		Good: func(*testing.T) adaptertest.Match {
 			return adaptertest.FieldIs("m1", "parts", float64(parts))
 		},
-		Bad: func(*testing.T) adaptertest.Report {
-			return adaptertest.Report{Device: "m1", Signal: "manufacturer", Reason: "type"}
+		Bad: []adaptertest.BadInput{
+			{Name: "wrong_type", Inject: func(*testing.T) adaptertest.Report {
+				return adaptertest.Report{Device: "m1", Signal: "manufacturer", Reason: "type"}
+			}},
+			{Name: "bad_status", Inject: func(*testing.T) adaptertest.Report {
+				return adaptertest.Report{Device: "m1", Signal: "temp"}
+			}},
 		},
 		Stop: func(*testing.T) { srv.Stop() },
 		Start: func(*testing.T) {
 			parts++
-			srv.StartWith(testsrv.MachineToolOptions{Parts: parts})
+			srv.StartWith(testsrv.MachineToolOptions{Parts: parts, Hostile: true})
 		},
 		Frames: opcuaFrames,
 	})
