@@ -22,6 +22,10 @@
 // An adapter's conformance_test.go builds a Harness (a constructor of its source against
 // its server, and hooks that make the server offer a good or a bad value, stop and start)
 // and calls Run.
+//
+// Besides the suite, the adapters' tests share Recorder (a point.Observer and emit
+// function that keeps every report and batch) and Stacks (the goroutines showing given
+// stack frames). Only tests import this package.
 package adaptertest
 
 import (
@@ -326,19 +330,22 @@ func unconfirmedRedelivered(t *testing.T, h *Harness, failing bool) {
 	waitFor(t, h, "the unconfirmed value in the next run", func() bool { return emitted(recB, 0, good) })
 }
 
-func acknowledgedNotRedelivered(t *testing.T, h *Harness) {
-	recA := &Recorder{}
-	a := start(t, h, recA, recA.Emit)
-	waitState(t, h, recA, point.StateUp, 1)
-	first := h.Good(t)
-	waitFor(t, h, "the first value", func() bool { return emitted(recA, 0, first) })
-	a.stop(t, h)
+// goodRun starts a new source whose emit keeps every batch, waits until it is up, makes
+// the server offer a good value and waits until the source emitted it.
+func goodRun(t *testing.T, h *Harness, what string) (*running, *Recorder, Match) {
+	t.Helper()
+	rec := &Recorder{}
+	r := start(t, h, rec, rec.Emit)
+	waitState(t, h, rec, point.StateUp, 1)
+	m := h.Good(t)
+	waitFor(t, h, what, func() bool { return emitted(rec, 0, m) })
+	return r, rec, m
+}
 
-	recB := &Recorder{}
-	start(t, h, recB, recB.Emit)
-	waitState(t, h, recB, point.StateUp, 1)
-	second := h.Good(t)
-	waitFor(t, h, "the second value", func() bool { return emitted(recB, 0, second) })
+func acknowledgedNotRedelivered(t *testing.T, h *Harness) {
+	a, _, first := goodRun(t, h, "the first value")
+	a.stop(t, h)
+	_, recB, _ := goodRun(t, h, "the second value")
 	// A redelivery would have come before the second value.
 	for _, b := range recB.Batches() {
 		for _, p := range b {
@@ -350,11 +357,7 @@ func acknowledgedNotRedelivered(t *testing.T, h *Harness) {
 }
 
 func reconnect(t *testing.T, h *Harness) {
-	rec := &Recorder{}
-	r := start(t, h, rec, rec.Emit)
-	waitState(t, h, rec, point.StateUp, 1)
-	before := h.Good(t)
-	waitFor(t, h, "a value before the restart", func() bool { return emitted(rec, 0, before) })
+	r, rec, _ := goodRun(t, h, "a value before the restart")
 
 	stopped := time.Now()
 	h.Stop(t)
@@ -390,11 +393,7 @@ func reconnect(t *testing.T, h *Harness) {
 }
 
 func badInput(t *testing.T, h *Harness, bad BadInput) {
-	rec := &Recorder{}
-	r := start(t, h, rec, rec.Emit)
-	waitState(t, h, rec, point.StateUp, 1)
-	first := h.Good(t)
-	waitFor(t, h, "a good value", func() bool { return emitted(rec, 0, first) })
+	r, rec, _ := goodRun(t, h, "a good value")
 
 	want := bad.Inject(t)
 	if want.Reason == "" {
@@ -431,11 +430,7 @@ func badInput(t *testing.T, h *Harness, bad BadInput) {
 	}
 	// The bad message was acknowledged like any other: the next run does not get it again.
 	r.stop(t, h)
-	recB := &Recorder{}
-	start(t, h, recB, recB.Emit)
-	waitState(t, h, recB, point.StateUp, 1)
-	last := h.Good(t)
-	waitFor(t, h, "a good value in the next run", func() bool { return emitted(recB, 0, last) })
+	_, recB, _ := goodRun(t, h, "a good value in the next run")
 	if errs := recB.Errors(); len(errs) != 0 {
 		t.Errorf("the next run got the bad input again: %q", errs)
 	}
