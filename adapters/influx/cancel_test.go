@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // hangingServer accepts connections and never answers. With read set it consumes the
@@ -109,7 +111,7 @@ func TestWriteAbortsOnHangingServer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := startHangingServer(t, tc.read)
-			var logs logBuffer
+			var logs testutil.LogBuffer
 			cfg := config("hang", h.URL, "b")
 			cfg.Gzip = tc.gzip
 			if tc.timeout > 0 {

@@ -1,16 +1,15 @@
 package influx
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // t0 is the first point's time: sub-millisecond digits check nanosecond precision.
@@ -95,25 +94,7 @@ func config(name, url, bucket string) Config {
 	return c
 }
 
-// logBuffer collects slog output from concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func debugLogger(w *logBuffer) *slog.Logger {
+func debugLogger(w *testutil.LogBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 

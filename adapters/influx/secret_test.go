@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // TestTokenNeverLeaks drives every path that produces an error or a log line with a
@@ -48,7 +49,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 	defer echo.Close()
 	closedPort := testsrv.FreePort(t)
 
-	var logs logBuffer
+	var logs testutil.LogBuffer
 	log := debugLogger(&logs)
 	ctx := context.Background()
 	var errs []error

@@ -2,130 +2,15 @@ package modbus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 )
-
-// recorder is the Observer and emit function of the tests: it keeps everything it gets.
-type recorder struct {
-	mu      sync.Mutex
-	states  []string // "up", "down: <err>", ...
-	errs    []string // "device|signal|reason|err"
-	dead    []string // "device|origin|reason|problems|payload"
-	recv    int
-	batches []point.Batch
-	// failEmit makes emit fail while it returns true for the 1-based call number.
-	failEmit func(call int) bool
-	calls    int
-}
-
-func (r *recorder) State(source string, s point.State, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := s.String()
-	if err != nil {
-		e += ": " + err.Error()
-	}
-	r.states = append(r.states, e)
-}
-
-func (r *recorder) SignalError(source, device, signal, reason string, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, fmt.Sprintf("%s|%s|%s|%v", device, signal, reason, err))
-}
-
-func (r *recorder) DeadLetter(source string, dl point.DeadLetter, payload []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.dead = append(r.dead, fmt.Sprintf("%s|%s|%s|%d|%s", dl.Device, dl.Origin, dl.Reason, dl.Problems, payload))
-}
-
-func (r *recorder) Received(source string, fields int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.recv += fields
-}
-
-func (r *recorder) emit(ctx context.Context, b point.Batch) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if r.failEmit != nil && r.failEmit(r.calls) {
-		return errors.New("queue full")
-	}
-	r.batches = append(r.batches, b)
-	return nil
-}
-
-// points returns the emitted points of device in order.
-func (r *recorder) points(device string) []point.Point {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []point.Point
-	for _, b := range r.batches {
-		for _, p := range b {
-			if p.Device == device {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-func (r *recorder) last(device string) (point.Point, bool) {
-	ps := r.points(device)
-	if len(ps) == 0 {
-		return point.Point{}, false
-	}
-	return ps[len(ps)-1], true
-}
-
-func (r *recorder) errors() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.errs...)
-}
-
-func (r *recorder) stateList() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.states...)
-}
-
-// stateNames returns the states without their errors.
-func (r *recorder) stateNames() []string {
-	var out []string
-	for _, s := range r.stateList() {
-		name, _, _ := strings.Cut(s, ":")
-		out = append(out, name)
-	}
-	return out
-}
-
-func (r *recorder) batchCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.batches)
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // fieldString renders fields compactly for exact comparisons: "a=1 b=bad".
 func fieldString(fs []point.Field) string {
@@ -146,11 +31,11 @@ func fieldString(fs []point.Field) string {
 
 // run starts s.Run with rec as emit and returns a stop function that cancels it and
 // waits for Run to return, failing the test if that takes longer than limit.
-func run(t *testing.T, s *Source, rec *recorder, limit time.Duration) (stop func() time.Duration) {
+func run(t *testing.T, s *Source, rec *adaptertest.Recorder, limit time.Duration) (stop func() time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, rec.emit) }()
+	go func() { done <- s.Run(ctx, rec.Emit) }()
 	var once sync.Once
 	var took time.Duration
 	stop = func() time.Duration {
@@ -188,7 +73,7 @@ func fastConfig(url string, devs ...Device) Config {
 
 var meterTags = []point.Tag{{Key: "device", Value: "em1"}, {Key: "kind", Value: "energy_meter"}}
 
-func newSource(t *testing.T, cfg Config, rec *recorder) *Source {
+func newSource(t *testing.T, cfg Config, rec *adaptertest.Recorder) *Source {
 	t.Helper()
 	s, err := New(cfg, rec, nil)
 	if err != nil {

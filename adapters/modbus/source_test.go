@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // The tests run the source against a real Modbus TCP server (the client library's
@@ -59,14 +61,14 @@ func TestRunDecodesEveryTypeAndOrder(t *testing.T) {
 			{Field: "coil2_inverted", Area: "coil", Address: 2, Conv: point.Conv{Scale: -1, Offset: 1}},
 			{Field: "discrete5", Area: "discrete", Address: 5, Type: "bool"},
 		}}
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	s := newSource(t, fastConfig(ts.url, dev), rec)
 	before := time.Now()
 	run(t, s, rec, 2*time.Second)
-	waitFor(t, 5*time.Second, "first point", func() bool { return len(rec.points("em1")) > 0 })
+	testutil.WaitFor(t, 5*time.Second, "first point", func() bool { return len(rec.Points("em1")) > 0 })
 	after := time.Now()
 
-	p := rec.points("em1")[0]
+	p := rec.Points("em1")[0]
 	want := "i16=-200 u16=65336 i32_abcd=-100000 u32_cdab=3e+09 f32_badc=230.5 f32_dcba=230.5 f64_abcd_scaled=116.25 " +
 		"i64_cdab=-1.23456789012e+11 u64_dcba=9.223372036854776e+18 i16_little=-200 f32_input=-12.25 " +
 		"f64_input_cdab=-12.25 u16_input_scaled=309.5 coil0=1 coil1=0 coil2_inverted=0 discrete5=1"
@@ -87,14 +89,14 @@ func TestRunDecodesEveryTypeAndOrder(t *testing.T) {
 	// Registers change under the running source.
 	b.setRegs(1, "holding", 6, 0x44C1, 0x0000) // float32 BADC -12.25
 	b.setBits(1, "coil", 1, true)
-	waitFor(t, 5*time.Second, "changed values", func() bool {
-		p, _ := rec.last("em1")
+	testutil.WaitFor(t, 5*time.Second, "changed values", func() bool {
+		p, _ := rec.Last("em1")
 		return strings.Contains(fieldString(p.Fields), "f32_badc=-12.25 ") && strings.Contains(fieldString(p.Fields), "coil1=1 ")
 	})
-	if errs := rec.errors(); len(errs) != 0 {
+	if errs := rec.Errors(); len(errs) != 0 {
 		t.Fatalf("signal errors: %q", errs)
 	}
-	if st := rec.stateList(); !slices.Equal(st, []string{"connecting", "up"}) {
+	if st := rec.StateStrings(); !slices.Equal(st, []string{"connecting", "up"}) {
 		t.Fatalf("states: %q", st)
 	}
 }
@@ -136,13 +138,13 @@ func TestCoalescingCountsReads(t *testing.T) {
 				MaxRegisters: tc.maxRegs, MaxGap: tc.maxGap, Signals: sdm630Signals()}
 			cfg := fastConfig(ts.url, dev)
 			cfg.MaxGap = 0
-			rec := &recorder{}
+			rec := &adaptertest.Recorder{}
 			s := newSource(t, cfg, rec)
 			stop := run(t, s, rec, 2*time.Second)
-			waitFor(t, 5*time.Second, "3 polls", func() bool { return len(rec.points("em1")) >= 3 })
+			testutil.WaitFor(t, 5*time.Second, "3 polls", func() bool { return len(rec.Points("em1")) >= 3 })
 			stop()
 			reads := b.readLog()[start:]
-			polls := len(rec.points("em1"))
+			polls := len(rec.Points("em1"))
 			// The poll under way when Run was stopped may have read without emitting.
 			if n := len(tc.perPoll); len(reads) < polls*n || len(reads) > (polls+1)*n || int(s.Reads()) != len(reads) {
 				t.Fatalf("%d polls, %d reads served, %d sent; want %d a poll", polls, len(reads), s.Reads(), n)
@@ -152,7 +154,7 @@ func TestCoalescingCountsReads(t *testing.T) {
 					t.Fatalf("read %d: %q, want the pattern %q", i, r, tc.perPoll)
 				}
 			}
-			p := rec.points("em1")[0]
+			p := rec.Points("em1")[0]
 			if len(p.Fields) != 14 || p.Fields[13].Key != "f13" || p.Fields[13].Value != float64(math.Float32frombits(0x404A404B)) {
 				t.Fatalf("fields %s", fieldString(p.Fields))
 			}
@@ -172,13 +174,13 @@ func TestExceptionReportedPerSignal(t *testing.T) {
 			{Field: "d", Area: "holding", Address: 300}, // unmapped, a read of its own
 			{Field: "e", Area: "holding", Address: 4},
 		}}
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	s := newSource(t, fastConfig(ts.url, dev), rec)
 	stop := run(t, s, rec, 2*time.Second)
-	waitFor(t, 5*time.Second, "3 polls", func() bool { return len(rec.points("em1")) >= 3 })
+	testutil.WaitFor(t, 5*time.Second, "3 polls", func() bool { return len(rec.Points("em1")) >= 3 })
 	stop()
 
-	for i, p := range rec.points("em1") {
+	for i, p := range rec.Points("em1") {
 		if got := fieldString(p.Fields); got != "a=230.5 b=7 c=bad d=bad e=9" {
 			t.Fatalf("point %d: %s", i, got)
 		}
@@ -196,10 +198,10 @@ func TestExceptionReportedPerSignal(t *testing.T) {
 			t.Fatalf("read %d: %q, want the pattern %q", i+5, r, later)
 		}
 	}
-	errC := `em1|c|modbus_exception|read signal "c" of device "em1" at holding register 8 (unit 1, read 8..8): modbus exception 2 (illegal data address)`
-	errD := `em1|d|modbus_exception|read signal "d" of device "em1" at holding register 300 (unit 1, read 300..300): modbus exception 2 (illegal data address)`
-	errs := rec.errors()
-	if polls := len(rec.points("em1")); len(errs) < 2*polls || len(errs) > 2*polls+2 {
+	errC := `meters|em1|c|modbus_exception|read signal "c" of device "em1" at holding register 8 (unit 1, read 8..8): modbus exception 2 (illegal data address)`
+	errD := `meters|em1|d|modbus_exception|read signal "d" of device "em1" at holding register 300 (unit 1, read 300..300): modbus exception 2 (illegal data address)`
+	errs := rec.Errors()
+	if polls := len(rec.Points("em1")); len(errs) < 2*polls || len(errs) > 2*polls+2 {
 		t.Fatalf("%d errors for %d polls: %q", len(errs), polls, errs)
 	}
 	for i, e := range errs {
@@ -207,7 +209,7 @@ func TestExceptionReportedPerSignal(t *testing.T) {
 			t.Fatalf("error %d:\n%s\nwant\n%s", i, e, want)
 		}
 	}
-	if st := rec.stateList(); !slices.Equal(st, []string{"connecting", "up"}) {
+	if st := rec.StateStrings(); !slices.Equal(st, []string{"connecting", "up"}) {
 		t.Fatalf("states: %q", st)
 	}
 }
@@ -225,10 +227,10 @@ func TestSilentUnitBehindGateway(t *testing.T) {
 				{Field: "q", Area: "input", Address: 500},
 			}},
 	)
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	s := newSource(t, cfg, rec)
 	stop := run(t, s, rec, 2*time.Second)
-	waitFor(t, 5*time.Second, "3 polls", func() bool { return len(rec.points("em9")) >= 3 })
+	testutil.WaitFor(t, 5*time.Second, "3 polls", func() bool { return len(rec.Points("em9")) >= 3 })
 	stop()
 
 	// The unit that the gateway cannot reach costs one read a poll, not one per read.
@@ -238,21 +240,21 @@ func TestSilentUnitBehindGateway(t *testing.T) {
 			t.Fatalf("read %d: %q, want %q", i, r, want)
 		}
 	}
-	for _, p := range rec.points("em1") {
+	for _, p := range rec.Points("em1") {
 		if got := fieldString(p.Fields); got != "x=42" {
 			t.Fatalf("em1: %s", got)
 		}
 	}
-	for _, p := range rec.points("em9") {
+	for _, p := range rec.Points("em9") {
 		if got := fieldString(p.Fields); got != "p=bad q=bad" {
 			t.Fatalf("em9: %s", got)
 		}
 	}
 	want := []string{
-		`em9|p|modbus_exception|read signal "p" of device "em9" at holding register 0 (unit 9, read 0..0): modbus exception 11 (gateway target device failed to respond)`,
-		`em9|q|modbus_exception|read signal "q" of device "em9" at input register 500 (unit 9, read 500..500): not sent: modbus exception 11 (gateway target device failed to respond)`,
+		`meters|em9|p|modbus_exception|read signal "p" of device "em9" at holding register 0 (unit 9, read 0..0): modbus exception 11 (gateway target device failed to respond)`,
+		`meters|em9|q|modbus_exception|read signal "q" of device "em9" at input register 500 (unit 9, read 500..500): not sent: modbus exception 11 (gateway target device failed to respond)`,
 	}
-	errs := rec.errors()
+	errs := rec.Errors()
 	if len(errs) < 2 {
 		t.Fatalf("errors %q", errs)
 	}
@@ -269,14 +271,14 @@ func TestServerRestart(t *testing.T) {
 	ts := startServer(t, b)
 	dev := Device{Device: "em1", Measurement: "energy_meter", UnitID: 1, PollInterval: 50 * time.Millisecond,
 		Signals: []Signal{{Field: "v", Area: "holding", Address: 0, Type: "float32"}}}
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	s := newSource(t, fastConfig(ts.url, dev), rec)
 	run(t, s, rec, 2*time.Second)
-	waitFor(t, 5*time.Second, "first point", func() bool { return len(rec.points("em1")) > 0 })
+	testutil.WaitFor(t, 5*time.Second, "first point", func() bool { return len(rec.Points("em1")) > 0 })
 
 	ts.stop()
-	waitFor(t, 5*time.Second, "state down", func() bool { return slices.Contains(rec.stateNames(), "down") })
-	down := rec.stateList()[2]
+	testutil.WaitFor(t, 5*time.Second, "state down", func() bool { return slices.Contains(rec.StateNames(), "down") })
+	down := rec.StateStrings()[2]
 	if !strings.HasPrefix(down, `down: read holding registers 0..1 of device "em1" (unit 1): `) {
 		t.Fatalf("down state: %q", down)
 	}
@@ -284,21 +286,21 @@ func TestServerRestart(t *testing.T) {
 	b.setRegs(1, "holding", 0, 0xC144, 0x0000) // -12.25
 	restarted := time.Now()
 	ts.start()
-	waitFor(t, 10*time.Second, "data after the restart", func() bool {
-		p, _ := rec.last("em1")
+	testutil.WaitFor(t, 10*time.Second, "data after the restart", func() bool {
+		p, _ := rec.Last("em1")
 		return fieldString(p.Fields) == "v=-12.25"
 	})
 	t.Logf("data flowed again %s after the restart", time.Since(restarted).Round(time.Millisecond))
-	names := rec.stateNames()
+	names := rec.StateNames()
 	if names[0] != "connecting" || names[1] != "up" || names[2] != "down" || names[len(names)-1] != "up" {
 		t.Fatalf("states %q", names)
 	}
-	for _, st := range rec.stateList()[3 : len(names)-1] {
+	for _, st := range rec.StateStrings()[3 : len(names)-1] {
 		if st != "connecting" && !strings.HasPrefix(st, `down: connect to "`+ts.url+`": `) {
 			t.Fatalf("state while the server was down: %q", st)
 		}
 	}
-	if errs := rec.errors(); len(errs) != 0 {
+	if errs := rec.Errors(); len(errs) != 0 {
 		t.Fatalf("signal errors: %q", errs)
 	}
 }
@@ -312,30 +314,30 @@ func TestTimeoutsReconnect(t *testing.T) {
 		Signals: []Signal{{Field: "v", Area: "holding", Address: 0, Type: "float32"}}}
 	cfg := fastConfig(ts.url, dev)
 	cfg.Timeout, cfg.MaxFailures = 100*time.Millisecond, 2
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	s := newSource(t, cfg, rec)
 	run(t, s, rec, 2*time.Second)
-	waitFor(t, 5*time.Second, "state down", func() bool { return slices.Contains(rec.stateNames(), "down") })
+	testutil.WaitFor(t, 5*time.Second, "state down", func() bool { return slices.Contains(rec.StateNames(), "down") })
 
 	wantDown := `down: read holding registers 0..1 of device "em1" (unit 1): 2 requests in a row failed, last: request timed out after 100ms`
-	if st := rec.stateList(); !slices.Equal(st[:3], []string{"connecting", "up", wantDown}) {
+	if st := rec.StateStrings(); !slices.Equal(st[:3], []string{"connecting", "up", wantDown}) {
 		t.Fatalf("states %q", st)
 	}
-	wantErr := `em1|v|timeout|read signal "v" of device "em1" at holding register 0 (unit 1, read 0..1): request timed out after 100ms`
-	if errs := rec.errors(); len(errs) < 2 || errs[0] != wantErr || errs[1] != wantErr {
+	wantErr := `meters|em1|v|timeout|read signal "v" of device "em1" at holding register 0 (unit 1, read 0..1): request timed out after 100ms`
+	if errs := rec.Errors(); len(errs) < 2 || errs[0] != wantErr || errs[1] != wantErr {
 		t.Fatalf("errors %q", errs)
 	}
 	// A poll that timed out yields a Bad field; the one that reaches max_failures ends
 	// the connection instead.
-	for _, p := range rec.points("em1") {
+	for _, p := range rec.Points("em1") {
 		if fieldString(p.Fields) != "v=bad" {
 			t.Fatalf("point while hung: %s", fieldString(p.Fields))
 		}
 	}
 
 	b.setDelay(0)
-	waitFor(t, 10*time.Second, "data after the device recovered", func() bool {
-		p, _ := rec.last("em1")
+	testutil.WaitFor(t, 10*time.Second, "data after the device recovered", func() bool {
+		p, _ := rec.Last("em1")
 		return fieldString(p.Fields) == "v=230.5"
 	})
 }
@@ -348,18 +350,18 @@ func TestCancelIsPrompt(t *testing.T) {
 		Signals: []Signal{{Field: "x", Area: "holding", Address: 0}}}
 
 	t.Run("polling", func(t *testing.T) {
-		rec := &recorder{}
+		rec := &adaptertest.Recorder{}
 		stop := run(t, newSource(t, fastConfig(ts.url, dev), rec), rec, time.Second)
-		waitFor(t, 5*time.Second, "points", func() bool { return len(rec.points("em1")) >= 2 })
+		testutil.WaitFor(t, 5*time.Second, "points", func() bool { return len(rec.Points("em1")) >= 2 })
 		if took := stop(); took > 300*time.Millisecond {
 			t.Fatalf("Run took %s to return", took)
 		}
 	})
 	t.Run("server down", func(t *testing.T) {
-		rec := &recorder{}
+		rec := &adaptertest.Recorder{}
 		cfg := fastConfig(fmt.Sprintf("tcp://127.0.0.1:%d", testsrv.FreePort(t)), dev)
 		stop := run(t, newSource(t, cfg, rec), rec, time.Second)
-		waitFor(t, 5*time.Second, "a failed connect", func() bool { return slices.Contains(rec.stateNames(), "down") })
+		testutil.WaitFor(t, 5*time.Second, "a failed connect", func() bool { return slices.Contains(rec.StateNames(), "down") })
 		if took := stop(); took > 300*time.Millisecond {
 			t.Fatalf("Run took %s to return", took)
 		}
@@ -367,12 +369,12 @@ func TestCancelIsPrompt(t *testing.T) {
 	t.Run("request in flight", func(t *testing.T) {
 		b.setDelay(time.Second)
 		defer b.setDelay(0)
-		rec := &recorder{}
+		rec := &adaptertest.Recorder{}
 		cfg := fastConfig(ts.url, dev)
 		cfg.Timeout = 300 * time.Millisecond
 		stop := run(t, newSource(t, cfg, rec), rec, time.Second)
 		n := b.readCount()
-		waitFor(t, 5*time.Second, "a read in flight", func() bool { return b.readCount() > n })
+		testutil.WaitFor(t, 5*time.Second, "a read in flight", func() bool { return b.readCount() > n })
 		if took := stop(); took > cfg.Timeout+250*time.Millisecond {
 			t.Fatalf("Run took %s to return, above the request timeout %s", took, cfg.Timeout)
 		}
@@ -388,43 +390,42 @@ func TestBatchesAndEmitRetry(t *testing.T) {
 		return Device{Device: id, Measurement: "energy_meter", UnitID: unit, PollInterval: 40 * time.Millisecond,
 			Signals: []Signal{{Field: "x", Area: "holding", Address: 0}}}
 	}
-	rec := &recorder{failEmit: func(call int) bool { return call <= 2 }}
+	rec := &adaptertest.Recorder{FailEmit: func(call int) bool { return call <= 2 }}
 	s := newSource(t, fastConfig(ts.url, mk("m1", 1), mk("m2", 2)), rec)
 	stop := run(t, s, rec, 2*time.Second)
-	waitFor(t, 5*time.Second, "3 batches", func() bool { return rec.batchCount() >= 3 })
+	testutil.WaitFor(t, 5*time.Second, "3 batches", func() bool { return rec.BatchCount() >= 3 })
 	stop()
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
+	batches := rec.Batches()
 	// Devices due together share one batch; a failing emit is retried with the same batch
 	// (no poll in between), so nothing is lost.
-	for i, bt := range rec.batches {
+	for i, bt := range batches {
 		if d := bt[1].Time - bt[0].Time; len(bt) != 2 || bt[0].Device != "m1" || bt[1].Device != "m2" || d < 0 || d > 200e6 {
 			t.Fatalf("batch %d: %+v", i, bt)
 		}
 	}
-	if rec.calls != len(rec.batches)+2 || rec.recv != 2*len(rec.batches) {
-		t.Fatalf("%d emit calls, %d batches stored, %d fields received", rec.calls, len(rec.batches), rec.recv)
+	if calls, recv := rec.Calls(), rec.ReceivedFields(); calls != len(batches)+2 || recv != 2*len(batches) {
+		t.Fatalf("%d emit calls, %d batches stored, %d fields received", calls, len(batches), recv)
 	}
-	if got := b.readCount(); got > 2*(len(rec.batches)+1) {
-		t.Fatalf("%d reads for %d stored batches: polled during emit retries", got, len(rec.batches))
+	if got := b.readCount(); got > 2*(len(batches)+1) {
+		t.Fatalf("%d reads for %d stored batches: polled during emit retries", got, len(batches))
 	}
 }
 
 func TestRunWithoutServerReportsDown(t *testing.T) {
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", testsrv.FreePort(t))
 	dev := Device{Device: "em1", Measurement: "energy_meter", UnitID: 1, Signals: []Signal{{Field: "x", Area: "holding"}}}
 	run(t, newSource(t, fastConfig(url, dev), rec), rec, time.Second)
-	waitFor(t, 5*time.Second, "two failed connects", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "two failed connects", func() bool {
 		n := 0
-		for _, s := range rec.stateNames() {
+		for _, s := range rec.StateNames() {
 			if s == "down" {
 				n++
 			}
 		}
 		return n >= 2
 	})
-	st := rec.stateList()
+	st := rec.StateStrings()
 	want := `down: connect to "` + url + `": dial tcp ` + strings.TrimPrefix(url, "tcp://") + `: connect: connection refused`
 	if st[0] != "connecting" || st[1] != want {
 		t.Fatalf("states %q, want %q second", st, want)

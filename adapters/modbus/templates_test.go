@@ -11,7 +11,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // The meter templates in configs/ use the gateway configuration's proposed Modbus schema.
@@ -178,23 +180,23 @@ func TestSDM630Template(t *testing.T) {
 	for i := range cfg.Devices {
 		cfg.Devices[i].PollInterval = 50 * time.Millisecond
 	}
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	run(t, newSource(t, cfg, rec), rec, 2*time.Second)
-	waitFor(t, 5*time.Second, "points of both meters", func() bool {
-		return len(rec.points("em-sdm630-1")) > 0 && len(rec.points("em-sdm630-2")) > 0
+	testutil.WaitFor(t, 5*time.Second, "points of both meters", func() bool {
+		return len(rec.Points("em-sdm630-1")) > 0 && len(rec.Points("em-sdm630-2")) > 0
 	})
-	p1, _ := rec.last("em-sdm630-1")
+	p1, _ := rec.Last("em-sdm630-1")
 	want1 := "current_l1_a=10.25 current_l2_a=11 current_l3_a=12.5 energy_export_kwh_total=0.25 energy_kwh_total=12345.5 " +
 		"frequency_hz=50 power_factor=0.5 power_kw=7.5 power_l1_kw=2 power_l2_kw=2.5 power_l3_kw=3 " +
 		"voltage_l1_v=230.5 voltage_l2_v=231 voltage_l3_v=229.5"
 	if got := fieldString(p1.Fields); got != want1 {
 		t.Fatalf("em-sdm630-1:\n got %s\nwant %s", got, want1)
 	}
-	p2, _ := rec.last("em-sdm630-2")
+	p2, _ := rec.Last("em-sdm630-2")
 	if got, want := fieldString(p2.Fields), "current_l1_a=10.25 energy_kwh_total=12345.5 power_kw=7.5 voltage_l1_v=230.5"; got != want {
 		t.Fatalf("em-sdm630-2:\n got %s\nwant %s", got, want)
 	}
-	if errs := rec.errors(); len(errs) != 0 {
+	if errs := rec.Errors(); len(errs) != 0 {
 		t.Fatalf("signal errors %q", errs)
 	}
 }

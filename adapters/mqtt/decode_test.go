@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -146,7 +147,7 @@ func TestDecode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := &recorder{}
+			rec := &adaptertest.Recorder{}
 			d := newDecoder(&cfg, rec)
 			batch := d.decodeBatch([]inbound{{msg: &testMsg{topic: tt.topic, payload: []byte(tt.payload), qos: 1}, recv: recvTime}})
 			var got []string
@@ -156,7 +157,7 @@ func TestDecode(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("points:\n got %q\nwant %q", got, tt.want)
 			}
-			if errs := rec.errors(); !slices.Equal(errs, tt.errs) {
+			if errs := rec.Errors(); !slices.Equal(errs, tt.errs) {
 				t.Errorf("errors:\n got %q\nwant %q", errs, tt.errs)
 			}
 		})
@@ -615,7 +616,7 @@ func TestDecodePanicIsContained(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { TestHookDecode = nil })
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	d := newDecoder(&cfg, rec)
 	msgs := []inbound{
 		{msg: &testMsg{topic: "site/w2", payload: []byte("1.5"), qos: 1}, recv: recvTime},
@@ -641,7 +642,7 @@ func TestDecodePanicIsContained(t *testing.T) {
 		`meters|e3||timestamp|decode topic "meters/e3" device "e3": timestamp path "time": number value 0 is not a timestamp (rfc3339: want RFC 3339 string)`,
 		`meters|||unbound|route topic "meters/x9": no binding matches`,
 	}
-	if errs := rec.errors(); !slices.Equal(errs, wantErrs) {
+	if errs := rec.Errors(); !slices.Equal(errs, wantErrs) {
 		t.Errorf("errors:\n got %q\nwant %q", errs, wantErrs)
 	}
 	wantDead := []string{
@@ -649,7 +650,7 @@ func TestDecodePanicIsContained(t *testing.T) {
 		`meters|e3|meters/e3|timestamp|1|"{\"kwh\":5,\"time\":0}"`,
 		`meters||meters/x9|unbound|1|"?"`,
 	}
-	if dead := rec.deadLetters(); !slices.Equal(dead, wantDead) {
+	if dead := rec.DeadLetters(); !slices.Equal(dead, wantDead) {
 		t.Errorf("dead letters:\n got %q\nwant %q", dead, wantDead)
 	}
 }

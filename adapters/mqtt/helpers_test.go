@@ -3,83 +3,10 @@ package mqtt
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/ganlink/ganlink/gateway/point"
 )
-
-// recorder is an Observer that keeps everything it is told.
-type recorder struct {
-	mu       sync.Mutex
-	states   []string
-	errs     []string
-	dead     []string
-	received int
-}
-
-func (r *recorder) State(source string, s point.State, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := ""
-	if err != nil {
-		e = ": " + err.Error()
-	}
-	r.states = append(r.states, s.String()+e)
-}
-
-func (r *recorder) SignalError(source, device, signal, reason string, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, fmt.Sprintf("%s|%s|%s|%s|%v", source, device, signal, reason, err))
-}
-
-func (r *recorder) Received(source string, fields int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.received += fields
-}
-
-func (r *recorder) DeadLetter(source string, dl point.DeadLetter, payload []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.dead = append(r.dead, fmt.Sprintf("%s|%s|%s|%s|%d|%q", source, dl.Device, dl.Origin, dl.Reason, dl.Problems, payload))
-}
-
-func (r *recorder) deadLetters() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.dead...)
-}
-
-func (r *recorder) errors() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.errs...)
-}
-
-func (r *recorder) stateNames() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, s := range r.states {
-		name, _, _ := strings.Cut(s, ":")
-		out = append(out, name)
-	}
-	return out
-}
-
-func (r *recorder) allStates() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.states...)
-}
-
-func (r *recorder) receivedFields() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.received
-}
 
 // testMsg is a received message for decoder and batcher tests.
 type testMsg struct {

@@ -16,8 +16,10 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 var testClientSeq atomic.Int64
@@ -124,22 +126,11 @@ func (r *running) stop(t *testing.T) time.Duration {
 	return time.Since(begin)
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitUp(t *testing.T, rec *adaptertest.Recorder, n int) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func waitUp(t *testing.T, rec *recorder, n int) {
-	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("%d× state up", n), func() bool {
+	testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("%d× state up", n), func() bool {
 		c := 0
-		for _, s := range rec.stateNames() {
+		for _, s := range rec.StateNames() {
 			if s == "up" {
 				c++
 			}
@@ -167,7 +158,7 @@ func baseConfig(broker string) Config {
 
 func TestRunDecodesPayloads(t *testing.T) {
 	m := testsrv.StartMosquitto(t)
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	out := &sink{}
 	start(t, baseConfig(m.URL), rec, out.emit)
 	waitUp(t, rec, 1)
@@ -185,7 +176,7 @@ func TestRunDecodesPayloads(t *testing.T) {
 		"water_meter device=w1 water_m3_total=100.0055 T",
 		"energy_meter,device=e1,kind=energy_meter device=e1 energy_kwh_total=12345.7 power_kw=0 1699971201000000000",
 	}
-	waitFor(t, 5*time.Second, "5 points", func() bool { return out.len() >= len(want) })
+	testutil.WaitFor(t, 5*time.Second, "5 points", func() bool { return out.len() >= len(want) })
 	time.Sleep(100 * time.Millisecond)
 	got := out.got()
 	// Points without a source timestamp carry the receive time: check it is recent.
@@ -204,17 +195,17 @@ func TestRunDecodesPayloads(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("points:\n got %q\nwant %q", got, want)
 	}
-	if errs := rec.errors(); len(errs) != 0 {
+	if errs := rec.Errors(); len(errs) != 0 {
 		t.Fatalf("unexpected signal errors: %q", errs)
 	}
-	if n := rec.receivedFields(); n != 7 {
+	if n := rec.ReceivedFields(); n != 7 {
 		t.Fatalf("Received counted %d fields, want 7", n)
 	}
 }
 
 func TestRunWildcardSubscriptionAndUnbound(t *testing.T) {
 	m := testsrv.StartMosquitto(t)
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	out := &sink{}
 	cfg := baseConfig(m.URL)
 	cfg.Subscribe = []string{"meters/#", "site/#"}
@@ -226,8 +217,8 @@ func TestRunWildcardSubscriptionAndUnbound(t *testing.T) {
 	pub.publish("site/hall1/gas/g1", "1")
 	pub.publish("site/hall1/water", "2000") // '#' also matches the parent level
 	pub.publish("site/x/water/w1/a/b", "3000")
-	waitFor(t, 5*time.Second, "3 points", func() bool { return out.len() >= 3 })
-	waitFor(t, 5*time.Second, "2 errors", func() bool { return len(rec.errors()) >= 2 })
+	testutil.WaitFor(t, 5*time.Second, "3 points", func() bool { return out.len() >= 3 })
+	testutil.WaitFor(t, 5*time.Second, "2 errors", func() bool { return len(rec.Errors()) >= 2 })
 	time.Sleep(100 * time.Millisecond)
 	var got []string
 	for _, p := range out.got() {
@@ -240,14 +231,14 @@ func TestRunWildcardSubscriptionAndUnbound(t *testing.T) {
 		`meters|||unbound|route topic "meters/e9": no binding matches`,
 		`meters|||unbound|route topic "site/hall1/gas/g1": no binding matches`,
 	}
-	if errs := rec.errors(); !slices.Equal(errs, wantErrs) {
+	if errs := rec.Errors(); !slices.Equal(errs, wantErrs) {
 		t.Fatalf("errors:\n got %q\nwant %q", errs, wantErrs)
 	}
 }
 
 func TestRunMalformedPayloads(t *testing.T) {
 	m := testsrv.StartMosquitto(t)
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	out := &sink{}
 	cfg := baseConfig(m.URL)
 	cfg.MaxPayloadBytes = 100
@@ -292,10 +283,10 @@ func TestRunMalformedPayloads(t *testing.T) {
 			pub.publish(tt.topic, tt.payload)
 			good := fmt.Sprintf(`{"kwh":%d}`, i)
 			pub.publish("meters/e3", good)
-			waitFor(t, 5*time.Second, "the good message after it", func() bool {
+			testutil.WaitFor(t, 5*time.Second, "the good message after it", func() bool {
 				return out.len() > before && strings.Contains(strings.Join(out.got()[before:], "\n"), fmt.Sprintf("energy_kwh_total=%d ", i))
 			})
-			errs := rec.errors()[seen:]
+			errs := rec.Errors()[seen:]
 			seen += len(errs)
 			if !slices.Equal(errs, tt.errs) {
 				t.Fatalf("errors:\n got %q\nwant %q", errs, tt.errs)
@@ -311,15 +302,15 @@ func TestRunMalformedPayloads(t *testing.T) {
 
 func TestRunRecoversFromBrokerRestart(t *testing.T) {
 	m := testsrv.StartMosquitto(t)
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	out := &sink{}
 	start(t, baseConfig(m.URL), rec, out.emit)
 	waitUp(t, rec, 1)
 	newPublisher(t, m.URL).publish("meters/e3", `{"kwh":1}`)
-	waitFor(t, 5*time.Second, "first point", func() bool { return out.len() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "first point", func() bool { return out.len() == 1 })
 
 	m.Stop()
-	waitFor(t, 10*time.Second, "state down", func() bool { return slices.Contains(rec.stateNames(), "down") })
+	testutil.WaitFor(t, 10*time.Second, "state down", func() bool { return slices.Contains(rec.StateNames(), "down") })
 	time.Sleep(300 * time.Millisecond) // a few failing reconnection attempts
 	m.Start()
 	restarted := time.Now()
@@ -327,11 +318,11 @@ func TestRunRecoversFromBrokerRestart(t *testing.T) {
 	// subscribe again by itself.
 	waitUp(t, rec, 2)
 	newPublisher(t, m.URL).publish("meters/e3", `{"kwh":2}`)
-	waitFor(t, 10*time.Second, "point after restart", func() bool { return out.len() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "point after restart", func() bool { return out.len() == 2 })
 	if d := time.Since(restarted); d > 10*time.Second {
 		t.Fatalf("data flowed again %s after the restart, want ≤ 10s", d)
 	}
-	states := rec.allStates()
+	states := rec.StateStrings()
 	t.Logf("states: %q", states)
 	if len(states) < 5 || states[0] != "connecting" || states[1] != "up" || !strings.HasPrefix(states[2], "down: lose connection to broker") ||
 		states[3] != "connecting" || states[len(states)-1] != "up" {
@@ -349,7 +340,7 @@ func TestRunRecoversFromBrokerRestart(t *testing.T) {
 func TestRunAcknowledgesOnlyAfterEmit(t *testing.T) {
 	m := testsrv.StartMosquitto(t)
 	cfg := baseConfig(m.URL)
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	var calls atomic.Int32
 	blocked := make(chan struct{})
 	emitA := func(ctx context.Context, b point.Batch) error {
@@ -364,7 +355,7 @@ func TestRunAcknowledgesOnlyAfterEmit(t *testing.T) {
 	waitUp(t, rec, 1)
 	pub := newPublisher(t, m.URL)
 	pub.publish("meters/e3", `{"kwh":1}`)
-	waitFor(t, 5*time.Second, "first emit", func() bool { return calls.Load() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "first emit", func() bool { return calls.Load() == 1 })
 	pub.publish("meters/e3", `{"kwh":2}`)
 	select {
 	case <-blocked:
@@ -374,10 +365,10 @@ func TestRunAcknowledgesOnlyAfterEmit(t *testing.T) {
 	a.stop(t)
 
 	out := &sink{}
-	start(t, cfg, &recorder{}, out.emit) // same client id: the broker resumes the session
-	waitFor(t, 10*time.Second, "redelivered message", func() bool { return out.len() >= 1 })
+	start(t, cfg, &adaptertest.Recorder{}, out.emit) // same client id: the broker resumes the session
+	testutil.WaitFor(t, 10*time.Second, "redelivered message", func() bool { return out.len() >= 1 })
 	pub.publish("meters/e3", `{"kwh":3}`)
-	waitFor(t, 5*time.Second, "new message", func() bool { return out.len() >= 2 })
+	testutil.WaitFor(t, 5*time.Second, "new message", func() bool { return out.len() >= 2 })
 	var got []string
 	for _, p := range out.got() {
 		got = append(got, p[:strings.LastIndexByte(p, ' ')])
@@ -393,7 +384,7 @@ func TestRunAcknowledgesOnlyAfterEmit(t *testing.T) {
 func TestRunRetriesEmit(t *testing.T) {
 	m := testsrv.StartMosquitto(t)
 	cfg := baseConfig(m.URL)
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	var mu sync.Mutex
 	var attempts []string
 	emit := func(_ context.Context, b point.Batch) error {
@@ -409,7 +400,7 @@ func TestRunRetriesEmit(t *testing.T) {
 	waitUp(t, rec, 1)
 	pub := newPublisher(t, m.URL)
 	pub.publish("meters/e1", `{"ts":1700000000000,"data":{"kwh":1},"kw":1}`)
-	waitFor(t, 5*time.Second, "3 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) == 3 })
+	testutil.WaitFor(t, 5*time.Second, "3 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) == 3 })
 	mu.Lock()
 	if attempts[0] != attempts[1] || attempts[1] != attempts[2] {
 		t.Fatalf("attempts differ: %q", attempts)
@@ -418,11 +409,11 @@ func TestRunRetriesEmit(t *testing.T) {
 	r.stop(t)
 	// The message was acknowledged: a new session with the same id gets nothing more.
 	out := &sink{}
-	rec2 := &recorder{}
+	rec2 := &adaptertest.Recorder{}
 	start(t, cfg, rec2, out.emit)
 	waitUp(t, rec2, 1)
 	pub.publish("meters/e3", `{"kwh":9}`)
-	waitFor(t, 5*time.Second, "new message", func() bool { return out.len() >= 1 })
+	testutil.WaitFor(t, 5*time.Second, "new message", func() bool { return out.len() >= 1 })
 	if got := out.got(); len(got) != 1 || !strings.Contains(got[0], "energy_kwh_total=9") {
 		t.Fatalf("second session got %q, want only the new message", got)
 	}
@@ -436,7 +427,7 @@ func TestRunBatchesWithinInflightLimit(t *testing.T) {
 	m := testsrv.StartMosquitto(t)
 	cfg := baseConfig(m.URL)
 	cfg.BatchWait = 500 * time.Millisecond
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	out := &sink{}
 	start(t, cfg, rec, out.emit)
 	waitUp(t, rec, 1)
@@ -450,7 +441,7 @@ func TestRunBatchesWithinInflightLimit(t *testing.T) {
 	for _, tok := range toks {
 		tok.Wait()
 	}
-	waitFor(t, 5*time.Second, "all points", func() bool { return out.len() == n })
+	testutil.WaitFor(t, 5*time.Second, "all points", func() bool { return out.len() == n })
 	if d := time.Since(begin); d > 2*time.Second {
 		t.Fatalf("%d messages took %s", n, d)
 	}
@@ -468,30 +459,30 @@ func TestRunStopsPromptlyWithoutLeaks(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 
 	// Connected, with messages flowing.
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	out := &sink{}
 	r := start(t, baseConfig(m.URL), rec, out.emit)
 	waitUp(t, rec, 1)
 	pub.publish("meters/e3", `{"kwh":1}`)
-	waitFor(t, 5*time.Second, "a point", func() bool { return out.len() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "a point", func() bool { return out.len() == 1 })
 	if d := r.stop(t); d > time.Second {
 		t.Fatalf("Run returned %s after cancel", d)
 	}
-	if s := rec.allStates(); s[len(s)-1] != "up" {
+	if s := rec.StateStrings(); s[len(s)-1] != "up" {
 		t.Fatalf("last state %q, want up (a stop is not reported as a lost connection)", s[len(s)-1])
 	}
 
 	// Broker unreachable: Run is between connection attempts.
 	cfg := baseConfig("tcp://127.0.0.1:1")
-	rec = &recorder{}
+	rec = &adaptertest.Recorder{}
 	r = start(t, cfg, rec, out.emit)
-	waitFor(t, 5*time.Second, "a failed attempt", func() bool { return slices.Contains(rec.stateNames(), "down") })
+	testutil.WaitFor(t, 5*time.Second, "a failed attempt", func() bool { return slices.Contains(rec.StateNames(), "down") })
 	if d := r.stop(t); d > time.Second {
 		t.Fatalf("Run returned %s after cancel while reconnecting", d)
 	}
 
 	// Emit blocked: Run still returns promptly.
-	rec = &recorder{}
+	rec = &adaptertest.Recorder{}
 	r = start(t, baseConfig(m.URL), rec, func(ctx context.Context, _ point.Batch) error { <-ctx.Done(); return ctx.Err() })
 	waitUp(t, rec, 1)
 	pub.publish("meters/e3", `{"kwh":1}`)

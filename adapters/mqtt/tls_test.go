@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,15 +11,16 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // tlsPublisher connects a QoS 1 publisher to a TLS broker.
@@ -51,24 +51,6 @@ func tlsPublisher(t *testing.T, broker, caFile, user, pass, certFile, keyFile st
 	return &publisher{t: t, c: c}
 }
 
-// logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runSource runs src in the background until the test ends.
 func runSource(t *testing.T, src *Source, emit point.EmitFunc) *running {
 	t.Helper()
@@ -80,11 +62,11 @@ func runSource(t *testing.T, src *Source, emit point.EmitFunc) *running {
 }
 
 // firstDown waits for the source's first lost or failed session and returns its error.
-func firstDown(t *testing.T, rec *recorder) string {
+func firstDown(t *testing.T, rec *adaptertest.Recorder) string {
 	t.Helper()
 	var got string
-	waitFor(t, 10*time.Second, "state down", func() bool {
-		for _, s := range rec.allStates() {
+	testutil.WaitFor(t, 10*time.Second, "state down", func() bool {
+		for _, s := range rec.StateStrings() {
 			if rest, ok := strings.CutPrefix(s, "down: "); ok {
 				got = rest
 				return true
@@ -114,14 +96,14 @@ func closedAfterHandshake(prefix, alert string) string {
 // lines: see closedAfterHandshake).
 func tlsCase(t *testing.T, cfg Config, want string, pub func() *publisher) {
 	t.Helper()
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	out := &sink{}
 	r := start(t, cfg, rec, out.emit)
 	if want != "" {
 		if got := normalizeReset(firstDown(t, rec)); !slices.Contains(strings.Split(want, "\n"), got) {
 			t.Fatalf("error:\n got %q\nwant %q", got, want)
 		}
-		if slices.Contains(rec.stateNames(), "up") {
+		if slices.Contains(rec.StateNames(), "up") {
 			t.Fatal("source came up")
 		}
 		r.stop(t)
@@ -129,7 +111,7 @@ func tlsCase(t *testing.T, cfg Config, want string, pub func() *publisher) {
 	}
 	waitUp(t, rec, 1)
 	pub().publish("meters/e1", `{"ts":1700000000123,"data":{"kwh":1.5}}`)
-	waitFor(t, 5*time.Second, "1 point", func() bool { return out.len() == 1 })
+	testutil.WaitFor(t, 5*time.Second, "1 point", func() bool { return out.len() == 1 })
 	if got, want := out.got()[0], "energy_meter,device=e1,kind=energy_meter device=e1 energy_kwh_total=1.5 1700000000123000000"; got != want {
 		t.Fatalf("point %q, want %q", got, want)
 	}
@@ -212,7 +194,7 @@ func TestTLSClientCertificate(t *testing.T) {
 
 func TestTLSInsecureSkipVerifyWarnsOnEveryConnect(t *testing.T) {
 	m := testsrv.StartMosquittoTLS(t, testsrv.MosquittoTLSOptions{Users: map[string]string{"gw": "pw-1234"}})
-	var logs logBuffer
+	var logs testutil.LogBuffer
 	cfg := baseConfig(m.URL)
 	cfg.Username, cfg.Password = "gw", "pw-1234"
 	cfg.TLS = TLSConfig{InsecureSkipVerify: true} // no CA: the broker's certificate cannot be verified
@@ -221,7 +203,7 @@ func TestTLSInsecureSkipVerifyWarnsOnEveryConnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	src.obs = rec
 	r := runSource(t, src, (&sink{}).emit)
 	waitUp(t, rec, 1)
@@ -231,7 +213,7 @@ func TestTLSInsecureSkipVerifyWarnsOnEveryConnect(t *testing.T) {
 	r.stop(t)
 	warnings := strings.Count(logs.String(), "level=WARN msg=\"INSECURE: the broker's TLS certificate is NOT verified (tls.insecure_skip_verify);")
 	connects := 0
-	for _, s := range rec.stateNames() {
+	for _, s := range rec.StateNames() {
 		if s == "connecting" {
 			connects++
 		}
@@ -255,7 +237,7 @@ func TestPlainPasswordWarning(t *testing.T) {
 		{"tcp://meters.plant.local:1883", "", false},
 		{"ssl://meters.plant.local:8883", "pw", false},
 	} {
-		var logs logBuffer
+		var logs testutil.LogBuffer
 		cfg := validConfig()
 		cfg.Broker, cfg.Username, cfg.Password = tt.broker, "gw", tt.pass
 		cfg.ConnectTimeout = 50 * time.Millisecond

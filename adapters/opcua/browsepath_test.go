@@ -9,8 +9,10 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 func TestParseBrowsePath(t *testing.T) {
@@ -169,11 +171,11 @@ func TestBrowsePathSignals(t *testing.T) {
 		chunked.Items = append(chunked.Items, Item{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "override_" + m,
 			BrowseStart: "nsu=" + nsuVendor + ";s=" + m, BrowsePath: "nsu=" + nsuMachineTool + ";Monitoring/Spindle/Override"})
 	}
-	crec := &recorder{}
+	crec := &adaptertest.Recorder{}
 	csrc, cstop := runSource(t, chunked, crec, nil)
-	waitFor(t, 15*time.Second, "five values by browse path", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "five values by browse path", func() bool {
 		for _, it := range chunked.Items {
-			if _, ok := crec.last("m1", it.Field); !ok {
+			if _, ok := crec.LastField("m1", it.Field); !ok {
 				return false
 			}
 		}
@@ -183,15 +185,15 @@ func TestBrowsePathSignals(t *testing.T) {
 	if n, m := csrc.translateCalls.Load(), csrc.monitorCalls.Load(); n != 3 || m != 3 {
 		t.Errorf("%d translate and %d monitor calls for 5 items at 2 per call, want 3 and 3", n, m)
 	}
-	if sig := crec.signalList(); len(sig) != 0 {
+	if sig := crec.Signals(); len(sig) != 0 {
 		t.Errorf("signal errors %+v", sig)
 	}
 
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runSource(t, cfg, rec, func(s *Source) { s.retryEvery = 200 * time.Millisecond })
 
 	value := func(field string) (float64, bool) {
-		p, ok := rec.last("m1", field)
+		p, ok := rec.LastField("m1", field)
 		if !ok || p.Fields[0].Quality != point.Good {
 			return 0, false
 		}
@@ -199,7 +201,7 @@ func TestBrowsePathSignals(t *testing.T) {
 	}
 	wantValues := func(what string, want map[string]float64) {
 		t.Helper()
-		waitFor(t, 15*time.Second, what, func() bool {
+		testutil.WaitFor(t, 15*time.Second, what, func() bool {
 			for f, v := range want {
 				if got, ok := value(f); !ok || got != v {
 					return false
@@ -212,19 +214,19 @@ func TestBrowsePathSignals(t *testing.T) {
 	wantMsg := fmt.Sprintf("resolve browse path %q from \"i=85\" on %q: %s", missing, srv.URL, ua.StatusBadNoMatch.Error())
 	missingReports := func() int {
 		n := 0
-		for _, s := range rec.signalList() {
-			if s.field != "missing" {
-				t.Fatalf("signal error for %s/%s %s: %v", s.device, s.field, s.reason, s.err)
+		for _, s := range rec.Signals() {
+			if s.Signal != "missing" {
+				t.Fatalf("signal error for %s/%s %s: %v", s.Device, s.Signal, s.Reason, s.Err)
 			}
-			if s.device != "m1" || s.reason != "browse_path" || s.err.Error() != wantMsg {
-				t.Fatalf("signal error %s/%s %q %q\nwant m1/missing browse_path %q", s.device, s.field, s.reason, s.err, wantMsg)
+			if s.Device != "m1" || s.Reason != "browse_path" || s.Err.Error() != wantMsg {
+				t.Fatalf("signal error %s/%s %q %q\nwant m1/missing browse_path %q", s.Device, s.Signal, s.Reason, s.Err, wantMsg)
 			}
 			n++
 		}
 		return n
 	}
-	waitFor(t, 5*time.Second, "the unresolved path reported and retried", func() bool { return missingReports() >= 2 })
-	if ps := rec.points("m1", "missing"); len(ps) != 0 {
+	testutil.WaitFor(t, 5*time.Second, "the unresolved path reported and retried", func() bool { return missingReports() >= 2 })
+	if ps := rec.FieldPoints("m1", "missing"); len(ps) != 0 {
 		t.Errorf("points for the unresolved path: %+v", ps)
 	}
 
@@ -234,7 +236,7 @@ func TestBrowsePathSignals(t *testing.T) {
 	srv.StartWith(testsrv.MachineToolOptions{ExtraNamespaces: 3, Parts: 200})
 	wantValues("values after the restart", map[string]float64{"parts_total": 200, "machinery_item_state": 3, "spindle_speed_rpm": 0, "override": 100})
 	missingReports()
-	states := fmtStates(rec.stateList())
+	states := fmtStates(rec.StateList())
 	if !strings.Contains(states, "down connecting up") {
 		t.Errorf("states %s: want a reconnect", states)
 	}
@@ -250,17 +252,17 @@ func TestBrowsePathUnsupportedByServer(t *testing.T) {
 	cfg := testConfig(ts.url, ts, "a")
 	path := "nsu=" + plantNS + ";a"
 	cfg.Items = append(cfg.Items, Item{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "by_path", BrowsePath: path})
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runSource(t, cfg, rec, nil)
-	waitFor(t, 5*time.Second, "the node id signal and the browse path reported", func() bool {
-		return hasLast(rec, want{"a", 4, point.Good, t0}) && len(rec.signalList()) > 0
+	testutil.WaitFor(t, 5*time.Second, "the node id signal and the browse path reported", func() bool {
+		return hasLast(rec, want{"a", 4, point.Good, t0}) && len(rec.Signals()) > 0
 	})
-	sig := rec.signalList()[0]
+	sig := rec.Signals()[0]
 	wantMsg := fmt.Sprintf(`resolve browse path %q from "i=85" on %q: %s`, path, ts.url, ua.StatusBadServiceUnsupported.Error())
-	if sig.device != "m1" || sig.field != "by_path" || sig.reason != "browse_path" || sig.err.Error() != wantMsg {
-		t.Fatalf("signal %s/%s %q %q\nwant m1/by_path browse_path %q", sig.device, sig.field, sig.reason, sig.err, wantMsg)
+	if sig.Device != "m1" || sig.Signal != "by_path" || sig.Reason != "browse_path" || sig.Err.Error() != wantMsg {
+		t.Fatalf("signal %s/%s %q %q\nwant m1/by_path browse_path %q", sig.Device, sig.Signal, sig.Reason, sig.Err, wantMsg)
 	}
-	if got := fmtStates(rec.stateList()); got != "[connecting up]" {
+	if got := fmtStates(rec.StateList()); got != "[connecting up]" {
 		t.Errorf("states %s, want [connecting up]", got)
 	}
 }
@@ -273,12 +275,12 @@ func TestBrowsePathUnknownNamespace(t *testing.T) {
 	cfg := testConfig(ts.url, ts, "a")
 	path := "Objects/nsu=urn:ganlink:test:gone;M1/Speed"
 	cfg.Items = append(cfg.Items, Item{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "gone", BrowsePath: path})
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runSource(t, cfg, rec, nil)
-	waitFor(t, 5*time.Second, "the browse path reported", func() bool { return len(rec.signalList()) > 0 })
-	sig := rec.signalList()[0]
+	testutil.WaitFor(t, 5*time.Second, "the browse path reported", func() bool { return len(rec.Signals()) > 0 })
+	sig := rec.Signals()[0]
 	wantMsg := fmt.Sprintf(`resolve browse path %q from "i=85" on %q: namespace "urn:ganlink:test:gone" is not in the server's namespace array`, path, ts.url)
-	if sig.field != "gone" || sig.reason != "browse_path" || sig.err.Error() != wantMsg {
-		t.Fatalf("signal %s/%s %q %q\nwant m1/gone browse_path %q", sig.device, sig.field, sig.reason, sig.err, wantMsg)
+	if sig.Signal != "gone" || sig.Reason != "browse_path" || sig.Err.Error() != wantMsg {
+		t.Fatalf("signal %s/%s %q %q\nwant m1/gone browse_path %q", sig.Device, sig.Signal, sig.Reason, sig.Err, wantMsg)
 	}
 }

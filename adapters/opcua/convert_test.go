@@ -11,6 +11,7 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -63,7 +64,7 @@ func publishResponse(handles ...uint32) *ua.PublishResponse {
 }
 
 func TestConvert(t *testing.T) {
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	ss := newTestSession(t, 20, rec)
 	ss.state[3] = itemRejected // stale: deleted monitored item
 	ss.subOf[4] = 2            // stale: re-created on another subscription
@@ -194,7 +195,7 @@ func dataChange(dv *ua.DataValue) *ua.PublishResponse {
 // A string value of 1 MiB that is not in the signal's map: the signal error names the
 // device, field and node and quotes the start of the value; its text is bounded.
 func TestConvertLongStringErrorIsBounded(t *testing.T) {
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	ss := newTestSession(t, 1, rec)
 	ss.s.items[0].cfg.Conv = point.Conv{Map: map[string]float64{"AUTO": 1}}
 	long := strings.Repeat("é", 1<<19) // 1 MiB of two-byte characters
@@ -202,14 +203,14 @@ func TestConvertLongStringErrorIsBounded(t *testing.T) {
 	if err != nil || len(b) != 0 {
 		t.Fatalf("convert: %d points, err %v; want none, nil", len(b), err)
 	}
-	sig := rec.signalList()
-	if len(sig) != 1 || sig[0].reason != "type" || !errors.Is(sig[0].err, point.ErrType) {
+	sig := rec.Signals()
+	if len(sig) != 1 || sig[0].Reason != "type" || !errors.Is(sig[0].Err, point.ErrType) {
 		t.Fatalf("signals %+v, want one type error", sig)
 	}
 	// The value is cut where the conversion quotes it (64 bytes), whatever the source.
 	want := `convert String value of device "m0" field "f0" (node "ns=2;i=1000"): value "` + strings.Repeat("é", 32) +
 		`…" not in map: unsupported value type`
-	if msg := sig[0].err.Error(); msg != want {
+	if msg := sig[0].Err.Error(); msg != want {
 		t.Errorf("error %.200q, want %q", msg, want)
 	}
 }
@@ -230,17 +231,17 @@ func TestConvertUncertainNull(t *testing.T) {
 		{"good null", &ua.DataValue{EncodingMask: ua.DataValueValue, Value: &ua.Variant{}}, point.Good, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{}
+			rec := &adaptertest.Recorder{}
 			ss := newTestSession(t, 1, rec)
 			b, _ := ss.convert(dataChange(tc.dv), time.Unix(1e9, 0))
-			if n := len(rec.signalList()); n != tc.wantErrs {
-				t.Fatalf("%d signal errors %+v, want %d", n, rec.signalList(), tc.wantErrs)
+			if n := len(rec.Signals()); n != tc.wantErrs {
+				t.Fatalf("%d signal errors %+v, want %d", n, rec.Signals(), tc.wantErrs)
 			}
 			if tc.wantErrs > 0 {
 				if len(b) != 0 {
 					t.Fatalf("points %+v, want none", b)
 				}
-				if got, want := rec.signalList()[0].err.Error(), `convert Null value of device "m0" field "f0" (node "ns=2;i=1000"): null value: unsupported value type`; got != want {
+				if got, want := rec.Signals()[0].Err.Error(), `convert Null value of device "m0" field "f0" (node "ns=2;i=1000"): null value: unsupported value type`; got != want {
 					t.Errorf("error %q, want %q", got, want)
 				}
 				return

@@ -3,134 +3,16 @@ package opcua
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 )
-
-type stateEvent struct {
-	state point.State
-	err   error
-}
-
-type signalEvent struct {
-	device, field, reason string
-	err                   error
-}
-
-// recorder is the Observer and emit function of the tests: it keeps everything it gets.
-type recorder struct {
-	mu       sync.Mutex
-	states   []stateEvent
-	signals  []signalEvent
-	received int
-	batches  []point.Batch
-	// failEmit makes emit fail while it returns true (called under mu with the number of
-	// the emit call, 1-based).
-	failEmit func(call int) bool
-	calls    int
-}
-
-func (r *recorder) State(source string, s point.State, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.states = append(r.states, stateEvent{s, err})
-}
-
-func (r *recorder) SignalError(source, device, signal, reason string, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.signals = append(r.signals, signalEvent{device, signal, reason, err})
-}
-
-func (r *recorder) DeadLetter(string, point.DeadLetter, []byte) {}
-
-func (r *recorder) Received(source string, fields int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.received += fields
-}
-
-func (r *recorder) emit(ctx context.Context, b point.Batch) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if r.failEmit != nil && r.failEmit(r.calls) {
-		return errors.New("queue full")
-	}
-	r.batches = append(r.batches, b)
-	return nil
-}
-
-// points returns every emitted point of device/field in order.
-func (r *recorder) points(device, field string) []point.Point {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []point.Point
-	for _, b := range r.batches {
-		for _, p := range b {
-			if p.Device == device && len(p.Fields) == 1 && p.Fields[0].Key == field {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-// last returns the last point of device/field.
-func (r *recorder) last(device, field string) (point.Point, bool) {
-	ps := r.points(device, field)
-	if len(ps) == 0 {
-		return point.Point{}, false
-	}
-	return ps[len(ps)-1], true
-}
-
-func (r *recorder) stateList() []point.State {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]point.State, len(r.states))
-	for i, e := range r.states {
-		out[i] = e.state
-	}
-	return out
-}
-
-func (r *recorder) signalList() []signalEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]signalEvent(nil), r.signals...)
-}
-
-func (r *recorder) fieldCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, b := range r.batches {
-		n += b.Fields()
-	}
-	return n
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // testConfig returns a fast-reacting config for url with one Double item per name
 // (device "m1", measurement "cnc", field = name).
@@ -153,7 +35,7 @@ var testTags = []point.Tag{{Key: "device", Value: "m1"}, {Key: "kind", Value: "c
 
 // runSource builds a Source and runs it until the test ends; the returned stop cancels
 // Run and waits for it, failing the test if Run returned an error or took over 3s.
-func runSource(t *testing.T, cfg Config, rec *recorder, tune func(*Source)) (src *Source, stop func()) {
+func runSource(t *testing.T, cfg Config, rec *adaptertest.Recorder, tune func(*Source)) (src *Source, stop func()) {
 	t.Helper()
 	src, err := New(cfg, rec, nil)
 	if err != nil {
@@ -164,7 +46,7 @@ func runSource(t *testing.T, cfg Config, rec *recorder, tune func(*Source)) (src
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, rec.emit) }()
+	go func() { done <- src.Run(ctx, rec.Emit) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -185,25 +67,7 @@ func runSource(t *testing.T, cfg Config, rec *recorder, tune func(*Source)) (src
 
 // clientGoroutines lists the stacks of goroutines that belong to a Source or to a gopcua
 // client (not to the test server).
-func clientGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "adapters/opcua.(*Source)") || strings.Contains(g, "adapters/opcua.(*session)") ||
-			strings.Contains(g, "gopcua/opcua.(*Client)") || strings.Contains(g, "uasc.(*SecureChannel).dispatcher") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
+func clientGoroutines() []string { return adaptertest.Stacks(opcuaFrames...) }
 
 func fmtStates(s []point.State) string {
 	parts := make([]string, len(s))

@@ -18,8 +18,10 @@ import (
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // msgBodyOffset is where the service body of a MSG chunk with security None starts:
@@ -64,18 +66,6 @@ func rssMiB() float64 {
 	return 0
 }
 
-func (r *recorder) downErrors() []error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []error
-	for _, e := range r.states {
-		if e.state == point.StateDown && e.err != nil {
-			out = append(out, e.err)
-		}
-	}
-	return out
-}
-
 // A server (or anyone on the unsecured GetEndpoints exchange) announcing 2^31-1
 // endpoints: gopcua v0.8.0 allocated 16 GiB for the array and the process died with
 // "fatal error: out of memory". The patched decoder refuses the length; every attempt
@@ -92,16 +82,16 @@ func TestHostileArrayLength(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	watch := testsrv.WatchHeap()
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	cfg := testConfig(p.url, ts, "speed")
 	cfg.ReconnectMax = 100 * time.Millisecond
 	runSource(t, cfg, rec, nil)
 	const attempts = 5
-	waitFor(t, 10*time.Second, fmt.Sprintf("%d refused connection attempts", attempts), func() bool { return len(rec.downErrors()) >= attempts })
+	testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("%d refused connection attempts", attempts), func() bool { return len(rec.DownErrors()) >= attempts })
 	peak := watch()
 	p.setRewrite(nil)
 
-	errs := rec.downErrors()
+	errs := rec.DownErrors()
 	if rewritten.Load() < attempts {
 		t.Fatalf("rewrote %d responses, want at least %d", rewritten.Load(), attempts)
 	}
@@ -118,7 +108,7 @@ func TestHostileArrayLength(t *testing.T) {
 		t.Errorf("peak heap in use %d bytes during the hostile responses, want under 64 MiB", peak)
 	}
 	// Intact messages again: the session comes up and values flow.
-	waitFor(t, 10*time.Second, "value after the rewriting stopped", func() bool { return hasLast(rec, want{"speed", 1.5, point.Good, t0}) })
+	testutil.WaitFor(t, 10*time.Second, "value after the rewriting stopped", func() bool { return hasLast(rec, want{"speed", 1.5, point.Good, t0}) })
 }
 
 // Random byte flips in everything the server sends (a broken or hostile peer, or a
@@ -149,24 +139,24 @@ func TestMutatedServerTraffic(t *testing.T) {
 	runtime.GC()
 	rssBefore := rssMiB()
 	watch := testsrv.WatchHeap()
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	cfg := testConfig(p.url, ts, "speed")
 	cfg.ReconnectMin, cfg.ReconnectMax = 5*time.Millisecond, 20*time.Millisecond
 	cfg.ConnectTimeout = 300 * time.Millisecond
 	runSource(t, cfg, rec, nil)
 	const messages = 150
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d mutated messages", messages), func() bool { return mutated.Load() >= messages })
+	testutil.WaitFor(t, 60*time.Second, fmt.Sprintf("%d mutated messages", messages), func() bool { return mutated.Load() >= messages })
 	peak := watch()
 	p.setRewrite(nil)
 	t.Logf("%d mutated messages, %d failed sessions, peak heap in use %.1f MiB, RSS %.1f MiB before, %.1f MiB after",
-		mutated.Load(), len(rec.downErrors()), float64(peak)/(1<<20), rssBefore, rssMiB())
+		mutated.Load(), len(rec.DownErrors()), float64(peak)/(1<<20), rssBefore, rssMiB())
 	if peak > 64<<20 {
 		t.Errorf("peak heap in use %d bytes, want under 64 MiB", peak)
 	}
 	// Sessions that survived a flip in a value may have emitted odd values; after the
 	// traffic is intact, the next change arrives.
 	ts.set("speed", dv(3.5, ua.StatusOK, t0.Add(time.Minute), time.Time{}))
-	waitFor(t, 10*time.Second, "value after the mutation stopped", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "value after the mutation stopped", func() bool {
 		return hasLast(rec, want{"speed", 3.5, point.Good, t0.Add(time.Minute)})
 	})
 }

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // Values from node-opcua: a 1 MiB string that is not in the signal's map is a type
@@ -27,35 +29,35 @@ func TestHostileValues(t *testing.T) {
 			{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "temp", NodeID: evil + "s=Panel.UncertainNull"},
 		},
 	}
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runtime.GC()
 	watch := testsrv.WatchHeap()
 	runSource(t, cfg, rec, nil)
-	waitFor(t, 30*time.Second, "speed, temp and the error for mode", func() bool {
-		_, speed := rec.last("m1", "speed")
-		_, temp := rec.last("m1", "temp")
-		return speed && temp && len(rec.signalList()) > 0
+	testutil.WaitFor(t, 30*time.Second, "speed, temp and the error for mode", func() bool {
+		_, speed := rec.LastField("m1", "speed")
+		_, temp := rec.LastField("m1", "temp")
+		return speed && temp && len(rec.Signals()) > 0
 	})
 	peak := watch()
 	t.Logf("peak heap in use %.1f MiB", float64(peak)/(1<<20))
 
-	if p, _ := rec.last("m1", "speed"); p.Fields[0].Value != 1200.5 || p.Fields[0].Quality != point.Good {
+	if p, _ := rec.LastField("m1", "speed"); p.Fields[0].Value != 1200.5 || p.Fields[0].Quality != point.Good {
 		t.Errorf("speed %+v, want 1200.5 good", p.Fields[0])
 	}
-	if p, _ := rec.last("m1", "temp"); p.Fields[0].Value != 0 || p.Fields[0].Quality != point.Bad {
+	if p, _ := rec.LastField("m1", "temp"); p.Fields[0].Value != 0 || p.Fields[0].Quality != point.Bad {
 		t.Errorf("temp %+v, want a bad field without value", p.Fields[0])
 	}
-	if ps := rec.points("m1", "mode"); len(ps) != 0 {
+	if ps := rec.FieldPoints("m1", "mode"); len(ps) != 0 {
 		t.Errorf("mode points %+v, want none", ps)
 	}
-	for _, s := range rec.signalList() {
-		if s.field != "mode" || s.reason != "type" || !errors.Is(s.err, point.ErrType) {
+	for _, s := range rec.Signals() {
+		if s.Signal != "mode" || s.Reason != "type" || !errors.Is(s.Err, point.ErrType) {
 			t.Errorf("signal error %+v, want only type errors of mode", s)
 			continue
 		}
 		want := fmt.Sprintf(`convert String value of device "m1" field "mode" (node %q): value "%s…" not in map: unsupported value type`,
 			evil+"s=Panel.Big", strings.Repeat("x", 64))
-		if msg := s.err.Error(); msg != want {
+		if msg := s.Err.Error(); msg != want {
 			t.Errorf("error of %d bytes: %.200s; want %s", len(msg), msg, want)
 		}
 	}

@@ -13,7 +13,9 @@ import (
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // dropOn returns a rewrite that drops the connection when the server sends a response
@@ -79,18 +81,18 @@ func TestOrphanedSessionsReleased(t *testing.T) {
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 		Items: []Item{{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "speed", NodeID: "nsu=urn:ganlink:testsrv:machines;s=M1.Spindle.ActSpeed"}},
 	}
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	start := time.Now()
 	src, _ := runSource(t, cfg, rec, nil)
-	waitFor(t, 60*time.Second, "a value after the drops", func() bool {
-		p, ok := rec.last("m1", "speed")
+	testutil.WaitFor(t, 60*time.Second, "a value after the drops", func() bool {
+		p, ok := rec.LastField("m1", "speed")
 		return ok && p.Fields[0].Value == 1200.5
 	})
 	t.Logf("%d drops, value after %s, %d sessions closed", dropped.Load(), time.Since(start).Round(time.Millisecond), src.releasedSessions.Load())
 	if dropped.Load() < drops+1 {
 		t.Fatalf("saw %d CreateSubscription responses, want %d dropped and one passed", dropped.Load(), drops)
 	}
-	errs := rec.downErrors()
+	errs := rec.DownErrors()
 	if len(errs) != drops {
 		t.Errorf("%d failed attempts, want %d: %v", len(errs), drops, errs)
 	}

@@ -12,8 +12,10 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 func ep(policy string, mode ua.MessageSecurityMode, level uint8, tokens ...ua.UserTokenType) *ua.EndpointDescription {
@@ -99,16 +101,13 @@ func newPKI(t *testing.T, uri string) (*pki.Store, *pki.Own) {
 	return store, own
 }
 
-// lastErr returns the error of the last down state reported, or nil.
-func (r *recorder) lastErr() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.states) - 1; i >= 0; i-- {
-		if r.states[i].err != nil {
-			return r.states[i].err
-		}
+// lastErr returns the error of the last down state rec was told, or nil.
+func lastErr(rec *adaptertest.Recorder) error {
+	errs := rec.DownErrors()
+	if len(errs) == 0 {
+		return nil
 	}
-	return nil
+	return errs[len(errs)-1]
 }
 
 // TestSecurityInterop runs the source against node-opcua, an independent OPC UA stack,
@@ -133,18 +132,18 @@ func TestSecurityInterop(t *testing.T) {
 			Items: []Item{{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "spindle_speed_rpm",
 				NodeID: "nsu=" + nsuVendor + ";s=M1.Spindle.ActSpeed"}}}
 	}
-	speed := func(rec *recorder) func() bool {
+	speed := func(rec *adaptertest.Recorder) func() bool {
 		return func() bool {
-			p, ok := rec.last("m1", "spindle_speed_rpm")
+			p, ok := rec.LastField("m1", "spindle_speed_rpm")
 			return ok && p.Fields[0].Value == 1200.5
 		}
 	}
 
 	t.Run("untrusted server rejected, then trusted", func(t *testing.T) {
-		rec := &recorder{}
+		rec := &adaptertest.Recorder{}
 		src, _ := runSource(t, config(Auto, Auto), rec, nil)
-		waitFor(t, 15*time.Second, "the server certificate rejected", func() bool { return rec.lastErr() != nil })
-		err := rec.lastErr()
+		testutil.WaitFor(t, 15*time.Second, "the server certificate rejected", func() bool { return lastErr(rec) != nil })
+		err := lastErr(rec)
 		if !errors.Is(err, pki.ErrUntrusted) || FailureReason(err) != "untrusted_certificate" {
 			t.Fatalf("error %v (%s), want pki.ErrUntrusted", err, FailureReason(err))
 		}
@@ -162,14 +161,14 @@ func TestSecurityInterop(t *testing.T) {
 		if err.Error() != want {
 			t.Errorf("error\n got %v\nwant %s", err, want)
 		}
-		if _, ok := rec.last("m1", "spindle_speed_rpm"); ok {
+		if _, ok := rec.LastField("m1", "spindle_speed_rpm"); ok {
 			t.Fatal("values arrived from an untrusted server")
 		}
 		if _, err := store.Trust(files[0]); err != nil {
 			t.Fatal(err)
 		}
 		// The running source picks the trust up at its next attempt: no restart.
-		waitFor(t, 20*time.Second, "values after trusting the server", speed(rec))
+		testutil.WaitFor(t, 20*time.Second, "values after trusting the server", speed(rec))
 		if got := src.Security(); got != "Aes256_Sha256_RsaPss/SignAndEncrypt" {
 			t.Errorf("auto chose %s, want Aes256_Sha256_RsaPss/SignAndEncrypt", got)
 		}
@@ -186,9 +185,9 @@ func TestSecurityInterop(t *testing.T) {
 		{"Aes256_Sha256_RsaPss", "Sign"},
 	} {
 		t.Run(c.policy+"/"+c.mode, func(t *testing.T) {
-			rec := &recorder{}
+			rec := &adaptertest.Recorder{}
 			src, _ := runSource(t, config(c.policy, c.mode), rec, nil)
-			waitFor(t, 20*time.Second, "values", speed(rec))
+			testutil.WaitFor(t, 20*time.Second, "values", speed(rec))
 			if got := src.Security(); got != c.policy+"/"+c.mode {
 				t.Errorf("security %s", got)
 			}
@@ -199,23 +198,23 @@ func TestSecurityInterop(t *testing.T) {
 		cfg := config(Auto, Auto)
 		cfg.Username, cfg.Password = "", ""
 		cfg.UserCertificate, cfg.UserKey = userCert.DER, userCert.Key
-		rec := &recorder{}
+		rec := &adaptertest.Recorder{}
 		runSource(t, cfg, rec, nil)
-		waitFor(t, 20*time.Second, "values with a user certificate", speed(rec))
+		testutil.WaitFor(t, 20*time.Second, "values with a user certificate", speed(rec))
 	})
 
 	t.Run("wrong password", func(t *testing.T) {
 		cfg := config("Basic256Sha256", "SignAndEncrypt")
 		cfg.Password = "wrong"
-		rec := &recorder{}
+		rec := &adaptertest.Recorder{}
 		runSource(t, cfg, rec, nil)
-		waitFor(t, 20*time.Second, "the login refused", func() bool { return rec.lastErr() != nil })
-		err := rec.lastErr().Error()
+		testutil.WaitFor(t, 20*time.Second, "the login refused", func() bool { return lastErr(rec) != nil })
+		err := lastErr(rec).Error()
 		want := `connect to "` + srv.URL + `" with security Basic256Sha256/SignAndEncrypt and user name and password login: User does not have permission to perform the requested operation. StatusBadUserAccessDenied (0x801F0000)`
 		if err != want {
 			t.Errorf("error\n got %s\nwant %s", err, want)
 		}
-		if r := FailureReason(rec.lastErr()); r != "login_refused" {
+		if r := FailureReason(lastErr(rec)); r != "login_refused" {
 			t.Errorf("reason %q, want login_refused", r)
 		}
 		if strings.Contains(err, "wrong") {
@@ -230,19 +229,19 @@ func TestSecurityInterop(t *testing.T) {
 		}
 		cfg := config("Basic256Sha256", "SignAndEncrypt")
 		cfg.PKI, cfg.Own = other, otherOwn
-		rec := &recorder{}
+		rec := &adaptertest.Recorder{}
 		runSource(t, cfg, rec, nil)
-		waitFor(t, 20*time.Second, "the gateway refused", func() bool { return rec.lastErr() != nil })
+		testutil.WaitFor(t, 20*time.Second, "the gateway refused", func() bool { return lastErr(rec) != nil })
 		want := `connect to "` + srv.URL + `" with security Basic256Sha256/SignAndEncrypt and user name and password login: An error occurred verifying security. StatusBadSecurityChecksFailed (0x80130000)` +
 			` (does the server trust the gateway's certificate ` + filepath.Join(other.Dir, "own", "cert.der") + `, thumbprint ` + pki.Thumbprint(otherOwn.DER) +
 			`? OPC UA servers keep an unknown client certificate in their rejected list until an administrator trusts it)`
-		if err := rec.lastErr().Error(); err != want {
+		if err := lastErr(rec).Error(); err != want {
 			t.Errorf("error\n got %s\nwant %s", err, want)
 		}
-		if r := FailureReason(rec.lastErr()); r != "security_rejected" {
+		if r := FailureReason(lastErr(rec)); r != "security_rejected" {
 			t.Errorf("reason %q, want security_rejected", r)
 		}
-		waitFor(t, 10*time.Second, "the server to reject the gateway's certificate", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "the server to reject the gateway's certificate", func() bool {
 			for _, c := range srv.RejectedClients() {
 				if bytes.Equal(c, otherOwn.DER) {
 					return true

@@ -11,7 +11,9 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 var t0 = time.Date(2026, 5, 1, 8, 0, 0, 123456700, time.UTC) // OPC UA times have 100 ns resolution
@@ -24,9 +26,9 @@ type want struct {
 	time  time.Time
 }
 
-func checkLast(t *testing.T, rec *recorder, w want) {
+func checkLast(t *testing.T, rec *adaptertest.Recorder, w want) {
 	t.Helper()
-	p, ok := rec.last("m1", w.field)
+	p, ok := rec.LastField("m1", w.field)
 	if !ok {
 		t.Fatalf("no point for field %q", w.field)
 	}
@@ -39,8 +41,8 @@ func checkLast(t *testing.T, rec *recorder, w want) {
 	}
 }
 
-func hasLast(rec *recorder, w want) bool {
-	p, ok := rec.last("m1", w.field)
+func hasLast(rec *adaptertest.Recorder, w want) bool {
+	p, ok := rec.LastField("m1", w.field)
 	return ok && p.Fields[0].Value == w.value && p.Fields[0].Quality == w.q && p.Time == w.time.UnixNano()
 }
 
@@ -61,7 +63,7 @@ func TestValuesFlow(t *testing.T) {
 	// Monitoring parameters are sent (this server accepts and ignores them).
 	cfg.Items[1].DeadbandType, cfg.Items[1].DeadbandValue = "absolute", 0.5
 	cfg.Items[3].SamplingInterval, cfg.Items[3].QueueSize = 20*time.Millisecond, 3
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	before := time.Now()
 	runSource(t, cfg, rec, nil)
 
@@ -72,19 +74,19 @@ func TestValuesFlow(t *testing.T) {
 		{"u16", 65535, point.Good, t0.Add(3 * time.Second)},
 		{"srvtime", 1.25, point.Good, t0.Add(4 * time.Second)},
 	}
-	waitFor(t, 5*time.Second, "initial values", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "initial values", func() bool {
 		for _, w := range first {
 			if !hasLast(rec, w) {
 				return false
 			}
 		}
-		_, ok := rec.last("m1", "notime")
+		_, ok := rec.LastField("m1", "notime")
 		return ok
 	})
 	for _, w := range first {
 		checkLast(t, rec, w)
 	}
-	p, _ := rec.last("m1", "notime")
+	p, _ := rec.LastField("m1", "notime")
 	if got := time.Unix(0, p.Time); p.Fields[0].Value != 2.5 || got.Before(before) || got.After(time.Now()) {
 		t.Errorf("notime: value %v at %v, want 2.5 at gateway time after %v", p.Fields[0].Value, got, before)
 	}
@@ -96,17 +98,15 @@ func TestValuesFlow(t *testing.T) {
 		{"speed", 1200, point.Good, t0.Add(time.Minute)},
 		{"count", 8, point.Good, t0.Add(time.Minute + time.Second)},
 	}
-	waitFor(t, 5*time.Second, "changed values", func() bool { return hasLast(rec, second[0]) && hasLast(rec, second[1]) })
+	testutil.WaitFor(t, 5*time.Second, "changed values", func() bool { return hasLast(rec, second[0]) && hasLast(rec, second[1]) })
 	for _, w := range second {
 		checkLast(t, rec, w)
 	}
-	rec.mu.Lock()
-	received := rec.received
-	rec.mu.Unlock()
-	if n := rec.fieldCount(); received != n {
+	received := rec.ReceivedFields()
+	if n := rec.FieldCount(); received != n {
 		t.Errorf("Received counted %d fields, emitted %d", received, n)
 	}
-	if sig := rec.signalList(); len(sig) != 0 {
+	if sig := rec.Signals(); len(sig) != 0 {
 		t.Errorf("unexpected signal errors: %+v", sig)
 	}
 }
@@ -118,30 +118,30 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, 0, "speed")
 	ts.set("speed", dv(1.0, ua.StatusOK, t0, time.Time{}))
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runSource(t, testConfig(ts.url, ts, "speed"), rec, func(s *Source) {
 		s.keepAliveTarget = 300 * time.Millisecond
 		s.closeTimeout = 300 * time.Millisecond
 	})
-	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"speed", 1, point.Good, t0}) })
+	testutil.WaitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"speed", 1, point.Good, t0}) })
 
 	stopped := time.Now()
 	ts.kill()
-	waitFor(t, 5*time.Second, "state down", func() bool {
-		s := rec.stateList()
+	testutil.WaitFor(t, 5*time.Second, "state down", func() bool {
+		s := rec.StateList()
 		return s[len(s)-1] == point.StateDown
 	})
 	ts2 := startTestServer(t, ts.port, "speed")
 	restarted := time.Now()
 	ts2.set("speed", dv(2.0, ua.StatusOK, t0.Add(time.Hour), time.Time{}))
-	waitFor(t, 10*time.Second, "value from the restarted server", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "value from the restarted server", func() bool {
 		return hasLast(rec, want{"speed", 2, point.Good, t0.Add(time.Hour)})
 	})
 	t.Logf("data flowed again %s after the restart, %s after the stop", time.Since(restarted).Round(time.Millisecond),
 		time.Since(stopped).Round(time.Millisecond))
 
 	// Connecting, Up, then Down (with the cause), Connecting ... Up.
-	states := rec.stateList()
+	states := rec.StateList()
 	seq := []point.State{point.StateConnecting, point.StateUp, point.StateDown, point.StateConnecting, point.StateUp}
 	k := 0
 	for _, s := range states {
@@ -153,9 +153,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 		states[len(states)-1] != point.StateUp {
 		t.Fatalf("states %s, want connecting, up, down, (connecting, down)..., connecting, up", fmtStates(states))
 	}
-	rec.mu.Lock()
-	downErr := rec.states[2].err
-	rec.mu.Unlock()
+	downErr := rec.States()[2].Err
 	wantPrefix := fmt.Sprintf("subscription 1 on %q: no publish response for ", ts.url)
 	if downErr == nil || !strings.HasPrefix(downErr.Error(), wantPrefix) || !strings.HasSuffix(downErr.Error(), " (keep-alive period 300ms)") {
 		t.Errorf("down error %v, want %q...", downErr, wantPrefix)
@@ -171,31 +169,31 @@ func TestUnknownNode(t *testing.T) {
 	ts.set("b", dv(2.0, ua.StatusOK, t0, time.Time{}))
 	cfg := testConfig(ts.url, ts, "a", "b")
 	cfg.Items = append(cfg.Items, Item{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "missing", NodeID: "ns=2;s=Missing"})
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	src, _ := runSource(t, cfg, rec, func(s *Source) { s.retryEvery = 300 * time.Millisecond })
 
-	waitFor(t, 5*time.Second, "good values and the unknown node reported", func() bool {
-		return hasLast(rec, want{"a", 1, point.Good, t0}) && hasLast(rec, want{"b", 2, point.Good, t0}) && len(rec.signalList()) > 0
+	testutil.WaitFor(t, 5*time.Second, "good values and the unknown node reported", func() bool {
+		return hasLast(rec, want{"a", 1, point.Good, t0}) && hasLast(rec, want{"b", 2, point.Good, t0}) && len(rec.Signals()) > 0
 	})
-	sig := rec.signalList()[0]
+	sig := rec.Signals()[0]
 	wantMsg := fmt.Sprintf(`monitor node "ns=2;s=Missing" on %q: The node id refers to a node that does not exist in the server address space. StatusBadNodeIDUnknown (0x80340000)`, ts.url)
-	if sig.device != "m1" || sig.field != "missing" || sig.reason != "node_unknown" || sig.err.Error() != wantMsg {
-		t.Fatalf("signal error %s/%s %q %q\nwant m1/missing node_unknown %q", sig.device, sig.field, sig.reason, sig.err, wantMsg)
+	if sig.Device != "m1" || sig.Signal != "missing" || sig.Reason != "node_unknown" || sig.Err.Error() != wantMsg {
+		t.Fatalf("signal error %s/%s %q %q\nwant m1/missing node_unknown %q", sig.Device, sig.Signal, sig.Reason, sig.Err, wantMsg)
 	}
 	// The server reported the node unknown in a notification: that is a bad value.
-	if ps := rec.points("m1", "missing"); len(ps) == 0 || ps[0].Fields[0].Quality != point.Bad || ps[0].Fields[0].Value != 0 {
+	if ps := rec.FieldPoints("m1", "missing"); len(ps) == 0 || ps[0].Fields[0].Quality != point.Bad || ps[0].Fields[0].Value != 0 {
 		t.Errorf("points of the unknown node %+v, want one with quality bad", ps)
 	}
 
 	// The node appears: the retry monitors it again on the same session.
-	upBefore := len(rec.stateList())
+	upBefore := len(rec.StateList())
 	ts.add("Missing")
 	ts.set("Missing", dv(5.0, ua.StatusOK, t0.Add(time.Minute), time.Time{}))
-	waitFor(t, 5*time.Second, "the late node's value", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the late node's value", func() bool {
 		return hasLast(rec, want{"missing", 5, point.Good, t0.Add(time.Minute)})
 	})
-	if n := len(rec.stateList()); n != upBefore {
-		t.Errorf("states %s: the retry must not reconnect", fmtStates(rec.stateList()))
+	if n := len(rec.StateList()); n != upBefore {
+		t.Errorf("states %s: the retry must not reconnect", fmtStates(rec.StateList()))
 	}
 	if src.subscriptions.Load() != 1 {
 		t.Errorf("%d subscriptions created, want 1", src.subscriptions.Load())
@@ -207,7 +205,7 @@ func TestBadStatus(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, 0, "s")
 	ts.set("s", dv(10.0, ua.StatusOK, t0, time.Time{}))
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runSource(t, testConfig(ts.url, ts, "s"), rec, nil)
 	steps := []struct {
 		val    float64
@@ -224,9 +222,9 @@ func TestBadStatus(t *testing.T) {
 		if i > 0 {
 			ts.set("s", dv(st.val, st.status, st.want.time, time.Time{}))
 		}
-		waitFor(t, 5*time.Second, fmt.Sprintf("step %d", i), func() bool { return hasLast(rec, st.want) })
+		testutil.WaitFor(t, 5*time.Second, fmt.Sprintf("step %d", i), func() bool { return hasLast(rec, st.want) })
 	}
-	if sig := rec.signalList(); len(sig) != 0 {
+	if sig := rec.Signals(); len(sig) != 0 {
 		t.Errorf("unexpected signal errors: %+v", sig)
 	}
 }
@@ -252,7 +250,7 @@ func TestValueTypes(t *testing.T) {
 	cfg := testConfig(ts.url, ts, names...)
 	cfg.Items[2].Conv = point.Conv{Map: map[string]float64{"AUTO": 2, "MDI": 1}}
 	cfg.Items[10].Conv = point.Conv{Map: map[string]float64{"NotExecuting": 2, "Executing": 3}}
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runSource(t, cfg, rec, nil)
 
 	wantPoints := []want{
@@ -260,31 +258,31 @@ func TestValueTypes(t *testing.T) {
 		{"i64", -(1 << 40), point.Good, t0}, {"u8", 200, point.Good, t0}, {"state", 3, point.Good, t0},
 	}
 	n := func(f string) string { return ts.node(f) }
-	wantSignals := map[string]signalEvent{
-		"text": {"m1", "text", "type", fmt.Errorf(`convert String value of device "m1" field "text" (node %q): string value "AUTO" without map: unsupported value type`, n("text"))},
-		"arr":  {"m1", "arr", "type", fmt.Errorf(`convert Double array value of device "m1" field "arr" (node %q): unsupported value type`, n("arr"))},
-		"nan":  {"m1", "nan", "nan", fmt.Errorf(`convert Double value of device "m1" field "nan" (node %q): value NaN: value is not finite`, n("nan"))},
-		"inf":  {"m1", "inf", "nan", fmt.Errorf(`convert Float value of device "m1" field "inf" (node %q): value -Inf: value is not finite`, n("inf"))},
-		"lt":   {"m1", "lt", "type", fmt.Errorf(`convert LocalizedText value of device "m1" field "lt" (node %q): string value "x" without map: unsupported value type`, n("lt"))},
+	wantSignals := map[string]adaptertest.SignalEvent{
+		"text": {Source: "cnc", Device: "m1", Signal: "text", Reason: "type", Err: fmt.Errorf(`convert String value of device "m1" field "text" (node %q): string value "AUTO" without map: unsupported value type`, n("text"))},
+		"arr":  {Source: "cnc", Device: "m1", Signal: "arr", Reason: "type", Err: fmt.Errorf(`convert Double array value of device "m1" field "arr" (node %q): unsupported value type`, n("arr"))},
+		"nan":  {Source: "cnc", Device: "m1", Signal: "nan", Reason: "nan", Err: fmt.Errorf(`convert Double value of device "m1" field "nan" (node %q): value NaN: value is not finite`, n("nan"))},
+		"inf":  {Source: "cnc", Device: "m1", Signal: "inf", Reason: "nan", Err: fmt.Errorf(`convert Float value of device "m1" field "inf" (node %q): value -Inf: value is not finite`, n("inf"))},
+		"lt":   {Source: "cnc", Device: "m1", Signal: "lt", Reason: "type", Err: fmt.Errorf(`convert LocalizedText value of device "m1" field "lt" (node %q): string value "x" without map: unsupported value type`, n("lt"))},
 	}
-	waitFor(t, 5*time.Second, "values and signal errors", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "values and signal errors", func() bool {
 		for _, w := range wantPoints {
 			if !hasLast(rec, w) {
 				return false
 			}
 		}
-		return len(rec.signalList()) >= len(wantSignals)
+		return len(rec.Signals()) >= len(wantSignals)
 	})
-	got := map[string]signalEvent{}
-	for _, s := range rec.signalList() {
-		got[s.field] = s
+	got := map[string]adaptertest.SignalEvent{}
+	for _, s := range rec.Signals() {
+		got[s.Signal] = s
 	}
 	for f, w := range wantSignals {
 		g, ok := got[f]
-		if !ok || g.device != w.device || g.reason != w.reason || g.err.Error() != w.err.Error() {
+		if !ok || g.Device != w.Device || g.Reason != w.Reason || g.Err.Error() != w.Err.Error() {
 			t.Errorf("field %s: signal %+v\nwant %+v", f, g, w)
 		}
-		if ps := rec.points("m1", f); len(ps) != 0 {
+		if ps := rec.FieldPoints("m1", f); len(ps) != 0 {
 			t.Errorf("field %s: points %+v, want none", f, ps)
 		}
 	}
@@ -303,15 +301,15 @@ func TestNamespaceURI(t *testing.T) {
 		{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "a", NodeID: "nsu=" + plantNS + ";s=a"},
 		{Device: "m1", Measurement: "cnc", Tags: testTags, Field: "gone", NodeID: "nsu=urn:ganlink:test:gone;s=a"},
 	}
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runSource(t, cfg, rec, nil)
-	waitFor(t, 5*time.Second, "value through the namespace uri", func() bool {
-		return hasLast(rec, want{"a", 7, point.Good, t0}) && len(rec.signalList()) > 0
+	testutil.WaitFor(t, 5*time.Second, "value through the namespace uri", func() bool {
+		return hasLast(rec, want{"a", 7, point.Good, t0}) && len(rec.Signals()) > 0
 	})
-	sig := rec.signalList()[0]
+	sig := rec.Signals()[0]
 	wantMsg := fmt.Sprintf(`resolve node "nsu=urn:ganlink:test:gone;s=a" on %q: namespace "urn:ganlink:test:gone" is not in the server's namespace array`, ts.url)
-	if sig.device != "m1" || sig.field != "gone" || sig.reason != "namespace" || sig.err.Error() != wantMsg {
-		t.Fatalf("signal %s/%s %q %q\nwant m1/gone namespace %q", sig.device, sig.field, sig.reason, sig.err, wantMsg)
+	if sig.Device != "m1" || sig.Signal != "gone" || sig.Reason != "namespace" || sig.Err.Error() != wantMsg {
+		t.Fatalf("signal %s/%s %q %q\nwant m1/gone namespace %q", sig.Device, sig.Signal, sig.Reason, sig.Err, wantMsg)
 	}
 }
 
@@ -332,16 +330,13 @@ func TestManyItems(t *testing.T) {
 	cfg.PublishingInterval = 200 * time.Millisecond
 	cfg.MaxItemsPerCall = 1000
 	cfg.MaxItemsPerSubscription = 1200
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	src, _ := runSource(t, cfg, rec, nil)
-	waitFor(t, 20*time.Second, "all values", func() bool {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		return rec.received >= n
+	testutil.WaitFor(t, 20*time.Second, "all values", func() bool {
+		return rec.ReceivedFields() >= n
 	})
 	seen := map[string]bool{}
-	rec.mu.Lock()
-	for _, b := range rec.batches {
+	for _, b := range rec.Batches() {
 		for _, p := range b {
 			f := p.Fields[0]
 			var i int
@@ -352,20 +347,17 @@ func TestManyItems(t *testing.T) {
 			seen[f.Key] = true
 		}
 	}
-	rec.mu.Unlock()
 	if len(seen) != n {
 		t.Errorf("values for %d items, want %d", len(seen), n)
 	}
 	// One connection: exactly 5 calls on 3 subscriptions. On a loaded machine the
 	// keep-alive watchdog may force a reconnect, which repeats the calls.
-	rec.mu.Lock()
 	attempts := 0
-	for _, e := range rec.states {
-		if e.state == point.StateConnecting {
+	for _, st := range rec.StateList() {
+		if st == point.StateConnecting {
 			attempts++
 		}
 	}
-	rec.mu.Unlock()
 	c, s := src.monitorCalls.Load(), src.subscriptions.Load()
 	if (attempts <= 1 && (c != 5 || s != 3)) || c < 5 || s < 3 {
 		t.Errorf("%d CreateMonitoredItems calls on %d subscriptions in %d connection attempts, want 5 on 3 per connection", c, s, attempts)
@@ -380,9 +372,9 @@ func TestManyItems(t *testing.T) {
 func TestCancelStopsPromptly(t *testing.T) {
 	ts := startTestServer(t, 0, "a")
 	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	_, stop := runSource(t, testConfig(ts.url, ts, "a"), rec, nil)
-	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
+	testutil.WaitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
 	if g := clientGoroutines(); len(g) == 0 {
 		t.Fatal("no client goroutines found while running: the leak check would prove nothing")
 	}
@@ -404,7 +396,7 @@ func TestCancelStopsPromptly(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Shutdown is not a connection loss: no Down is reported.
-	if s := rec.stateList(); s[len(s)-1] != point.StateUp {
+	if s := rec.StateList(); s[len(s)-1] != point.StateUp {
 		t.Errorf("states %s, want the last one up", fmtStates(s))
 	}
 }
@@ -416,24 +408,22 @@ func TestEmitRetry(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, 0, "a")
 	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
-	rec := &recorder{failEmit: func(call int) bool { return call <= 5 }}
+	rec := &adaptertest.Recorder{FailEmit: func(call int) bool { return call <= 5 }}
 	runSource(t, testConfig(ts.url, ts, "a"), rec, func(s *Source) { s.keepAliveTarget = 200 * time.Millisecond })
-	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
+	testutil.WaitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
 	ts.set("a", dv(2.0, ua.StatusOK, t0.Add(time.Second), time.Time{}))
-	waitFor(t, 5*time.Second, "second value", func() bool { return hasLast(rec, want{"a", 2, point.Good, t0.Add(time.Second)}) })
-	if ps := rec.points("m1", "a"); len(ps) != 2 {
+	testutil.WaitFor(t, 5*time.Second, "second value", func() bool { return hasLast(rec, want{"a", 2, point.Good, t0.Add(time.Second)}) })
+	if ps := rec.FieldPoints("m1", "a"); len(ps) != 2 {
 		t.Errorf("points %+v, want exactly the two values", ps)
 	}
-	rec.mu.Lock()
-	calls, received := rec.calls, rec.received
-	rec.mu.Unlock()
+	calls, received := rec.Calls(), rec.ReceivedFields()
 	if calls != 7 || received != 2 {
 		t.Errorf("%d emit calls, %d fields received; want 7 calls (5 failed) and 2 fields", calls, received)
 	}
-	if sig := rec.signalList(); len(sig) != 0 {
+	if sig := rec.Signals(); len(sig) != 0 {
 		t.Errorf("unexpected signal errors: %+v", sig)
 	}
-	if s := rec.stateList(); len(s) != 2 {
+	if s := rec.StateList(); len(s) != 2 {
 		t.Errorf("states %s, want connecting, up: emitting is not server silence", fmtStates(s))
 	}
 }
@@ -442,18 +432,16 @@ func TestEmitRetry(t *testing.T) {
 func TestEmitDropAtShutdownIsReported(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, 0, "a")
-	rec := &recorder{failEmit: func(int) bool { return true }}
+	rec := &adaptertest.Recorder{FailEmit: func(int) bool { return true }}
 	_, stop := runSource(t, testConfig(ts.url, ts, "a"), rec, nil)
-	waitFor(t, 5*time.Second, "an emit attempt", func() bool {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		return rec.calls >= 2
+	testutil.WaitFor(t, 5*time.Second, "an emit attempt", func() bool {
+		return rec.Calls() >= 2
 	})
 	stop()
-	sig := rec.signalList()
-	if len(sig) != 1 || sig[0].reason != "emit" || sig[0].device != "" ||
-		!strings.HasPrefix(sig[0].err.Error(), "emit batch of 1 fields: dropped at shutdown after ") ||
-		!strings.HasSuffix(sig[0].err.Error(), " attempts: queue full") {
+	sig := rec.Signals()
+	if len(sig) != 1 || sig[0].Reason != "emit" || sig[0].Device != "" ||
+		!strings.HasPrefix(sig[0].Err.Error(), "emit batch of 1 fields: dropped at shutdown after ") ||
+		!strings.HasSuffix(sig[0].Err.Error(), " attempts: queue full") {
 		t.Fatalf("signals %+v, want one emit drop", sig)
 	}
 }
@@ -466,26 +454,24 @@ func TestConnectionDropped(t *testing.T) {
 	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
 	px := startProxy(t, fmt.Sprintf("127.0.0.1:%d", ts.port))
 	cfg := testConfig(px.url, ts, "a")
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runSource(t, cfg, rec, nil) // default keep-alive: the watchdog would need 15s
-	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
+	testutil.WaitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
 
 	dropped := time.Now()
 	px.drop()
-	waitFor(t, time.Second, "state down", func() bool {
-		s := rec.stateList()
+	testutil.WaitFor(t, time.Second, "state down", func() bool {
+		s := rec.StateList()
 		return s[len(s)-1] == point.StateDown
 	})
-	rec.mu.Lock()
-	downErr := rec.states[2].err
-	rec.mu.Unlock()
+	downErr := rec.States()[2].Err
 	if want := fmt.Sprintf("publish on %q: EOF", px.url); downErr == nil || downErr.Error() != want {
 		t.Errorf("down error %v, want %q", downErr, want)
 	}
 	ts.set("a", dv(2.0, ua.StatusOK, t0.Add(time.Second), time.Time{}))
-	waitFor(t, 5*time.Second, "value after reconnect", func() bool { return hasLast(rec, want{"a", 2, point.Good, t0.Add(time.Second)}) })
+	testutil.WaitFor(t, 5*time.Second, "value after reconnect", func() bool { return hasLast(rec, want{"a", 2, point.Good, t0.Add(time.Second)}) })
 	t.Logf("data flowed again %s after the drop", time.Since(dropped).Round(time.Millisecond))
-	if s := rec.stateList(); fmtStates(s) != fmtStates([]point.State{point.StateConnecting, point.StateUp, point.StateDown, point.StateConnecting, point.StateUp}) {
+	if s := rec.StateList(); fmtStates(s) != fmtStates([]point.State{point.StateConnecting, point.StateUp, point.StateDown, point.StateConnecting, point.StateUp}) {
 		t.Errorf("states %s", fmtStates(s))
 	}
 }
@@ -497,22 +483,22 @@ func TestKeepAliveWatchdog(t *testing.T) {
 	ts := startTestServer(t, 0, "a")
 	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
 	px := startProxy(t, fmt.Sprintf("127.0.0.1:%d", ts.port))
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	runSource(t, testConfig(px.url, ts, "a"), rec, func(s *Source) {
 		s.keepAliveTarget = 200 * time.Millisecond
 		s.closeTimeout = 200 * time.Millisecond
 	})
-	waitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
+	testutil.WaitFor(t, 5*time.Second, "first value", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
 	// Quiet but alive: keep-alives hold the session up.
 	time.Sleep(time.Second)
-	if s := rec.stateList(); len(s) != 2 {
+	if s := rec.StateList(); len(s) != 2 {
 		t.Fatalf("states %s while quiet, want connecting, up", fmtStates(s))
 	}
 
 	frozen := time.Now()
 	px.freeze(true)
-	waitFor(t, 3*time.Second, "state down", func() bool {
-		s := rec.stateList()
+	testutil.WaitFor(t, 3*time.Second, "state down", func() bool {
+		s := rec.StateList()
 		return s[len(s)-1] == point.StateDown
 	})
 	detected := time.Since(frozen)
@@ -521,16 +507,14 @@ func TestKeepAliveWatchdog(t *testing.T) {
 	if quiet := time.Since(px.lastServerMessage()); quiet < 3*200*time.Millisecond {
 		t.Errorf("declared dead %s after the last server message, before three keep-alive periods", quiet)
 	}
-	rec.mu.Lock()
-	downErr := rec.states[2].err
-	rec.mu.Unlock()
+	downErr := rec.States()[2].Err
 	wantPrefix := fmt.Sprintf("subscription 1 on %q: no publish response for ", px.url)
 	if downErr == nil || !strings.HasPrefix(downErr.Error(), wantPrefix) || !strings.HasSuffix(downErr.Error(), " (keep-alive period 200ms)") {
 		t.Errorf("down error %v, want %q...", downErr, wantPrefix)
 	}
 	px.freeze(false)
 	ts.set("a", dv(2.0, ua.StatusOK, t0.Add(time.Second), time.Time{}))
-	waitFor(t, 5*time.Second, "value after reconnect", func() bool { return hasLast(rec, want{"a", 2, point.Good, t0.Add(time.Second)}) })
+	testutil.WaitFor(t, 5*time.Second, "value after reconnect", func() bool { return hasLast(rec, want{"a", 2, point.Good, t0.Add(time.Second)}) })
 	t.Logf("declared dead %s after the freeze", detected.Round(time.Millisecond))
 }
 
@@ -539,11 +523,11 @@ func TestKeepAliveWatchdog(t *testing.T) {
 func TestNoItems(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, 0)
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	src, _ := runSource(t, testConfig(ts.url, ts), rec, func(s *Source) { s.keepAliveTarget = 200 * time.Millisecond })
-	waitFor(t, 5*time.Second, "state up", func() bool { return len(rec.stateList()) == 2 })
+	testutil.WaitFor(t, 5*time.Second, "state up", func() bool { return len(rec.StateList()) == 2 })
 	time.Sleep(time.Second) // several watchdog periods
-	if s := rec.stateList(); fmtStates(s) != fmtStates([]point.State{point.StateConnecting, point.StateUp}) {
+	if s := rec.StateList(); fmtStates(s) != fmtStates([]point.State{point.StateConnecting, point.StateUp}) {
 		t.Errorf("states %s, want connecting, up", fmtStates(s))
 	}
 	if src.subscriptions.Load() != 1 || src.monitorCalls.Load() != 0 {
@@ -557,7 +541,7 @@ func TestPanicEndsOnlyTheSession(t *testing.T) {
 	t.Parallel()
 	ts := startTestServer(t, 0, "a")
 	ts.set("a", dv(1.0, ua.StatusOK, t0, time.Time{}))
-	rec := &recorder{}
+	rec := &adaptertest.Recorder{}
 	var calls atomic.Int32
 	src, err := New(testConfig(ts.url, ts, "a"), rec, nil)
 	if err != nil {
@@ -570,7 +554,7 @@ func TestPanicEndsOnlyTheSession(t *testing.T) {
 			if calls.Add(1) == 1 {
 				panic("boom")
 			}
-			return rec.emit(ctx, b)
+			return rec.Emit(ctx, b)
 		})
 	}()
 	defer func() {
@@ -579,14 +563,12 @@ func TestPanicEndsOnlyTheSession(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	waitFor(t, 10*time.Second, "the value after the panic", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
+	testutil.WaitFor(t, 10*time.Second, "the value after the panic", func() bool { return hasLast(rec, want{"a", 1, point.Good, t0}) })
 	found := false
-	for _, st := range rec.states {
-		found = found || st.err != nil && st.err.Error() == `opcua session with "`+ts.url+`" failed: panic: boom`
+	for _, err := range rec.DownErrors() {
+		found = found || err.Error() == `opcua session with "`+ts.url+`" failed: panic: boom`
 	}
 	if !found {
-		t.Errorf("no state reports the panic: %+v", rec.states)
+		t.Errorf("no state reports the panic: %q", rec.StateStrings())
 	}
 }

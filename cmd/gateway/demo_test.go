@@ -12,32 +12,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
-
-// demoLockedBuffer collects a process's output for assertions while it runs.
-type demoLockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *demoLockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *demoLockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDemoBinary builds the gateway, runs `gateway -demo` in an empty directory for a
 // few seconds and checks that it prints the URLs, that /api/status lists every simulated
@@ -53,7 +35,7 @@ func TestDemoBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &demoLockedBuffer{}
+	stderr := &testutil.LogBuffer{}
 	cmd.Stderr = stderr
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -62,7 +44,7 @@ func TestDemoBinary(t *testing.T) {
 	// gone is closed once the process has exited; exitErr is its result then.
 	gone := make(chan struct{})
 	var exitErr error
-	var banner demoLockedBuffer
+	var banner testutil.LogBuffer
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)

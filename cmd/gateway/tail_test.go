@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // TestTail: `gateway tail` prints the values of the named device from a live OPC UA
@@ -49,7 +49,7 @@ func TestTail(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var out, errb lockedBuffer
+	var out, errb testutil.LogBuffer
 	cmd := exec.Command(testsrv.GatewayBinary(t), "tail", "-config", cfgPath, "m2")
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
@@ -74,22 +74,4 @@ func TestTail(t *testing.T) {
 	if n := len(vm.Export(`{__name__=~".+"}`)); n != 0 {
 		t.Fatalf("tail wrote %d samples to the sink", n)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the child's output goroutine and the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -12,34 +11,18 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServer runs a server on addr until the test ends; setup may adjust it first.
-func startServer(t *testing.T, addr string, setup func(s *Server)) (*Server, *logBuffer) {
+func startServer(t *testing.T, addr string, setup func(s *Server)) (*Server, *testutil.LogBuffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testutil.LogBuffer{}
 	s := New(addr, prometheus.NewRegistry(), func() error { return nil }, func(url.Values) (any, error) { return map[string]int{"devices": 2}, nil },
 		slog.New(slog.NewTextHandler(logs, nil)))
 	s.Handle("GET /extra", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("extra\n")) }))

@@ -18,6 +18,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // workshop is a simulated workshop wired to a running gateway.
@@ -36,26 +37,9 @@ type workshop struct {
 	appDone  chan error
 	simTime  time.Time
 	clock    atomic.Int64
-	logs     *syncBuffer
+	logs     *testutil.LogBuffer
 	signalOf map[string]map[string]bool // device -> configured signals
 	kindOf   map[string]string
-}
-
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { b := &syncBuffer{mu: make(chan struct{}, 1)}; return b }
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
 }
 
 const simRate = time.Second
@@ -71,7 +55,7 @@ func startWorkshop(t *testing.T, machines, energy, water int) *workshop {
 // windows follow simulated time, so minutes pass in seconds.
 func startWorkshopAt(t *testing.T, machines, energy, water int, start time.Time, simClock bool, publishing time.Duration) *workshop {
 	t.Helper()
-	w := &workshop{t: t, logs: newSyncBuffer()}
+	w := &workshop{t: t, logs: &testutil.LogBuffer{}}
 	w.broker = testsrv.StartMosquitto(t)
 	w.vm = testsrv.StartVictoria(t)
 	w.influx = testsrv.StartInflux(t, "ganlink")

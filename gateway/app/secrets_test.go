@@ -24,6 +24,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // Distinctive secret values: none may appear in anything the gateway writes or serves.
@@ -151,7 +152,7 @@ devices:
 	}
 	outputs = append(outputs, string(printed), fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg))
 
-	logs := newSyncBuffer()
+	logs := &testutil.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := app.Build(cfg, log, app.Options{})
 	if err != nil {

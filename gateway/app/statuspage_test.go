@@ -22,6 +22,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 	"golang.org/x/net/html"
 )
 
@@ -230,7 +231,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := newSyncBuffer()
+	logs := &testutil.LogBuffer{}
 	a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(logs), nil)),
 		app.Options{Sinks: []app.ExtraSink{{Name: "lines", Kind: "file", Target: linesPath, Sink: lines}}})
 	if err != nil {

@@ -10,10 +10,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // Test geometry: a 1000-byte payload makes a 1024-byte frame, four to a 4 KiB segment.
@@ -23,27 +24,9 @@ const (
 	testSegment = 4 * testFrame
 )
 
-// logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func testLogger(t testing.TB) (*slog.Logger, *logBuffer) {
+func testLogger(t testing.TB) (*slog.Logger, *testutil.LogBuffer) {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &testutil.LogBuffer{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
 
@@ -59,7 +42,7 @@ func testConfig(dir string) Config {
 type testQueue struct {
 	*Queue
 	reg *prometheus.Registry
-	log *logBuffer
+	log *testutil.LogBuffer
 }
 
 func openTest(t testing.TB, cfg Config) *testQueue {
@@ -244,4 +227,4 @@ func mustRead(t testing.TB, path string) []byte {
 	return b
 }
 
-func logHas(l *logBuffer, s string) bool { return strings.Contains(l.String(), s) }
+func logHas(l *testutil.LogBuffer, s string) bool { return strings.Contains(l.String(), s) }

@@ -19,6 +19,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // The simulated province: one workshop "ws1" (3 CNC machines over OPC UA, an energy and
@@ -40,26 +41,7 @@ type stack struct {
 	sim     *devsim.Sim
 	simTime time.Time
 	clock   atomic.Int64
-	logs    *lockedWriter // gateway and aggregator logs
-}
-
-type lockedWriter struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newLockedWriter() *lockedWriter { return &lockedWriter{mu: make(chan struct{}, 1)} }
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu <- struct{}{}
-	defer func() { <-w.mu }()
-	return w.buf.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu <- struct{}{}
-	defer func() { <-w.mu }()
-	return w.buf.String()
+	logs    *testutil.LogBuffer // gateway and aggregator logs
 }
 
 func (s *stack) now() time.Time { return time.Unix(0, s.clock.Load()) }
@@ -78,7 +60,7 @@ func uscc(t *testing.T, first17 string) string {
 // the aggregator (write-back every second over the last 2 simulated minutes).
 func startStack(t *testing.T, start time.Time) *stack {
 	t.Helper()
-	s := &stack{t: t, logs: newLockedWriter()}
+	s := &stack{t: t, logs: &testutil.LogBuffer{}}
 	broker := testsrv.StartMosquitto(t)
 	s.vm = testsrv.StartVictoria(t)
 	s.clock.Store(start.UnixNano())
