@@ -254,7 +254,7 @@ devices:
 	meter("ws1/em1", 59, "kwh", 503.75)
 
 	// Every sample is in the TSDB (so the KPI engine has it) before the window closes.
-	if msg := testsrv.WaitFor(20*time.Second, func() string {
+	if msg := testsrv.WaitFor(30*time.Second, func() string {
 		have := map[string]bool{}
 		for _, s := range vm.Export(`{workshop="ws1",__name__!~"device_kpi_.*|workshop_kpi_.*"}`) {
 			have[fmt.Sprintf("%s@%d", s.Labels["__name__"], (s.Timestamp-t0.UnixMilli())/1000)] = true

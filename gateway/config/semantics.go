@@ -53,8 +53,8 @@ func (d *Device) Counters() []string {
 // semantics checks the class of the device at path p and the role and counter flag of
 // its signals.
 func (ck *checker) semantics(p string, d *Device) {
-	if d.Class != "" {
-		ck.oneOf(p+".class", d.Class, kpi.ClassEquipment, kpi.ClassMeter)
+	if d.Class != "" && d.Class != kpi.ClassEquipment && d.Class != kpi.ClassMeter {
+		ck.add(p+".class", "invalid value %s: want one of %s, %s", quote(d.Class), kpi.ClassEquipment, kpi.ClassMeter)
 	}
 	if kpi.ClassOf(d.Class, d.Kind) == kpi.ClassMeter {
 		why := "class meter"

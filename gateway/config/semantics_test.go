@@ -57,6 +57,8 @@ func TestSemanticsErrors(t *testing.T) {
 			[]string{`line 12: devices[0].signals.st.counter: true, but role "power_kw" is not a counter (counter roles: parts_total, energy_kwh_total, water_m3_total)`}},
 		{"bad class", rep("class: meter", "class: instrument"),
 			[]string{`line 16: devices[1].class: invalid value "instrument": want one of equipment, meter`}},
+		{"long bad class is truncated", rep("class: meter", "class: \"仪"+strings.Repeat("x", 70)+"\""),
+			[]string{`line 16: devices[1].class: invalid value "仪` + strings.Repeat("x", 61) + `…": want one of equipment, meter`}},
 		{"key process meter", rep("class: meter", "class: meter\n    key_process: true\n    smart: true"),
 			[]string{`line 17: devices[1].key_process: a meter is not production equipment (class meter): key_process applies to class equipment only`,
 				`line 18: devices[1].smart: a meter is not production equipment (class meter): smart applies to class equipment only`}},
