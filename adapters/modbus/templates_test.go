@@ -42,6 +42,7 @@ type tmplDevice struct {
 	ID           string                `yaml:"id"`
 	Name         string                `yaml:"name"`
 	Kind         string                `yaml:"kind"`
+	Class        string                `yaml:"class"`
 	Source       string                `yaml:"source"`
 	UnitID       *int                  `yaml:"unit_id"`
 	PollInterval string                `yaml:"poll_interval"`

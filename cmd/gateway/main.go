@@ -2,7 +2,8 @@
 //
 //	gateway -config FILE        run the gateway
 //	gateway -demo               run a simulated workshop, a broker and the gateway in one process
-//	gateway validate FILE       check a configuration; prints every error with its line
+//	gateway validate [-q] FILE  check a configuration; prints every error with its line,
+//	                            then the warnings and the KPI plan (-q: errors only)
 //	gateway tail -config FILE [device ...]
 //	                            print every incoming value; writes nothing
 //	gateway browse ENDPOINT     print an OPC UA server's address space, or device YAML
@@ -71,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	demo := fs.Bool("demo", false, "run the demo: simulated workshop, embedded MQTT broker and gateway in one process")
 	dc := demoFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateway -config FILE [-log-level info] [-log-format text] [-cpuprofile FILE]\n       gateway -demo [-listen ADDR] [-data-dir DIR] [-influx-url URL ...]\n       gateway validate FILE\n       gateway tail -config FILE [device ...]\n       gateway browse ENDPOINT [flags]\n       gateway pki [-config FILE] list|trust FILE|untrust THUMBPRINT|init\n       gateway dead-letters [-config FILE | -dir DIR] [-source NAME] [-json]")
+		fmt.Fprintln(stderr, "usage: gateway -config FILE [-log-level info] [-log-format text] [-cpuprofile FILE]\n       gateway -demo [-listen ADDR] [-data-dir DIR] [-influx-url URL ...]\n       gateway validate [-q] FILE\n       gateway tail -config FILE [device ...]\n       gateway browse ENDPOINT [flags]\n       gateway pki [-config FILE] list|trust FILE|untrust THUMBPRINT|init\n       gateway dead-letters [-config FILE | -dir DIR] [-source NAME] [-json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -196,16 +197,20 @@ func startCPUProfile(path string) (func() error, error) {
 }
 
 func validate(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: gateway validate FILE")
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quiet := fs.Bool("q", false, "print errors only: no KPI plan, no warnings")
+	if fs.Parse(args) != nil || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: gateway validate [-q] FILE")
 		return 2
 	}
-	if _, err := config.LoadFile(args[0]); err != nil {
+	args = fs.Args()
+	cfg, err := config.LoadFile(args[0])
+	if err != nil {
 		printConfigErrors(stderr, args[0], err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[0])
-	return 0
+	return printPlan(stdout, stderr, args[0], cfg, *quiet)
 }
 
 // printConfigErrors prints "FILE:LINE: path: message" for every problem.

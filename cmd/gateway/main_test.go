@@ -19,7 +19,7 @@ devices:
     kind: cnc
     source: cnc
     signals:
-      state: {node: "ns=2;s=M1.State"}
+      machinery_item_state: {node: "ns=2;s=M1.State"}
 `
 	bad := `workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
 sources:
@@ -43,7 +43,8 @@ devices:
 		stdout        string
 		stderr        string
 	}{
-		{"good.yaml", good, 0, "GOOD: ok\n", ""},
+		{"good.yaml", good, 0, "GOOD: ok\nKPI plan:\n  m1 equipment: state ✓ (machinery_item_state) parts – (no parts_total role) " +
+			"energy – (no energy_kwh_total or power_kw role) water – (no water_m3_total role)\n", ""},
 		{"bad.yaml", bad, 1, "", `BAD:4: sources.opcua[0].publishing_interval: invalid duration "5x": want e.g. "500ms", "1s", "5m"
 BAD:9: devices[0].colour: unknown key
 BAD:11: devices[0].signals.state.node: invalid node id "ns=2;x=1"

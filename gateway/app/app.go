@@ -105,6 +105,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
+	logKPIPlan(log, kdev)
 	if a.kpi, err = kpi.New(kc, kdev); err != nil {
 		return nil, fmt.Errorf("build kpi engine: %w", err)
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/config"
@@ -66,12 +68,49 @@ func kpiConfig(cfg *config.Config) (kpi.Config, []kpi.Device, error) {
 			tags = append(tags, point.Tag{Key: schema.TagVendor, Value: d.Vendor})
 		}
 		devices = append(devices, kpi.Device{
-			ID: d.ID, Kind: d.Kind, Vendor: d.Vendor, Source: d.Source, Tags: tags,
+			ID: d.ID, Kind: d.Kind, Class: d.Class, Vendor: d.Vendor, Source: d.Source, Tags: tags,
 			KeyProcess: d.KeyProcess, NumericalControl: d.NumericalControl, Digital: d.IsDigital(), Smart: d.Smart,
 			UnitValueYuan: d.UnitValueYuan, Interval: d.Interval.D, Signals: d.SignalNames(),
+			Roles: d.Roles(), Counters: d.Counters(),
 		})
 	}
 	return kc, devices, nil
+}
+
+// KPIPlan returns what the configuration's devices will produce (kpi.PlanOf) and the
+// plan's warnings, device by device and then for the workshop, exactly as Build's
+// engine sees the devices.
+func KPIPlan(cfg *config.Config) ([]kpi.Plan, []string, error) {
+	_, devs, err := kpiConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kpiPlan(devs)
+}
+
+func kpiPlan(devs []kpi.Device) ([]kpi.Plan, []string, error) {
+	plans, shop, err := kpi.Plans(devs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var warn []string
+	for _, p := range plans {
+		for _, w := range p.Warnings {
+			warn = append(warn, "device "+strconv.Quote(p.Device)+": "+w)
+		}
+	}
+	return plans, append(warn, shop...), nil
+}
+
+// logKPIPlan logs the KPI plan's warnings at start, the lines `gateway validate` prints.
+func logKPIPlan(log *slog.Logger, devs []kpi.Device) {
+	_, warn, err := kpiPlan(devs)
+	if err != nil {
+		return // kpi.New refuses the devices with this error
+	}
+	for _, w := range warn {
+		log.Warn("kpi plan: " + w)
+	}
 }
 
 // loadKPIState restores open windows from the state file; a missing or damaged file

@@ -100,8 +100,8 @@ func TestKPIEndToEnd(t *testing.T) {
 		t.Fatalf("device_kpi differs from the simulator's truth:\n%s", strings.Join(problems, "\n"))
 	}
 
-	// Workshop figures: 3 NC key machines + 1 legacy key machine; 5 digital devices
-	// (3 machines, 2 meters), all networked; 6 in the inventory.
+	// Workshop figures: 3 NC key machines + 1 legacy key machine; 3 digital machines,
+	// all networked; 4 pieces of equipment (the 2 meters are in no equipment figure).
 	ws := map[string]float64{}
 	for _, s := range w.vm.Export(`{__name__=~"workshop_kpi_.*",window="1m"}`) {
 		if s.Timestamp == first.UnixMilli() {
@@ -115,8 +115,8 @@ func TestKPIEndToEnd(t *testing.T) {
 		}
 	}
 	for name, v := range map[string]float64{
-		"equipment_total": 6, "equipment_key": 4, "equipment_cnc_key": 3, "cnc_rate": 0.75,
-		"equipment_digital": 5, "equipment_networked": 5, "networked_rate": 1, "parts": parts,
+		"equipment_total": 4, "equipment_key": 4, "equipment_cnc_key": 3, "cnc_rate": 0.75,
+		"equipment_digital": 3, "equipment_networked": 3, "networked_rate": 1, "parts": parts,
 		"output_value_yuan": parts * 150,
 	} {
 		if got, ok := ws[name]; !ok || math.Abs(got-v) > 1e-9 {

@@ -319,8 +319,9 @@ type Signal struct {
 	// Role names what the value means to the KPI engine: one of the well-known role names
 	// (docs/configuration.md). Default: the field name when it is a role name.
 	Role string `yaml:"role"`
-	// Counter marks a cumulative counter (parts, kWh, m³): KPIs use its deltas.
-	Counter bool `yaml:"counter"`
+	// Counter marks a cumulative counter (parts, kWh, m³): KPIs use its deltas. A
+	// counter role implies it; nil: not set.
+	Counter *bool `yaml:"counter"`
 }
 
 // SignalMap is a device's signals by field name. It decodes in time linear in its size

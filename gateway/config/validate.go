@@ -420,6 +420,7 @@ func (c *Config) validate() Errors {
 			ck.add(p+".unit_value_yuan", "invalid value %g: want a finite number, not negative", d.UnitValueYuan)
 		}
 		ck.duration(p+".interval", d.Interval)
+		ck.semantics(p, d)
 		kind := ""
 		if d.Source != "" {
 			k, ok := kinds[d.Source]

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -215,47 +214,14 @@ func New(cfg Config, devices []Device) (*Engine, error) {
 }
 
 func (e *Engine) addDevice(i int, d Device) error {
-	switch {
-	case d.ID == "":
-		return fmt.Errorf("devices[%d].id: empty", i)
-	case d.Interval < 0:
-		return fmt.Errorf("devices[%d].interval: negative %s", i, d.Interval)
-	case d.UnitValueYuan < 0 || !finite(d.UnitValueYuan):
-		return fmt.Errorf("devices[%d].unit_value_yuan: invalid %v", i, d.UnitValueYuan)
-	}
-	if _, dup := e.byID[d.ID]; dup {
+	if _, dup := e.byID[d.ID]; dup && d.ID != "" {
 		return fmt.Errorf("devices[%d].id: duplicate %q", i, d.ID)
 	}
-	dev := &device{Device: d, idx: len(e.devs), interval: int64(d.Interval)}
-	if len(d.Roles) > 0 {
-		dev.roles = make(map[string]role, len(d.Roles))
+	dev, err := newDevice(i, d)
+	if err != nil {
+		return err
 	}
-	names := make([]string, 0, len(d.Roles))
-	for name := range d.Roles {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		r, ok := roleByName(d.Roles[name])
-		if !ok {
-			return fmt.Errorf("devices[%d].roles[%q]: unknown role %q", i, name, d.Roles[name])
-		}
-		dev.roles[name] = r
-		if r != roleNone {
-			dev.has |= 1 << r
-		}
-	}
-	for _, s := range d.Signals {
-		r, ok := dev.roles[s]
-		if !ok {
-			r, ok = defaultRoles[s]
-		}
-		if ok && r != roleNone {
-			dev.has |= 1 << r
-		}
-	}
-	kind := strings.ToLower(d.Kind)
-	dev.meter = strings.HasSuffix(kind, "meter")
+	dev.idx = len(e.devs)
 	base := d.Tags
 	if !hasTag(base, schema.TagDevice) {
 		base = withTag(base, point.Tag{Key: schema.TagDevice, Value: d.ID})
@@ -271,6 +237,9 @@ func (e *Engine) addDevice(i int, d Device) error {
 		e.bySource[d.Source] = append(e.bySource[d.Source], dev.idx)
 	}
 	e.devs = append(e.devs, dev)
+	if dev.meter {
+		return nil // instrumentation: in no equipment figure
+	}
 	e.inv.total++
 	if d.KeyProcess {
 		e.inv.key++
@@ -284,10 +253,69 @@ func (e *Engine) addDevice(i int, d Device) error {
 	return nil
 }
 
-// production reports whether the device has a running signal (and so availability).
+// newDevice checks d (the i-th device) and resolves its class and the roles of its
+// fields; the engine and PlanOf share it.
+func newDevice(i int, d Device) (*device, error) {
+	switch {
+	case d.ID == "":
+		return nil, fmt.Errorf("devices[%d].id: empty", i)
+	case d.Interval < 0:
+		return nil, fmt.Errorf("devices[%d].interval: negative %s", i, d.Interval)
+	case d.UnitValueYuan < 0 || !finite(d.UnitValueYuan):
+		return nil, fmt.Errorf("devices[%d].unit_value_yuan: invalid %v", i, d.UnitValueYuan)
+	case d.Class != "" && d.Class != ClassEquipment && d.Class != ClassMeter:
+		return nil, fmt.Errorf("devices[%d].class: invalid %q: want %s or %s", i, d.Class, ClassEquipment, ClassMeter)
+	}
+	dev := &device{Device: d, interval: int64(d.Interval), meter: ClassOf(d.Class, d.Kind) == ClassMeter}
+	if len(d.Roles) > 0 {
+		dev.roles = make(map[string]role, len(d.Roles))
+	}
+	names := make([]string, 0, len(d.Roles)+len(d.Signals))
+	for name := range d.Roles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		r, ok := roleByName(d.Roles[name])
+		if !ok {
+			return nil, fmt.Errorf("devices[%d].roles[%q]: unknown role %q", i, name, d.Roles[name])
+		}
+		dev.roles[name] = r
+	}
+	for _, s := range d.Signals {
+		if _, ok := dev.roles[s]; !ok {
+			names = append(names, s)
+		}
+	}
+	sort.Strings(names)
+	var holder [numRoles]string
+	for j, name := range names {
+		if j > 0 && names[j-1] == name {
+			continue
+		}
+		r := dev.roleOf(name)
+		if r == roleNone || r == roleOther {
+			continue
+		}
+		if holder[r] != "" {
+			return nil, fmt.Errorf("devices[%d]: fields %q and %q both have role %q", i, holder[r], name, roleNames[r])
+		}
+		holder[r] = name
+		dev.has |= 1 << r
+	}
+	for _, name := range d.Counters {
+		if r := dev.roleOf(name); r != roleNone && r != roleOther && !isCounter(r) {
+			return nil, fmt.Errorf("devices[%d].counters: field %q has role %q, which is not a counter", i, name, roleNames[r])
+		}
+	}
+	return dev, nil
+}
+
+// production reports whether the device has a running signal (and so availability);
+// a meter never has.
 func (d *device) production() bool {
-	return d.has.has(roleMachine) || d.has.has(roleChannel) || d.has.has(roleSpindle) ||
-		(d.has.has(rolePower) && !d.meter)
+	return !d.meter && (d.has.has(roleMachine) || d.has.has(roleChannel) || d.has.has(roleSpindle) ||
+		d.has.has(rolePower))
 }
 
 // fromPower reports whether the device's energy is integrated from power_kw.

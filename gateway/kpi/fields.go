@@ -76,7 +76,7 @@ func (e *Engine) workshopFields(accs []devAcc) []point.Field {
 	)
 	for di, d := range e.devs {
 		a := &accs[di]
-		if a.good {
+		if a.good && !d.meter { // meters are in no equipment figure
 			if d.Digital {
 				networked++
 			}

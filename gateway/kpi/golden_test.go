@@ -151,11 +151,11 @@ func TestGoldenMeterReplacement(t *testing.T) {
 	r := collect(out...)
 	// 3.5 + 0.2 + 1.5 = 5.2 kWh; a meter is idle while online.
 	r.expect(t, "device_kpi", "em1", "1h", at("10:00:00"), with(states(0, 3600, 0, 0, 0, 0), "energy_kwh", 5.2))
-	// 5.2 kWh × 0.1229 kgce/kWh = 0.63908 kgce. No parts: no intensities.
-	r.expect(t, "workshop_kpi", "", "1h", at("10:00:00"), map[string]float64{"equipment_total": 1,
-		"equipment_key": 0, "equipment_cnc_key": 0, "equipment_digital": 1, "equipment_networked": 1,
-		"networked_rate": 1, "networked_rate_all": 1, "smart_equipment_in_service": 0,
-		"energy_kwh": 5.2, "energy_kgce": 0.63908})
+	// 5.2 kWh × 0.1229 kgce/kWh = 0.63908 kgce. No parts: no intensities. The meter (its
+	// kind ends in "meter") is in no equipment figure: no equipment, no rates.
+	r.expect(t, "workshop_kpi", "", "1h", at("10:00:00"), map[string]float64{"equipment_total": 0,
+		"equipment_key": 0, "equipment_cnc_key": 0, "equipment_digital": 0, "equipment_networked": 0,
+		"smart_equipment_in_service": 0, "energy_kwh": 5.2, "energy_kgce": 0.63908})
 	r.expect(t, "device_kpi", "em1", "1m", at("10:35:00"), with(states(0, 60, 0, 0, 0, 0), "energy_kwh", 0.2))
 	if st := e.Stats(); st.Resets != 1 {
 		t.Errorf("%d resets, want 1", st.Resets)
@@ -342,8 +342,9 @@ func TestGoldenWorkshop(t *testing.T) {
 	r.expect(t, "device_kpi", "em1", "1h", at("10:00:00"), with(states(0, 3600, 0, 0, 0, 0), "energy_kwh", 20.5))
 	r.expect(t, "device_kpi", "wm1", "1h", at("10:00:00"), with(states(0, 3600, 0, 0, 0, 0), "water_m3", 2.5))
 
-	// Inventory 6; key 4 (cnc1, cnc2, lathe1, mill1), 2 of them NC: cnc_rate 2/4.
-	// Digital 5 (not lathe1); networked 4 (cnc2 silent): 4/5 and 4/6.
+	// Inventory 6, of which em1 and wm1 are meters (kind *_meter): 4 equipment. Key 4
+	// (cnc1, cnc2, lathe1, mill1), 2 of them NC: cnc_rate 2/4. Digital equipment 3 (not
+	// lathe1, not the meters); networked 2 (cnc1, mill1; cnc2 silent): 2/3 and 2/4.
 	// Parts 40 × 250 yuan = 10 000 yuan. Energy 3.25 + 20.5 = 23.75 kWh × 0.1229 =
 	// 2.918875 kgce; per part 2.918875/40 (in float64: 0.07297187499999999); per 10k
 	// yuan 2.918875/1. Water 2.5 m³, 2.5/1.
@@ -354,9 +355,9 @@ func TestGoldenWorkshop(t *testing.T) {
 		t.Fatalf("23.75 × 0.1229 = %v, /40 = %v in float64", kgce, kgce/40)
 	}
 	r.expect(t, "workshop_kpi", "", "1h", at("10:00:00"), map[string]float64{
-		"equipment_total": 6, "equipment_key": 4, "equipment_cnc_key": 2, "cnc_rate": 0.5,
-		"equipment_digital": 5, "equipment_networked": 4, "networked_rate": 0.8,
-		"networked_rate_all": 4.0 / 6, "smart_equipment_in_service": 1,
+		"equipment_total": 4, "equipment_key": 4, "equipment_cnc_key": 2, "cnc_rate": 0.5,
+		"equipment_digital": 3, "equipment_networked": 2, "networked_rate": 2.0 / 3,
+		"networked_rate_all": 0.5, "smart_equipment_in_service": 1,
 		"parts": 40, "output_value_yuan": 10000, "energy_kwh": 23.75, "energy_kgce": 2.918875,
 		"water_m3": 2.5, "energy_kgce_per_part": kgce / 40, "energy_kgce_per_10k_yuan": 2.918875,
 		"water_m3_per_10k_yuan": 2.5, "availability": 5700.0 / 7200})

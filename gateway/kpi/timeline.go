@@ -189,7 +189,7 @@ func (e *Engine) raw(d *device, c *carry, t int64) State {
 	if modeOK && m.v == modeSetup {
 		return StateSetup
 	}
-	if def != roleNone {
+	if def != roleNone && !d.meter { // a meter is never running
 		v := c.sig[def].v
 		switch def {
 		case roleMachine:
@@ -205,7 +205,7 @@ func (e *Engine) raw(d *device, c *carry, t int64) State {
 				return StateRunning
 			}
 		case rolePower:
-			if !d.meter && v > e.cfg.PowerIdleKW {
+			if v > e.cfg.PowerIdleKW {
 				return StateRunning
 			}
 		}

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/ganlink/ganlink/gateway/kpi"
+)
+
+// This file holds the device model's semantics: a device's class and each signal's role
+// and counter flag (docs/configuration.md, "Roles, counters and classes"). The role
+// vocabulary and the class rule belong to the KPI engine (kpi.RoleNames, kpi.ClassOf);
+// the checks here report them with their YAML paths. What a configuration yields is
+// kpi.PlanOf's business (`gateway validate` prints it, with its warnings).
+
+// RoleOf returns the signal's KPI role: its role key, else the field name when that
+// is a role name, else "" (no role: the signal only proves the device online).
+func (s *Signal) RoleOf(field string) string {
+	if s.Role != "" {
+		return s.Role
+	}
+	if kpi.IsRole(field) {
+		return field
+	}
+	return ""
+}
+
+// Roles returns the device's explicit role assignments that differ from the field
+// names (the KPI engine's Device.Roles); nil when there are none.
+func (d *Device) Roles() map[string]string {
+	var m map[string]string
+	for name, s := range d.Signals {
+		if s.Role != "" && s.Role != name {
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[name] = s.Role
+		}
+	}
+	return m
+}
+
+// Counters returns the names of the signals flagged counter: true, sorted.
+func (d *Device) Counters() []string {
+	var out []string
+	for _, name := range d.SignalNames() {
+		if c := d.Signals[name].Counter; c != nil && *c {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// semantics checks the class of the device at path p and the role and counter flag of
+// its signals.
+func (ck *checker) semantics(p string, d *Device) {
+	if d.Class != "" && d.Class != kpi.ClassEquipment && d.Class != kpi.ClassMeter {
+		ck.add(p+".class", "invalid value %s: want one of %s, %s", quote(d.Class), kpi.ClassEquipment, kpi.ClassMeter)
+	}
+	if kpi.ClassOf(d.Class, d.Kind) == kpi.ClassMeter {
+		why := "class meter"
+		if d.Class == "" {
+			why = "class meter by its kind " + quote(d.Kind) + "; set class: equipment if it is production equipment"
+		}
+		for _, f := range []struct {
+			key string
+			set bool
+		}{{"key_process", d.KeyProcess}, {"numerical_control", d.NumericalControl}, {"smart", d.Smart}} {
+			if f.set {
+				ck.add(p+"."+f.key, "a meter is not production equipment (%s): %s applies to class equipment only", why, f.key)
+			}
+		}
+	}
+	holder := map[string]string{} // role → the first signal (in name order) holding it
+	for _, name := range d.SignalNames() {
+		s := d.Signals[name]
+		sp := p + ".signals." + name
+		if s.Role != "" && !kpi.IsRole(s.Role) {
+			ck.add(sp+".role", "unknown role %s: want one of %s", quote(s.Role), strings.Join(kpi.RoleNames(), ", "))
+			continue
+		}
+		role := s.RoleOf(name)
+		if role != "" {
+			if first, dup := holder[role]; dup {
+				at := sp
+				if s.Role != "" {
+					at += ".role"
+				}
+				ck.add(at, "role %q is also held by signal %q: each role names one signal of a device", role, first)
+			} else {
+				holder[role] = name
+			}
+		}
+		if s.Counter == nil {
+			continue
+		}
+		switch {
+		case !*s.Counter && kpi.IsCounterRole(role):
+			ck.add(sp+".counter", "false, but role %q is a cumulative counter: remove counter or give the signal another role", role)
+		case *s.Counter && role != "" && !kpi.IsCounterRole(role):
+			ck.add(sp+".counter", "true, but role %q is not a counter (counter roles: %s)", role, strings.Join(counterRoles(), ", "))
+		}
+	}
+}
+
+func counterRoles() []string {
+	var out []string
+	for _, r := range kpi.RoleNames() {
+		if kpi.IsCounterRole(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// quote quotes a value for a message, truncated to 64 bytes.
+func quote(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		i := limit
+		for i > 0 && s[i]&0xC0 == 0x80 {
+			i--
+		}
+		s = s[:i] + "…"
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+}
