@@ -163,9 +163,10 @@ sources:
 	if err != nil {
 		t.Fatalf("emitted configuration does not load: %v\n%s", err, yml)
 	}
+	counter := cfg.Devices[1].Signals["parts_total"].Counter
 	if len(cfg.Devices) != 2 || len(cfg.Devices[1].Signals) != 7 ||
 		cfg.Devices[1].Signals["spindle_speed_rpm"].Node != "nsu=urn:ganlink:devsim;s=M2.SpindleSpeed" ||
-		cfg.Devices[1].Signals["spindle_speed_rpm"].Role != "spindle_speed_rpm" || !cfg.Devices[1].Signals["parts_total"].Counter {
+		cfg.Devices[1].Signals["spindle_speed_rpm"].Role != "spindle_speed_rpm" || counter == nil || !*counter {
 		t.Fatalf("loaded devices %+v", cfg.Devices)
 	}
 	path := filepath.Join(t.TempDir(), "ws.yaml")
