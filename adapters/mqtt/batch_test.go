@@ -16,7 +16,9 @@ func feed(in chan inbound, n int, qos byte) {
 // at max, after a gap in QoS 1 arrivals, after the wait, and how the window grows.
 func TestBatcher(t *testing.T) {
 	ctx := context.Background()
-	const wait = 400 * time.Millisecond
+	// Long enough that a loaded machine's scheduling delays (tens of milliseconds) stay
+	// well inside the gap between the spaced arrivals and the gap that cuts a batch.
+	const wait = 1600 * time.Millisecond
 	const gap = wait / 8
 	in := make(chan inbound, 1000)
 	b := newBatcher(100, wait)
@@ -36,10 +38,10 @@ func TestBatcher(t *testing.T) {
 			go func() {
 				for range 5 {
 					feed(in, 1, 1)
-					time.Sleep(gap / 3)
+					time.Sleep(gap / 4)
 				}
 			}()
-		}, 5, 4*gap/3 + gap, wait, 100},
+		}, 5, 2 * gap, wait, 100},
 		{"QoS 0 waits for the batch to fill", func() { feed(in, 10, 0) }, 10, wait, 2 * wait, 100},
 	}
 	for _, tt := range tests {
