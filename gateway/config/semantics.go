@@ -3,13 +3,14 @@ package config
 import (
 	"strings"
 
-	"github.com/ganlink/ganlink/gateway/kpi"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // This file holds the device model's semantics: a device's class and each signal's role
 // and counter flag (docs/configuration.md, "Roles, counters and classes"). The role
-// vocabulary and the class rule belong to the KPI engine (kpi.RoleNames, kpi.ClassOf);
-// the checks here report them with their YAML paths. What a configuration yields is
+// vocabulary and the class rule live in gateway/schema (schema.RoleNames,
+// schema.ClassOf), shared with the KPI engine; the checks here report them with their
+// YAML paths. What a configuration yields is
 // kpi.PlanOf's business (`gateway validate` prints it, with its warnings).
 
 // RoleOf returns the signal's KPI role: its role key, else the field name when that
@@ -18,7 +19,7 @@ func (s *Signal) RoleOf(field string) string {
 	if s.Role != "" {
 		return s.Role
 	}
-	if kpi.IsRole(field) {
+	if schema.IsRole(field) {
 		return field
 	}
 	return ""
@@ -53,10 +54,10 @@ func (d *Device) Counters() []string {
 // semantics checks the class of the device at path p and the role and counter flag of
 // its signals.
 func (ck *checker) semantics(p string, d *Device) {
-	if d.Class != "" && d.Class != kpi.ClassEquipment && d.Class != kpi.ClassMeter {
-		ck.add(p+".class", "invalid value %s: want one of %s, %s", quote(d.Class), kpi.ClassEquipment, kpi.ClassMeter)
+	if d.Class != "" && d.Class != schema.ClassEquipment && d.Class != schema.ClassMeter {
+		ck.add(p+".class", "invalid value %s: want one of %s, %s", quote(d.Class), schema.ClassEquipment, schema.ClassMeter)
 	}
-	if kpi.ClassOf(d.Class, d.Kind) == kpi.ClassMeter {
+	if schema.ClassOf(d.Class, d.Kind) == schema.ClassMeter {
 		why := "class meter"
 		if d.Class == "" {
 			why = "class meter by its kind " + quote(d.Kind) + "; set class: equipment if it is production equipment"
@@ -74,8 +75,8 @@ func (ck *checker) semantics(p string, d *Device) {
 	for _, name := range d.SignalNames() {
 		s := d.Signals[name]
 		sp := p + ".signals." + name
-		if s.Role != "" && !kpi.IsRole(s.Role) {
-			ck.add(sp+".role", "unknown role %s: want one of %s", quote(s.Role), strings.Join(kpi.RoleNames(), ", "))
+		if s.Role != "" && !schema.IsRole(s.Role) {
+			ck.add(sp+".role", "unknown role %s: want one of %s", quote(s.Role), strings.Join(schema.RoleNames(), ", "))
 			continue
 		}
 		role := s.RoleOf(name)
@@ -94,9 +95,9 @@ func (ck *checker) semantics(p string, d *Device) {
 			continue
 		}
 		switch {
-		case !*s.Counter && kpi.IsCounterRole(role):
+		case !*s.Counter && schema.IsCounterRole(role):
 			ck.add(sp+".counter", "false, but role %q is a cumulative counter: remove counter or give the signal another role", role)
-		case *s.Counter && role != "" && !kpi.IsCounterRole(role):
+		case *s.Counter && role != "" && !schema.IsCounterRole(role):
 			ck.add(sp+".counter", "true, but role %q is not a counter (counter roles: %s)", role, strings.Join(counterRoles(), ", "))
 		}
 	}
@@ -104,8 +105,8 @@ func (ck *checker) semantics(p string, d *Device) {
 
 func counterRoles() []string {
 	var out []string
-	for _, r := range kpi.RoleNames() {
-		if kpi.IsCounterRole(r) {
+	for _, r := range schema.RoleNames() {
+		if schema.IsCounterRole(r) {
 			out = append(out, r)
 		}
 	}

@@ -263,10 +263,10 @@ func newDevice(i int, d Device) (*device, error) {
 		return nil, fmt.Errorf("devices[%d].interval: negative %s", i, d.Interval)
 	case d.UnitValueYuan < 0 || !finite(d.UnitValueYuan):
 		return nil, fmt.Errorf("devices[%d].unit_value_yuan: invalid %v", i, d.UnitValueYuan)
-	case d.Class != "" && d.Class != ClassEquipment && d.Class != ClassMeter:
-		return nil, fmt.Errorf("devices[%d].class: invalid %q: want %s or %s", i, d.Class, ClassEquipment, ClassMeter)
+	case d.Class != "" && d.Class != schema.ClassEquipment && d.Class != schema.ClassMeter:
+		return nil, fmt.Errorf("devices[%d].class: invalid %q: want %s or %s", i, d.Class, schema.ClassEquipment, schema.ClassMeter)
 	}
-	dev := &device{Device: d, interval: int64(d.Interval), meter: ClassOf(d.Class, d.Kind) == ClassMeter}
+	dev := &device{Device: d, interval: int64(d.Interval), meter: schema.ClassOf(d.Class, d.Kind) == schema.ClassMeter}
 	if len(d.Roles) > 0 {
 		dev.roles = make(map[string]role, len(d.Roles))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 func TestStateModel(t *testing.T) {
@@ -65,10 +66,10 @@ func TestStateModel(t *testing.T) {
 		{"legacy above idle power", legacy, []smp{{"10:00:00", []point.Field{good("power_kw", 0.51)}}}, kpi.StateRunning},
 		{"legacy at idle power", legacy, []smp{{"10:00:00", []point.Field{good("power_kw", 0.5)}}}, kpi.StateIdle},
 		{"meter never runs", meter, []smp{{"10:00:00", []point.Field{good("power_kw", 50)}}}, kpi.StateIdle},
-		{"class meter never runs", kpi.Device{ID: "d", Kind: "cnc", Class: kpi.ClassMeter, Source: "s",
+		{"class meter never runs", kpi.Device{ID: "d", Kind: "cnc", Class: schema.ClassMeter, Source: "s",
 			Signals: []string{"machinery_item_state", "spindle_speed_rpm"}},
 			[]smp{{"10:00:00", []point.Field{good("machinery_item_state", 3), good("spindle_speed_rpm", 900)}}}, kpi.StateIdle},
-		{"class equipment energy_meter runs on power", kpi.Device{ID: "d", Kind: "energy_meter", Class: kpi.ClassEquipment,
+		{"class equipment energy_meter runs on power", kpi.Device{ID: "d", Kind: "energy_meter", Class: schema.ClassEquipment,
 			Source: "s", Signals: []string{"power_kw"}},
 			[]smp{{"10:00:00", []point.Field{good("power_kw", 50)}}}, kpi.StateRunning},
 		{"unmapped field: online", cnc, []smp{{"10:00:00", []point.Field{good("temperature_c", 21)}}}, kpi.StateIdle},

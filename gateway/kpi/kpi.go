@@ -216,10 +216,10 @@ type Device struct {
 	ID string
 	// Kind is the device kind (the raw measurement): cnc, machine, energy_meter, ...
 	Kind string
-	// Class is ClassEquipment (production equipment, counted in every equipment figure)
-	// or ClassMeter (instrumentation: never "running", no availability, feeds the energy
+	// Class is schema.ClassEquipment (production equipment, counted in every equipment figure)
+	// or schema.ClassMeter (instrumentation: never "running", no availability, feeds the energy
 	// and water KPIs and its own device_kpi rows, counted in no equipment figure). ""
-	// takes ClassOf(Kind): a kind ending in "meter" is a meter.
+	// takes schema.ClassOf(Kind): a kind ending in "meter" is a meter.
 	Class  string
 	Vendor string
 	// Source names the OPC UA or MQTT source; "" for equipment that sends nothing
@@ -251,55 +251,6 @@ type Device struct {
 	// listing a field with another role is an error. A counter field without a role
 	// feeds no KPI (it proves the device online, like any field); PlanOf warns about it.
 	Counters []string
-}
-
-// Device classes (Device.Class, the YAML key "class").
-const (
-	ClassEquipment = "equipment"
-	ClassMeter     = "meter"
-)
-
-// ClassOf returns a device's effective class: class when set, else ClassMeter for a
-// kind ending in "meter" (energy_meter, water_meter, ...; case-insensitive), else
-// ClassEquipment. It is the one place that rule lives.
-func ClassOf(class, kind string) string {
-	if class != "" {
-		return class
-	}
-	if strings.HasSuffix(strings.ToLower(kind), "meter") {
-		return ClassMeter
-	}
-	return ClassEquipment
-}
-
-// RoleNames returns the ten role names a signal may carry, in the order of
-// docs/configuration.md.
-func RoleNames() []string {
-	out := make([]string, len(roleDocOrder))
-	for i, r := range roleDocOrder {
-		out[i] = roleNames[r]
-	}
-	return out
-}
-
-// IsRole reports whether name is one of RoleNames.
-func IsRole(name string) bool {
-	r, ok := roleByName(name)
-	return ok && r != roleNone
-}
-
-// IsCounterRole reports whether the role name is a cumulative counter: parts_total,
-// energy_kwh_total or water_m3_total.
-func IsCounterRole(name string) bool {
-	r, ok := roleByName(name)
-	return ok && isCounter(r)
-}
-
-// IsMeterRole reports whether the role name is one a meter has: energy_kwh_total,
-// power_kw or water_m3_total.
-func IsMeterRole(name string) bool {
-	r, ok := roleByName(name)
-	return ok && (r == roleEnergy || r == rolePower || r == roleWater)
 }
 
 // role is what a signal means to the state model and the counters.

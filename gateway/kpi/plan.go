@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // Plan says which KPIs a device will produce and, for those it cannot, why. `gateway
 // validate` prints it and the gateway logs its warnings at start.
 type Plan struct {
-	// Device is the device id; Class its effective class (ClassOf).
+	// Device is the device id; Class its effective class (schema.ClassOf).
 	Device, Class string
 	// InventoryOnly: the device has no source; it counts in the equipment figures (when
 	// equipment) but has no device_kpi rows.
@@ -46,7 +48,7 @@ func (p Plan) String() string {
 	var b strings.Builder
 	b.WriteString(p.Device + " " + p.Class + ":")
 	if p.InventoryOnly {
-		if p.Class == ClassMeter {
+		if p.Class == schema.ClassMeter {
 			b.WriteString(" no source: no KPI, in no equipment figure")
 		} else {
 			b.WriteString(" inventory only (no source): counted in the equipment figures, no device_kpi")
@@ -72,7 +74,7 @@ func planOf(i int, d Device) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	p := Plan{Device: d.ID, Class: ClassOf(d.Class, d.Kind), InventoryOnly: d.Source == ""}
+	p := Plan{Device: d.ID, Class: schema.ClassOf(d.Class, d.Kind), InventoryOnly: d.Source == ""}
 	// field holding each role, for "role=field" when they differ
 	var field [numRoles]string
 	fields := slices.Sorted(func(yield func(string) bool) {
@@ -161,7 +163,7 @@ func planOf(i int, d Device) (Plan, error) {
 			if !dev.has.has(r) {
 				continue
 			}
-			if IsMeterRole(roleNames[r]) {
+			if schema.IsMeterRole(roleNames[r]) {
 				meterRoles = append(meterRoles, roleNames[r])
 			} else {
 				other = true

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // The safety net of emitUntil: a series found far behind (here pushed back to 1970 by
@@ -150,4 +151,23 @@ func FuzzLoadState(f *testing.F) {
 			t.Fatalf("reload of a saved state dropped %+v", d)
 		}
 	})
+}
+
+// The engine's roles and the schema's vocabulary (which the configuration checks) agree:
+// the same ten names, the same counters and the same meter roles.
+func TestRolesFollowSchema(t *testing.T) {
+	var names []string
+	for _, r := range roleDocOrder {
+		name := roleNames[r]
+		names = append(names, name)
+		if got, want := schema.IsCounterRole(name), isCounter(r); got != want {
+			t.Errorf("%s: schema counter %v, engine counter %v", name, got, want)
+		}
+		if got, want := schema.IsMeterRole(name), r == roleEnergy || r == rolePower || r == roleWater; got != want {
+			t.Errorf("%s: schema meter role %v, engine %v", name, got, want)
+		}
+	}
+	if !slices.Equal(names, schema.RoleNames()) {
+		t.Errorf("engine roles %v, schema roles %v", names, schema.RoleNames())
+	}
 }

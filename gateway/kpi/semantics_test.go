@@ -8,6 +8,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // TestGoldenRoles: fields named otherwise carry their KPI through Roles, and a counter
@@ -22,7 +23,7 @@ func TestGoldenRoles(t *testing.T) {
 		kpi.Device{ID: "m7", Kind: "machine", Source: "opc", KeyProcess: true, Digital: true, UnitValueYuan: 100,
 			Signals: []string{"state", "pcs"}, Counters: []string{"pcs"},
 			Roles: map[string]string{"state": "machinery_item_state", "pcs": "parts_total"}},
-		kpi.Device{ID: "em1", Kind: "power", Class: kpi.ClassMeter, Source: "mqtt", Digital: true,
+		kpi.Device{ID: "em1", Kind: "power", Class: schema.ClassMeter, Source: "mqtt", Digital: true,
 			Signals: []string{"kwh", "pulses"}, Counters: []string{"kwh", "pulses"},
 			Roles: map[string]string{"kwh": "energy_kwh_total"}})
 	var out []point.Batch
@@ -77,12 +78,12 @@ func TestGoldenClasses(t *testing.T) {
 		// The kinds ending in "meter" make em1 and wm1 meters: 3 equipment (cnc1, lathe1,
 		// mill1), 2 digital and networked. Availability (3600 + 1800)/(3600 + 3600).
 		{"meters by kind", "", "", 3, 2, 2, 1, 1800, 5400.0 / 7200},
-		{"class meter", kpi.ClassMeter, kpi.ClassEquipment, 3, 2, 2, 1, 1800, 5400.0 / 7200},
+		{"class meter", schema.ClassMeter, schema.ClassEquipment, 3, 2, 2, 1, 1800, 5400.0 / 7200},
 		// class equipment overrides the kind: 5 equipment, 4 digital and networked.
-		{"meters as equipment", kpi.ClassEquipment, "", 5, 4, 4, 1, 1800, 5400.0 / 7200},
+		{"meters as equipment", schema.ClassEquipment, "", 5, 4, 4, 1, 1800, 5400.0 / 7200},
 		// mill1 as a meter: never running, no availability, out of the figures; its
 		// power still integrates into energy.
-		{"power-only machine as meter", "", kpi.ClassMeter, 2, 1, 1, 1, 0, 1},
+		{"power-only machine as meter", "", schema.ClassMeter, 2, 1, 1, 1, 0, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,7 +172,7 @@ func TestPlanOf(t *testing.T) {
 			"mill1 equipment: state ✓ (power_kw) parts – (no parts_total role) energy ✓ (power_kw, integrated) " +
 				"water – (no water_m3_total role)",
 			[]string{"only meter roles (power_kw) and no class: counted as production equipment; write class: meter if it is a meter, or class: equipment"}},
-		{"power only, class equipment", kpi.Device{ID: "mill1", Kind: "machine", Class: kpi.ClassEquipment,
+		{"power only, class equipment", kpi.Device{ID: "mill1", Kind: "machine", Class: schema.ClassEquipment,
 			Source: "mqtt", Signals: []string{"power_kw"}},
 			"mill1 equipment: state ✓ (power_kw) parts – (no parts_total role) energy ✓ (power_kw, integrated) " +
 				"water – (no water_m3_total role)", nil},
@@ -179,7 +180,7 @@ func TestPlanOf(t *testing.T) {
 			"em1 meter: state – (a meter: online/offline only) energy ✓ (energy_kwh_total) " +
 				"water – (no water_m3_total role)",
 			[]string{`kind "energy_meter" makes it a meter (in no equipment figure): write class: meter to say so, or class: equipment to count it`}},
-		{"counter without role", kpi.Device{ID: "em2", Kind: "power", Class: kpi.ClassMeter, Source: "mqtt",
+		{"counter without role", kpi.Device{ID: "em2", Kind: "power", Class: schema.ClassMeter, Source: "mqtt",
 			Signals: []string{"kwh", "x", "water_m3_total", "m3_fresh"}, Counters: []string{"x", "kwh", "m3_fresh"}},
 			"em2 meter: state – (a meter: online/offline only) " +
 				"energy – (no energy_kwh_total or power_kw role) water ✓ (water_m3_total)",
@@ -231,18 +232,18 @@ func TestPlansNoKPI(t *testing.T) {
 func TestRoleVocabulary(t *testing.T) {
 	want := []string{"machinery_item_state", "operation_mode", "channel_state", "program_state", "alarm",
 		"spindle_speed_rpm", "parts_total", "energy_kwh_total", "power_kw", "water_m3_total"}
-	if got := kpi.RoleNames(); !reflect.DeepEqual(got, want) {
+	if got := schema.RoleNames(); !reflect.DeepEqual(got, want) {
 		t.Errorf("RoleNames %q, want %q", got, want)
 	}
 	var counters, meters []string
 	for _, r := range want {
-		if kpi.IsCounterRole(r) {
+		if schema.IsCounterRole(r) {
 			counters = append(counters, r)
 		}
-		if kpi.IsMeterRole(r) {
+		if schema.IsMeterRole(r) {
 			meters = append(meters, r)
 		}
-		if !kpi.IsRole(r) {
+		if !schema.IsRole(r) {
 			t.Errorf("IsRole(%q) false", r)
 		}
 	}
@@ -253,13 +254,13 @@ func TestRoleVocabulary(t *testing.T) {
 		t.Errorf("meter roles %q", meters)
 	}
 	for _, s := range []string{"", "other", "kwh"} {
-		if kpi.IsRole(s) || kpi.IsCounterRole(s) || kpi.IsMeterRole(s) {
+		if schema.IsRole(s) || schema.IsCounterRole(s) || schema.IsMeterRole(s) {
 			t.Errorf("%q taken for a role", s)
 		}
 	}
 	for _, c := range []struct{ class, kind, want string }{{"", "energy_meter", "meter"}, {"", "Water_Meter", "meter"},
 		{"", "cnc", "equipment"}, {"equipment", "energy_meter", "equipment"}, {"meter", "cnc", "meter"}} {
-		if got := kpi.ClassOf(c.class, c.kind); got != c.want {
+		if got := schema.ClassOf(c.class, c.kind); got != c.want {
 			t.Errorf("ClassOf(%q, %q) = %q, want %q", c.class, c.kind, got, c.want)
 		}
 	}
