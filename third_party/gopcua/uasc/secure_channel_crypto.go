@@ -30,7 +30,7 @@ func (s *SecureChannel) NewSessionSignature(cert, nonce []byte) ([]byte, string,
 		return nil, "", err
 	}
 
-	sig, err := enc.Signature(append(cert, nonce...))
+	sig, err := enc.Signature(concat(cert, nonce))
 	if err != nil {
 		return nil, "", err
 	}
@@ -55,7 +55,7 @@ func (s *SecureChannel) VerifySessionSignature(cert, nonce, signature []byte) er
 	if err != nil {
 		return err
 	}
-	err = enc.VerifySignature(append(s.cfg.Certificate, nonce...), signature)
+	err = enc.VerifySignature(concat(s.cfg.Certificate, nonce), signature)
 	if err != nil {
 		return err
 	}
@@ -122,11 +122,21 @@ func (s *SecureChannel) NewUserTokenSignature(policyURI string, cert, nonce []by
 		return nil, "", err
 	}
 
-	sig, err := enc.Signature(append(cert, nonce...))
+	sig, err := enc.Signature(concat(cert, nonce))
 	if err != nil {
 		return nil, "", err
 	}
 	sigAlg := enc.SignatureURI()
 
 	return sig, sigAlg, nil
+}
+
+// concat returns a followed by b in a new slice.
+//
+// Patch: append(cert, nonce...) wrote the nonce into the spare capacity of the
+// certificate's backing array, which the clients of one application share (a data race
+// between two sessions signing at once, and one session's nonce in another's bytes).
+func concat(a, b []byte) []byte {
+	out := make([]byte, 0, len(a)+len(b))
+	return append(append(out, a...), b...)
 }
