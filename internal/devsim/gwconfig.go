@@ -166,8 +166,8 @@ devices: []
   - id: {{.ID}}
     name: {{q .Name}}
     kind: {{.Kind}}
+    class: meter
     vendor: devsim
-    digital: true
     source: meters
     interval: {{$.Interval}}
     topic: {{q .Topic}}

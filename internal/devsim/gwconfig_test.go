@@ -65,8 +65,8 @@ devices:
   - id: em1
     name: "Energy meter 1"
     kind: energy_meter
+    class: meter
     vendor: devsim
-    digital: true
     source: meters
     interval: 2s
     topic: "plant/ws7/meter/em1"
@@ -78,8 +78,8 @@ devices:
   - id: wm1
     name: "Water meter 1"
     kind: water_meter
+    class: meter
     vendor: devsim
-    digital: true
     source: meters
     interval: 2s
     topic: "plant/ws7/meter/wm1"
