@@ -97,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *demo {
 		return runDemo(dc, log, stdout)
 	}
-	cfg, err := config.LoadFile(*cfgPath)
+	cfg, err := app.LoadConfig(*cfgPath)
 	if err != nil {
 		printConfigErrors(stderr, *cfgPath, err)
 		return 1
@@ -120,6 +120,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	if err := serve(ctx, *cfgPath, cfg, hup, log); err != nil {
+		var probs config.Errors
+		if errors.As(err, &probs) {
+			printConfigErrors(stderr, *cfgPath, probs) // refused at start as gateway validate refuses it
+		}
 		log.Error("gateway failed", "err", err)
 		return 1
 	}
@@ -154,7 +158,7 @@ func serve(ctx context.Context, path string, cfg *config.Config, hup <-chan os.S
 				cancel()
 				return err
 			case <-hup:
-				newCfg, err := config.LoadFile(path)
+				newCfg, err := app.LoadConfig(path)
 				if err != nil {
 					var b strings.Builder
 					printConfigErrors(&b, path, err)
@@ -200,7 +204,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: gateway validate FILE")
 		return 2
 	}
-	if _, err := config.LoadFile(args[0]); err != nil {
+	if _, err := app.LoadConfig(args[0]); err != nil {
 		printConfigErrors(stderr, args[0], err)
 		return 1
 	}

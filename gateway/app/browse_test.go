@@ -107,7 +107,7 @@ sources:
   opcua:
     - {name: mt, endpoint: %q, security_policy: None, publishing_interval: 100ms}
 `, t.TempDir()+"/queue", srv.URL) + out.String()
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatalf("emitted configuration does not load: %v\n%s", err, yml)
 	}
@@ -176,7 +176,7 @@ sources:
   opcua:
     - {name: mt, endpoint: %q, security_policy: None, publishing_interval: 100ms}
 `, t.TempDir()+"/queue", srv.URL) + emitted
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatalf("emitted configuration does not load: %v\n%s", err, yml)
 	}
