@@ -80,25 +80,14 @@ func (d *DeviceSpec) ApplyDefaults() {
 // without an answer.
 func (d *DeviceSpec) Period() config.Duration { return d.PollInterval }
 
-// Kind is the Modbus adapter's config.Kind.
-type Kind struct{}
-
-// Name implements config.Kind.
-func (Kind) Name() string { return "modbus" }
-
-// NewSource implements config.Kind.
-func (Kind) NewSource() config.SourceSpec { return &SourceSpec{} }
-
-// NewDevice implements config.Kind.
-func (Kind) NewDevice() any { return &DeviceSpec{} }
-
-// NewSignal implements config.Kind.
-func (Kind) NewSignal() any { return &SignalSpec{} }
-
-// Check implements config.Kind with BuildConfig.
-func (Kind) Check(src *config.Source, devices []config.BoundDevice, w *config.Workshop) config.Errors {
-	_, errs := BuildConfig(src, devices, w)
-	return errs
+// Kind is the modbus adapter's share of the gateway configuration: its sections and
+// keys, checked by BuildConfig.
+var Kind = config.AdapterKind{
+	Kind:   "modbus",
+	Source: func() config.SourceSpec { return &SourceSpec{} },
+	Device: func() any { return &DeviceSpec{} },
+	Signal: func() any { return &SignalSpec{} },
+	Checks: config.CheckWith(BuildConfig),
 }
 
 // BuildConfig turns a sources.modbus section and the devices bound to it into the
@@ -106,9 +95,9 @@ func (Kind) Check(src *config.Source, devices []config.BoundDevice, w *config.Wo
 // YAML path. A source without devices yields a Config without devices, which the
 // gateway does not run.
 func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Workshop) (Config, config.Errors) {
-	s, ok := src.Spec.(*SourceSpec)
-	if !ok {
-		return Config{}, config.Errors{{Path: src.Path, Msg: fmt.Sprintf("not a modbus source section (%T)", src.Spec)}}
+	s, errs := config.SpecOf[*SourceSpec](src)
+	if errs != nil {
+		return Config{}, errs
 	}
 	ck := &config.Checker{}
 	p := src.Path
@@ -150,14 +139,12 @@ func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Wor
 		}
 		c.Devices = append(c.Devices, md)
 	}
+	mapped := ck.Mapped(p, elems, configKeys)
 	c.check(func(field, format string, a ...any) {
 		if field == "devices" && len(c.Devices) == 0 || incomplete[field] {
 			return // a source without devices is not run; a missing register is reported
 		}
-		path := config.MapPath(field, p, elems, configKeys)
-		if !ck.Has(path) && !ck.Has(path+".register") {
-			ck.Add(path, format, a...)
-		}
+		mapped(field, format, a...)
 	})
 	return c, ck.Problems()
 }

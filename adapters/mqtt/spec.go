@@ -74,25 +74,14 @@ func (s *SourceSpec) Secrets() []config.SecretRef {
 	return []config.SecretRef{{Key: "password", Value: &s.Password, File: s.PasswordFile}}
 }
 
-// Kind is the MQTT adapter's config.Kind.
-type Kind struct{}
-
-// Name implements config.Kind.
-func (Kind) Name() string { return "mqtt" }
-
-// NewSource implements config.Kind.
-func (Kind) NewSource() config.SourceSpec { return &SourceSpec{} }
-
-// NewDevice implements config.Kind.
-func (Kind) NewDevice() any { return &DeviceSpec{} }
-
-// NewSignal implements config.Kind.
-func (Kind) NewSignal() any { return &SignalSpec{} }
-
-// Check implements config.Kind with BuildConfig.
-func (Kind) Check(src *config.Source, devices []config.BoundDevice, w *config.Workshop) config.Errors {
-	_, errs := BuildConfig(src, devices, w)
-	return errs
+// Kind is the mqtt adapter's share of the gateway configuration: its sections and
+// keys, checked by BuildConfig.
+var Kind = config.AdapterKind{
+	Kind:   "mqtt",
+	Source: func() config.SourceSpec { return &SourceSpec{} },
+	Device: func() any { return &DeviceSpec{} },
+	Signal: func() any { return &SignalSpec{} },
+	Checks: config.CheckWith(BuildConfig),
 }
 
 // BuildConfig turns a sources.mqtt section and the devices bound to it into the
@@ -101,9 +90,9 @@ func (Kind) Check(src *config.Source, devices []config.BoundDevice, w *config.Wo
 // path. A source without devices yields a Config without bindings, which the gateway
 // does not run.
 func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Workshop) (Config, config.Errors) {
-	s, ok := src.Spec.(*SourceSpec)
-	if !ok {
-		return Config{}, config.Errors{{Path: src.Path, Msg: fmt.Sprintf("not an mqtt source section (%T)", src.Spec)}}
+	s, errs := config.SpecOf[*SourceSpec](src)
+	if errs != nil {
+		return Config{}, errs
 	}
 	ck := &config.Checker{}
 	p := src.Path
@@ -176,14 +165,12 @@ func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Wor
 			c.Bindings = append(c.Bindings, *byTopic[t])
 		}
 	}
+	mapped := ck.Mapped(p, elems, configKeys)
 	report := func(field, format string, a ...any) {
 		if field == "bindings" && len(c.Bindings) == 0 {
 			return // a source without devices is not run
 		}
-		path := config.MapPath(field, p, elems, configKeys)
-		if !ck.Has(path) {
-			ck.Add(path, format, a...)
-		}
+		mapped(field, format, a...)
 	}
 	c.check(report)
 	if _, err := buildTLS(&c); err != nil {

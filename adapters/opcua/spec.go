@@ -88,25 +88,13 @@ func (s *SourceSpec) NeedsPKI() bool {
 	return s.SecurityPolicy != "None" || s.Username != "" || s.UserCertFile != ""
 }
 
-// Kind is the OPC UA adapter's config.Kind.
-type Kind struct{}
-
-// Name implements config.Kind.
-func (Kind) Name() string { return "opcua" }
-
-// NewSource implements config.Kind.
-func (Kind) NewSource() config.SourceSpec { return &SourceSpec{} }
-
-// NewDevice implements config.Kind: OPC UA devices have no keys of their own.
-func (Kind) NewDevice() any { return nil }
-
-// NewSignal implements config.Kind.
-func (Kind) NewSignal() any { return &SignalSpec{} }
-
-// Check implements config.Kind with BuildConfig.
-func (Kind) Check(src *config.Source, devices []config.BoundDevice, w *config.Workshop) config.Errors {
-	_, errs := BuildConfig(src, devices, w)
-	return errs
+// Kind is the opcua adapter's share of the gateway configuration: its sections and
+// keys, checked by BuildConfig.
+var Kind = config.AdapterKind{
+	Kind:   "opcua",
+	Source: func() config.SourceSpec { return &SourceSpec{} },
+	Signal: func() any { return &SignalSpec{} },
+	Checks: config.CheckWith(BuildConfig),
 }
 
 // minReconnectMax is the least reconnect_max a configuration may set.
@@ -117,9 +105,9 @@ const minReconnectMax = DefaultReconnectMin
 // Config's own rules: every problem names its YAML path. PKI and Own are left to the
 // caller (the gateway opens its PKI directory only to run).
 func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Workshop) (Config, config.Errors) {
-	s, ok := src.Spec.(*SourceSpec)
-	if !ok {
-		return Config{}, config.Errors{{Path: src.Path, Msg: fmt.Sprintf("not an opcua source section (%T)", src.Spec)}}
+	s, errs := config.SpecOf[*SourceSpec](src)
+	if errs != nil {
+		return Config{}, errs
 	}
 	ck := &config.Checker{}
 	p := src.Path
@@ -167,12 +155,7 @@ func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Wor
 			c.Items = append(c.Items, it)
 		}
 	}
-	c.check(func(field, format string, a ...any) {
-		path := config.MapPath(field, p, elems, configKeys)
-		if !ck.Has(path) {
-			ck.Add(path, format, a...)
-		}
-	}, false)
+	c.check(ck.Mapped(p, elems, configKeys), false)
 	return c, ck.Problems()
 }
 

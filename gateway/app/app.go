@@ -184,7 +184,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 // or credentials. It returns nils when none does.
 func (a *App) opcuaPKI() (*pki.Store, *pki.Own, error) {
 	need := false
-	for _, src := range a.cfg.Sources.Of(opcua.Kind{}.Name()) {
+	for _, src := range a.cfg.Sources.Of(opcua.Kind.Name()) {
 		if spec, ok := src.Spec.(*opcua.SourceSpec); ok && spec.NeedsPKI() {
 			need = true
 		}

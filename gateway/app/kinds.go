@@ -9,7 +9,7 @@ import (
 
 // Kinds returns the source kinds the gateway runs, in the order Build builds their
 // sources: each adapter's configuration sections, defaults and checks.
-func Kinds() config.Kinds { return config.Kinds{opcua.Kind{}, modbus.Kind{}, mqtt.Kind{}} }
+func Kinds() config.Kinds { return config.Kinds{opcua.Kind, modbus.Kind, mqtt.Kind} }
 
 // LoadConfig reads and checks a configuration file with the gateway's kinds: it
 // succeeds exactly when Build accepts the configuration's sources.

@@ -398,3 +398,72 @@ func MapPath(field, base string, elems, keys map[string]string) string {
 	}
 	return base + "." + rest
 }
+
+// AdapterKind is a Kind assembled from an adapter's section types and its check; an
+// adapter declares one as its Kind.
+type AdapterKind struct {
+	// Kind is the name (Kind.Name).
+	Kind string
+	// Source returns a new source section; Device and Signal a new device- and
+	// signal-level binding, nil (the func or its result) when the kind has none.
+	Source         func() SourceSpec
+	Device, Signal func() any
+	// Checks is Kind.Check, usually CheckWith(the adapter's BuildConfig).
+	Checks func(src *Source, devices []BoundDevice, w *Workshop) Errors
+}
+
+// Name implements Kind.
+func (k AdapterKind) Name() string { return k.Kind }
+
+// NewSource implements Kind.
+func (k AdapterKind) NewSource() SourceSpec { return k.Source() }
+
+// NewDevice implements Kind.
+func (k AdapterKind) NewDevice() any {
+	if k.Device == nil {
+		return nil
+	}
+	return k.Device()
+}
+
+// NewSignal implements Kind.
+func (k AdapterKind) NewSignal() any {
+	if k.Signal == nil {
+		return nil
+	}
+	return k.Signal()
+}
+
+// Check implements Kind.
+func (k AdapterKind) Check(src *Source, devices []BoundDevice, w *Workshop) Errors {
+	return k.Checks(src, devices, w)
+}
+
+// CheckWith makes a Kind's check of an adapter's build function: the problems of the
+// build, its result discarded.
+func CheckWith[C any](build func(*Source, []BoundDevice, *Workshop) (C, Errors)) func(*Source, []BoundDevice, *Workshop) Errors {
+	return func(src *Source, devices []BoundDevice, w *Workshop) Errors {
+		_, errs := build(src, devices, w)
+		return errs
+	}
+}
+
+// SpecOf returns the section of src as the adapter's type T.
+func SpecOf[T SourceSpec](src *Source) (T, Errors) {
+	s, ok := src.Spec.(T)
+	if !ok {
+		return s, Errors{{Path: src.Path, Msg: fmt.Sprintf("not a %s source section (%T)", src.Kind, src.Spec)}}
+	}
+	return s, nil
+}
+
+// Mapped returns an add function for an adapter's runtime Validate: each field it
+// names is turned into a YAML path with MapPath(field, base, elems, keys) and
+// reported unless a problem was reported at that path already.
+func (ck *Checker) Mapped(base string, elems, keys map[string]string) func(field, format string, a ...any) {
+	return func(field, format string, a ...any) {
+		if path := MapPath(field, base, elems, keys); !ck.Has(path) {
+			ck.Add(path, format, a...)
+		}
+	}
+}

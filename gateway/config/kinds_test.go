@@ -9,7 +9,7 @@ import (
 
 // kinds are the gateway's source kinds (gateway/app.Kinds, which this package's tests
 // cannot import).
-var kinds = config.Kinds{opcua.Kind{}, modbus.Kind{}, mqtt.Kind{}}
+var kinds = config.Kinds{opcua.Kind, modbus.Kind, mqtt.Kind}
 
 func load(data []byte, env func(string) (string, bool)) (*config.Config, error) {
 	return config.Load(data, env, kinds)
