@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"github.com/ganlink/ganlink/adapters/modbus"
+	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/gateway/config"
 	"os"
 	"path/filepath"
@@ -149,5 +150,45 @@ func TestEnvAndSecretFile(t *testing.T) {
 	}
 	if got := s.Token.String(); got != "******" {
 		t.Fatalf("secret printed as %q", got)
+	}
+}
+
+// TestAnchoredBindings: a signal (or a whole signals mapping) written once with an
+// anchor and used again through an alias gives each device its binding, decoded by
+// the kind of that device's source; a key of the wrong kind is reported at the line of
+// the alias, where the device uses it.
+func TestAnchoredBindings(t *testing.T) {
+	y := base + `  - id: m2
+    kind: cnc
+    source: cnc
+    signals:
+      state: *st
+  - id: m3
+    kind: cnc
+    source: cnc
+    signals: *sigs
+`
+	y = strings.Replace(y, "    signals:\n      state: {node", "    signals: &sigs\n      state: &st {node", 1)
+	cfg, err := load([]byte(y), noEnv)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+	for _, d := range cfg.Devices {
+		b, ok := d.Signals["state"].Binding.(*opcua.SignalSpec)
+		if !ok || b.Node != "ns=2;s=M1.State" {
+			t.Fatalf("device %s: binding %#v", d.ID, d.Signals["state"].Binding)
+		}
+	}
+	y += `  - id: em1
+    kind: energy_meter
+    source: meters
+    topic: a/b
+    signals: *sigs
+`
+	_, err = load([]byte(y), noEnv)
+	want := `line 29: devices[3].signals.state.node: a key of opcua signals, not of mqtt signals (source "meters")` + "\n" +
+		`line 29: devices[3].signals.state.path: required`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/ganlink/ganlink/gateway/point"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -188,7 +189,7 @@ func deref(n *yaml.Node) *yaml.Node {
 // extractAdapterNodes takes the kinds' lists out of sources and the adapter keys out of
 // each device and signal, choosing the kind by the source the device names. A key of
 // another kind, or an adapter key on a device without a source, is a problem.
-func extractAdapterNodes(doc *yaml.Node, kinds Kinds, probs *Errors) adapterNodes {
+func (ix *index) extractAdapterNodes(doc *yaml.Node, kinds Kinds, probs *Errors) adapterNodes {
 	out := adapterNodes{devices: map[int]*bindingNode{}, signals: map[int]map[string]*bindingNode{}}
 	sources, _ := mappingValue(doc, "sources")
 	sources = deref(sources)
@@ -238,8 +239,11 @@ func extractAdapterNodes(doc *yaml.Node, kinds Kinds, probs *Errors) adapterNode
 	if devices == nil || devices.Kind != yaml.SequenceNode {
 		return out
 	}
-	for i, dn := range devices.Content {
-		dn = deref(dn)
+	// The split builds new nodes and puts them in place of the old ones, which stay as
+	// they are: a device or signal written once with an anchor and used again through
+	// an alias is split again, each time by the kind of the device using it.
+	for i := range devices.Content {
+		dn := deref(devices.Content[i])
 		if dn.Kind != yaml.MappingNode {
 			continue
 		}
@@ -249,53 +253,57 @@ func extractAdapterNodes(doc *yaml.Node, kinds Kinds, probs *Errors) adapterNode
 			src = s.Value
 		}
 		kind, known := sourceKind[src]
-		split := func(n *yaml.Node, path, what string, common map[string]bool, adapter map[string]Kind, own map[string]bool) *yaml.Node {
-			b := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
-			kept := n.Content[:0]
+		// split returns n's common keys and the kind's keys as two new mappings.
+		split := func(n *yaml.Node, path, what string, common map[string]bool, adapter map[string]Kind, own map[string]bool) (*yaml.Node, *yaml.Node) {
+			c, b := *n, &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+			c.Anchor, c.Content = "", nil
 			for j := 0; j+1 < len(n.Content); j += 2 {
 				k, v := n.Content[j], n.Content[j+1]
 				switch {
 				case common[k.Value]:
-					kept = append(kept, k, v)
+					c.Content = append(c.Content, k, v)
 				case own[k.Value]:
 					b.Content = append(b.Content, k, v)
 				case adapter[k.Value] != nil && src == "" && what == "signals":
 					// A device with signals and no source is reported as such.
 				case adapter[k.Value] != nil && src == "":
-					*probs = append(*probs, Problem{Path: path + "." + k.Value, Line: k.Line,
+					*probs = append(*probs, Problem{Path: path + "." + k.Value, Line: ix.line(path + "." + k.Value),
 						Msg: fmt.Sprintf("a key of %s %s: set the device's source", adapter[k.Value].Name(), what)})
 				case adapter[k.Value] != nil && !known:
 					// The unknown source is reported; its keys cannot be checked.
 				case adapter[k.Value] != nil:
-					*probs = append(*probs, Problem{Path: path + "." + k.Value, Line: k.Line,
+					*probs = append(*probs, Problem{Path: path + "." + k.Value, Line: ix.line(path + "." + k.Value),
 						Msg: fmt.Sprintf("a key of %s %s, not of %s %s (source %q)", adapter[k.Value].Name(), what, kind.Name(), what, src)})
 				default:
-					kept = append(kept, k, v) // unknown: reported by the strict decoding
+					c.Content = append(c.Content, k, v) // unknown: reported by the strict decoding
 				}
 			}
-			clear(n.Content[len(kept):])
-			n.Content = kept
-			return b
+			return &c, b
 		}
 		var ownDev, ownSig map[string]bool
 		if known {
 			ownDev, ownSig = yamlKeys(kind.NewDevice()), yamlKeys(kind.NewSignal())
 		}
-		b := split(dn, p, "devices", common, devKeys, ownDev)
+		dc, b := split(dn, p, "devices", common, devKeys, ownDev)
+		devices.Content[i] = dc
 		if known {
 			out.devices[i] = &bindingNode{kind: kind, node: b}
 		}
-		sigs, _ := mappingValue(dn, "signals")
-		sigs = deref(sigs)
+		sv, at := mappingValue(dc, "signals")
+		sigs := deref(sv)
 		if sigs == nil || sigs.Kind != yaml.MappingNode {
 			continue
 		}
-		for j := 0; j+1 < len(sigs.Content); j += 2 {
-			name, sn := sigs.Content[j].Value, deref(sigs.Content[j+1])
+		sc := *sigs
+		sc.Anchor, sc.Content = "", slices.Clone(sigs.Content)
+		dc.Content[at+1] = &sc
+		for j := 0; j+1 < len(sc.Content); j += 2 {
+			name, sn := sc.Content[j].Value, deref(sc.Content[j+1])
 			if sn.Kind != yaml.MappingNode {
 				continue
 			}
-			b := split(sn, p+".signals."+name, "signals", commonSignal, sigKeys, ownSig)
+			c, b := split(sn, p+".signals."+name, "signals", commonSignal, sigKeys, ownSig)
+			sc.Content[j+1] = c
 			if known {
 				if out.signals[i] == nil {
 					out.signals[i] = map[string]*bindingNode{}

@@ -102,7 +102,7 @@ func Load(data []byte, lookupEnv func(string) (string, bool), kinds Kinds) (*Con
 	// Unknown keys do not stop validation: the rest of the file is still checked. The
 	// adapters' sections and keys come out of the tree first; the kinds decode them.
 	var unknown Errors
-	adapters := extractAdapterNodes(doc, kinds, &unknown)
+	adapters := idx.extractAdapterNodes(doc, kinds, &unknown)
 	cfg := Config{index: idx, kinds: kinds}
 	idx.decodeStrict(doc, &cfg, "", &unknown, &probs)
 	idx.decodeAdapters(adapters, &cfg, &unknown, &probs)
