@@ -2,6 +2,12 @@
 // sources, its full equipment inventory with each device's signal bindings, the queue,
 // the sinks and the admin endpoint.
 //
+// The sections and keys of a source kind (sources.opcua[], an MQTT device's topic, a
+// signal's node or register, ...) belong to the adapter of that kind: Load decodes
+// them through the Kinds it is given (the composition root's app.Kinds) and calls each
+// kind's Check, the adapter's own build of its runtime configuration. This package
+// imports no adapter.
+//
 // Loading is strict (unknown keys are errors), expands ${VAR} in values, reads secrets
 // from *_file keys, fills defaults, and validates everything, reporting every problem
 // with its YAML path and line: `ws.yaml:42: devices[3].signals.state.node: invalid node
