@@ -57,8 +57,9 @@ type BrowseOptions struct {
 	Match string
 	// MaxNodes stops the browse after this many nodes; default DefaultBrowseMaxNodes.
 	MaxNodes int
-	// Machines recognises OPC 40501 MachineTool objects among the selected nodes and
-	// finds their standard signals (for WriteConfig), browsing below Depth as needed.
+	// Machines recognises OPC 40501 MachineTool and OPC 40001-1 machine objects among
+	// the selected nodes and finds their standard signals (for WriteConfig), browsing
+	// below Depth as needed.
 	Machines bool
 }
 

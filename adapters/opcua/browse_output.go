@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,8 +18,10 @@ import (
 // Companion specification namespaces and the type ids Browse recognises.
 const (
 	nsuMachineToolSpec = "http://opcfoundation.org/UA/MachineTool/"
+	nsuMachinerySpec   = "http://opcfoundation.org/UA/Machinery/"
 	machineToolType    = "nsu=" + nsuMachineToolSpec + ";i=13"
 	spindleType        = "nsu=" + nsuMachineToolSpec + ";i=22"
+	channelType        = "nsu=" + nsuMachineToolSpec + ";i=16"
 )
 
 // WriteTree prints the browsed nodes as a tree with one aligned line per node: browse
@@ -69,21 +73,42 @@ type step struct{ name, uri string }
 // machine is a recognised OPC 40501 MachineTool object and its standard signals.
 type machine struct {
 	node    *BrowseNode
+	tool    bool   // an OPC 40501 MachineTool; else an OPC 40001-1 machine
 	path    []step // from the start node to the machine
 	signals []machineSignal
-	notes   []string // signals not found, as YAML comments
+	notes   []string // signals not found or not used, as YAML comments
 }
 
+// machineSignal is one standard signal of a machine: its field is named after its role.
 type machineSignal struct {
-	field   string
+	role    string
 	steps   []step // from the machine
-	counter bool
+	codes   []stateCode
 	comment string
 }
 
-// findMachines recognises MachineTool objects among the selected objects: type
-// definition MachineToolType, or components Monitoring/MachineTool in the MachineTool
-// namespace. Objects below a recognised machine are not machines themselves.
+// stateCode is one state of a companion-specification state machine: the text of its
+// CurrentState (the state's display name, which is its browse name in the nodeset) and
+// its StateNumber, the code the KPI engine uses.
+type stateCode struct {
+	text string
+	code int
+}
+
+// The states of OPC 40001-1 (Machinery) MachineryItemState_StateMachineType and
+// MachineryOperationModeStateMachineType, with the StateNumber of each state in the
+// Machinery nodeset (Opc.Ua.Machinery.NodeSet2.xml). The KPI engine's codes are these
+// numbers (docs/metrics.md).
+var (
+	machineryItemStates = []stateCode{{"NotAvailable", 0}, {"OutOfService", 1}, {"NotExecuting", 2}, {"Executing", 3}}
+	machineryModeStates = []stateCode{{"None", 0}, {"Maintenance", 1}, {"Setup", 2}, {"Processing", 3}}
+)
+
+// findMachines recognises machines among the selected objects: OPC 40501 machine tools
+// (type definition MachineToolType, or components Monitoring/MachineTool in the
+// MachineTool namespace) and other OPC 40001-1 machines (a component
+// MachineryBuildingBlocks in the Machinery namespace). Objects below a recognised
+// machine are not machines themselves.
 func (b *browser) findMachines(ctx context.Context, r *BrowseResult) ([]*machine, error) {
 	var cands []*BrowseNode
 	var visit func(n *BrowseNode)
@@ -137,10 +162,14 @@ func (b *browser) findMachines(ctx context.Context, r *BrowseResult) ([]*machine
 				}
 			}
 		}
+		tool := isMachine
+		if !isMachine && b.childRef(n.id, "MachineryBuildingBlocks", nsuMachinerySpec) != nil {
+			isMachine = true // an OPC 40001-1 machine that is no machine tool
+		}
 		if !isMachine {
 			continue
 		}
-		m := &machine{node: n}
+		m := &machine{node: n, tool: tool}
 		for p := n; p != r.Root; p = p.parent {
 			m.path = append([]step{{p.BrowseName, p.NamespaceURI}}, m.path...)
 		}
@@ -200,83 +229,149 @@ func (b *browser) variable(ctx context.Context, from *ua.NodeID, names ...string
 	return steps, nil
 }
 
-// machineSignals finds the standard signals of a machine tool: best effort, by the
-// browse names of OPC 40001-1 and OPC 40501-1 (names matched in any namespace).
+// Role names written by WriteConfig (the KPI engine's well-known roles).
+const (
+	roleMachineryItemState = "machinery_item_state"
+	roleOperationMode      = "operation_mode"
+	roleChannelState       = "channel_state"
+	roleProgramState       = "program_state"
+	roleAlarm              = "alarm"
+	roleSpindleSpeed       = "spindle_speed_rpm"
+	roleParts              = "parts_total"
+)
+
+// candidate is one place a standard signal may be, relative to the machine.
+type candidate []string
+
+func (c candidate) String() string { return strings.Join(c, "/") }
+
+// machineSignals finds the standard signals of a machine tool by the browse names of
+// OPC 40001-1 (Machinery) and OPC 40501-1 (MachineTool), names matched in any
+// namespace. Each role gets at most one signal: the first of its candidates found, in
+// the order below; the others found are noted as not used.
 func (b *browser) machineSignals(ctx context.Context, m *machine) error {
 	id := m.node.id
-	add := func(field string, steps []step, counter bool, comment string) {
-		m.signals = append(m.signals, machineSignal{field: field, steps: steps, counter: counter, comment: comment})
-	}
 	note := func(format string, a ...any) { m.notes = append(m.notes, fmt.Sprintf(format, a...)) }
+	// first returns the steps of the first candidate that is a variable, noting the
+	// others that are.
+	first := func(role string, cands ...candidate) ([]step, error) {
+		var found []step
+		for _, c := range cands {
+			steps, err := b.variable(ctx, id, c...)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case steps == nil:
+			case found == nil:
+				found = steps
+			default:
+				note("%s: %s not used (one signal per role)", role, c)
+			}
+		}
+		return found, nil
+	}
+	// stateMachine binds the CurrentState of the first of the state machines (objects
+	// at the candidate paths) that has one: its Number when the server has that optional
+	// property, else CurrentState itself, whose text the map of codes turns into the
+	// StateNumber.
+	stateMachine := func(role string, codes []stateCode, machines ...candidate) error {
+		var done bool
+		for _, sm := range machines {
+			cs, err := b.variable(ctx, id, append(append([]string(nil), sm...), "CurrentState")...)
+			switch {
+			case err != nil:
+				return err
+			case cs == nil:
+				continue
+			case done:
+				note("%s: %s not used (one signal per role)", role, sm)
+				continue
+			}
+			done = true
+			num, err := b.variable(ctx, id, append(append([]string(nil), sm...), "CurrentState", "Number")...)
+			if err != nil {
+				return err
+			}
+			if num != nil {
+				m.signals = append(m.signals, machineSignal{role: role, steps: num})
+			} else {
+				m.signals = append(m.signals, machineSignal{role: role, steps: cs, codes: codes,
+					comment: "CurrentState text to OPC 40001-1 StateNumber; a server that localises state names needs these keys changed"})
+			}
+		}
+		if !done {
+			note("%s: no %s/CurrentState", role, machines[0])
+		}
+		return nil
+	}
 
-	steps, err := b.variable(ctx, id, "MachineryBuildingBlocks", "MachineryItemState", "CurrentState", "Number")
-	if err != nil {
+	if err := stateMachine(roleMachineryItemState, machineryItemStates,
+		candidate{"MachineryBuildingBlocks", "MachineryItemState"}, candidate{"Monitoring", "MachineTool", "MachineryItemState"}); err != nil {
 		return err
 	}
-	switch {
-	case steps != nil:
-		add("machinery_item_state", steps, false, "")
-	default:
-		cs, err := b.variable(ctx, id, "MachineryBuildingBlocks", "MachineryItemState", "CurrentState")
-		if err != nil {
-			return err
-		}
-		if cs != nil {
-			note("machinery_item_state: MachineryBuildingBlocks/MachineryItemState/CurrentState has no Number; its text cannot be mapped")
-		} else {
-			note("machinery_item_state: no MachineryBuildingBlocks/MachineryItemState")
-		}
-	}
-
-	if steps, err = b.variable(ctx, id, "MachineryBuildingBlocks", "MachineryOperationMode", "CurrentState", "Number"); err != nil {
+	if err := stateMachine(roleOperationMode, machineryModeStates,
+		candidate{"MachineryBuildingBlocks", "MachineryOperationMode"}, candidate{"Monitoring", "MachineTool", "MachineryOperationMode"}); err != nil {
 		return err
 	}
-	if steps != nil {
-		add("operation_mode", steps, false, "")
-	} else {
-		if steps, err = b.variable(ctx, id, "Monitoring", "MachineTool", "OperationMode"); err != nil {
-			return err
-		}
-		if steps != nil {
-			add("operation_mode", steps, false, "MachineOperationMode (OPC 40501): Setup is 2 as in MachineryOperationMode; other codes differ")
-		} else {
-			note("operation_mode: no MachineryBuildingBlocks/MachineryOperationMode or Monitoring/MachineTool/OperationMode")
-		}
+	if !m.tool {
+		return partsCounter(m, first, note)
 	}
-
-	if steps, err = b.variable(ctx, id, "Monitoring", "MachineTool", "OperationCounters", "PartsProducedInLifetime"); err != nil {
+	// OPC 40501 MachineOperationMode is another enumeration (Manual 0, Automatic 1,
+	// Setup 2, AutoWithManualIntervention 3, Service 4, Other 5): read as
+	// MachineryOperationMode, Automatic would be Maintenance. It has no role.
+	if steps, err := b.variable(ctx, id, "Monitoring", "MachineTool", "OperationMode"); err != nil {
+		return err
+	} else if steps != nil {
+		note("Monitoring/MachineTool/OperationMode is OPC 40501 MachineOperationMode (Manual 0, Automatic 1, Setup 2, ...), not MachineryOperationMode: no role")
+	}
+	if err := b.channel(ctx, m, note); err != nil {
 		return err
 	}
-	if steps == nil {
-		if steps, err = b.variable(ctx, id, "Monitoring", "MachineTool", "PartsProducedInLifetime"); err != nil {
-			return err
-		}
+	if steps, err := b.variable(ctx, id, "Production", "ActiveProgram", "State", "CurrentState", "Number"); err != nil {
+		return err
+	} else if steps != nil {
+		m.signals = append(m.signals, machineSignal{role: roleProgramState, steps: steps,
+			comment: "ProductionProgramStateMachine: Initializing 0, Running 1, Ended 2, Interrupted 3, Aborted 4"})
 	}
-	if steps != nil {
-		add("parts_total", steps, true, "")
-	} else {
-		note("parts_total: no Monitoring/MachineTool/OperationCounters/PartsProducedInLifetime")
+	note("alarm: OPC 40501 reports alarms as events (Notification/Messages), which the gateway does not read; map an alarm flag of the controller by hand")
+	if err := b.spindle(ctx, m, note); err != nil {
+		return err
 	}
-
-	return b.spindle(ctx, m, add, note)
+	return partsCounter(m, first, note)
 }
 
-// spindle finds the speed of the first spindle under Monitoring: an object of type
-// SpindleMonitoringType or named *Spindle*, with a variable ActSpeed, ActualSpeed,
-// SpindleSpeed or Speed (OPC 40501 itself models only IsRotating and Override).
-func (b *browser) spindle(ctx context.Context, m *machine, add func(string, []step, bool, string), note func(string, ...any)) error {
-	monSteps, mon, err := b.follow(ctx, m.node.id, "Monitoring")
+// partsCounter finds the lifetime part counter of OPC 40501 (a 40001-1 machine that
+// is no machine tool has none).
+func partsCounter(m *machine, first func(string, ...candidate) ([]step, error), note func(string, ...any)) error {
+	steps, err := first(roleParts,
+		candidate{"Monitoring", "MachineTool", "OperationCounters", "PartsProducedInLifetime"},
+		candidate{"Monitoring", "MachineTool", "PartsProducedInLifetime"},
+		candidate{"Production", "Statistics", "PartsProducedInLifetime"})
 	if err != nil {
 		return err
 	}
-	if mon == nil {
-		note("spindle_speed_rpm: no Monitoring")
-		return nil
+	if steps != nil {
+		m.signals = append(m.signals, machineSignal{role: roleParts, steps: steps})
+	} else {
+		note("parts_total: no Monitoring/MachineTool/OperationCounters/PartsProducedInLifetime or Production/Statistics/PartsProducedInLifetime")
+	}
+	return nil
+}
+
+// monitored returns the objects under the machine's Monitoring that the test accepts,
+// sorted by browse name (so the choice among several does not depend on the server's
+// order), and the steps to Monitoring.
+func (b *browser) monitored(ctx context.Context, m *machine, accept func(r *ua.ReferenceDescription, typeDef string) bool) ([]step, []*ua.ReferenceDescription, error) {
+	monSteps, mon, err := b.follow(ctx, m.node.id, "Monitoring")
+	if err != nil || mon == nil {
+		return nil, nil, err
 	}
 	monID := b.local(mon.NodeID)
 	if monID == nil {
-		return nil
+		return nil, nil, nil
 	}
+	var out []*ua.ReferenceDescription
 	for _, r := range b.children[monID.String()] {
 		if r == nil || r.BrowseName == nil || r.NodeClass != ua.NodeClassObject {
 			continue
@@ -285,35 +380,103 @@ func (b *browser) spindle(ctx context.Context, m *machine, add func(string, []st
 		if t := b.local(r.TypeDefinition); t != nil {
 			td = b.format(t)
 		}
-		if td != spindleType && !strings.Contains(strings.ToLower(r.BrowseName.Name), "spindle") {
+		if accept(r, td) {
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].BrowseName.Name < out[j].BrowseName.Name })
+	return monSteps, out, nil
+}
+
+// channel finds the ChannelState of the first NC channel under Monitoring (an object
+// of type ChannelMonitoringType or with a ChannelState variable); OPC 40501
+// ChannelState is Active 0, Interrupted 1, Reset 2, the KPI engine's codes.
+func (b *browser) channel(ctx context.Context, m *machine, note func(string, ...any)) error {
+	monSteps, chans, err := b.monitored(ctx, m, func(r *ua.ReferenceDescription, td string) bool {
+		return td == channelType || strings.HasPrefix(r.BrowseName.Name, "Channel")
+	})
+	if err != nil {
+		return err
+	}
+	done := false
+	for _, r := range chans {
+		ch := b.local(r.NodeID)
+		if ch == nil {
 			continue
 		}
+		steps, err := b.variable(ctx, ch, "ChannelState")
+		if err != nil {
+			return err
+		}
+		if steps == nil {
+			continue
+		}
+		if done {
+			note("channel_state: Monitoring/%s not used (one signal per role)", r.BrowseName.Name)
+			continue
+		}
+		done = true
+		all := append(append(append([]step(nil), monSteps...), step{r.BrowseName.Name, b.uri(r.BrowseName.NamespaceIndex)}), steps...)
+		m.signals = append(m.signals, machineSignal{role: roleChannelState, steps: all})
+	}
+	return nil
+}
+
+// spindle finds the speed of the first spindle under Monitoring: an object of type
+// SpindleMonitoringType or named *Spindle*, with a variable ActSpeed, ActualSpeed,
+// SpindleSpeed or Speed (OPC 40501 itself models only IsRotating and Override).
+func (b *browser) spindle(ctx context.Context, m *machine, note func(string, ...any)) error {
+	monSteps, spindles, err := b.monitored(ctx, m, func(r *ua.ReferenceDescription, td string) bool {
+		return td == spindleType || strings.Contains(strings.ToLower(r.BrowseName.Name), "spindle")
+	})
+	if err != nil {
+		return err
+	}
+	if monSteps == nil {
+		note("spindle_speed_rpm: no Monitoring")
+		return nil
+	}
+	done := false
+	for _, r := range spindles {
 		sp := b.local(r.NodeID)
 		if sp == nil {
 			continue
 		}
-		spStep := step{r.BrowseName.Name, b.uri(r.BrowseName.NamespaceIndex)}
-		for _, name := range []string{"ActSpeed", "ActualSpeed", "SpindleSpeed", "Speed"} {
-			steps, err := b.variable(ctx, sp, name)
-			if err != nil {
+		var steps []step
+		for _, name := range spindleSpeedNames {
+			if steps, err = b.variable(ctx, sp, name); err != nil {
 				return err
 			}
 			if steps != nil {
-				add("spindle_speed_rpm", append(append(monSteps, spStep), steps...), false, "")
-				return nil
+				break
 			}
 		}
-		note("spindle_speed_rpm: Monitoring/%s has no ActSpeed, ActualSpeed, SpindleSpeed or Speed (IsRotating is 0/1)", r.BrowseName.Name)
-		return nil
+		switch {
+		case steps == nil:
+			note("spindle_speed_rpm: Monitoring/%s has no ActSpeed, ActualSpeed, SpindleSpeed or Speed (IsRotating is 0/1)", r.BrowseName.Name)
+		case done:
+			note("spindle_speed_rpm: Monitoring/%s not used (one signal per role)", r.BrowseName.Name)
+		default:
+			done = true
+			all := append(append(append([]step(nil), monSteps...), step{r.BrowseName.Name, b.uri(r.BrowseName.NamespaceIndex)}), steps...)
+			m.signals = append(m.signals, machineSignal{role: roleSpindleSpeed, steps: all})
+		}
 	}
-	note("spindle_speed_rpm: no spindle under Monitoring")
+	if len(spindles) == 0 {
+		note("spindle_speed_rpm: no spindle under Monitoring")
+	}
 	return nil
 }
 
+// spindleSpeedNames are the names of a spindle's actual speed: OPC 40502 (CNC) ActSpeed
+// and common vendor names.
+var spindleSpeedNames = []string{"ActSpeed", "ActualSpeed", "SpindleSpeed", "Speed"}
+
 // WriteConfig prints the selected variables as device YAML for the gateway
-// configuration: recognised machine tools with their standard signals by browse path
-// (BrowseOptions.Machines), and every other selected numeric or Boolean variable by
-// node id, grouped by the object it belongs to; variables in namespace 0 and below
+// configuration: recognised machines with their standard signals by browse path
+// (BrowseOptions.Machines), each named after and carrying its KPI role, and every other
+// selected numeric or Boolean variable by node id, grouped by the object it belongs to
+// (with a role when variableRole finds one); variables in namespace 0 and below
 // objects in namespace 0 (the Server object) are left out. Text variables
 // appear as comments (they need a map); other types are left out. source is the name
 // of the OPC UA source in the configuration.
@@ -333,16 +496,20 @@ func (r *BrowseResult) WriteConfig(w io.Writer, source string) error {
 	for _, m := range r.machines {
 		inMachine[m.node] = true
 		devices++
-		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    kind: cnc\n    source: %s\n", uniqueID(snakeID(m.node.BrowseName)),
-			strconv.Quote(m.node.BrowseName), source)
-		fmt.Fprintf(&b, "    # OPC 40501 MachineTool %s (%s)\n    signals:\n", shownText(strconv.Quote(m.node.BrowseName)), shownText(m.node.NodeID))
+		kind, spec := "machine", "OPC 40001-1 machine"
+		if m.tool {
+			kind, spec = "cnc", "OPC 40501 MachineTool"
+		}
+		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    kind: %s\n    source: %s\n", uniqueID(snakeID(m.node.BrowseName)),
+			strconv.Quote(m.node.BrowseName), kind, source)
+		fmt.Fprintf(&b, "    # %s %s (%s)\n    signals:\n", spec, shownText(strconv.Quote(m.node.BrowseName)), shownText(m.node.NodeID))
 		for _, s := range m.signals {
 			all := append(append([]step(nil), m.path...), s.steps...)
 			names, uris := make([]string, len(all)), make([]string, len(all))
 			for i, st := range all {
 				names[i], uris[i] = st.name, st.uri
 			}
-			fmt.Fprintf(&b, "      %s:", s.field)
+			fmt.Fprintf(&b, "      %s:", s.role)
 			if s.comment != "" {
 				fmt.Fprintf(&b, " # %s", shownText(s.comment))
 			}
@@ -350,9 +517,7 @@ func (r *BrowseResult) WriteConfig(w io.Writer, source string) error {
 			if !r.defaultStart {
 				fmt.Fprintf(&b, "        browse_start: %s\n", strconv.Quote(r.Start))
 			}
-			if s.counter {
-				b.WriteString("        counter: true\n")
-			}
+			writeSemantics(&b, s.role, s.codes)
 		}
 		for _, n := range m.notes {
 			fmt.Fprintf(&b, "      # %s\n", shownText(n))
@@ -364,6 +529,7 @@ func (r *BrowseResult) WriteConfig(w io.Writer, source string) error {
 		owner *BrowseNode
 		lines []string
 		names map[string]int
+		roles map[string]string // role → field
 	}
 	var groups []*group
 	byOwner := map[*BrowseNode]*group{}
@@ -382,7 +548,7 @@ func (r *BrowseResult) WriteConfig(w io.Writer, source string) error {
 			}
 			g := byOwner[owner]
 			if g == nil {
-				g = &group{owner: owner, names: map[string]int{}}
+				g = &group{owner: owner, names: map[string]int{}, roles: map[string]string{}}
 				byOwner[owner] = g
 				groups = append(groups, g)
 			}
@@ -393,11 +559,24 @@ func (r *BrowseResult) WriteConfig(w io.Writer, source string) error {
 			field := snakeField(strings.Join(parts, "_"))
 			switch {
 			case isNumeric(n):
+				role, comment := variableRole(n, field), ""
+				if other, taken := g.roles[role]; taken {
+					comment = fmt.Sprintf(" # no role: %s is %s already", role, other)
+					role = ""
+				}
+				if role != "" {
+					field = role // one name across machines and vendors; the node id tells the origin
+				}
 				g.names[field]++
 				if c := g.names[field]; c > 1 {
 					field += "_" + strconv.Itoa(c)
 				}
-				g.lines = append(g.lines, fmt.Sprintf("      %s:\n        node: %s\n", field, strconv.Quote(n.NodeID)))
+				var sem strings.Builder
+				if role != "" {
+					g.roles[role] = field
+					writeSemantics(&sem, role, nil)
+				}
+				g.lines = append(g.lines, fmt.Sprintf("      %s:%s\n        node: %s\n%s", field, comment, strconv.Quote(n.NodeID), sem.String()))
 			case isText(n):
 				g.lines = append(g.lines, fmt.Sprintf("      # %s: %s value: add a map of texts to codes to use it\n      #   node: %s\n",
 					field, shownText(n.DataType), shownText(strconv.Quote(n.NodeID))))
@@ -431,6 +610,57 @@ func (r *BrowseResult) WriteConfig(w io.Writer, source string) error {
 	}
 	_, err := io.WriteString(w, header+body)
 	return err
+}
+
+// writeSemantics writes a signal's role, counter: true for a counter role and the map
+// of a state machine's CurrentState texts to their codes.
+func writeSemantics(b *strings.Builder, role string, codes []stateCode) {
+	fmt.Fprintf(b, "        role: %s\n", role)
+	if role == roleParts {
+		b.WriteString("        counter: true\n")
+	}
+	if len(codes) > 0 {
+		b.WriteString("        map: {")
+		for i, c := range codes {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(b, "%s: %d", c.text, c.code)
+		}
+		b.WriteString("}\n")
+	}
+}
+
+// roleNames are the KPI engine's well-known roles (docs/configuration.md): a field
+// named like one has that role.
+var roleNames = []string{roleMachineryItemState, roleOperationMode, roleChannelState, roleProgramState, roleAlarm,
+	roleSpindleSpeed, roleParts, "energy_kwh_total", "power_kw", "water_m3_total"}
+
+// variableRole is the role of a numeric variable outside a recognised machine: the role
+// its field name is, else the one its browse name has in OPC 40001-1 (MachineryItemState,
+// MachineryOperationMode: the state machines' numbers), OPC 40501-1 (ChannelState,
+// PartsProducedInLifetime) or OPC 40502 (a spindle's ActSpeed), or SpindleSpeed; "" for
+// none.
+func variableRole(n *BrowseNode, field string) string {
+	if slices.Contains(roleNames, field) {
+		return field
+	}
+	switch n.BrowseName {
+	case "MachineryItemState":
+		return roleMachineryItemState
+	case "MachineryOperationMode":
+		return roleOperationMode
+	case "ChannelState":
+		return roleChannelState
+	case "PartsProducedInLifetime":
+		return roleParts
+	case "SpindleSpeed":
+		return roleSpindleSpeed
+	}
+	if slices.Contains(spindleSpeedNames, n.BrowseName) && n.parent != nil && strings.Contains(strings.ToLower(n.parent.BrowseName), "spindle") {
+		return roleSpindleSpeed
+	}
+	return ""
 }
 
 // nsOf is the namespace URI of a node's id.

@@ -148,7 +148,7 @@ func unixNano(t time.Time) int64 {
 }
 
 // value converts a variant to the field value: numbers and booleans through the item's
-// Conv, strings through its map. Anything else is an error wrapping point.ErrType.
+// Conv, strings and the texts of LocalizedTexts through its map. Anything else is an error wrapping point.ErrType.
 func (it *item) value(v *ua.Variant) (float64, error) {
 	if v == nil {
 		return 0, it.convError("Null", fmt.Errorf("null value: %w", point.ErrType))
@@ -164,6 +164,18 @@ func (it *item) value(v *ua.Variant) (float64, error) {
 		f, err := it.cfg.Conv.Apply(v.Value())
 		if err != nil {
 			return 0, it.convError(typeName(t), err)
+		}
+		return f, nil
+	case ua.TypeIDLocalizedText:
+		// The text of a LocalizedText (a state machine's CurrentState) goes through the
+		// map like a String; its locale is ignored.
+		lt, _ := v.Value().(*ua.LocalizedText)
+		if lt == nil {
+			return 0, it.convError("LocalizedText", fmt.Errorf("null value: %w", point.ErrType))
+		}
+		f, err := it.cfg.Conv.Apply(lt.Text)
+		if err != nil {
+			return 0, it.convError("LocalizedText", err)
 		}
 		return f, nil
 	case ua.TypeIDNull:

@@ -117,8 +117,9 @@
 // Quality comes from the severity bits of the StatusCode: 00 Good, 01 Uncertain (value
 // kept), 10 and 11 Bad. A Bad field carries no value (0, never the last good one).
 // Numbers are converted with the item's Conv (scale, offset), Booleans become 0/1 and
-// Strings go through Conv.Map. Arrays, strings without a map, null and any other type
-// (ExtensionObject, DateTime, LocalizedText, ...) are reported with reason "type", NaN
+// Strings and the text of LocalizedTexts (a state machine's CurrentState; the locale is
+// ignored) go through Conv.Map. Arrays, strings without a map, null and any other type
+// (ExtensionObject, DateTime, NodeId, ...) are reported with reason "type", NaN
 // and ±Inf with reason "nan"; they yield no point.
 //
 // Timestamp "source" (the default) uses the source timestamp, else the server

@@ -231,11 +231,12 @@ func TestBadStatus(t *testing.T) {
 	}
 }
 
-// Value types: booleans are 0/1, mapped strings use the map; strings without a map,
-// arrays, non-numeric types and NaN are reported and produce no field.
+// Value types: booleans are 0/1, mapped strings and LocalizedText texts use the map;
+// strings and texts without a map, arrays, non-numeric types and NaN are reported and
+// produce no field.
 func TestValueTypes(t *testing.T) {
 	t.Parallel()
-	names := []string{"on", "off", "mode", "text", "arr", "nan", "inf", "lt", "i64", "u8"}
+	names := []string{"on", "off", "mode", "text", "arr", "nan", "inf", "lt", "i64", "u8", "state"}
 	ts := startTestServer(t, 0, names...)
 	ts.set("on", dv(true, ua.StatusOK, t0, time.Time{}))
 	ts.set("off", dv(false, ua.StatusOK, t0, time.Time{}))
@@ -247,14 +248,16 @@ func TestValueTypes(t *testing.T) {
 	ts.set("lt", dv(ua.NewLocalizedText("x"), ua.StatusOK, t0, time.Time{}))
 	ts.set("i64", dv(int64(-1)<<40, ua.StatusOK, t0, time.Time{}))
 	ts.set("u8", dv(byte(200), ua.StatusOK, t0, time.Time{}))
+	ts.set("state", dv(&ua.LocalizedText{EncodingMask: ua.LocalizedTextLocale | ua.LocalizedTextText, Locale: "en", Text: "Executing"}, ua.StatusOK, t0, time.Time{}))
 	cfg := testConfig(ts.url, ts, names...)
 	cfg.Items[2].Conv = point.Conv{Map: map[string]float64{"AUTO": 2, "MDI": 1}}
+	cfg.Items[10].Conv = point.Conv{Map: map[string]float64{"NotExecuting": 2, "Executing": 3}}
 	rec := &recorder{}
 	runSource(t, cfg, rec, nil)
 
 	wantPoints := []want{
 		{"on", 1, point.Good, t0}, {"off", 0, point.Good, t0}, {"mode", 1, point.Good, t0},
-		{"i64", -(1 << 40), point.Good, t0}, {"u8", 200, point.Good, t0},
+		{"i64", -(1 << 40), point.Good, t0}, {"u8", 200, point.Good, t0}, {"state", 3, point.Good, t0},
 	}
 	n := func(f string) string { return ts.node(f) }
 	wantSignals := map[string]signalEvent{
@@ -262,7 +265,7 @@ func TestValueTypes(t *testing.T) {
 		"arr":  {"m1", "arr", "type", fmt.Errorf(`convert Double array value of device "m1" field "arr" (node %q): unsupported value type`, n("arr"))},
 		"nan":  {"m1", "nan", "nan", fmt.Errorf(`convert Double value of device "m1" field "nan" (node %q): value NaN: value is not finite`, n("nan"))},
 		"inf":  {"m1", "inf", "nan", fmt.Errorf(`convert Float value of device "m1" field "inf" (node %q): value -Inf: value is not finite`, n("inf"))},
-		"lt":   {"m1", "lt", "type", fmt.Errorf(`convert LocalizedText value of device "m1" field "lt" (node %q): unsupported value type`, n("lt"))},
+		"lt":   {"m1", "lt", "type", fmt.Errorf(`convert LocalizedText value of device "m1" field "lt" (node %q): string value "x" without map: unsupported value type`, n("lt"))},
 	}
 	waitFor(t, 5*time.Second, "values and signal errors", func() bool {
 		for _, w := range wantPoints {

@@ -20,8 +20,9 @@ const browseUsage = `usage: gateway browse ENDPOINT [flags]
 
 Prints an OPC UA server's address space as a tree: browse name, node class, data type,
 access level, current value and node id (namespace as URI). With -emit-config it prints
-device YAML for the configuration instead: OPC 40501 machine tools with their standard
-signals by browse path, other numeric variables by node id.`
+device YAML for the configuration instead: OPC 40501 machine tools and OPC 40001-1
+machines with their standard signals by browse path, each with its KPI role, other
+numeric variables by node id.`
 
 // browseCmd implements `gateway browse ENDPOINT [flags]`.
 func browseCmd(args []string, stdout, stderr io.Writer) int {

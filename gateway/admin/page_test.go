@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 func TestStatusPage(t *testing.T) {
@@ -71,4 +74,43 @@ func TestStatusPageSelfContained(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+}
+
+// TestStatusPageKPIFromSchema checks that the served page carries its KPI table and
+// tiles filled in from gateway/schema, each a workshop_kpi field, and no longer the
+// empty marker.
+func TestStatusPageKPIFromSchema(t *testing.T) {
+	page := string(statusPage)
+	if strings.Contains(page, pageKPIMarker) {
+		t.Fatal("served page still holds the empty KPI marker")
+	}
+	for _, want := range []string{
+		`const KPI = {"fields":[{"key":"cnc_rate","zh":"数控化率","en":"CNC rate","format":"pct"},`,
+		`{"key":"energy_kgce_per_part","zh":"单件能耗（kgce/件）","en":"Energy per part (kgce)","digits":4}`,
+		`"tiles":{"cnc":"cnc_rate","net":"networked_rate","parts":"parts"}};`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	shop := schema.WorkshopKPIFields()
+	for _, f := range pageKPI.Fields {
+		if !slices.Contains(shop, f.Key) {
+			t.Errorf("table row %q is not a workshop_kpi field", f.Key)
+		}
+		if f.ZH == "" || f.EN == "" {
+			t.Errorf("table row %q lacks a label", f.Key)
+		}
+	}
+	for tile, key := range pageKPI.Tiles {
+		if !slices.Contains(shop, key) {
+			t.Errorf("tile %s shows %q, not a workshop_kpi field", tile, key)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a page without the KPI marker was accepted")
+		}
+	}()
+	fillPageKPI([]byte("<html></html>"))
 }

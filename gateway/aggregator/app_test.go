@@ -87,6 +87,8 @@ write_back.url: invalid url ""
 write_back.bucket: required
 write_back.interval: 10ms is shorter than 1s
 write_back.period: 0s not in (0, max_range]`},
+		{"window not canonical", "registry: r\ntokens_file: t\nwindow: 60m\nbackend: {url: \"http://x\"}\n",
+			`window: "60m" is not a window tag the gateways write: use "1h"`},
 		{"influxql without database", "registry: r\ntokens_file: t\nbackend: {type: influxql, url: \"http://x:8086\"}\n",
 			"backend.database: required for influxql"},
 	}

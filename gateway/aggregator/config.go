@@ -16,6 +16,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/gateway/aggregator/rules"
 	"github.com/ganlink/ganlink/gateway/aggregator/service"
+	"github.com/ganlink/ganlink/gateway/schema"
 	"github.com/ganlink/ganlink/internal/httplimit"
 	"gopkg.in/yaml.v3"
 
@@ -109,7 +110,7 @@ type Config struct {
 // Default returns a configuration with every default set.
 func Default() Config {
 	return Config{
-		Listen: "127.0.0.1:9280", Timezone: "Asia/Shanghai", Window: "1h",
+		Listen: "127.0.0.1:9280", Timezone: "Asia/Shanghai", Window: schema.Window1h,
 		DefaultRange: Duration{30 * 24 * time.Hour}, MaxRange: Duration{400 * 24 * time.Hour}, MaxBuckets: 1000,
 		MaxRows: 20000, MaxPoints: 200000,
 		Settle:    Duration{2 * time.Minute},
@@ -197,6 +198,10 @@ func (c *Config) Validate() error {
 	}
 	if w, err := c.WindowSize(); err != nil || w < time.Second || (24*time.Hour)%w != 0 {
 		add("window: %q is not a duration dividing a day", c.Window)
+	} else if name := schema.WindowName(w); name != c.Window {
+		// The gateways tag their windows with the canonical name only: "60m" would
+		// select no data.
+		add("window: %q is not a window tag the gateways write: use %q", c.Window, name)
 	}
 	if c.DefaultRange.D <= 0 || c.DefaultRange.D > c.MaxRange.D {
 		add("default_range: %s not in (0, max_range]", service.FormatDuration(c.DefaultRange.D))

@@ -38,7 +38,8 @@ type BrowseOptions struct {
 	// MaxNodes stops the browse after this many nodes; default 5000.
 	MaxNodes int
 	// EmitConfig writes device YAML for the configuration instead of the tree,
-	// recognising OPC 40501 MachineTool objects and their standard signals.
+	// recognising OPC 40501 MachineTool and OPC 40001-1 machine objects and their
+	// standard signals, each with its KPI role (docs/commissioning.md).
 	EmitConfig bool
 	// Source names the OPC UA source in the emitted YAML; default "opcua".
 	Source string

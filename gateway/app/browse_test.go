@@ -3,10 +3,16 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gopcua/opcua"
+	"github.com/gopcua/opcua/ua"
 
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
@@ -45,11 +51,17 @@ func (l *lastValues) missing(want map[string]float64) string {
 }
 
 // TestBrowseEmitConfigRuns: `gateway browse -emit-config` on a MachineTool-shaped
-// server prints the machines with their standard signals by browse path; pasted into a
-// configuration the YAML validates, and the gateway built from it delivers every value.
+// server prints the machines with their standard signals by browse path, each with its
+// role; pasted unedited after the sources, sink and KPI windows the YAML validates (as
+// `gateway validate` loads it), the gateway built from it delivers every value, and
+// VictoriaMetrics gets device_kpi windows with exact state seconds and parts: M1
+// (Executing, Processing) runs, M2 (NotExecuting, Setup) is in setup, the OPC 40001-1
+// machine P1 (NotExecuting, kind machine) idles, and the parts written to the machine
+// tools' counters in one window are that window's parts.
 func TestBrowseEmitConfigRuns(t *testing.T) {
 	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Parts: 40})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	vm := testsrv.StartVictoria(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var out strings.Builder
 	if err := app.Browse(ctx, app.BrowseOptions{Endpoint: srv.URL, SecurityPolicy: "None", Depth: 3, EmitConfig: true, Source: "mt"}, &out); err != nil {
@@ -60,8 +72,9 @@ func TestBrowseEmitConfigRuns(t *testing.T) {
 		mt   = "http://opcfoundation.org/UA/MachineTool/"
 		di   = "http://opcfoundation.org/UA/DI/"
 		v    = "urn:ganlink:testsrv:machines"
+		text = " # CurrentState text to OPC 40001-1 StateNumber; a server that localises state names needs these keys changed"
 	)
-	machine := func(name string, itemState bool) string {
+	machine := func(name string, m1 bool) string {
 		base := "Objects/nsu=" + mach + ";Machines/nsu=" + v + ";" + name
 		s := `  - id: ` + strings.ToLower(name) + `
     name: "` + name + `"
@@ -70,21 +83,45 @@ func TestBrowseEmitConfigRuns(t *testing.T) {
     # OPC 40501 MachineTool "` + name + `" (nsu=` + v + `;s=` + name + `)
     signals:
 `
-		if itemState {
+		if m1 {
 			s += `      machinery_item_state:
         browse_path: "` + base + `/nsu=` + mach + `;MachineryBuildingBlocks/MachineryItemState/0:CurrentState/Number"
+        role: machinery_item_state
+`
+		} else {
+			s += `      machinery_item_state:` + text + `
+        browse_path: "` + base + `/nsu=` + mach + `;MachineryBuildingBlocks/MachineryItemState/0:CurrentState"
+        role: machinery_item_state
+        map: {NotAvailable: 0, OutOfService: 1, NotExecuting: 2, Executing: 3}
 `
 		}
-		s += `      operation_mode: # MachineOperationMode (OPC 40501): Setup is 2 as in MachineryOperationMode; other codes differ
-        browse_path: "` + base + `/nsu=` + mt + `;Monitoring/MachineTool/OperationMode"
+		s += `      operation_mode:` + text + `
+        browse_path: "` + base + `/nsu=` + mach + `;MachineryBuildingBlocks/MachineryOperationMode/0:CurrentState"
+        role: operation_mode
+        map: {None: 0, Maintenance: 1, Setup: 2, Processing: 3}
+      channel_state:
+        browse_path: "` + base + `/nsu=` + mt + `;Monitoring/Channel1/ChannelState"
+        role: channel_state
+`
+		if m1 {
+			s += `      program_state: # ProductionProgramStateMachine: Initializing 0, Running 1, Ended 2, Interrupted 3, Aborted 4
+        browse_path: "` + base + `/nsu=` + mt + `;Production/ActiveProgram/State/0:CurrentState/Number"
+        role: program_state
+`
+		}
+		s += `      spindle_speed_rpm:
+        browse_path: "` + base + `/nsu=` + mt + `;Monitoring/Spindle/nsu=` + v + `;ActSpeed"
+        role: spindle_speed_rpm
       parts_total:
         browse_path: "` + base + `/nsu=` + mt + `;Monitoring/MachineTool/nsu=` + di + `;OperationCounters/nsu=` + mt + `;PartsProducedInLifetime"
+        role: parts_total
         counter: true
-      spindle_speed_rpm:
-        browse_path: "` + base + `/nsu=` + mt + `;Monitoring/Spindle/nsu=` + v + `;ActSpeed"
+      # Monitoring/MachineTool/OperationMode is OPC 40501 MachineOperationMode (Manual 0, Automatic 1, Setup 2, ...), not MachineryOperationMode: no role
+      # alarm: OPC 40501 reports alarms as events (Notification/Messages), which the gateway does not read; map an alarm flag of the controller by hand
 `
-		if !itemState {
-			s += "      # machinery_item_state: MachineryBuildingBlocks/MachineryItemState/CurrentState has no Number; its text cannot be mapped\n"
+		if m1 {
+			s = strings.Replace(s, "      # Monitoring/MachineTool/OperationMode", "      # machinery_item_state: Monitoring/MachineTool/MachineryItemState not used (one signal per role)\n      # Monitoring/MachineTool/OperationMode", 1)
+			s += "      # parts_total: Production/Statistics/PartsProducedInLifetime not used (one signal per role)\n"
 		}
 		return s
 	}
@@ -95,31 +132,144 @@ func TestBrowseEmitConfigRuns(t *testing.T) {
 #     security_policy: None
 #     security_mode: None
 devices:
-` + machine("M1", true) + machine("M2", false)
+` + machine("M1", true) + machine("M2", false) + `  - id: p1
+    name: "P1"
+    kind: machine
+    source: mt
+    # OPC 40001-1 machine "P1" (nsu=` + v + `;s=P1)
+    signals:
+      machinery_item_state:` + text + `
+        browse_path: "Objects/nsu=` + mach + `;Machines/nsu=` + v + `;P1/nsu=` + mach + `;MachineryBuildingBlocks/MachineryItemState/0:CurrentState"
+        role: machinery_item_state
+        map: {NotAvailable: 0, OutOfService: 1, NotExecuting: 2, Executing: 3}
+      # operation_mode: no MachineryBuildingBlocks/MachineryOperationMode/CurrentState
+      # parts_total: no Monitoring/MachineTool/OperationCounters/PartsProducedInLifetime or Production/Statistics/PartsProducedInLifetime
+`
 	if got := out.String(); got != want {
 		t.Fatalf("emitted:\n%s\nwant:\n%s", got, want)
 	}
 
+	// 5 s windows closed 1 s after their end: the test needs no simulated clock, and the
+	// servers' own timestamps place every sample.
 	yml := fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
 admin: {listen: "127.0.0.1:0"}
 queue: {dir: %q}
+kpi: {windows: [5s], allowed_lateness: 1s}
 sources:
   opcua:
     - {name: mt, endpoint: %q, security_policy: None, publishing_interval: 100ms}
-`, t.TempDir()+"/queue", srv.URL) + out.String()
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
+sinks:
+  influx:
+    - {name: tsdb, url: %q, bucket: b, flush_interval: 100ms}
+`, t.TempDir()+"/queue", srv.URL, vm.URL) + out.String()
+	path := filepath.Join(t.TempDir(), "ws.yaml")
+	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := app.LoadConfig(path) // what `gateway validate` checks
 	if err != nil {
-		t.Fatalf("emitted configuration does not load: %v\n%s", err, yml)
+		t.Fatalf("emitted configuration does not validate: %v\n%s", err, yml)
 	}
 	lv := &lastValues{vals: map[string]float64{}}
 	runGatewayConfig(t, cfg, app.Options{Processors: []app.Processor{lv}})
 	wantVals := map[string]float64{
-		"m1.machinery_item_state": 3, "m1.operation_mode": 1, "m1.parts_total": 40, "m1.spindle_speed_rpm": 1200.5,
-		"m2.operation_mode": 2, "m2.parts_total": 1040, "m2.spindle_speed_rpm": 0,
+		"m1.machinery_item_state": 3, "m1.operation_mode": 3, "m1.channel_state": 0, "m1.program_state": 1,
+		"m1.parts_total": 40, "m1.spindle_speed_rpm": 1200.5,
+		"m2.machinery_item_state": 2, "m2.operation_mode": 2, "m2.channel_state": 1, "m2.parts_total": 1040,
+		"m2.spindle_speed_rpm": 0, "p1.machinery_item_state": 2,
 	}
-	msg := testsrv.WaitFor(15*time.Second, func() string { return lv.missing(wantVals) })
-	if msg != "" {
+	if msg := testsrv.WaitFor(15*time.Second, func() string { return lv.missing(wantVals) }); msg != "" {
 		t.Fatal(msg)
+	}
+
+	// Every value is in: w0 is the first window the states hold throughout. One second
+	// into w1 the counters go up by 3 (M1) and 2 (M2).
+	const win = 5 * time.Second
+	w0 := time.Now().Truncate(win).Add(win)
+	w1 := w0.Add(win)
+	time.Sleep(time.Until(w1.Add(time.Second)))
+	writeUInt64(ctx, t, srv.URL, mt, map[string]uint64{"M1.PartsProducedInLifetime": 43, "M2.PartsProducedInLifetime": 1042})
+
+	type key struct {
+		device string
+		start  time.Time
+	}
+	wantKPI := map[key]map[string]float64{}
+	for _, w := range []time.Time{w0, w1} {
+		parts1, parts2 := 0.0, 0.0
+		if w == w1 {
+			parts1, parts2 = 3, 2
+		}
+		wantKPI[key{"m1", w}] = map[string]float64{"running_s": 5, "idle_s": 0, "setup_s": 0, "alarm_s": 0, "offline_s": 0, "unknown_s": 0, "parts": parts1}
+		wantKPI[key{"m2", w}] = map[string]float64{"running_s": 0, "idle_s": 0, "setup_s": 5, "alarm_s": 0, "offline_s": 0, "unknown_s": 0, "parts": parts2}
+		wantKPI[key{"p1", w}] = map[string]float64{"running_s": 0, "idle_s": 5, "setup_s": 0, "alarm_s": 0, "offline_s": 0, "unknown_s": 0}
+	}
+	diff := func() string {
+		got := map[key]map[string]float64{}
+		for _, s := range vm.Export(`{__name__=~"device_kpi_.*",window="5s"}`) {
+			k := key{s.Labels["device"], time.UnixMilli(s.Timestamp)}
+			if got[k] == nil {
+				got[k] = map[string]float64{}
+			}
+			got[k][strings.TrimPrefix(s.Labels["__name__"], "device_kpi_")] = s.Value
+		}
+		var bad []string
+		for k, wf := range wantKPI {
+			for f, wv := range wf {
+				if gv, ok := got[k][f]; !ok || gv != wv {
+					bad = append(bad, fmt.Sprintf("%s %s %s = %v (present %v), want %v", k.device, k.start.UTC().Format("15:04:05"), f, gv, ok, wv))
+				}
+			}
+		}
+		sort.Strings(bad)
+		return strings.Join(bad, "\n")
+	}
+	if msg := testsrv.WaitFor(20*time.Second, diff); msg != "" {
+		t.Fatalf("device_kpi:\n%s", msg)
+	}
+}
+
+// writeUInt64 writes UInt64 values to the variables named by string ids in namespace
+// nsu of the OPC UA server at url.
+func writeUInt64(ctx context.Context, t *testing.T, url, nsu string, vals map[string]uint64) {
+	t.Helper()
+	c, err := opcua.NewClient(url, opcua.SecurityMode(ua.MessageSecurityModeNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	ns := -1
+	for i, u := range c.Namespaces() {
+		if u == nsu {
+			ns = i
+		}
+	}
+	if ns < 0 {
+		t.Fatalf("namespace %q not in %q", nsu, c.Namespaces())
+	}
+	req := &ua.WriteRequest{}
+	ids := make([]string, 0, len(vals))
+	for id := range vals {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		req.NodesToWrite = append(req.NodesToWrite, &ua.WriteValue{
+			NodeID: ua.NewStringNodeID(uint16(ns), id), AttributeID: ua.AttributeIDValue,
+			Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(vals[id])},
+		})
+	}
+	res, err := c.Write(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range res.Results {
+		if st != ua.StatusOK {
+			t.Fatalf("write %s: %v", ids[i], st)
+		}
 	}
 }
 
@@ -184,7 +334,7 @@ sources:
 	for _, d := range cfg.Devices {
 		ids = append(ids, d.ID)
 	}
-	if got, want := strings.Join(ids, " "), "m1 m2 m3_id_injected_kind_cnc_31m panel_id_injected_kind_cnc_31m"; got != want {
+	if got, want := strings.Join(ids, " "), "m1 m2 p1 m3_id_injected_kind_cnc_31m panel_id_injected_kind_cnc_31m"; got != want {
 		t.Errorf("devices %s, want %s", got, want)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -50,19 +51,19 @@ func kpiConfig(cfg *config.Config) (kpi.Config, []kpi.Device, error) {
 		kc.Shifts = append(kc.Shifts, ks)
 	}
 	w := &cfg.Workshop
-	kc.WorkshopTags = []point.Tag{{Key: "enterprise", Value: w.Enterprise}, {Key: "park", Value: w.Park},
-		{Key: "region", Value: w.Region}, {Key: "workshop", Value: w.ID}}
+	kc.WorkshopTags = []point.Tag{{Key: schema.TagEnterprise, Value: w.Enterprise}, {Key: schema.TagPark, Value: w.Park},
+		{Key: schema.TagRegion, Value: w.Region}, {Key: schema.TagWorkshop, Value: w.ID}}
 	devices := make([]kpi.Device, 0, len(cfg.Devices))
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
 		tags := IdentityTags(w, d)
 		if d.Smart {
 			// device_kpi marks smart equipment, so the aggregator can count the units in service.
-			tags = append(tags, point.Tag{Key: "smart", Value: "1"})
+			tags = append(tags, point.Tag{Key: schema.TagSmart, Value: schema.SmartTrue})
 		}
 		if d.Vendor != "" {
 			// device_kpi carries the maker, so the aggregator can count makers in service.
-			tags = append(tags, point.Tag{Key: "vendor", Value: d.Vendor})
+			tags = append(tags, point.Tag{Key: schema.TagVendor, Value: d.Vendor})
 		}
 		devices = append(devices, kpi.Device{
 			ID: d.ID, Kind: d.Kind, Vendor: d.Vendor, Source: d.Source, Tags: tags,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // lastValues is a pipeline.Processor that keeps, for every configured signal of every
@@ -116,12 +117,12 @@ func (lw *lastWindows) record(b point.Batch) {
 	defer lw.mu.Unlock()
 	for i := range b {
 		p := &b[i]
-		if p.Measurement != "workshop_kpi" {
+		if p.Measurement != schema.WorkshopKPI {
 			continue
 		}
 		name := ""
 		for _, t := range p.Tags {
-			if t.Key == "window" {
+			if t.Key == schema.TagWindow {
 				name = t.Value
 			}
 		}

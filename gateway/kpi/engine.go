@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // Stats counts what the engine did with its input, for the gateway's /metrics.
@@ -203,7 +204,7 @@ func New(cfg Config, devices []Device) (*Engine, error) {
 	for _, w := range sizes {
 		name := windowName(w)
 		e.series = append(e.series, series{size: int64(w), name: name})
-		e.shopTags = append(e.shopTags, withTag(shop, point.Tag{Key: "window", Value: name}))
+		e.shopTags = append(e.shopTags, withTag(shop, point.Tag{Key: schema.TagWindow, Value: name}))
 	}
 	for i, d := range devices {
 		if err := e.addDevice(i, d); err != nil {
@@ -256,14 +257,14 @@ func (e *Engine) addDevice(i int, d Device) error {
 	kind := strings.ToLower(d.Kind)
 	dev.meter = strings.HasSuffix(kind, "meter")
 	base := d.Tags
-	if !hasTag(base, "device") {
-		base = withTag(base, point.Tag{Key: "device", Value: d.ID})
+	if !hasTag(base, schema.TagDevice) {
+		base = withTag(base, point.Tag{Key: schema.TagDevice, Value: d.ID})
 	}
-	if !hasTag(base, "kind") && d.Kind != "" {
-		base = withTag(base, point.Tag{Key: "kind", Value: d.Kind})
+	if !hasTag(base, schema.TagKind) && d.Kind != "" {
+		base = withTag(base, point.Tag{Key: schema.TagKind, Value: d.Kind})
 	}
 	for _, s := range e.series {
-		dev.tags = append(dev.tags, withTag(base, point.Tag{Key: "window", Value: s.name}))
+		dev.tags = append(dev.tags, withTag(base, point.Tag{Key: schema.TagWindow, Value: s.name}))
 	}
 	e.byID[d.ID] = dev.idx
 	if d.Source != "" {

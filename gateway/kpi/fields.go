@@ -4,12 +4,13 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // Field names of device_kpi in the order written; docs/metrics.md defines them.
 var (
 	stateOrder  = [...]State{StateRunning, StateIdle, StateSetup, StateAlarm, StateOffline, StateUnknown}
-	stateFields = [numStates]string{"unknown_s", "offline_s", "alarm_s", "setup_s", "running_s", "idle_s"}
+	stateFields = [numStates]string{schema.FieldUnknownS, schema.FieldOfflineS, schema.FieldAlarmS, schema.FieldSetupS, schema.FieldRunningS, schema.FieldIdleS}
 )
 
 // fieldList appends only finite values: a KPI that cannot be computed is absent, never
@@ -50,16 +51,16 @@ func (e *Engine) deviceFields(d *device, a *devAcc) []point.Field {
 		fs.add(stateFields[st], seconds(a.ns[st]))
 	}
 	if d.has.has(roleParts) {
-		fs.add("parts", a.parts)
+		fs.add(schema.FieldParts, a.parts)
 	}
 	if d.production() {
-		fs.ratio("availability", float64(a.runPlanNS), float64(a.planNS))
+		fs.ratio(schema.FieldAvailability, float64(a.runPlanNS), float64(a.planNS))
 	}
 	if d.has.has(roleEnergy) || d.has.has(rolePower) {
-		fs.add("energy_kwh", a.energy)
+		fs.add(schema.FieldEnergyKWh, a.energy)
 	}
 	if d.has.has(roleWater) {
-		fs.add("water_m3", a.water)
+		fs.add(schema.FieldWaterM3, a.water)
 	}
 	return fs
 }
@@ -102,36 +103,36 @@ func (e *Engine) workshopFields(accs []devAcc) []point.Field {
 		}
 	}
 	fs := make(fieldList, 0, 18)
-	fs.add("equipment_total", total)
-	fs.add("equipment_key", key)
-	fs.add("equipment_cnc_key", cncKey)
-	fs.ratio("cnc_rate", cncKey, key)
-	fs.add("equipment_digital", digital)
-	fs.add("equipment_networked", float64(networked))
-	fs.ratio("networked_rate", float64(networked), digital)
-	fs.ratio("networked_rate_all", float64(networked), total)
-	fs.add("smart_equipment_in_service", float64(smart))
+	fs.add(schema.FieldEquipmentTotal, total)
+	fs.add(schema.FieldEquipmentKey, key)
+	fs.add(schema.FieldEquipmentCNCKey, cncKey)
+	fs.ratio(schema.FieldCNCRate, cncKey, key)
+	fs.add(schema.FieldEquipmentDigital, digital)
+	fs.add(schema.FieldEquipmentNetworked, float64(networked))
+	fs.ratio(schema.FieldNetworkedRate, float64(networked), digital)
+	fs.ratio(schema.FieldNetworkedRateAll, float64(networked), total)
+	fs.add(schema.FieldSmartEquipmentInService, float64(smart))
 	kgce := energy * e.cfg.KgcePerKWh
 	if hasParts {
-		fs.add("parts", parts)
-		fs.add("output_value_yuan", value)
+		fs.add(schema.FieldParts, parts)
+		fs.add(schema.FieldOutputValueYuan, value)
 	}
 	if hasEnergy {
-		fs.add("energy_kwh", energy)
-		fs.add("energy_kgce", kgce)
+		fs.add(schema.FieldEnergyKWh, energy)
+		fs.add(schema.FieldEnergyKgce, kgce)
 	}
 	if hasWater {
-		fs.add("water_m3", water)
+		fs.add(schema.FieldWaterM3, water)
 	}
 	if hasEnergy && hasParts {
-		fs.ratio("energy_kgce_per_part", kgce, parts)
+		fs.ratio(schema.FieldEnergyKgcePerPart, kgce, parts)
 	}
 	if hasEnergy && hasParts {
-		fs.ratio("energy_kgce_per_10k_yuan", kgce, value/1e4)
+		fs.ratio(schema.FieldEnergyKgcePer10kYuan, kgce, value/1e4)
 	}
 	if hasWater && hasParts {
-		fs.ratio("water_m3_per_10k_yuan", water, value/1e4)
+		fs.ratio(schema.FieldWaterM3Per10kYuan, water, value/1e4)
 	}
-	fs.ratio("availability", float64(run), float64(plan))
+	fs.ratio(schema.FieldAvailability, float64(run), float64(plan))
 	return fs
 }

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // State is a device's machine state; its integer code is what dashboards see.
@@ -201,7 +202,7 @@ func (c Config) Validate() error {
 	for i, t := range c.WorkshopTags {
 		if t.Key == "" || t.Value == "" {
 			errs = append(errs, fmt.Errorf("workshop_tags[%d]: empty key or value", i))
-		} else if t.Key == "window" {
+		} else if t.Key == schema.TagWindow {
 			errs = append(errs, fmt.Errorf("workshop_tags[%d]: key \"window\" is reserved", i))
 		}
 	}
@@ -263,9 +264,9 @@ const (
 	numRoles
 )
 
-var roleNames = [numRoles]string{"", "other", "machinery_item_state", "operation_mode",
-	"channel_state", "program_state", "alarm", "spindle_speed_rpm", "power_kw",
-	"parts_total", "energy_kwh_total", "water_m3_total"}
+var roleNames = [numRoles]string{"", "other", schema.RawMachineryItemState, schema.RawOperationMode,
+	schema.RawChannelState, schema.RawProgramState, schema.RawAlarm, schema.RawSpindleSpeedRPM, schema.RawPowerKW,
+	schema.RawPartsTotal, schema.RawEnergyKWhTotal, schema.RawWaterM3Total}
 
 func roleByName(name string) (role, bool) {
 	for r := roleMachine; r < numRoles; r++ {
@@ -302,8 +303,8 @@ const (
 	maxEvents         = 1 << 16
 	maxAhead          = int64(time.Hour)
 	maxTickGap        = int64(time.Hour)
-	measurementDevice = "device_kpi"
-	measurementShop   = "workshop_kpi"
+	measurementDevice = schema.DeviceKPI
+	measurementShop   = schema.WorkshopKPI
 )
 
 // clock is a parsed "HH:MM[:SS]".
@@ -332,18 +333,7 @@ func parseClock(s string) (clock, error) {
 func (c clock) seconds() int { return c.h*3600 + c.m*60 + c.s }
 
 // windowName is the "window" tag value: 1m, 1h, 1d, 15m, 30s.
-func windowName(w time.Duration) string {
-	switch {
-	case w%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", w/(24*time.Hour))
-	case w%time.Hour == 0:
-		return fmt.Sprintf("%dh", w/time.Hour)
-	case w%time.Minute == 0:
-		return fmt.Sprintf("%dm", w/time.Minute)
-	default:
-		return fmt.Sprintf("%ds", w/time.Second)
-	}
-}
+func windowName(w time.Duration) string { return schema.WindowName(w) }
 
 // withTag returns a sorted copy of tags with t added (replacing an equal key).
 func withTag(tags []point.Tag, add ...point.Tag) []point.Tag {

@@ -593,8 +593,10 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 	for _, g := range s.Gaps {
 		// A gap ends at a Tick, which the save follows: one reaching past the save would
 		// hide the windows after it.
+		// Only the part from the first window to restore on matters; a start before it
+		// (as early as 1677 in a damaged file) would only confuse the window arithmetic.
 		if end := min(g[1], saved); g[0] < end && end > w0 {
-			gaps = append(gaps, span{g[0], end})
+			gaps = append(gaps, span{max(g[0], w0), end})
 		}
 	}
 	if n > saved {
@@ -648,10 +650,12 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 		}
 		restoreCounters(d, sd, n)
 		sc := &sd.Carry
-		if max(sc.Done, sc.RawAt, sc.OutAt, sc.AccAt, sc.PT) > saved || sc.Data > saved+maxAhead {
+		if max(sc.Done, sc.RawAt, sc.OutAt, sc.AccAt, sc.PT) > saved || sc.Data > saved+maxAhead ||
+			min(sc.Done, sc.RawAt, sc.OutAt, sc.AccAt) < 0 || sc.PHas && sc.PT < 0 {
 			// A timeline ahead of its own save (the latest sample may be up to maxAhead
-			// ahead) would hold the device's state back until then: it starts afresh
-			// (unknown) instead.
+			// ahead) would hold the device's state back until then, and one before 1970
+			// was never written by an engine (a power reading from then would be
+			// integrated over centuries): the device starts afresh (unknown) instead.
 			d.c.init(w0)
 			e.insert(d, event{t: saved, kind: evReset})
 			continue

@@ -56,6 +56,50 @@ func TestTickOverrun(t *testing.T) {
 	}
 }
 
+// A damaged state file holding a power reading from 1677 (the least int64 time) before a
+// restored power sample: the device starts afresh, no energy is integrated over the
+// centuries between them (the difference used to wrap around into the integration gap
+// and book energy into a window dated 2262), and a state saved afterwards restores with
+// nothing dropped. FuzzLoadState found it.
+func TestLoadStatePowerReadingBefore1970(t *testing.T) {
+	data := []byte(`{"version":1,"saved_at":1709518800000000000,"location":"CST","windows":[60000000000,3600000000000,86400000000000],"horizon":1709518740000000000,"next":[1709518740000000000,1709517600000000000,1709481600000000000],"gaps":[[-9223372036854775808,1709518740000000000]],"devices":[{"id":"cnc1","carry":{"done":1709518740000000000,"any":true,"data":1709518700000000000,"raw_at":1709518700000000000,"out_at":1709518740000000000,"acc_at":1709518700000000000,"power_has":true,"power_t":-9223372036854775808,"power_kw":1},"events":[{"t":1709518750000000000,"kind":0,"role":"power_kw","v":2}]}]}`)
+	cst := time.FixedZone("CST", 8*3600)
+	now := time.Date(2024, 3, 4, 10, 25, 0, 0, cst)
+	devs := []Device{{ID: "cnc1", Kind: "cnc", Source: "opc", Signals: []string{"machinery_item_state", "power_kw"}}}
+	e, err := New(Config{Location: cst}, devs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.LoadState(bytes.NewReader(data), now); err != nil {
+		t.Fatal(err)
+	}
+	out := append(e.Tick(now), e.Tick(now.Add(2*time.Minute))...)
+	for _, p := range out {
+		if p.Time > now.Add(time.Hour).UnixNano() {
+			t.Errorf("window at %s emitted", time.Unix(0, p.Time).In(cst))
+		}
+		for _, f := range p.Fields {
+			if f.Key == "energy_kwh" && f.Value != 0 {
+				t.Errorf("%s window at %s: energy_kwh %v, want 0", p.Measurement, time.Unix(0, p.Time).In(cst), f.Value)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := e.SaveState(&buf, now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(Config{Location: cst}, devs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.LoadState(&buf, now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if d := again.Restored().Dropped; len(d) != 0 {
+		t.Fatalf("reload of a saved state dropped %+v", d)
+	}
+}
+
 // FuzzLoadState restores arbitrary state files: LoadState never panics, the Ticks after it
 // write at most maxDue windows per length, and a state saved after a Tick restores at
 // once without anything dropped.

@@ -282,12 +282,19 @@ func (e *Engine) integrate(d *device, c *carry, ev *event, s sink) {
 		c.pHas = false
 		return
 	}
-	if c.pHas && ev.t > c.pT && ev.t-c.pT <= e.maxGap && d.fromPower() {
+	if c.pHas && within(c.pT, ev.t, e.maxGap) && d.fromPower() {
 		s.energy(d.idx, c.pT, ev.t, c.pV, ev.v)
 	}
 	if !c.pHas || ev.t >= c.pT {
 		c.pHas, c.pT, c.pV = true, ev.t, ev.v
 	}
+}
+
+// within reports whether b is after a by at most gap. The difference is taken so that
+// instants far apart (a restored reading from 1677, say) never wrap around into range.
+func within(a, b, gap int64) bool {
+	d := b - a
+	return b > a && d > 0 && d <= gap
 }
 
 // carryPower integrates up to `to` when the next power sample is already known, so the
@@ -304,7 +311,7 @@ func (e *Engine) carryPower(d *device, c *carry, i int, to int64, s sink) {
 		if ev.kind != evSample || ev.role != rolePower {
 			continue
 		}
-		if ev.q == point.Bad || ev.t-c.pT > e.maxGap {
+		if ev.q == point.Bad || !within(c.pT, ev.t, e.maxGap) {
 			return
 		}
 		v := trapezoid{c.pT, ev.t, c.pV, ev.v}.at(to)

@@ -19,8 +19,8 @@ var machineToolJS []byte
 
 // MachineTool is a node-opcua OPC UA server on 127.0.0.1 (by default security None and
 // anonymous; MachineToolOptions adds security policies, users and trusted certificates)
-// whose address space is shaped like an OPC 40501 MachineTool server: two machines M1
-// and M2 under Objects/Machines with the Machinery, DI and MachineTool namespaces
+// whose address space is shaped like an OPC 40501 MachineTool server: two machine tools
+// M1 and M2 and an OPC 40001-1 machine P1 under Objects/Machines with the Machinery, DI and MachineTool namespaces
 // (nodeopcua/server.js describes the nodes). Unlike gopcua's server it implements
 // TranslateBrowsePathsToNodeIds. It can be stopped and started again on the same port,
 // with other options, to test restarts in which namespace indexes change.

@@ -21,6 +21,9 @@ import (
 	"time"
 )
 
+// startTimeout bounds how long a server may take to become ready.
+const startTimeout = 90 * time.Second
+
 // TB is the part of testing.TB the helpers need; testing.T satisfies it, and so can a
 // load harness outside tests.
 type TB interface {
@@ -95,7 +98,9 @@ func (p *process) start() {
 	p.cmd = cmd
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); logf.Close(); close(exited) }()
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: node-opcua generates a certificate at every start and influxd opens its
+	// stores, which took over 30 s on a 2-core machine running other tests.
+	deadline := time.Now().Add(startTimeout)
 	for !p.ready() {
 		select {
 		case <-exited:
@@ -106,7 +111,7 @@ func (p *process) start() {
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(p.logPath)
-			p.t.Fatalf("%s not ready after 30s:\n%s", p.name, tail(log, 3000))
+			p.t.Fatalf("%s not ready after %s:\n%s", p.name, startTimeout, tail(log, 3000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

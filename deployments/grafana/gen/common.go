@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // Datasource uids, fixed in provisioning/datasources/ganlink.yaml.
@@ -112,6 +116,27 @@ func qv(refID, expr, legend string) *prometheus.DataqueryBuilder {
 	return b
 }
 
+// Series names of the TSDB contract (gateway/schema) as VictoriaMetrics names them.
+func deviceKPI(field string) string   { return schema.VMName(schema.DeviceKPI, field) }
+func workshopKPI(field string) string { return schema.VMName(schema.WorkshopKPI, field) }
+func regionKPI(field string) string   { return schema.VMName(schema.RegionKPI, field) }
+func progressKPI(field string) string { return schema.VMName(schema.ProgrammeProgress, field) }
+
+// Label matchers: eq(tag, v) is tag="v", re a regex match, nre a negated one; sel joins
+// matchers.
+func eq(label, value string) string  { return label + "=" + strconv.Quote(value) }
+func re(label, value string) string  { return label + "=~" + strconv.Quote(value) }
+func nre(label, value string) string { return label + "!~" + strconv.Quote(value) }
+func sel(ms ...string) string        { return strings.Join(ms, ",") }
+
+// labelValuesOf is Grafana's label_values(selector, label) variable query.
+func labelValuesOf(selector, label string) string {
+	return fmt.Sprintf("label_values(%s, %s)", selector, label)
+}
+
+// legendOf is a legend showing a label's value.
+func legendOf(label string) string { return "{{" + label + "}}" }
+
 // labelVar is a single-value query variable over a label's values.
 func labelVar(name, label, query string) *dashboard.QueryVariableBuilder {
 	return dashboard.NewQueryVariableBuilder(name).Label(label).Datasource(vm).
@@ -121,12 +146,12 @@ func labelVar(name, label, query string) *dashboard.QueryVariableBuilder {
 
 // windowVar is the KPI window variable: the window tag of device_kpi and workshop_kpi.
 func windowVar() *dashboard.CustomVariableBuilder {
-	return dashboard.NewCustomVariableBuilder("window").Label("KPI window 统计窗口").
+	return dashboard.NewCustomVariableBuilder(schema.TagWindow).Label("KPI window 统计窗口").
 		Description("Window length of the device_kpi and workshop_kpi series (the gateway writes 1m, 1h and 1d by default).").
-		Values(dashboard.StringOrMap{String: ptr("1h,1d,1m")}).
-		Current(dashboard.VariableOption{Selected: ptr(true), Text: dashboard.StringOrArrayOfString{String: ptr("1h")},
-			Value: dashboard.StringOrArrayOfString{String: ptr("1h")}}).
-		Options([]dashboard.VariableOption{opt("1h", true), opt("1d", false), opt("1m", false)})
+		Values(dashboard.StringOrMap{String: ptr(strings.Join([]string{schema.Window1h, schema.Window1d, schema.Window1m}, ","))}).
+		Current(dashboard.VariableOption{Selected: ptr(true), Text: dashboard.StringOrArrayOfString{String: ptr(schema.Window1h)},
+			Value: dashboard.StringOrArrayOfString{String: ptr(schema.Window1h)}}).
+		Options([]dashboard.VariableOption{opt(schema.Window1h, true), opt(schema.Window1d, false), opt(schema.Window1m, false)})
 }
 
 func opt(v string, selected bool) dashboard.VariableOption {

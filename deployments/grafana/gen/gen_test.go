@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 const regenerate = "go run ./deployments/grafana/gen -out deployments/grafana/dashboards"
@@ -229,32 +231,20 @@ func readYAML(t *testing.T, path string, v any) {
 	}
 }
 
-// TestQueriesUseSchemaNames: every series name a dashboard query selects is one the
-// gateway or the aggregator writes (docs/metrics.md, docs/aggregator.md).
+// TestQueriesUseSchemaNames: every series name a dashboard query or variable selects is
+// one the gateway or the aggregator writes: a field of a measurement of gateway/schema
+// (or the raw power signal of the energy meters).
 func TestQueriesUseSchemaNames(t *testing.T) {
-	known := map[string]bool{"energy_meter_power_kw": true}
-	for _, f := range []string{"running_s", "idle_s", "setup_s", "alarm_s", "offline_s", "unknown_s", "parts",
-		"availability", "energy_kwh", "water_m3"} {
-		known["device_kpi_"+f] = true
+	known := map[string]bool{schema.VMName(schema.KindEnergyMeter, schema.RawPowerKW): true}
+	prefixes := []string{regexp.QuoteMeta(schema.KindEnergyMeter), regexp.QuoteMeta(schema.KindCNC)}
+	for m, fields := range schema.Measurements() {
+		prefixes = append(prefixes, regexp.QuoteMeta(m))
+		for _, f := range fields {
+			known[schema.VMName(m, f)] = true
+		}
 	}
-	for _, f := range []string{"equipment_total", "equipment_key", "equipment_cnc_key", "cnc_rate", "equipment_digital",
-		"equipment_networked", "networked_rate", "networked_rate_all", "smart_equipment_in_service", "parts",
-		"output_value_yuan", "energy_kwh", "energy_kgce", "water_m3", "energy_kgce_per_part", "energy_kgce_per_10k_yuan",
-		"water_m3_per_10k_yuan", "availability"} {
-		known["workshop_kpi_"+f] = true
-	}
-	for _, f := range []string{"workshops", "workshops_reporting", "equipment_total", "equipment_key", "equipment_cnc_key",
-		"equipment_digital", "cnc_rate", "networked_rate", "smart_equipment_in_service", "parts", "output_value_yuan",
-		"energy_kwh", "energy_tce", "water_m3", "energy_kgce_per_10k_yuan", "water_m3_per_10k_yuan",
-		"energy_intensity_change", "energy_intensity_change_target", "energy_target_met",
-		"water_intensity_change", "water_intensity_change_target", "water_target_met"} {
-		known["region_kpi_"+f] = true
-	}
-	for _, f := range []string{"smart_equipment", "digital_workshops", "smart_equipment_makers", "smart_bases"} {
-		known["programme_progress_"+f] = true
-		known["programme_progress_"+f+"_target"] = true
-	}
-	name := regexp.MustCompile(`\b((?:device_kpi|workshop_kpi|region_kpi|programme_progress|energy_meter|cnc)_\w+)\s*\{`)
+	sort.Strings(prefixes)
+	name := regexp.MustCompile(`\b((?:` + strings.Join(prefixes, "|") + `)_\w+)`)
 	used := map[string]bool{}
 	for file, d := range loadDashboards(t) {
 		var exprs []string

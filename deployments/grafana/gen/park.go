@@ -8,10 +8,12 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // parkSel selects the workshops of one park and KPI window.
-const parkSel = `region="$region",park="$park",window="$window"`
+var parkSel = sel(eq(schema.TagRegion, "$region"), eq(schema.TagPark, "$park"), eq(schema.TagWindow, "$window"))
 
 // Digital-workshop thresholds (GB/T 37393-2019 defaults, docs/metrics.md §6): the park
 // table colours each criterion against them.
@@ -35,19 +37,22 @@ const (
 
 // parkRange aggregates a workshop_kpi field per workshop over the dashboard's range.
 func parkRange(fn, field string) string {
-	return fmt.Sprintf(`sum by (workshop) (%s(workshop_kpi_%s{%s}[$__range]))`, fn, field, parkSel)
+	return fmt.Sprintf(`sum by (%s) (%s(%s{%s}[$__range]))`, schema.TagWorkshop, fn, workshopKPI(field), parkSel)
 }
 
 func parkQueries() (cnc, networked, digital, criteria, energy, water, parts, output string) {
-	cnc = fmt.Sprintf(`max by (workshop) (last_over_time(workshop_kpi_cnc_rate{%s}[$__range]))`, parkSel)
-	networked = fmt.Sprintf(`%s / %s`, parkRange("sum_over_time", "equipment_networked"), parkRange("sum_over_time", "equipment_digital"))
-	digital = fmt.Sprintf(`max by (workshop) (last_over_time(workshop_kpi_equipment_digital{%s}[$__range])) / max by (workshop) (last_over_time(workshop_kpi_equipment_total{%s}[$__range]))`, parkSel, parkSel)
+	last := func(field string) string {
+		return fmt.Sprintf(`max by (%s) (last_over_time(%s{%s}[$__range]))`, schema.TagWorkshop, workshopKPI(field), parkSel)
+	}
+	cnc = last(schema.FieldCNCRate)
+	networked = fmt.Sprintf(`%s / %s`, parkRange("sum_over_time", schema.FieldEquipmentNetworked), parkRange("sum_over_time", schema.FieldEquipmentDigital))
+	digital = fmt.Sprintf(`%s / %s`, last(schema.FieldEquipmentDigital), last(schema.FieldEquipmentTotal))
 	criteria = fmt.Sprintf("(%s >= bool %g)\n* (%s >= bool %g)\n* (%s >= bool %g)",
 		cnc, thresholdCNCRate, networked, thresholdNetworked, digital, thresholdDigitalRatio)
-	output = parkRange("sum_over_time", "output_value_yuan")
-	energy = fmt.Sprintf(`%s / (%s > 0) * 10000`, parkRange("sum_over_time", "energy_kgce"), output)
-	water = fmt.Sprintf(`%s / (%s > 0) * 10000`, parkRange("sum_over_time", "water_m3"), output)
-	parts = parkRange("sum_over_time", "parts")
+	output = parkRange("sum_over_time", schema.FieldOutputValueYuan)
+	energy = fmt.Sprintf(`%s / (%s > 0) * 10000`, parkRange("sum_over_time", schema.FieldEnergyKgce), output)
+	water = fmt.Sprintf(`%s / (%s > 0) * 10000`, parkRange("sum_over_time", schema.FieldWaterM3), output)
+	parts = parkRange("sum_over_time", schema.FieldParts)
 	return
 }
 
@@ -56,7 +61,7 @@ func parkDashboard() *dashboard.DashboardBuilder {
 	byWorkshop := func(title, desc, unit, field string) *timeseries.PanelBuilder {
 		return timeseries.NewPanelBuilder().Title(title).Description(desc).Datasource(vm).Unit(unit).
 			Span(12).Height(8).LineInterpolation(common.LineInterpolationStepAfter).FillOpacity(0).
-			WithTarget(q("A", fmt.Sprintf(`workshop_kpi_%s{%s}`, field, parkSel), "{{workshop}}")).
+			WithTarget(q("A", fmt.Sprintf(`%s{%s}`, workshopKPI(field), parkSel), legendOf(schema.TagWorkshop))).
 			Legend(legendTable("mean", "lastNotNull")).Tooltip(tooltipMulti())
 	}
 	yesNo := valueText([3]string{"1", "yes 是", "green"}, [3]string{"0", "no 否", "red"})
@@ -68,8 +73,8 @@ func parkDashboard() *dashboard.DashboardBuilder {
 		Time("now-7d", "now").
 		Refresh("5m").
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
-		WithVariable(labelVar("region", "Region 地区", "label_values(workshop_kpi_equipment_total, region)")).
-		WithVariable(labelVar("park", "Park 园区", `label_values(workshop_kpi_equipment_total{region="$region"}, park)`)).
+		WithVariable(labelVar(schema.TagRegion, "Region 地区", labelValuesOf(workshopKPI(schema.FieldEquipmentTotal), schema.TagRegion))).
+		WithVariable(labelVar(schema.TagPark, "Park 园区", labelValuesOf(workshopKPI(schema.FieldEquipmentTotal)+"{"+eq(schema.TagRegion, "$region")+"}", schema.TagPark))).
 		WithVariable(windowVar()).
 		WithPanel(table.NewPanelBuilder().Title("Workshops 车间 (selected time range)").
 			Description(fmt.Sprintf("One row per workshop over the selected range. Rates and intensities are ratios of sums over the windows, as the aggregator computes them. "+
@@ -86,10 +91,10 @@ func parkDashboard() *dashboard.DashboardBuilder {
 			WithTarget(qi("G", parts, "")).
 			WithTarget(qi("H", output, "")).
 			WithTransformation(merge()).
-			WithTransformation(organize(map[string]string{"workshop": "Workshop 车间",
+			WithTransformation(organize(map[string]string{schema.TagWorkshop: "Workshop 车间",
 				"Value #A": colCNC, "Value #B": colNetworked, "Value #C": colDigital, "Value #D": colCriteria,
 				"Value #E": colEnergy, "Value #F": colWater, "Value #G": colParts, "Value #H": colOutput},
-				[]string{"workshop", "Value #D", "Value #A", "Value #B", "Value #C", "Value #E", "Value #F", "Value #G", "Value #H"})).
+				[]string{schema.TagWorkshop, "Value #D", "Value #A", "Value #B", "Value #C", "Value #E", "Value #F", "Value #G", "Value #H"})).
 			Footer(noFooter()).SortBy([]cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName("Workshop 车间")}).
 			Overrides(overrides{
 				byName(colCNC, unitProp("percentunit"), decimalsProp(1), cellColorBackground(), thresholdsValue("red", thresholdCNCRate, "green")),
@@ -101,19 +106,19 @@ func parkDashboard() *dashboard.DashboardBuilder {
 				byName(colParts, decimalsProp(0)),
 				byName(colOutput, unitProp("currencyCNY"), decimalsProp(0)),
 			})).
-		WithPanel(byWorkshop("CNC rate 数控化率", "Per workshop and window (target ≥ 60 %).", "percentunit", "cnc_rate").
+		WithPanel(byWorkshop("CNC rate 数控化率", "Per workshop and window (target ≥ 60 %).", "percentunit", schema.FieldCNCRate).
 			Min(0).Max(1).Thresholds(thresholds("red", thresholdCNCRate, "green")).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))).
-		WithPanel(byWorkshop("Networking rate 联网率", "Per workshop and window: equipment with good data ÷ digital equipment (target ≥ 90 %).", "percentunit", "networked_rate").
+		WithPanel(byWorkshop("Networking rate 联网率", "Per workshop and window: equipment with good data ÷ digital equipment (target ≥ 90 %).", "percentunit", schema.FieldNetworkedRate).
 			Min(0).Max(1).Thresholds(thresholds("red", thresholdNetworked, "green")).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))).
-		WithPanel(byWorkshop("Energy intensity 能耗强度", "Per workshop and window: kgce per 10 000 yuan of output.", "suffix: kgce/万元", "energy_kgce_per_10k_yuan").
+		WithPanel(byWorkshop("Energy intensity 能耗强度", "Per workshop and window: kgce per 10 000 yuan of output.", "suffix: kgce/万元", schema.FieldEnergyKgcePer10kYuan).
 			Decimals(1)).
-		WithPanel(byWorkshop("Energy per part 单件能耗", "Per workshop and window: kgce per part.", "suffix: kgce", "energy_kgce_per_part").
+		WithPanel(byWorkshop("Energy per part 单件能耗", "Per workshop and window: kgce per part.", "suffix: kgce", schema.FieldEnergyKgcePerPart).
 			Decimals(3)).
-		WithPanel(byWorkshop("Parts 产量", "Per workshop and window.", "short", "parts").
+		WithPanel(byWorkshop("Parts 产量", "Per workshop and window.", "short", schema.FieldParts).
 			DrawStyle(common.GraphDrawStyleBars).FillOpacity(70).
 			Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal))).
-		WithPanel(byWorkshop("Water intensity 水耗强度", "Per workshop and window: m³ of fresh water per 10 000 yuan of output.", "suffix: m³/万元", "water_m3_per_10k_yuan").
+		WithPanel(byWorkshop("Water intensity 水耗强度", "Per workshop and window: m³ of fresh water per 10 000 yuan of output.", "suffix: m³/万元", schema.FieldWaterM3Per10kYuan).
 			Decimals(2))
 }

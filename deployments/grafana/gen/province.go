@@ -10,6 +10,8 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // The province dashboard reads the aggregator's write-back (docs/aggregator.md): one
@@ -18,19 +20,19 @@ import (
 //
 // The province variable's value is the two-digit province prefix (its text is the full
 // code), so that the city variable can list that province's cities.
-const (
-	provinceSel = `level="province",region="${province}0000"`
-	citySel     = `level="city",region=~"$city"`
+var (
+	provinceSel = sel(eq(schema.TagLevel, "province"), eq(schema.TagRegion, "${province}0000"))
+	citySel     = sel(eq(schema.TagLevel, "city"), re(schema.TagRegion, "$city"))
 )
 
 // programmes are the 万千百十 figures of programme_progress, with their targets' fields.
 var programmes = []struct {
 	field, title, legend string
 }{
-	{"smart_equipment", "万 · Smart equipment in service 智能装备", "万 smart equipment 智能装备"},
-	{"digital_workshops", "千 · Digital workshops 数字化车间", "千 digital workshops 数字化车间"},
-	{"smart_equipment_makers", "百 · Smart-equipment makers 智能装备制造商", "百 makers 制造商"},
-	{"smart_bases", "十 · Smart manufacturing bases 智能制造基地", "十 bases 基地"},
+	{schema.FieldSmartEquipment, "万 · Smart equipment in service 智能装备", "万 smart equipment 智能装备"},
+	{schema.FieldDigitalWorkshops, "千 · Digital workshops 数字化车间", "千 digital workshops 数字化车间"},
+	{schema.FieldSmartEquipmentMakers, "百 · Smart-equipment makers 智能装备制造商", "百 makers 制造商"},
+	{schema.FieldSmartBases, "十 · Smart manufacturing bases 智能制造基地", "十 bases 基地"},
 }
 
 // latest is the newest write-back value of a series in the dashboard's range.
@@ -46,9 +48,9 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 		Time("now-30d", "now").
 		Refresh("15m").
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
-		WithVariable(labelVar("province", "Province 省", `label_values(programme_progress_smart_equipment{level="province"}, region)`).
+		WithVariable(labelVar("province", "Province 省", labelValuesOf(progressKPI(schema.FieldSmartEquipment)+"{"+eq(schema.TagLevel, "province")+"}", schema.TagRegion)).
 			Regex(`/^(?<text>(?<value>\d\d)0000)$/`)).
-		WithVariable(labelVar("city", "Cities 城市", `label_values(region_kpi_workshops{level="city",region=~"${province}[0-9]{4}"}, region)`).
+		WithVariable(labelVar("city", "Cities 城市", labelValuesOf(regionKPI(schema.FieldWorkshops)+"{"+sel(eq(schema.TagLevel, "city"), re(schema.TagRegion, "${province}[0-9]{4}"))+"}", schema.TagRegion)).
 			Multi(true).IncludeAll(true).
 			Current(dashboard.VariableOption{Selected: ptr(true), Text: dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
 				Value: dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}}})).
@@ -58,8 +60,8 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 		b = b.WithPanel(stat.NewPanelBuilder().Title(p.title).
 			Description(fmt.Sprintf("programme_progress %s of the province in the newest write-back, and its target.", p.field)).
 			Datasource(vm).Span(6).Height(5).Unit("short").Decimals(0).
-			WithTarget(qv("A", latest("programme_progress_"+p.field, provinceSel), "reached 已完成")).
-			WithTarget(qv("B", latest("programme_progress_"+p.field+"_target", provinceSel), "target 目标")).
+			WithTarget(qv("A", latest(progressKPI(p.field), provinceSel), "reached 已完成")).
+			WithTarget(qv("B", latest(progressKPI(p.field+schema.TargetSuffix), provinceSel), "target 目标")).
 			ReduceOptions(reduceLast()).TextMode(common.BigValueTextModeValueAndName).
 			ColorMode(common.BigValueColorModeValue).GraphMode(common.BigValueGraphModeNone).
 			Orientation(common.VizOrientationHorizontal).Thresholds(thresholds("blue")).
@@ -78,7 +80,7 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 	for i, p := range programmes {
 		ref := string(rune('A' + i))
 		ratio := func(f func(string, string) string) string {
-			return fmt.Sprintf("%s / %s", f("programme_progress_"+p.field, provinceSel), f("programme_progress_"+p.field+"_target", provinceSel))
+			return fmt.Sprintf("%s / %s", f(progressKPI(p.field), provinceSel), f(progressKPI(p.field+schema.TargetSuffix), provinceSel))
 		}
 		progress = progress.WithTarget(qv(ref, ratio(latest), p.legend))
 		progressTS = progressTS.WithTarget(q(ref, ratio(func(m, s string) string { return fmt.Sprintf("%s{%s}", m, s) }), p.legend))
@@ -90,27 +92,27 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 		metric, name, unit string
 		decimals           int
 	}{
-		{"region_kpi_workshops", "Workshops 车间", "short", 0},
-		{"region_kpi_workshops_reporting", "Reporting 上报", "short", 0},
-		{"programme_progress_smart_equipment", "Smart equipment 智能装备", "short", 0},
-		{"programme_progress_digital_workshops", "Digital workshops 数字化车间", "short", 0},
-		{"region_kpi_cnc_rate", "CNC rate 数控化率", "percentunit", 1},
-		{"region_kpi_networked_rate", "Networking rate 联网率", "percentunit", 1},
-		{"region_kpi_energy_kgce_per_10k_yuan", "Energy intensity 能耗强度 (kgce/万元)", "short", 1},
-		{"region_kpi_energy_intensity_change", "Energy vs baseline 能耗强度变化", "percentunit", 1},
-		{"region_kpi_water_m3_per_10k_yuan", "Water intensity 水耗强度 (m³/万元)", "short", 2},
-		{"region_kpi_water_intensity_change", "Water vs baseline 水耗强度变化", "percentunit", 1},
+		{regionKPI(schema.FieldWorkshops), "Workshops 车间", "short", 0},
+		{regionKPI(schema.FieldWorkshopsReporting), "Reporting 上报", "short", 0},
+		{progressKPI(schema.FieldSmartEquipment), "Smart equipment 智能装备", "short", 0},
+		{progressKPI(schema.FieldDigitalWorkshops), "Digital workshops 数字化车间", "short", 0},
+		{regionKPI(schema.FieldCNCRate), "CNC rate 数控化率", "percentunit", 1},
+		{regionKPI(schema.FieldNetworkedRate), "Networking rate 联网率", "percentunit", 1},
+		{regionKPI(schema.FieldEnergyKgcePer10kYuan), "Energy intensity 能耗强度 (kgce/万元)", "short", 1},
+		{regionKPI(schema.FieldEnergyIntensityChange), "Energy vs baseline 能耗强度变化", "percentunit", 1},
+		{regionKPI(schema.FieldWaterM3Per10kYuan), "Water intensity 水耗强度 (m³/万元)", "short", 2},
+		{regionKPI(schema.FieldWaterIntensityChange), "Water vs baseline 水耗强度变化", "percentunit", 1},
 	}
 	cities := table.NewPanelBuilder().Title("Cities 城市 (newest write-back)").
 		Description("The roll-up of each city's workshops over the aggregator's write-back period; intensity changes against the city's baseline year (negative is better; targets −18 % energy, −10 % water by default).").
 		Datasource(vm).Span(24).Height(9).
 		WithTransformation(merge())
-	rename := map[string]string{"region": "Region 地区"}
-	order := []string{"region"}
+	rename := map[string]string{schema.TagRegion: "Region 地区"}
+	order := []string{schema.TagRegion}
 	var ov overrides
 	for i, c := range cityCols {
 		ref := string(rune('A' + i))
-		cities = cities.WithTarget(qi(ref, fmt.Sprintf(`max by (region) (%s)`, latest(c.metric, citySel)), ""))
+		cities = cities.WithTarget(qi(ref, fmt.Sprintf(`max by (%s) (%s)`, schema.TagRegion, latest(c.metric, citySel)), ""))
 		rename["Value #"+ref] = c.name
 		order = append(order, "Value #"+ref)
 		ov = append(ov, byName(c.name, unitProp(c.unit), decimalsProp(c.decimals)))
@@ -123,38 +125,38 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 
 	cityBars := func(title, desc, metric, unit string) *bargauge.PanelBuilder {
 		return bargauge.NewPanelBuilder().Title(title).Description(desc).Datasource(vm).Span(6).Height(8).Unit(unit).
-			WithTarget(qv("A", fmt.Sprintf(`max by (region) (%s)`, latest(metric, citySel)), "{{region}}")).
+			WithTarget(qv("A", fmt.Sprintf(`max by (%s) (%s)`, schema.TagRegion, latest(metric, citySel)), legendOf(schema.TagRegion))).
 			DisplayMode(common.BarGaugeDisplayModeBasic).Orientation(common.VizOrientationHorizontal).
 			ReduceOptions(reduceLast()).Min(0)
 	}
 	b = b.WithRow(dashboard.NewRowBuilder("Cities compared 城市对比")).
 		WithPanel(cities).
-		WithPanel(cityBars("Digital workshops 数字化车间", "Qualified digital workshops per city.", "programme_progress_digital_workshops", "short").
+		WithPanel(cityBars("Digital workshops 数字化车间", "Qualified digital workshops per city.", progressKPI(schema.FieldDigitalWorkshops), "short").
 			Thresholds(thresholds("blue")).Decimals(0)).
-		WithPanel(cityBars("Smart equipment 智能装备", "Smart equipment in service per city.", "programme_progress_smart_equipment", "short").
+		WithPanel(cityBars("Smart equipment 智能装备", "Smart equipment in service per city.", progressKPI(schema.FieldSmartEquipment), "short").
 			Thresholds(thresholds("blue")).Decimals(0)).
-		WithPanel(cityBars("CNC rate 数控化率", "Σ NC key-process equipment ÷ Σ key-process equipment per city (target ≥ 60 %).", "region_kpi_cnc_rate", "percentunit").
+		WithPanel(cityBars("CNC rate 数控化率", "Σ NC key-process equipment ÷ Σ key-process equipment per city (target ≥ 60 %).", regionKPI(schema.FieldCNCRate), "percentunit").
 			Max(1).Thresholds(thresholds("red", thresholdCNCRate, "green"))).
-		WithPanel(cityBars("Energy intensity 能耗强度", "kgce per 10 000 yuan of output per city.", "region_kpi_energy_kgce_per_10k_yuan", "suffix: kgce/万元").
+		WithPanel(cityBars("Energy intensity 能耗强度", "kgce per 10 000 yuan of output per city.", regionKPI(schema.FieldEnergyKgcePer10kYuan), "suffix: kgce/万元").
 			Thresholds(thresholds("blue")).Decimals(1))
 
 	// Intensity against the baseline year.
-	change := func(title, desc, field string) *timeseries.PanelBuilder {
+	change := func(title, desc, field, target string) *timeseries.PanelBuilder {
 		return timeseries.NewPanelBuilder().Title(title).Description(desc).Datasource(vm).Span(12).Height(8).
 			Unit("percentunit").LineInterpolation(common.LineInterpolationStepAfter).
-			WithTarget(q("A", fmt.Sprintf(`region_kpi_%s_intensity_change{%s}`, field, provinceSel), "province 全省")).
-			WithTarget(q("B", fmt.Sprintf(`region_kpi_%s_intensity_change{%s}`, field, citySel), "{{region}}")).
-			WithTarget(q("C", fmt.Sprintf(`region_kpi_%s_intensity_change_target{%s}`, field, provinceSel), "target 目标")).
+			WithTarget(q("A", fmt.Sprintf(`%s{%s}`, regionKPI(field), provinceSel), "province 全省")).
+			WithTarget(q("B", fmt.Sprintf(`%s{%s}`, regionKPI(field), citySel), legendOf(schema.TagRegion))).
+			WithTarget(q("C", fmt.Sprintf(`%s{%s}`, regionKPI(target), provinceSel), "target 目标")).
 			OverrideByName("province 全省", []dashboard.DynamicConfigValue{{Id: "custom.lineWidth", Value: 3}}).
 			OverrideByName("target 目标", []dashboard.DynamicConfigValue{dashedProp(),
 				{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": "red"}}}).
 			Legend(legendTable("lastNotNull")).Tooltip(tooltipMulti())
 	}
-	met := func(title, field string) *stat.PanelBuilder {
+	met := func(title, what, field string) *stat.PanelBuilder {
 		return stat.NewPanelBuilder().Title(title).
-			Description(fmt.Sprintf("Whether the province's %s intensity change against the baseline year meets its target (newest write-back).", field)).
+			Description(fmt.Sprintf("Whether the province's %s intensity change against the baseline year meets its target (newest write-back).", what)).
 			Datasource(vm).Span(6).Height(4).
-			WithTarget(qv("A", latest("region_kpi_"+field+"_target_met", provinceSel), "")).
+			WithTarget(qv("A", latest(regionKPI(field), provinceSel), "")).
 			Mappings(valueText([3]string{"1", "met 达标", "green"}, [3]string{"0", "not met 未达标", "red"})).
 			ReduceOptions(reduceLast()).ColorMode(common.BigValueColorModeBackground).
 			GraphMode(common.BigValueGraphModeNone).TextMode(common.BigValueTextModeValue).
@@ -164,16 +166,18 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 		return stat.NewPanelBuilder().Title(title).
 			Description("The province's intensity over the write-back period (newest write-back).").
 			Datasource(vm).Span(6).Height(4).Unit(unit).Decimals(decimals).
-			WithTarget(qv("A", latest("region_kpi_"+field, provinceSel), "")).
+			WithTarget(qv("A", latest(regionKPI(field), provinceSel), "")).
 			ReduceOptions(reduceLast()).ColorMode(common.BigValueColorModeValue).
 			GraphMode(common.BigValueGraphModeNone).TextMode(common.BigValueTextModeValue).
 			Orientation(common.VizOrientationAuto).Thresholds(thresholds("blue"))
 	}
 	return b.WithRow(dashboard.NewRowBuilder("Intensity against baseline 较基准年强度变化")).
-		WithPanel(intensity("Energy intensity 能耗强度", "energy_kgce_per_10k_yuan", "suffix: kgce/万元", 1)).
-		WithPanel(met("Energy target 能耗目标", "energy")).
-		WithPanel(intensity("Water intensity 水耗强度", "water_m3_per_10k_yuan", "suffix: m³/万元", 2)).
-		WithPanel(met("Water target 水耗目标", "water")).
-		WithPanel(change("Energy intensity vs baseline 能耗强度变化", "Change of kgce per 10 000 yuan against the baseline year: province, cities and the target (default −18 %).", "energy")).
-		WithPanel(change("Water intensity vs baseline 水耗强度变化", "Change of m³ per 10 000 yuan against the baseline year: province, cities and the target (default −10 %).", "water"))
+		WithPanel(intensity("Energy intensity 能耗强度", schema.FieldEnergyKgcePer10kYuan, "suffix: kgce/万元", 1)).
+		WithPanel(met("Energy target 能耗目标", "energy", schema.FieldEnergyTargetMet)).
+		WithPanel(intensity("Water intensity 水耗强度", schema.FieldWaterM3Per10kYuan, "suffix: m³/万元", 2)).
+		WithPanel(met("Water target 水耗目标", "water", schema.FieldWaterTargetMet)).
+		WithPanel(change("Energy intensity vs baseline 能耗强度变化", "Change of kgce per 10 000 yuan against the baseline year: province, cities and the target (default −18 %).",
+			schema.FieldEnergyIntensityChange, schema.FieldEnergyIntensityChangeTarget)).
+		WithPanel(change("Water intensity vs baseline 水耗强度变化", "Change of m³ per 10 000 yuan against the baseline year: province, cities and the target (default −10 %).",
+			schema.FieldWaterIntensityChange, schema.FieldWaterIntensityChangeTarget))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/gateway/aggregator/rules"
 	"github.com/ganlink/ganlink/gateway/aggregator/service"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 func target(t *registry.Targets, f func(*registry.Targets) float64) num {
@@ -30,10 +31,10 @@ var (
 func (a *API) progressRow(r *registry.Region, c *rules.Counts) record {
 	t := a.svc.Rules().TargetsFor(r)
 	return record{{"region", r.Code}, {"name", r.Name}, {"level", r.Level.String()},
-		{"smart_equipment", num(c.SmartEquipment)}, {"smart_equipment_target", target(t, tSmart)},
-		{"digital_workshops", c.DigitalWorkshops}, {"digital_workshops_target", target(t, tShops)},
-		{"smart_equipment_makers", c.SmartEquipmentMakers}, {"smart_equipment_makers_target", target(t, tMakers)},
-		{"smart_bases", c.SmartBases}, {"smart_bases_target", target(t, tBases)}}
+		{schema.FieldSmartEquipment, num(c.SmartEquipment)}, {schema.FieldSmartEquipmentTarget, target(t, tSmart)},
+		{schema.FieldDigitalWorkshops, c.DigitalWorkshops}, {schema.FieldDigitalWorkshopsTarget, target(t, tShops)},
+		{schema.FieldSmartEquipmentMakers, c.SmartEquipmentMakers}, {schema.FieldSmartEquipmentMakersTarget, target(t, tMakers)},
+		{schema.FieldSmartBases, c.SmartBases}, {schema.FieldSmartBasesTarget, target(t, tBases)}}
 }
 
 // programme: progress of the region (default: the token's) and of its direct
@@ -62,14 +63,14 @@ func (a *API) programme(rq *request) (*result, error) {
 	env := a.periodRecord(p)
 	env.add("region", regionRecord(region))
 	env.add("progress", record{
-		{"smart_equipment", progress(num(c.SmartEquipment), tSmart)},
-		{"digital_workshops", progress(num(c.DigitalWorkshops), tShops)},
-		{"smart_equipment_makers", progress(num(c.SmartEquipmentMakers), tMakers)},
-		{"smart_bases", progress(num(c.SmartBases), tBases)},
+		{schema.FieldSmartEquipment, progress(num(c.SmartEquipment), tSmart)},
+		{schema.FieldDigitalWorkshops, progress(num(c.DigitalWorkshops), tShops)},
+		{schema.FieldSmartEquipmentMakers, progress(num(c.SmartEquipmentMakers), tMakers)},
+		{schema.FieldSmartBases, progress(num(c.SmartBases), tBases)},
 	})
 	rc := a.svc.Rules()
-	env.add("rules", record{{"digital_equipment_ratio", num(rc.DigitalEquipmentRatio)}, {"cnc_rate", num(rc.CNCRate)},
-		{"networked_rate", num(rc.NetworkedRate)}, {"data_coverage", num(rc.DataCoverage)},
+	env.add("rules", record{{"digital_equipment_ratio", num(rc.DigitalEquipmentRatio)}, {schema.FieldCNCRate, num(rc.CNCRate)},
+		{schema.FieldNetworkedRate, num(rc.NetworkedRate)}, {"data_coverage", num(rc.DataCoverage)},
 		{"base_min_digital_workshops", rc.BaseMinDigitalWorkshops}})
 	makers := []record{}
 	for _, m := range ev.Makers {
@@ -87,7 +88,7 @@ func (a *API) programme(rq *request) (*result, error) {
 	for _, b := range ev.Bases {
 		if reg.Within(b.Park.Region, region.Code) {
 			bases = append(bases, record{{"park", b.Park.ID}, {"name", b.Park.Name}, {"region", b.Park.Region},
-				{"digital_workshops", b.DigitalWorkshops}, {"qualified", b.Qualified}})
+				{schema.FieldDigitalWorkshops, b.DigitalWorkshops}, {"qualified", b.Qualified}})
 		}
 	}
 	env.add("bases", bases)
@@ -108,13 +109,13 @@ func (a *API) programme(rq *request) (*result, error) {
 // kpiFields appends the KPI figures of k.
 func kpiFields(r record, k *rules.KPI) record {
 	r = append(r, record{
-		{"equipment_total", num(k.EquipmentTotal)}, {"equipment_key", num(k.EquipmentKey)},
-		{"equipment_cnc_key", num(k.EquipmentCNCKey)}, {"equipment_digital", num(k.EquipmentDigital)},
-		{"cnc_rate", num(k.CNCRate)}, {"networked_rate", num(k.NetworkedRate)},
-		{"smart_equipment_in_service", num(k.SmartEquipmentInService)},
-		{"parts", num(k.Parts)}, {"output_value_yuan", num(k.OutputValueYuan)},
-		{"energy_kwh", num(k.EnergyKWh)}, {"energy_tce", num(k.EnergyTce)}, {"water_m3", num(k.WaterM3)},
-		{"energy_kgce_per_10k_yuan", num(k.EnergyKgcePer10kYuan)}, {"water_m3_per_10k_yuan", num(k.WaterM3Per10kYuan)},
+		{schema.FieldEquipmentTotal, num(k.EquipmentTotal)}, {schema.FieldEquipmentKey, num(k.EquipmentKey)},
+		{schema.FieldEquipmentCNCKey, num(k.EquipmentCNCKey)}, {schema.FieldEquipmentDigital, num(k.EquipmentDigital)},
+		{schema.FieldCNCRate, num(k.CNCRate)}, {schema.FieldNetworkedRate, num(k.NetworkedRate)},
+		{schema.FieldSmartEquipmentInService, num(k.SmartEquipmentInService)},
+		{schema.FieldParts, num(k.Parts)}, {schema.FieldOutputValueYuan, num(k.OutputValueYuan)},
+		{schema.FieldEnergyKWh, num(k.EnergyKWh)}, {schema.FieldEnergyTce, num(k.EnergyTce)}, {schema.FieldWaterM3, num(k.WaterM3)},
+		{schema.FieldEnergyKgcePer10kYuan, num(k.EnergyKgcePer10kYuan)}, {schema.FieldWaterM3Per10kYuan, num(k.WaterM3Per10kYuan)},
 	}...)
 	n := num(math.NaN())
 	bl := record{{"baseline_region", ""}, {"baseline_year", n}, {"baseline_energy_kgce_per_10k_yuan", n},
@@ -126,10 +127,10 @@ func kpiFields(r record, k *rules.KPI) record {
 	}
 	r = append(r, bl...)
 	return append(r, record{
-		{"energy_intensity_change", num(k.EnergyChange)}, {"energy_intensity_change_target", num(k.EnergyTarget)},
-		{"energy_target_met", optBool{k.EnergyMet, !math.IsNaN(k.EnergyChange)}},
-		{"water_intensity_change", num(k.WaterChange)}, {"water_intensity_change_target", num(k.WaterTarget)},
-		{"water_target_met", optBool{k.WaterMet, !math.IsNaN(k.WaterChange)}},
+		{schema.FieldEnergyIntensityChange, num(k.EnergyChange)}, {schema.FieldEnergyIntensityChangeTarget, num(k.EnergyTarget)},
+		{schema.FieldEnergyTargetMet, optBool{k.EnergyMet, !math.IsNaN(k.EnergyChange)}},
+		{schema.FieldWaterIntensityChange, num(k.WaterChange)}, {schema.FieldWaterIntensityChangeTarget, num(k.WaterTarget)},
+		{schema.FieldWaterTargetMet, optBool{k.WaterMet, !math.IsNaN(k.WaterChange)}},
 	}...)
 }
 
@@ -143,7 +144,7 @@ func (a *API) kpiRows(p service.Period, keys []string, head func(string) record,
 				from, to := p.Bucket(i)
 				r := head(key)
 				r = append(r, kv{"from", from.In(loc)}, kv{"to", to.In(loc)},
-					kv{"workshops", k.Workshops}, kv{"workshops_reporting", k.Reporting})
+					kv{schema.FieldWorkshops, k.Workshops}, kv{schema.FieldWorkshopsReporting, k.Reporting})
 				if !yield(kpiFields(r, &k)) {
 					return
 				}
@@ -154,7 +155,7 @@ func (a *API) kpiRows(p service.Period, keys []string, head func(string) record,
 
 func kpiTemplate(head record) record {
 	k := (&rules.Config{}).Rollup(nil)
-	r := append(head, kv{"from", ""}, kv{"to", ""}, kv{"workshops", 0}, kv{"workshops_reporting", 0})
+	r := append(head, kv{"from", ""}, kv{"to", ""}, kv{schema.FieldWorkshops, 0}, kv{schema.FieldWorkshopsReporting, 0})
 	return kpiFields(r, &k)
 }
 

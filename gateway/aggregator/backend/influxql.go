@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // InfluxQLConfig configures an InfluxQL backend.
@@ -82,7 +84,7 @@ func (q *Query) Statement() string {
 		}
 		fmt.Fprintf(&b, "%s(%s) AS %s", f.Func, quoteIdent(f.Name), quoteIdent("f"+strconv.Itoa(i)))
 	}
-	fmt.Fprintf(&b, " FROM %s WHERE %s = %s", quoteIdent(q.Measurement), quoteIdent("window"), quoteString(q.Window))
+	fmt.Fprintf(&b, " FROM %s WHERE %s = %s", quoteIdent(q.Measurement), quoteIdent(schema.TagWindow), quoteString(q.Window))
 	for _, k := range q.filterKeys() {
 		fmt.Fprintf(&b, " AND %s = %s", quoteIdent(k), quoteString(q.Filter[k]))
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // PromQLConfig configures a PromQL backend.
@@ -104,7 +106,7 @@ func (q *Query) Expr(i int) string {
 		step = q.End.Sub(q.Start)
 	}
 	groups := q.GroupBy
-	matchers := fmt.Sprintf(`window=%s,%s!=""`, strconv.Quote(q.Window), q.GroupBy)
+	matchers := fmt.Sprintf(`%s=%s,%s!=""`, schema.TagWindow, strconv.Quote(q.Window), q.GroupBy)
 	if q.SubGroup != "" {
 		groups += ", " + q.SubGroup
 		matchers += fmt.Sprintf(`,%s!=""`, q.SubGroup)
@@ -112,8 +114,8 @@ func (q *Query) Expr(i int) string {
 	for _, k := range q.filterKeys() {
 		matchers += fmt.Sprintf(`,%s=%s`, k, strconv.Quote(q.Filter[k]))
 	}
-	return fmt.Sprintf(`%s by (%s) (%s(%s_%s{%s}[%ds]))`, by, groups, over,
-		q.Measurement, f.Name, matchers, int64(step/time.Second))
+	return fmt.Sprintf(`%s by (%s) (%s(%s{%s}[%ds]))`, by, groups, over,
+		schema.VMName(q.Measurement, f.Name), matchers, int64(step/time.Second))
 }
 
 // Aggregate implements Backend. A range selector [d] evaluated at t covers (t−d, t], so

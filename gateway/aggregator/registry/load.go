@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ganlink/ganlink/gateway/schema"
 	"github.com/ganlink/ganlink/internal/fsread"
 )
 
@@ -54,8 +55,10 @@ var (
 	enterpriseKeys = []string{"id", "name", "region", "park", "smart_equipment_maker", "vendors"}
 	workshopKeys   = []string{"id", "name", "enterprise", "region", "park"}
 	topKeys        = []string{"regions", "parks", "enterprises", "enterprises_csv", "workshops", "workshops_csv"}
-	baselineKeys   = []string{"year", "energy_kgce_per_10k_yuan", "water_m3_per_10k_yuan"}
-	targetKeys     = []string{"smart_equipment", "digital_workshops", "smart_equipment_makers", "smart_bases"}
+	// A baseline and a target are named after the region_kpi and programme_progress
+	// fields they are compared with.
+	baselineKeys = []string{"year", schema.FieldEnergyKgcePer10kYuan, schema.FieldWaterM3Per10kYuan}
+	targetKeys   = []string{schema.FieldSmartEquipment, schema.FieldDigitalWorkshops, schema.FieldSmartEquipmentMakers, schema.FieldSmartBases}
 )
 
 // Load reads and validates the registry at path and the CSV files it imports (paths
@@ -401,9 +404,9 @@ func (b *builder) baseline(e *entry, n *yaml.Node) *Baseline {
 				ok = false
 			}
 			bl.Year = y
-		case "energy_kgce_per_10k_yuan":
+		case schema.FieldEnergyKgcePer10kYuan:
 			bl.EnergyKgcePer10kYuan, ok = b.numberAnd(ok, e, path, v)
-		case "water_m3_per_10k_yuan":
+		case schema.FieldWaterM3Per10kYuan:
 			bl.WaterM3Per10kYuan, ok = b.numberAnd(ok, e, path, v)
 		}
 	}
@@ -421,8 +424,8 @@ func (b *builder) numberAnd(ok bool, e *entry, path string, v *yaml.Node) (float
 func (b *builder) targets(e *entry, n *yaml.Node) *Targets {
 	m := b.mapping(e, "targets", n, targetKeys)
 	t := &Targets{}
-	dst := map[string]*float64{"smart_equipment": &t.SmartEquipment, "digital_workshops": &t.DigitalWorkshops,
-		"smart_equipment_makers": &t.SmartEquipmentMakers, "smart_bases": &t.SmartBases}
+	dst := map[string]*float64{schema.FieldSmartEquipment: &t.SmartEquipment, schema.FieldDigitalWorkshops: &t.DigitalWorkshops,
+		schema.FieldSmartEquipmentMakers: &t.SmartEquipmentMakers, schema.FieldSmartBases: &t.SmartBases}
 	for _, k := range targetKeys {
 		if v := m[k]; v != nil {
 			*dst[k], _ = b.number(e, e.field("targets")+"."+k, v, 0, true)

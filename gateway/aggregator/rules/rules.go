@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // Config holds the thresholds and targets. The defaults and their sources are in
@@ -59,8 +60,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	ratio("digital_equipment_ratio", c.DigitalEquipmentRatio)
-	ratio("cnc_rate", c.CNCRate)
-	ratio("networked_rate", c.NetworkedRate)
+	ratio(schema.FieldCNCRate, c.CNCRate)
+	ratio(schema.FieldNetworkedRate, c.NetworkedRate)
 	ratio("data_coverage", c.DataCoverage)
 	if c.BaseMinDigitalWorkshops < 1 {
 		errs = append(errs, fmt.Errorf("rules.base_min_digital_workshops: %d is less than 1", c.BaseMinDigitalWorkshops))
@@ -70,14 +71,14 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("rules.%s: %v not in (-1, 0]", name, v))
 		}
 	}
-	change("energy_intensity_change", c.EnergyIntensityChange)
-	change("water_intensity_change", c.WaterIntensityChange)
+	change(schema.FieldEnergyIntensityChange, c.EnergyIntensityChange)
+	change(schema.FieldWaterIntensityChange, c.WaterIntensityChange)
 	t := c.Targets
 	for _, x := range []struct {
 		name string
 		v    float64
-	}{{"smart_equipment", t.SmartEquipment}, {"digital_workshops", t.DigitalWorkshops},
-		{"smart_equipment_makers", t.SmartEquipmentMakers}, {"smart_bases", t.SmartBases}} {
+	}{{schema.FieldSmartEquipment, t.SmartEquipment}, {schema.FieldDigitalWorkshops, t.DigitalWorkshops},
+		{schema.FieldSmartEquipmentMakers, t.SmartEquipmentMakers}, {schema.FieldSmartBases, t.SmartBases}} {
 		if !(x.v >= 0) || math.IsInf(x.v, 0) {
 			errs = append(errs, fmt.Errorf("rules.targets.%s: %v is negative", x.name, x.v))
 		}
@@ -114,8 +115,8 @@ func NoData() *WorkshopStats {
 // Criterion names, in the order Qualify returns them.
 const (
 	CritDigitalEquipmentRatio = "digital_equipment_ratio"
-	CritCNCRate               = "cnc_rate"
-	CritNetworkedRate         = "networked_rate"
+	CritCNCRate               = schema.FieldCNCRate
+	CritNetworkedRate         = schema.FieldNetworkedRate
 	CritDataCoverage          = "data_coverage"
 )
 

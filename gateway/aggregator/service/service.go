@@ -16,6 +16,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/aggregator/backend"
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/gateway/aggregator/rules"
+	"github.com/ganlink/ganlink/gateway/schema"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -204,19 +205,19 @@ type Snapshot struct {
 
 // shopFields are read per workshop; statsFromRow maps them.
 var shopFields = []backend.Field{
-	{Name: "equipment_total", Func: backend.Count},
-	{Name: "equipment_total", Func: backend.Last},
-	{Name: "equipment_key", Func: backend.Last},
-	{Name: "equipment_cnc_key", Func: backend.Last},
-	{Name: "equipment_digital", Func: backend.Last},
-	{Name: "equipment_networked", Func: backend.Sum},
-	{Name: "equipment_digital", Func: backend.Sum},
-	{Name: "smart_equipment_in_service", Func: backend.Max},
-	{Name: "parts", Func: backend.Sum},
-	{Name: "output_value_yuan", Func: backend.Sum},
-	{Name: "energy_kwh", Func: backend.Sum},
-	{Name: "energy_kgce", Func: backend.Sum},
-	{Name: "water_m3", Func: backend.Sum},
+	{Name: schema.FieldEquipmentTotal, Func: backend.Count},
+	{Name: schema.FieldEquipmentTotal, Func: backend.Last},
+	{Name: schema.FieldEquipmentKey, Func: backend.Last},
+	{Name: schema.FieldEquipmentCNCKey, Func: backend.Last},
+	{Name: schema.FieldEquipmentDigital, Func: backend.Last},
+	{Name: schema.FieldEquipmentNetworked, Func: backend.Sum},
+	{Name: schema.FieldEquipmentDigital, Func: backend.Sum},
+	{Name: schema.FieldSmartEquipmentInService, Func: backend.Max},
+	{Name: schema.FieldParts, Func: backend.Sum},
+	{Name: schema.FieldOutputValueYuan, Func: backend.Sum},
+	{Name: schema.FieldEnergyKWh, Func: backend.Sum},
+	{Name: schema.FieldEnergyKgce, Func: backend.Sum},
+	{Name: schema.FieldWaterM3, Func: backend.Sum},
 }
 
 func statsFromRow(v []float64) *rules.WorkshopStats {
@@ -232,18 +233,18 @@ func statsFromRow(v []float64) *rules.WorkshopStats {
 // deviceFields are the online states of device_kpi: a vendor's equipment is in service
 // when it spent time in any of them.
 var deviceFields = []backend.Field{
-	{Name: "running_s", Func: backend.Sum},
-	{Name: "idle_s", Func: backend.Sum},
-	{Name: "setup_s", Func: backend.Sum},
-	{Name: "alarm_s", Func: backend.Sum},
+	{Name: schema.FieldRunningS, Func: backend.Sum},
+	{Name: schema.FieldIdleS, Func: backend.Sum},
+	{Name: schema.FieldSetupS, Func: backend.Sum},
+	{Name: schema.FieldAlarmS, Func: backend.Sum},
 }
 
 // smartFields are read per workshop and smart device: a device with any of them has
 // data in the bucket, and is in service when it spent time in a deviceFields state
 // (the first four).
 var smartFields = append(append([]backend.Field{}, deviceFields...),
-	backend.Field{Name: "offline_s", Func: backend.Sum},
-	backend.Field{Name: "unknown_s", Func: backend.Sum},
+	backend.Field{Name: schema.FieldOfflineS, Func: backend.Sum},
+	backend.Field{Name: schema.FieldUnknownS, Func: backend.Sum},
 )
 
 // Snapshot returns the data for p (validated with CheckPeriod), from the cache when a
@@ -353,7 +354,7 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 		snap.Expected[i] = s.grid.count(from, to)
 		snap.Shops[i] = map[string]*rules.WorkshopStats{}
 	}
-	q := backend.Query{Measurement: "workshop_kpi", Window: s.opt.Window, GroupBy: "workshop", Fields: shopFields,
+	q := backend.Query{Measurement: schema.WorkshopKPI, Window: s.opt.Window, GroupBy: schema.TagWorkshop, Fields: shopFields,
 		Start: p.From, End: p.To, Step: p.Step}
 	rows, err := s.query(ctx, q)
 	if err != nil {
@@ -366,7 +367,7 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 		return nil, err
 	}
 	if vendors {
-		q := backend.Query{Measurement: "device_kpi", Window: s.opt.Window, GroupBy: "vendor", Fields: deviceFields,
+		q := backend.Query{Measurement: schema.DeviceKPI, Window: s.opt.Window, GroupBy: schema.TagVendor, Fields: deviceFields,
 			Start: p.From, End: p.To}
 		rows, err := s.query(ctx, q)
 		if err != nil {
@@ -391,8 +392,8 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 // bucket. Workshops without any smart-tagged device_kpi data in a bucket (gateways that
 // do not tag smart equipment) keep their largest smart_equipment_in_service.
 func (s *Service) countSmart(ctx context.Context, p Period, snap *Snapshot) error {
-	q := backend.Query{Measurement: "device_kpi", Window: s.opt.Window, GroupBy: "workshop", SubGroup: "device",
-		Filter: map[string]string{"smart": "1"}, Fields: smartFields, Start: p.From, End: p.To, Step: p.Step}
+	q := backend.Query{Measurement: schema.DeviceKPI, Window: s.opt.Window, GroupBy: schema.TagWorkshop, SubGroup: schema.TagDevice,
+		Filter: map[string]string{schema.TagSmart: schema.SmartTrue}, Fields: smartFields, Start: p.From, End: p.To, Step: p.Step}
 	rows, err := s.query(ctx, q)
 	if err != nil {
 		return err

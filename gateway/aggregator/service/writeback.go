@@ -14,6 +14,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/aggregator/rules"
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
 )
 
 // WriterConfig configures the write-back writer (the TSDB write API v2, which
@@ -84,12 +85,6 @@ func (w *Writer) Write(ctx context.Context, b point.Batch) error {
 	return nil
 }
 
-// Measurement names written back (docs/metrics.md, docs/aggregator.md).
-const (
-	MeasurementRegionKPI = "region_kpi"
-	MeasurementProgress  = "programme_progress"
-)
-
 type fields []point.Field
 
 func (f *fields) add(key string, v float64) {
@@ -108,32 +103,32 @@ func boolf(b bool) float64 {
 // KPIFields returns the region_kpi fields of k (absent figures are left out).
 func KPIFields(k *rules.KPI) []point.Field {
 	var f fields
-	f.add("workshops", float64(k.Workshops))
-	f.add("workshops_reporting", float64(k.Reporting))
-	f.add("equipment_total", k.EquipmentTotal)
-	f.add("equipment_key", k.EquipmentKey)
-	f.add("equipment_cnc_key", k.EquipmentCNCKey)
-	f.add("equipment_digital", k.EquipmentDigital)
-	f.add("cnc_rate", k.CNCRate)
-	f.add("networked_rate", k.NetworkedRate)
-	f.add("smart_equipment_in_service", k.SmartEquipmentInService)
-	f.add("parts", k.Parts)
-	f.add("output_value_yuan", k.OutputValueYuan)
-	f.add("energy_kwh", k.EnergyKWh)
-	f.add("energy_tce", k.EnergyTce)
-	f.add("water_m3", k.WaterM3)
-	f.add("energy_kgce_per_10k_yuan", k.EnergyKgcePer10kYuan)
-	f.add("water_m3_per_10k_yuan", k.WaterM3Per10kYuan)
+	f.add(schema.FieldWorkshops, float64(k.Workshops))
+	f.add(schema.FieldWorkshopsReporting, float64(k.Reporting))
+	f.add(schema.FieldEquipmentTotal, k.EquipmentTotal)
+	f.add(schema.FieldEquipmentKey, k.EquipmentKey)
+	f.add(schema.FieldEquipmentCNCKey, k.EquipmentCNCKey)
+	f.add(schema.FieldEquipmentDigital, k.EquipmentDigital)
+	f.add(schema.FieldCNCRate, k.CNCRate)
+	f.add(schema.FieldNetworkedRate, k.NetworkedRate)
+	f.add(schema.FieldSmartEquipmentInService, k.SmartEquipmentInService)
+	f.add(schema.FieldParts, k.Parts)
+	f.add(schema.FieldOutputValueYuan, k.OutputValueYuan)
+	f.add(schema.FieldEnergyKWh, k.EnergyKWh)
+	f.add(schema.FieldEnergyTce, k.EnergyTce)
+	f.add(schema.FieldWaterM3, k.WaterM3)
+	f.add(schema.FieldEnergyKgcePer10kYuan, k.EnergyKgcePer10kYuan)
+	f.add(schema.FieldWaterM3Per10kYuan, k.WaterM3Per10kYuan)
 	if k.Baseline != nil {
-		f.add("energy_intensity_change", k.EnergyChange)
-		f.add("energy_intensity_change_target", k.EnergyTarget)
-		f.add("water_intensity_change", k.WaterChange)
-		f.add("water_intensity_change_target", k.WaterTarget)
+		f.add(schema.FieldEnergyIntensityChange, k.EnergyChange)
+		f.add(schema.FieldEnergyIntensityChangeTarget, k.EnergyTarget)
+		f.add(schema.FieldWaterIntensityChange, k.WaterChange)
+		f.add(schema.FieldWaterIntensityChangeTarget, k.WaterTarget)
 		if !math.IsNaN(k.EnergyChange) {
-			f.add("energy_target_met", boolf(k.EnergyMet))
+			f.add(schema.FieldEnergyTargetMet, boolf(k.EnergyMet))
 		}
 		if !math.IsNaN(k.WaterChange) {
-			f.add("water_target_met", boolf(k.WaterMet))
+			f.add(schema.FieldWaterTargetMet, boolf(k.WaterMet))
 		}
 	}
 	return f
@@ -151,22 +146,22 @@ func (s *Service) WriteBackPoints(ctx context.Context, p Period) (point.Batch, e
 	ts := p.To.UnixNano()
 	var b point.Batch
 	for _, r := range reg.Regions() {
-		tags := []point.Tag{{Key: "level", Value: r.Level.String()}, {Key: "region", Value: r.Code}}
+		tags := []point.Tag{{Key: schema.TagLevel, Value: r.Level.String()}, {Key: schema.TagRegion, Value: r.Code}}
 		c := ev.ByRegion[r.Code]
 		var f fields
-		f.add("smart_equipment", c.SmartEquipment)
-		f.add("digital_workshops", float64(c.DigitalWorkshops))
-		f.add("smart_equipment_makers", float64(c.SmartEquipmentMakers))
-		f.add("smart_bases", float64(c.SmartBases))
+		f.add(schema.FieldSmartEquipment, c.SmartEquipment)
+		f.add(schema.FieldDigitalWorkshops, float64(c.DigitalWorkshops))
+		f.add(schema.FieldSmartEquipmentMakers, float64(c.SmartEquipmentMakers))
+		f.add(schema.FieldSmartBases, float64(c.SmartBases))
 		if t := s.rules.TargetsFor(r); t != nil {
-			f.add("smart_equipment_target", t.SmartEquipment)
-			f.add("digital_workshops_target", t.DigitalWorkshops)
-			f.add("smart_equipment_makers_target", t.SmartEquipmentMakers)
-			f.add("smart_bases_target", t.SmartBases)
+			f.add(schema.FieldSmartEquipmentTarget, t.SmartEquipment)
+			f.add(schema.FieldDigitalWorkshopsTarget, t.DigitalWorkshops)
+			f.add(schema.FieldSmartEquipmentMakersTarget, t.SmartEquipmentMakers)
+			f.add(schema.FieldSmartBasesTarget, t.SmartBases)
 		}
-		b = append(b, point.Point{Measurement: MeasurementProgress, Tags: tags, Fields: f, Time: ts})
+		b = append(b, point.Point{Measurement: schema.ProgrammeProgress, Tags: tags, Fields: f, Time: ts})
 		k := kpis[r.Code][0]
-		b = append(b, point.Point{Measurement: MeasurementRegionKPI, Tags: tags, Fields: KPIFields(&k), Time: ts})
+		b = append(b, point.Point{Measurement: schema.RegionKPI, Tags: tags, Fields: KPIFields(&k), Time: ts})
 	}
 	return b, nil
 }

@@ -8,12 +8,24 @@
 //       Identification/Manufacturer                 (DI)
 //       MachineryBuildingBlocks/MachineryItemState  (Machinery)
 //         CurrentState (LocalizedText) [/Number]    (namespace 0; Number only on M1)
+//       MachineryBuildingBlocks/MachineryOperationMode  (Machinery)
+//         CurrentState (LocalizedText)              (namespace 0; no Number, as in OPC 40001-1)
 //       Monitoring/MachineTool                      (MachineTool)
 //         OperationMode (MachineOperationMode)
-//         OperationCounters/PartsProducedInLifetime (DI / MachineTool, UInt64)
+//         MachineryItemState/CurrentState           (Machinery / namespace 0; M1 only, as
+//                                                   OPC 40501 v1.03 adds it there too)
+//         OperationCounters/PartsProducedInLifetime (DI / MachineTool, UInt64, writable)
+//       Monitoring/Channel1                         (MachineTool, ChannelMonitoringType)
+//         ChannelState (ChannelState)               (MachineTool)
 //       Monitoring/Spindle                          (MachineTool, SpindleMonitoringType)
 //         IsRotating, Override                      (MachineTool)
 //         ActSpeed                                  (vendor namespace, Double)
+//       Production/Statistics/PartsProducedInLifetime (MachineTool, UInt64; M1 only)
+//       Production/ActiveProgram/State/CurrentState[/Number] (MachineTool / namespace 0;
+//                                                  M1 only)
+//     P1                                            (vendor namespace: an OPC 40001-1
+//                                                   machine that is no machine tool)
+//       MachineryBuildingBlocks/MachineryItemState/CurrentState (LocalizedText "NotExecuting")
 //
 // Arguments (all --key=value): port, modules (the node_modules folder holding
 // node-opcua), pki (certificate folder), pad (extra namespaces
@@ -54,6 +66,23 @@ function variable(ns, options, dataType, value) {
   return ns.addVariable(Object.assign({
     minimumSamplingInterval: 100,
     value: { get: () => new Variant({ dataType, arrayType: VariantArrayType.Scalar, value }) },
+  }, options));
+}
+
+// writable adds a variable to namespace ns that holds value until a client writes
+// another one of the same data type.
+function writable(ns, options, dataType, value) {
+  let current = new Variant({ dataType, arrayType: VariantArrayType.Scalar, value });
+  return ns.addVariable(Object.assign({
+    minimumSamplingInterval: 100,
+    value: {
+      get: () => current,
+      set: (v) => {
+        if (v.dataType !== dataType) return StatusCodes.BadTypeMismatch;
+        current = v;
+        return StatusCodes.Good;
+      },
+    },
   }, options));
 }
 
@@ -103,6 +132,8 @@ async function main() {
 
   const machineToolType = mt.addObjectType({ browseName: "MachineToolType", nodeId: "i=13" });
   const spindleType = mt.addObjectType({ browseName: "SpindleMonitoringType", nodeId: "i=22" });
+  const channelType = mt.addObjectType({ browseName: "ChannelMonitoringType", nodeId: "i=16" });
+  const channelState = mt.addEnumerationType({ browseName: "ChannelState", nodeId: "i=64", enumeration: ["Active", "Interrupted", "Reset"] });
   const operationMode = mt.addEnumerationType({
     browseName: "MachineOperationMode",
     nodeId: "i=65",
@@ -111,8 +142,8 @@ async function main() {
 
   const machines = mach.addFolder(as.rootFolder.objects, { browseName: "Machines", nodeId: "i=1001" });
   const specs = [
-    { name: "M1", parts: parts, state: "Executing", number: 3, mode: 1, speed: 1200.5, rotating: true },
-    { name: "M2", parts: parts + 1000n, state: "NotExecuting", number: null, mode: 2, speed: 0, rotating: false },
+    { name: "M1", parts: parts, state: "Executing", number: 3, mode: 1, speed: 1200.5, rotating: true, opMode: "Processing", channel: 0, production: true },
+    { name: "M2", parts: parts + 1000n, state: "NotExecuting", number: null, mode: 2, speed: 0, rotating: false, opMode: "Setup", channel: 1, production: false },
   ];
   const own = as.getOwnNamespace();
   for (const s of specs) {
@@ -132,14 +163,27 @@ async function main() {
       variable(own, { propertyOf: current, browseName: { name: "Number", namespaceIndex: 0 }, nodeId: id(".CurrentState.Number"), dataType: "UInt32" },
         DataType.UInt32, s.number);
     }
+    const opModeSM = mach.addObject({ componentOf: blocks, browseName: "MachineryOperationMode", nodeId: id(".MachineryOperationMode") });
+    variable(own, {
+      componentOf: opModeSM, browseName: { name: "CurrentState", namespaceIndex: 0 }, nodeId: id(".MachineryOperationMode.CurrentState"), dataType: "LocalizedText",
+    }, DataType.LocalizedText, new LocalizedText({ text: s.opMode }));
 
     const monitoring = mt.addObject({ componentOf: m, browseName: "Monitoring", nodeId: id(".Monitoring") });
     const tool = mt.addObject({ componentOf: monitoring, browseName: "MachineTool", nodeId: id(".MachineTool") });
     variable(mt, { componentOf: tool, browseName: "OperationMode", nodeId: id(".OperationMode"), dataType: operationMode },
       DataType.Int32, s.mode);
+    if (s.production) {
+      const toolState = mach.addObject({ componentOf: tool, browseName: "MachineryItemState", nodeId: id(".MachineTool.MachineryItemState") });
+      variable(own, {
+        componentOf: toolState, browseName: { name: "CurrentState", namespaceIndex: 0 }, nodeId: id(".MachineTool.MachineryItemState.CurrentState"), dataType: "LocalizedText",
+      }, DataType.LocalizedText, new LocalizedText({ text: s.state }));
+    }
     const counters = di.addObject({ componentOf: tool, browseName: "OperationCounters", nodeId: id(".OperationCounters") });
-    variable(mt, { componentOf: counters, browseName: "PartsProducedInLifetime", nodeId: id(".PartsProducedInLifetime"), dataType: "UInt64" },
+    writable(mt, { componentOf: counters, browseName: "PartsProducedInLifetime", nodeId: id(".PartsProducedInLifetime"), dataType: "UInt64" },
       DataType.UInt64, [Number(s.parts >> 32n), Number(s.parts & 0xffffffffn)]);
+    const channel = mt.addObject({ componentOf: monitoring, browseName: "Channel1", nodeId: id(".Channel1"), typeDefinition: channelType });
+    variable(mt, { componentOf: channel, browseName: "ChannelState", nodeId: id(".Channel1.ChannelState"), dataType: channelState },
+      DataType.Int32, s.channel);
     const spindle = mt.addObject({ componentOf: monitoring, browseName: "Spindle", nodeId: id(".Spindle"), typeDefinition: spindleType });
     variable(mt, { componentOf: spindle, browseName: "IsRotating", nodeId: id(".Spindle.IsRotating"), dataType: "Boolean" },
       DataType.Boolean, s.rotating);
@@ -147,7 +191,26 @@ async function main() {
       DataType.Double, 100);
     variable(vendor, { componentOf: spindle, browseName: "ActSpeed", nodeId: id(".Spindle.ActSpeed"), dataType: "Double" },
       DataType.Double, s.speed);
+    if (s.production) {
+      const production = mt.addObject({ componentOf: m, browseName: "Production", nodeId: id(".Production") });
+      const statistics = mt.addObject({ componentOf: production, browseName: "Statistics", nodeId: id(".Statistics") });
+      variable(mt, { componentOf: statistics, browseName: "PartsProducedInLifetime", nodeId: id(".Statistics.PartsProducedInLifetime"), dataType: "UInt64" },
+        DataType.UInt64, [Number(s.parts >> 32n), Number(s.parts & 0xffffffffn)]);
+      const program = mt.addObject({ componentOf: production, browseName: "ActiveProgram", nodeId: id(".ActiveProgram") });
+      const programState = mt.addObject({ componentOf: program, browseName: "State", nodeId: id(".ActiveProgram.State") });
+      const programCurrent = variable(own, {
+        componentOf: programState, browseName: { name: "CurrentState", namespaceIndex: 0 }, nodeId: id(".ActiveProgram.State.CurrentState"), dataType: "LocalizedText",
+      }, DataType.LocalizedText, new LocalizedText({ text: "Running" }));
+      variable(own, { propertyOf: programCurrent, browseName: { name: "Number", namespaceIndex: 0 }, nodeId: id(".ActiveProgram.State.CurrentState.Number"), dataType: "UInt32" },
+        DataType.UInt32, 1);
+    }
   }
+  const press = vendor.addObject({ organizedBy: machines, browseName: "P1", nodeId: "s=P1" });
+  const pressBlocks = mach.addObject({ componentOf: press, browseName: "MachineryBuildingBlocks", nodeId: "s=P1.MachineryBuildingBlocks" });
+  const pressState = mach.addObject({ componentOf: pressBlocks, browseName: "MachineryItemState", nodeId: "s=P1.MachineryItemState" });
+  variable(own, {
+    componentOf: pressState, browseName: { name: "CurrentState", namespaceIndex: 0 }, nodeId: "s=P1.CurrentState", dataType: "LocalizedText",
+  }, DataType.LocalizedText, new LocalizedText({ text: "NotExecuting" }));
   if (args.hostile === "1") hostile(as, machines, machineToolType, spindleType, mt, vendor);
   await server.start();
   console.log("ready " + server.getEndpointUrl() + " namespaces " + as.getNamespaceArray().map((n) => n.namespaceUri).join(" "));

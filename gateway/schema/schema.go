@@ -1,0 +1,218 @@
+// Package schema holds the names of the TSDB contract between the gateway, the
+// aggregator and the dashboards: measurements, fields, tags and window values. The
+// gateway's KPI engine writes them, the aggregator queries them and writes its roll-ups
+// back under them, the dashboard generator builds its queries from them and the status
+// page shows them. docs/metrics.md defines what each field means.
+//
+// A name is spelled once, here: a string literal equal to a contract name anywhere else
+// in the module fails TestNoSchemaLiterals.
+//
+// In InfluxDB a field is measurement device_kpi, field running_s; in VictoriaMetrics
+// (and in PromQL) the same series is named device_kpi_running_s (VMName).
+package schema
+
+import (
+	"fmt"
+	"time"
+)
+
+// Measurements.
+const (
+	// DeviceKPI holds one point per device and window (tag TagWindow, timestamp the
+	// window start): seconds per state, parts, availability, energy, water.
+	DeviceKPI = "device_kpi"
+	// WorkshopKPI holds one point per workshop and window: the inventory counts, rates
+	// and the workshop's totals.
+	WorkshopKPI = "workshop_kpi"
+	// RegionKPI is the aggregator's roll-up of workshop_kpi per region over its
+	// write-back period (tags TagLevel, TagRegion; timestamp the period's end).
+	RegionKPI = "region_kpi"
+	// ProgrammeProgress is the aggregator's provincial programme progress per region
+	// (tags TagLevel, TagRegion).
+	ProgrammeProgress = "programme_progress"
+)
+
+// Tags. Every point carries the workshop identity (region, park, enterprise, workshop);
+// device points add device and kind, and vendor and smart when configured.
+const (
+	TagRegion     = "region"
+	TagPark       = "park"
+	TagEnterprise = "enterprise"
+	TagWorkshop   = "workshop"
+	TagDevice     = "device"
+	TagKind       = "kind"
+	TagVendor     = "vendor"
+	// TagSmart is "1" on the device points of smart equipment (智能装备).
+	TagSmart = "smart"
+	// TagWindow is the KPI window length of device_kpi and workshop_kpi points
+	// (WindowName).
+	TagWindow = "window"
+	// TagLevel is the region level of the aggregator's roll-ups (province, city, county).
+	TagLevel = "level"
+)
+
+// SmartTrue is the value of TagSmart on smart equipment.
+const SmartTrue = "1"
+
+// Window values of the default KPI windows (WindowName of 1m, 1h, 24h).
+const (
+	Window1m = "1m"
+	Window1h = "1h"
+	Window1d = "1d"
+)
+
+// WindowName is the TagWindow value of a window length: whole days as "1d", whole hours
+// as "1h", whole minutes as "15m", else whole seconds as "30s".
+func WindowName(w time.Duration) string {
+	switch {
+	case w%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", w/(24*time.Hour))
+	case w%time.Hour == 0:
+		return fmt.Sprintf("%dh", w/time.Hour)
+	case w%time.Minute == 0:
+		return fmt.Sprintf("%dm", w/time.Minute)
+	default:
+		return fmt.Sprintf("%ds", w/time.Second)
+	}
+}
+
+// Fields of device_kpi; workshop_kpi and region_kpi reuse Parts, EnergyKWh, WaterM3 and
+// Availability with the same meaning.
+const (
+	// Seconds per machine state in the window.
+	FieldRunningS = "running_s"
+	FieldIdleS    = "idle_s"
+	FieldSetupS   = "setup_s"
+	FieldAlarmS   = "alarm_s"
+	FieldOfflineS = "offline_s"
+	FieldUnknownS = "unknown_s"
+
+	FieldParts        = "parts"
+	FieldAvailability = "availability"
+	FieldEnergyKWh    = "energy_kwh"
+	FieldWaterM3      = "water_m3"
+)
+
+// Fields of workshop_kpi (and, where the aggregator rolls them up, region_kpi).
+const (
+	FieldEquipmentTotal          = "equipment_total"
+	FieldEquipmentKey            = "equipment_key"
+	FieldEquipmentCNCKey         = "equipment_cnc_key"
+	FieldCNCRate                 = "cnc_rate"
+	FieldEquipmentDigital        = "equipment_digital"
+	FieldEquipmentNetworked      = "equipment_networked"
+	FieldNetworkedRate           = "networked_rate"
+	FieldNetworkedRateAll        = "networked_rate_all"
+	FieldSmartEquipmentInService = "smart_equipment_in_service"
+	FieldOutputValueYuan         = "output_value_yuan"
+	FieldEnergyKgce              = "energy_kgce"
+	FieldEnergyKgcePerPart       = "energy_kgce_per_part"
+	FieldEnergyKgcePer10kYuan    = "energy_kgce_per_10k_yuan"
+	FieldWaterM3Per10kYuan       = "water_m3_per_10k_yuan"
+)
+
+// Fields only region_kpi has.
+const (
+	FieldWorkshops                   = "workshops"
+	FieldWorkshopsReporting          = "workshops_reporting"
+	FieldEnergyTce                   = "energy_tce"
+	FieldEnergyIntensityChange       = "energy_intensity_change"
+	FieldEnergyIntensityChangeTarget = "energy_intensity_change_target"
+	FieldWaterIntensityChange        = "water_intensity_change"
+	FieldWaterIntensityChangeTarget  = "water_intensity_change_target"
+	FieldEnergyTargetMet             = "energy_target_met"
+	FieldWaterTargetMet              = "water_target_met"
+)
+
+// Fields of programme_progress: each count and, when the region has one, its target
+// (the count's name with TargetSuffix).
+const (
+	FieldSmartEquipment       = "smart_equipment"
+	FieldDigitalWorkshops     = "digital_workshops"
+	FieldSmartEquipmentMakers = "smart_equipment_makers"
+	FieldSmartBases           = "smart_bases"
+
+	FieldSmartEquipmentTarget       = FieldSmartEquipment + TargetSuffix
+	FieldDigitalWorkshopsTarget     = FieldDigitalWorkshops + TargetSuffix
+	FieldSmartEquipmentMakersTarget = FieldSmartEquipmentMakers + TargetSuffix
+	FieldSmartBasesTarget           = FieldSmartBases + TargetSuffix
+
+	// TargetSuffix names a count's target field.
+	TargetSuffix = "_target"
+)
+
+// Raw signal fields: a raw point's measurement is the device kind, its fields the
+// configured signal names; these are the names of the well-known KPI roles
+// (docs/configuration.md): the KPI engine's role table spells them through these
+// constants, and dashboards may query them directly.
+const (
+	RawMachineryItemState = "machinery_item_state"
+	RawOperationMode      = "operation_mode"
+	RawChannelState       = "channel_state"
+	RawProgramState       = "program_state"
+	RawAlarm              = "alarm"
+	RawSpindleSpeedRPM    = "spindle_speed_rpm"
+	RawPartsTotal         = "parts_total"
+	RawEnergyKWhTotal     = "energy_kwh_total"
+	RawPowerKW            = "power_kw"
+	RawWaterM3Total       = "water_m3_total"
+)
+
+// Device kinds the dashboards name (the TagKind value and the raw measurement).
+const (
+	KindCNC         = "cnc"
+	KindEnergyMeter = "energy_meter"
+	KindWaterMeter  = "water_meter"
+)
+
+// StateSecondsFields are the device_kpi state-seconds fields in the order written.
+func StateSecondsFields() []string {
+	return []string{FieldRunningS, FieldIdleS, FieldSetupS, FieldAlarmS, FieldOfflineS, FieldUnknownS}
+}
+
+// DeviceKPIFields are the fields of device_kpi in the order written; a field that
+// cannot be computed in a window is absent from its point.
+func DeviceKPIFields() []string {
+	return append(StateSecondsFields(), FieldParts, FieldAvailability, FieldEnergyKWh, FieldWaterM3)
+}
+
+// WorkshopKPIFields are the fields of workshop_kpi in the order written.
+func WorkshopKPIFields() []string {
+	return []string{FieldEquipmentTotal, FieldEquipmentKey, FieldEquipmentCNCKey, FieldCNCRate,
+		FieldEquipmentDigital, FieldEquipmentNetworked, FieldNetworkedRate, FieldNetworkedRateAll,
+		FieldSmartEquipmentInService, FieldParts, FieldOutputValueYuan, FieldEnergyKWh, FieldEnergyKgce,
+		FieldWaterM3, FieldEnergyKgcePerPart, FieldEnergyKgcePer10kYuan, FieldWaterM3Per10kYuan,
+		FieldAvailability}
+}
+
+// RegionKPIFields are the fields of region_kpi in the order written.
+func RegionKPIFields() []string {
+	return []string{FieldWorkshops, FieldWorkshopsReporting, FieldEquipmentTotal, FieldEquipmentKey, FieldEquipmentCNCKey,
+		FieldEquipmentDigital, FieldCNCRate, FieldNetworkedRate, FieldSmartEquipmentInService, FieldParts,
+		FieldOutputValueYuan, FieldEnergyKWh, FieldEnergyTce, FieldWaterM3, FieldEnergyKgcePer10kYuan,
+		FieldWaterM3Per10kYuan, FieldEnergyIntensityChange, FieldEnergyIntensityChangeTarget,
+		FieldWaterIntensityChange, FieldWaterIntensityChangeTarget, FieldEnergyTargetMet, FieldWaterTargetMet}
+}
+
+// ProgrammeProgressFields are the fields of programme_progress in the order written.
+func ProgrammeProgressFields() []string {
+	return []string{FieldSmartEquipment, FieldDigitalWorkshops, FieldSmartEquipmentMakers, FieldSmartBases,
+		FieldSmartEquipmentTarget, FieldDigitalWorkshopsTarget, FieldSmartEquipmentMakersTarget,
+		FieldSmartBasesTarget}
+}
+
+// Measurements returns the KPI measurements with their fields: the contract the
+// aggregator and the dashboards read.
+func Measurements() map[string][]string {
+	return map[string][]string{
+		DeviceKPI:         DeviceKPIFields(),
+		WorkshopKPI:       WorkshopKPIFields(),
+		RegionKPI:         RegionKPIFields(),
+		ProgrammeProgress: ProgrammeProgressFields(),
+	}
+}
+
+// VMName is the VictoriaMetrics (Prometheus) metric name of a field: the measurement and
+// the field joined by "_", as VictoriaMetrics' InfluxDB line-protocol ingestion names it
+// (workshop_kpi, cnc_rate → workshop_kpi_cnc_rate).
+func VMName(measurement, field string) string { return measurement + "_" + field }
