@@ -20,9 +20,12 @@ const (
 	DefaultReconnectMax = 30 * time.Second
 	DefaultMaxFailures  = 3
 	DefaultPollInterval = time.Second
-	// DefaultMaxGap is the gap tolerance the gateway configuration applies when it sets
-	// none. Config.MaxGap itself has no default: zero means "adjacent signals only".
+	// DefaultMaxGap is the gap tolerance of a configured source that sets none
+	// (SourceSpec). Config.MaxGap itself has no default: zero means "adjacent signals
+	// only".
 	DefaultMaxGap = 10
+	// DefaultUnitID is the unit id of a configured device that sets none.
+	DefaultUnitID = 1
 	// MaxRegistersPerRead and MaxBitsPerRead are the protocol limits of one read
 	// (function codes 03/04 and 01/02).
 	MaxRegistersPerRead = 125
@@ -167,9 +170,14 @@ var typeWords = map[string]int{
 // uint16, int32, uint32, int64, uint64, float32 or float64`.
 func (c *Config) Validate() error {
 	var errs []error
-	add := func(field, format string, a ...any) {
+	c.check(func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
-	}
+	})
+	return errors.Join(errs...)
+}
+
+// check reports every problem of c to add.
+func (c *Config) check(add func(field, format string, a ...any)) {
 	if c.Name == "" {
 		add("name", "must not be empty")
 	}
@@ -247,7 +255,6 @@ func (c *Config) Validate() error {
 			validateSignal(add, fmt.Sprintf("%s.signals[%d]", p, j), &d.Signals[j], maxRegs, seen, j)
 		}
 	}
-	return errors.Join(errs...)
 }
 
 func validateSignal(add func(field, format string, a ...any), p string, s *Signal, maxRegs int, seen map[string]int, j int) {

@@ -1,81 +1,22 @@
 package modbus
 
 import (
-	"bytes"
+	"github.com/ganlink/ganlink/adapters/adaptertest"
+	"github.com/ganlink/ganlink/internal/testutil"
 	"math"
 	"os"
 	"slices"
-	"sort"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/ganlink/ganlink/adapters/adaptertest"
-	"github.com/ganlink/ganlink/gateway/point"
-	"github.com/ganlink/ganlink/internal/testutil"
+	"github.com/ganlink/ganlink/gateway/config"
 )
 
-// The meter templates in configs/ use the gateway configuration's proposed Modbus schema.
-// These types mirror that schema (strictly: unknown keys fail), map it onto Config the
-// way the gateway's composition root is meant to, and check the templates' read plans and
-// decoded values.
-
-type tmplFile struct {
-	Sources struct {
-		Modbus []tmplSource `yaml:"modbus"`
-	} `yaml:"sources"`
-	Devices []tmplDevice `yaml:"devices"`
-}
-
-type tmplSource struct {
-	Name         string `yaml:"name"`
-	Endpoint     string `yaml:"endpoint"`
-	Timeout      string `yaml:"timeout"`
-	ReconnectMin string `yaml:"reconnect_min"`
-	ReconnectMax string `yaml:"reconnect_max"`
-	MaxFailures  int    `yaml:"max_failures"`
-	MaxGap       *int   `yaml:"max_gap"`
-}
-
-type tmplDevice struct {
-	ID           string                `yaml:"id"`
-	Name         string                `yaml:"name"`
-	Kind         string                `yaml:"kind"`
-	Class        string                `yaml:"class"`
-	Source       string                `yaml:"source"`
-	UnitID       *int                  `yaml:"unit_id"`
-	PollInterval string                `yaml:"poll_interval"`
-	MaxRegisters int                   `yaml:"max_registers"`
-	MaxGap       *int                  `yaml:"max_gap"`
-	Signals      map[string]tmplSignal `yaml:"signals"`
-}
-
-type tmplSignal struct {
-	Register struct {
-		Area      string `yaml:"area"`
-		Address   int    `yaml:"address"`
-		Type      string `yaml:"type"`
-		WordOrder string `yaml:"word_order"`
-		ByteOrder string `yaml:"byte_order"`
-	} `yaml:"register"`
-	Scale   *float64 `yaml:"scale"`
-	Offset  float64  `yaml:"offset"`
-	Unit    string   `yaml:"unit"`
-	Counter bool     `yaml:"counter"`
-}
-
-func duration(t *testing.T, s string) time.Duration {
-	t.Helper()
-	if s == "" {
-		return 0
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		t.Fatalf("duration %q: %v", s, err)
-	}
-	return d
-}
+// The meter templates in configs/ are device sections of the gateway configuration
+// (without the workshop): loadTemplate decodes one with the configuration's own
+// loader and this package's Kind, builds the Config of its first Modbus source with
+// BuildConfig, as the gateway does, and the tests check the read plans and decoded
+// values.
 
 // loadTemplate decodes a template and builds the Config of its first Modbus source with
 // endpoint replaced by endpoint (when not empty).
@@ -85,51 +26,20 @@ func loadTemplate(t *testing.T, path, endpoint string) Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f tmplFile
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		t.Fatalf("decode %s: %v", path, err)
+	doc := append([]byte(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}`+"\n"), raw...)
+	cfg, err := config.Load(doc, func(string) (string, bool) { return "", false }, config.Kinds{Kind})
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
 	}
-	sc := f.Sources.Modbus[0]
-	cfg := Config{Name: sc.Name, Endpoint: sc.Endpoint, Timeout: duration(t, sc.Timeout),
-		ReconnectMin: duration(t, sc.ReconnectMin), ReconnectMax: duration(t, sc.ReconnectMax),
-		MaxFailures: sc.MaxFailures, MaxGap: DefaultMaxGap}
-	if sc.MaxGap != nil {
-		cfg.MaxGap = *sc.MaxGap
+	src := cfg.Sources.Of(Kind.Name())[0]
+	c, errs := BuildConfig(src, cfg.DevicesOf(src.Name()), &cfg.Workshop)
+	if errs != nil {
+		t.Fatalf("build %s: %v", path, errs)
 	}
 	if endpoint != "" {
-		cfg.Endpoint = endpoint
+		c.Endpoint = endpoint
 	}
-	for _, d := range f.Devices {
-		if d.Source != sc.Name {
-			continue
-		}
-		unit := 1
-		if d.UnitID != nil {
-			unit = *d.UnitID
-		}
-		dev := Device{Device: d.ID, Measurement: d.Kind, UnitID: unit, PollInterval: duration(t, d.PollInterval),
-			MaxRegisters: d.MaxRegisters, MaxGap: d.MaxGap,
-			Tags: []point.Tag{{Key: "device", Value: d.ID}, {Key: "kind", Value: d.Kind}}}
-		names := make([]string, 0, len(d.Signals))
-		for n := range d.Signals {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			s := d.Signals[n]
-			c := point.Conv{Scale: 1, Offset: s.Offset}
-			if s.Scale != nil {
-				c.Scale = *s.Scale
-			}
-			r := s.Register
-			dev.Signals = append(dev.Signals, Signal{Field: n, Area: r.Area, Address: r.Address, Type: r.Type,
-				WordOrder: r.WordOrder, ByteOrder: r.ByteOrder, Conv: c})
-		}
-		cfg.Devices = append(cfg.Devices, dev)
-	}
-	return cfg
+	return c
 }
 
 func TestMeterTemplatesPlan(t *testing.T) {

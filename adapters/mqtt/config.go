@@ -144,9 +144,14 @@ func (c Config) withDefaults() Config {
 // e.g. `bindings[2].fields[0].path: empty path`; several problems are joined.
 func (c *Config) Validate() error {
 	var errs []error
-	add := func(field, format string, a ...any) {
+	c.check(func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
-	}
+	})
+	return errors.Join(errs...)
+}
+
+// check reports every problem of c to add.
+func (c *Config) check(add func(field, format string, a ...any)) {
 	if c.Name == "" {
 		add("name", "required")
 	}
@@ -269,7 +274,6 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // ValidatePath checks a payload path such as "data.kwh" or "values.0.v": non-empty
@@ -279,13 +283,13 @@ func ValidatePath(p string) error {
 		return errors.New("empty path")
 	}
 	if !utf8.ValidString(p) {
-		return fmt.Errorf("invalid path %q: not UTF-8", p)
+		return fmt.Errorf("invalid path %q: not UTF-8", point.Truncate(p, maxQuoted))
 	}
 	if strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..") {
-		return fmt.Errorf("invalid path %q: empty segment", p)
+		return fmt.Errorf("invalid path %q: empty segment", point.Truncate(p, maxQuoted))
 	}
 	if n := strings.Count(p, ".") + 1; n > maxPathSegments {
-		return fmt.Errorf("invalid path %q: %d segments, at most %d", p, n, maxPathSegments)
+		return fmt.Errorf("invalid path %q: %d segments, at most %d", point.Truncate(p, maxQuoted), n, maxPathSegments)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,7 +116,7 @@ func TestValidatePath(t *testing.T) {
 		{"kwh.", `invalid path "kwh.": empty segment`},
 		{"a..b", `invalid path "a..b": empty segment`},
 		{"a\xffb", `invalid path "a\xffb": not UTF-8`},
-		{"a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g", `invalid path "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g": 33 segments, at most 32`},
+		{"a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g", `invalid path "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.…": 33 segments, at most 32`},
 	}
 	for _, tt := range tests {
 		err := ValidatePath(tt.path)
@@ -207,6 +208,33 @@ func TestCovers(t *testing.T) {
 	for _, tt := range tests {
 		if got := covers(tt.sub, tt.f); got != tt.want {
 			t.Errorf("covers(%q, %q) = %v, want %v", tt.sub, tt.f, got, tt.want)
+		}
+	}
+}
+
+// TestValidateFilter: the one topic filter grammar, used for device and signal topics
+// and subscribe filters alike; values are quoted cut to 64 bytes.
+func TestValidateFilter(t *testing.T) {
+	long := "plant/" + strings.Repeat("x", 65530)
+	tests := []struct{ filter, want string }{
+		{"plant/ws1/+/energy", ""},
+		{"plant/#", ""},
+		{"#", ""},
+		{"", "empty topic"},
+		{"plant/#/x", `invalid topic "plant/#/x": '+' and '#' must fill a whole level, '#' only last`},
+		{"plant/a+", `invalid topic "plant/a+": '+' and '#' must fill a whole level, '#' only last`},
+		{"plant/\x00/x", `invalid topic "plant/\x00/x": contains a NUL character`},
+		{"plant/\xff", `invalid topic "plant/\xff": not UTF-8`},
+		{long[:65535], ""},
+		{long, `invalid topic "plant/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…": 65536 bytes, at most 65535`},
+	}
+	for _, tt := range tests {
+		got := ""
+		if err := validateFilter(tt.filter); err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("validateFilter(%.70q) = %q, want %q", tt.filter, got, tt.want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -16,17 +17,18 @@ import (
 type TLSConfig struct {
 	// CAFile is a PEM file of the certificate authorities the broker's certificate must
 	// chain to; empty means the system's roots.
-	CAFile string
+	CAFile string `yaml:"ca_file"`
 	// CertFile and KeyFile are the client certificate and its private key (PEM), for
 	// brokers that authenticate clients by certificate; both or neither.
-	CertFile, KeyFile string
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	// ServerName is the name the broker's certificate must carry; default the broker
 	// URL's host (a DNS name or an IP address).
-	ServerName string
+	ServerName string `yaml:"server_name"`
 	// InsecureSkipVerify accepts any broker certificate. Anyone on the network path can
 	// then impersonate the broker and read the credentials: for a first test only. The
 	// source logs a warning at start and on every reconnect.
-	InsecureSkipVerify bool
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 func (t *TLSConfig) isZero() bool { return *t == TLSConfig{} }
@@ -62,13 +64,17 @@ func buildTLS(c *Config) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		certPEM, err := readPEM(t.CertFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file: %w", err)
-		}
-		keyPEM, err := readPEM(t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.key_file: %w", err)
+		certPEM, cerr := readPEM(t.CertFile)
+		keyPEM, kerr := readPEM(t.KeyFile)
+		if cerr != nil || kerr != nil {
+			var errs []error
+			if cerr != nil {
+				errs = append(errs, fmt.Errorf("tls.cert_file: %w", cerr))
+			}
+			if kerr != nil {
+				errs = append(errs, fmt.Errorf("tls.key_file: %w", kerr))
+			}
+			return nil, errors.Join(errs...)
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {

@@ -3,16 +3,30 @@ package mqtt
 import (
 	"errors"
 	"fmt"
+	"github.com/ganlink/ganlink/gateway/point"
 	"strings"
+	"unicode/utf8"
 )
+
+// maxTopicBytes is the longest topic MQTT can carry (a 16-bit length).
+const maxTopicBytes = 65535
+
+// maxQuoted is how much of a topic or path a message quotes.
+const maxQuoted = 64
 
 // validateFilter checks an MQTT topic filter: '+' and '#' only as whole levels, '#' last.
 func validateFilter(f string) error {
 	if f == "" {
 		return errors.New("empty topic")
 	}
-	if len(f) > 65535 || strings.IndexByte(f, 0) >= 0 {
-		return fmt.Errorf("invalid topic %q", f)
+	if len(f) > maxTopicBytes {
+		return fmt.Errorf("invalid topic %q: %d bytes, at most %d", point.Truncate(f, maxQuoted), len(f), maxTopicBytes)
+	}
+	if strings.IndexByte(f, 0) >= 0 {
+		return fmt.Errorf("invalid topic %q: contains a NUL character", point.Truncate(f, maxQuoted))
+	}
+	if !utf8.ValidString(f) {
+		return fmt.Errorf("invalid topic %q: not UTF-8", point.Truncate(f, maxQuoted))
 	}
 	rest := f
 	for {
@@ -25,7 +39,7 @@ func validateFilter(f string) error {
 		case level == "+":
 		case level == "#" && i < 0:
 		case strings.ContainsAny(level, "+#"):
-			return fmt.Errorf("invalid topic %q: '+' and '#' must fill a whole level, '#' only last", f)
+			return fmt.Errorf("invalid topic %q: '+' and '#' must fill a whole level, '#' only last", point.Truncate(f, maxQuoted))
 		}
 		if i < 0 {
 			return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -176,9 +177,16 @@ func (c *Config) applyDefaults() {
 // `items[3].node_id: invalid node id "ns=2;x=1"`.
 func (c *Config) Validate() error {
 	var errs []error
-	add := func(field, format string, a ...any) {
+	c.check(func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
-	}
+	}, true)
+	return errors.Join(errs...)
+}
+
+// check reports every problem of c to add; needPKI checks that a PKI is given where
+// the security policy needs one (the configuration is checked before the gateway opens
+// its PKI directory).
+func (c *Config) check(add func(field, format string, a ...any), needPKI bool) {
 	if c.Name == "" {
 		add("name", "must not be empty")
 	}
@@ -208,12 +216,12 @@ func (c *Config) Validate() error {
 	if _, ok := securityModes[mode]; !ok && mode != Auto {
 		add("security_mode", "invalid security mode %q: want auto, None, Sign or SignAndEncrypt", c.SecurityMode)
 	} else if (policy == Auto || policyOK) && mode != Auto && (mode == "None") != (policy == "None") {
-		add("security_mode", "security mode %q does not fit security policy %q", mode, policy)
+		add("security_mode", "security mode %q does not fit security policy %q: None goes with None only", mode, policy)
 	} else if policy == "None" && mode == Auto {
-		add("security_mode", "security mode %q does not fit security policy %q", mode, policy)
+		add("security_mode", "security mode %q does not fit security policy %q: None goes with None only", mode, policy)
 	}
 	if c.Password != "" && c.Username == "" {
-		add("password", "set without username")
+		add("password", "set without a user name")
 	}
 	if (c.UserCertificate == nil) != (c.UserKey == nil) {
 		add("user_certificate", "user certificate and user key go together")
@@ -221,7 +229,7 @@ func (c *Config) Validate() error {
 	if c.UserCertificate != nil && c.Username != "" {
 		add("user_certificate", "set together with username: choose one login")
 	}
-	if policy != "None" && (policy == Auto || policyOK) && (c.PKI == nil || c.Own == nil) {
+	if needPKI && policy != "None" && (policy == Auto || policyOK) && (c.PKI == nil || c.Own == nil) {
 		add("pki", "the application instance certificate and the PKI directory are required for security policy %q", policy)
 	}
 	durations := []struct {
@@ -288,9 +296,9 @@ func (c *Config) Validate() error {
 		}
 		switch {
 		case it.NodeID == "" && it.BrowsePath == "":
-			add(p+".node_id", "must not be empty: set node_id or browse_path")
+			add(p+".node_id", "required: set a node id or a browse path")
 		case it.NodeID != "" && it.BrowsePath != "":
-			add(p+".browse_path", "set together with node_id: set one of them")
+			add(p+".browse_path", "set together with a node id: set one of them")
 		case it.NodeID != "":
 			if err := ValidateNodeID(it.NodeID); err != nil {
 				add(p+".node_id", "%v", err)
@@ -327,24 +335,34 @@ func (c *Config) Validate() error {
 			add(p+".deadband_type", "invalid deadband type %q: want absolute or percent", it.DeadbandType)
 		}
 	}
-	return errors.Join(errs...)
 }
 
 func validateEndpoint(s string) error {
+	bad := func() error { return fmt.Errorf("invalid endpoint %q: want opc.tcp://host:port[/path]", redactURL(s)) }
 	if !strings.HasPrefix(s, "opc.tcp://") {
-		return fmt.Errorf("invalid endpoint %q: want opc.tcp://host:port[/path]", s)
+		return bad()
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Hostname() == "" {
-		return fmt.Errorf("invalid endpoint %q: want opc.tcp://host:port[/path]", s)
+		return bad()
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
-			return fmt.Errorf("invalid endpoint %q: port %q is not 1..65535", s, p)
+			return fmt.Errorf("invalid endpoint %q: port %q is not 1..65535", redactURL(s), p)
 		}
 	}
 	return nil
 }
+
+// redactURL hides the password of a URL in a message, also in one that does not parse.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return userinfoRE.ReplaceAllString(s, "://xxxxx@")
+}
+
+var userinfoRE = regexp.MustCompile(`://[^/@]*@`)
 
 // nodeID is a parsed node id. The namespace is either an index (nsu == "") or a URI
 // resolved against the server's NamespaceArray.

@@ -116,18 +116,18 @@ func TestConfigValidate(t *testing.T) {
 		{"mode", func(c *Config) { c.SecurityMode = "Encrypt" },
 			`security_mode: invalid security mode "Encrypt": want auto, None, Sign or SignAndEncrypt`},
 		{"mode without policy", func(c *Config) { c.SecurityMode = "Sign" },
-			`security_mode: security mode "Sign" does not fit security policy "None"`},
+			`security_mode: security mode "Sign" does not fit security policy "None": None goes with None only`},
 		{"auto mode without policy", func(c *Config) { c.SecurityMode = Auto },
-			`security_mode: security mode "auto" does not fit security policy "None"`},
+			`security_mode: security mode "auto" does not fit security policy "None": None goes with None only`},
 		{"policy without mode", func(c *Config) {
 			c.SecurityPolicy, c.SecurityMode, c.PKI, c.Own = Auto, "None", &pki.Store{}, &pki.Own{}
-		}, `security_mode: security mode "None" does not fit security policy "auto"`},
+		}, `security_mode: security mode "None" does not fit security policy "auto": None goes with None only`},
 		{"user certificate alone", func(c *Config) { c.UserCertificate = []byte{1} },
 			"user_certificate: user certificate and user key go together"},
 		{"user certificate and name", func(c *Config) {
 			c.UserCertificate, c.UserKey, c.Username = []byte{1}, &rsa.PrivateKey{}, "u"
 		}, "user_certificate: set together with username: choose one login"},
-		{"password alone", func(c *Config) { c.Password = "p" }, "password: set without username"},
+		{"password alone", func(c *Config) { c.Password = "p" }, "password: set without a user name"},
 		{"negative interval", func(c *Config) { c.PublishingInterval = -time.Second },
 			"publishing_interval: negative duration -1s"},
 		{"tiny interval", func(c *Config) { c.PublishingInterval = time.Microsecond },
@@ -146,9 +146,9 @@ func TestConfigValidate(t *testing.T) {
 			c.Items[1].NodeID, c.Items[1].BrowsePath, c.Items[1].BrowseStart = "", "2:Speed", "nsu=urn:x;s=M1"
 		}, ""},
 		{"no node", func(c *Config) { c.Items[0].NodeID = "" },
-			"items[0].node_id: must not be empty: set node_id or browse_path"},
+			"items[0].node_id: required: set a node id or a browse path"},
 		{"node and browse path", func(c *Config) { c.Items[0].BrowsePath = "Objects/A" },
-			"items[0].browse_path: set together with node_id: set one of them"},
+			"items[0].browse_path: set together with a node id: set one of them"},
 		{"browse start without path", func(c *Config) { c.Items[0].BrowseStart = "i=85" },
 			"items[0].browse_start: set without browse_path"},
 		{"bad browse path", func(c *Config) { c.Items[0].NodeID, c.Items[0].BrowsePath = "", "Objects//A" },

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/ganlink/ganlink/adapters/opcua"
+	"github.com/ganlink/ganlink/gateway/app"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,13 +161,13 @@ sources:
   opcua:
     - {name: cnc, endpoint: "` + ep + `", security_policy: None}
 ` + out.String()
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatalf("emitted configuration does not load: %v\n%s", err, yml)
 	}
 	counter := cfg.Devices[1].Signals["parts_total"].Counter
 	if len(cfg.Devices) != 2 || len(cfg.Devices[1].Signals) != 7 ||
-		cfg.Devices[1].Signals["spindle_speed_rpm"].Node != "nsu=urn:ganlink:devsim;s=M2.SpindleSpeed" ||
+		cfg.Devices[1].Signals["spindle_speed_rpm"].Binding.(*opcua.SignalSpec).Node != "nsu=urn:ganlink:devsim;s=M2.SpindleSpeed" ||
 		cfg.Devices[1].Signals["spindle_speed_rpm"].Role != "spindle_speed_rpm" || counter == nil || !*counter {
 		t.Fatalf("loaded devices %+v", cfg.Devices)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/ganlink/ganlink/gateway/app"
 	"io"
 	"strconv"
 	"time"
@@ -46,7 +47,7 @@ func deadLettersCmd(args []string, stdout, stderr io.Writer) int {
 	var cfg config.Config
 	cfg.ApplyDefaults()
 	if *cfgPath != "" {
-		c, err := config.LoadFile(*cfgPath)
+		c, err := app.LoadConfig(*cfgPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "gateway dead-letters: %v\n", err)
 			return 1

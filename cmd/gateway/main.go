@@ -98,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *demo {
 		return runDemo(dc, log, stdout)
 	}
-	cfg, err := config.LoadFile(*cfgPath)
+	cfg, err := app.LoadConfig(*cfgPath)
 	if err != nil {
 		printConfigErrors(stderr, *cfgPath, err)
 		return 1
@@ -121,6 +121,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	if err := serve(ctx, *cfgPath, cfg, hup, log); err != nil {
+		var probs config.Errors
+		if errors.As(err, &probs) {
+			printConfigErrors(stderr, *cfgPath, probs) // refused at start as gateway validate refuses it
+		}
 		log.Error("gateway failed", "err", err)
 		return 1
 	}
@@ -155,7 +159,7 @@ func serve(ctx context.Context, path string, cfg *config.Config, hup <-chan os.S
 				cancel()
 				return err
 			case <-hup:
-				newCfg, err := config.LoadFile(path)
+				newCfg, err := app.LoadConfig(path)
 				if err != nil {
 					var b strings.Builder
 					printConfigErrors(&b, path, err)
@@ -205,7 +209,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	args = fs.Args()
-	cfg, err := config.LoadFile(args[0])
+	cfg, err := app.LoadConfig(args[0])
 	if err != nil {
 		printConfigErrors(stderr, args[0], err)
 		return 1

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/ganlink/ganlink/gateway/app"
 	"io"
 	"time"
 
@@ -50,7 +51,7 @@ func pkiCmd(args []string, stdout, stderr io.Writer) int {
 		store.Dir = *dir
 	}
 	if *cfgPath != "" {
-		cfg, err := config.LoadFile(*cfgPath)
+		cfg, err := app.LoadConfig(*cfgPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "gateway pki: %v\n", err)
 			return 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/ganlink/ganlink/adapters/mqtt"
 	"io"
 	"os"
 	"os/signal"
@@ -37,7 +38,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	cfg, err := config.LoadFile(*cfgPath)
+	cfg, err := app.LoadConfig(*cfgPath)
 	if err != nil {
 		printConfigErrors(stderr, *cfgPath, err)
 		return 1
@@ -80,10 +81,11 @@ func prepareTail(cfg *config.Config, tmp string) {
 	cfg.Queue.Dir = filepath.Join(tmp, "queue")
 	cfg.KPI.StateFile = filepath.Join(tmp, "kpi-state.json")
 	cfg.Admin = config.Admin{Listen: "127.0.0.1:0"}
-	for i := range cfg.Sources.MQTT {
-		s := &cfg.Sources.MQTT[i]
-		s.ClientID = s.ClientID + "-tail-" + strconv.Itoa(os.Getpid())
-		s.CleanSession = true
+	for _, src := range cfg.Sources.List {
+		if s, ok := src.Spec.(*mqtt.SourceSpec); ok {
+			s.ClientID = s.ClientID + "-tail-" + strconv.Itoa(os.Getpid())
+			s.CleanSession = true
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -77,16 +76,7 @@ type Options struct {
 }
 
 // IdentityTags returns the sorted identity tags of a device's points.
-func IdentityTags(w *config.Workshop, d *config.Device) []point.Tag {
-	return []point.Tag{
-		{Key: "device", Value: d.ID},
-		{Key: "enterprise", Value: w.Enterprise},
-		{Key: "kind", Value: d.Kind},
-		{Key: "park", Value: w.Park},
-		{Key: "region", Value: w.Region},
-		{Key: "workshop", Value: w.ID},
-	}
-}
+func IdentityTags(w *config.Workshop, d *config.Device) []point.Tag { return config.IdentityTags(w, d) }
 
 // Build constructs every component; it opens the queues (repairing them if needed) and
 // binds the admin port, but starts no goroutine.
@@ -147,10 +137,15 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		}
 		a.queues = append(a.queues, q)
 		queues = append(queues, q)
-		sink, err := influx.New(influx.Config{
-			Name: sc.Name, URL: sc.URL, Org: sc.Org, Bucket: sc.Bucket, Token: sc.Token.Reveal(),
-			Gzip: *sc.Gzip, Timeout: sc.Timeout.D,
-		}, log.With("sink", sc.Name))
+		ic := influx.DefaultConfig()
+		ic.Name, ic.URL, ic.Org, ic.Bucket, ic.Token = sc.Name, sc.URL, sc.Org, sc.Bucket, sc.Token.Reveal()
+		if sc.Gzip != nil {
+			ic.Gzip = *sc.Gzip
+		}
+		if sc.Timeout.Set() {
+			ic.Timeout = sc.Timeout.D
+		}
+		sink, err := influx.New(ic, log.With("sink", sc.Name))
 		if err != nil {
 			return nil, fmt.Errorf("build sink %q: %w", sc.Name, err)
 		}
@@ -190,8 +185,10 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 // or credentials. It returns nils when none does.
 func (a *App) opcuaPKI() (*pki.Store, *pki.Own, error) {
 	need := false
-	for _, sc := range a.cfg.Sources.OPCUA {
-		need = need || sc.SecurityPolicy != "None" || sc.Username != "" || sc.UserCertFile != ""
+	for _, src := range a.cfg.Sources.Of(opcua.Kind.Name()) {
+		if spec, ok := src.Spec.(*opcua.SourceSpec); ok && spec.NeedsPKI() {
+			need = true
+		}
 	}
 	if !need {
 		return nil, nil, nil
@@ -212,124 +209,65 @@ func (a *App) opcuaPKI() (*pki.Store, *pki.Own, error) {
 	return store, own, nil
 }
 
+// buildSources builds every source from its adapter's BuildConfig: the same function
+// gateway validate runs (through the adapter's config.Kind), so a configuration that
+// validates builds, and one that does not is refused with the same problems.
 func (a *App) buildSources() error {
 	cfg := a.cfg
-	byDevice := map[string][]*config.Device{}
-	for i := range cfg.Devices {
-		d := &cfg.Devices[i]
-		if d.Source != "" {
-			byDevice[d.Source] = append(byDevice[d.Source], d)
-		}
-	}
 	store, own, err := a.opcuaPKI()
 	if err != nil {
 		return err
 	}
 	a.pki, a.own = store, own
-	for i := range cfg.Sources.OPCUA {
-		sc := &cfg.Sources.OPCUA[i]
-		oc := opcua.Config{
-			Name: sc.Name, Endpoint: sc.Endpoint, SecurityPolicy: sc.SecurityPolicy, SecurityMode: sc.SecurityMode,
-			PKI: store, Own: own,
-			Username: sc.Username, Password: sc.Password.Reveal(), PublishingInterval: sc.PublishingInterval.D,
-			ConnectTimeout: sc.ConnectTimeout.D, ReconnectMax: sc.ReconnectMax.D, Timestamp: sc.Timestamp,
-		}
-		if sc.UserCertFile != "" {
-			if oc.UserCertificate, oc.UserKey, err = config.LoadUserCertificate(sc.UserCertFile, sc.UserKeyFile); err != nil {
-				return fmt.Errorf("opcua source %q: %w", sc.Name, err)
-			}
-		}
-		for _, d := range byDevice[sc.Name] {
-			tags := IdentityTags(&cfg.Workshop, d)
-			for _, name := range d.SignalNames() {
-				s := d.Signals[name]
-				it := opcua.Item{Device: d.ID, Measurement: d.Kind, Tags: tags, Field: name, NodeID: s.Node,
-					BrowsePath: s.BrowsePath, BrowseStart: s.BrowseStart,
-					SamplingInterval: s.SamplingInterval.D, QueueSize: s.QueueSize, Conv: s.Conv()}
-				if s.Deadband != nil {
-					it.DeadbandType, it.DeadbandValue = s.Deadband.Type, s.Deadband.Value
+	var probs config.Errors
+	for _, k := range Kinds() {
+		for _, src := range cfg.Sources.Of(k.Name()) {
+			devs := cfg.DevicesOf(src.Name())
+			name, log := src.Name(), a.log.With("source", src.Name())
+			var s Source
+			switch spec := src.Spec.(type) {
+			case *opcua.SourceSpec:
+				oc, p := opcua.BuildConfig(src, devs, &cfg.Workshop)
+				if probs = append(probs, p...); len(p) > 0 {
+					continue
 				}
-				oc.Items = append(oc.Items, it)
+				oc.PKI, oc.Own = store, own
+				if spec.SecurityPolicy == "None" {
+					a.log.Warn("OPC UA source configured without security: values travel unsigned and readable; see docs/security.md to set up certificates",
+						"source", name, "endpoint", spec.Endpoint)
+				}
+				s, err = opcua.New(oc, a.obs, log)
+			case *modbus.SourceSpec:
+				mc, p := modbus.BuildConfig(src, devs, &cfg.Workshop)
+				if probs = append(probs, p...); len(p) > 0 {
+					continue
+				}
+				if len(mc.Devices) == 0 {
+					a.log.Warn("modbus source has no devices; not connecting", "source", name)
+					continue
+				}
+				s, err = modbus.New(mc, a.obs, log)
+			case *mqtt.SourceSpec:
+				mc, p := mqtt.BuildConfig(src, devs, &cfg.Workshop)
+				if probs = append(probs, p...); len(p) > 0 {
+					continue
+				}
+				if len(mc.Bindings) == 0 {
+					a.log.Warn("mqtt source has no devices; not connecting", "source", name)
+					continue
+				}
+				s, err = mqtt.New(mc, a.obs, log)
+			default:
+				return fmt.Errorf("build source %q: no adapter for %T", name, spec)
 			}
+			if err != nil {
+				return fmt.Errorf("build %s source %q: %w", src.Kind, name, err)
+			}
+			a.addSource(name, s)
 		}
-		if sc.SecurityPolicy == "None" {
-			a.log.Warn("OPC UA source configured without security: values travel unsigned and readable; see docs/security.md to set up certificates",
-				"source", sc.Name, "endpoint", sc.Endpoint)
-		}
-		src, err := opcua.New(oc, a.obs, a.log.With("source", sc.Name))
-		if err != nil {
-			return fmt.Errorf("build opcua source %q: %w", sc.Name, err)
-		}
-		a.addSource(sc.Name, src)
 	}
-	for i := range cfg.Sources.Modbus {
-		sc := &cfg.Sources.Modbus[i]
-		mc := modbus.Config{Name: sc.Name, Endpoint: sc.Endpoint, Timeout: sc.Timeout.D,
-			ReconnectMin: sc.ReconnectMin.D, ReconnectMax: sc.ReconnectMax.D, MaxFailures: sc.MaxFailures, MaxGap: *sc.MaxGap}
-		for _, d := range byDevice[sc.Name] {
-			md := modbus.Device{Device: d.ID, Measurement: d.Kind, Tags: IdentityTags(&cfg.Workshop, d),
-				UnitID: *d.UnitID, PollInterval: d.PollInterval.D, MaxRegisters: d.MaxRegisters, MaxGap: d.MaxGap}
-			for _, name := range d.SignalNames() {
-				s := d.Signals[name]
-				r := s.Register
-				md.Signals = append(md.Signals, modbus.Signal{Field: name, Area: r.Area, Address: r.Address,
-					Type: r.Type, WordOrder: r.WordOrder, ByteOrder: r.ByteOrder, Conv: s.Conv()})
-			}
-			mc.Devices = append(mc.Devices, md)
-		}
-		if len(mc.Devices) == 0 {
-			a.log.Warn("modbus source has no devices; not connecting", "source", sc.Name)
-			continue
-		}
-		src, err := modbus.New(mc, a.obs, a.log.With("source", sc.Name))
-		if err != nil {
-			return fmt.Errorf("build modbus source %q: %w", sc.Name, err)
-		}
-		a.addSource(sc.Name, src)
-	}
-	for i := range cfg.Sources.MQTT {
-		sc := &cfg.Sources.MQTT[i]
-		mc := mqtt.Config{
-			Name: sc.Name, Broker: sc.Broker, ClientID: sc.ClientID, Username: sc.Username, Password: sc.Password.Reveal(),
-			TLS: mqtt.TLSConfig{CAFile: sc.TLS.CAFile, CertFile: sc.TLS.CertFile, KeyFile: sc.TLS.KeyFile,
-				ServerName: sc.TLS.ServerName, InsecureSkipVerify: sc.TLS.InsecureSkipVerify},
-			QoS: byte(*sc.QoS), CleanSession: sc.CleanSession, KeepAlive: sc.KeepAlive.D,
-			MaxPayloadBytes: int(sc.MaxPayloadBytes.N), Subscribe: sc.Subscribe,
-		}
-		for _, d := range byDevice[sc.Name] {
-			tags := IdentityTags(&cfg.Workshop, d)
-			// One binding per distinct topic of the device.
-			byTopic := map[string]*mqtt.Binding{}
-			var order []string
-			for _, name := range d.SignalNames() {
-				s := d.Signals[name]
-				topic := s.Topic
-				if topic == "" {
-					topic = d.Topic
-				}
-				b := byTopic[topic]
-				if b == nil {
-					b = &mqtt.Binding{Device: d.ID, Measurement: d.Kind, Tags: tags, Topic: topic,
-						Format: d.Format, TimestampPath: d.TimestampPath, TimestampFormat: d.TimestampFormat}
-					byTopic[topic] = b
-					order = append(order, topic)
-				}
-				b.Fields = append(b.Fields, mqtt.FieldBinding{Path: s.Path, Field: name, Conv: s.Conv()})
-			}
-			sort.Strings(order)
-			for _, t := range order {
-				mc.Bindings = append(mc.Bindings, *byTopic[t])
-			}
-		}
-		if len(mc.Bindings) == 0 {
-			a.log.Warn("mqtt source has no devices; not connecting", "source", sc.Name)
-			continue
-		}
-		src, err := mqtt.New(mc, a.obs, a.log.With("source", sc.Name))
-		if err != nil {
-			return fmt.Errorf("build mqtt source %q: %w", sc.Name, err)
-		}
-		a.addSource(sc.Name, src)
+	if len(probs) > 0 {
+		return cfg.Locate(probs)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
-	"github.com/ganlink/ganlink/gateway/config"
 )
 
 // BrowseOptions configures Browse. Zero values mean the defaults of `gateway browse`.
@@ -56,7 +55,7 @@ func Browse(ctx context.Context, o BrowseOptions, w io.Writer) error {
 	}
 	if o.UserCertFile != "" || o.UserKeyFile != "" {
 		var err error
-		if bo.UserCertificate, bo.UserKey, err = config.LoadUserCertificate(o.UserCertFile, o.UserKeyFile); err != nil {
+		if bo.UserCertificate, bo.UserKey, err = opcua.LoadUserCertificate(o.UserCertFile, o.UserKeyFile); err != nil {
 			return err
 		}
 	}

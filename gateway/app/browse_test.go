@@ -166,7 +166,7 @@ sinks:
 	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadFile(path) // what `gateway validate` checks
+	cfg, err := app.LoadConfig(path) // what `gateway validate` checks
 	if err != nil {
 		t.Fatalf("emitted configuration does not validate: %v\n%s", err, yml)
 	}
@@ -326,7 +326,7 @@ sources:
   opcua:
     - {name: mt, endpoint: %q, security_policy: None, publishing_interval: 100ms}
 `, t.TempDir()+"/queue", srv.URL) + emitted
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatalf("emitted configuration does not load: %v\n%s", err, yml)
 	}

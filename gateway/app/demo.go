@@ -154,7 +154,7 @@ func NewDemo(dc DemoConfig, log *slog.Logger) (_ *Demo, err error) {
 	if err := devsim.WriteGatewayConfig(&yml, d.sim.Config(), gw); err != nil {
 		return nil, fmt.Errorf("build demo configuration: %w", err)
 	}
-	cfg, err := config.Load(yml.Bytes(), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load(yml.Bytes(), func(string) (string, bool) { return "", false }, Kinds())
 	if err != nil {
 		return nil, fmt.Errorf("load demo configuration: %w", err)
 	}

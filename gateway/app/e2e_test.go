@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/ganlink/ganlink/adapters/opcua"
 	"io"
 	"log/slog"
 	"net/http"
@@ -92,15 +93,16 @@ func startWorkshopAt(t *testing.T, machines, energy, water int, start time.Time,
 	if err := os.WriteFile(cfgPath, yml.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadFile(cfgPath)
+	cfg, err := app.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatalf("devsim config does not validate: %v\n%s", err, yml.String())
 	}
 	// Exact comparison needs every change: no deadband, and a second sink.
 	for i := range cfg.Devices {
-		for name, s := range cfg.Devices[i].Signals {
-			s.Deadband = nil
-			cfg.Devices[i].Signals[name] = s
+		for _, s := range cfg.Devices[i].Signals {
+			if b, ok := s.Binding.(*opcua.SignalSpec); ok {
+				b.Deadband = nil
+			}
 		}
 	}
 	cfg.Sinks.Influx[0].FlushInterval = config.Dur(100 * time.Millisecond)

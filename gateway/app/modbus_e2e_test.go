@@ -96,7 +96,7 @@ devices:
       power_kw: {register: {area: input, address: 0x0034, type: float32}, scale: 0.001}
       energy_kwh_total: {register: {area: input, address: 0x0048, type: float32}, counter: true}
 `, t.TempDir()+"/queue", port, vm.URL)
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -191,7 +191,7 @@ devices:
     signals:
       fresh: {path: m3, role: water_m3_total, counter: true}
 `, filepath.Join(t.TempDir(), "queue"), ops.url, broker.URL, vm.URL)
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ sinks:
 devices:
   - {id: em1, kind: energy_meter, source: meters, topic: a/em1, signals: {kwh: {path: kwh, counter: true}}}
 `, filepath.Join(t.TempDir(), "queue"))
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // may be called more than once.
 func runGateway(t *testing.T, yml string, opts app.Options) (a *app.App, stop func()) {
 	t.Helper()
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatal(err)
 	}

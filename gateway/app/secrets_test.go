@@ -141,7 +141,7 @@ devices:
     signals: {energy_kwh_total: {path: kwh, counter: true}}
 `, adminPassFile, filepath.Join(dir, "queue"), opc.URL, secretOPCUA, broker.URL, mqttPassFile, broker.CA.CertFile,
 		vm.URL, vmTokenFile, influx.URL)
-	cfg, err := config.Load([]byte(yml), lookup)
+	cfg, err := config.Load([]byte(yml), lookup, app.Kinds())
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -252,13 +252,13 @@ devices:
 	// A configuration whose URLs carry the secrets is refused without showing them.
 	bad := strings.Replace(yml, "broker: "+broker.URL, "broker: ssl://gw:"+secretMQTT+"@127.0.0.1:1", 1)
 	bad = strings.Replace(bad, "url: "+vm.URL, "url: ftp://gw:"+secretVMToken+"@127.0.0.1:1", 1)
-	if _, err := config.Load([]byte(bad), lookup); err == nil {
+	if _, err := config.Load([]byte(bad), lookup, app.Kinds()); err == nil {
 		t.Fatal("configuration with credentials in URLs accepted")
 	} else {
 		outputs = append(outputs, err.Error())
 	}
 	// Building with a sink that cannot be built returns an error without its token.
-	cfg2, err := config.Load([]byte(yml), lookup)
+	cfg2, err := config.Load([]byte(yml), lookup, app.Kinds())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -221,7 +221,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err := devsim.WriteGatewayConfig(&yml, sim.Config(), gw); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(yml.Bytes(), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load(yml.Bytes(), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +369,7 @@ devices:
     source: mt
     signals: {spindle_speed_rpm: {node: "nsu=urn:ganlink:testsrv:machines;s=M1.Spindle.ActSpeed"}}
 `, filepath.Join(dir, "queue"), srv.URL)
-	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		t.Fatal(err)
 	}

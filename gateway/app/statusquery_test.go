@@ -54,7 +54,7 @@ func TestStatusPages(t *testing.T) {
 admin: {listen: "127.0.0.1:0"}
 queue: {dir: %s}
 devices:
-%s`, filepath.Join(dir, "queue"), devs.String())), nil)
+%s`, filepath.Join(dir, "queue"), devs.String())), nil, Kinds())
 	if err != nil {
 		t.Fatal(err)
 	}

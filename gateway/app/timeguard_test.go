@@ -77,7 +77,7 @@ queue: {dir: %s}
 sources: {%s}
 devices: [{id: em1, kind: energy_meter}]
 `, filepath.Join(t.TempDir(), "queue"), tc.key)
-		cfg, err := config.Load([]byte(yml), nil)
+		cfg, err := config.Load([]byte(yml), nil, Kinds())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,9 @@
-package config
+package config_test
 
 import (
+	"github.com/ganlink/ganlink/adapters/modbus"
+	"github.com/ganlink/ganlink/adapters/opcua"
+	"github.com/ganlink/ganlink/gateway/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,24 +31,25 @@ func noEnv(string) (string, bool) { return "", false }
 
 func TestExampleConfigIsValid(t *testing.T) {
 	path := filepath.Join("..", "..", "configs", "gateway.example.yaml")
-	cfg, err := LoadFile(path)
+	cfg, err := loadFile(path)
 	if err != nil {
 		t.Fatalf("example config: %v", err)
 	}
-	if cfg.Workshop.ID != "ws1" || len(cfg.Devices) != 4 || *cfg.Devices[3].UnitID != 1 || cfg.Devices[3].Signals["power_kw"].Register.Address != 0x34 || !cfg.Devices[0].IsDigital() || cfg.Devices[2].IsDigital() {
+	if cfg.Workshop.ID != "ws1" || len(cfg.Devices) != 4 || *cfg.Devices[3].Binding.(*modbus.DeviceSpec).UnitID != 1 ||
+		cfg.Devices[3].Signals["power_kw"].Binding.(*modbus.SignalSpec).Register.Address != 0x34 || !cfg.Devices[0].IsDigital() || cfg.Devices[2].IsDigital() {
 		t.Fatalf("unexpected decode: %+v", cfg)
 	}
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, err := Load([]byte(base), noEnv)
+	cfg, err := load([]byte(base), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Admin.Listen != "127.0.0.1:9273" || cfg.Queue.Fsync != "1s" || cfg.Queue.MaxBytes.N != 1<<30 ||
-		cfg.Workshop.Timezone != "Asia/Shanghai" || *cfg.Sources.MQTT[0].QoS != 1 ||
-		cfg.Sources.MQTT[0].ClientID != "ganlink-ws1-meters" || !*cfg.Sinks.Influx[0].Gzip ||
-		cfg.Sinks.Influx[0].FlushInterval.D.String() != "500ms" || !cfg.Devices[0].IsDigital() {
+	if cfg.Admin.Listen != "127.0.0.1:9273" || cfg.Queue.Fsync != "" || cfg.Queue.MaxBytes.Set() ||
+		cfg.Workshop.Timezone != "Asia/Shanghai" || *mqttSource(cfg).QoS != 1 ||
+		mqttSource(cfg).ClientID != "ganlink-ws1-meters" || cfg.Sinks.Influx[0].Gzip != nil ||
+		cfg.Sinks.Influx[0].FlushInterval.Set() || !cfg.Devices[0].IsDigital() {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 }
@@ -87,10 +91,10 @@ func TestErrors(t *testing.T) {
 		{"syntax", "workshop: [", "line 1: did not find expected node content"},
 		{"modbus bad area", strings.Replace(base, "sinks:", "  modbus:\n    - {name: rs485, endpoint: \"tcp://10.0.0.5\"}\nsinks:", 1) +
 			"  - {id: em9, kind: energy_meter, source: rs485, signals: {kwh: {register: {area: holdings, address: 72, type: float32}}}}\n",
-			`line 18: devices[1].signals.kwh.register.area: invalid value "holdings": want one of holding, input, coil, discrete`},
+			`line 18: devices[1].signals.kwh.register.area: invalid area "holdings": want holding, input, coil or discrete`},
 		{"modbus coil type", strings.Replace(base, "sinks:", "  modbus:\n    - {name: rs485, endpoint: \"tcp://10.0.0.5\"}\nsinks:", 1) +
 			"  - {id: em9, kind: energy_meter, source: rs485, unit_id: 300, signals: {on: {register: {area: coil, address: 1, type: float32}}}}\n",
-			"line 18: devices[1].unit_id: invalid unit id 300: want 0..255\nline 18: devices[1].signals.on.register.type: invalid value \"float32\": want one of bool"},
+			"line 18: devices[1].unit_id: invalid unit id 300: want 0..255\nline 18: devices[1].signals.on.register.type: invalid type \"float32\" for area \"coil\": want bool"},
 		{"retry_max below retry_min", strings.Replace(base, "bucket: b}", "bucket: b, retry_min: 2s, retry_max: 300ms}", 1),
 			`line 9: sinks.influx[0].retry_max: invalid value "300ms": must not be below retry_min (2s)`},
 		{"max_time_ahead too small", strings.Replace(base, "sources:\n", "sources:\n  max_time_ahead: 500ms\n", 1),
@@ -104,7 +108,7 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load([]byte(tc.yaml), noEnv)
+			_, err := load([]byte(tc.yaml), noEnv)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -117,8 +121,8 @@ func TestErrors(t *testing.T) {
 
 func TestEveryErrorReported(t *testing.T) {
 	y := strings.Replace(base, `"360100"`, `"x"`, 1) + "  - {id: m1, kind: Bad}\n"
-	_, err := Load([]byte(y), noEnv)
-	errs, ok := err.(Errors)
+	_, err := load([]byte(y), noEnv)
+	errs, ok := err.(config.Errors)
 	if !ok || len(errs) != 3 {
 		t.Fatalf("want 3 problems, got %v", err)
 	}
@@ -131,7 +135,7 @@ func TestEnvAndSecretFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	y := strings.Replace(base, "bucket: b", `bucket: "${BUCKET}", token_file: `+tokenFile, 1)
-	cfg, err := Load([]byte(y), func(k string) (string, bool) {
+	cfg, err := load([]byte(y), func(k string) (string, bool) {
 		if k == "BUCKET" {
 			return "prod", true
 		}
@@ -149,32 +153,42 @@ func TestEnvAndSecretFile(t *testing.T) {
 	}
 }
 
-func TestValidateNodeID(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"ns=2;s=M1.State", ""},
-		{"ns=0;i=2258", ""},
-		{"i=2258", ""},
-		{"nsu=urn:ganlink:devsim;s=M1.State", ""},
-		{"nsu=http://opcfoundation.org/UA/MachineTool/;i=5006", ""},
-		{"ns=1;g=09087e75-8e5e-499b-954f-f2a9603db28a", ""},
-		{"ns=1;b=M/RbKBsRVkePCePcx24oRA==", ""},
-		{"nsu=urn:x;s=Channel;1", ""}, // the URI ends at the first ';', as the OPC UA source parses it
-		{"nsu=;s=a", `invalid node id "nsu=;s=a"`},
-		{"nsu=urn:x", `invalid node id "nsu=urn:x"`},
-		{"ns=2;x=1", `invalid node id "ns=2;x=1"`},
-		{"ns=2", `invalid node id "ns=2"`},
-		{"ns=2;i=abc", `invalid node id "ns=2;i=abc": numeric identifier "abc" is not 0..4294967295`},
-		{"ns=2;s=", `invalid node id "ns=2;s=": empty string identifier`},
-		{"ns=1;g=xyz", `invalid node id "ns=1;g=xyz": "xyz" is not a GUID`},
-		{"", `invalid node id ""`},
-	} {
-		err := ValidateNodeID(tc.in)
-		got := ""
-		if err != nil {
-			got = err.Error()
+// TestAnchoredBindings: a signal (or a whole signals mapping) written once with an
+// anchor and used again through an alias gives each device its binding, decoded by
+// the kind of that device's source; a key of the wrong kind is reported at the line of
+// the alias, where the device uses it.
+func TestAnchoredBindings(t *testing.T) {
+	y := base + `  - id: m2
+    kind: cnc
+    source: cnc
+    signals:
+      state: *st
+  - id: m3
+    kind: cnc
+    source: cnc
+    signals: *sigs
+`
+	y = strings.Replace(y, "    signals:\n      state: {node", "    signals: &sigs\n      state: &st {node", 1)
+	cfg, err := load([]byte(y), noEnv)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+	for _, d := range cfg.Devices {
+		b, ok := d.Signals["state"].Binding.(*opcua.SignalSpec)
+		if !ok || b.Node != "ns=2;s=M1.State" {
+			t.Fatalf("device %s: binding %#v", d.ID, d.Signals["state"].Binding)
 		}
-		if got != tc.want {
-			t.Errorf("ValidateNodeID(%q) = %q, want %q", tc.in, got, tc.want)
-		}
+	}
+	y += `  - id: em1
+    kind: energy_meter
+    source: meters
+    topic: a/b
+    signals: *sigs
+`
+	_, err = load([]byte(y), noEnv)
+	want := `line 29: devices[3].signals.state.node: a key of opcua signals, not of mqtt signals (source "meters")` + "\n" +
+		`line 29: devices[3].signals.state.path: required`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
 	}
 }

@@ -1,7 +1,8 @@
-package config
+package config_test
 
 import (
 	"fmt"
+	"github.com/ganlink/ganlink/gateway/config"
 	"runtime"
 	"strings"
 	"syscall"
@@ -39,14 +40,14 @@ func cpuTime(t *testing.T) time.Duration {
 // or succeeds, within a bound on the memory allocated and the CPU time used.
 func TestLoadBounds(t *testing.T) {
 	deep := strings.Repeat("[", 9000) + strings.Repeat("]", 9000)
-	atLimit := strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1)
+	atLimit := strings.Repeat("[", config.MaxDepth-1) + strings.Repeat("]", config.MaxDepth-1)
 	tests := []struct {
 		name     string
 		yaml     string
 		want     string // the whole error; "" for success
 		wantHead string // or its first line, with the number of lines
 		lines    int
-		check    func(*Config) bool
+		check    func(*config.Config) bool
 		maxAlloc uint64 // bytes allocated in total
 		maxCPU   time.Duration
 	}{
@@ -61,12 +62,12 @@ func TestLoadBounds(t *testing.T) {
 		{name: "60 000 unknown keys in one mapping", yaml: base + keyLines(60000, ""),
 			wantHead: "line 16: k0000000: unknown key", lines: 60000, maxAlloc: 120 << 20, maxCPU: 6 * time.Second},
 		{name: "60 000 keys in a signal's map", yaml: withMap + keyLines(60000, "          "),
-			check:    func(c *Config) bool { return len(c.Devices[0].Signals["state"].Map) == 60000 },
+			check:    func(c *config.Config) bool { return len(c.Devices[0].Signals["state"].Map) == 60000 },
 			maxAlloc: 120 << 20, maxCPU: 6 * time.Second},
 		{name: "2 MB of keys", yaml: keyLines(2<<20/17, ""),
 			wantHead: "line 1: k0000000: unknown key", lines: 2 << 20 / 17, maxAlloc: 240 << 20, maxCPU: 12 * time.Second},
 		{name: "2 MB of keys in a signal's map", yaml: withMap + keyLines(2<<20/27, "          "),
-			check:    func(c *Config) bool { return len(c.Devices[0].Signals["state"].Map) == 2<<20/27 },
+			check:    func(c *config.Config) bool { return len(c.Devices[0].Signals["state"].Map) == 2<<20/27 },
 			maxAlloc: 200 << 20, maxCPU: 12 * time.Second},
 		{name: "larger than the limit", yaml: strings.Repeat("#", fsread.MaxConfig+1),
 			want: "configuration larger than 16 MiB", maxAlloc: 1 << 20, maxCPU: time.Second},
@@ -78,7 +79,7 @@ func TestLoadBounds(t *testing.T) {
 			runtime.GC()
 			runtime.ReadMemStats(&m0)
 			cpu0, wall0 := cpuTime(t), time.Now()
-			cfg, err := Load(data, noEnv)
+			cfg, err := load(data, noEnv)
 			cpu, wall := cpuTime(t)-cpu0, time.Since(wall0)
 			runtime.ReadMemStats(&m1)
 			alloc := m1.TotalAlloc - m0.TotalAlloc
@@ -128,7 +129,7 @@ func TestDuplicateKeys(t *testing.T) {
 			`line 16: workshop: key "workshop" already defined at line 1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load([]byte(tc.yaml), noEnv)
+			_, err := load([]byte(tc.yaml), noEnv)
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("got  %v\nwant %s", err, tc.want)
 			}
@@ -158,7 +159,7 @@ func TestNonFiniteNumbers(t *testing.T) {
 		{"map values on their own lines", signal("        map:\n          idle: 0\n          run: -.inf\n"),
 			`line 19: devices[0].signals.state.map.run: invalid value -Inf: want a finite number`},
 		{"deadband NaN", signal("        deadband: {type: absolute, value: .nan}\n"),
-			`line 17: devices[0].signals.state.deadband.value: invalid value NaN: want 0..100 for percent, ≥ 0 for absolute`},
+			`line 17: devices[0].signals.state.deadband.value: invalid deadband NaN: want a finite value >= 0`},
 		{"unit value +Inf", strings.Replace(base, "    kind: cnc\n", "    kind: cnc\n    unit_value_yuan: .inf\n", 1),
 			`line 13: devices[0].unit_value_yuan: invalid value +Inf: want a finite number, not negative`},
 		{"kpi numbers", base + "kpi: {kgce_per_kwh: .nan, power_idle_kw: .inf}\n",
@@ -166,7 +167,7 @@ func TestNonFiniteNumbers(t *testing.T) {
 				"line 16: kpi.power_idle_kw: invalid value +Inf: want a finite number, not negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load([]byte(tc.yaml), noEnv)
+			_, err := load([]byte(tc.yaml), noEnv)
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("got  %v\nwant %s", err, tc.want)
 			}

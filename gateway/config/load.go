@@ -60,21 +60,23 @@ const MaxDepth = 32
 // LoadFile reads, expands, decodes, defaults and validates the file at path, a regular
 // file of at most fsread.MaxConfig bytes. On failure the error is an Errors listing every
 // problem found (or a plain read error).
-func LoadFile(path string) (*Config, error) {
+func LoadFile(path string, kinds Kinds) (*Config, error) {
 	data, err := fsread.ReadRegular(path, fsread.MaxConfig)
 	if err != nil {
 		return nil, fmt.Errorf("read config %q: %w", path, fsread.Reason(err))
 	}
-	return Load(data, os.LookupEnv)
+	return Load(data, os.LookupEnv, kinds)
 }
 
-// Load parses a configuration from data. lookupEnv resolves ${VAR} references.
+// Load parses a configuration from data. lookupEnv resolves ${VAR} references. kinds
+// decode and check the sources of each kind and the keys they add to devices and
+// signals; a source list of a kind not among them is an unknown key.
 //
 // Every step is linear in the size of the document: its nesting, its aliases and
 // duplicate keys are checked on the node tree first, keys unknown to the schema are
 // reported and removed before decoding, and the maps of signals and of map values decode
 // without yaml.v3's pairwise key comparison.
-func Load(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+func Load(data []byte, lookupEnv func(string) (string, bool), kinds Kinds) (*Config, error) {
 	if len(data) > fsread.MaxConfig {
 		return nil, Errors{{Msg: "configuration larger than " + fsread.FormatSize(fsread.MaxConfig)}}
 	}
@@ -97,20 +99,13 @@ func Load(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 		return nil, idx.dups
 	}
 
-	// Unknown keys do not stop validation: the rest of the file is still checked.
+	// Unknown keys do not stop validation: the rest of the file is still checked. The
+	// adapters' sections and keys come out of the tree first; the kinds decode them.
 	var unknown Errors
-	checkKnown(doc, reflect.TypeOf(Config{}), "", &unknown)
-	var cfg Config
-	if err := doc.Decode(&cfg); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, msg := range te.Errors {
-				probs = append(probs, idx.typeProblem(msg))
-			}
-		} else {
-			probs = append(probs, yamlSyntaxProblem(err))
-		}
-	}
+	adapters := idx.extractAdapterNodes(doc, kinds, &unknown)
+	cfg := Config{index: idx, kinds: kinds}
+	idx.decodeStrict(doc, &cfg, "", &unknown, &probs)
+	idx.decodeAdapters(adapters, &cfg, &unknown, &probs)
 	if len(probs) > 0 {
 		probs = append(probs, unknown...)
 		sortProblems(probs)
@@ -473,7 +468,7 @@ func (ix *index) typeProblem(msg string) Problem {
 			want = "a string"
 		case strings.HasPrefix(want, "[]"):
 			want = "a list"
-		case strings.HasPrefix(want, "map"), strings.HasPrefix(want, "config."):
+		case strings.HasPrefix(want, "map"), strings.Contains(want, "."):
 			want = "a mapping"
 		}
 		return Problem{Path: path, Line: line, Msg: fmt.Sprintf("invalid value %q: want %s", m[3], want)}
@@ -528,13 +523,10 @@ func (c *Config) readSecretFiles(probs *Errors) {
 		read("admin.basic_auth.password", a.PasswordFile, &a.Password)
 	}
 	read("admin.token", c.Admin.TokenFile, &c.Admin.Token)
-	for i := range c.Sources.OPCUA {
-		s := &c.Sources.OPCUA[i]
-		read(fmt.Sprintf("sources.opcua[%d].password", i), s.PasswordFile, &s.Password)
-	}
-	for i := range c.Sources.MQTT {
-		s := &c.Sources.MQTT[i]
-		read(fmt.Sprintf("sources.mqtt[%d].password", i), s.PasswordFile, &s.Password)
+	for _, s := range c.Sources.List {
+		for _, r := range s.Spec.Secrets() {
+			read(s.Path+"."+r.Key, r.File, r.Value)
+		}
 	}
 	for i := range c.Sinks.Influx {
 		s := &c.Sinks.Influx[i]
@@ -545,7 +537,6 @@ func (c *Config) readSecretFiles(probs *Errors) {
 // Limits of the files the configuration names (internal/fsread lists every kind).
 const (
 	maxSecretBytes = fsread.MaxSecret
-	maxPEMBytes    = fsread.MaxPEM
 )
 
 // readFileLimit reads a regular file of at most limit bytes: a FIFO or a device such as

@@ -1,8 +1,10 @@
-package config
+package config_test
 
 import (
 	"errors"
 	"fmt"
+	"github.com/ganlink/ganlink/adapters/mqtt"
+	"github.com/ganlink/ganlink/gateway/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,9 +63,9 @@ func TestMQTTTLS(t *testing.T) {
 		{"CA file without a certificate", fmt.Sprintf(`{name: meters, broker: "ssl://h:8883", tls: {ca_file: %s}}`, garbage),
 			fmt.Sprintf(`line 6: sources.mqtt[0].tls.ca_file: no PEM certificate in %q`, garbage)},
 		{"certificate without key", fmt.Sprintf(`{name: meters, broker: "ssl://h:8883", tls: {cert_file: %s}}`, cert),
-			`line 6: sources.mqtt[0].tls.key_file: required with cert_file`},
+			`line 6: sources.mqtt[0].tls.key_file: required with tls.cert_file`},
 		{"key without certificate", fmt.Sprintf(`{name: meters, broker: "ssl://h:8883", tls: {key_file: %s}}`, key),
-			`line 6: sources.mqtt[0].tls.cert_file: required with key_file`},
+			`line 6: sources.mqtt[0].tls.cert_file: required with tls.key_file`},
 		{"missing certificate and key", fmt.Sprintf(`{name: meters, broker: "ssl://h:8883", tls: {cert_file: %s, key_file: %s}}`, missing, missing),
 			fmt.Sprintf("line 6: sources.mqtt[0].tls.cert_file: read %q: no such file or directory\nline 6: sources.mqtt[0].tls.key_file: read %q: no such file or directory", missing, missing)},
 		{"key of another certificate", fmt.Sprintf(`{name: meters, broker: "ssl://h:8883", tls: {cert_file: %s, key_file: %s}}`, cert, otherKey),
@@ -73,7 +75,7 @@ func TestMQTTTLS(t *testing.T) {
 		{"websocket broker", `{name: meters, broker: "ws://h:8080"}`,
 			`line 6: sources.mqtt[0].broker: invalid broker "ws://h:8080": want tcp://host:port, or ssl://host:port for TLS`},
 		{"credentials in the broker URL", `{name: meters, broker: "ssl://gw:Url-S3cret@h:8883"}`,
-			`line 6: sources.mqtt[0].broker: invalid broker "ssl://gw:xxxxx@h:8883": credentials in the URL; use username and password_file`},
+			`line 6: sources.mqtt[0].broker: invalid broker "ssl://gw:xxxxx@h:8883": credentials in the URL; use username and password`},
 		{"credentials in a broken broker URL", `{name: meters, broker: "ssl://gw:Url-S3cret@h:88x3"}`,
 			`line 6: sources.mqtt[0].broker: invalid broker "ssl://xxxxx@h:88x3": want tcp://host:port, or ssl://host:port for TLS`},
 		{"password without user name", `{name: meters, broker: "ssl://h:8883", password: pw}`,
@@ -85,7 +87,7 @@ func TestMQTTTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Load([]byte(withMQTT(tc.src)), noEnv)
+			cfg, err := load([]byte(withMQTT(tc.src)), noEnv)
 			got := ""
 			if err != nil {
 				got = err.Error()
@@ -94,9 +96,9 @@ func TestMQTTTLS(t *testing.T) {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
 			if err == nil && strings.Contains(tc.src, "server_name") {
-				want := MQTTTLS{CAFile: ca.CertFile, CertFile: cert, KeyFile: key, ServerName: "broker.local"}
-				if cfg.Sources.MQTT[0].TLS != want {
-					t.Fatalf("tls decoded as %+v", cfg.Sources.MQTT[0].TLS)
+				want := mqtt.TLSConfig{CAFile: ca.CertFile, CertFile: cert, KeyFile: key, ServerName: "broker.local"}
+				if mqttSource(cfg).TLS != want {
+					t.Fatalf("tls decoded as %+v", mqttSource(cfg).TLS)
 				}
 			}
 		})
@@ -125,17 +127,17 @@ func TestAdminAuth(t *testing.T) {
 	tests := []struct {
 		name, admin string
 		want        string
-		check       func(a Admin) bool
+		check       func(a config.Admin) bool
 	}{
-		{"no auth", `admin: {listen: "127.0.0.1:0"}`, "", func(a Admin) bool { return a.BasicAuth == nil && a.Token == "" && !a.ProtectMetrics }},
+		{"no auth", `admin: {listen: "127.0.0.1:0"}`, "", func(a config.Admin) bool { return a.BasicAuth == nil && a.Token == "" && !a.ProtectMetrics }},
 		{"basic auth from a file", `admin: {basic_auth: {username: ops, password_file: ` + pwFile + `}}`, "",
-			func(a Admin) bool {
+			func(a config.Admin) bool {
 				return a.BasicAuth.Username == "ops" && a.BasicAuth.Password.Reveal() == "Adm1n-Passw0rd"
 			}},
 		{"token from a file, metrics protected", `admin: {token_file: ` + tokenFile + `, protect_metrics: true}`, "",
-			func(a Admin) bool { return a.Token.Reveal() == "glk_0123456789abcdef" && a.ProtectMetrics }},
+			func(a config.Admin) bool { return a.Token.Reveal() == "glk_0123456789abcdef" && a.ProtectMetrics }},
 		{"token from the environment", `admin: {token: "${ADMIN_TOKEN}"}`, "",
-			func(a Admin) bool { return a.Token.Reveal() == "env-token-value" }},
+			func(a config.Admin) bool { return a.Token.Reveal() == "env-token-value" }},
 		{"basic auth without password", `admin: {basic_auth: {username: ops}}`,
 			`line 16: admin.basic_auth.password: required: set password_file or password`, nil},
 		{"basic auth without user", `admin: {basic_auth: {password_file: ` + pwFile + `}}`,
@@ -163,7 +165,7 @@ func TestAdminAuth(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Load([]byte(base+tc.admin+"\n"), env)
+			cfg, err := load([]byte(base+tc.admin+"\n"), env)
 			got := ""
 			if err != nil {
 				got = err.Error()
@@ -184,9 +186,9 @@ func TestURLsRedactedInErrors(t *testing.T) {
 	y := strings.Replace(base, `endpoint: "opc.tcp://127.0.0.1:4840"`, `endpoint: "http://op:`+secret+`@h:4840"`, 1)
 	y = strings.Replace(y, `url: "http://127.0.0.1:8428"`, `url: "ftp://w:`+secret+`@h:8428"`, 1)
 	y = strings.Replace(y, `broker: "tcp://127.0.0.1:1883"`, `broker: "tcp://m:`+secret+`@h:1883"`, 1)
-	_, err := Load([]byte(y), noEnv)
+	_, err := load([]byte(y), noEnv)
 	want := `line 4: sources.opcua[0].endpoint: invalid endpoint "http://op:xxxxx@h:4840": want opc.tcp://host:port[/path]` + "\n" +
-		`line 6: sources.mqtt[0].broker: invalid broker "tcp://m:xxxxx@h:1883": credentials in the URL; use username and password_file` + "\n" +
+		`line 6: sources.mqtt[0].broker: invalid broker "tcp://m:xxxxx@h:1883": credentials in the URL; use username and password` + "\n" +
 		`line 9: sinks.influx[0].url: invalid url "ftp://w:xxxxx@h:8428": want http(s)://host:port`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %s", err, want)
@@ -221,7 +223,7 @@ func FuzzLoad(f *testing.F) {
 		return "", false
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Load(data, env)
+		cfg, err := load(data, env)
 		if err == nil {
 			if cfg == nil {
 				t.Fatal("nil configuration without an error")
@@ -234,7 +236,7 @@ func FuzzLoad(f *testing.F) {
 		if err.Error() == "" {
 			t.Fatal("error without a message")
 		}
-		var errs Errors
+		var errs config.Errors
 		if errors.As(err, &errs) {
 			if len(errs) == 0 {
 				t.Fatal("empty Errors")
@@ -260,7 +262,7 @@ func TestHostileYAML(t *testing.T) {
 		{"billion laughs", laughs, "document contains excessive aliasing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load([]byte(tc.yaml), noEnv)
+			_, err := load([]byte(tc.yaml), noEnv)
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("got %v, want %s", err, tc.want)
 			}
@@ -304,11 +306,11 @@ func TestOPCUASecurity(t *testing.T) {
 		{"every policy", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Aes128_Sha256_RsaOaep, security_mode: Sign}`, "", "Aes128_Sha256_RsaOaep", "Sign", ""},
 		{"user certificate", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: %s}`, cert, key), "", "auto", "auto", cert},
 		{"unknown policy", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Basic512}`,
-			`line 4: sources.opcua[0].security_policy: invalid value "Basic512": want one of auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss`, "", "", ""},
+			`line 4: sources.opcua[0].security_policy: unsupported security policy "Basic512": want auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss`, "", "", ""},
 		{"deprecated policy", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Basic128Rsa15, security_mode: Sign}`,
-			`line 4: sources.opcua[0].security_policy: security policy "Basic128Rsa15" is deprecated (SHA-1) and not supported: want auto, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss or None`, "", "", ""},
+			`line 4: sources.opcua[0].security_policy: security policy "Basic128Rsa15" is deprecated (SHA-1) and not supported: want auto, None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss`, "", "", ""},
 		{"unknown mode", `{name: cnc, endpoint: "opc.tcp://h:4840", security_mode: Encrypt}`,
-			`line 4: sources.opcua[0].security_mode: invalid value "Encrypt": want one of auto, None, Sign, SignAndEncrypt`, "", "", ""},
+			`line 4: sources.opcua[0].security_mode: invalid security mode "Encrypt": want auto, None, Sign or SignAndEncrypt`, "", "", ""},
 		{"None with Sign", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: None, security_mode: Sign}`,
 			`line 4: sources.opcua[0].security_mode: security mode "Sign" does not fit security policy "None": None goes with None only`, "", "", ""},
 		{"secure policy with mode None", `{name: cnc, endpoint: "opc.tcp://h:4840", security_policy: Basic256Sha256, security_mode: None}`,
@@ -316,7 +318,7 @@ func TestOPCUASecurity(t *testing.T) {
 		{"user certificate without key", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s}`, cert),
 			`line 4: sources.opcua[0].user_key_file: required with user_cert_file`, "", "", ""},
 		{"user certificate and user name", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", username: u, user_cert_file: %s, user_key_file: %s}`, cert, key),
-			`line 4: sources.opcua[0].user_cert_file: set together with username: log in with one of them`, "", "", ""},
+			`line 4: sources.opcua[0].user_cert_file: set together with username: choose one login`, "", "", ""},
 		{"user key of another certificate", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: %s}`, cert, otherKey),
 			fmt.Sprintf(`line 4: sources.opcua[0].user_cert_file: certificate %q does not belong to key %q`, cert, otherKey), "", "", ""},
 		{"missing user certificate", fmt.Sprintf(`{name: cnc, endpoint: "opc.tcp://h:4840", user_cert_file: %s, user_key_file: %s}`, missing, key),
@@ -328,7 +330,7 @@ func TestOPCUASecurity(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Load([]byte(withOPCUA(tc.src)), noEnv)
+			cfg, err := load([]byte(withOPCUA(tc.src)), noEnv)
 			got := ""
 			if err != nil {
 				got = err.Error()
@@ -337,7 +339,7 @@ func TestOPCUASecurity(t *testing.T) {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
 			if err == nil {
-				s := cfg.Sources.OPCUA[0]
+				s := opcuaSource(cfg)
 				if s.SecurityPolicy != tc.policy || s.SecurityMode != tc.mode || s.UserCertFile != tc.user {
 					t.Fatalf("decoded %q %q %q", s.SecurityPolicy, s.SecurityMode, s.UserCertFile)
 				}
@@ -347,14 +349,14 @@ func TestOPCUASecurity(t *testing.T) {
 }
 
 func TestPKIConfig(t *testing.T) {
-	cfg, err := Load([]byte(base), noEnv)
+	cfg, err := load([]byte(base), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.PKI.Dir != filepath.Join("ganlink-data", "pki") || cfg.PKI.ApplicationURI != "urn:ganlink:gateway:ws1" || cfg.PKI.KeyBits != 2048 {
 		t.Errorf("defaults %+v", cfg.PKI)
 	}
-	_, err = Load([]byte(base+"pki: {dir: /var/lib/ganlink/pki, application_uri: not a uri, key_bits: 1024}\n"), noEnv)
+	_, err = load([]byte(base+"pki: {dir: /var/lib/ganlink/pki, application_uri: not a uri, key_bits: 1024}\n"), noEnv)
 	want := `line 16: pki.key_bits: invalid key size 1024: want 2048, 3072 or 4096
 line 16: pki.application_uri: invalid application URI "not a uri": want an absolute URI such as urn:ganlink:gateway:ws1`
 	if err == nil || err.Error() != want {

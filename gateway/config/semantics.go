@@ -53,9 +53,9 @@ func (d *Device) Counters() []string {
 
 // semantics checks the class of the device at path p and the role and counter flag of
 // its signals.
-func (ck *checker) semantics(p string, d *Device) {
+func (ck *Checker) semantics(p string, d *Device) {
 	if d.Class != "" && d.Class != schema.ClassEquipment && d.Class != schema.ClassMeter {
-		ck.add(p+".class", "invalid value %s: want one of %s, %s", quote(d.Class), schema.ClassEquipment, schema.ClassMeter)
+		ck.Add(p+".class", "invalid value %s: want one of %s, %s", quote(d.Class), schema.ClassEquipment, schema.ClassMeter)
 	}
 	if schema.ClassOf(d.Class, d.Kind) == schema.ClassMeter {
 		why := "class meter"
@@ -67,7 +67,7 @@ func (ck *checker) semantics(p string, d *Device) {
 			set bool
 		}{{"key_process", d.KeyProcess}, {"numerical_control", d.NumericalControl}, {"smart", d.Smart}} {
 			if f.set {
-				ck.add(p+"."+f.key, "a meter is not production equipment (%s): %s applies to class equipment only", why, f.key)
+				ck.Add(p+"."+f.key, "a meter is not production equipment (%s): %s applies to class equipment only", why, f.key)
 			}
 		}
 	}
@@ -76,7 +76,7 @@ func (ck *checker) semantics(p string, d *Device) {
 		s := d.Signals[name]
 		sp := p + ".signals." + name
 		if s.Role != "" && !schema.IsRole(s.Role) {
-			ck.add(sp+".role", "unknown role %s: want one of %s", quote(s.Role), strings.Join(schema.RoleNames(), ", "))
+			ck.Add(sp+".role", "unknown role %s: want one of %s", quote(s.Role), strings.Join(schema.RoleNames(), ", "))
 			continue
 		}
 		role := s.RoleOf(name)
@@ -86,7 +86,7 @@ func (ck *checker) semantics(p string, d *Device) {
 				if s.Role != "" {
 					at += ".role"
 				}
-				ck.add(at, "role %q is also held by signal %q: each role names one signal of a device", role, first)
+				ck.Add(at, "role %q is also held by signal %q: each role names one signal of a device", role, first)
 			} else {
 				holder[role] = name
 			}
@@ -96,9 +96,9 @@ func (ck *checker) semantics(p string, d *Device) {
 		}
 		switch {
 		case !*s.Counter && schema.IsCounterRole(role):
-			ck.add(sp+".counter", "false, but role %q is a cumulative counter: remove counter or give the signal another role", role)
+			ck.Add(sp+".counter", "false, but role %q is a cumulative counter: remove counter or give the signal another role", role)
 		case *s.Counter && role != "" && !schema.IsCounterRole(role):
-			ck.add(sp+".counter", "true, but role %q is not a counter (counter roles: %s)", role, strings.Join(counterRoles(), ", "))
+			ck.Add(sp+".counter", "true, but role %q is not a counter (counter roles: %s)", role, strings.Join(counterRoles(), ", "))
 		}
 	}
 }

@@ -1,6 +1,7 @@
-package config
+package config_test
 
 import (
+	"github.com/ganlink/ganlink/gateway/config"
 	"reflect"
 	"strings"
 	"testing"
@@ -67,12 +68,12 @@ func TestSemanticsErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load([]byte(tc.yaml), noEnv)
+			_, err := load([]byte(tc.yaml), noEnv)
 			if err == nil {
 				t.Fatal("loaded")
 			}
 			var got []string
-			for _, p := range err.(Errors) {
+			for _, p := range err.(config.Errors) {
 				got = append(got, p.Error())
 			}
 			if !reflect.DeepEqual(got, tc.want) {
@@ -83,7 +84,7 @@ func TestSemanticsErrors(t *testing.T) {
 }
 
 func TestSemanticsAccessors(t *testing.T) {
-	cfg, err := Load([]byte(strings.Replace(semBase, "    signals:\n      st:",
+	cfg, err := load([]byte(strings.Replace(semBase, "    signals:\n      st:",
 		"    signals:\n      alarm: {node: \"ns=2;s=A\"}\n      temp: {node: \"ns=2;s=T\", counter: true}\n      spindle_speed_rpm: {node: \"ns=2;s=S\", role: spindle_speed_rpm, counter: false}\n      st:", 1)), noEnv)
 	if err != nil {
 		t.Fatal(err)

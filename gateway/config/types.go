@@ -2,6 +2,12 @@
 // sources, its full equipment inventory with each device's signal bindings, the queue,
 // the sinks and the admin endpoint.
 //
+// The sections and keys of a source kind (sources.opcua[], an MQTT device's topic, a
+// signal's node or register, ...) belong to the adapter of that kind: Load decodes
+// them through the Kinds it is given (the composition root's app.Kinds) and calls each
+// kind's Check, the adapter's own build of its runtime configuration. This package
+// imports no adapter.
+//
 // Loading is strict (unknown keys are errors), expands ${VAR} in values, reads secrets
 // from *_file keys, fills defaults, and validates everything, reporting every problem
 // with its YAML path and line: `ws.yaml:42: devices[3].signals.state.node: invalid node
@@ -14,6 +20,9 @@ import (
 
 // Config is the whole gateway configuration.
 type Config struct {
+	index *index // the lines of the file it was loaded from; nil when built in code
+	kinds Kinds
+
 	Workshop Workshop `yaml:"workshop"`
 	Admin    Admin    `yaml:"admin"`
 	PKI      PKI      `yaml:"pki"`
@@ -121,9 +130,11 @@ type PKI struct {
 // Queue is the store-and-forward queue; each sink has its own under Dir/<sink name>.
 type Queue struct {
 	Dir string `yaml:"dir"`
-	// MaxBytes bounds each sink's queue on disk, e.g. "1GiB"; oldest data is dropped beyond.
+	// MaxBytes bounds each sink's queue on disk, e.g. "1GiB"; oldest data is dropped
+	// beyond. Unset: gateway/queue.DefaultMaxBytes (1GiB).
 	MaxBytes ByteSize `yaml:"max_bytes"`
-	// Fsync is "always" or an interval such as "1s".
+	// Fsync is "always" or an interval such as "1s". Unset: gateway/queue.DefaultFsync
+	// ("1s").
 	Fsync string `yaml:"fsync"`
 }
 
@@ -134,95 +145,30 @@ type Sources struct {
 	// because a TSDB drops points too far in the future. Default 10m.
 	MaxTimeAhead Duration `yaml:"max_time_ahead"`
 
-	OPCUA  []OPCUASource  `yaml:"opcua"`
-	MQTT   []MQTTSource   `yaml:"mqtt"`
-	Modbus []ModbusSource `yaml:"modbus"`
+	// List is every source of every kind (sources.opcua, sources.mqtt, ...), each
+	// decoded by its adapter's Kind, in file order.
+	List []Source `yaml:"-"`
 }
 
-// ModbusSource is one Modbus TCP endpoint (a meter, or an RS-485 gateway in front of
-// several units) polled by the gateway.
-type ModbusSource struct {
-	Name string `yaml:"name"`
-	// Endpoint is tcp://host[:port]; port 502 if omitted.
-	Endpoint     string   `yaml:"endpoint"`
-	Timeout      Duration `yaml:"timeout"`
-	ReconnectMin Duration `yaml:"reconnect_min"`
-	ReconnectMax Duration `yaml:"reconnect_max"`
-	// MaxFailures is how many timeouts or malformed answers in a row reopen the connection.
-	MaxFailures int `yaml:"max_failures"`
-	// MaxGap is how many unused registers one read may span; default 10.
-	MaxGap *int `yaml:"max_gap"`
+// Of returns the sources of one kind.
+func (s *Sources) Of(kind string) []*Source {
+	var out []*Source
+	for i := range s.List {
+		if s.List[i].Kind == kind {
+			out = append(out, &s.List[i])
+		}
+	}
+	return out
 }
 
-// Register addresses one Modbus value.
-type Register struct {
-	// Area is holding (function 03), input (04), coil (01) or discrete (02).
-	Area string `yaml:"area"`
-	// Address is the 0-based protocol address (holding register 40001 is 0).
-	Address int `yaml:"address"`
-	// Type is int16, uint16, int32, uint32, int64, uint64, float32, float64 or bool.
-	Type      string `yaml:"type"`
-	WordOrder string `yaml:"word_order"`
-	ByteOrder string `yaml:"byte_order"`
-}
-
-// OPCUASource is one OPC UA server endpoint (one session, batched subscriptions).
-type OPCUASource struct {
-	Name     string `yaml:"name"`
-	Endpoint string `yaml:"endpoint"`
-	// SecurityPolicy is auto (default: the strongest the server offers, never None),
-	// None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss.
-	SecurityPolicy string `yaml:"security_policy"`
-	// SecurityMode is auto (default; None with security_policy None), Sign or
-	// SignAndEncrypt.
-	SecurityMode string `yaml:"security_mode"`
-	// Username and Password (or PasswordFile) log in by user name; UserCertFile and
-	// UserKeyFile (PEM or DER certificate, PEM RSA key) by X.509 user certificate;
-	// anonymous without either.
-	Username           string   `yaml:"username"`
-	Password           Secret   `yaml:"password"`
-	PasswordFile       string   `yaml:"password_file"`
-	UserCertFile       string   `yaml:"user_cert_file"`
-	UserKeyFile        string   `yaml:"user_key_file"`
-	PublishingInterval Duration `yaml:"publishing_interval"`
-	ConnectTimeout     Duration `yaml:"connect_timeout"`
-	ReconnectMax       Duration `yaml:"reconnect_max"`
-	// Timestamp selects the point time: "source" (default), "server" or "gateway".
-	Timestamp string `yaml:"timestamp"`
-}
-
-// MQTTSource is one MQTT broker connection.
-type MQTTSource struct {
-	Name         string `yaml:"name"`
-	Broker       string `yaml:"broker"`
-	ClientID     string `yaml:"client_id"`
-	Username     string `yaml:"username"`
-	Password     Secret `yaml:"password"`
-	PasswordFile string `yaml:"password_file"`
-	// TLS applies to ssl://, tls:// and mqtts:// brokers.
-	TLS MQTTTLS `yaml:"tls"`
-	// QoS is 0 or 1; default 1.
-	QoS             *int     `yaml:"qos"`
-	CleanSession    bool     `yaml:"clean_session"`
-	KeepAlive       Duration `yaml:"keep_alive"`
-	MaxPayloadBytes ByteSize `yaml:"max_payload_bytes"`
-	// Subscribe lists topic filters; default: every bound device topic.
-	Subscribe []string `yaml:"subscribe"`
-}
-
-// MQTTTLS configures TLS to an MQTT broker. The files are PEM and are checked when the
-// configuration is loaded.
-type MQTTTLS struct {
-	// CAFile holds the CAs the broker's certificate must chain to; empty: system roots.
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are the client certificate and key; both or neither.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ServerName is the name the broker's certificate must carry; default the URL's host.
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify accepts any broker certificate; logged as a warning on every
-	// connect.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+// Named returns the source named name, or nil.
+func (s *Sources) Named(name string) *Source {
+	for i := range s.List {
+		if s.List[i].Name() == name {
+			return &s.List[i]
+		}
+	}
+	return nil
 }
 
 // Sinks lists the northbound writers.
@@ -239,12 +185,14 @@ type InfluxSink struct {
 	Bucket    string `yaml:"bucket"`
 	Token     Secret `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
-	// Gzip compresses request bodies; default true.
+	// Gzip compresses request bodies; default true. Timeout bounds each request;
+	// default adapters/influx.DefaultTimeout. Unset keys keep the sink's own defaults.
 	Gzip    *bool    `yaml:"gzip"`
 	Timeout Duration `yaml:"timeout"`
-	// BatchBytes caps one write request's uncompressed body; default 1MiB.
-	BatchBytes ByteSize `yaml:"batch_bytes"`
-	// FlushInterval is how long a partial batch may wait; default 1s.
+	// BatchBytes caps one write request's uncompressed body, FlushInterval is how long
+	// a partial batch may wait, RetryMin and RetryMax bound the retry backoff; unset,
+	// they are the forwarder's defaults (gateway/pipeline: 1MiB, 500ms, 500ms, 10s).
+	BatchBytes    ByteSize `yaml:"batch_bytes"`
 	FlushInterval Duration `yaml:"flush_interval"`
 	RetryMin      Duration `yaml:"retry_min"`
 	RetryMax      Duration `yaml:"retry_max"`
@@ -269,48 +217,27 @@ type Device struct {
 	// figure) or "meter" (energy, water or gas metering and other instrumentation: feeds
 	// the energy and water KPIs, counted in no equipment figure).
 	Class string `yaml:"class"`
-	// Source names the OPC UA or MQTT source the device's signals come from.
+	// Source names the source (of any kind) the device's signals come from.
 	Source string `yaml:"source"`
 	// UnitValueYuan is the output value of one part, for per-10k-yuan intensities.
 	UnitValueYuan float64 `yaml:"unit_value_yuan"`
 	// Interval is the expected report interval of a periodic source (MQTT); the device
 	// is offline after 3 intervals without data. Default 0: not periodic.
 	Interval Duration `yaml:"interval"`
-	// MQTT bindings shared by the device's signals.
-	Topic           string `yaml:"topic"`
-	Format          string `yaml:"format"`
-	TimestampPath   string `yaml:"timestamp_path"`
-	TimestampFormat string `yaml:"timestamp_format"`
-	// Modbus polling: unit id (default 1), poll interval (default 1s), read size cap
-	// and gap tolerance override.
-	UnitID       *int     `yaml:"unit_id"`
-	PollInterval Duration `yaml:"poll_interval"`
-	MaxRegisters int      `yaml:"max_registers"`
-	MaxGap       *int     `yaml:"max_gap"`
+	// Binding holds the device-level keys of its source's kind (the adapter's type,
+	// e.g. the MQTT topic or the Modbus unit id); nil without a source or when the kind
+	// has none.
+	Binding any `yaml:"-"`
 	// Signals maps field names (e.g. "spindle_speed_rpm") to bindings.
 	Signals SignalMap `yaml:"signals"`
 }
 
 // Signal binds one field of a device to a source address.
 type Signal struct {
-	// Node is the OPC UA node id: ns=2;s=Name, ns=2;i=42 or nsu=URI;s=Name.
-	Node string `yaml:"node"`
-	// BrowsePath names the OPC UA node by browse names instead (exactly one of Node and
-	// BrowsePath), e.g. "Objects/nsu=http://opcfoundation.org/UA/Machinery/;Machines/...";
-	// translated at every connect. BrowseStart is its start node id; default the
-	// Objects folder (i=85).
-	BrowsePath       string    `yaml:"browse_path"`
-	BrowseStart      string    `yaml:"browse_start"`
-	SamplingInterval Duration  `yaml:"sampling_interval"`
-	QueueSize        uint32    `yaml:"queue_size"`
-	Deadband         *Deadband `yaml:"deadband"`
-	// Topic overrides the device topic (MQTT).
-	Topic string `yaml:"topic"`
-	// Path is the JSON path in the MQTT payload, e.g. "data.kwh".
-	Path string `yaml:"path"`
-	// Register is the Modbus register of the value.
-	Register *Register `yaml:"register"`
-	Unit     string    `yaml:"unit"`
+	// Binding is where the value comes from: the keys of the device's source kind
+	// (the adapter's type, e.g. the OPC UA node or the MQTT payload path).
+	Binding any    `yaml:"-"`
+	Unit    string `yaml:"unit"`
 	// Scale and Offset: value × scale + offset; scale defaults to 1.
 	Scale  *float64 `yaml:"scale"`
 	Offset float64  `yaml:"offset"`
@@ -330,12 +257,6 @@ type SignalMap map[string]Signal
 
 // ValueMap maps text values to numeric codes, decoded like SignalMap.
 type ValueMap map[string]float64
-
-// Deadband filters small changes at the OPC UA server.
-type Deadband struct {
-	Type  string  `yaml:"type"` // absolute | percent
-	Value float64 `yaml:"value"`
-}
 
 // Secret is a string that never prints.
 type Secret string

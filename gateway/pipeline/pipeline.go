@@ -111,7 +111,17 @@ type Sink interface {
 // RetryAfterer is implemented by retryable errors carrying a server-requested delay.
 type RetryAfterer interface{ RetryAfter() time.Duration }
 
-// ForwarderConfig tunes one sink's forwarding.
+// Defaults of ForwarderConfig, applied by NewForwarder to zero fields: the defaults of
+// a sink's batch_bytes, flush_interval, retry_min and retry_max in the configuration.
+const (
+	DefaultBatchBytes    = 1 << 20
+	DefaultFlushInterval = 500 * time.Millisecond
+	DefaultRetryMin      = 500 * time.Millisecond
+	DefaultRetryMax      = 10 * time.Second
+)
+
+// ForwarderConfig tunes one sink's forwarding. Zero values mean the defaults above; a
+// RetryMax below RetryMin is RetryMin.
 type ForwarderConfig struct {
 	Name          string
 	BatchBytes    int
@@ -148,13 +158,16 @@ type SinkState struct {
 // NewForwarder builds a forwarder; m comes from NewSinkMetrics (shared by all sinks).
 func NewForwarder(cfg ForwarderConfig, q Queue, sink Sink, m *SinkMetrics, log *slog.Logger) *Forwarder {
 	if cfg.BatchBytes <= 0 {
-		cfg.BatchBytes = 1 << 20
+		cfg.BatchBytes = DefaultBatchBytes
 	}
 	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = 200 * time.Millisecond
+		cfg.FlushInterval = DefaultFlushInterval
 	}
 	if cfg.RetryMin <= 0 {
-		cfg.RetryMin = 500 * time.Millisecond
+		cfg.RetryMin = DefaultRetryMin
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = DefaultRetryMax
 	}
 	if cfg.RetryMax < cfg.RetryMin {
 		cfg.RetryMax = cfg.RetryMin

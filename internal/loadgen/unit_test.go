@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ganlink/ganlink/gateway/app"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/gateway/config"
 )
 
@@ -205,12 +207,13 @@ func TestGatewayConfigsValidate(t *testing.T) {
 		yaml    string
 		devices int
 		first   config.Device
+		topic   string
 		signals int
 	}{
 		{"mqtt", mqttGatewayConfig(c, "tcp://127.0.0.1:1883", 1000), 1000,
-			config.Device{ID: "meter1", Kind: "energy_meter", Source: "meters", Topic: "plant/ws1/meter/1"}, 3},
+			config.Device{ID: "meter1", Kind: "energy_meter", Source: "meters"}, "plant/ws1/meter/1", 3},
 		{"opcua", opcuaGatewayConfig(c, "opc.tcp://127.0.0.1:4840", 25, time.Second, 500*time.Millisecond), 3,
-			config.Device{ID: "plc1", Kind: "machine", Source: "plc"}, 10},
+			config.Device{ID: "plc1", Kind: "machine", Source: "plc"}, "", 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,13 +221,13 @@ func TestGatewayConfigsValidate(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := config.LoadFile(path)
+			cfg, err := app.LoadConfig(path)
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
 			d := cfg.Devices[0]
 			if len(cfg.Devices) != tt.devices || d.ID != tt.first.ID || d.Kind != tt.first.Kind || d.Source != tt.first.Source ||
-				d.Topic != tt.first.Topic || len(d.Signals) != tt.signals {
+				deviceTopic(d) != tt.topic || len(d.Signals) != tt.signals {
 				t.Fatalf("%d devices, first %+v", len(cfg.Devices), d)
 			}
 			if got := cfg.Sinks.Influx[0].FlushInterval.D; got != 500*time.Millisecond {
@@ -311,4 +314,12 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// deviceTopic returns the MQTT topic of a device, "" for a device of another kind.
+func deviceTopic(d config.Device) string {
+	if b, ok := d.Binding.(*mqtt.DeviceSpec); ok {
+		return b.Topic
+	}
+	return ""
 }

@@ -100,7 +100,7 @@ func startStack(t *testing.T, start time.Time) *stack {
 	if err := os.WriteFile(cfgPath, yml.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadFile(cfgPath)
+	cfg, err := app.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatalf("gateway config: %v", err)
 	}
