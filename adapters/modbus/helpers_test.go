@@ -2,7 +2,6 @@ package modbus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -20,8 +19,10 @@ type recorder struct {
 	dead    []string // "device|origin|reason|problems|payload"
 	recv    int
 	batches []point.Batch
-	// failEmit makes emit fail while it returns true for the 1-based call number.
-	failEmit func(call int) bool
+	// holdEmit makes emit wait as long as it returns for the 1-based call number (as the
+	// pipeline does while a queue refuses the batch), or until ctx ends: then emit
+	// returns ctx's error and keeps nothing.
+	holdEmit func(call int) time.Duration
 	calls    int
 }
 
@@ -55,11 +56,23 @@ func (r *recorder) Received(source string, fields int) {
 
 func (r *recorder) emit(ctx context.Context, b point.Batch) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.calls++
-	if r.failEmit != nil && r.failEmit(r.calls) {
-		return errors.New("queue full")
+	var hold time.Duration
+	if r.holdEmit != nil {
+		hold = r.holdEmit(r.calls)
 	}
+	r.mu.Unlock()
+	if hold > 0 {
+		t := time.NewTimer(hold)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.batches = append(r.batches, b)
 	return nil
 }

@@ -172,7 +172,9 @@ func (s *Source) session(ctx context.Context, emit point.EmitFunc) (answered boo
 		}
 		if len(batch) > 0 && ctx.Err() == nil {
 			s.obs.Received(s.cfg.Name, batch.Fields())
-			if err := s.emitBatch(ctx, emit, batch); err != nil {
+			// emit settles the batch (queued, or dropped and counted); an error means
+			// ctx ended.
+			if err := emit(ctx, batch); err != nil {
 				return st.answered, nil
 			}
 		}
@@ -360,9 +362,4 @@ func (s *Source) failRequest(d *device, r *request, reason string, cause error, 
 // span renders the address range of a read, e.g. "0..75".
 func span(r *request) string {
 	return strconv.Itoa(int(r.start)) + ".." + strconv.Itoa(r.end()-1)
-}
-
-// emitBatch hands b to emit, retrying until it succeeds or ctx is done.
-func (s *Source) emitBatch(ctx context.Context, emit point.EmitFunc, b point.Batch) error {
-	return point.EmitWithRetry(ctx, emit, b, s.cfg.Name, s.obs, s.log)
 }

@@ -3,7 +3,6 @@ package opcua
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -33,9 +32,10 @@ type recorder struct {
 	signals  []signalEvent
 	received int
 	batches  []point.Batch
-	// failEmit makes emit fail while it returns true (called under mu with the number of
-	// the emit call, 1-based).
-	failEmit func(call int) bool
+	// holdEmit makes emit wait as long as it returns for the 1-based call number (as the
+	// pipeline does while a queue refuses the batch), or until ctx ends: then emit
+	// returns ctx's error and keeps nothing.
+	holdEmit func(call int) time.Duration
 	calls    int
 }
 
@@ -61,11 +61,23 @@ func (r *recorder) Received(source string, fields int) {
 
 func (r *recorder) emit(ctx context.Context, b point.Batch) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.calls++
-	if r.failEmit != nil && r.failEmit(r.calls) {
-		return errors.New("queue full")
+	var hold time.Duration
+	if r.holdEmit != nil {
+		hold = r.holdEmit(r.calls)
 	}
+	r.mu.Unlock()
+	if hold > 0 {
+		t := time.NewTimer(hold)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.batches = append(r.batches, b)
 	return nil
 }

@@ -795,7 +795,9 @@ func (ss *session) handle(ctx context.Context, res *ua.PublishResponse) error {
 	b, statusErr := ss.convert(res, now)
 	if len(b) > 0 {
 		ss.s.obs.Received(ss.s.cfg.Name, len(b))
-		if err := ss.s.emitBatch(ctx, ss.emit, b); err != nil {
+		// emit settles the batch (queued, or dropped and counted); an error means ctx
+		// ended: the notification stays unacknowledged.
+		if err := ss.emit(ctx, b); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/queue"
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,12 +25,20 @@ type ExtraSink struct {
 }
 
 // buildExtraSinks opens a queue and builds a forwarder for each extra sink, after the
-// configured ones, and returns the queues for the pipeline.
+// configured ones, and returns the queues for the pipeline. Its writes are retried with
+// the same capped exponential backoff as the first configured sink's
+// (sinks.influx[0].retry_min/retry_max; the defaults without one).
 func (a *App) buildExtraSinks(extra []ExtraSink, m *pipeline.SinkMetrics) ([]pipeline.Queue, error) {
 	cfg := a.cfg
 	names := map[string]bool{}
 	for i := range cfg.Sinks.Influx {
 		names[cfg.Sinks.Influx[i].Name] = true
+	}
+	// An extra sink backs off like the first configured sink, or with the sink defaults
+	// when none is configured (the demo's file sink).
+	retryMin, retryMax := config.DefaultRetryMin, config.DefaultRetryMax
+	if len(cfg.Sinks.Influx) > 0 {
+		retryMin, retryMax = cfg.Sinks.Influx[0].RetryMin.D, cfg.Sinks.Influx[0].RetryMax.D
 	}
 	var out []pipeline.Queue
 	for _, es := range extra {
@@ -51,7 +60,8 @@ func (a *App) buildExtraSinks(extra []ExtraSink, m *pipeline.SinkMetrics) ([]pip
 		a.queues = append(a.queues, q)
 		a.extra = append(a.extra, es)
 		out = append(out, q)
-		a.forwarders = append(a.forwarders, pipeline.NewForwarder(pipeline.ForwarderConfig{Name: es.Name}, q, es.Sink, m, a.log))
+		a.forwarders = append(a.forwarders, pipeline.NewForwarder(pipeline.ForwarderConfig{Name: es.Name,
+			RetryMin: retryMin, RetryMax: retryMax}, q, es.Sink, m, a.log))
 	}
 	return out, nil
 }
