@@ -20,6 +20,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/kpi"
+	"github.com/ganlink/ganlink/gateway/lastvalue"
 	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/gateway/queue"
@@ -54,8 +55,8 @@ type App struct {
 	admin      *admin.Server
 	kpi        *kpi.Engine
 	kpiEmit    point.EmitFunc // the KPI ticker's way into the queues (pipeline.Appender)
-	values     *lastValues
-	windows    *lastWindows
+	values     *lastvalue.Store
+	windows    *lastvalue.Windows
 	extra      []ExtraSink
 	clock      func() time.Time
 	started    time.Time
@@ -97,7 +98,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	a := &App{cfg: cfg, log: log, reg: reg, obs: newObserver(reg, log), clock: opts.Clock,
-		values: newLastValues(cfg), windows: newLastWindows()}
+		values: lastvalue.New(cfg), windows: lastvalue.NewWindows()}
 	if a.clock == nil {
 		a.clock = time.Now
 	}
@@ -469,6 +470,10 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("gateway stopped")
 	return runErr
 }
+
+// Close closes the queues Build opened, for an App that will not Run (Run closes them
+// itself when it returns).
+func (a *App) Close() error { return a.closeQueues() }
 
 func (a *App) closeQueues() error {
 	var errs []error

@@ -7,6 +7,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/queue"
+	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -71,7 +72,7 @@ func (a *App) buildExtraSinks(extra []ExtraSink, m *pipeline.SinkMetrics) ([]pip
 func (a *App) sinkInfo(i int) (name, kind, target string) {
 	if n := len(a.cfg.Sinks.Influx); i < n {
 		sc := &a.cfg.Sinks.Influx[i]
-		return sc.Name, "influx", redactedURL(sc.URL)
+		return sc.Name, "influx", status.RedactedURL(sc.URL)
 	} else if i-n < len(a.extra) {
 		es := a.extra[i-n]
 		return es.Name, es.Kind, es.Target

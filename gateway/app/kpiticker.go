@@ -58,6 +58,6 @@ func (a *App) emitKPI(ctx context.Context, b point.Batch) {
 	if len(b) == 0 {
 		return
 	}
-	a.windows.record(b)
+	a.windows.Record(b)
 	_ = a.kpiEmit(ctx, b) // a drop is counted and logged by the pipeline
 }
