@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,6 +61,7 @@ func (s blockingSource) Run(ctx context.Context, _ point.EmitFunc) error {
 // fixed error channel of 8 could take, which blocked Run for ever) make Run return the
 // first failure after stopping the healthy source and every background component.
 func TestRunManyFailingComponents(t *testing.T) {
+	before := runtime.NumGoroutine()
 	a := buildMinimal(t, "", Options{})
 	var done atomic.Int32
 	for i := range 12 {
@@ -84,6 +86,16 @@ func TestRunManyFailingComponents(t *testing.T) {
 	}
 	if a.queues != nil {
 		t.Fatal("queues not closed")
+	}
+	// Every goroutine Run started has exited (a moment is left for the runtime to
+	// retire those that just returned).
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after Run, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
 
