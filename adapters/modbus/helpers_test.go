@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/point"
 )
+
+var errEmitRefused = errors.New("queue refused")
 
 // recorder is the Observer and emit function of the tests: it keeps everything it gets.
 type recorder struct {
@@ -23,7 +26,10 @@ type recorder struct {
 	// pipeline does while a queue refuses the batch), or until ctx ends: then emit
 	// returns ctx's error and keeps nothing.
 	holdEmit func(call int) time.Duration
-	calls    int
+	// refuseEmit makes emit fail at once (keeping nothing) while it returns true, as an
+	// emit breaking its contract would.
+	refuseEmit func(call int) bool
+	calls      int
 }
 
 func (r *recorder) State(source string, s point.State, err error) {
@@ -57,6 +63,10 @@ func (r *recorder) Received(source string, fields int) {
 func (r *recorder) emit(ctx context.Context, b point.Batch) error {
 	r.mu.Lock()
 	r.calls++
+	if r.refuseEmit != nil && r.refuseEmit(r.calls) {
+		r.mu.Unlock()
+		return errEmitRefused
+	}
 	var hold time.Duration
 	if r.holdEmit != nil {
 		hold = r.holdEmit(r.calls)

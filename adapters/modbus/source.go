@@ -173,9 +173,14 @@ func (s *Source) session(ctx context.Context, emit point.EmitFunc) (answered boo
 		if len(batch) > 0 && ctx.Err() == nil {
 			s.obs.Received(s.cfg.Name, batch.Fields())
 			// emit settles the batch (queued, or dropped and counted); an error means
-			// ctx ended.
+			// ctx ended. (An emit failing with ctx alive breaks its contract: the
+			// session ends like a lost connection and the next one reads the values
+			// again.)
 			if err := emit(ctx, batch); err != nil {
-				return st.answered, nil
+				if ctx.Err() != nil {
+					return st.answered, nil
+				}
+				return st.answered, fmt.Errorf("emit: %w", err)
 			}
 		}
 		if ctx.Err() != nil {

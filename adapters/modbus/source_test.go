@@ -416,6 +416,28 @@ func TestBatchesAndEmitWait(t *testing.T) {
 	}
 }
 
+// An emit that fails with ctx alive (breaking its contract: the pipeline's emit only
+// fails when ctx ended) ends the session like a lost connection, reported down with
+// the emit error; the next session reads the values again, so nothing is lost.
+func TestEmitErrorEndsSession(t *testing.T) {
+	b := newBank()
+	b.setRegs(1, "holding", 0, 7)
+	ts := startServer(t, b)
+	dev := Device{Device: "m1", Measurement: "energy_meter", UnitID: 1, PollInterval: 40 * time.Millisecond,
+		Signals: []Signal{{Field: "x", Area: "holding", Address: 0}}}
+	rec := &recorder{refuseEmit: func(call int) bool { return call == 1 }}
+	stop := run(t, newSource(t, fastConfig(ts.url, dev), rec), rec, 2*time.Second)
+	waitFor(t, 5*time.Second, "a stored batch", func() bool { return rec.batchCount() >= 1 })
+	stop()
+	st := rec.stateList()
+	if len(st) < 4 || st[0] != "connecting" || st[1] != "up" || st[2] != "down: emit: queue refused" || st[3] != "connecting" {
+		t.Fatalf("states %q, want connecting, up, down with the emit error, connecting", st)
+	}
+	if ps := rec.points("m1"); len(ps) == 0 || ps[0].Fields[0].Value != 7 {
+		t.Fatalf("points %+v, want the value read again", ps)
+	}
+}
+
 func TestRunWithoutServerReportsDown(t *testing.T) {
 	rec := &recorder{}
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", testsrv.FreePort(t))
