@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ganlink/ganlink/gateway/point"
 )
@@ -44,6 +45,10 @@ type Recorder struct {
 	// calls for which it returns true; call is the 1-based number of the Emit call. It
 	// is called with the Recorder's lock held.
 	FailEmit func(call int) bool
+	// HoldEmit, when set, makes Emit wait as long as it returns for the 1-based call
+	// number (as the pipeline does while a queue refuses the batch), or until ctx ends:
+	// then Emit returns ctx's error and keeps nothing. It is called with the lock held.
+	HoldEmit func(call int) time.Duration
 
 	mu       sync.Mutex
 	states   []StateEvent
@@ -85,14 +90,31 @@ func (r *Recorder) DeadLetter(source string, dl point.DeadLetter, payload []byte
 	r.dead = append(r.dead, fmt.Sprintf("%s|%s|%s|%s|%d|%q", source, dl.Device, dl.Origin, dl.Reason, dl.Problems, payload))
 }
 
-// Emit is a point.EmitFunc that keeps b unless FailEmit refuses the call.
-func (r *Recorder) Emit(_ context.Context, b point.Batch) error {
+// Emit is a point.EmitFunc that keeps b unless FailEmit refuses the call, after
+// waiting as HoldEmit says.
+func (r *Recorder) Emit(ctx context.Context, b point.Batch) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.calls++
 	if r.FailEmit != nil && r.FailEmit(r.calls) {
+		r.mu.Unlock()
 		return ErrEmitRefused
 	}
+	var hold time.Duration
+	if r.HoldEmit != nil {
+		hold = r.HoldEmit(r.calls)
+	}
+	r.mu.Unlock()
+	if hold > 0 {
+		t := time.NewTimer(hold)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.batches = append(r.batches, b)
 	return nil
 }

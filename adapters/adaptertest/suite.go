@@ -3,8 +3,9 @@
 //
 // The contract (docs/architecture.md, "Contracts") that Run checks, one subtest each:
 //
-//   - emit_failure_retried: a batch whose emit failed is offered again until an emit
-//     returns nil; no point of it is lost or changed.
+//   - emit_once_per_batch: the source calls emit once per batch and waits for it (the
+//     pipeline's emit retries a refusing queue itself and returns nil once the batch is
+//     settled): no second call while one waits, no point emitted twice.
 //   - unconfirmed_redelivered/{blocked,failing}: data whose emit never returned nil
 //     reaches the next run of the source (an MQTT broker redelivers the unacknowledged
 //     QoS 1 message; polled and subscribed protocols read the value again).
@@ -123,7 +124,7 @@ func Run(t *testing.T, h Harness) {
 	if h.New == nil || h.Good == nil || len(h.Bad) == 0 || h.Stop == nil || h.Start == nil || len(h.Frames) == 0 {
 		t.Fatal("adaptertest: Harness needs New, Good, Bad, Stop, Start and Frames")
 	}
-	t.Run("emit_failure_retried", func(t *testing.T) { emitFailureRetried(t, &h) })
+	t.Run("emit_once_per_batch", func(t *testing.T) { emitOncePerBatch(t, &h) })
 	t.Run("unconfirmed_redelivered", func(t *testing.T) {
 		t.Run("blocked", func(t *testing.T) { unconfirmedRedelivered(t, &h, false) })
 		t.Run("failing", func(t *testing.T) { unconfirmedRedelivered(t, &h, true) })
@@ -231,20 +232,29 @@ func pointKey(p point.Point) string {
 	return b.String()
 }
 
-func emitFailureRetried(t *testing.T, h *Harness) {
-	// The first emits fail: for a polled or subscribed source they carry the first
-	// values, for a pushed one the good value.
-	const failures = 3
-	rec := &Recorder{}
+func emitOncePerBatch(t *testing.T, h *Harness) {
+	// The first call waits, as the pipeline's emit does while a queue refuses the batch:
+	// for a polled or subscribed source it carries the first values, for a pushed one the
+	// good value.
+	const hold = time.Second
+	rec := &Recorder{HoldEmit: func(call int) time.Duration {
+		if call == 1 {
+			return hold
+		}
+		return 0
+	}}
 	var mu sync.Mutex
-	var refused []point.Batch // batches offered to the failing calls
+	inflight, most := 0, 0
 	emit := func(ctx context.Context, b point.Batch) error {
 		mu.Lock()
-		defer mu.Unlock()
-		if len(refused) < failures {
-			refused = append(refused, slices.Clone(b))
-			return errors.New("queue full")
-		}
+		inflight++
+		most = max(most, inflight)
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inflight--
+			mu.Unlock()
+		}()
 		return rec.Emit(ctx, b)
 	}
 	r := start(t, h, rec, emit)
@@ -254,20 +264,18 @@ func emitFailureRetried(t *testing.T, h *Harness) {
 	r.alive(t)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(refused) != failures {
-		t.Fatalf("%d refused attempts, want %d", len(refused), failures)
+	if most != 1 {
+		t.Errorf("%d emit calls at once, want 1: the source must wait for emit", most)
 	}
-	kept := map[string]bool{}
+	seen := map[string]int{}
 	for _, b := range rec.Batches() {
 		for _, p := range b {
-			kept[pointKey(p)] = true
+			seen[pointKey(p)]++
 		}
 	}
-	for i, b := range refused {
-		for _, p := range b {
-			if !kept[pointKey(p)] {
-				t.Errorf("point %s of refused attempt %d was never emitted", pointKey(p), i+1)
-			}
+	for k, n := range seen {
+		if n > 1 {
+			t.Errorf("point %s emitted %d times, want once", k, n)
 		}
 	}
 }

@@ -85,7 +85,8 @@
 // identity tags, the fields in the order of the device's signals, and the time the poll
 // started on the gateway's clock, in whole milliseconds (Modbus carries no
 // timestamps). Devices due at the same time are polled one after the other and their
-// points handed to emit as one Batch; Observer.Received counts the fields first. A
-// failing emit is retried with the same batch (100 ms doubling to 5 s) and polling
-// waits meanwhile; a batch still unstored at shutdown is reported with reason "emit".
+// points handed to emit as one Batch; Observer.Received counts the fields first. emit
+// is called once per batch and polling waits while it runs: the pipeline's emit policy
+// retries a refusing queue and counts what it drops (gateway/pipeline), so an error
+// from emit means ctx ended.
 package modbus

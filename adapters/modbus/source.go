@@ -172,8 +172,15 @@ func (s *Source) session(ctx context.Context, emit point.EmitFunc) (answered boo
 		}
 		if len(batch) > 0 && ctx.Err() == nil {
 			s.obs.Received(s.cfg.Name, batch.Fields())
-			if err := s.emitBatch(ctx, emit, batch); err != nil {
-				return st.answered, nil
+			// emit settles the batch (queued, or dropped and counted); an error means
+			// ctx ended. (An emit failing with ctx alive breaks its contract: the
+			// session ends like a lost connection and the next one reads the values
+			// again.)
+			if err := emit(ctx, batch); err != nil {
+				if ctx.Err() != nil {
+					return st.answered, nil
+				}
+				return st.answered, fmt.Errorf("emit: %w", err)
 			}
 		}
 		if ctx.Err() != nil {
@@ -360,9 +367,4 @@ func (s *Source) failRequest(d *device, r *request, reason string, cause error, 
 // span renders the address range of a read, e.g. "0..75".
 func span(r *request) string {
 	return strconv.Itoa(int(r.start)) + ".." + strconv.Itoa(r.end()-1)
-}
-
-// emitBatch hands b to emit, retrying until it succeeds or ctx is done.
-func (s *Source) emitBatch(ctx context.Context, emit point.EmitFunc, b point.Batch) error {
-	return point.EmitWithRetry(ctx, emit, b, s.cfg.Name, s.obs, s.log)
 }

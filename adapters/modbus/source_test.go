@@ -381,7 +381,7 @@ func TestCancelIsPrompt(t *testing.T) {
 	})
 }
 
-func TestBatchesAndEmitRetry(t *testing.T) {
+func TestBatchesAndEmitWait(t *testing.T) {
 	b := newBank()
 	b.setRegs(1, "holding", 0, 1)
 	b.setRegs(2, "holding", 0, 2)
@@ -390,24 +390,52 @@ func TestBatchesAndEmitRetry(t *testing.T) {
 		return Device{Device: id, Measurement: "energy_meter", UnitID: unit, PollInterval: 40 * time.Millisecond,
 			Signals: []Signal{{Field: "x", Area: "holding", Address: 0}}}
 	}
-	rec := &adaptertest.Recorder{FailEmit: func(call int) bool { return call <= 2 }}
+	// The first two emits wait 150ms each, as the pipeline does while a queue refuses.
+	rec := &adaptertest.Recorder{HoldEmit: func(call int) time.Duration {
+		if call <= 2 {
+			return 150 * time.Millisecond
+		}
+		return 0
+	}}
 	s := newSource(t, fastConfig(ts.url, mk("m1", 1), mk("m2", 2)), rec)
 	stop := run(t, s, rec, 2*time.Second)
 	testutil.WaitFor(t, 5*time.Second, "3 batches", func() bool { return rec.BatchCount() >= 3 })
 	stop()
 	batches := rec.Batches()
-	// Devices due together share one batch; a failing emit is retried with the same batch
-	// (no poll in between), so nothing is lost.
+	// Devices due together share one batch; emit is called once per batch and no poll
+	// happens while it waits, so nothing is lost or sent twice.
 	for i, bt := range batches {
 		if d := bt[1].Time - bt[0].Time; len(bt) != 2 || bt[0].Device != "m1" || bt[1].Device != "m2" || d < 0 || d > 200e6 {
 			t.Fatalf("batch %d: %+v", i, bt)
 		}
 	}
-	if calls, recv := rec.Calls(), rec.ReceivedFields(); calls != len(batches)+2 || recv != 2*len(batches) {
+	if calls, recv := rec.Calls(), rec.ReceivedFields(); calls != len(batches) || recv != 2*len(batches) {
 		t.Fatalf("%d emit calls, %d batches stored, %d fields received", calls, len(batches), recv)
 	}
 	if got := b.readCount(); got > 2*(len(batches)+1) {
-		t.Fatalf("%d reads for %d stored batches: polled during emit retries", got, len(batches))
+		t.Fatalf("%d reads for %d stored batches: polled while emit waited", got, len(batches))
+	}
+}
+
+// An emit that fails with ctx alive (breaking its contract: the pipeline's emit only
+// fails when ctx ended) ends the session like a lost connection, reported down with
+// the emit error; the next session reads the values again, so nothing is lost.
+func TestEmitErrorEndsSession(t *testing.T) {
+	b := newBank()
+	b.setRegs(1, "holding", 0, 7)
+	ts := startServer(t, b)
+	dev := Device{Device: "m1", Measurement: "energy_meter", UnitID: 1, PollInterval: 40 * time.Millisecond,
+		Signals: []Signal{{Field: "x", Area: "holding", Address: 0}}}
+	rec := &adaptertest.Recorder{FailEmit: func(call int) bool { return call == 1 }}
+	stop := run(t, newSource(t, fastConfig(ts.url, dev), rec), rec, 2*time.Second)
+	testutil.WaitFor(t, 5*time.Second, "a stored batch", func() bool { return rec.BatchCount() >= 1 })
+	stop()
+	st := rec.StateStrings()
+	if len(st) < 4 || st[0] != "connecting" || st[1] != "up" || st[2] != "down: emit: queue full" || st[3] != "connecting" {
+		t.Fatalf("states %q, want connecting, up, down with the emit error, connecting", st)
+	}
+	if ps := rec.Points("m1"); len(ps) == 0 || ps[0].Fields[0].Value != 7 {
+		t.Fatalf("points %+v, want the value read again", ps)
 	}
 }
 

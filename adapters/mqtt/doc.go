@@ -16,9 +16,11 @@
 // With QoS 1 delivery is at least once:
 //
 //   - A message is acknowledged (PUBACK) only after emit returned nil for the batch
-//     holding it; emit returns once the points are durable in the gateway's queue. A
-//     failing emit is retried with backoff (100ms doubling to 5s) with the same batch,
-//     never skipped; meanwhile the messages stay unacknowledged at the broker.
+//     holding it; emit returns nil once the points are durable in the gateway's queue
+//     (or, for a batch no queue can ever hold, once the pipeline dropped and counted
+//     it). emit is called once per batch: while a queue refuses, the pipeline's emit
+//     policy retries with backoff and the messages stay unacknowledged at the broker;
+//     an error from emit means ctx ended, and the batch is not acknowledged.
 //   - A message that yields no point (invalid JSON, every field unusable, oversize,
 //     unbound topic) is reported to the Observer with a bounded reason and then
 //     acknowledged: bad data is counted, not redelivered forever.

@@ -31,11 +31,6 @@ const (
 	// after a session that stayed up for stableSession.
 	reconnectMin  = 250 * time.Millisecond
 	stableSession = 10 * time.Second
-	// Emit retries back off from emitRetryMin to emitRetryMax.
-	emitRetryMin = 100 * time.Millisecond
-	emitRetryMax = 5 * time.Second
-	// emitWarnEvery throttles the warning about a failing emit.
-	emitWarnEvery = 30 * time.Second
 )
 
 // Source subscribes to an MQTT broker and emits the decoded messages as points. Build it
@@ -73,9 +68,10 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 // ctx is done, after its goroutines have exited and the broker connection is closed.
 //
 // A QoS 1 message is acknowledged only after emit returned nil for the batch holding
-// it, or after the message was found unusable and reported to the observer; a failing
-// emit is retried with backoff, never skipped. emit is called from one goroutine at a
-// time.
+// it, or after the message was found unusable and reported to the observer. emit is
+// called once per batch, from one goroutine at a time; it applies the gateway's emit
+// policy (retries belong to the pipeline), so an error from it means ctx ended and the
+// batch's messages stay unacknowledged.
 func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -381,48 +377,24 @@ func (s *Source) batchLoop(ctx context.Context, in <-chan inbound, emit point.Em
 		batch := d.decodeBatch(items)
 		if len(batch) > 0 {
 			s.obs.Received(s.cfg.Name, batch.Fields())
-			if !s.emit(ctx, emit, batch) {
-				return
+			// emit settles the batch (queued, or dropped and counted by the
+			// pipeline); an error means ctx ended: the messages stay unacknowledged
+			// and the broker delivers them again to the next session. (An emit that
+			// fails with ctx alive breaks its contract: the messages are left
+			// unacknowledged all the same, never acknowledged unstored.)
+			if err := emit(ctx, batch); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.log.Error("emit failed; messages left unacknowledged", "points", len(batch), "err", err)
+				b.reset()
+				continue
 			}
 		}
 		for i := range items {
 			items[i].msg.Ack()
 		}
 		b.reset()
-	}
-}
-
-// emit hands batch over, retrying with backoff until it succeeds or ctx is done.
-func (s *Source) emit(ctx context.Context, emit point.EmitFunc, batch point.Batch) bool {
-	delay := emitRetryMin
-	var failing time.Time
-	var lastWarn time.Time
-	for attempt := 1; ; attempt++ {
-		err := emit(ctx, batch)
-		if err == nil {
-			if attempt > 1 {
-				s.log.Info("emit recovered", "attempts", attempt, "failing_for", time.Since(failing).Round(time.Millisecond))
-			}
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		if attempt == 1 {
-			failing = time.Now()
-		}
-		if time.Since(lastWarn) >= emitWarnEvery {
-			lastWarn = time.Now()
-			s.log.Warn("emit failed; retrying, messages stay unacknowledged", "points", len(batch), "attempt", attempt, "err", err)
-		}
-		t := time.NewTimer(delay/2 + rand.N(delay))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-		delay = min(delay*2, emitRetryMax)
 	}
 }
 

@@ -379,9 +379,10 @@ func TestRunAcknowledgesOnlyAfterEmit(t *testing.T) {
 	}
 }
 
-// TestRunRetriesEmit checks that a failing emit is retried with the same batch and
-// that the messages are acknowledged once it succeeds.
-func TestRunRetriesEmit(t *testing.T) {
+// TestRunEmitErrorIsNotRetried checks that the source calls emit once per batch (the
+// emit policy, retries included, belongs to the pipeline) and that a batch emit
+// refused is never acknowledged: the next session gets its message again.
+func TestRunEmitErrorIsNotRetried(t *testing.T) {
 	m := testsrv.StartMosquitto(t)
 	cfg := baseConfig(m.URL)
 	rec := &adaptertest.Recorder{}
@@ -391,8 +392,8 @@ func TestRunRetriesEmit(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		attempts = append(attempts, formatPoint(b[0]))
-		if len(attempts) < 3 {
-			return errors.New("queue full")
+		if len(attempts) == 1 {
+			return errors.New("queue refused")
 		}
 		return nil
 	}
@@ -400,22 +401,25 @@ func TestRunRetriesEmit(t *testing.T) {
 	waitUp(t, rec, 1)
 	pub := newPublisher(t, m.URL)
 	pub.publish("meters/e1", `{"ts":1700000000000,"data":{"kwh":1},"kw":1}`)
-	testutil.WaitFor(t, 5*time.Second, "3 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) == 3 })
+	testutil.WaitFor(t, 5*time.Second, "an attempt", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) == 1 })
+	pub.publish("meters/e3", `{"kwh":2}`)
+	testutil.WaitFor(t, 5*time.Second, "the second message", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) == 2 })
 	mu.Lock()
-	if attempts[0] != attempts[1] || attempts[1] != attempts[2] {
-		t.Fatalf("attempts differ: %q", attempts)
+	if !strings.Contains(attempts[0], "device=e1") || !strings.Contains(attempts[1], "energy_kwh_total=2") {
+		t.Fatalf("attempts %q: want the refused batch once, then the next message", attempts)
 	}
 	mu.Unlock()
 	r.stop(t)
-	// The message was acknowledged: a new session with the same id gets nothing more.
+	// The refused message was not acknowledged: a new session with the same id gets it
+	// again, and nothing of the stored one.
 	out := &sink{}
-	rec2 := &adaptertest.Recorder{}
-	start(t, cfg, rec2, out.emit)
-	waitUp(t, rec2, 1)
+	start(t, cfg, &adaptertest.Recorder{}, out.emit)
+	testutil.WaitFor(t, 10*time.Second, "redelivered message", func() bool { return out.len() >= 1 })
 	pub.publish("meters/e3", `{"kwh":9}`)
-	testutil.WaitFor(t, 5*time.Second, "new message", func() bool { return out.len() >= 1 })
-	if got := out.got(); len(got) != 1 || !strings.Contains(got[0], "energy_kwh_total=9") {
-		t.Fatalf("second session got %q, want only the new message", got)
+	testutil.WaitFor(t, 5*time.Second, "new message", func() bool { return out.len() >= 2 })
+	got := out.got()
+	if len(got) != 2 || !strings.Contains(got[0], "device=e1") || !strings.Contains(got[1], "energy_kwh_total=9") {
+		t.Fatalf("second session got %q, want the refused message again, then the new one", got)
 	}
 }
 

@@ -109,10 +109,10 @@
 // shared, sorted identity tags of the item, one field named after the item, and the
 // time in Unix ns. One Batch holds all the points of a publish response; it and one
 // field array are the only allocations per response. Observer.Received counts the
-// fields before emit. When emit fails the same batch is retried with backoff (100 ms
-// doubling to 5 s) until it is stored: the response is acknowledged to the server only
-// then, and the source does not take the next response meanwhile. A batch still unstored
-// at shutdown is reported with reason "emit".
+// fields before emit. emit is called once per batch and the response is acknowledged to
+// the server only after it returned nil; the source does not take the next response
+// meanwhile. Retrying a refusing queue, and counting what is dropped, is the pipeline's
+// emit policy (gateway/pipeline), so an error from emit means ctx ended.
 //
 // Quality comes from the severity bits of the StatusCode: 00 Good, 01 Uncertain (value
 // kept), 10 and 11 Bad. A Bad field carries no value (0, never the last good one).

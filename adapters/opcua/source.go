@@ -198,10 +198,5 @@ func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	return nil
 }
 
-// emitBatch hands b to emit, retrying until it succeeds or ctx is done.
-func (s *Source) emitBatch(ctx context.Context, emit point.EmitFunc, b point.Batch) error {
-	return point.EmitWithRetry(ctx, emit, b, s.cfg.Name, s.obs, s.log)
-}
-
 // ms converts d to OPC UA milliseconds.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

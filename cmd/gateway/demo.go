@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ganlink/ganlink/gateway/app"
+	"github.com/ganlink/ganlink/internal/demo"
 )
 
 // demoFlagNames are the flags that only -demo reads.
@@ -18,8 +18,8 @@ var demoFlagNames = map[string]bool{"listen": true, "opcua-listen": true, "mqtt-
 	"influx-url": true, "influx-token": true, "influx-bucket": true, "influx-org": true}
 
 // demoFlags registers the flags of -demo.
-func demoFlags(fs *flag.FlagSet) *app.DemoConfig {
-	dc := &app.DemoConfig{}
+func demoFlags(fs *flag.FlagSet) *demo.Config {
+	dc := &demo.Config{}
 	fs.StringVar(&dc.Listen, "listen", "127.0.0.1:9273", "demo: address of the status page, /metrics and /api/status")
 	fs.StringVar(&dc.OPCUAListen, "opcua-listen", "", "demo: address of the simulated OPC UA server (default a free loopback port)")
 	fs.StringVar(&dc.MQTTListen, "mqtt-listen", "", "demo: address of the embedded MQTT broker (default a free loopback port)")
@@ -46,11 +46,11 @@ func demoFlagProblem(fs *flag.FlagSet, demo, config bool) string {
 }
 
 // runDemo runs the one-process demo until SIGINT or SIGTERM.
-func runDemo(dc *app.DemoConfig, log *slog.Logger, stdout io.Writer) int {
+func runDemo(dc *demo.Config, log *slog.Logger, stdout io.Writer) int {
 	if dc.InfluxToken == "" {
 		dc.InfluxToken = os.Getenv("INFLUX_TOKEN")
 	}
-	d, err := app.NewDemo(*dc, log)
+	d, err := demo.New(*dc, log)
 	if err != nil {
 		log.Error("start demo", "err", err)
 		return 1

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ganlink/ganlink/gateway/app"
+	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/ganlink/ganlink/internal/testsrv"
 	"github.com/ganlink/ganlink/internal/testutil"
 )
@@ -80,14 +80,14 @@ func TestDemoBinary(t *testing.T) {
 	}
 	simulated := []string{"m1", "m2", "m3", "m4", "em1", "em2", "wm1"}
 	working := []string{"running", "idle", "setup", "alarm"}
-	var st app.Status
+	var st status.Status
 	msg := demoWait(15*time.Second, func() string {
 		resp, err := http.Get(statusURL)
 		if err != nil {
 			return err.Error()
 		}
 		defer resp.Body.Close()
-		st = app.Status{}
+		st = status.Status{}
 		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 			return "decode status: " + err.Error()
 		}

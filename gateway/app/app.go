@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/influx"
@@ -20,11 +19,13 @@ import (
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/kpi"
+	"github.com/ganlink/ganlink/gateway/lastvalue"
 	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/gateway/queue"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 )
 
 // Source is a southbound adapter.
@@ -52,9 +53,9 @@ type App struct {
 	own        *pki.Own
 	admin      *admin.Server
 	kpi        *kpi.Engine
-	kpiDropped prometheus.Counter
-	values     *lastValues
-	windows    *lastWindows
+	kpiEmit    point.EmitFunc // the KPI ticker's way into the queues (pipeline.Appender)
+	values     *lastvalue.Store
+	windows    *lastvalue.Windows
 	extra      []ExtraSink
 	clock      func() time.Time
 	started    time.Time
@@ -87,7 +88,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	a := &App{cfg: cfg, log: log, reg: reg, obs: newObserver(reg, log), clock: opts.Clock,
-		values: newLastValues(cfg), windows: newLastWindows()}
+		values: lastvalue.New(cfg), windows: lastvalue.NewWindows()}
 	if a.clock == nil {
 		a.clock = time.Now
 	}
@@ -106,9 +107,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		}
 		log.Warn("dead letters kept from an earlier run could not all be read", "err", err)
 	}
-	a.kpiDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_kpi_points_dropped_total",
-		Help: "KPI points that could not be queued."})
-	reg.MustRegister(a.kpiDropped, newKPICollector(a))
+	reg.MustRegister(newKPICollector(a))
 	a.obs.onState = func(source string, s point.State) {
 		switch s {
 		case point.StateUp:
@@ -162,6 +161,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	}
 	queues = append(queues, extraQueues...)
 	a.pipe = pipeline.New(queues, append([]pipeline.Processor{a.kpi, a.values}, opts.Processors...), log, reg)
+	a.kpiEmit = a.pipe.Appender(kpiSource)
 
 	if err := a.buildSources(); err != nil {
 		return nil, err
@@ -300,9 +300,10 @@ func isPermanent(err error) bool {
 }
 
 // sourceEmit is the emit function of the source named name: the pipeline's ingest
-// behind the guard against source times ahead of the clock (sources.max_time_ahead).
+// under the one emit policy (pipeline.Emitter), behind the guard against source times
+// ahead of the clock (sources.max_time_ahead).
 func (a *App) sourceEmit(name string) point.EmitFunc {
-	return guardTime(name, a.cfg.Sources.MaxTimeAhead.D, a.clock, a.obs, a.pipe.Ingest)
+	return guardTime(name, a.cfg.Sources.MaxTimeAhead.D, a.clock, a.obs, a.pipe.Emitter(name))
 }
 
 func (a *App) addSource(name string, s Source) {
@@ -322,8 +323,12 @@ func (a *App) Pipeline() *pipeline.Pipeline { return a.pipe }
 // Admin returns the admin server, to add handlers before Run.
 func (a *App) Admin() *admin.Server { return a.admin }
 
-// Run runs every component until ctx is done, then stops sources first, then
-// forwarders, and closes the queues durably.
+// Run runs every component until ctx is done or one of them fails, then stops the
+// sources first (their in-flight batches finish queueing), then the forwarders, the KPI
+// ticker (which queues the windows due) and the admin server, and closes the queues
+// durably. It returns after every goroutine it started has exited, with the first
+// component error (nil after a plain stop). Each group is an errgroup: any number of
+// components may fail, the first failure stops the rest.
 func (a *App) Run(ctx context.Context) error {
 	a.started = time.Now()
 	a.log.Info("gateway starting", "workshop", a.cfg.Workshop.ID, "devices", len(a.cfg.Devices),
@@ -341,50 +346,60 @@ func (a *App) Run(ctx context.Context) error {
 
 	a.loadKPIState(a.clock())
 	a.emitKPI(ctx, a.kpi.Tick(a.clock())) // observation starts before the first sample; restored windows that closed meanwhile are queued
-	bg, stopBG := context.WithCancel(context.Background())
-	var bgWG sync.WaitGroup
-	errc := make(chan error, 8)
-	run := func(wg *sync.WaitGroup, what string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil {
-				errc <- fmt.Errorf("%s: %w", what, err)
+
+	// The background components outlive the sources: they run until the sources have
+	// stopped, so every batch a source hands over still reaches a running queue.
+	bgParent, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	bg, bgCtx := errgroup.WithContext(bgParent)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	src, srcCtx := errgroup.WithContext(runCtx)
+	named := func(what string, f func(context.Context) error, ctx context.Context) func() error {
+		return func() error {
+			if err := f(ctx); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
 			}
-		}()
+			return nil
+		}
 	}
 	for _, q := range a.queues {
-		run(&bgWG, "queue", func() error { return q.Run(bg) })
+		bg.Go(named("queue", q.Run, bgCtx))
 	}
 	for _, f := range a.forwarders {
-		run(&bgWG, "forwarder", func() error { return f.Run(bg) })
+		bg.Go(named("forwarder", f.Run, bgCtx))
 	}
-	run(&bgWG, "admin", func() error { return a.admin.Run(bg) })
-	run(&bgWG, "kpi", func() error { return a.runKPI(bg) })
-	run(&bgWG, "dead letters", func() error {
-		if err := a.obs.dead.Run(bg); err != nil {
+	bg.Go(named("admin", a.admin.Run, bgCtx))
+	bg.Go(named("kpi", a.runKPI, bgCtx))
+	bg.Go(func() error {
+		if err := a.obs.dead.Run(bgCtx); err != nil {
 			a.log.Warn("write dead letters", "dir", a.cfg.DeadLetters.Dir, "err", err)
 		}
 		return nil
 	})
-
-	srcCtx, stopSources := context.WithCancel(ctx)
-	var srcWG sync.WaitGroup
 	for _, s := range a.sources {
 		emit := a.sourceEmit(s.name)
-		run(&srcWG, "source "+s.name, func() error { return s.src.Run(srcCtx, emit) })
+		src.Go(named("source "+s.name, func(ctx context.Context) error { return s.src.Run(ctx, emit) }, srcCtx))
 	}
 
-	var runErr error
+	// srcCtx ends with ctx or a failed source, bgCtx with a failed background component.
+	bgFailed := false
 	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		a.log.Error("component failed; stopping", "err", runErr)
+	case <-srcCtx.Done():
+	case <-bgCtx.Done():
+		bgFailed = true
 	}
-	stopSources()
-	srcWG.Wait()
+	stopRun()
+	srcErr := src.Wait()
 	stopBG()
-	bgWG.Wait()
+	bgErr := bg.Wait()
+	runErr := srcErr
+	if bgFailed || runErr == nil {
+		runErr = bgErr
+	}
+	if runErr != nil {
+		a.log.Error("component failed; stopped", "err", runErr)
+	}
 	for _, s := range a.sinks {
 		s.Close()
 	}
@@ -394,6 +409,10 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("gateway stopped")
 	return runErr
 }
+
+// Close closes the queues Build opened, for an App that will not Run (Run closes them
+// itself when it returns).
+func (a *App) Close() error { return a.closeQueues() }
 
 func (a *App) closeQueues() error {
 	var errs []error

@@ -3,9 +3,11 @@ package app
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/queue"
+	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -24,12 +26,20 @@ type ExtraSink struct {
 }
 
 // buildExtraSinks opens a queue and builds a forwarder for each extra sink, after the
-// configured ones, and returns the queues for the pipeline.
+// configured ones, and returns the queues for the pipeline. Its writes are retried with
+// the same capped exponential backoff as the first configured sink's
+// (sinks.influx[0].retry_min/retry_max; the defaults without one).
 func (a *App) buildExtraSinks(extra []ExtraSink, m *pipeline.SinkMetrics) ([]pipeline.Queue, error) {
 	cfg := a.cfg
 	names := map[string]bool{}
 	for i := range cfg.Sinks.Influx {
 		names[cfg.Sinks.Influx[i].Name] = true
+	}
+	// An extra sink backs off like the first configured sink, or with the forwarder's
+	// defaults (zero values) when none is configured (the demo's file sink).
+	var retryMin, retryMax time.Duration
+	if len(cfg.Sinks.Influx) > 0 {
+		retryMin, retryMax = cfg.Sinks.Influx[0].RetryMin.D, cfg.Sinks.Influx[0].RetryMax.D
 	}
 	var out []pipeline.Queue
 	for _, es := range extra {
@@ -51,7 +61,8 @@ func (a *App) buildExtraSinks(extra []ExtraSink, m *pipeline.SinkMetrics) ([]pip
 		a.queues = append(a.queues, q)
 		a.extra = append(a.extra, es)
 		out = append(out, q)
-		a.forwarders = append(a.forwarders, pipeline.NewForwarder(pipeline.ForwarderConfig{Name: es.Name}, q, es.Sink, m, a.log))
+		a.forwarders = append(a.forwarders, pipeline.NewForwarder(pipeline.ForwarderConfig{Name: es.Name,
+			RetryMin: retryMin, RetryMax: retryMax}, q, es.Sink, m, a.log))
 	}
 	return out, nil
 }
@@ -61,7 +72,7 @@ func (a *App) buildExtraSinks(extra []ExtraSink, m *pipeline.SinkMetrics) ([]pip
 func (a *App) sinkInfo(i int) (name, kind, target string) {
 	if n := len(a.cfg.Sinks.Influx); i < n {
 		sc := &a.cfg.Sinks.Influx[i]
-		return sc.Name, "influx", redactedURL(sc.URL)
+		return sc.Name, "influx", status.RedactedURL(sc.URL)
 	} else if i-n < len(a.extra) {
 		es := a.extra[i-n]
 		return es.Name, es.Kind, es.Target

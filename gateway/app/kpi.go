@@ -1,13 +1,11 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -130,66 +128,6 @@ func (a *App) loadKPIState(now time.Time) {
 		bad := path + ".bad-" + now.UTC().Format("20060102T150405")
 		_ = os.Rename(path, bad)
 		a.log.Warn("kpi state unusable; starting fresh windows", "file", path, "moved_to", bad, "err", err)
-	}
-}
-
-// runKPI closes windows every second and queues their points; on stop it closes what
-// is due, queues it and saves the open windows.
-func (a *App) runKPI(ctx context.Context) error {
-	if err := os.MkdirAll(filepath.Dir(a.cfg.KPI.StateFile), 0o755); err != nil {
-		a.log.Warn("create kpi state directory", "err", err)
-	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	lastSave := a.clock()
-	for {
-		select {
-		case <-ctx.Done():
-			now := a.clock()
-			// The last windows get a few seconds of their own to reach the queue.
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			a.emitKPI(sctx, a.kpi.Tick(now))
-			cancel()
-			if err := a.kpi.SaveFile(a.cfg.KPI.StateFile, now); err != nil {
-				a.log.Error("save kpi state", "file", a.cfg.KPI.StateFile, "err", err)
-			}
-			return nil
-		case <-t.C:
-		}
-		now := a.clock()
-		a.emitKPI(ctx, a.kpi.Tick(now))
-		if now.Sub(lastSave) >= time.Minute {
-			lastSave = now
-			if err := a.kpi.SaveFile(a.cfg.KPI.StateFile, now); err != nil {
-				a.log.Warn("save kpi state", "file", a.cfg.KPI.StateFile, "err", err)
-			}
-		}
-	}
-}
-
-// emitKPI queues KPI points, retrying a refused append five times with backoff (until
-// ctx is done); points still refused then are dropped, counted and logged.
-func (a *App) emitKPI(ctx context.Context, b point.Batch) {
-	if len(b) == 0 {
-		return
-	}
-	a.windows.record(b)
-	for attempt := 0; ; attempt++ {
-		err := a.pipe.Append(b)
-		if err == nil {
-			return
-		}
-		if attempt == 5 || ctx.Err() != nil {
-			a.kpiDropped.Add(float64(len(b)))
-			a.log.Error("queue kpi points failed; dropped", "points", len(b), "err", err)
-			return
-		}
-		t := time.NewTimer(200 * time.Millisecond << attempt)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
 	}
 }
 

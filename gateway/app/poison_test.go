@@ -14,6 +14,7 @@ import (
 
 	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/gateway/app"
+	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
@@ -60,7 +61,7 @@ devices:
 	start := func() (*app.App, func()) {
 		t.Helper()
 		a, stop := runGateway(t, yml, app.Options{})
-		waitStatus(t, a.AdminAddr(), 10*time.Second, func(st app.Status) string {
+		waitStatus(t, a.AdminAddr(), 10*time.Second, func(st status.Status) string {
 			if st.Sources[0].State != "up" {
 				return "the mqtt source is not up"
 			}
@@ -207,7 +208,7 @@ func signalErrors(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 }
 
 // deadSummary lists the status's dead letters oldest first as "device|origin|reason|problems".
-func deadSummary(st app.Status) []string {
+func deadSummary(st status.Status) []string {
 	var out []string
 	for i := len(st.DeadLetters) - 1; i >= 0; i-- {
 		e := st.DeadLetters[i]
@@ -216,7 +217,7 @@ func deadSummary(st app.Status) []string {
 	return out
 }
 
-func statusOf(t *testing.T, a *app.App) app.Status {
+func statusOf(t *testing.T, a *app.App) status.Status {
 	t.Helper()
 	st, err := getStatus(a.AdminAddr())
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/ganlink/ganlink/internal/testsrv"
 	"github.com/ganlink/ganlink/internal/testutil"
 )
@@ -186,13 +187,13 @@ devices:
 		_ = resp.Header.Write(&hdr)
 		return resp.StatusCode, hdr.String() + "\r\n" + string(b)
 	}
-	status := func() app.Status {
+	getStatus := func() status.Status {
 		t.Helper()
 		code, body := get("/api/status", true)
 		if code != 200 {
 			t.Fatalf("/api/status: %d %s", code, body)
 		}
-		var st app.Status
+		var st status.Status
 		if err := json.Unmarshal([]byte(body[strings.Index(body, "\r\n\r\n")+4:]), &st); err != nil {
 			t.Fatal(err)
 		}
@@ -206,12 +207,12 @@ devices:
 	for kwh := 1; ; kwh++ {
 		tok := pub.Publish("plant/ws1/meter/em1", 1, false, fmt.Sprintf(`{"kwh":%d}`, kwh))
 		tok.WaitTimeout(2 * time.Second)
-		st := status()
-		src := map[string]app.SourceStatus{}
+		st := getStatus()
+		src := map[string]status.SourceStatus{}
 		for _, s := range st.Sources {
 			src[s.Name] = s
 		}
-		sink := map[string]app.SinkStatus{}
+		sink := map[string]status.SinkStatus{}
 		for _, s := range st.Sinks {
 			sink[s.Name] = s
 		}

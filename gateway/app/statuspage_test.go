@@ -20,6 +20,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
 	"github.com/ganlink/ganlink/internal/testutil"
@@ -138,22 +139,22 @@ func textOf(n *html.Node) string {
 	return strings.Join(strings.Fields(b.String()), " ")
 }
 
-func getStatus(addr string) (app.Status, error) {
+func getStatus(addr string) (status.Status, error) {
 	resp, err := http.Get("http://" + addr + "/api/status")
 	if err != nil {
-		return app.Status{}, err
+		return status.Status{}, err
 	}
 	defer resp.Body.Close()
-	var st app.Status
+	var st status.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return app.Status{}, fmt.Errorf("decode /api/status: %w", err)
+		return status.Status{}, fmt.Errorf("decode /api/status: %w", err)
 	}
 	return st, nil
 }
 
 // waitStatus polls /api/status until cond returns "" and fails the test with cond's last
 // message after d.
-func waitStatus(t *testing.T, addr string, d time.Duration, cond func(app.Status) string) app.Status {
+func waitStatus(t *testing.T, addr string, d time.Duration, cond func(status.Status) string) status.Status {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -257,7 +258,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	sourced := []string{"m1", "m2", "em1", "wm1"}
 	working := []string{"running", "idle", "setup", "alarm"}
-	st := waitStatus(t, addr, 20*time.Second, func(st app.Status) string {
+	st := waitStatus(t, addr, 20*time.Second, func(st status.Status) string {
 		for _, d := range st.Devices {
 			if d.Source == "" {
 				continue
@@ -321,7 +322,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	// The machines' OPC UA server goes away: they must show as offline.
 	stopOPC()
-	waitStatus(t, addr, 20*time.Second, func(st app.Status) string {
+	waitStatus(t, addr, 20*time.Second, func(st status.Status) string {
 		for _, d := range st.Devices {
 			if (d.ID == "m1" || d.ID == "m2") && d.State != "offline" {
 				return fmt.Sprintf("device %s state %s after the OPC UA server stopped", d.ID, d.State)
@@ -393,7 +394,7 @@ devices:
 		_ = lines.Close()
 	})
 	serverThumb := pki.Thumbprint(srv.ServerCertificate())
-	st := waitStatus(t, a.AdminAddr(), 20*time.Second, func(st app.Status) string {
+	st := waitStatus(t, a.AdminAddr(), 20*time.Second, func(st status.Status) string {
 		if st.PKI == nil || len(st.PKI.Rejected) != 1 || st.PKI.Rejected[0].Thumbprint != serverThumb {
 			return fmt.Sprintf("pki %+v: want the server's certificate rejected", st.PKI)
 		}
@@ -436,7 +437,7 @@ devices:
   - {id: em1, kind: energy_meter, source: meters, topic: m/em1, timestamp_path: ts, signals: {energy_kwh_total: {path: kwh, counter: true}}}
 `, filepath.Join(dir, "queue"), broker.URL)
 	a, _ := runGateway(t, yml, app.Options{})
-	waitStatus(t, a.AdminAddr(), 10*time.Second, func(st app.Status) string {
+	waitStatus(t, a.AdminAddr(), 10*time.Second, func(st status.Status) string {
 		if st.Sources[0].State != "up" {
 			return "mqtt source not up"
 		}
@@ -448,7 +449,7 @@ devices:
 			t.Fatal(tok.Error())
 		}
 	}
-	waitStatus(t, a.AdminAddr(), 10*time.Second, func(st app.Status) string {
+	waitStatus(t, a.AdminAddr(), 10*time.Second, func(st status.Status) string {
 		if len(st.DeadLetters) != 2 {
 			return fmt.Sprintf("%d dead letters, want 2", len(st.DeadLetters))
 		}

@@ -7,40 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/status"
 )
-
-func TestParseStatusQuery(t *testing.T) {
-	for _, tc := range []struct {
-		q    string
-		want StatusQuery
-		err  string
-	}{
-		{"", StatusQuery{0, DefaultDeviceLimit}, ""},
-		{"device_offset=20&device_limit=10", StatusQuery{20, 10}, ""},
-		{"device_limit=0", StatusQuery{0, 0}, ""},
-		{"device_limit=10001", StatusQuery{}, "parameter device_limit=10001: at most 10000"},
-		{"device_offset=-1", StatusQuery{}, `parameter device_offset="-1": want a whole number from 0`},
-		{"device_offset=1&device_offset=2", StatusQuery{}, `parameter "device_offset" given 2 times`},
-		{"devices=all", StatusQuery{}, `unknown parameter "devices": want device_offset or device_limit`},
-		{"device_limit=" + strings.Repeat("9", 40), StatusQuery{}, `parameter device_limit="99999999999999999999999999999999…": want a whole number from 0`},
-	} {
-		v, _ := url.ParseQuery(tc.q)
-		got, err := ParseStatusQuery(v)
-		switch {
-		case tc.err != "" && (err == nil || err.Error() != tc.err):
-			t.Errorf("%q: error %v, want %q", tc.q, err, tc.err)
-		case tc.err == "" && (err != nil || got != tc.want):
-			t.Errorf("%q: %+v, %v; want %+v", tc.q, got, err, tc.want)
-		}
-	}
-}
 
 // TestStatusPages: /api/status pages the inventory (device_offset, device_limit) while
 // its summary counts every device; a bad query is answered 400 with the reason.
@@ -76,7 +50,7 @@ devices:
 		return resp.StatusCode, string(b)
 	}
 	code, body := get("?device_offset=1&device_limit=2")
-	var st Status
+	var st status.Status
 	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
 		t.Fatalf("%d %v: %s", code, err, body)
 	}

@@ -1,12 +1,15 @@
 // Package pipeline moves telemetry from sources through the KPI engine into one durable
 // queue per sink, and from each queue to its sink with batching and retries.
 //
-// Ingest (the sources' EmitFunc) encodes a batch as line protocol once, hands it to the
-// processors (the KPI engine), appends it to every sink's queue and returns only when the
-// queue holds it under its durability policy, so a source acknowledges upstream only
-// after that. A Forwarder per sink reads the queue oldest first, groups blocks into
-// requests of at most BatchBytes (waiting at most FlushInterval for a partial batch),
-// writes, and acknowledges the blocks only after the sink accepted them.
+// Ingest (Emitter: the EmitFunc each source is given) hands a batch to the processors
+// (the KPI engine) once, encodes it as line protocol once and appends it to every sink's
+// queue under the one emit policy (emit.go): transient refusals retried with capped
+// backoff until ctx ends, permanent ones dropped once and counted. It returns only when
+// every queue holds the batch under its durability policy (or it was dropped and
+// counted), so a source acknowledges upstream only after that. A Forwarder per sink reads
+// the queue oldest first, groups blocks into requests of at most BatchBytes (waiting at
+// most FlushInterval for a partial batch), writes, and acknowledges the blocks only after
+// the sink accepted them.
 package pipeline
 
 import (
@@ -37,19 +40,23 @@ type Processor interface {
 	Process(b point.Batch)
 }
 
-// Pipeline is the ingest side: sources call Ingest.
+// Pipeline is the ingest side: sources emit through Emitter, the KPI ticker through
+// Appender.
 type Pipeline struct {
 	queues     []Queue
 	processors []Processor
 	log        *slog.Logger
 	m          *ingestMetrics
 	bufPool    sync.Pool
+	// retryMin and retryMax bound the emit policy's backoff (EmitRetryMin, EmitRetryMax).
+	retryMin, retryMax time.Duration
 }
 
 type ingestMetrics struct {
-	queuedPoints prometheus.Counter
-	queuedFields prometheus.Counter
-	appendErrors prometheus.Counter
+	queuedPoints  prometheus.Counter
+	queuedFields  prometheus.Counter
+	appendErrors  prometheus.Counter
+	droppedPoints *prometheus.CounterVec
 }
 
 // New builds the ingest side over the sinks' queues.
@@ -60,47 +67,15 @@ func New(queues []Queue, processors []Processor, log *slog.Logger, reg prometheu
 		queuedFields: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_pipeline_fields_queued_total",
 			Help: "Field values encoded and appended to the sink queues."}),
 		appendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_pipeline_append_errors_total",
-			Help: "Batches a queue refused; the source keeps them and retries."}),
+			Help: "Append attempts a queue refused (every retry counts); transient refusals are retried, the source waits."}),
+		droppedPoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_pipeline_points_dropped_total",
+			Help: "Points of a source (or of the KPI ticker, source \"kpi\") not queued, by reason: too_large (larger than queue.max_bytes), closed (queue closed), shutdown (still refused when the gateway stopped)."},
+			[]string{"source", "reason"}),
 	}
-	reg.MustRegister(m.queuedPoints, m.queuedFields, m.appendErrors)
+	reg.MustRegister(m.queuedPoints, m.queuedFields, m.appendErrors, m.droppedPoints)
 	return &Pipeline{queues: queues, processors: processors, log: log, m: m,
+		retryMin: EmitRetryMin, retryMax: EmitRetryMax,
 		bufPool: sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}}
-}
-
-// Ingest implements point.EmitFunc.
-func (p *Pipeline) Ingest(ctx context.Context, b point.Batch) error {
-	if len(b) == 0 {
-		return nil
-	}
-	for _, pr := range p.processors {
-		pr.Process(b)
-	}
-	return p.Append(b)
-}
-
-// Append encodes b and appends it to every queue without passing it to the processors
-// (used for the processors' own output, such as KPI points).
-func (p *Pipeline) Append(b point.Batch) error {
-	bp := p.bufPool.Get().(*[]byte)
-	buf, fields := point.AppendBatch((*bp)[:0], b)
-	defer func() {
-		if cap(buf) <= 4<<20 {
-			*bp = buf[:0]
-			p.bufPool.Put(bp)
-		}
-	}()
-	if fields == 0 {
-		return nil
-	}
-	for _, q := range p.queues {
-		if err := q.Append(buf, len(b)); err != nil {
-			p.m.appendErrors.Inc()
-			return fmt.Errorf("append to queue: %w", err)
-		}
-	}
-	p.m.queuedPoints.Add(float64(len(b)))
-	p.m.queuedFields.Add(float64(fields))
-	return nil
 }
 
 // Sink is a northbound writer of line protocol.
@@ -311,7 +286,7 @@ func (f *Forwarder) deliver(ctx context.Context, r *request) error {
 // returned), the queue dropping all of it (errDropped) or ctx done. Before every retry
 // the blocks the queue dropped meanwhile are left out.
 func (f *Forwarder) write(ctx context.Context, r *request) error {
-	backoff := f.cfg.RetryMin
+	bo := backoff{min: f.cfg.RetryMin, max: f.cfg.RetryMax}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && !f.trimDropped(r) {
 			return errDropped
@@ -337,7 +312,7 @@ func (f *Forwarder) write(ctx context.Context, r *request) error {
 		}
 		f.setState(false, err.Error())
 		f.m.retries.Inc()
-		wait := jitter(backoff)
+		wait := bo.next()
 		var ra RetryAfterer
 		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
 			wait = ra.RetryAfter()
@@ -345,14 +320,9 @@ func (f *Forwarder) write(ctx context.Context, r *request) error {
 		if attempt == 0 || attempt%10 == 0 {
 			f.log.Warn("write failed; retrying", "attempt", attempt+1, "retry_in", wait.Round(time.Millisecond), "err", err)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, wait); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, f.cfg.RetryMax)
 	}
 }
 

@@ -80,10 +80,14 @@ func (b Batch) Fields() int {
 	return n
 }
 
-// EmitFunc hands a batch from a source to the pipeline. It returns once the batch is
-// durable in the gateway's queue (or with an error if it could not be stored), so a
-// source may acknowledge its upstream (MQTT QoS 1 PUBACK) only after a nil return.
-// The batch and its slices must not be modified by the caller after the call.
+// EmitFunc hands a batch from a source to the pipeline, which applies the gateway's one
+// emit policy (gateway/pipeline): a queue refusing the batch for a while is retried
+// with backoff, one that can never hold it makes the pipeline drop and count it. It
+// returns nil once the batch is settled, durable in every sink queue or dropped and
+// counted, and an error only when ctx ended first (the batch is then counted as
+// dropped at shutdown). So a source calls it once per batch and never retries it, and
+// acknowledges its upstream (MQTT QoS 1 PUBACK) only after a nil return. The batch and
+// its slices must not be modified by the caller after the call.
 type EmitFunc func(ctx context.Context, b Batch) error
 
 // State is the connection state of a source.

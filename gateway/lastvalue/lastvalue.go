@@ -1,4 +1,7 @@
-package app
+// Package lastvalue keeps the newest sample of every configured signal and the newest
+// closed workshop KPI window of each length: what the status page shows between TSDB
+// queries. Its size is fixed by the configuration.
+package lastvalue
 
 import (
 	"math"
@@ -10,23 +13,23 @@ import (
 	"github.com/ganlink/ganlink/gateway/schema"
 )
 
-// lastValues is a pipeline.Processor that keeps, for every configured signal of every
+// Store is a pipeline.Processor that keeps, for every configured signal of every
 // device, the newest sample: its quality and source timestamp, and the value of the
 // newest sample that had one (a bad sample carries no value). Its size is fixed by the
 // configuration: fields of unknown devices or unconfigured signals are ignored. Safe for
 // concurrent use.
-type lastValues struct {
+type Store struct {
 	mu   sync.Mutex
 	devs map[string]*deviceValues
 }
 
 type deviceValues struct {
 	index map[string]int // signal name → position in vals
-	vals  []signalValue  // in config.Device.SignalNames order
+	vals  []Signal       // in config.Device.SignalNames order
 }
 
-// signalValue is one signal's newest sample.
-type signalValue struct {
+// Signal is one signal's newest sample.
+type Signal struct {
 	Name string
 	Unit string
 	// Seen is false until the first sample.
@@ -39,18 +42,19 @@ type signalValue struct {
 	Value    float64
 }
 
-func newLastValues(cfg *config.Config) *lastValues {
-	lv := &lastValues{devs: make(map[string]*deviceValues, len(cfg.Devices))}
+// New returns a Store sized for cfg's devices and signals.
+func New(cfg *config.Config) *Store {
+	lv := &Store{devs: make(map[string]*deviceValues, len(cfg.Devices))}
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
 		names := d.SignalNames()
 		if len(names) == 0 {
 			continue
 		}
-		dv := &deviceValues{index: make(map[string]int, len(names)), vals: make([]signalValue, len(names))}
+		dv := &deviceValues{index: make(map[string]int, len(names)), vals: make([]Signal, len(names))}
 		for j, n := range names {
 			dv.index[n] = j
-			dv.vals[j] = signalValue{Name: n, Unit: d.Signals[n].Unit}
+			dv.vals[j] = Signal{Name: n, Unit: d.Signals[n].Unit}
 		}
 		lv.devs[d.ID] = dv
 	}
@@ -59,7 +63,7 @@ func newLastValues(cfg *config.Config) *lastValues {
 
 // Process implements pipeline.Processor. A sample older than the one kept for its
 // signal is ignored; one with the same timestamp replaces it (a quality change).
-func (lv *lastValues) Process(b point.Batch) {
+func (lv *Store) Process(b point.Batch) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	for i := range b {
@@ -85,34 +89,36 @@ func (lv *lastValues) Process(b point.Batch) {
 	}
 }
 
-// device returns a copy of the device's signals in configuration order (nil for a
+// Device returns a copy of the device's signals in configuration order (nil for a
 // device without signals).
-func (lv *lastValues) device(id string) []signalValue {
+func (lv *Store) Device(id string) []Signal {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	dv := lv.devs[id]
 	if dv == nil {
 		return nil
 	}
-	return append([]signalValue(nil), dv.vals...)
+	return append([]Signal(nil), dv.vals...)
 }
 
-// lastWindows keeps the workshop KPIs of the newest closed window of each length, as the
+// Windows keeps the workshop KPIs of the newest closed window of each length, as the
 // KPI engine emits them.
-type lastWindows struct {
+type Windows struct {
 	mu   sync.Mutex
-	last map[string]closedWindow // by window name
+	last map[string]ClosedWindow // by window name
 }
 
-type closedWindow struct {
+// ClosedWindow is one closed window's start and workshop KPI fields.
+type ClosedWindow struct {
 	Start  time.Time
 	Fields []point.Field
 }
 
-func newLastWindows() *lastWindows { return &lastWindows{last: map[string]closedWindow{}} }
+// NewWindows returns an empty Windows.
+func NewWindows() *Windows { return &Windows{last: map[string]ClosedWindow{}} }
 
-// record takes the workshop_kpi points of a batch the KPI engine emitted.
-func (lw *lastWindows) record(b point.Batch) {
+// Record takes the workshop_kpi points of a batch the KPI engine emitted.
+func (lw *Windows) Record(b point.Batch) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
 	for i := range b {
@@ -130,11 +136,12 @@ func (lw *lastWindows) record(b point.Batch) {
 		if cur, ok := lw.last[name]; ok && !start.After(cur.Start) {
 			continue
 		}
-		lw.last[name] = closedWindow{Start: start, Fields: append([]point.Field(nil), p.Fields...)}
+		lw.last[name] = ClosedWindow{Start: start, Fields: append([]point.Field(nil), p.Fields...)}
 	}
 }
 
-func (lw *lastWindows) get(name string) (closedWindow, bool) {
+// Get returns the newest closed window named name (e.g. "1h").
+func (lw *Windows) Get(name string) (ClosedWindow, bool) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
 	w, ok := lw.last[name]

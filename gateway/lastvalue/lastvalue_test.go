@@ -1,4 +1,4 @@
-package app
+package lastvalue
 
 import (
 	"math"
@@ -26,43 +26,43 @@ func TestLastValues(t *testing.T) {
 	q := func(k string, v float64, qq point.Quality) point.Field {
 		return point.Field{Key: k, Value: v, Quality: qq}
 	}
-	rpm := func(seen bool, qq point.Quality, ts int64, has bool, v float64) signalValue {
-		return signalValue{Name: "spindle_speed_rpm", Unit: "rpm", Seen: seen, Quality: qq, Time: ts, HasValue: has, Value: v}
+	rpm := func(seen bool, qq point.Quality, ts int64, has bool, v float64) Signal {
+		return Signal{Name: "spindle_speed_rpm", Unit: "rpm", Seen: seen, Quality: qq, Time: ts, HasValue: has, Value: v}
 	}
-	alarm := func(seen bool, qq point.Quality, ts int64, has bool, v float64) signalValue {
-		return signalValue{Name: "alarm", Seen: seen, Quality: qq, Time: ts, HasValue: has, Value: v}
+	alarm := func(seen bool, qq point.Quality, ts int64, has bool, v float64) Signal {
+		return Signal{Name: "alarm", Seen: seen, Quality: qq, Time: ts, HasValue: has, Value: v}
 	}
 	for _, tc := range []struct {
 		name    string
 		batches []point.Batch
-		want    []signalValue
+		want    []Signal
 	}{
 		{"nothing yet", nil,
-			[]signalValue{alarm(false, 0, 0, false, 0), rpm(false, 0, 0, false, 0)}},
+			[]Signal{alarm(false, 0, 0, false, 0), rpm(false, 0, 0, false, 0)}},
 		{"newest wins", []point.Batch{{pt("m1", 10, good("spindle_speed_rpm", 100), good("alarm", 0))}, {pt("m1", 20, good("spindle_speed_rpm", 200))}},
-			[]signalValue{alarm(true, point.Good, 10, true, 0), rpm(true, point.Good, 20, true, 200)}},
+			[]Signal{alarm(true, point.Good, 10, true, 0), rpm(true, point.Good, 20, true, 200)}},
 		{"older sample ignored", []point.Batch{{pt("m1", 20, good("spindle_speed_rpm", 200)), pt("m1", 10, good("spindle_speed_rpm", 100))}},
-			[]signalValue{alarm(false, 0, 0, false, 0), rpm(true, point.Good, 20, true, 200)}},
+			[]Signal{alarm(false, 0, 0, false, 0), rpm(true, point.Good, 20, true, 200)}},
 		{"same timestamp replaces", []point.Batch{{pt("m1", 20, good("spindle_speed_rpm", 200))}, {pt("m1", 20, q("spindle_speed_rpm", 210, point.Uncertain))}},
-			[]signalValue{alarm(false, 0, 0, false, 0), rpm(true, point.Uncertain, 20, true, 210)}},
+			[]Signal{alarm(false, 0, 0, false, 0), rpm(true, point.Uncertain, 20, true, 210)}},
 		{"bad sample keeps the last value", []point.Batch{{pt("m1", 20, good("spindle_speed_rpm", 200))}, {pt("m1", 30, q("spindle_speed_rpm", 0, point.Bad))}},
-			[]signalValue{alarm(false, 0, 0, false, 0), rpm(true, point.Bad, 30, true, 200)}},
+			[]Signal{alarm(false, 0, 0, false, 0), rpm(true, point.Bad, 30, true, 200)}},
 		{"bad first sample has no value", []point.Batch{{pt("m1", 30, q("spindle_speed_rpm", 0, point.Bad))}},
-			[]signalValue{alarm(false, 0, 0, false, 0), rpm(true, point.Bad, 30, false, 0)}},
+			[]Signal{alarm(false, 0, 0, false, 0), rpm(true, point.Bad, 30, false, 0)}},
 		{"NaN has no value", []point.Batch{{pt("m1", 20, good("spindle_speed_rpm", 200))}, {pt("m1", 30, good("spindle_speed_rpm", math.NaN()))}},
-			[]signalValue{alarm(false, 0, 0, false, 0), rpm(true, point.Good, 30, true, 200)}},
+			[]Signal{alarm(false, 0, 0, false, 0), rpm(true, point.Good, 30, true, 200)}},
 		{"unknown device and field ignored", []point.Batch{{pt("m9", 10, good("spindle_speed_rpm", 1)), pt("m1", 10, good("power_kw", 1)), pt("legacy1", 10, good("alarm", 1))}},
-			[]signalValue{alarm(false, 0, 0, false, 0), rpm(false, 0, 0, false, 0)}},
+			[]Signal{alarm(false, 0, 0, false, 0), rpm(false, 0, 0, false, 0)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lv := newLastValues(lvConfig())
+			lv := New(lvConfig())
 			for _, b := range tc.batches {
 				lv.Process(b)
 			}
-			if got := lv.device("m1"); !reflect.DeepEqual(got, tc.want) {
+			if got := lv.Device("m1"); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("m1 =\n%+v\nwant\n%+v", got, tc.want)
 			}
-			if got := lv.device("legacy1"); got != nil {
+			if got := lv.Device("legacy1"); got != nil {
 				t.Errorf("legacy1 = %+v, want nil", got)
 			}
 		})
@@ -76,13 +76,13 @@ func TestLastWindows(t *testing.T) {
 			Fields: []point.Field{{Key: "parts", Value: parts}}}
 	}
 	t0 := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
-	lw := newLastWindows()
-	lw.record(point.Batch{
+	lw := NewWindows()
+	lw.Record(point.Batch{
 		{Measurement: "device_kpi", Time: t0.Add(time.Minute).UnixNano(), Tags: []point.Tag{{Key: "window", Value: "1m"}}},
 		shop("1m", t0, 3), shop("1h", t0, 3),
 	})
-	lw.record(point.Batch{shop("1m", t0.Add(time.Minute), 5)})
-	lw.record(point.Batch{shop("1m", t0, 9)}) // an older window closing late does not replace the newer one
+	lw.Record(point.Batch{shop("1m", t0.Add(time.Minute), 5)})
+	lw.Record(point.Batch{shop("1m", t0, 9)}) // an older window closing late does not replace the newer one
 	for _, tc := range []struct {
 		window string
 		ok     bool
@@ -93,7 +93,7 @@ func TestLastWindows(t *testing.T) {
 		{"1h", true, t0, 3},
 		{"1d", false, time.Time{}, 0},
 	} {
-		w, ok := lw.get(tc.window)
+		w, ok := lw.Get(tc.window)
 		if ok != tc.ok || !w.Start.Equal(tc.start) {
 			t.Errorf("%s: ok %v start %v, want %v %v", tc.window, ok, w.Start, tc.ok, tc.start)
 		}

@@ -1,4 +1,8 @@
-package app
+// Package demo is the one-process demo behind `gateway -demo`: a simulated workshop
+// (OPC UA machine tools, MQTT meters), an embedded MQTT broker and a gateway with its
+// status page, on loopback addresses. It composes the gateway through gateway/app like
+// any other caller.
+package demo
 
 import (
 	"bytes"
@@ -16,16 +20,18 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/file"
+	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/ganlink/ganlink/internal/devsim"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// DemoConfig configures a demo: a simulated workshop, an embedded MQTT broker and a
+// Config configures a demo: a simulated workshop, an embedded MQTT broker and a
 // gateway with its status page, all in one process on loopback addresses.
-type DemoConfig struct {
+type Config struct {
 	// Listen is the gateway's admin address (status page, /metrics, /api/status).
 	// Default 127.0.0.1:9273.
 	Listen string
@@ -53,7 +59,7 @@ type DemoConfig struct {
 	Seed int64
 }
 
-func (c *DemoConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:9273"
 	}
@@ -88,20 +94,20 @@ func (c *DemoConfig) setDefaults() {
 
 // Demo is a built demo, ready to Run.
 type Demo struct {
-	cfg        DemoConfig
+	cfg        Config
 	log        *slog.Logger
 	sim        *devsim.Sim
 	broker     *mochi.Server
 	brokerURL  string
 	opcAddr    string
-	app        *App
+	app        *app.App
 	lines      *file.Sink
 	workshopID string
 }
 
-// NewDemo builds the simulator, binds the embedded broker's and the gateway's ports and
+// New builds the simulator, binds the embedded broker's and the gateway's ports and
 // builds the gateway; it starts no goroutine.
-func NewDemo(dc DemoConfig, log *slog.Logger) (_ *Demo, err error) {
+func New(dc Config, log *slog.Logger) (_ *Demo, err error) {
 	dc.setDefaults()
 	d := &Demo{cfg: dc, log: log}
 
@@ -154,7 +160,7 @@ func NewDemo(dc DemoConfig, log *slog.Logger) (_ *Demo, err error) {
 	if err := devsim.WriteGatewayConfig(&yml, d.sim.Config(), gw); err != nil {
 		return nil, fmt.Errorf("build demo configuration: %w", err)
 	}
-	cfg, err := config.Load(yml.Bytes(), func(string) (string, bool) { return "", false }, Kinds())
+	cfg, err := config.Load(yml.Bytes(), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
 		return nil, fmt.Errorf("load demo configuration: %w", err)
 	}
@@ -165,7 +171,7 @@ func NewDemo(dc DemoConfig, log *slog.Logger) (_ *Demo, err error) {
 		return nil, fmt.Errorf("remove kpi state of an earlier demo: %w", err)
 	}
 
-	var opts Options
+	var opts app.Options
 	if dc.InfluxURL != "" {
 		s := &cfg.Sinks.Influx[0]
 		s.URL, s.Token, s.Bucket, s.Org = dc.InfluxURL, config.Secret(dc.InfluxToken), dc.InfluxBucket, dc.InfluxOrg
@@ -179,16 +185,16 @@ func NewDemo(dc DemoConfig, log *slog.Logger) (_ *Demo, err error) {
 		if d.lines, err = file.New(fc, log); err != nil {
 			return nil, fmt.Errorf("build line-protocol file sink: %w", err)
 		}
-		opts.Sinks = []ExtraSink{{Name: fc.Name, Kind: "file", Target: fc.Path, Sink: d.lines}}
+		opts.Sinks = []app.ExtraSink{{Name: fc.Name, Kind: "file", Target: fc.Path, Sink: d.lines}}
 	}
-	if d.app, err = Build(cfg, log, opts); err != nil {
+	if d.app, err = app.Build(cfg, log, opts); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
 // App returns the demo's gateway.
-func (d *Demo) App() *App { return d.app }
+func (d *Demo) App() *app.App { return d.app }
 
 // URL returns the status page's URL.
 func (d *Demo) URL() string { return "http://" + d.app.AdminAddr() + "/" }
@@ -203,7 +209,7 @@ func (d *Demo) Banner(w io.Writer) {
 		c.EnergyMeters, c.WaterMeters, d.brokerURL, c.Legacy)
 	if c.InfluxURL != "" {
 		fmt.Fprintf(w, "Forwarding to the TSDB at %s (bucket %q); queue in %s.\n",
-			redactedURL(c.InfluxURL), c.InfluxBucket, filepath.Join(c.DataDir, "queue"))
+			status.RedactedURL(c.InfluxURL), c.InfluxBucket, filepath.Join(c.DataDir, "queue"))
 	} else {
 		fmt.Fprintf(w, "No TSDB given (-influx-url): data is kept in the local queue %s and every\n",
 			filepath.Join(c.DataDir, "queue"))
@@ -220,7 +226,7 @@ func (d *Demo) Banner(w io.Writer) {
 func (d *Demo) Run(ctx context.Context) error {
 	if err := d.broker.Serve(); err != nil {
 		_ = d.broker.Close()
-		_ = d.app.closeQueues()
+		_ = d.app.Close()
 		return fmt.Errorf("start embedded mqtt broker: %w", err)
 	}
 	simCtx, stopSim := context.WithCancel(context.Background())

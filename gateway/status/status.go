@@ -1,4 +1,7 @@
-package app
+// Package status is the gateway's status model: the snapshot served at /api/status and
+// shown by the status page at /, and how it is computed from the configuration, the
+// KPI engine, the last-value store and the states the composition root reports.
+package status
 
 import (
 	"fmt"
@@ -8,9 +11,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ganlink/ganlink/adapters/opcua/pki"
+	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/kpi"
+	"github.com/ganlink/ganlink/gateway/lastvalue"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -59,16 +63,16 @@ const (
 	MaxOfflineIDs      = 50
 )
 
-// StatusQuery selects the page of devices in a Status.
-type StatusQuery struct {
+// Query selects the page of devices in a Status.
+type Query struct {
 	DeviceOffset, DeviceLimit int
 }
 
-// ParseStatusQuery reads device_offset (default 0) and device_limit (default
+// ParseQuery reads device_offset (default 0) and device_limit (default
 // DefaultDeviceLimit, 0 for the summary only, at most MaxDeviceLimit) from an
 // /api/status query; any other parameter, a repeated one or a bad number is an error.
-func ParseStatusQuery(q url.Values) (StatusQuery, error) {
-	sq := StatusQuery{DeviceLimit: DefaultDeviceLimit}
+func ParseQuery(q url.Values) (Query, error) {
+	sq := Query{DeviceLimit: DefaultDeviceLimit}
 	for key, vs := range q {
 		var dst *int
 		switch key {
@@ -94,22 +98,27 @@ func ParseStatusQuery(q url.Values) (StatusQuery, error) {
 	return sq, nil
 }
 
-// statusQuery serves /api/status.
-func (a *App) statusQuery(q url.Values) (any, error) {
-	sq, err := ParseStatusQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	return a.StatusPage(sq), nil
-}
-
 // PKIStatus shows the gateway's OPC UA application instance certificate (what the
 // machines must trust) and the server certificates waiting in rejected/ for an engineer
 // to check and trust (docs/security.md).
 type PKIStatus struct {
 	Dir      string     `json:"dir"`
-	Own      pki.Info   `json:"own"`
-	Rejected []pki.Info `json:"rejected"`
+	Own      CertInfo   `json:"own"`
+	Rejected []CertInfo `json:"rejected"`
+}
+
+// CertInfo describes a certificate. It has exactly the fields of the OPC UA adapter's
+// pki.Info, which the composition root converts (CertInfo(info)); gateway packages
+// import no adapter, and the conversion stops compiling if the two ever differ.
+type CertInfo struct {
+	Path           string    `json:"path,omitempty"`
+	Subject        string    `json:"subject"`
+	ApplicationURI string    `json:"application_uri,omitempty"`
+	Thumbprint     string    `json:"thumbprint"` // SHA-1 of the DER, hex, as OPC UA tools show it
+	NotBefore      time.Time `json:"not_before"`
+	NotAfter       time.Time `json:"not_after"`
+	IsCA           bool      `json:"is_ca,omitempty"`
+	KeyBits        int       `json:"key_bits,omitempty"`
 }
 
 // WorkshopStatus is the workshop's identity.
@@ -208,44 +217,52 @@ type QueueStatus struct {
 	OldestPendingAgeS *float64 `json:"oldest_pending_age_s"`
 }
 
-// Status returns the snapshot served at /api/status with its first page of devices.
-func (a *App) Status() Status { return a.StatusPage(StatusQuery{DeviceLimit: DefaultDeviceLimit}) }
+// Model computes Status snapshots. The composition root fills it once; the
+// functions report what only the root knows (sources, sinks, certificates) and are
+// called once per snapshot. Safe for concurrent use if they are.
+type Model struct {
+	Config  *config.Config
+	Clock   func() time.Time // the KPI engine's clock
+	KPI     *kpi.Engine
+	Values  *lastvalue.Store
+	Windows *lastvalue.Windows
+	// DeadLetters keeps the inputs sources could not use; nil when none are kept.
+	DeadLetters *deadletter.Store
+	// Started returns when the gateway started (zero before Run).
+	Started func() time.Time
+	// Sources returns every source's connection state, in configuration order.
+	Sources func() []SourceStatus
+	// Sinks returns every sink's delivery state and each sink queue's backlog by sink
+	// name.
+	Sinks func() ([]SinkStatus, map[string]QueueStatus)
+	// PKI returns the OPC UA certificate state; nil without OPC UA security.
+	PKI func() *PKIStatus
+}
 
-// StatusPage returns the snapshot with the devices of page q.
-func (a *App) StatusPage(q StatusQuery) Status {
-	now := a.clock()
-	w := &a.cfg.Workshop
-	st := Status{Now: now, Started: a.started, Queues: map[string]QueueStatus{}, Devices: []DeviceStatus{},
+// Page returns the snapshot with the devices of page q.
+func (m *Model) Page(q Query) Status {
+	now := m.Clock()
+	w := &m.Config.Workshop
+	st := Status{Now: now, Started: m.Started(), Queues: map[string]QueueStatus{}, Devices: []DeviceStatus{},
 		Workshop: WorkshopStatus{Region: w.Region, Park: w.Park, Enterprise: w.Enterprise, ID: w.ID,
 			Name: w.Name, Timezone: w.Timezone}}
-	snap := a.obs.snapshot()
-	for _, s := range a.sources {
-		ss := snap[s.name]
-		sec := ""
-		if ws, ok := s.src.(interface{ Security() string }); ok {
-			sec = ws.Security()
-		}
-		st.Sources = append(st.Sources, SourceStatus{Name: s.name, State: ss.State.String(), Security: sec, Since: ss.Since,
-			Error: ss.Err, Errors: ss.Errors, LastError: ss.LastError})
+	st.Sources = m.Sources()
+	conn := make(map[string]string, len(st.Sources))
+	for _, s := range st.Sources {
+		conn[s.Name] = s.State
 	}
-
-	if a.pki != nil {
-		ps := &PKIStatus{Dir: a.pki.Dir, Own: pki.Describe(a.own.Cert), Rejected: []pki.Info{}}
-		ps.Own.Path = a.own.Path
-		if infos, _, err := a.pki.List(pki.RejectedDir); err == nil && infos != nil {
-			ps.Rejected = infos
-		}
-		st.PKI = ps
-	}
+	st.PKI = m.PKI()
 
 	st.DeadLetters = []deadletter.Entry{}
-	for _, es := range a.obs.dead.List() {
-		slices.Reverse(es)
-		st.DeadLetters = append(st.DeadLetters, es...)
+	if m.DeadLetters != nil {
+		for _, es := range m.DeadLetters.List() {
+			slices.Reverse(es)
+			st.DeadLetters = append(st.DeadLetters, es...)
+		}
 	}
 	slices.SortStableFunc(st.DeadLetters, func(x, y deadletter.Entry) int { return y.Time.Compare(x.Time) })
 
-	live := a.kpi.Live(now)
+	live := m.KPI.Live(now)
 	byID := make(map[string]*kpi.DeviceLive, len(live.Devices))
 	for i := range live.Devices {
 		byID[live.Devices[i].ID] = &live.Devices[i]
@@ -253,8 +270,8 @@ func (a *App) StatusPage(q StatusQuery) Status {
 	st.DeviceOffset = q.DeviceOffset
 	sum := &st.Summary
 	sum.OfflineIDs = []string{}
-	for i := range a.cfg.Devices {
-		d := &a.cfg.Devices[i]
+	for i := range m.Config.Devices {
+		d := &m.Config.Devices[i]
 		sum.Devices++
 		state := kpi.StateUnknown
 		if dl := byID[d.ID]; dl != nil {
@@ -283,21 +300,21 @@ func (a *App) StatusPage(q StatusQuery) Status {
 			Connection: "none", State: kpi.StateUnknown.String(), Signals: []SignalStatus{}}
 		if d.Source != "" {
 			ds.Connection = point.StateConnecting.String()
-			if ss, ok := snap[d.Source]; ok {
-				ds.Connection = ss.State.String()
+			if c, ok := conn[d.Source]; ok {
+				ds.Connection = c
 			}
 		}
 		if dl := byID[d.ID]; dl != nil {
 			ds.State, ds.StateSince = dl.State.String(), dl.Since
 			if !dl.LastSample.IsZero() {
-				ds.LastSample, ds.LastSampleAgeS = dl.LastSample, age(now, dl.LastSample)
+				ds.LastSample, ds.LastSampleAgeS = dl.LastSample, Age(now, dl.LastSample)
 			}
 		}
-		for _, sv := range a.values.device(d.ID) {
+		for _, sv := range m.Values.Device(d.ID) {
 			ss := SignalStatus{Name: sv.Name, Unit: sv.Unit, Quality: "none"}
 			if sv.Seen {
 				t := time.Unix(0, sv.Time)
-				ss.Quality, ss.Time, ss.AgeS = sv.Quality.String(), t, age(now, t)
+				ss.Quality, ss.Time, ss.AgeS = sv.Quality.String(), t, Age(now, t)
 			}
 			if sv.HasValue {
 				v := sv.Value
@@ -310,33 +327,19 @@ func (a *App) StatusPage(q StatusQuery) Status {
 
 	for _, lw := range live.Workshop {
 		ws := WindowStatus{Window: lw.Window, Current: &KPIWindow{Start: lw.Start, End: lw.End, Fields: fieldMap(lw.Fields)}}
-		if cw, ok := a.windows.get(lw.Window); ok {
+		if cw, ok := m.Windows.Get(lw.Window); ok {
 			start := cw.Start.In(lw.Start.Location())
 			ws.Last = &KPIWindow{Start: start, End: start.Add(lw.End.Sub(lw.Start)), Fields: fieldMap(cw.Fields)}
 		}
 		st.WorkshopKPI = append(st.WorkshopKPI, ws)
 	}
 
-	for i, f := range a.forwarders {
-		fs := f.State()
-		name, kind, target := a.sinkInfo(i)
-		st.Sinks = append(st.Sinks, SinkStatus{Name: name, Kind: kind, Target: target, Up: fs.Up,
-			LastError: fs.LastError, LastWrite: fs.LastWrite})
-	}
-	for i, q := range a.queues {
-		qs := q.Stats()
-		name, _, _ := a.sinkInfo(i)
-		s := QueueStatus{PendingPoints: int64(qs.PendingPoints), PendingBytes: int64(qs.PendingBytes)}
-		if !qs.OldestPending.IsZero() {
-			s.OldestPending, s.OldestPendingAgeS = qs.OldestPending, age(time.Now(), qs.OldestPending)
-		}
-		st.Queues[name] = s
-	}
+	st.Sinks, st.Queues = m.Sinks()
 	return st
 }
 
-// age returns the seconds from t to now, rounded to milliseconds and never negative.
-func age(now, t time.Time) *float64 {
+// Age returns the seconds from t to now, rounded to milliseconds and never negative.
+func Age(now, t time.Time) *float64 {
 	s := math.Round(max(now.Sub(t), 0).Seconds()*1000) / 1000
 	return &s
 }
@@ -352,8 +355,8 @@ func fieldMap(fs []point.Field) map[string]float64 {
 	return m
 }
 
-// redactedURL hides a password in a URL for display.
-func redactedURL(s string) string {
+// RedactedURL hides a password in a URL for display.
+func RedactedURL(s string) string {
 	if u, err := url.Parse(s); err == nil {
 		return u.Redacted()
 	}
