@@ -14,6 +14,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/gateway/queue"
+	gtestutil "github.com/ganlink/ganlink/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -57,24 +58,6 @@ func (c *counting) seen() int {
 	return c.points
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func openQueue(t *testing.T, maxBytes int64) *queue.Queue {
 	t.Helper()
 	q, err := queue.Open(queue.Config{Dir: t.TempDir(), Fsync: "always", MaxBytes: maxBytes},
@@ -91,11 +74,11 @@ func openQueue(t *testing.T, maxBytes int64) *queue.Queue {
 type emitRig struct {
 	p    *Pipeline
 	proc *counting
-	log  *syncBuffer
+	log  *gtestutil.LogBuffer
 }
 
 func newEmitRig(queues ...Queue) *emitRig {
-	r := &emitRig{proc: &counting{}, log: &syncBuffer{}}
+	r := &emitRig{proc: &counting{}, log: &gtestutil.LogBuffer{}}
 	r.p = New(queues, []Processor{r.proc}, slog.New(slog.NewTextHandler(r.log, nil)), prometheus.NewRegistry())
 	r.p.retryMin, r.p.retryMax = time.Millisecond, 4*time.Millisecond
 	return r
