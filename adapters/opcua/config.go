@@ -270,7 +270,7 @@ func (c *Config) check(add func(field, format string, a ...any), needPKI bool) {
 	if c.MaxItemsPerSubscription < 0 {
 		add("max_items_per_subscription", "negative value %d", c.MaxItemsPerSubscription)
 	}
-	if c.MaxMessageSize != 0 && (c.MaxMessageSize < 8192 || c.MaxMessageSize > 1<<30) {
+	if c.MaxMessageSize != 0 && (c.MaxMessageSize < 8192 || c.MaxMessageSize > maxMessageSizeLimit) {
 		add("max_message_size", "invalid value %d: want 8192 to 1073741824 bytes", c.MaxMessageSize)
 	}
 	type key struct{ device, field string }

@@ -34,6 +34,10 @@ type SourceSpec struct {
 	ReconnectMax       config.Duration `yaml:"reconnect_max"`
 	// Timestamp selects the point time: "source" (default), "server" or "gateway".
 	Timestamp string `yaml:"timestamp"`
+	// MaxMessageSize bounds a message accepted from the server (8KiB to 1GiB; default
+	// 2MiB, DefaultMaxMessageSize): a larger one ends the session, counted as
+	// reason malformed_message.
+	MaxMessageSize config.ByteSize `yaml:"max_message_size"`
 }
 
 // SignalSpec is the OPC UA binding of a signal: exactly one of Node and BrowsePath.
@@ -97,6 +101,9 @@ var Kind = config.AdapterKind{
 	Checks: config.CheckWith(BuildConfig),
 }
 
+// maxMessageSizeLimit is the largest max_message_size (Config.check holds the range).
+const maxMessageSizeLimit = 1 << 30
+
 // minReconnectMax is the least reconnect_max a configuration may set.
 const minReconnectMax = DefaultReconnectMin
 
@@ -115,6 +122,7 @@ func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Wor
 	ck.Duration(p+".publishing_interval", s.PublishingInterval)
 	ck.Duration(p+".connect_timeout", s.ConnectTimeout)
 	ck.Duration(p+".reconnect_max", s.ReconnectMax)
+	ck.Size(p+".max_message_size", s.MaxMessageSize)
 	if s.ReconnectMax.Set() && s.ReconnectMax.D > 0 && s.ReconnectMax.D < minReconnectMax {
 		ck.Add(p+".reconnect_max", "invalid value %q: want at least %s", s.ReconnectMax.Raw, minReconnectMax)
 	}
@@ -122,6 +130,13 @@ func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Wor
 		Name: s.Name, Endpoint: s.Endpoint, SecurityPolicy: s.SecurityPolicy, SecurityMode: s.SecurityMode,
 		Username: s.Username, Password: s.Password.Reveal(), PublishingInterval: s.PublishingInterval.D,
 		ConnectTimeout: s.ConnectTimeout.D, ReconnectMax: s.ReconnectMax.D, Timestamp: s.Timestamp,
+	}
+	// 0 or unset: the default. Config's range check names a wrong value, except one
+	// beyond int32 (an edge box may be 32-bit), reported here as written.
+	if n := s.MaxMessageSize.N; n > maxMessageSizeLimit {
+		ck.Add(p+".max_message_size", "invalid value %q: want 8192 to 1073741824 bytes", s.MaxMessageSize.Raw)
+	} else {
+		c.MaxMessageSize = int(n)
 	}
 	switch {
 	case s.UserCertFile != "" && s.UserKeyFile == "":
