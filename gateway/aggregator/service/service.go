@@ -227,7 +227,7 @@ func statsFromRow(v []float64) *rules.WorkshopStats {
 	}
 	return &rules.WorkshopStats{Windows: windows, EquipmentTotal: v[1], EquipmentKey: v[2], EquipmentCNCKey: v[3],
 		EquipmentDigital: v[4], Networked: v[5], DigitalWindows: v[6], SmartInService: v[7], Parts: v[8],
-		OutputValueYuan: v[9], EnergyKWh: v[10], EnergyKgce: v[11], WaterM3: v[12]}
+		OutputValueYuan: v[9], EnergyKWh: v[10], EnergyKgce: v[11], WaterM3: v[12], UnknownS: math.NaN(), StateS: math.NaN()}
 }
 
 // deviceFields are the online states of device_kpi: a vendor's equipment is in service
@@ -364,6 +364,9 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 		snap.Shops[r.Bucket][r.Group] = statsFromRow(r.Values)
 	}
 	if err := s.countSmart(ctx, p, snap); err != nil {
+		return nil, err
+	}
+	if err := s.addObserved(ctx, p, snap); err != nil {
 		return nil, err
 	}
 	if vendors {
