@@ -135,6 +135,7 @@ var routes = []route{
 	{"/api/v1/kpi/enterprises", []string{"region", "park", "enterprise", "from", "to", "step"}, (*API).kpiEnterprises},
 	{"/api/v1/workshops", []string{"region", "park", "enterprise", "qualified", "missed", "from", "to"}, (*API).workshops},
 	{"/api/v1/regions", []string{"region"}, (*API).regions},
+	{"/api/v1/consistency", []string{"region", "from", "to"}, (*API).consistency},
 }
 
 // Routes returns the authenticated paths (for documentation checks).

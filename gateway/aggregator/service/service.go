@@ -465,6 +465,7 @@ type Metrics struct {
 	wbErrors      prometheus.Counter
 	wbLast        prometheus.Gauge
 	unregistered  prometheus.Gauge
+	consistency   *consistencyMetrics
 }
 
 // NewMetrics registers the service metrics on reg.
@@ -484,7 +485,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		workshops: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ganlink_aggregator_registry_workshops",
 			Help: "Workshops in the current registry."}),
 		wbPoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_aggregator_writeback_points_total",
-			Help: "region_kpi and programme_progress points written back to the TSDB."}),
+			Help: "region_kpi, programme_progress and workshop_info points written back to the TSDB."}),
 		wbErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_aggregator_writeback_errors_total",
 			Help: "Write-back rounds that failed."}),
 		wbLast: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ganlink_aggregator_writeback_last_success_timestamp_seconds",
@@ -492,6 +493,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		unregistered: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ganlink_aggregator_unregistered_workshops",
 			Help: "Workshop tag values with data in the last write-back period but no registry entry."}),
 	}
+	m.consistency = newConsistencyMetrics(reg)
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
 	reg.MustRegister(m.queryDuration, m.queryErrors, m.cacheHits, m.cacheMisses, m.reloads, m.workshops,
