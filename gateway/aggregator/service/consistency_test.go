@@ -80,4 +80,12 @@ level=WARN msg="workshops placed differently by their telemetry tags and the reg
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("workshop_info:\n%v\nwant\n%v", keys, want)
 	}
+	// The join of docs/aggregator.md places the workshop's parts by the registry.
+	at := day.Add(24*time.Hour).Unix() - 1
+	q := fmt.Sprintf(`sum by (region, region_name) (sum by (workshop) (sum_over_time(workshop_kpi_parts{window="1h"}[1d] @ %d))`+
+		` * on (workshop) group_left (region, region_name) last_over_time(workshop_info_registered[2h] @ %d))`, at, at+1)
+	if got, want := string(f.vm.Query(q)), `"metric":{"region":"360100","region_name":"南昌市"},"value":[`; !strings.Contains(got, want) ||
+		!strings.Contains(got, `"240"`) {
+		t.Errorf("join: %s", got)
+	}
 }
