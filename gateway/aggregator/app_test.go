@@ -68,7 +68,7 @@ registry: required
 tokens_file: required
 timezone: unknown zone "Mars/Olympus"
 window: "7h" is not a duration dividing a day
-default_range: 500d not in (0, max_range]
+default_range: 500d not in [0, max_range] (0: the calendar month to date)
 max_buckets: 0 is less than 1
 max_rows: 0 is less than 1
 max_points: -1 is less than 1

@@ -111,7 +111,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		Listen: "127.0.0.1:9280", Timezone: "Asia/Shanghai", Window: schema.Window1h,
-		DefaultRange: Duration{30 * 24 * time.Hour}, MaxRange: Duration{400 * 24 * time.Hour}, MaxBuckets: 1000,
+		DefaultRange: Duration{0}, MaxRange: Duration{400 * 24 * time.Hour}, MaxBuckets: 1000,
 		MaxRows: 20000, MaxPoints: 200000,
 		Settle:    Duration{2 * time.Minute},
 		Backend:   BackendConfig{Type: "promql", Timeout: Duration{30 * time.Second}, Concurrency: 4},
@@ -203,8 +203,8 @@ func (c *Config) Validate() error {
 		// select no data.
 		add("window: %q is not a window tag the gateways write: use %q", c.Window, name)
 	}
-	if c.DefaultRange.D <= 0 || c.DefaultRange.D > c.MaxRange.D {
-		add("default_range: %s not in (0, max_range]", service.FormatDuration(c.DefaultRange.D))
+	if c.DefaultRange.D < 0 || c.DefaultRange.D > c.MaxRange.D {
+		add("default_range: %s not in [0, max_range] (0: the calendar month to date)", service.FormatDuration(c.DefaultRange.D))
 	}
 	if c.MaxBuckets < 1 {
 		add("max_buckets: %d is less than 1", c.MaxBuckets)

@@ -30,6 +30,21 @@ const (
 	// ProgrammeProgress is the aggregator's provincial programme progress per region
 	// (tags TagLevel, TagRegion).
 	ProgrammeProgress = "programme_progress"
+	// WorkshopInfo is the aggregator's copy of the registry: one point per registered
+	// workshop and write-back round (field FieldRegistered = 1), tagged with the
+	// registry's placement (TagWorkshop, TagEnterprise, TagPark, TagRegion) and names
+	// (TagName, TagEnterpriseName, TagParkName, TagRegionName), so dashboards can join
+	// the gateways' series on workshop and place and name them as the API does.
+	WorkshopInfo = "workshop_info"
+)
+
+// Field and tags of workshop_info.
+const (
+	FieldRegistered   = "registered"
+	TagName           = "name"
+	TagEnterpriseName = "enterprise_name"
+	TagParkName       = "park_name"
+	TagRegionName     = "region_name"
 )
 
 // Tags. Every point carries the workshop identity (region, park, enterprise, workshop);
@@ -209,6 +224,7 @@ func Measurements() map[string][]string {
 		WorkshopKPI:       WorkshopKPIFields(),
 		RegionKPI:         RegionKPIFields(),
 		ProgrammeProgress: ProgrammeProgressFields(),
+		WorkshopInfo:      {FieldRegistered},
 	}
 }
 

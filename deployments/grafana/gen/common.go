@@ -122,6 +122,11 @@ func workshopKPI(field string) string { return schema.VMName(schema.WorkshopKPI,
 func regionKPI(field string) string   { return schema.VMName(schema.RegionKPI, field) }
 func progressKPI(field string) string { return schema.VMName(schema.ProgrammeProgress, field) }
 
+// infoVar is the aggregator's registry copy (one series per registered workshop, tagged
+// with the registry's workshop, enterprise, park, region and names): variables listing
+// places query it so that dashboards place workshops as the API does.
+var infoVar = schema.VMName(schema.WorkshopInfo, schema.FieldRegistered)
+
 // Label matchers: eq(tag, v) is tag="v", re a regex match, nre a negated one; sel joins
 // matchers.
 func eq(label, value string) string  { return label + "=" + strconv.Quote(value) }

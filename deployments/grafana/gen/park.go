@@ -12,8 +12,10 @@ import (
 	"github.com/ganlink/ganlink/gateway/schema"
 )
 
-// parkSel selects the workshops of one park and KPI window.
-var parkSel = sel(eq(schema.TagRegion, "$region"), eq(schema.TagPark, "$park"), eq(schema.TagWindow, "$window"))
+// parkSel selects the workshops of one park and KPI window: the workshops the registry
+// places in the park (the hidden workshop variable, from the aggregator's workshop_info
+// series), whatever region and park tags their gateways wrote.
+var parkSel = sel(re(schema.TagWorkshop, "$workshop"), eq(schema.TagWindow, "$window"))
 
 // Digital-workshop thresholds (GB/T 37393-2019 defaults, docs/metrics.md §6): the park
 // table colours each criterion against them.
@@ -73,8 +75,13 @@ func parkDashboard() *dashboard.DashboardBuilder {
 		Time("now-7d", "now").
 		Refresh("5m").
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
-		WithVariable(labelVar(schema.TagRegion, "Region 地区", labelValuesOf(workshopKPI(schema.FieldEquipmentTotal), schema.TagRegion))).
-		WithVariable(labelVar(schema.TagPark, "Park 园区", labelValuesOf(workshopKPI(schema.FieldEquipmentTotal)+"{"+eq(schema.TagRegion, "$region")+"}", schema.TagPark))).
+		WithVariable(labelVar(schema.TagRegion, "Region 地区", labelValuesOf(infoVar, schema.TagRegion))).
+		WithVariable(labelVar(schema.TagPark, "Park 园区", labelValuesOf(infoVar+"{"+eq(schema.TagRegion, "$region")+"}", schema.TagPark))).
+		WithVariable(labelVar(schema.TagWorkshop, "Workshops 车间", labelValuesOf(infoVar+"{"+sel(eq(schema.TagRegion, "$region"), eq(schema.TagPark, "$park"))+"}", schema.TagWorkshop)).
+			Description("The workshops the registry places in the park (hidden; all of them).").
+			Multi(true).IncludeAll(true).Hide(dashboard.VariableHideHideVariable).
+			Current(dashboard.VariableOption{Selected: ptr(true), Text: dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
+				Value: dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}}})).
 		WithVariable(windowVar()).
 		WithPanel(table.NewPanelBuilder().Title("Workshops 车间 (selected time range)").
 			Description(fmt.Sprintf("One row per workshop over the selected range. Rates and intensities are ratios of sums over the windows, as the aggregator computes them. "+

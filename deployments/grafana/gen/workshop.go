@@ -13,8 +13,11 @@ import (
 	"github.com/ganlink/ganlink/gateway/schema"
 )
 
-// shopSel selects one workshop's series.
-var shopSel = sel(eq(schema.TagRegion, "$region"), eq(schema.TagPark, "$park"), eq(schema.TagWorkshop, "$workshop"))
+// shopSel selects one workshop's series by its id alone: the region and park variables
+// list the registry's placement (the aggregator's workshop_info series), which the
+// gateway's own region and park tags may contradict (docs/aggregator.md, "Registry ↔
+// telemetry consistency").
+var shopSel = eq(schema.TagWorkshop, "$workshop")
 
 // machineSel selects the 1m windows of machines: meters are idle whenever they report
 // (docs/metrics.md §3.2), their connection shows in "Equipment networked".
@@ -68,7 +71,6 @@ func workshopDashboard() *dashboard.DashboardBuilder {
 	sum := func(field string) string {
 		return fmt.Sprintf(`sum(sum_over_time(%s{%s,%s}[$__range]))`, workshopKPI(field), shopSel, w)
 	}
-	shopVar := workshopKPI(schema.FieldEquipmentTotal)
 	statPanel := func(title, desc, unit string) *stat.PanelBuilder {
 		return stat.NewPanelBuilder().Title(title).Description(desc).Datasource(vm).Unit(unit).
 			Span(4).Height(4).ReduceOptions(reduceLast()).ColorMode(common.BigValueColorModeValue).
@@ -88,9 +90,9 @@ func workshopDashboard() *dashboard.DashboardBuilder {
 		Time("now-6h", "now").
 		Refresh("1m").
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
-		WithVariable(labelVar(schema.TagRegion, "Region 地区", labelValuesOf(shopVar, schema.TagRegion))).
-		WithVariable(labelVar(schema.TagPark, "Park 园区", labelValuesOf(shopVar+"{"+eq(schema.TagRegion, "$region")+"}", schema.TagPark))).
-		WithVariable(labelVar(schema.TagWorkshop, "Workshop 车间", labelValuesOf(shopVar+"{"+sel(eq(schema.TagRegion, "$region"), eq(schema.TagPark, "$park"))+"}", schema.TagWorkshop))).
+		WithVariable(labelVar(schema.TagRegion, "Region 地区", labelValuesOf(infoVar, schema.TagRegion))).
+		WithVariable(labelVar(schema.TagPark, "Park 园区", labelValuesOf(infoVar+"{"+eq(schema.TagRegion, "$region")+"}", schema.TagPark))).
+		WithVariable(labelVar(schema.TagWorkshop, "Workshop 车间", labelValuesOf(infoVar+"{"+sel(eq(schema.TagRegion, "$region"), eq(schema.TagPark, "$park"))+"}", schema.TagWorkshop))).
 		WithVariable(windowVar()).
 		WithRow(dashboard.NewRowBuilder("Overview 概览 (selected time range)")).
 		WithPanel(statPanel("CNC rate 数控化率", "Numerically controlled key-process equipment ÷ key-process equipment, from the inventory (target ≥ 60 %).", "percentunit").

@@ -33,7 +33,8 @@ func OpenAPI() []byte { return openAPI }
 
 // Options bound what a request may ask for.
 type Options struct {
-	// DefaultRange is the period when a request gives neither from nor to; default 30d.
+	// DefaultRange is the period's length when a request gives neither from nor to (or
+	// only to); 0, the default, is the calendar month (month to date).
 	DefaultRange time.Duration
 	// RequestTimeout bounds the TSDB queries of one request; default 60s.
 	RequestTimeout time.Duration
@@ -69,8 +70,8 @@ type API struct {
 
 // New builds the handler; metrics are registered on reg and /metrics serves gatherer.
 func New(svc *service.Service, tokens *Tokens, opt Options, reg prometheus.Registerer, gatherer prometheus.Gatherer, log *slog.Logger) *API {
-	if opt.DefaultRange <= 0 {
-		opt.DefaultRange = 30 * 24 * time.Hour
+	if opt.DefaultRange < 0 {
+		opt.DefaultRange = 0
 	}
 	if opt.RequestTimeout <= 0 {
 		opt.RequestTimeout = 60 * time.Second
@@ -134,6 +135,7 @@ var routes = []route{
 	{"/api/v1/kpi/enterprises", []string{"region", "park", "enterprise", "from", "to", "step"}, (*API).kpiEnterprises},
 	{"/api/v1/workshops", []string{"region", "park", "enterprise", "qualified", "missed", "from", "to"}, (*API).workshops},
 	{"/api/v1/regions", []string{"region"}, (*API).regions},
+	{"/api/v1/consistency", []string{"region", "from", "to"}, (*API).consistency},
 }
 
 // Routes returns the authenticated paths (for documentation checks).
@@ -375,17 +377,33 @@ func (rq *request) enterpriseParam() (*registry.Enterprise, error) {
 }
 
 // period parses from, to and (when allowed) step. Times are RFC 3339, or local dates
-// "2006-01-02" and local times "2006-01-02T15:04" in the workshops' zone.
+// "2006-01-02" and local times "2006-01-02T15:04" in the workshops' zone. Without from
+// and to the period is the current calendar month up to the end of the settled data
+// (DefaultRange 0, the default) or the DefaultRange before that end; with only to, the
+// calendar month (or DefaultRange) before to. A period reaching past the end of the
+// settled data is clipped to it (the response says so in clipped_from_to); one that
+// starts there or later is refused.
 func (a *API) period(rq *request, withStep bool) (service.Period, error) {
 	loc := a.svc.Location()
-	p := a.svc.DefaultPeriod(a.opt.DefaultRange)
+	before := func(to time.Time) service.Period {
+		if a.opt.DefaultRange == 0 {
+			return a.svc.MonthOf(to)
+		}
+		return service.Period{From: to.Add(-a.opt.DefaultRange), To: to}
+	}
+	var p service.Period
+	if a.opt.DefaultRange == 0 {
+		p = a.svc.MonthToDate()
+	} else {
+		p = a.svc.DefaultPeriod(a.opt.DefaultRange)
+	}
 	from, to := rq.param("from"), rq.param("to")
 	var err error
 	if to != "" {
 		if p.To, err = parseTime(to, loc); err != nil {
 			return p, errorf(http.StatusBadRequest, "to: %v", err)
 		}
-		p.From = p.To.Add(-a.opt.DefaultRange)
+		p.From = before(p.To).From
 	}
 	if from != "" {
 		if p.From, err = parseTime(from, loc); err != nil {
@@ -402,7 +420,14 @@ func (a *API) period(rq *request, withStep bool) (service.Period, error) {
 			p.Step = 0
 		}
 	}
-	return p, a.svc.CheckPeriod(p)
+	if err := a.svc.CheckPeriod(p); err != nil {
+		return p, err
+	}
+	// Clip after the checks, so that a bad period is reported as asked for.
+	if p, p.RequestedTo, err = a.svc.ClipToData(p); err != nil {
+		return p, err
+	}
+	return p, nil
 }
 
 func parseTime(s string, loc *time.Location) (time.Time, error) {
@@ -421,6 +446,10 @@ func parseTime(s string, loc *time.Location) (time.Time, error) {
 func (a *API) periodRecord(p service.Period) record {
 	window, _ := a.svc.Window()
 	r := record{{"from", p.From.In(a.svc.Location())}, {"to", p.To.In(a.svc.Location())}}
+	if !p.RequestedTo.IsZero() {
+		r.add("clipped_from_to", p.RequestedTo.In(a.svc.Location()))
+		r.add("note", "to is after the end of the settled data: the period was clipped to end there")
+	}
 	if p.Step != 0 {
 		r.add("step", service.FormatDuration(p.Step))
 	}

@@ -267,13 +267,15 @@ func (a *API) kpiEnterprises(rq *request) (*result, error) {
 
 var criterionNames = []string{rules.CritDigitalEquipmentRatio, rules.CritCNCRate, rules.CritNetworkedRate, rules.CritDataCoverage}
 
-func workshopRow(w *registry.Workshop, s *rules.WorkshopStats, q rules.Qualification, k *rules.KPI) record {
+func workshopRow(w *registry.Workshop, s *rules.WorkshopStats, expected int, q rules.Qualification, k *rules.KPI) record {
 	missed := q.Missed
 	if missed == nil {
 		missed = []string{}
 	}
 	r := record{{"workshop", w.ID}, {"name", w.Name}, {"enterprise", w.Enterprise}, {"park", w.Park}, {"region", w.Region},
-		{"windows", num(s.Windows)}, {"qualified", q.Qualified}, {"missed", missed}}
+		{"windows", num(s.Windows)}, {"window_coverage", num(s.WindowCoverage(expected))},
+		{"unobserved_share", num(rules.Round9(s.UnobservedShare()))}, {"coverage", num(s.Coverage(expected))},
+		{"qualified", q.Qualified}, {"missed", missed}}
 	var crit record
 	for _, c := range q.Criteria {
 		crit.add(c.Name, record{{"value", num(c.Value)}, {"threshold", num(c.Threshold)}, {"met", c.Met},
@@ -331,14 +333,14 @@ func (a *API) workshops(rq *request) (*result, error) {
 			continue
 		}
 		k := a.svc.WorkshopKPI(reg, snap, w, 0)
-		rows = append(rows, workshopRow(w, s, qu, &k))
+		rows = append(rows, workshopRow(w, s, snap.Expected[0], qu, &k))
 	}
 	env := a.periodRecord(p)
 	env.add("region", regionRecord(region))
 	env.add("expected_windows", snap.Expected[0])
 	k := rc.Rollup(nil)
 	return &result{envelope: env, rowsKey: "rows", rows: slices.Values(rows),
-		template: workshopRow(&registry.Workshop{}, rules.NoData(), rc.Qualify(rules.NoData(), 1), &k)}, nil
+		template: workshopRow(&registry.Workshop{}, rules.NoData(), 1, rc.Qualify(rules.NoData(), 1), &k)}, nil
 }
 
 // regions: the registry's regions within the region (default: the token's).

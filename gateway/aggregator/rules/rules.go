@@ -24,7 +24,8 @@ type Config struct {
 	// NetworkedRate: equipment with good data ÷ digital equipment over the period,
 	// default 0.90.
 	NetworkedRate float64 `yaml:"networked_rate"`
-	// DataCoverage: KPI windows reported ÷ windows in the period, default 0.90.
+	// DataCoverage: the share of the period for which the workshop's gateway delivered
+	// data (WorkshopStats.Coverage), default 0.90.
 	DataCoverage float64 `yaml:"data_coverage"`
 	// BaseMinDigitalWorkshops: digital workshops a designated base needs, default 5.
 	BaseMinDigitalWorkshops int `yaml:"base_min_digital_workshops"`
@@ -102,6 +103,9 @@ type WorkshopStats struct {
 	SmartInService float64
 	// Sums over the windows.
 	Parts, OutputValueYuan, EnergyKWh, EnergyKgce, WaterM3 float64
+	// UnknownS and StateS are Σ device_kpi unknown_s and Σ of all device_kpi state
+	// seconds of the workshop's devices (NaN: none); see Coverage.
+	UnknownS, StateS float64
 }
 
 // NoData returns the statistics of a workshop that reported nothing.
@@ -109,7 +113,7 @@ func NoData() *WorkshopStats {
 	n := math.NaN()
 	return &WorkshopStats{EquipmentTotal: n, EquipmentKey: n, EquipmentCNCKey: n, EquipmentDigital: n,
 		Networked: n, DigitalWindows: n, SmartInService: n, Parts: n, OutputValueYuan: n, EnergyKWh: n,
-		EnergyKgce: n, WaterM3: n}
+		EnergyKgce: n, WaterM3: n, UnknownS: n, StateS: n}
 }
 
 // Criterion names, in the order Qualify returns them.
@@ -174,10 +178,7 @@ func (c *Config) Qualify(s *WorkshopStats, expected int) Qualification {
 		cr.Met = cr.Margin >= 0
 		return cr
 	}
-	coverage := math.NaN()
-	if expected > 0 {
-		coverage = Round9(s.Windows / float64(expected))
-	}
+	coverage := s.Coverage(expected)
 	q := Qualification{Criteria: []Criterion{
 		crit(CritDigitalEquipmentRatio, ratio(s.EquipmentDigital, s.EquipmentTotal), c.DigitalEquipmentRatio, "empty inventory"),
 		crit(CritCNCRate, ratio(s.EquipmentCNCKey, s.EquipmentKey), c.CNCRate, "no key-process equipment"),

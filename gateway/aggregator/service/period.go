@@ -14,6 +14,9 @@ import (
 type Period struct {
 	From, To time.Time
 	Step     time.Duration
+	// RequestedTo is the end a request asked for when To was clipped to the end of the
+	// settled data (ClipToData); zero otherwise. It is not part of the data asked for.
+	RequestedTo time.Time
 }
 
 // Buckets returns the number of buckets.

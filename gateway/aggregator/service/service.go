@@ -227,7 +227,7 @@ func statsFromRow(v []float64) *rules.WorkshopStats {
 	}
 	return &rules.WorkshopStats{Windows: windows, EquipmentTotal: v[1], EquipmentKey: v[2], EquipmentCNCKey: v[3],
 		EquipmentDigital: v[4], Networked: v[5], DigitalWindows: v[6], SmartInService: v[7], Parts: v[8],
-		OutputValueYuan: v[9], EnergyKWh: v[10], EnergyKgce: v[11], WaterM3: v[12]}
+		OutputValueYuan: v[9], EnergyKWh: v[10], EnergyKgce: v[11], WaterM3: v[12], UnknownS: math.NaN(), StateS: math.NaN()}
 }
 
 // deviceFields are the online states of device_kpi: a vendor's equipment is in service
@@ -366,6 +366,9 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 	if err := s.countSmart(ctx, p, snap); err != nil {
 		return nil, err
 	}
+	if err := s.addObserved(ctx, p, snap); err != nil {
+		return nil, err
+	}
 	if vendors {
 		q := backend.Query{Measurement: schema.DeviceKPI, Window: s.opt.Window, GroupBy: schema.TagVendor, Fields: deviceFields,
 			Start: p.From, End: p.To}
@@ -462,6 +465,7 @@ type Metrics struct {
 	wbErrors      prometheus.Counter
 	wbLast        prometheus.Gauge
 	unregistered  prometheus.Gauge
+	consistency   *consistencyMetrics
 }
 
 // NewMetrics registers the service metrics on reg.
@@ -481,7 +485,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		workshops: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ganlink_aggregator_registry_workshops",
 			Help: "Workshops in the current registry."}),
 		wbPoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_aggregator_writeback_points_total",
-			Help: "region_kpi and programme_progress points written back to the TSDB."}),
+			Help: "region_kpi, programme_progress and workshop_info points written back to the TSDB."}),
 		wbErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_aggregator_writeback_errors_total",
 			Help: "Write-back rounds that failed."}),
 		wbLast: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ganlink_aggregator_writeback_last_success_timestamp_seconds",
@@ -489,6 +493,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		unregistered: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ganlink_aggregator_unregistered_workshops",
 			Help: "Workshop tag values with data in the last write-back period but no registry entry."}),
 	}
+	m.consistency = newConsistencyMetrics(reg)
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
 	reg.MustRegister(m.queryDuration, m.queryErrors, m.cacheHits, m.cacheMisses, m.reloads, m.workshops,

@@ -275,8 +275,8 @@ func TestWriteBack(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.ToFloat64(f.svc.m.wbPoints); n != 4 {
-		t.Errorf("points written %v, want 4", n)
+	if n := testutil.ToFloat64(f.svc.m.wbPoints); n != 5 { // 2 regions × 2 + 1 workshop_info
+		t.Errorf("points written %v, want 5", n)
 	}
 	if n := testutil.ToFloat64(f.svc.m.wbErrors); n != 1 {
 		t.Errorf("errors %v, want 1", n)

@@ -135,13 +135,17 @@ func KPIFields(k *rules.KPI) []point.Field {
 }
 
 // WriteBackPoints computes the programme and the region roll-ups over p and returns
-// one programme_progress and one region_kpi point per region, stamped with p.To.
+// one programme_progress and one region_kpi point per region and one workshop_info
+// point per registered workshop, stamped with p.To. It also compares the registry with
+// the telemetry placement (Consistency), setting the metrics and logging disagreements.
 func (s *Service) WriteBackPoints(ctx context.Context, p Period) (point.Batch, error) {
 	ev, reg, snap, err := s.programme(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	s.m.unregistered.Set(float64(len(ev.Unregistered)))
+	if err := s.checkConsistency(ctx, p, reg); err != nil {
+		return nil, err
+	}
 	kpis := s.Rollups(reg, snap, ByRegion, nil)
 	ts := p.To.UnixNano()
 	var b point.Batch
@@ -163,7 +167,7 @@ func (s *Service) WriteBackPoints(ctx context.Context, p Period) (point.Batch, e
 		k := kpis[r.Code][0]
 		b = append(b, point.Point{Measurement: schema.RegionKPI, Tags: tags, Fields: KPIFields(&k), Time: ts})
 	}
-	return b, nil
+	return append(b, InfoPoints(reg, ts)...), nil
 }
 
 // WriteBackOnce writes the roll-ups over the period of length period ending at the
