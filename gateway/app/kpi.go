@@ -69,7 +69,7 @@ func kpiConfig(cfg *config.Config) (kpi.Config, []kpi.Device, error) {
 			ID: d.ID, Kind: d.Kind, Class: d.Class, Vendor: d.Vendor, Source: d.Source, Tags: tags,
 			KeyProcess: d.KeyProcess, NumericalControl: d.NumericalControl, Digital: d.IsDigital(), Smart: d.Smart,
 			UnitValueYuan: d.UnitValueYuan, Interval: d.Interval.D, Signals: d.SignalNames(),
-			Roles: d.Roles(), Counters: d.Counters(),
+			Roles: d.Roles(), Counters: d.Counters(), MaxRate: d.MaxRates(),
 		})
 	}
 	return kc, devices, nil
