@@ -2,6 +2,7 @@ package kpi_test
 
 import (
 	"bytes"
+	"math"
 	"testing"
 
 	"github.com/ganlink/ganlink/gateway/kpi"
@@ -175,3 +176,22 @@ func sum(xs ...float64) float64 {
 
 // diff returns a-b computed at run time (not folded exactly as a constant).
 func diff(a, b float64) float64 { return a - b }
+
+// New refuses a max_rate that is not a finite number > 0 or names a field without a
+// counter role.
+func TestMaxRateErrors(t *testing.T) {
+	for _, tc := range []struct {
+		rate map[string]float64
+		want string
+	}{
+		{map[string]float64{"energy_kwh_total": 0}, `new kpi engine: devices[0].max_rate["energy_kwh_total"]: invalid 0: want a finite number > 0`},
+		{map[string]float64{"energy_kwh_total": math.Inf(1)}, `new kpi engine: devices[0].max_rate["energy_kwh_total"]: invalid +Inf: want a finite number > 0`},
+		{map[string]float64{"power_kw": 30}, `new kpi engine: devices[0].max_rate["power_kw"]: the field has no counter role (parts_total, energy_kwh_total, water_m3_total)`},
+	} {
+		dev := meterDev
+		dev.MaxRate = tc.rate
+		if _, err := kpi.New(kpi.Config{}, []kpi.Device{dev}); err == nil || err.Error() != tc.want {
+			t.Errorf("max_rate %v: error %v, want %s", tc.rate, err, tc.want)
+		}
+	}
+}
