@@ -159,8 +159,8 @@ func newKPICollector(a *App) *kpiCollector {
 		dropped: prometheus.NewDesc("ganlink_kpi_windows_dropped_total",
 			"KPI windows dropped instead of written, by reason (expired, future, inconsistent, config_changed: restored state that failed its checks; overrun: a tick with more windows due than it may write).",
 			[]string{"reason"}, nil),
-		steps: prometheus.NewDesc("ganlink_kpi_counter_steps_total",
-			"Counter steps that were not a plain increase, by device, signal and class (wrap, replacement: booked; glitch, implausible: not booked, the window is marked suspect). docs/metrics.md \"Counter steps\".",
+		steps: prometheus.NewDesc("ganlink_kpi_cumulative_steps_total",
+			"Steps of cumulative signals (counters) that were not a plain increase, by device, signal and class (wrap, replacement: booked; glitch, implausible: not booked, the window is marked suspect). docs/metrics.md \"Counter steps\".",
 			[]string{"device", "signal", "class"}, nil),
 	}
 }

@@ -18,7 +18,7 @@ import (
 
 // TestKPICounterSteps: the signal's max_rate reaches the engine from the YAML, every
 // counter step that is not a plain increase is counted in
-// ganlink_kpi_counter_steps_total by device, signal and class, and the warnings are
+// ganlink_kpi_cumulative_steps_total by device, signal and class, and the warnings are
 // throttled to one a minute per device, signal and class.
 func TestKPICounterSteps(t *testing.T) {
 	cfg, err := config.Load([]byte(fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
@@ -64,14 +64,14 @@ devices:
 	kwh(7, 0.5)  // passes 0.3: +0.2 booked
 	kwh(8, 0.45) // a third glitch after the throttle: logged with 1 suppressed
 	out := a.kpi.Tick(t0.Add(time.Hour + 30*time.Second))
-	want := `# HELP ganlink_kpi_counter_steps_total Counter steps that were not a plain increase, by device, signal and class (wrap, replacement: booked; glitch, implausible: not booked, the window is marked suspect). docs/metrics.md "Counter steps".
-# TYPE ganlink_kpi_counter_steps_total counter
-ganlink_kpi_counter_steps_total{class="glitch",device="em1",signal="kwh"} 3
-ganlink_kpi_counter_steps_total{class="implausible",device="em1",signal="kwh"} 1
-ganlink_kpi_counter_steps_total{class="replacement",device="em1",signal="kwh"} 1
-ganlink_kpi_counter_steps_total{class="wrap",device="em1",signal="kwh"} 0
+	want := `# HELP ganlink_kpi_cumulative_steps_total Steps of cumulative signals (counters) that were not a plain increase, by device, signal and class (wrap, replacement: booked; glitch, implausible: not booked, the window is marked suspect). docs/metrics.md "Counter steps".
+# TYPE ganlink_kpi_cumulative_steps_total counter
+ganlink_kpi_cumulative_steps_total{class="glitch",device="em1",signal="kwh"} 3
+ganlink_kpi_cumulative_steps_total{class="implausible",device="em1",signal="kwh"} 1
+ganlink_kpi_cumulative_steps_total{class="replacement",device="em1",signal="kwh"} 1
+ganlink_kpi_cumulative_steps_total{class="wrap",device="em1",signal="kwh"} 0
 `
-	if err := promtest.GatherAndCompare(reg, strings.NewReader(want), "ganlink_kpi_counter_steps_total"); err != nil {
+	if err := promtest.GatherAndCompare(reg, strings.NewReader(want), "ganlink_kpi_cumulative_steps_total"); err != nil {
 		t.Error(err)
 	}
 	// The hour books 0.5 + 0.3 + 0.2 and counts 4 steps not booked (1 implausible, 3
