@@ -97,6 +97,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		return nil, err
 	}
 	logKPIPlan(log, kdev)
+	kc.OnCounterStep = newStepLog(log, a.clock).step
 	if a.kpi, err = kpi.New(kc, kdev); err != nil {
 		return nil, fmt.Errorf("build kpi engine: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/config"
@@ -69,7 +70,7 @@ func kpiConfig(cfg *config.Config) (kpi.Config, []kpi.Device, error) {
 			ID: d.ID, Kind: d.Kind, Class: d.Class, Vendor: d.Vendor, Source: d.Source, Tags: tags,
 			KeyProcess: d.KeyProcess, NumericalControl: d.NumericalControl, Digital: d.IsDigital(), Smart: d.Smart,
 			UnitValueYuan: d.UnitValueYuan, Interval: d.Interval.D, Signals: d.SignalNames(),
-			Roles: d.Roles(), Counters: d.Counters(),
+			Roles: d.Roles(), Counters: d.Counters(), MaxRate: d.MaxRates(),
 		})
 	}
 	return kc, devices, nil
@@ -139,6 +140,7 @@ type kpiCollector struct {
 	device      *prometheus.Desc
 	samples     *prometheus.Desc
 	dropped     *prometheus.Desc
+	steps       *prometheus.Desc
 }
 
 func newKPICollector(a *App) *kpiCollector {
@@ -157,6 +159,9 @@ func newKPICollector(a *App) *kpiCollector {
 		dropped: prometheus.NewDesc("ganlink_kpi_windows_dropped_total",
 			"KPI windows dropped instead of written, by reason (expired, future, inconsistent, config_changed: restored state that failed its checks; overrun: a tick with more windows due than it may write).",
 			[]string{"reason"}, nil),
+		steps: prometheus.NewDesc("ganlink_kpi_cumulative_steps_total",
+			"Steps of cumulative signals (counters) that were not a plain increase, by device, signal and class (wrap, replacement: booked; glitch, implausible: not booked, the window is marked suspect). docs/metrics.md \"Counter steps\".",
+			[]string{"device", "signal", "class"}, nil),
 	}
 }
 
@@ -166,6 +171,7 @@ func (c *kpiCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.device
 	ch <- c.samples
 	ch <- c.dropped
+	ch <- c.steps
 }
 
 func (c *kpiCollector) Collect(ch chan<- prometheus.Metric) {
@@ -177,6 +183,12 @@ func (c *kpiCollector) Collect(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(c.deviceState, prometheus.GaugeValue, v, d.ID, s.String())
+		}
+		for _, ctr := range d.Counters {
+			for cl, n := range ctr.Steps {
+				ch <- prometheus.MustNewConstMetric(c.steps, prometheus.CounterValue, float64(n), d.ID, ctr.Signal,
+					kpi.StepClass(cl).String())
+			}
 		}
 		if len(d.Windows) > 0 {
 			w := d.Windows[0]
@@ -202,4 +214,55 @@ func (c *kpiCollector) Collect(ch chan<- prometheus.Metric) {
 	for r, n := range st.WindowsDropped {
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), kpi.DropReason(r).String())
 	}
+}
+
+// stepLogEvery throttles the warning about a counter step: one per device, signal and
+// class per interval; the ones left out are counted in the next line.
+const stepLogEvery = time.Minute
+
+// stepLog logs the KPI engine's counter steps (kpi.Config.OnCounterStep), throttled.
+type stepLog struct {
+	log   *slog.Logger
+	clock func() time.Time
+	mu    sync.Mutex
+	last  map[stepKey]stepSeen
+}
+
+type stepKey struct {
+	device, signal string
+	class          kpi.StepClass
+}
+
+type stepSeen struct {
+	at         time.Time
+	suppressed int
+}
+
+func newStepLog(log *slog.Logger, clock func() time.Time) *stepLog {
+	return &stepLog{log: log, clock: clock, last: map[stepKey]stepSeen{}}
+}
+
+// step is called with the engine's lock held; it only logs.
+func (l *stepLog) step(s kpi.CounterStep) {
+	now := l.clock()
+	k := stepKey{s.Device, s.Signal, s.Class}
+	l.mu.Lock()
+	seen, ok := l.last[k]
+	if ok && now.Sub(seen.at) < stepLogEvery {
+		seen.suppressed++
+		l.last[k] = seen
+		l.mu.Unlock()
+		return
+	}
+	if len(l.last) > 10000 {
+		clear(l.last)
+	}
+	l.last[k] = stepSeen{at: now}
+	l.mu.Unlock()
+	msg := "kpi counter step booked"
+	if s.Class == kpi.StepGlitch || s.Class == kpi.StepImplausible {
+		msg = "kpi counter step not booked; window marked suspect"
+	}
+	l.log.Warn(msg, "device", s.Device, "signal", s.Signal, "class", s.Class.String(), "from", s.From, "to", s.To,
+		"booked", s.Booked, "at", s.Time.UTC().Format(time.RFC3339Nano), "suppressed_warnings", seen.suppressed)
 }

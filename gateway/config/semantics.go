@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"strings"
 
 	"github.com/ganlink/ganlink/gateway/schema"
@@ -35,6 +36,20 @@ func (d *Device) Roles() map[string]string {
 				m = map[string]string{}
 			}
 			m[name] = s.Role
+		}
+	}
+	return m
+}
+
+// MaxRates returns the max_rate of the device's signals that set one, by field name.
+func (d *Device) MaxRates() map[string]float64 {
+	var m map[string]float64
+	for name, s := range d.Signals {
+		if s.MaxRate != nil {
+			if m == nil {
+				m = map[string]float64{}
+			}
+			m[name] = *s.MaxRate
 		}
 	}
 	return m
@@ -89,6 +104,14 @@ func (ck *Checker) semantics(p string, d *Device) {
 				ck.Add(at, "role %q is also held by signal %q: each role names one signal of a device", role, first)
 			} else {
 				holder[role] = name
+			}
+		}
+		if s.MaxRate != nil {
+			switch v := *s.MaxRate; {
+			case math.IsNaN(v) || math.IsInf(v, 0) || v <= 0:
+				ck.Add(sp+".max_rate", "invalid value %v: want a finite number > 0 (the counter's unit per hour)", v)
+			case !schema.IsCounterRole(role):
+				ck.Add(sp+".max_rate", "applies to counter roles only (%s); the signal's role is %s", strings.Join(counterRoles(), ", "), quote(role))
 			}
 		}
 		if s.Counter == nil {

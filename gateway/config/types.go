@@ -249,6 +249,10 @@ type Signal struct {
 	// Counter marks a cumulative counter (parts, kWh, m³): KPIs use its deltas. A
 	// counter role implies it; nil: not set.
 	Counter *bool `yaml:"counter"`
+	// MaxRate is the most a counter may rise per hour, in its own unit (kW for a kWh
+	// counter: the meter's rated power; parts per hour; m³/h): a faster step is not
+	// booked (docs/metrics.md "Counter steps"). Counter signals only; nil: no limit.
+	MaxRate *float64 `yaml:"max_rate"`
 }
 
 // SignalMap is a device's signals by field name. It decodes in time linear in its size

@@ -2,7 +2,9 @@ package kpi
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -35,8 +37,10 @@ type Stats struct {
 	// Invalid counts NaN/Inf values (taken as bad quality) and negative counter readings.
 	Invalid uint64
 	// Wraps counts UInt32 counter wrap-arounds; Resets counts counter resets and meter
-	// replacements.
+	// replacements (StepReplacement).
 	Wraps, Resets uint64
+	// Steps counts every counter step that was not a plain increase, by class.
+	Steps [NumStepClasses]uint64
 	// WindowsDropped counts windows dropped instead of emitted, by DropReason: restored
 	// windows that failed the checks of LoadState, and windows skipped by a Tick that
 	// had more due than it may emit.
@@ -104,6 +108,7 @@ type devAcc struct {
 	parts      float64
 	energy     float64 // kWh
 	water      float64 // m³
+	suspect    int64   // counter steps not booked (glitch, implausible)
 	good       bool    // a Good sample arrived for the window
 	anyCounter bool
 }
@@ -121,8 +126,14 @@ type device struct {
 	evs  []event
 	last [numRoles]lastSample
 	ctr  [3]counter
+	// maxRate is each counter's MaxRate per nanosecond (0: no limit); ctrName the field
+	// the counter was last read from; steps its non-plain steps by class.
+	maxRate [3]float64
+	ctrName [3]string
+	steps   [3][NumStepClasses]uint64
 
 	pending     [3]float64 // counter deltas before observation started
+	pendSuspect int64      // suspect steps before observation started
 	pendingGood bool
 	srcDown     bool
 	waitData    bool
@@ -170,10 +181,13 @@ type lastSample struct {
 	seen bool
 }
 
+// counter is a counter's baseline: the reading v at t that the next delta counts from.
+// held: a glitch put the counter below v; nothing is booked until it passes v again.
 type counter struct {
-	v   float64
-	t   int64
-	has bool
+	v    float64
+	t    int64
+	has  bool
+	held bool
 }
 
 // New builds an engine for the workshop's inventory. It starts nothing: observation
@@ -308,6 +322,18 @@ func newDevice(i int, d Device) (*device, error) {
 			return nil, fmt.Errorf("devices[%d].counters: field %q has role %q, which is not a counter", i, name, roleNames[r])
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(d.MaxRate)) {
+		v := d.MaxRate[name]
+		r := dev.roleOf(name)
+		switch {
+		case !finite(v) || v <= 0:
+			return nil, fmt.Errorf("devices[%d].max_rate[%q]: invalid %v: want a finite number > 0", i, name, v)
+		case !isCounter(r):
+			return nil, fmt.Errorf("devices[%d].max_rate[%q]: the field has no counter role (%s, %s, %s)", i, name,
+				roleNames[roleParts], roleNames[roleEnergy], roleNames[roleWater])
+		}
+		dev.maxRate[r-roleParts] = v / float64(time.Hour)
+	}
 	return dev, nil
 }
 
@@ -411,6 +437,7 @@ func (e *Engine) processPoint(p *point.Point) {
 			}
 		}
 		if isCounter(r) && q != point.Bad {
+			d.ctrName[r-roleParts] = f.Key
 			e.count(d, r, t, ts, v)
 		}
 		placed = e.sample(d, ts, v, r, q) || placed
@@ -437,22 +464,83 @@ func (e *Engine) count(d *device, r role, t, ts int64, v float64) {
 	if t <= c.t {
 		return
 	}
-	delta := v - c.v
-	if v < c.v {
-		if c.v > wrapHigh && c.v < wrapModulus && v < wrapLow {
-			delta = wrapModulus - c.v + v
-			e.stats.Wraps++
-		} else {
-			delta = v
-			e.stats.Resets++
+	// The classes of docs/metrics.md "Counter steps".
+	ci := r - roleParts
+	delta, class := v-c.v, NumStepClasses // NumStepClasses: a plain increase
+	switch {
+	case v >= c.v:
+	case c.v > wrapHigh && c.v < wrapModulus && v < wrapLow:
+		delta, class = wrapModulus-c.v+v, StepWrap
+	case v < c.v*ReplacementRatio:
+		delta, class = v, StepReplacement
+	default:
+		// A glitch: the baseline (and its time, for the rate) stays until the counter
+		// passes it; a counter already held below it counts once.
+		if !c.held {
+			c.held = true
+			e.step(d, ci, StepGlitch, c.v, v, 0, t, ts)
 		}
+		return
 	}
-	c.v, c.t = v, t
+	// The rate is measured from the baseline's time (after a clock restart: none).
+	if m := d.maxRate[ci]; m > 0 && c.t != math.MinInt64 && delta > m*(float64(t)-float64(c.t)) {
+		class = StepImplausible
+	}
+	from := c.v
+	c.v, c.t, c.held = v, t, false
+	switch class {
+	case StepWrap:
+		e.stats.Wraps++
+	case StepReplacement:
+		e.stats.Resets++
+	}
+	if class == StepImplausible {
+		e.step(d, ci, class, from, v, 0, t, ts)
+		return
+	}
+	if class != NumStepClasses {
+		e.step(d, ci, class, from, v, delta, t, ts)
+	}
 	if !e.started {
-		d.pending[r-roleParts] += delta
+		d.pending[ci] += delta
 		return
 	}
 	e.addValue(d.idx, r, ts, delta)
+}
+
+// step records a counter step of class c on d's counter ci: counted, reported to
+// OnCounterStep, and a step not booked marks the window at ts suspect.
+func (e *Engine) step(d *device, ci role, c StepClass, from, to, booked float64, t, ts int64) {
+	e.stats.Steps[c]++
+	d.steps[ci][c]++
+	if fn := e.cfg.OnCounterStep; fn != nil {
+		fn(CounterStep{Device: d.ID, Signal: d.ctrName[ci], Class: c, From: from, To: to, Booked: booked,
+			Time: time.Unix(0, t)})
+	}
+	if c != StepGlitch && c != StepImplausible {
+		return
+	}
+	if !e.started {
+		d.pendSuspect++
+		return
+	}
+	ts = e.observedAt(ts)
+	for k := range e.series {
+		if w := e.windowAt(k, ts); w != nil {
+			w.acc[d.idx].suspect++
+		}
+	}
+}
+
+// observedAt moves t out of a gap (the gateway was not observing) to the gap's end, the
+// first observed instant.
+func (e *Engine) observedAt(t int64) int64 {
+	for _, g := range e.gaps {
+		if g.start <= t && t < g.end {
+			t = g.end
+		}
+	}
+	return t
 }
 
 // addValue adds a counter delta to every window containing t. A delta dated inside a gap
@@ -460,11 +548,7 @@ func (e *Engine) count(d *device, r role, t, ts int64, v float64) {
 // first observed instant: the short windows inside the gap are never emitted, and the
 // longer ones must not get what their short windows lack.
 func (e *Engine) addValue(di int, r role, t int64, x float64) {
-	for _, g := range e.gaps {
-		if g.start <= t && t < g.end {
-			t = g.end
-		}
-	}
+	t = e.observedAt(t)
 	for k := range e.series {
 		w := e.windowAt(k, t)
 		if w == nil {
@@ -629,6 +713,14 @@ func (e *Engine) start(s int64) {
 				d.pending[ci] = 0
 			}
 		}
+		if d.pendSuspect > 0 {
+			for k := range e.series {
+				if w := e.windowAt(k, s); w != nil {
+					w.acc[d.idx].suspect += d.pendSuspect
+				}
+			}
+			d.pendSuspect = 0
+		}
 		if d.pendingGood {
 			d.pendingGood = false
 			e.markGood(d.idx, s)
@@ -777,6 +869,7 @@ func (e *Engine) emitUntil(k int, to int64, out point.Batch) point.Batch {
 						dst.acc[di].parts += w.acc[di].parts
 						dst.acc[di].energy += w.acc[di].energy
 						dst.acc[di].water += w.acc[di].water
+						dst.acc[di].suspect += w.acc[di].suspect
 					}
 				}
 				e.release(k, 0)
@@ -801,7 +894,7 @@ func (e *Engine) emitUntil(k int, to int64, out point.Batch) point.Batch {
 // counted reports whether any device has a counter delta in w.
 func (w *window) counted() bool {
 	for i := range w.acc {
-		if a := &w.acc[i]; a.parts != 0 || a.energy != 0 || a.water != 0 {
+		if a := &w.acc[i]; a.parts != 0 || a.energy != 0 || a.water != 0 || a.suspect != 0 {
 			return true
 		}
 	}

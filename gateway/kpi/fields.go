@@ -62,6 +62,9 @@ func (e *Engine) deviceFields(d *device, a *devAcc) []point.Field {
 	if d.has.has(roleWater) {
 		fs.add(schema.FieldWaterM3, a.water)
 	}
+	if a.suspect > 0 {
+		fs.add(schema.FieldSuspect, float64(a.suspect))
+	}
 	return fs
 }
 
@@ -69,7 +72,7 @@ func (e *Engine) workshopFields(accs []devAcc) []point.Field {
 	var (
 		networked, smart              int
 		parts, value, energy, water   float64
-		plan, run                     int64
+		plan, run, suspect            int64
 		hasParts, hasEnergy, hasWater bool
 		total, key, cncKey, digital   float64 = float64(e.inv.total), float64(e.inv.key),
 			float64(e.inv.cncKey), float64(e.inv.digital)
@@ -97,6 +100,7 @@ func (e *Engine) workshopFields(accs []devAcc) []point.Field {
 			hasWater = true
 			water += a.water
 		}
+		suspect += a.suspect
 		if d.production() {
 			plan += a.planNS
 			run += a.runPlanNS
@@ -134,5 +138,8 @@ func (e *Engine) workshopFields(accs []devAcc) []point.Field {
 		fs.ratio(schema.FieldWaterM3Per10kYuan, water, value/1e4)
 	}
 	fs.ratio(schema.FieldAvailability, float64(run), float64(plan))
+	if suspect > 0 {
+		fs.add(schema.FieldSuspect, float64(suspect))
+	}
 	return fs
 }

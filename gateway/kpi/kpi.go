@@ -121,6 +121,9 @@ type Config struct {
 	// WorkshopTags are the identity tags of workshop_kpi points (region, park,
 	// enterprise, workshop); the engine sorts them and adds "window".
 	WorkshopTags []point.Tag
+	// OnCounterStep, when set, is called for every counter step that is not a plain
+	// increase, with the engine's lock held: it must not call the engine.
+	OnCounterStep func(CounterStep)
 }
 
 // DefaultConfig returns the defaults New applies to zero fields.
@@ -251,6 +254,58 @@ type Device struct {
 	// listing a field with another role is an error. A counter field without a role
 	// feeds no KPI (it proves the device online, like any field); PlanOf warns about it.
 	Counters []string
+	// MaxRate bounds, by field name, how fast a counter may rise: the most it may
+	// increase per hour, in the counter's own unit (kWh/h = kW for energy_kwh_total, the
+	// meter's rated power; parts per hour for parts_total; m³/h for water_m3_total). A
+	// faster step is implausible: not booked, counted and marked suspect. Absent: no
+	// limit. The field must have a counter role; the value must be finite and > 0.
+	MaxRate map[string]float64
+}
+
+// ReplacementRatio divides a counter's backward steps: a reading below this share of
+// the counter's baseline is a replacement (a new meter counting from about zero: its
+// reading is booked), one at or above it a glitch (not booked; the old baseline is kept
+// until the counter passes it). docs/metrics.md "Counter steps".
+const ReplacementRatio = 0.1
+
+// StepClass is the class of a counter step that is not a plain increase.
+type StepClass uint8
+
+// Counter step classes, docs/metrics.md "Counter steps".
+const (
+	// StepWrap: a UInt32 counter wrapped around; the delta through 2^32 is booked.
+	StepWrap StepClass = iota
+	// StepReplacement: a drop below ReplacementRatio of the baseline; the new reading
+	// is booked (the new meter counted it from zero).
+	StepReplacement
+	// StepGlitch: a smaller backward step; nothing is booked until the counter passes
+	// its old baseline again.
+	StepGlitch
+	// StepImplausible: an increase faster than the signal's MaxRate; not booked, the
+	// counter continues from the new reading.
+	StepImplausible
+	// NumStepClasses is the number of classes.
+	NumStepClasses
+)
+
+var stepNames = [NumStepClasses]string{"wrap", "replacement", "glitch", "implausible"}
+
+// String returns "wrap", "replacement", "glitch" or "implausible" (the metric's label).
+func (c StepClass) String() string {
+	if c < NumStepClasses {
+		return stepNames[c]
+	}
+	return fmt.Sprintf("step(%d)", uint8(c))
+}
+
+// CounterStep is one counter step that was not a plain increase, for the caller's log.
+type CounterStep struct {
+	Device, Signal string
+	Class          StepClass
+	// From is the counter's baseline before the step, To the new reading; Booked is
+	// what was counted (0 for a glitch or an implausible step).
+	From, To, Booked float64
+	Time             time.Time
 }
 
 // role is what a signal means to the state model and the counters.

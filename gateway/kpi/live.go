@@ -30,6 +30,25 @@ type DeviceLive struct {
 	// Windows has one entry per window length, shortest first; nil for devices without
 	// a source.
 	Windows []WindowKPI
+	// Counters has one entry per counter read so far, in role order (parts, energy,
+	// water): its field name and its steps that were not plain increases, by class.
+	Counters []CounterLive
+}
+
+// CounterLive is one counter's step counts (docs/metrics.md "Counter steps").
+type CounterLive struct {
+	Signal string
+	Steps  [NumStepClasses]uint64
+}
+
+func (d *device) counters() []CounterLive {
+	var out []CounterLive
+	for ci, name := range d.ctrName {
+		if name != "" {
+			out = append(out, CounterLive{Signal: name, Steps: d.steps[ci]})
+		}
+	}
+	return out
 }
 
 // WindowKPI holds the fields of a window open at Live's moment, computed up to that
@@ -66,7 +85,7 @@ func (e *Engine) Live(now time.Time) Live {
 	if !e.started {
 		for _, d := range e.devs {
 			out.Devices = append(out.Devices, DeviceLive{ID: d.ID, Kind: d.Kind,
-				LastSample: e.sampleTime(d)})
+				LastSample: e.sampleTime(d), Counters: d.counters()})
 		}
 		return out
 	}
@@ -90,7 +109,7 @@ func (e *Engine) Live(now time.Time) Live {
 			since = max(since, e.s)
 		}
 		dl := DeviceLive{ID: d.ID, Kind: d.Kind, State: c.acc, Since: time.Unix(0, since),
-			LastSample: e.sampleTime(d)}
+			LastSample: e.sampleTime(d), Counters: d.counters()}
 		if d.Source != "" {
 			for k := range e.series {
 				dl.Windows = append(dl.Windows, e.liveWindow(k, ls, e.deviceFields(d, &ls.acc[k][d.idx])))

@@ -53,6 +53,7 @@ type snapAcc struct {
 	Parts   accFloat         `json:"parts"`
 	Energy  accFloat         `json:"energy_kwh"`
 	Water   accFloat         `json:"water_m3"`
+	Suspect int64            `json:"suspect,omitempty"`
 	Good    bool             `json:"good"`
 }
 
@@ -130,6 +131,8 @@ type snapCounter struct {
 	Role string  `json:"role"`
 	V    float64 `json:"v"`
 	T    int64   `json:"t"`
+	// Held: a glitch holds the counter below V, its baseline (counter.held).
+	Held bool `json:"held,omitempty"`
 }
 
 // SaveState writes the engine's state to w; now is the moment of saving, from which the
@@ -303,6 +306,10 @@ func (f *frozen) window(j *jsonWriter, w *frozenWindow) {
 		j.acc(a.energy)
 		j.raw(`,"water_m3":`)
 		j.acc(a.water)
+		if a.suspect > 0 {
+			j.raw(`,"suspect":`)
+			j.int(a.suspect)
+		}
 		j.raw(`,"good":`)
 		j.bool(a.good)
 		j.raw(`}`)
@@ -393,6 +400,9 @@ func (j *jsonWriter) device(d *frozenDevice) {
 			j.float(ct.v)
 			j.raw(`,"t":`)
 			j.int(ct.t)
+			if ct.held {
+				j.raw(`,"held":true`)
+			}
 			j.raw(`}`)
 			n++
 		}
@@ -639,7 +649,7 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 				continue
 			}
 			w.acc[di] = devAcc{ns: a.NS, planNS: a.Plan, runPlanNS: a.RunPlan, parts: float64(a.Parts),
-				energy: float64(a.Energy), water: float64(a.Water), good: a.Good}
+				energy: float64(a.Energy), water: float64(a.Water), suspect: max(a.Suspect, 0), good: a.Good}
 		}
 	}
 	for _, d := range e.devs {
@@ -761,7 +771,7 @@ func restoreCounters(d *device, sd *snapDevice, n int64) {
 			if t > n+maxAhead {
 				t = math.MinInt64
 			}
-			d.ctr[r-roleParts] = counter{v: sc.V, t: t, has: true}
+			d.ctr[r-roleParts] = counter{v: sc.V, t: t, has: true, held: sc.Held}
 		}
 	}
 }

@@ -118,6 +118,26 @@ func FuzzLoadState(f *testing.F) {
 	now := time.Date(2024, 3, 4, 10, 25, 0, 0, cst)
 	devs := []Device{{ID: "cnc1", Kind: "cnc", Source: "opc", Signals: []string{"machinery_item_state", "parts_total", "power_kw"}},
 		{ID: "em1", Kind: "energy_meter", Source: "mqtt", Interval: time.Second, Signals: []string{"energy_kwh_total"}}}
+	{
+		// A state holding a glitch: a counter held below its baseline, a window marked suspect.
+		e, err := New(Config{Location: cst}, devs)
+		if err != nil {
+			f.Fatal(err)
+		}
+		e.Tick(now.Add(-time.Minute))
+		for i, v := range []float64{1000.5, 995.5} {
+			e.Process(point.Batch{{Device: "em1", Time: now.Add(time.Duration(i-50) * time.Second).UnixNano(),
+				Fields: []point.Field{{Key: "energy_kwh_total", Value: v}}}})
+		}
+		var buf bytes.Buffer
+		if err := e.SaveState(&buf, now.Add(-time.Second)); err != nil {
+			f.Fatal(err)
+		}
+		if !bytes.Contains(buf.Bytes(), []byte(`"held":true`)) || !bytes.Contains(buf.Bytes(), []byte(`"suspect":1`)) {
+			f.Fatalf("the glitch seed holds no glitch: %s", buf.Bytes())
+		}
+		f.Add(buf.Bytes())
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := New(Config{Location: cst}, devs)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 // role counts deltas with the wrap and reset rules whatever the field's name.
 //
 //	state (machinery_item_state) 10:00 Executing, 10:30 NotExecuting: running 1800 s, idle 1800 s
-//	pcs (parts_total) 10:00 4294967290, 10:20 4 (UInt32 wrap: +10), 10:40 2 (reset: +2): 12 parts
+//	pcs (parts_total) 10:00 4294967290, 10:20 40 (UInt32 wrap: +46), 10:40 2 (below 10 % of 40: a replacement, +2): 48 parts
 //	kwh (energy_kwh_total) 10:00 100, 10:59 112.5: 12.5 kWh
 //	pulses (counter, no role) 10:00 1, 10:59 9999: no KPI, proves the meter online
 func TestGoldenRoles(t *testing.T) {
@@ -29,7 +29,7 @@ func TestGoldenRoles(t *testing.T) {
 	var out []point.Batch
 	out = append(out, e.Tick(at("10:00:00")))
 	e.Process(sample("m7", at("10:00:00"), good("state", 3), good("pcs", 4294967290)))
-	e.Process(sample("m7", at("10:20:00"), good("pcs", 4)))
+	e.Process(sample("m7", at("10:20:00"), good("pcs", 40)))
 	e.Process(sample("m7", at("10:30:00"), good("state", 2)))
 	e.Process(sample("m7", at("10:40:00"), good("pcs", 2)))
 	e.Process(sample("em1", at("10:00:00"), good("kwh", 100), good("pulses", 1)))
@@ -37,17 +37,17 @@ func TestGoldenRoles(t *testing.T) {
 	out = append(out, e.Tick(at("11:00:30")))
 	r := collect(out...)
 	r.expect(t, "device_kpi", "m7", "1h", at("10:00:00"),
-		with(states(1800, 1800, 0, 0, 0, 0), "parts", 12, "availability", 0.5))
+		with(states(1800, 1800, 0, 0, 0, 0), "parts", 48, "availability", 0.5))
 	r.expect(t, "device_kpi", "em1", "1h", at("10:00:00"), with(states(0, 3600, 0, 0, 0, 0), "energy_kwh", 12.5))
 	// One piece of equipment (the meter is in no figure): networked 1/1. Energy 12.5 kWh ×
-	// 0.1229 = 1.53625 kgce over 12 parts and 1 200 yuan.
+	// 0.1229 = 1.53625 kgce over 48 parts and 4 800 yuan.
 	kgce := 12.5 * 0.1229
 	r.expect(t, "workshop_kpi", "", "1h", at("10:00:00"), map[string]float64{
 		"equipment_total": 1, "equipment_key": 1, "equipment_cnc_key": 0, "cnc_rate": 0,
 		"equipment_digital": 1, "equipment_networked": 1, "networked_rate": 1, "networked_rate_all": 1,
-		"smart_equipment_in_service": 0, "parts": 12, "output_value_yuan": 1200,
-		"energy_kwh": 12.5, "energy_kgce": kgce, "energy_kgce_per_part": kgce / 12,
-		"energy_kgce_per_10k_yuan": kgce / 0.12, "availability": 0.5})
+		"smart_equipment_in_service": 0, "parts": 48, "output_value_yuan": 4800,
+		"energy_kwh": 12.5, "energy_kgce": kgce, "energy_kgce_per_part": kgce / 48,
+		"energy_kgce_per_10k_yuan": kgce / 0.48, "availability": 0.5})
 	if st := e.Stats(); st.Wraps != 1 || st.Resets != 1 {
 		t.Errorf("stats %+v, want 1 wrap and 1 reset", st)
 	}

@@ -106,6 +106,10 @@ const (
 	FieldAvailability = "availability"
 	FieldEnergyKWh    = "energy_kwh"
 	FieldWaterM3      = "water_m3"
+	// FieldSuspect counts the counter steps of the window that were not booked (glitches
+	// and implausible increases, docs/metrics.md "Counter steps"); device_kpi and
+	// workshop_kpi (the sum) carry it only when it is not 0.
+	FieldSuspect = "suspect"
 )
 
 // Fields of workshop_kpi (and, where the aggregator rolls them up, region_kpi).
