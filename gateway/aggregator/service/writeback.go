@@ -142,6 +142,7 @@ func (s *Service) WriteBackPoints(ctx context.Context, p Period) (point.Batch, e
 		return nil, err
 	}
 	s.m.unregistered.Set(float64(len(ev.Unregistered)))
+	s.m.conflicts.set(reg, snap.Conflicts)
 	kpis := s.Rollups(reg, snap, ByRegion, nil)
 	ts := p.To.UnixNano()
 	var b point.Batch

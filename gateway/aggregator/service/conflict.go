@@ -1,0 +1,215 @@
+package service
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/aggregator/backend"
+	"github.com/ganlink/ganlink/gateway/aggregator/registry"
+	"github.com/ganlink/ganlink/gateway/schema"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Conflict is a workshop whose workshop_kpi points of one period come from more than
+// one gateway instance (tag schema.TagInstance): the same workshop identity configured
+// on two gateways, or one gateway's data directory copied. The rule: only the counted
+// instance's points make the workshop's figures, the others are ignored; the counted
+// instance is the one with the most KPI windows in the period (its coverage), on a tie
+// the smallest instance id. Nothing is summed across instances.
+type Conflict struct {
+	// Instances are sorted by windows (most first), then id; Instances[0] is counted.
+	Instances []InstanceWindows
+	// Since is the start of the first window of the period in which two instances both
+	// wrote a point; zero when they never overlapped (one replaced the other, e.g. a
+	// gateway whose data directory was lost) or when it was not determined
+	// (maxSinceQueries).
+	Since time.Time
+}
+
+// Counted returns the instance whose figures count.
+func (c *Conflict) Counted() string { return c.Instances[0].ID }
+
+// IDs returns the instance ids, counted first.
+func (c *Conflict) IDs() []string {
+	ids := make([]string, len(c.Instances))
+	for i, in := range c.Instances {
+		ids[i] = in.ID
+	}
+	return ids
+}
+
+// InstanceWindows is one instance of a conflict and its KPI windows in the period.
+type InstanceWindows struct {
+	ID      string
+	Windows float64
+}
+
+// maxSinceQueries bounds the per-workshop queries one fetch runs to find when a
+// conflict started; the conflicts beyond it have no Since.
+const maxSinceQueries = 16
+
+// resolveConflicts finds the workshops written by more than one instance in p and
+// replaces their statistics in snap by those of the counted instance alone (see
+// Conflict). Points without an instance tag (gateways older than the tag) are not
+// seen here and keep being summed by workshop.
+func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot) error {
+	q := backend.Query{Measurement: schema.WorkshopKPI, Window: s.opt.Window, GroupBy: schema.TagWorkshop,
+		SubGroup: schema.TagInstance, Fields: shopFields, Start: p.From, End: p.To, Step: p.Step}
+	rows, err := s.query(ctx, q)
+	if err != nil {
+		return err
+	}
+	windows := map[string]map[string]float64{} // workshop → instance → windows
+	for _, r := range rows {
+		if windows[r.Group] == nil {
+			windows[r.Group] = map[string]float64{}
+		}
+		if w := r.Values[0]; !math.IsNaN(w) {
+			windows[r.Group][r.Sub] += w
+		}
+	}
+	snap.Conflicts = map[string]*Conflict{}
+	for shop, ins := range windows {
+		if len(ins) < 2 {
+			continue
+		}
+		c := &Conflict{}
+		for id, w := range ins {
+			c.Instances = append(c.Instances, InstanceWindows{ID: id, Windows: w})
+		}
+		slices.SortFunc(c.Instances, func(a, b InstanceWindows) int {
+			if a.Windows != b.Windows {
+				if a.Windows > b.Windows {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		snap.Conflicts[shop] = c
+		for _, m := range snap.Shops {
+			delete(m, shop)
+		}
+	}
+	if len(snap.Conflicts) == 0 {
+		return nil
+	}
+	for _, r := range rows {
+		if c := snap.Conflicts[r.Group]; c != nil && r.Sub == c.Counted() {
+			snap.Shops[r.Bucket][r.Group] = statsFromRow(r.Values)
+		}
+	}
+	shops := make([]string, 0, len(snap.Conflicts))
+	for shop := range snap.Conflicts {
+		shops = append(shops, shop)
+	}
+	slices.Sort(shops)
+	for i, shop := range shops {
+		if i >= maxSinceQueries {
+			break
+		}
+		since, err := s.conflictSince(ctx, p, shop)
+		if err != nil {
+			return err
+		}
+		snap.Conflicts[shop].Since = since
+	}
+	for _, shop := range shops {
+		s.m.conflicts.log(s.log, shop, snap.Conflicts[shop], p)
+	}
+	return nil
+}
+
+// conflictSince returns the start of the first KPI window of p in which two instances
+// wrote a workshop_kpi point of the workshop, zero when none.
+func (s *Service) conflictSince(ctx context.Context, p Period, shop string) (time.Time, error) {
+	q := backend.Query{Measurement: schema.WorkshopKPI, Window: s.opt.Window, GroupBy: schema.TagInstance,
+		Filter: map[string]string{schema.TagWorkshop: shop},
+		Fields: []backend.Field{{Name: schema.FieldEquipmentTotal, Func: backend.Count}},
+		Start:  p.From, End: p.To, Step: s.opt.WindowSize}
+	if q.Buckets() == 1 {
+		q.Step = 0
+	}
+	rows, err := s.query(ctx, q)
+	if err != nil {
+		return time.Time{}, err
+	}
+	per := map[int]int{}
+	first := -1
+	for _, r := range rows {
+		if r.Values[0] > 0 {
+			per[r.Bucket]++
+			if per[r.Bucket] == 2 && (first < 0 || r.Bucket < first) {
+				first = r.Bucket
+			}
+		}
+	}
+	if first < 0 {
+		return time.Time{}, nil
+	}
+	return q.BucketStart(first), nil
+}
+
+// conflictMetrics are the metrics and the log state of conflicts.
+type conflictMetrics struct {
+	workshops *prometheus.GaugeVec
+	count     prometheus.Gauge
+
+	mu     sync.Mutex
+	logged map[string]string // workshop → instances last logged
+}
+
+func newConflictMetrics(reg prometheus.Registerer) *conflictMetrics {
+	m := &conflictMetrics{
+		count: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ganlink_aggregator_workshop_conflicts",
+			Help: "Registered workshops written by more than one gateway instance in the last write-back period (docs/aggregator.md, Conflicts)."}),
+		workshops: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ganlink_aggregator_workshop_conflict_instances",
+			Help: "Gateway instances that wrote the registered workshop in the last write-back period, for the workshops in conflict."},
+			[]string{"workshop"}),
+		logged: map[string]string{},
+	}
+	reg.MustRegister(m.count, m.workshops)
+	return m
+}
+
+// log logs a conflict once for each set of instances.
+func (m *conflictMetrics) log(log *slog.Logger, shop string, c *Conflict, p Period) {
+	key := strings.Join(c.IDs(), ",")
+	m.mu.Lock()
+	seen := m.logged[shop] == key
+	if !seen {
+		if len(m.logged) >= 10000 {
+			clear(m.logged)
+		}
+		m.logged[shop] = key
+	}
+	m.mu.Unlock()
+	if seen {
+		return
+	}
+	args := []any{"workshop", shop, "instances", key, "counted", c.Counted(),
+		"from", p.From.Format(time.RFC3339), "to", p.To.Format(time.RFC3339)}
+	if !c.Since.IsZero() {
+		args = append(args, "since", c.Since.Format(time.RFC3339))
+	}
+	log.Error("workshop written by more than one gateway instance: only the counted instance's figures are used", args...)
+}
+
+// set records the conflicts of the write-back period among the registered workshops.
+func (m *conflictMetrics) set(reg *registry.Registry, conflicts map[string]*Conflict) {
+	m.workshops.Reset()
+	n := 0
+	for shop, c := range conflicts {
+		if reg.Workshop(shop) == nil {
+			continue
+		}
+		n++
+		m.workshops.WithLabelValues(shop).Set(float64(len(c.Instances)))
+	}
+	m.count.Set(float64(n))
+}
