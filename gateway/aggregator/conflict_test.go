@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/aggregator/service"
-	igtu "github.com/ganlink/ganlink/internal/testutil"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	igtu "github.com/ganlink/ganlink/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
