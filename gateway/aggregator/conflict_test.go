@@ -21,11 +21,17 @@ const (
 	instA = "aaaaaaaaaaaaaaa1"
 	instB = "bbbbbbbbbbbbbbb2"
 	instC = "ccccccccccccccc3"
+	instD = "ddddddddddddddd4"
+	instE = "eeeeeeeeeeeeeee5"
+	instF = "fffffffffffffff6"
+	instG = "0000000000000007"
 )
 
 // conflictLines: E1-w01 written by two instances (A all 24 hours with 100 parts per
 // window, B hours 10 to 19 with 52 parts per window), E1-w02 by one instance (C, 24
-// hours, 100 parts per window).
+// hours, 100 parts per window), E1-w03 by D (hours 0 to 11, 100 parts) and then E
+// (hours 12 to 23, 30 parts): a succession, E1-w04 by F (hours 0 to 9, 10 parts) and
+// G (hours 5 to 14, 20 parts): a conflict with a tie.
 func conflictLines() string {
 	var b strings.Builder
 	shop := func(shop, inst string, from, to int, parts float64) {
@@ -39,6 +45,10 @@ func conflictLines() string {
 	shop("E1-w01", instA, 0, 24, 100)
 	shop("E1-w01", instB, 10, 20, 52)
 	shop("E1-w02", instC, 0, 24, 100)
+	shop("E1-w03", instD, 0, 12, 100)
+	shop("E1-w03", instE, 12, 24, 30)
+	shop("E1-w04", instF, 0, 10, 10)
+	shop("E1-w04", instG, 5, 15, 20)
 	return b.String()
 }
 
@@ -71,9 +81,17 @@ func TestWorkshopConflict(t *testing.T) {
 				r := r.(map[string]any)
 				got[r["workshop"].(string)] = r
 			}
-			w1, w2 := got["E1-w01"], got["E1-w02"]
-			if w1 == nil || w2 == nil {
+			w1, w2, w3, w4 := got["E1-w01"], got["E1-w02"], got["E1-w03"], got["E1-w04"]
+			if w1 == nil || w2 == nil || w3 == nil || w4 == nil {
 				t.Fatalf("rows: %v", rows)
+			}
+			// E1-w03: D then E, 12 + 12 windows, 1200 + 360 parts, no conflict.
+			if w3["windows"] != 24.0 || w3["parts"] != 1560.0 {
+				t.Errorf("E1-w03 windows %v parts %v, want 24 and 1560", w3["windows"], w3["parts"])
+			}
+			// E1-w04: F and G 10 windows each; G's id is the smaller: G counts.
+			if w4["windows"] != 10.0 || w4["parts"] != 200.0 {
+				t.Errorf("E1-w04 windows %v parts %v, want 10 and 200", w4["windows"], w4["parts"])
 			}
 			// A: 24 windows, 2400 parts; B (10 windows, 520 parts) is not added.
 			for k, want := range map[string]any{"windows": 24.0, "parts": 2400.0, "output_value_yuan": 360000.0} {
@@ -91,18 +109,27 @@ func TestWorkshopConflict(t *testing.T) {
 				t.Errorf("E1-w01 conflict = %v, want %v", w1["conflict"], wantConflict)
 			}
 			noConflict := map[string]any{"active": false, "instances": []any{}, "counted": "", "since": nil}
-			if fmt.Sprint(w2["conflict"]) != fmt.Sprint(noConflict) {
-				t.Errorf("E1-w02 conflict = %v, want %v", w2["conflict"], noConflict)
+			for _, w := range []map[string]any{w2, w3} {
+				if fmt.Sprint(w["conflict"]) != fmt.Sprint(noConflict) {
+					t.Errorf("%s conflict = %v, want %v", w["workshop"], w["conflict"], noConflict)
+				}
 			}
-			// The enterprise roll-up: 2 × 2400 parts, not 2400 + 520 + 2400.
+			tie := map[string]any{"active": true, "instances": []any{instG, instF}, "counted": instG,
+				"since": "2024-05-01T05:00:00+08:00"}
+			if fmt.Sprint(w4["conflict"]) != fmt.Sprint(tie) {
+				t.Errorf("E1-w04 conflict = %v, want %v", w4["conflict"], tie)
+			}
+			// The enterprise roll-up: 2400 + 2400 + 1560 + 200 parts, not 2400 + 520 + 2400 + 1560 + 100 + 200.
 			e := c.json("tok-province", "/api/v1/kpi/enterprises?enterprise="+uscc("E1")+"&"+period)["rows"].([]any)
-			if len(e) != 1 || e[0].(map[string]any)["parts"] != 4800.0 {
-				t.Errorf("enterprise E1 rows = %v, want parts 4800", e)
+			if len(e) != 1 || e[0].(map[string]any)["parts"] != 6560.0 {
+				t.Errorf("enterprise E1 rows = %v, want parts 6560", e)
 			}
 			wantLog := `level=ERROR msg="workshop written by more than one gateway instance: only the counted instance's figures are used" workshop=E1-w01 instances=` +
 				instA + "," + instB + " counted=" + instA + " from=2024-05-01T00:00:00+08:00 to=2024-05-02T00:00:00+08:00 since=2024-05-01T10:00:00+08:00"
-			if n := strings.Count(logs.String(), wantLog); n != 1 {
-				t.Errorf("log has the conflict line %d times, want once:\n%s", n, logs.String())
+			wantLog4 := `level=ERROR msg="workshop written by more than one gateway instance: only the counted instance's figures are used" workshop=E1-w04 instances=` +
+				instG + "," + instF + " counted=" + instG + " from=2024-05-01T00:00:00+08:00 to=2024-05-02T00:00:00+08:00 since=2024-05-01T05:00:00+08:00"
+			if strings.Count(logs.String(), wantLog) != 1 || strings.Count(logs.String(), wantLog4) != 1 || strings.Count(logs.String(), "\n") != 2 {
+				t.Errorf("log, want once each\n%s\n%s\ngot\n%s", wantLog, wantLog4, logs.String())
 			}
 			if _, err := a.Service().WriteBackPoints(context.Background(), service.Period{From: day, To: day.Add(24 * time.Hour)}); err != nil {
 				t.Fatal(err)
@@ -111,9 +138,10 @@ func TestWorkshopConflict(t *testing.T) {
 # HELP ganlink_aggregator_workshop_conflict_instances Gateway instances that wrote the registered workshop in the last write-back period, for the workshops in conflict.
 # TYPE ganlink_aggregator_workshop_conflict_instances gauge
 ganlink_aggregator_workshop_conflict_instances{workshop="E1-w01"} 2
+ganlink_aggregator_workshop_conflict_instances{workshop="E1-w04"} 2
 # HELP ganlink_aggregator_workshop_conflicts Registered workshops written by more than one gateway instance in the last write-back period (docs/aggregator.md, Conflicts).
 # TYPE ganlink_aggregator_workshop_conflicts gauge
-ganlink_aggregator_workshop_conflicts 1
+ganlink_aggregator_workshop_conflicts 2
 `), "ganlink_aggregator_workshop_conflicts", "ganlink_aggregator_workshop_conflict_instances"); err != nil {
 				t.Error(err)
 			}

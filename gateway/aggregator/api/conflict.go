@@ -7,9 +7,9 @@ import (
 )
 
 // conflictRecord is a workshop row's conflict: whether more than one gateway instance
-// wrote the workshop in the period, the instances (the counted one first), the counted
-// one and the start of the first window both wrote (null when unknown or when they
-// never overlapped). The row's figures are the counted instance's (service.Conflict).
+// wrote one window of the workshop in the period, the instances (the counted one
+// first), the counted one and the start of the first window both wrote (null when not
+// determined). The row's figures are the counted instance's (service.Conflict).
 func conflictRecord(c *service.Conflict, loc *time.Location) record {
 	if c == nil {
 		return record{{"active", false}, {"instances", []string{}}, {"counted", ""}, {"since", nil}}

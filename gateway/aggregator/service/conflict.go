@@ -15,19 +15,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Conflict is a workshop whose workshop_kpi points of one period come from more than
-// one gateway instance (tag schema.TagInstance): the same workshop identity configured
-// on two gateways, or one gateway's data directory copied. The rule: only the counted
-// instance's points make the workshop's figures, the others are ignored; the counted
-// instance is the one with the most KPI windows in the period (its coverage), on a tie
-// the smallest instance id. Nothing is summed across instances.
+// Conflict is a workshop whose workshop_kpi points of one KPI window come from more
+// than one gateway instance (tag schema.TagInstance) in a period: the same workshop
+// identity configured on two gateways, or one gateway's data directory copied. The
+// rule: only the counted instance's points make the workshop's figures for the whole
+// period, the others are ignored; the counted instance is the one with the most KPI
+// windows in the period (its coverage), on a tie the smallest instance id. Nothing is
+// summed across instances. Instances that wrote one after another, never in the same
+// window (a gateway whose data directory was lost or replaced), are no conflict: their
+// windows are disjoint and are summed as one workshop's.
 type Conflict struct {
 	// Instances are sorted by windows (most first), then id; Instances[0] is counted.
 	Instances []InstanceWindows
 	// Since is the start of the first window of the period in which two instances both
-	// wrote a point; zero when they never overlapped (one replaced the other, e.g. a
-	// gateway whose data directory was lost) or when it was not determined
-	// (maxSinceQueries).
+	// wrote a point; zero when not determined (more than maxSinceQueries workshops with
+	// several instances in one period: those beyond are taken as conflicts).
 	Since time.Time
 }
 
@@ -49,13 +51,14 @@ type InstanceWindows struct {
 	Windows float64
 }
 
-// maxSinceQueries bounds the per-workshop queries one fetch runs to find when a
-// conflict started; the conflicts beyond it have no Since.
-const maxSinceQueries = 16
+// maxSinceQueries bounds the per-workshop queries one fetch runs to tell a conflict
+// (two instances in one window) from a succession; workshops with several instances
+// beyond it are taken as conflicts without Since.
+const maxSinceQueries = 64
 
-// resolveConflicts finds the workshops written by more than one instance in p and
-// replaces their statistics in snap by those of the counted instance alone (see
-// Conflict). Points without an instance tag (gateways older than the tag) are not
+// resolveConflicts finds the workshops written by more than one instance in one window
+// of p and replaces their statistics in snap by those of the counted instance alone
+// (see Conflict). Points without an instance tag (gateways older than the tag) are not
 // seen here and keep being summed by workshop.
 func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot) error {
 	q := backend.Query{Measurement: schema.WorkshopKPI, Window: s.opt.Window, GroupBy: schema.TagWorkshop,
@@ -73,13 +76,26 @@ func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot
 			windows[r.Group][r.Sub] += w
 		}
 	}
-	snap.Conflicts = map[string]*Conflict{}
+	var shops []string // workshops with several instances
 	for shop, ins := range windows {
-		if len(ins) < 2 {
-			continue
+		if len(ins) > 1 {
+			shops = append(shops, shop)
 		}
-		c := &Conflict{}
-		for id, w := range ins {
+	}
+	slices.Sort(shops)
+	snap.Conflicts = map[string]*Conflict{}
+	for i, shop := range shops {
+		var since time.Time
+		if i < maxSinceQueries {
+			if since, err = s.conflictSince(ctx, p, shop); err != nil {
+				return err
+			}
+			if since.IsZero() {
+				continue // one instance after the other: no window twice
+			}
+		}
+		c := &Conflict{Since: since}
+		for id, w := range windows[shop] {
 			c.Instances = append(c.Instances, InstanceWindows{ID: id, Windows: w})
 		}
 		slices.SortFunc(c.Instances, func(a, b InstanceWindows) int {
@@ -95,32 +111,12 @@ func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot
 		for _, m := range snap.Shops {
 			delete(m, shop)
 		}
-	}
-	if len(snap.Conflicts) == 0 {
-		return nil
+		s.m.conflicts.log(s.log, shop, c, p)
 	}
 	for _, r := range rows {
 		if c := snap.Conflicts[r.Group]; c != nil && r.Sub == c.Counted() {
 			snap.Shops[r.Bucket][r.Group] = statsFromRow(r.Values)
 		}
-	}
-	shops := make([]string, 0, len(snap.Conflicts))
-	for shop := range snap.Conflicts {
-		shops = append(shops, shop)
-	}
-	slices.Sort(shops)
-	for i, shop := range shops {
-		if i >= maxSinceQueries {
-			break
-		}
-		since, err := s.conflictSince(ctx, p, shop)
-		if err != nil {
-			return err
-		}
-		snap.Conflicts[shop].Since = since
-	}
-	for _, shop := range shops {
-		s.m.conflicts.log(s.log, shop, snap.Conflicts[shop], p)
 	}
 	return nil
 }
