@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -47,16 +48,17 @@ func New() string {
 }
 
 // Load returns the instance id kept in path, creating it (and its directory) on first
-// use. A file that does not hold an id (damaged, truncated, edited) is moved aside to
+// use. A file that does not hold an id (damaged, truncated, edited, longer than
+// maxFile bytes: only that much is read) is moved aside to
 // path.bad-<UTC time>, logged, and replaced by a new id: the gateway then writes its
 // points under a new instance, as when its data directory is lost. The file is written
 // atomically (a temporary file, synced, renamed), so a crash never leaves half an id.
 func Load(path string, now time.Time, log *slog.Logger) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readHead(path)
 	switch {
 	case err == nil:
 		id := strings.TrimSpace(string(b))
-		if Valid(id) {
+		if len(b) <= maxFile && Valid(id) {
 			return id, nil
 		}
 		bad := path + ".bad-" + now.UTC().Format("20060102T150405")
@@ -79,6 +81,20 @@ func Load(path string, now time.Time, log *slog.Logger) (string, error) {
 	}
 	log.Info("new instance id", "instance", id, "file", path)
 	return id, nil
+}
+
+// maxFile bounds what Load reads of the file: an id and a newline fit many times over;
+// a longer file is damaged, whatever it holds.
+const maxFile = 256
+
+// readHead reads at most maxFile+1 bytes of path.
+func readHead(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxFile+1))
 }
 
 func write(path, id string) error {

@@ -55,7 +55,8 @@ func TestLoad(t *testing.T) {
 		t.Errorf("data directory holds %d entries, want the id file only", len(ents))
 	}
 
-	for _, damaged := range []string{"", "not an id\n", strings.ToUpper(id), id + "0", "\x00\x00\x00"} {
+	for _, damaged := range []string{"", "not an id\n", strings.ToUpper(id), id + "0", "\x00\x00\x00",
+		id + "\n" + strings.Repeat(" ", 1<<20)} {
 		if err := os.WriteFile(path, []byte(damaged), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -67,17 +68,17 @@ func TestLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !Valid(fresh) || fresh == id {
-			t.Errorf("damaged %q: new id %q", damaged, fresh)
+			t.Errorf("damaged %.40q: new id %q", damaged, fresh)
 		}
 		if kept, err := os.ReadFile(bad); err != nil || string(kept) != damaged {
-			t.Errorf("damaged %q: set aside as %q: %v", damaged, kept, err)
+			t.Errorf("damaged %.40q: set aside as %.40q: %v", damaged, kept, err)
 		}
 		if !strings.HasPrefix(logs.String(), "level=WARN msg=\"instance id file damaged; set aside, a new instance id is made\" file="+path+
 			" moved_to="+bad+" content=") || !strings.Contains(logs.String(), "level=INFO msg=\"new instance id\" instance="+fresh) {
-			t.Errorf("damaged %q: log %q", damaged, logs.String())
+			t.Errorf("damaged %.40q: log %q", damaged, logs.String())
 		}
 		if again, _ := Load(path, now, newLog(&logs)); again != fresh {
-			t.Errorf("damaged %q: reload %q, want %q", damaged, again, fresh)
+			t.Errorf("damaged %.40q: reload %q, want %q", damaged, again, fresh)
 		}
 	}
 }
