@@ -22,6 +22,9 @@ func InstancePath(cfg *config.Config) string {
 	return instance.Path(filepath.Dir(filepath.Clean(cfg.Queue.Dir)))
 }
 
+// Instance returns the gateway's instance id (gateway/instance), known from Build on.
+func (a *App) Instance() string { return a.instance }
+
 // tagInstance adds the instance tag to the workshop's and every device's KPI tags.
 func tagInstance(kc *kpi.Config, devs []kpi.Device, id string) {
 	add := func(tags []point.Tag) []point.Tag {
