@@ -11,8 +11,8 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
-	igtu "github.com/ganlink/ganlink/internal/testutil"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	igtu "github.com/ganlink/ganlink/internal/testutil"
 )
 
 // TestWorkshopConflictFromGateways: two real gateways with one workshop identity (a
