@@ -38,6 +38,10 @@ func tagInstance(kc *kpi.Config, devs []kpi.Device, id string) {
 	}
 }
 
+// instanceCheckMaxResponse bounds an InfluxQL answer of the start-time check: one row
+// per instance is a few hundred bytes.
+const instanceCheckMaxResponse = 1 << 20
+
 // instanceLookback is how far back the start-time check looks for another instance's
 // workshop_kpi points.
 const instanceLookback = time.Hour
@@ -61,7 +65,7 @@ func (a *App) otherInstances(ctx context.Context, i int) (map[string]float64, er
 	if perr != nil {
 		db, rp, _ := strings.Cut(sc.Bucket, "/")
 		iq, err := backend.NewInfluxQL(backend.InfluxQLConfig{URL: sc.URL, Database: db, RetentionPolicy: rp,
-			Token: token, Timeout: 3 * time.Second})
+			Token: token, Timeout: 3 * time.Second, MaxResponseBytes: instanceCheckMaxResponse})
 		if err != nil {
 			return nil, fmt.Errorf("promql: %v; influxql: %w", perr, err)
 		}
