@@ -61,8 +61,10 @@ const maxSinceQueries = 64
 // (see Conflict). Points without an instance tag (gateways older than the tag) are not
 // seen here and keep being summed by workshop.
 func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot) error {
+	// The windows of each workshop and instance over the whole period: one query.
 	q := backend.Query{Measurement: schema.WorkshopKPI, Window: s.opt.Window, GroupBy: schema.TagWorkshop,
-		SubGroup: schema.TagInstance, Fields: shopFields, Start: p.From, End: p.To, Step: p.Step}
+		SubGroup: schema.TagInstance, Fields: []backend.Field{{Name: schema.FieldEquipmentTotal, Func: backend.Count}},
+		Start: p.From, End: p.To}
 	rows, err := s.query(ctx, q)
 	if err != nil {
 		return err
@@ -108,10 +110,21 @@ func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot
 			return strings.Compare(a.ID, b.ID)
 		})
 		snap.Conflicts[shop] = c
+		s.m.conflicts.log(s.log, shop, c, p)
+	}
+	if len(snap.Conflicts) == 0 {
+		return nil
+	}
+	// Only with conflicts: every field per workshop, instance and bucket, and the
+	// counted instance's statistics replace the workshop's.
+	q.Fields, q.Step = shopFields, p.Step
+	if rows, err = s.query(ctx, q); err != nil {
+		return err
+	}
+	for shop := range snap.Conflicts {
 		for _, m := range snap.Shops {
 			delete(m, shop)
 		}
-		s.m.conflicts.log(s.log, shop, c, p)
 	}
 	for _, r := range rows {
 		if c := snap.Conflicts[r.Group]; c != nil && r.Sub == c.Counted() {
