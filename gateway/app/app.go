@@ -18,6 +18,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/deadletter"
+	"github.com/ganlink/ganlink/gateway/instance"
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/lastvalue"
 	"github.com/ganlink/ganlink/gateway/pipeline"
@@ -59,6 +60,8 @@ type App struct {
 	extra      []ExtraSink
 	clock      func() time.Time
 	started    time.Time
+	instance   string          // the instance id (gateway/instance), tagged on KPI points
+	kpiWindows []time.Duration // the KPI window lengths
 }
 
 // Processor sees every batch the sources deliver (see Options.Processors).
@@ -98,6 +101,11 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	}
 	logKPIPlan(log, kdev)
 	kc.OnCounterStep = newStepLog(log, a.clock).step
+	if a.instance, err = instance.Load(InstancePath(cfg), a.clock(), log); err != nil {
+		return nil, err
+	}
+	a.kpiWindows = kc.Windows
+	tagInstance(&kc, kdev, a.instance)
 	if a.kpi, err = kpi.New(kc, kdev); err != nil {
 		return nil, fmt.Errorf("build kpi engine: %w", err)
 	}
@@ -332,15 +340,17 @@ func (a *App) Admin() *admin.Server { return a.admin }
 // components may fail, the first failure stops the rest.
 func (a *App) Run(ctx context.Context) error {
 	a.started = time.Now()
-	a.log.Info("gateway starting", "workshop", a.cfg.Workshop.ID, "devices", len(a.cfg.Devices),
+	a.log.Info("gateway starting", "workshop", a.cfg.Workshop.ID, "instance", a.instance, "devices", len(a.cfg.Devices),
 		"sources", len(a.sources), "sinks", len(a.forwarders), "admin", "http://"+a.admin.Addr())
 	if len(a.forwarders) == 0 {
 		a.log.Warn("no sink configured: data is not forwarded anywhere")
 	}
-	for _, s := range a.sinks {
+	for i, s := range a.sinks {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if err := s.Ping(pctx); err != nil {
 			a.log.Warn("sink not reachable at start; data is queued until it is", "err", err)
+		} else {
+			a.checkInstance(ctx, i)
 		}
 		cancel()
 	}

@@ -16,6 +16,7 @@ func (a *App) statusModel() *status.Model {
 		Sources:     a.sourceStatus,
 		Sinks:       a.sinkStatus,
 		PKI:         a.pkiStatus,
+		Instance:    a.instance,
 	}
 }
 

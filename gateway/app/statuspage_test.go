@@ -20,6 +20,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/instance"
 	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
@@ -51,6 +52,9 @@ type renderedPage struct {
 	DeadOrder []string
 	// Scripts counts script elements (the page has exactly one of its own).
 	Scripts int
+	// Ident is the text of the identity line (region, park, enterprise, workshop,
+	// gateway instance).
+	Ident string
 }
 
 // dumpStatusPage loads url in headless Chromium (profile dir shared between calls, so
@@ -113,6 +117,8 @@ func dumpStatusPage(t *testing.T, chromium, profile, url string) renderedPage {
 				p.DeadOrder = append(p.DeadOrder, attr("data-dead"))
 			case n.Data == "script":
 				p.Scripts++
+			case attr("id") == "ident":
+				p.Ident = textOf(n)
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
@@ -299,6 +305,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	if page.Lang != "zh-CN" || page.Title != "1号机加车间 · ws1" {
 		t.Errorf("lang %q title %q, want zh-CN and 1号机加车间 · ws1", page.Lang, page.Title)
+	}
+	if !instance.Valid(st.Workshop.Instance) || !strings.HasSuffix(page.Ident, "网关实例: "+st.Workshop.Instance) {
+		t.Errorf("identity line %q, want it to end with the instance %q", page.Ident, st.Workshop.Instance)
 	}
 	for _, id := range sourced {
 		// The state may have moved on since the JSON was checked; it is shown in Chinese.

@@ -64,6 +64,12 @@ const (
 	TagWindow = "window"
 	// TagLevel is the region level of the aggregator's roll-ups (province, city, county).
 	TagLevel = "level"
+	// TagInstance is the gateway instance id on device_kpi and workshop_kpi points: 16
+	// hex digits a gateway generates once and keeps in its data directory
+	// (gateway/instance), so two gateways writing one workshop identity can be told
+	// apart. Not named "instance": that is the scrape target label of Prometheus and
+	// VictoriaMetrics.
+	TagInstance = "gateway_instance"
 )
 
 // SmartTrue is the value of TagSmart on smart equipment.

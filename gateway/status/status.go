@@ -129,6 +129,9 @@ type WorkshopStatus struct {
 	ID         string `json:"workshop"`
 	Name       string `json:"name,omitempty"`
 	Timezone   string `json:"timezone"`
+	// Instance is the gateway's instance id (gateway/instance), written with its KPI
+	// points as tag gateway_instance.
+	Instance string `json:"instance"`
 }
 
 // DeviceStatus is one device of the inventory.
@@ -237,6 +240,8 @@ type Model struct {
 	Sinks func() ([]SinkStatus, map[string]QueueStatus)
 	// PKI returns the OPC UA certificate state; nil without OPC UA security.
 	PKI func() *PKIStatus
+	// Instance is the gateway's instance id.
+	Instance string
 }
 
 // Page returns the snapshot with the devices of page q.
@@ -245,7 +250,7 @@ func (m *Model) Page(q Query) Status {
 	w := &m.Config.Workshop
 	st := Status{Now: now, Started: m.Started(), Queues: map[string]QueueStatus{}, Devices: []DeviceStatus{},
 		Workshop: WorkshopStatus{Region: w.Region, Park: w.Park, Enterprise: w.Enterprise, ID: w.ID,
-			Name: w.Name, Timezone: w.Timezone}}
+			Name: w.Name, Timezone: w.Timezone, Instance: m.Instance}}
 	st.Sources = m.Sources()
 	conn := make(map[string]string, len(st.Sources))
 	for _, s := range st.Sources {

@@ -171,6 +171,21 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 			GraphMode(common.BigValueGraphModeNone).TextMode(common.BigValueTextModeValue).
 			Orientation(common.VizOrientationAuto).Thresholds(thresholds("blue"))
 	}
+	// Workshops written by more than one gateway instance in the range (docs/aggregator.md,
+	// Conflicts): the aggregator counts one instance of each; the table of
+	// /api/v1/workshops names them.
+	instances := fmt.Sprintf(`count by (%s) (count by (%s, %s) (last_over_time(%s{%s}[$__range])))`,
+		schema.TagWorkshop, schema.TagWorkshop, schema.TagInstance, workshopKPI(schema.FieldEquipmentTotal),
+		re(schema.TagRegion, "${province}[0-9]{4}"))
+	conflicts := stat.NewPanelBuilder().Title("Workshops in conflict 身份冲突车间").
+		Description("Workshops of the province whose workshop_kpi points in the range come from more than one gateway instance (tag gateway_instance): the same workshop identity on several gateways. The aggregator counts only the instance with the most windows and flags the workshop (conflict in /api/v1/workshops, metric ganlink_aggregator_workshop_conflicts); 0 is right.").
+		Datasource(vm).Span(6).Height(4).Decimals(0).
+		WithTarget(qv("A", fmt.Sprintf(`count(%s > 1) or vector(0)`, instances), "")).
+		ReduceOptions(reduceLast()).ColorMode(common.BigValueColorModeBackground).
+		GraphMode(common.BigValueGraphModeNone).TextMode(common.BigValueTextModeValue).
+		Orientation(common.VizOrientationAuto).Thresholds(thresholds("green", 1.0, "red"))
+	b = b.WithRow(dashboard.NewRowBuilder("Data quality 数据质量")).WithPanel(conflicts)
+
 	return b.WithRow(dashboard.NewRowBuilder("Intensity against baseline 较基准年强度变化")).
 		WithPanel(intensity("Energy intensity 能耗强度", schema.FieldEnergyKgcePer10kYuan, "suffix: kgce/万元", 1)).
 		WithPanel(met("Energy target 能耗目标", "energy", schema.FieldEnergyTargetMet)).

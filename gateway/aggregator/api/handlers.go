@@ -333,14 +333,17 @@ func (a *API) workshops(rq *request) (*result, error) {
 			continue
 		}
 		k := a.svc.WorkshopKPI(reg, snap, w, 0)
-		rows = append(rows, workshopRow(w, s, snap.Expected[0], qu, &k))
+		row := workshopRow(w, s, snap.Expected[0], qu, &k)
+		row.add("conflict", conflictRecord(snap.Conflicts[w.ID], a.svc.Location()))
+		rows = append(rows, row)
 	}
 	env := a.periodRecord(p)
 	env.add("region", regionRecord(region))
 	env.add("expected_windows", snap.Expected[0])
 	k := rc.Rollup(nil)
-	return &result{envelope: env, rowsKey: "rows", rows: slices.Values(rows),
-		template: workshopRow(&registry.Workshop{}, rules.NoData(), 1, rc.Qualify(rules.NoData(), 1), &k)}, nil
+	template := workshopRow(&registry.Workshop{}, rules.NoData(), 1, rc.Qualify(rules.NoData(), 1), &k)
+	template.add("conflict", conflictRecord(nil, nil))
+	return &result{envelope: env, rowsKey: "rows", rows: slices.Values(rows), template: template}, nil
 }
 
 // regions: the registry's regions within the region (default: the token's).

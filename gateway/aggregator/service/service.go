@@ -201,6 +201,9 @@ type Snapshot struct {
 	Shops    []map[string]*rules.WorkshopStats // per bucket
 	Vendors  map[string]float64
 	Fetched  time.Time
+	// Conflicts are the workshops written by more than one gateway instance in the
+	// period; Shops holds the counted instance's figures for them (Conflict).
+	Conflicts map[string]*Conflict
 }
 
 // shopFields are read per workshop; statsFromRow maps them.
@@ -363,6 +366,9 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 	for _, r := range rows {
 		snap.Shops[r.Bucket][r.Group] = statsFromRow(r.Values)
 	}
+	if err := s.resolveConflicts(ctx, p, snap); err != nil {
+		return nil, err
+	}
 	if err := s.countSmart(ctx, p, snap); err != nil {
 		return nil, err
 	}
@@ -466,6 +472,7 @@ type Metrics struct {
 	wbLast        prometheus.Gauge
 	unregistered  prometheus.Gauge
 	consistency   *consistencyMetrics
+	conflicts     *conflictMetrics
 }
 
 // NewMetrics registers the service metrics on reg.
@@ -496,6 +503,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.consistency = newConsistencyMetrics(reg)
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
+	m.conflicts = newConflictMetrics(reg)
 	reg.MustRegister(m.queryDuration, m.queryErrors, m.cacheHits, m.cacheMisses, m.reloads, m.workshops,
 		m.wbPoints, m.wbErrors, m.wbLast, m.unregistered)
 	return m

@@ -146,6 +146,7 @@ func (s *Service) WriteBackPoints(ctx context.Context, p Period) (point.Batch, e
 	if err := s.checkConsistency(ctx, p, reg); err != nil {
 		return nil, err
 	}
+	s.m.conflicts.set(reg, snap.Conflicts)
 	kpis := s.Rollups(reg, snap, ByRegion, nil)
 	ts := p.To.UnixNano()
 	var b point.Batch
