@@ -56,10 +56,11 @@ func (o Options) withDefaults() Options {
 type Drain struct {
 	// Backlog is ganlink_queue_pending_points when the outage ended.
 	Backlog int64
-	// Took is how long the queue needed to get back to live level.
+	// Took is how long the queue needed to get back to live level, from the first
+	// write accepted after the outage.
 	Took time.Duration
 	// Written and Appended are the growth of ganlink_sink_points_written_total and
-	// ganlink_queue_appended_points_total over that time.
+	// ganlink_queue_appended_points_total from the end of the outage to then.
 	Written, Appended int64
 }
 
@@ -354,18 +355,19 @@ func (s *stack) outage(ctx context.Context, start time.Time, at, d time.Duration
 		v, _ := scrapeCounter(s.adminURL, name)
 		return int64(v)
 	}
-	// The clock starts at the first write accepted after the outage: until then the
+	// The backlog and the counters are read when the outage ends (the first write
+	// accepted afterwards may carry the whole backlog, so reading them after it would
+	// see almost nothing queued); the clock starts at that first write: until then the
 	// sink waits out its retry backoff (retry_max, 10 s by default).
 	var dr Drain
-	wPrev := scrape("ganlink_sink_points_written_total")
-	for scrape("ganlink_sink_points_written_total") == wPrev {
+	dr.Backlog = scrape("ganlink_queue_pending_points")
+	w0, a0 := scrape("ganlink_sink_points_written_total"), scrape("ganlink_queue_appended_points_total")
+	for scrape("ganlink_sink_points_written_total") == w0 {
 		if err := sleep(time.Now().Add(20 * time.Millisecond)); err != nil {
 			return dr, err
 		}
 	}
 	t0 := time.Now()
-	dr.Backlog = scrape("ganlink_queue_pending_points")
-	w0, a0 := scrape("ganlink_sink_points_written_total"), scrape("ganlink_queue_appended_points_total")
 	s.opts.Log.Info("outage over, writes accepted again", "backlog_points", dr.Backlog, "after", time.Since(start.Add(at+d)))
 	for {
 		if err := sleep(time.Now().Add(100 * time.Millisecond)); err != nil {
