@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -152,15 +150,6 @@ ganlink_aggregator_workshop_conflicts 2
 // startConflictApp is startApp with the log kept in logs.
 func startConflictApp(t *testing.T, dir, backendYAML string, logs *igtu.LogBuffer) (*App, *client, *prometheus.Registry) {
 	t.Helper()
-	cfgPath := filepath.Join(dir, "aggregator-"+fmt.Sprint(time.Now().UnixNano())+".yaml")
-	if err := os.WriteFile(cfgPath, []byte("listen: \"127.0.0.1:0\"\nregistry: registry.yaml\ntokens_file: tokens.yaml\nwindow: 1h\n"+backendYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
@@ -168,19 +157,5 @@ func startConflictApp(t *testing.T, dir, backendYAML string, logs *igtu.LogBuffe
 			}
 			return a
 		}}))
-	a, err := Build(cfg, log, Options{Registry: reg, Gatherer: reg,
-		Now: func() time.Time { return day.Add(24*time.Hour + 10*time.Minute) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	return a, &client{t: t, base: "http://" + a.Addr().String()}, reg
+	return startAppLog(t, dir, backendYAML, log)
 }

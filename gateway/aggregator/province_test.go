@@ -263,6 +263,14 @@ func checkRows(t *testing.T, what string, got, want []map[string]any) {
 
 func startApp(t testing.TB, dir, backendYAML string) (*App, *client, *prometheus.Registry) {
 	t.Helper()
+	return startAppLog(t, dir, backendYAML, slog.New(slog.NewTextHandler(tbWriter{t}, &slog.HandlerOptions{Level: slog.LevelError})))
+}
+
+// startAppLog builds the aggregator from backendYAML (with the registry and tokens in
+// dir) on a clock 10 minutes into the day after the test day, logging to log, and runs
+// it until the test ends.
+func startAppLog(t testing.TB, dir, backendYAML string, log *slog.Logger) (*App, *client, *prometheus.Registry) {
+	t.Helper()
 	cfgPath := filepath.Join(dir, "aggregator-"+fmt.Sprint(time.Now().UnixNano())+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(`listen: "127.0.0.1:0"
 registry: registry.yaml
@@ -276,7 +284,6 @@ window: 1h
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	log := slog.New(slog.NewTextHandler(tbWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
 	a, err := Build(cfg, log, Options{Registry: reg, Gatherer: reg,
 		Now: func() time.Time { return day.Add(24*time.Hour + 10*time.Minute) }})
 	if err != nil {
