@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ganlink/ganlink/internal/atomicfile"
 )
 
 // FileName is the instance id file in the data directory (next to kpi-state.json).
@@ -98,32 +100,11 @@ func readHead(path string) ([]byte, error) {
 }
 
 func write(path, id string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write instance id: %w", err)
 	}
-	f, err := os.CreateTemp(dir, FileName+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write instance id: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.WriteString(id + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := atomicfile.Write(path, []byte(id+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write instance id %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

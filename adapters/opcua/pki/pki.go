@@ -40,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganlink/ganlink/internal/atomicfile"
 	"github.com/ganlink/ganlink/internal/fsread"
 )
 
@@ -501,32 +502,12 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// writeFileAtomic writes via a temporary file and rename, so that a crash leaves the old
-// file or the new one.
+// writeFileAtomic writes path so that a crash leaves the old file or the new one.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("pki: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("pki: write %s: %w", path, err)
 	}
 	return nil
