@@ -69,7 +69,7 @@ bind-address = "127.0.0.1:%d"
 `, rpcPort, dir, dir, dir, port, auth))
 	in := &Influx{Port: port, URL: fmt.Sprintf("http://127.0.0.1:%d", port), t: t}
 	in.p = &process{t: t, name: "influxd", args: []string{bin, "run", "-config", conf},
-		logPath: filepath.Join(dir, "influxd.log"), ready: httpReady(in.URL+"/ping", 204)}
+		logPath: filepath.Join(dir, "influxd.log"), ready: httpReady(in.URL+"/ping", 204), port: port}
 	in.p.start()
 	t.Cleanup(in.p.stop)
 	return in

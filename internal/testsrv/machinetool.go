@@ -82,7 +82,7 @@ func StartMachineTool(t TB, o MachineToolOptions) *MachineTool {
 	m := &MachineTool{Port: port, URL: fmt.Sprintf("opc.tcp://127.0.0.1:%d", port), t: t, dir: dir, script: script,
 		node: node, modules: modules}
 	m.p = &process{t: t, name: "node-opcua machine tool server", logPath: filepath.Join(dir, "server.log"),
-		ready: tcpReady(fmt.Sprintf("127.0.0.1:%d", port))}
+		ready: tcpReady(fmt.Sprintf("127.0.0.1:%d", port)), port: port}
 	t.Cleanup(m.p.stop)
 	m.StartWith(o)
 	return m

@@ -45,7 +45,7 @@ log_type warning
 `, port)+extra)
 	m := &Mosquitto{Port: port, URL: fmt.Sprintf("tcp://127.0.0.1:%d", port)}
 	m.p = &process{t: t, name: "mosquitto", args: []string{bin, "-c", conf},
-		logPath: filepath.Join(dir, "mosquitto.log"), ready: tcpReady(fmt.Sprintf("127.0.0.1:%d", port))}
+		logPath: filepath.Join(dir, "mosquitto.log"), ready: tcpReady(fmt.Sprintf("127.0.0.1:%d", port)), port: port}
 	m.p.start()
 	t.Cleanup(m.p.stop)
 	return m

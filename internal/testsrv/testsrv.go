@@ -11,11 +11,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,9 +36,21 @@ type TB interface {
 	Cleanup(func())
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It is drawn
+// below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by
+// default), so the listeners and outgoing connections that other processes open on
+// port 0 in the meantime cannot take it; only another FreePort can, one chance in
+// thousands.
 func FreePort(t TB) int {
 	t.Helper()
+	for range 100 {
+		port := freePortLow + rand.IntN(freePortHigh-freePortLow)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("find free port: %v", err)
@@ -43,6 +58,9 @@ func FreePort(t TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// The range FreePort draws from.
+const freePortLow, freePortHigh = 20000, 32000
 
 func lookBinary(t TB, candidates ...string) string {
 	t.Helper()
@@ -71,6 +89,9 @@ type process struct {
 	args    []string
 	logPath string
 	ready   func() bool
+	// port, when set, must be listened on by this process (not by another that took
+	// the free port first) before it counts as ready.
+	port int
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -101,7 +122,7 @@ func (p *process) start() {
 	// Generous: node-opcua generates a certificate at every start and influxd opens its
 	// stores, which took over 30 s on a 2-core machine running other tests.
 	deadline := time.Now().Add(startTimeout)
-	for !p.ready() {
+	for !p.ready() || (p.port != 0 && !listensOn(cmd.Process.Pid, p.port)) {
 		select {
 		case <-exited:
 			log, _ := os.ReadFile(p.logPath)
@@ -143,6 +164,41 @@ func (p *process) stop() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
+}
+
+// listensOn reports whether process pid holds a listening TCP socket on port. A port
+// found free by FreePort can be taken by another process before the server binds it; the
+// server then exits with "address in use" while a plain dial succeeds against the
+// intruder.
+func listensOn(pid, port int) bool {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 10 || fs[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			i := strings.LastIndexByte(fs[1], ':')
+			if p, err := strconv.ParseUint(fs[1][i+1:], 16, 16); err == nil && int(p) == port {
+				inodes[fs[9]] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return false
+	}
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	for _, fd := range fds {
+		l, err := os.Readlink(fd)
+		if err == nil && strings.HasPrefix(l, "socket:[") && inodes[strings.TrimSuffix(l[len("socket:["):], "]")] {
+			return true
+		}
+	}
+	return false
 }
 
 func tail(b []byte, n int) string {

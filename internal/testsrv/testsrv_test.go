@@ -1,7 +1,11 @@
 package testsrv
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -57,4 +61,52 @@ func TestInfluxAuthAndMosquittoTLS(t *testing.T) {
 	}
 	m.Stop()
 	m.Start()
+}
+
+// fatalTB records the first Fatalf and ends the start-up there.
+type fatalTB struct {
+	*testing.T
+	msg string
+}
+
+type fatalStop struct{}
+
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic(fatalStop{})
+}
+
+// TestStartRefusesPortTakenByAnother: a port that another process took between FreePort
+// and the server's bind answers a dial, but the server exits with "address in use"; the
+// start fails with the server's log instead of returning a server that is not there.
+func TestStartRefusesPortTakenByAnother(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	if !listensOn(os.Getpid(), port) {
+		t.Fatalf("listensOn(own pid, %d) = false for this process's listener", port)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nuser root\nlog_dest stderr\n", port))
+	ftb := &fatalTB{T: t}
+	p := &process{t: ftb, name: "mosquitto", args: []string{lookBinary(t, "mosquitto", "/usr/sbin/mosquitto"), "-c", conf},
+		logPath: filepath.Join(dir, "mosquitto.log"), ready: tcpReady(fmt.Sprintf("127.0.0.1:%d", port)), port: port}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(fatalStop); !ok {
+					panic(r)
+				}
+			}
+		}()
+		p.start()
+	}()
+	defer p.stop()
+	if !strings.HasPrefix(ftb.msg, "mosquitto exited during start-up:") || !strings.Contains(ftb.msg, "Address already in use") {
+		t.Fatalf("start on a taken port: %q, want the exit with mosquitto's log", ftb.msg)
+	}
 }

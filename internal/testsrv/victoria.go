@@ -40,7 +40,7 @@ func StartVictoriaWith(t TB, extraFlags ...string) *Victoria {
 		"-storageDataPath=" + filepath.Join(dir, "data"),
 		"-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=WARN",
 		"-search.disableCache",
-	}, extraFlags...), logPath: filepath.Join(dir, "vm.log"), ready: httpReady(v.URL+"/health", 200)}
+	}, extraFlags...), logPath: filepath.Join(dir, "vm.log"), ready: httpReady(v.URL+"/health", 200), port: port}
 	v.p.start()
 	t.Cleanup(v.p.stop)
 	return v
