@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the test suite runs against: mosquitto, VictoriaMetrics,
-# promtool and chromium for the status page test (Debian packages), InfluxDB 1.8.10
+# promtool and chromium for the status page test, socat for the serial-bus tests (Debian
+# packages), InfluxDB 1.8.10
 # (built from its Go module, cached) and node-opcua (npm, cached).
 # Idempotent: anything already present is skipped.
 set -euo pipefail
@@ -10,6 +11,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=
 command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_apt[*]}"
   apt-get update -qq

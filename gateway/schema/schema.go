@@ -36,6 +36,40 @@ const (
 	// (TagName, TagEnterpriseName, TagParkName, TagRegionName), so dashboards can join
 	// the gateways' series on workshop and place and name them as the API does.
 	WorkshopInfo = "workshop_info"
+	// Correction records that windows of a workshop or of one of its devices are
+	// invalid, or that a counter was replaced at a time: one point per correction
+	// (timestamp the start of the span, field FieldUntil its end), tagged with the
+	// workshop identity, TagDevice (absent for the whole workshop), TagCorrection,
+	// TagCorrectionKind, TagBy, TagReason, and TagInstance when a gateway recorded it.
+	// Corrections are appended, never edited: a revocation is a second point of the
+	// same TagCorrection with FieldActive 0. The aggregator leaves out every window a
+	// correction covers (docs/aggregator.md "Corrections").
+	Correction = "kpi_correction"
+)
+
+// Fields and tags of kpi_correction.
+const (
+	// FieldUntil is the end of the corrected span in Unix seconds (exclusive); equal to
+	// the timestamp for a replacement.
+	FieldUntil = "until_unix_s"
+	// FieldActive is 1 for a correction in force and 0 for its revocation.
+	FieldActive = "active"
+	// TagCorrection is the correction's id.
+	TagCorrection = "correction"
+	// TagCorrectionKind is CorrectionInvalid or CorrectionReplacement.
+	TagCorrectionKind = "correction_kind"
+	// TagBy names who recorded the correction; TagReason says why.
+	TagBy     = "by"
+	TagReason = "reason"
+)
+
+// Values of TagCorrectionKind.
+const (
+	// CorrectionInvalid: the windows in the span are left out of every figure.
+	CorrectionInvalid = "invalid"
+	// CorrectionReplacement: the device's counter was replaced at the time; the first
+	// reading after it starts a new baseline.
+	CorrectionReplacement = "replacement"
 )
 
 // Field and tags of workshop_info.
