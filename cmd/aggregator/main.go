@@ -41,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return validateRegistry(args[1:], stdout, stderr)
 		case "token":
 			return token(args[1:], stdout, stderr)
+		case "tsdb-access":
+			return tsdbAccess(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("aggregator", flag.ContinueOnError)
@@ -52,7 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: aggregator -config FILE [-log-level info] [-log-format text]\n"+
 			"       aggregator validate FILE\n       aggregator validate-registry FILE\n"+
-			"       aggregator token -name NAME -region CODE")
+			"       aggregator token -name NAME -region CODE\n"+
+			"       aggregator tsdb-access -registry FILE -backend URL -dir DIR")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
