@@ -43,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return token(args[1:], stdout, stderr)
 		case "tsdb-access":
 			return tsdbAccess(args[1:], stdout, stderr)
+		case "init-secrets":
+			return initSecrets(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("aggregator", flag.ContinueOnError)
@@ -55,7 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: aggregator -config FILE [-log-level info] [-log-format text]\n"+
 			"       aggregator validate FILE\n       aggregator validate-registry FILE\n"+
 			"       aggregator token -name NAME -region CODE\n"+
-			"       aggregator tsdb-access -registry FILE -backend URL -dir DIR")
+			"       aggregator tsdb-access -registry FILE -backend URL -dir DIR\n"+
+			"       aggregator init-secrets -registry FILE -backend URL -dir DIR")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

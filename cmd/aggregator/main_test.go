@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,5 +212,47 @@ func TestTSDBAccess(t *testing.T) {
 	if code := run([]string{"tsdb-access", "-registry", "x.yaml"}, &out, &errb); code != 2 ||
 		errb.String() != "aggregator tsdb-access: -registry and -dir are required\n" {
 		t.Errorf("no -dir: %d %q", code, errb.String())
+	}
+}
+
+// TestInitSecrets: init-secrets makes the readers, the province reader's password file
+// and an API token the aggregator accepts (its hash in tokens.yaml), all 0600; a second
+// run keeps every one of them.
+func TestInitSecrets(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "access")
+	args := []string{"init-secrets", "-registry", "../../configs/registry.example.yaml", "-backend", "http://127.0.0.1:8428", "-dir", dir}
+	var out, errb bytes.Buffer
+	if code := run(args, &out, &errb); code != 0 || !strings.Contains(out.String(), "API token made: "+filepath.Join(dir, "api-token")) {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
+	}
+	read := func() map[string]string {
+		m := map[string]string{}
+		for _, f := range []string{"tsdb-users.txt", "vmauth.yml", "vmauth.key", "province.password", "api-token", "tokens.yaml"} {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			fi, _ := os.Stat(filepath.Join(dir, f))
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("%s: %v, mode %v", f, err, fi)
+			}
+			m[f] = string(b)
+		}
+		return m
+	}
+	first := read()
+	toks, err := api.LoadTokens(filepath.Join(dir, "tokens.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := strings.TrimSpace(first["api-token"]); !strings.HasPrefix(tok, "glk_") || !strings.Contains(first["tokens.yaml"], api.HashToken(tok)) || toks == nil {
+		t.Errorf("api-token %q does not match tokens.yaml:\n%s", tok, first["tokens.yaml"])
+	}
+	if !strings.Contains(first["tsdb-users.txt"], "province "+first["province.password"]+"\n") {
+		t.Errorf("province.password is not the province reader's password")
+	}
+	out.Reset()
+	if code := run(args, &out, &errb); code != 0 || !strings.Contains(out.String(), "API token kept in ") {
+		t.Fatalf("second run: %d %s", code, out.String())
+	}
+	if second := read(); !maps.Equal(first, second) {
+		t.Error("a second run changed the secrets")
 	}
 }

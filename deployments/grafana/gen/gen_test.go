@@ -187,7 +187,7 @@ func TestProvisioning(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		VictoriaUID: "prometheus proxy http://victoriametrics:8428",
+		VictoriaUID: "prometheus proxy http://vmauth:8427",
 		InfluxUID:   "influxdb proxy http://influxdb:8086 InfluxQL ganlink",
 	}
 	if ds.APIVersion != 1 || fmt.Sprint(got) != fmt.Sprint(want) {
