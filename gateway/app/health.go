@@ -22,22 +22,28 @@ var (
 	signalErrorMetrics = []string{"ganlink_source_signal_errors_total"}
 )
 
-// runHealth queues the health points on every interval boundary (health.Interval by
-// default) until ctx ends. They take the same store-and-forward path as the data.
+// runHealth queues the health points each time the gateway's clock passes an interval
+// boundary (health.Interval by default), checking every second like the KPI ticker, so
+// the points follow the clock the KPI windows follow. They take the same
+// store-and-forward path as the data.
 func (a *App) runHealth(ctx context.Context) error {
 	if a.healthEvery <= 0 {
 		return nil
 	}
+	t := time.NewTicker(min(time.Second, a.healthEvery))
+	defer t.Stop()
+	next := a.clock().Truncate(a.healthEvery).Add(a.healthEvery)
 	for {
-		now := a.clock()
-		next := now.Truncate(a.healthEvery).Add(a.healthEvery)
-		t := time.NewTimer(next.Sub(now))
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil
 		case <-t.C:
 		}
+		now := a.clock()
+		if now.Before(next) {
+			continue
+		}
+		next = now.Truncate(a.healthEvery).Add(a.healthEvery)
 		if err := a.healthEmit(ctx, a.healthPoints()); err != nil {
 			return nil // ctx ended: counted as a shutdown drop by the pipeline
 		}
