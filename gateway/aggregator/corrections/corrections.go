@@ -57,8 +57,8 @@ type Correction struct {
 	// Instance is the gateway instance that wrote it (gateway only).
 	Instance string
 	// Revoked is set once revoked; the revocation's who, when and why follow.
-	Revoked                   bool
-	RevokedAt                 time.Time
+	Revoked                  bool
+	RevokedAt                time.Time
 	RevokedBy, RevokedReason string
 }
 

@@ -197,6 +197,9 @@ func (s *Store) Add(c Correction, now time.Time) (*Correction, error) {
 	return &c, nil
 }
 
+// ErrAlreadyRevoked is wrapped by the error of a second revocation.
+var ErrAlreadyRevoked = errors.New("already revoked")
+
 // NotFoundError is a revocation of an id the store does not hold.
 type NotFoundError struct{ ID string }
 
@@ -223,7 +226,7 @@ func (s *Store) Revoke(id, by, reason string, now time.Time, check func(*Correct
 		case c == nil:
 			return &NotFoundError{ID: id}
 		case c.Revoked:
-			return fmt.Errorf("correction %q is already revoked (by %q at %s)", id, c.RevokedBy, c.RevokedAt.Format(time.RFC3339))
+			return fmt.Errorf("correction %q is %w (by %q at %s)", id, ErrAlreadyRevoked, c.RevokedBy, c.RevokedAt.Format(time.RFC3339))
 		}
 		if check != nil {
 			if err := check(c); err != nil {
