@@ -5,6 +5,7 @@
 //	aggregator validate FILE                check a configuration, its registry and tokens
 //	aggregator validate-registry FILE       check a registry and the CSV files it imports
 //	aggregator token -name N -region CODE   make a bearer token and its tokens-file entry
+//	aggregator correct add|revoke|list ...  record, revoke and list central corrections
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	_ "time/tzdata" // Asia/Shanghai even on boxes without tzdata
 
 	"github.com/ganlink/ganlink/gateway/aggregator"
@@ -41,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return validateRegistry(args[1:], stdout, stderr)
 		case "token":
 			return token(args[1:], stdout, stderr)
+		case "correct":
+			return correct(args[1:], time.Now(), stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("aggregator", flag.ContinueOnError)
@@ -52,7 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: aggregator -config FILE [-log-level info] [-log-format text]\n"+
 			"       aggregator validate FILE\n       aggregator validate-registry FILE\n"+
-			"       aggregator token -name NAME -region CODE")
+			"       aggregator token -name NAME -region CODE\n"+
+			"       aggregator correct add|revoke|list -config FILE ...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
