@@ -18,7 +18,7 @@ func correctDir(t *testing.T) (dir, cfg string) {
 			"enterprises: [{id: 91360100MA35HT001T, name: 甲, region: \"360100\"}]\n" +
 			"workshops:\n  - {id: w1, name: 一车间, enterprise: 91360100MA35HT001T}\n",
 		"tokens.yaml": "tokens: []\n",
-		"agg.yaml": "registry: registry.yaml\ntokens_file: tokens.yaml\ndata_dir: state\nbackend: {type: promql, url: \"http://127.0.0.1:1\"}\n",
+		"agg.yaml":    "registry: registry.yaml\ntokens_file: tokens.yaml\ndata_dir: state\nbackend: {type: promql, url: \"http://127.0.0.1:1\"}\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {

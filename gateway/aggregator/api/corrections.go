@@ -17,7 +17,7 @@ import (
 const (
 	refuseForbidden      = "forbidden"       // the token lacks corrections: true (403)
 	refuseOutOfScope     = "out_of_scope"    // the workshop is outside the token's region (403)
-	refuseInvalid        = "invalid"         // a bad body or field, an unknown workshop (400)
+	refuseInvalid        = "bad_request"     // a bad body or field, an unknown workshop (400)
 	refuseNotFound       = "not_found"       // revocation of an id the central store does not hold (404)
 	refuseAlreadyRevoked = "already_revoked" // revocation of a revoked correction (409)
 	refuseStore          = "store"           // the store could not be written (500)
