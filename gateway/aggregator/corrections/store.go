@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -311,16 +310,4 @@ func (s *Store) append(r record, check func(*State) error) error {
 		}
 	}
 	return nil
-}
-
-// Sorted returns the corrections sorted by from, then id.
-func Sorted(list []*Correction) []*Correction {
-	out := append([]*Correction(nil), list...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].From.Equal(out[j].From) {
-			return out[i].From.Before(out[j].From)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
 }
