@@ -99,6 +99,16 @@ func TestCorrectCommand(t *testing.T) {
 	if code != 0 || out != wantList {
 		t.Errorf("list: %d\n%s\nwant\n%s", code, out, wantList)
 	}
+	// validate reads the store as the aggregator does at start.
+	store := filepath.Join(dir, "state", "corrections.jsonl")
+	if err := os.WriteFile(store, append(data, "{\"op\":\"add\"}\n{\"op\":\"add\",\"id\""...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var vout, verr bytes.Buffer
+	if code := run([]string{"validate", cfg}, &vout, &verr); code != 1 ||
+		verr.String() != `corrections store "`+store+`": line 2: id: required`+"\n" {
+		t.Errorf("validate with a bad store: %d %q", code, verr.String())
+	}
 	if code, _, errs := runC("erase", "-config", cfg); code != 2 || !strings.HasPrefix(errs, "usage: aggregator correct add") {
 		t.Errorf("unknown op: %d %q", code, errs)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/aggregator"
 	"github.com/ganlink/ganlink/gateway/aggregator/api"
+	"github.com/ganlink/ganlink/gateway/aggregator/corrections"
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/internal/cli"
 )
@@ -129,6 +130,13 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if _, err := api.LoadTokens(cfg.Path(cfg.TokensFile)); err != nil {
 		fmt.Fprintln(stderr, err)
 		bad = true
+	}
+	// The aggregator refuses to start with a corrections store it cannot read.
+	if st, _, err := corrections.NewStore(cfg.CorrectionsPath()).Current(); err != nil {
+		fmt.Fprintln(stderr, err)
+		bad = true
+	} else if st.Warning != "" {
+		fmt.Fprintln(stderr, "warning:", st.Warning)
 	}
 	if bad {
 		return 1
