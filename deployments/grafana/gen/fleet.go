@@ -93,9 +93,9 @@ func fleetDashboard() *dashboard.DashboardBuilder {
 		WithPanel(statPanel("Gateways reporting 在线网关", "Gateways with a health point in the last "+silentAfter+".", reporting,
 			thresholds("green"))).
 		WithPanel(statPanel("Gateways silent 失联网关", "Gateways seen in the selected range but not in the last "+silentAfter+" (alert GanlinkGatewaySilent).", silent,
-			thresholds("green", 1, "red"))).
+			thresholds("green", 1.0, "red"))).
 		WithPanel(statPanel("Sources down 断开的数据源", "Sources whose gateway reports them disconnected (alert GanlinkSourceDown after 10 minutes).", sourcesDown,
-			thresholds("green", 1, "orange"))).
+			thresholds("green", 1.0, "orange"))).
 		WithPanel(table.NewPanelBuilder().Title("Gateways 网关").
 			Description("One row per gateway (workshop, instance id, version), as its newest health point in the selected range says; drops and signal errors are counted over the range.").
 			Datasource(vm).Span(24).Height(10).NoValue(notYet).
@@ -117,10 +117,10 @@ func fleetDashboard() *dashboard.DashboardBuilder {
 					"Value #G", "Value #H", "Value #I", "Value #B", schema.TagVersion})).
 			Footer(noFooter()).SortBy([]cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName("Workshop 车间")}).
 			Overrides(overrides{
-				byName(colLastSeen, decimalsProp(0), cellColorBackground(), thresholdsValue("green", 180, "orange", 600, "red")),
+				byName(colLastSeen, decimalsProp(0), cellColorBackground(), thresholdsValue("green", 180.0, "orange", 600.0, "red")),
 				byName(colUptime, unitProp("s")),
-				byName(colQueueAge, unitProp("s"), cellColorBackground(), thresholdsValue("green", 300, "orange", 900, "red")),
-				byName(colDropped, decimalsProp(0), cellColorBackground(), thresholdsValue("green", 1, "red")),
+				byName(colQueueAge, unitProp("s"), cellColorBackground(), thresholdsValue("green", 300.0, "orange", 900.0, "red")),
+				byName(colDropped, decimalsProp(0), cellColorBackground(), thresholdsValue("green", 1.0, "red")),
 				byName(colSignalErrs, decimalsProp(0)),
 			})).
 		WithPanel(perGateway("Oldest queued data 最旧排队数据", "Age of the oldest batch waiting in each gateway's sink queue (alert GanlinkQueueBacklogOld above 15 minutes).", "s",
