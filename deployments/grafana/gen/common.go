@@ -41,6 +41,7 @@ func Dashboards() ([]File, error) {
 	}{
 		{"workshop.json", workshopDashboard},
 		{"park.json", parkDashboard},
+		{"enterprise.json", enterpriseDashboard},
 		{"province.json", provinceDashboard},
 		{"fleet.json", fleetDashboard},
 	} {
@@ -49,6 +50,7 @@ func Dashboards() ([]File, error) {
 			return nil, fmt.Errorf("build dashboard %q: %w", d.name, err)
 		}
 		numberPanels(&db)
+		noDataText(&db)
 		data, err := encode(db)
 		if err != nil {
 			return nil, fmt.Errorf("encode dashboard %q: %w", d.name, err)
@@ -71,6 +73,33 @@ func numberPanels(d *dashboard.Dashboard) {
 			for j := range p.RowPanel.Panels {
 				id++
 				p.RowPanel.Panels[j].Id = ptr(id)
+			}
+		}
+	}
+}
+
+// NoData is what a panel without data says, unless it says something of its own: KPI
+// windows are written when they close, so a new gateway's first 1h window appears an hour
+// after it starts.
+const NoData = "No data yet: a KPI window is written when it closes (1m windows after a minute, 1h after the hour, 1d after the day) 暂无数据：统计窗口结束后才写入"
+
+// noDataText gives every panel without a text of its own the NoData text.
+func noDataText(d *dashboard.Dashboard) {
+	set := func(p *dashboard.Panel) {
+		if p.FieldConfig == nil {
+			p.FieldConfig = &dashboard.FieldConfigSource{}
+		}
+		if p.FieldConfig.Defaults.NoValue == nil {
+			p.FieldConfig.Defaults.NoValue = ptr(NoData)
+		}
+	}
+	for i := range d.Panels {
+		switch p := d.Panels[i]; {
+		case p.Panel != nil:
+			set(p.Panel)
+		case p.RowPanel != nil:
+			for j := range p.RowPanel.Panels {
+				set(&p.RowPanel.Panels[j])
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -70,7 +71,7 @@ func TestWriteCreatesFiles(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if got, want := strings.Join(names, " "), "park.json province.json workshop.json"; got != want {
+	if got, want := strings.Join(names, " "), "enterprise.json fleet.json park.json province.json workshop.json"; got != want {
 		t.Errorf("files %q, want %q", got, want)
 	}
 }
@@ -92,7 +93,7 @@ func TestDashboardStructure(t *testing.T) {
 			t.Errorf("%s: uid %q empty or not unique", name, meta.UID)
 		}
 		uids[meta.UID] = true
-		defined := map[string]bool{}
+		defined := maps.Clone(builtin) // Grafana's own, which variable queries may use too
 		for _, v := range d.Templating.List {
 			for _, ref := range varRef.FindAllStringSubmatch(v.Query, -1) {
 				if n := ref[1] + ref[2]; !defined[n] {

@@ -61,7 +61,42 @@ func parkQueries() (cnc, networked, digital, criteria, energy, water, parts, out
 	return
 }
 
-func parkDashboard() *dashboard.DashboardBuilder {
+// group is a dashboard of the workshops of one park or one enterprise: the same panels,
+// reached through a different variable.
+type group struct {
+	uid, title, desc string
+	tags             []string
+	// tag and nameTag are the workshop_info labels of the group's id and name.
+	tag, nameTag, label string
+}
+
+var (
+	parkGroup = group{uid: "ganlink-park", title: "Ganlink · Park 园区", tags: []string{"ganlink", "park"},
+		desc: "The workshops of one park: CNC rate, networking rate, digital equipment ratio, energy and water intensity from the gateways' workshop_kpi series (docs/metrics.md).",
+		tag:  schema.TagPark, nameTag: schema.TagParkName, label: "Park 园区"}
+	enterpriseGroup = group{uid: "ganlink-enterprise", title: "Ganlink · Enterprise 企业", tags: []string{"ganlink", "enterprise"},
+		desc: "The workshops of one enterprise: CNC rate, networking rate, digital equipment ratio, energy and water intensity from the gateways' workshop_kpi series (docs/metrics.md).",
+		tag:  schema.TagEnterprise, nameTag: schema.TagEnterpriseName, label: "Enterprise 企业"}
+)
+
+func parkDashboard() *dashboard.DashboardBuilder       { return groupDashboard(parkGroup) }
+func enterpriseDashboard() *dashboard.DashboardBuilder { return groupDashboard(enterpriseGroup) }
+
+// namedVar is a query variable over the registry's ids of tag whose text is the name in
+// nameTag (Grafana's named groups "value" and "text").
+func namedVar(tag, nameTag, label, selector string) *dashboard.QueryVariableBuilder {
+	query := fmt.Sprintf("query_result(max by (%s, %s) (last_over_time(%s{%s}[$__range])))", tag, nameTag, infoVar, selector)
+	return labelVar(tag, label, query).Regex(fmt.Sprintf(`/%s="(?<value>[^"]*)".*%s="(?<text>[^"]*)"/`, tag, nameTag))
+}
+
+// names is the registry's workshop names by workshop: the table's name column. (Time
+// series keep the workshop id as legend: a range query cannot join a name written now to
+// windows written before it.)
+func names() string {
+	return fmt.Sprintf(`max by (%s, %s) (last_over_time(%s{%s}[$__range]))`, schema.TagWorkshop, schema.TagName, infoVar, re(schema.TagWorkshop, "$workshop"))
+}
+
+func groupDashboard(g group) *dashboard.DashboardBuilder {
 	cnc, networked, digital, criteria, energy, water, parts, output, suspect := parkQueries()
 	byWorkshop := func(title, desc, unit, field string) *timeseries.PanelBuilder {
 		return timeseries.NewPanelBuilder().Title(title).Description(desc).Datasource(vm).Unit(unit).
@@ -71,17 +106,17 @@ func parkDashboard() *dashboard.DashboardBuilder {
 	}
 	yesNo := valueText([3]string{"1", "yes 是", "green"}, [3]string{"0", "no 否", "red"})
 
-	return dashboard.NewDashboardBuilder("Ganlink · Park 园区").
-		Uid("ganlink-park").
-		Description("The workshops of one park: CNC rate, networking rate, digital equipment ratio, energy and water intensity from the gateways' workshop_kpi series (docs/metrics.md).").
-		Tags([]string{"ganlink", "park"}).
+	return dashboard.NewDashboardBuilder(g.title).
+		Uid(g.uid).
+		Description(g.desc).
+		Tags(g.tags).
 		Time("now-7d", "now").
 		Refresh("5m").
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
 		WithVariable(labelVar(schema.TagRegion, "Region 地区", labelValuesOf(infoVar, schema.TagRegion))).
-		WithVariable(labelVar(schema.TagPark, "Park 园区", labelValuesOf(infoVar+"{"+eq(schema.TagRegion, "$region")+"}", schema.TagPark))).
-		WithVariable(labelVar(schema.TagWorkshop, "Workshops 车间", labelValuesOf(infoVar+"{"+sel(eq(schema.TagRegion, "$region"), eq(schema.TagPark, "$park"))+"}", schema.TagWorkshop)).
-			Description("The workshops the registry places in the park (hidden; all of them).").
+		WithVariable(namedVar(g.tag, g.nameTag, g.label, eq(schema.TagRegion, "$region"))).
+		WithVariable(labelVar(schema.TagWorkshop, "Workshops 车间", labelValuesOf(infoVar+"{"+sel(eq(schema.TagRegion, "$region"), eq(g.tag, "$"+g.tag))+"}", schema.TagWorkshop)).
+			Description("The workshops the registry places there (hidden; all of them).").
 			Multi(true).IncludeAll(true).Hide(dashboard.VariableHideHideVariable).
 			Current(dashboard.VariableOption{Selected: ptr(true), Text: dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
 				Value: dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}}})).
@@ -101,11 +136,12 @@ func parkDashboard() *dashboard.DashboardBuilder {
 			WithTarget(qi("G", parts, "")).
 			WithTarget(qi("H", output, "")).
 			WithTarget(qi("I", suspect, "")).
+			WithTarget(qi("N", names(), "")).
 			WithTransformation(merge()).
-			WithTransformation(organize(map[string]string{schema.TagWorkshop: "Workshop 车间",
+			WithTransformation(hide(organize(map[string]string{schema.TagWorkshop: "Workshop 车间", schema.TagName: "Name 名称",
 				"Value #A": colCNC, "Value #B": colNetworked, "Value #C": colDigital, "Value #D": colCriteria,
 				"Value #E": colEnergy, "Value #F": colWater, "Value #G": colParts, "Value #H": colOutput, "Value #I": colSuspect},
-				[]string{schema.TagWorkshop, "Value #D", "Value #A", "Value #B", "Value #C", "Value #E", "Value #F", "Value #G", "Value #H", "Value #I"})).
+				[]string{schema.TagWorkshop, schema.TagName, "Value #D", "Value #A", "Value #B", "Value #C", "Value #E", "Value #F", "Value #G", "Value #H", "Value #I"}), "Value #N")).
 			Footer(noFooter()).SortBy([]cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName("Workshop 车间")}).
 			Overrides(overrides{
 				byName(colCNC, unitProp("percentunit"), decimalsProp(1), cellColorBackground(), thresholdsValue("red", thresholdCNCRate, "green")),
@@ -133,4 +169,13 @@ func parkDashboard() *dashboard.DashboardBuilder {
 			Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal))).
 		WithPanel(byWorkshop("Water intensity 水耗强度", "Per workshop and window: m³ of fresh water per 10 000 yuan of output.", "suffix: m³/万元", schema.FieldWaterM3Per10kYuan).
 			Decimals(2))
+}
+
+// hide adds columns to those an organize transformation leaves out.
+func hide(t dashboard.DataTransformerConfig, cols ...string) dashboard.DataTransformerConfig {
+	ex := t.Options.(map[string]any)["excludeByName"].(map[string]bool)
+	for _, c := range cols {
+		ex[c] = true
+	}
+	return t
 }

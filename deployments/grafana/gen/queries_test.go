@@ -66,7 +66,7 @@ type dashVar struct {
 func loadDashboards(t *testing.T) map[string]*dashFile {
 	t.Helper()
 	out := map[string]*dashFile{}
-	for _, name := range []string{"workshop.json", "park.json", "province.json", "fleet.json"} {
+	for _, name := range []string{"workshop.json", "park.json", "enterprise.json", "province.json", "fleet.json"} {
 		data, err := os.ReadFile(filepath.Join("..", "dashboards", name))
 		if err != nil {
 			t.Fatal(err)
@@ -159,6 +159,9 @@ func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 // labelValues is Grafana's label_values(selector, label) variable query.
 func labelValues(t *testing.T, base, query string, start, end time.Time) []string {
 	t.Helper()
+	if expr, ok := strings.CutPrefix(query, "query_result("); ok {
+		return queryResult(t, base, strings.TrimSuffix(expr, ")"), start, end)
+	}
 	m := regexp.MustCompile(`^label_values\((?:(.*),\s*)?(\w+)\)$`).FindStringSubmatch(query)
 	if m == nil {
 		t.Fatalf("variable query %q is not label_values(selector, label)", query)
@@ -172,6 +175,30 @@ func labelValues(t *testing.T, base, query string, start, end time.Time) []strin
 		t.Fatal(err)
 	}
 	return values
+}
+
+// queryResult runs a query_result(expr) variable query as Grafana does: an instant
+// query at the range's end ($__range the whole range), each series as
+// `name{label="value", ...} value timestamp`, labels sorted.
+func queryResult(t *testing.T, base, expr string, start, end time.Time) []string {
+	t.Helper()
+	expr = strings.ReplaceAll(expr, "$__range", fmt.Sprintf("%ds", int(end.Sub(start).Seconds())))
+	var out []string
+	for _, r := range promQuery(t, base, expr, true, start, end, time.Minute) {
+		keys := make([]string, 0, len(r.Labels))
+		for k := range r.Labels {
+			if k != "__name__" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s=%q", k, r.Labels[k]))
+		}
+		out = append(out, r.Labels["__name__"]+"{"+strings.Join(parts, ", ")+"} 1 "+unix(end))
+	}
+	return out
 }
 
 // applyVarRegex filters and rewrites values as Grafana does with a variable's regex:
@@ -235,11 +262,12 @@ func (s scenario) String() string {
 
 // wantValue is the simulated entity every query variable must offer and the test picks.
 var wantValue = map[string]string{
-	"region":   testRegion,
-	"park":     testPark,
-	"workshop": testWorkshop,
-	"province": testProvince[:2],
-	"city":     testRegion,
+	"enterprise": testEnterprise,
+	"region":     testRegion,
+	"park":       testPark,
+	"workshop":   testWorkshop,
+	"province":   testProvince[:2],
+	"city":       testRegion,
 }
 
 // untestable are custom variable values no short simulation can fill, with why.

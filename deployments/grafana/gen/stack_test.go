@@ -31,6 +31,9 @@ const (
 	testPark     = "nc-hitech"
 	testWorkshop = "ws1"
 	testProvince = "360000"
+	// testEnterprise is the simulated workshop's enterprise: a unified social credit code
+	// with its check character (GB 32100-2015).
+	testEnterprise = "91360100MA35GL001P"
 )
 
 // stack is the running simulation. Its clock is simulated: the gateway's KPI windows
@@ -82,7 +85,7 @@ func startStack(t *testing.T, start time.Time) *stack {
 	}
 	s.goUntilCleanup(func(ctx context.Context) error { return sim.PublishMQTT(ctx, broker.URL) })
 
-	enterprise := uscc(t, "91360100MA35GL001")
+	enterprise := uscc(t, testEnterprise[:17])
 	opts := devsim.DefaultGatewayOptions()
 	opts.Region, opts.Park, opts.Enterprise = testRegion, testPark, enterprise
 	opts.OPCUAEndpoint = "opc.tcp://" + opcAddr
