@@ -437,3 +437,110 @@ func TestRTUConformance(t *testing.T) {
 		Frames: []string{"ganlink/adapters/modbus.", "ganlink/adapters/internal/serialline."},
 	})
 }
+
+// TestRTUTemplates runs the meter templates unchanged over RTU: the DTSU666 template
+// against devsim's simulated meters (DTSU666 register map) on a pty bus, two meters at
+// units 1 and 2, and the SDM630 template against the register image of
+// TestSDM630Template through a serial server. Only the source section changes
+// (endpoint, and timeout → response_timeout).
+func TestRTUTemplates(t *testing.T) {
+	sim, err := devsim.New(devsim.Config{Machines: 2, EnergyMeters: 2, Seed: 5, Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	em1, _ := sim.RTUMeter("em1")
+	em2, _ := sim.RTUMeter("em2")
+	pp := testsrv.StartPtyPair(t)
+	sl := devsim.NewRTUSlave(map[byte]devsim.RTUUnit{1: em1, 2: em2})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sl.ServePort(ctx, pp.B); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	cfg := loadTemplate(t, "../../configs/modbus-dtsu666.example.yaml", "serial://"+pp.A)
+	cfg.Timeout, cfg.Line.BaudRate = 0, 115200
+	d2 := cfg.Devices[0]
+	d2.Device, d2.UnitID = "em-dtsu666-2", 2
+	cfg.Devices = append(cfg.Devices, d2)
+	for i := range cfg.Devices {
+		cfg.Devices[i].PollInterval = 50 * time.Millisecond
+	}
+	rec := &adaptertest.Recorder{}
+	run(t, newSource(t, cfg, rec), rec, 2*time.Second)
+	testutil.WaitFor(t, 10*time.Second, "points of both meters", func() bool {
+		return len(rec.Points("em-dtsu666-1")) > 0 && len(rec.Points("em-dtsu666-2")) > 0
+	})
+	for dev, m := range map[string]*devsim.RTUMeter{"em-dtsu666-1": em1, "em-dtsu666-2": em2} {
+		kwh, kw := m.Values()
+		if kwh < 1000 || kw <= 0 {
+			t.Fatalf("%s: simulated meter at %v kWh, %v kW", dev, kwh, kw)
+		}
+		p, _ := rec.Last(dev)
+		got := map[string]float64{}
+		for _, f := range p.Fields {
+			got[f.Key] = f.Value
+		}
+		// The meter holds float32 raw values; the template scales them.
+		f32 := func(v, scale float64) float64 { return float64(float32(v)) * scale }
+		amps := kw * 1000 / (3 * 230 * 0.95)
+		want := map[string]float64{
+			"voltage_l1_v": f32(2300, 0.1), "voltage_l2_v": f32(2300, 0.1), "voltage_l3_v": f32(2300, 0.1),
+			"current_l1_a": f32(amps*1000, 0.001), "current_l2_a": f32(amps*1000, 0.001), "current_l3_a": f32(amps*1000, 0.001),
+			"power_kw": f32(kw*10000, 0.0001), "power_l1_kw": f32(kw*10000/3, 0.0001), "power_l2_kw": f32(kw*10000/3, 0.0001),
+			"power_l3_kw": f32(kw*10000/3, 0.0001), "power_factor": f32(950, 0.001), "frequency_hz": f32(5000, 0.01),
+			"energy_kwh_total": f32(kwh, 1),
+		}
+		if d := testsrv.DiffSamples(want, got, 1e-12); d != "" {
+			t.Fatalf("%s: %s", dev, d)
+		}
+	}
+	if errs := rec.Errors(); len(errs) != 0 {
+		t.Fatalf("signal errors %q", errs)
+	}
+
+	// SDM630 through a serial server.
+	b := newBank()
+	regs := make([]uint16, 76)
+	put := func(addr int, v float32) {
+		u := math.Float32bits(v)
+		regs[addr], regs[addr+1] = uint16(u>>16), uint16(u)
+	}
+	for addr, v := range map[int]float32{0: 230.5, 2: 231, 4: 229.5, 6: 10.25, 8: 11, 10: 12.5, 12: 2000, 14: 2500,
+		16: 3000, 52: 7500, 62: 0.5, 70: 50, 72: 12345.5, 74: 0.25} {
+		put(addr, v)
+	}
+	b.setRegs(1, "input", 0, regs...)
+	b.setRegs(2, "input", 0, regs...)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssl := devsim.NewRTUSlave(map[byte]devsim.RTUUnit{1: bankUnit{b, 1}, 2: bankUnit{b, 2}})
+	sdone := make(chan struct{})
+	go func() { ssl.ServeTCP(ctx, l); close(sdone) }()
+	t.Cleanup(func() { cancel(); <-sdone })
+	cfg = loadTemplate(t, "../../configs/modbus-sdm630.example.yaml", "tcp://"+l.Addr().String())
+	cfg.Framing, cfg.Timeout = "rtu", 0
+	for i := range cfg.Devices {
+		cfg.Devices[i].PollInterval = 50 * time.Millisecond
+	}
+	rec = &adaptertest.Recorder{}
+	run(t, newSource(t, cfg, rec), rec, 2*time.Second)
+	testutil.WaitFor(t, 10*time.Second, "points of both meters", func() bool {
+		return len(rec.Points("em-sdm630-1")) > 0 && len(rec.Points("em-sdm630-2")) > 0
+	})
+	p1, _ := rec.Last("em-sdm630-1")
+	want1 := "current_l1_a=10.25 current_l2_a=11 current_l3_a=12.5 energy_export_kwh_total=0.25 energy_kwh_total=12345.5 " +
+		"frequency_hz=50 power_factor=0.5 power_kw=7.5 power_l1_kw=2 power_l2_kw=2.5 power_l3_kw=3 " +
+		"voltage_l1_v=230.5 voltage_l2_v=231 voltage_l3_v=229.5"
+	if got := fieldString(p1.Fields); got != want1 {
+		t.Fatalf("em-sdm630-1:\n got %s\nwant %s", got, want1)
+	}
+	p2, _ := rec.Last("em-sdm630-2")
+	if got, want := fieldString(p2.Fields), "current_l1_a=10.25 energy_kwh_total=12345.5 power_kw=7.5 voltage_l1_v=230.5"; got != want {
+		t.Fatalf("em-sdm630-2:\n got %s\nwant %s", got, want)
+	}
+	if errs := rec.Errors(); len(errs) != 0 {
+		t.Fatalf("signal errors %q", errs)
+	}
+}
