@@ -81,7 +81,7 @@ func startRTUBus(t *testing.T, b *bank, units ...uint8) (*testsrv.PtyPair, *devs
 func rtuConfig(endpoint string, devs ...Device) Config {
 	return Config{Name: "bus1", Endpoint: endpoint, Framing: "rtu", MaxGap: DefaultMaxGap,
 		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
-		Line: serialline.Line{BaudRate: 115200, ResponseTimeout: 100 * time.Millisecond}, Devices: devs}
+		Line: serialline.Line{BaudRate: 115200, ResponseTimeout: 300 * time.Millisecond}, Devices: devs}
 }
 
 func meterDev(id string, unit int) Device {
@@ -120,23 +120,23 @@ func TestRTUMultiDrop(t *testing.T) {
 	}
 	stop := run(t, s, rec, 2*time.Second)
 	testutil.WaitFor(t, 10*time.Second, "5 poll rounds with em3 dead", func() bool { return len(rec.Points("em3")) >= 5 })
-	for _, bt := range rec.Batches() {
-		var got []string
-		for _, p := range bt {
-			got = append(got, p.Device+" "+fieldString(p.Fields))
-		}
-		if !slices.Contains(got, "em1 energy_kwh_total=1000 power_kw=2.5") ||
-			!slices.Contains(got, "em2 energy_kwh_total=65538 power_kw=-1") {
-			t.Fatalf("a poll round without the live meters' values: %q", got)
-		}
-		for _, g := range got {
-			if strings.HasPrefix(g, "em3") && g != "em3 energy_kwh_total=bad power_kw=bad" {
-				t.Fatalf("em3: %s", g)
+	// The live meters deliver exact values in every poll, as often as the dead one is
+	// polled.
+	n3 := len(rec.Points("em3"))
+	for dev, want := range map[string]string{"em1": "energy_kwh_total=1000 power_kw=2.5", "em2": "energy_kwh_total=65538 power_kw=-1",
+		"em3": "energy_kwh_total=bad power_kw=bad"} {
+		ps := rec.Points(dev)
+		for _, p := range ps {
+			if got := fieldString(p.Fields); got != want {
+				t.Fatalf("%s: %s, want %s", dev, got, want)
 			}
+		}
+		if len(ps) < n3-1 {
+			t.Fatalf("%s: %d points while em3 was polled %d times", dev, len(ps), n3)
 		}
 	}
 	errs := rec.Signals()
-	want := `read signal "energy_kwh_total" of device "em3" at holding register 0 (unit 3, read 0..2): request timed out: no response within 100ms`
+	want := `read signal "energy_kwh_total" of device "em3" at holding register 0 (unit 3, read 0..2): request timed out: no response within 300ms`
 	found := false
 	for _, e := range errs {
 		if e.Device != "em3" || e.Reason != "timeout" {
@@ -230,14 +230,17 @@ func TestRTUException(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, s, rec, 2*time.Second)
-	testutil.WaitFor(t, 5*time.Second, "a point", func() bool { return len(rec.Points("em1")) > 0 })
-	p, _ := rec.Last("em1")
-	if got := fieldString(p.Fields); got != "energy_kwh_total=1000 power_kw=bad pf=99" {
-		t.Fatalf("fields %s", got)
+	testutil.WaitFor(t, 5*time.Second, "a point", func() bool {
+		p, ok := rec.Last("em1")
+		return ok && fieldString(p.Fields) == "energy_kwh_total=1000 power_kw=bad pf=99"
+	})
+	want := `read signal "power_kw" of device "em1" at holding register 2 (unit 1, read 2..2): modbus exception 2 (illegal data address)`
+	found := false
+	for _, e := range rec.Signals() {
+		found = found || e.Reason == "modbus_exception" && e.Err.Error() == want
 	}
-	e := rec.Signals()[0]
-	if e.Reason != "modbus_exception" || e.Err.Error() != `read signal "power_kw" of device "em1" at holding register 2 (unit 1, read 2..2): modbus exception 2 (illegal data address)` {
-		t.Fatalf("signal error %s", e)
+	if !found {
+		t.Fatalf("no exception %q in %v", want, rec.Signals())
 	}
 }
 

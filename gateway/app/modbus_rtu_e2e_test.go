@@ -52,7 +52,7 @@ admin: {listen: "127.0.0.1:0"}
 queue: {dir: %q}
 sources:
   modbus:
-    - {name: bus1, endpoint: "serial://%s", baud_rate: 115200, response_timeout: 200ms}
+    - {name: bus1, endpoint: "serial://%s", baud_rate: 115200, response_timeout: 500ms}
 sinks:
   influx:
     - {name: tsdb, url: %q, bucket: b, flush_interval: 100ms}
@@ -99,7 +99,7 @@ devices:
 		case "em3":
 			// The poll reads the energy register first; its timeout spares the second read.
 			if d.Problem == nil || d.Problem.Reason != "timeout" || d.Problem.Error != `read signal "power_kw" of device "em3" `+
-				`at holding register 8210 (unit 3, read 8210..8211): not sent: request timed out: no response within 200ms` {
+				`at holding register 8210 (unit 3, read 8210..8211): not sent: request timed out: no response within 500ms` {
 				t.Fatalf("em3 problem %+v", d.Problem)
 			}
 			if d.Connection != "up" {
