@@ -35,7 +35,7 @@ func (excUnit) ReadBits(byte, uint16, uint16) ([]bool, byte)        { return nil
 // serveRTUBus serves devsim's RTU meters em1 (unit 1) and em2 (unit 3), a unit with a
 // register at 0 (unit 2) and one refusing everything (unit 4) on a pty bus and returns
 // the gateway's end.
-func serveRTUBus(t *testing.T) string {
+func serveRTUBus(t *testing.T) (string, *devsim.RTUSlave) {
 	t.Helper()
 	sim, err := devsim.New(devsim.Config{Machines: 2, EnergyMeters: 2, Seed: 3, Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)})
 	if err != nil {
@@ -52,14 +52,14 @@ func serveRTUBus(t *testing.T) string {
 	done := make(chan struct{})
 	go func() { sl.ServePort(ctx, pp.B); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return "serial://" + pp.A
+	return "serial://" + pp.A, sl
 }
 
 // TestBrowseModbusScan: `gateway browse serial://…` lists the units that answer on a bus
 // with what holding register 0 gave and the template their voltage register suggests;
 // with -emit-config the YAML loads and validates.
 func TestBrowseModbusScan(t *testing.T) {
-	ep := serveRTUBus(t)
+	ep, sl := serveRTUBus(t)
 	var out, errb bytes.Buffer
 	if code := run([]string{"browse", ep, "-units", "1-6", "-timeout", "50ms", "-baud-rate", "115200"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
@@ -133,6 +133,20 @@ devices:
 	out.Reset()
 	if code := run([]string{"validate", path}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), path+": ok\n") {
 		t.Fatalf("validate: exit %d, %q, stderr %s", code, out.String(), errb.String())
+	}
+
+	// Garbled answers (as with a wrong baud rate) are reported as such.
+	sl.CorruptReplies(1)
+	out.Reset()
+	if code := run([]string{"browse", ep, "-units", "2", "-timeout", "50ms", "-baud-rate", "115200"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
+	}
+	want = `UNIT  HOLDING 0                                TEMPLATE
+2     CRC mismatch: frame 02 03 02 12 34 ab 69 carries 0x69ab, computed 0x33f1 garbled answer: check baud rate, parity and wiring
+1 of 1 unit ids answered
+`
+	if got := out.String(); got != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
 
