@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/adapters/internal/serialline"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
 )
 
 // ModbusSerialVersion is the npm modbus-serial release the interoperability test runs;
@@ -22,7 +24,7 @@ const ModbusSerialVersion = "8.0.25"
 
 // TestRTUInteropModbusSerial reads every register type and word/byte order over RTU
 // from an independent implementation, npm modbus-serial's ServerSerial, on a socat pty
-// at 9600 baud, and checks the exact values.
+// at 9600 baud, and checks the exact values and the decoding of its exception reply.
 func TestRTUInteropModbusSerial(t *testing.T) {
 	cache := os.Getenv("GANLINK_CACHE")
 	if cache == "" {
@@ -86,4 +88,24 @@ func TestRTUInteropModbusSerial(t *testing.T) {
 	cfg := rtuConfig("serial://"+pp.A, vt.dev)
 	cfg.Line = serialline.Line{BaudRate: 9600, ResponseTimeout: 500 * time.Millisecond}
 	checkValueTypes(t, cfg, vt.want)
+
+	// An address the server does not map: its exception 2, decoded and named.
+	dev := Device{Device: "m", Measurement: "x", UnitID: 1, PollInterval: 50 * time.Millisecond,
+		Signals: []Signal{{Field: "gone", Area: "holding", Address: 100}}}
+	cfg.Devices = []Device{dev}
+	rec := &adaptertest.Recorder{}
+	s, err := New(cfg, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, rec, 2*time.Second)
+	want := `read signal "gone" of device "m" at holding register 100 (unit 1, read 100..100): modbus exception 2 (illegal data address)`
+	testutil.WaitFor(t, 10*time.Second, "the exception", func() bool {
+		for _, e := range rec.Signals() {
+			if e.Reason == "modbus_exception" && e.Err.Error() == want {
+				return true
+			}
+		}
+		return false
+	})
 }

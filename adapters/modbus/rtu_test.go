@@ -383,7 +383,8 @@ func checkValueTypes(t *testing.T, cfg Config, want string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, s, rec, 2*time.Second)
+	stop := run(t, s, rec, 2*time.Second)
+	defer stop() // the line is free again when it returns
 	testutil.WaitFor(t, 10*time.Second, "a point", func() bool { return len(rec.Points("m")) > 0 })
 	p, _ := rec.Last("m")
 	if got := fieldString(p.Fields); got != want {
