@@ -26,7 +26,8 @@ type SourceSpec struct {
 	ReconnectMin config.Duration `yaml:"reconnect_min"`
 	ReconnectMax config.Duration `yaml:"reconnect_max"`
 	// MaxFailures is how many timeouts or malformed answers in a row reopen the
-	// connection.
+	// connection (Modbus TCP), or mark a device as not answering (RTU: per device, the
+	// line stays open).
 	MaxFailures int `yaml:"max_failures"`
 	// MaxGap is how many unused registers one read may span; default DefaultMaxGap.
 	MaxGap *int `yaml:"max_gap"`
