@@ -65,6 +65,9 @@ type ServeOptions struct {
 	// TruthFile receives every final truth window of Config.TruthWindow as one JSON
 	// object per line (WindowTruth.MarshalJSON), appended.
 	TruthFile string
+	// RTUPort (a serial port or pty end) and RTUAddr (a TCP listen address, as a serial
+	// server in transparent mode) serve the energy meters as Modbus RTU units (ServeRTU).
+	RTUPort, RTUAddr string
 }
 
 // Serve runs Run and the enabled servers until ctx is done or one of them fails;
@@ -117,6 +120,9 @@ func (s *Sim) Serve(ctx context.Context, o ServeOptions) error {
 		s.log.Info("publishing meters over mqtt", "broker", o.MQTTBroker,
 			"topics", MeterTopic(s.cfg.Workshop, "+"), "meters", len(s.meters), "interval", s.cfg.MeterInterval)
 		g.Go(func() error { return s.PublishMQTT(ctx, o.MQTTBroker) })
+	}
+	if o.RTUPort != "" || o.RTUAddr != "" {
+		g.Go(func() error { return s.ServeRTU(ctx, o.RTUPort, o.RTUAddr) })
 	}
 	g.Go(func() error { return s.Run(ctx) })
 	return g.Wait()

@@ -1,0 +1,111 @@
+package modbus
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ganlink/ganlink/adapters/adaptertest"
+	"github.com/ganlink/ganlink/adapters/internal/serialline"
+	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
+)
+
+// ModbusSerialVersion is the npm modbus-serial release the interoperability test runs;
+// scripts/install-deps.sh installs it (with serialport) under the cache directory.
+const ModbusSerialVersion = "8.0.25"
+
+// TestRTUInteropModbusSerial reads every register type and word/byte order over RTU
+// from an independent implementation, npm modbus-serial's ServerSerial, on a socat pty
+// at 9600 baud, and checks the exact values and the decoding of its exception reply.
+func TestRTUInteropModbusSerial(t *testing.T) {
+	cache := os.Getenv("GANLINK_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "ganlink")
+	}
+	modules := filepath.Join(cache, "modbus-serial-"+ModbusSerialVersion, "node_modules")
+	if _, err := os.Stat(filepath.Join(modules, "modbus-serial")); err != nil {
+		t.Fatalf("modbus-serial %s not found in %s: run scripts/install-deps.sh", ModbusSerialVersion, modules)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found: run scripts/install-deps.sh")
+	}
+	vt := newValueTypes()
+	regs := map[string]map[string]any{"holding": {}, "input": {}, "coil": {}, "discrete": {}}
+	for a, v := range vt.holding {
+		regs["holding"][strconv.Itoa(int(a))] = v
+	}
+	for a, v := range vt.input {
+		regs["input"][strconv.Itoa(int(a))] = v
+	}
+	for a, v := range vt.coil {
+		regs["coil"][strconv.Itoa(int(a))] = v
+	}
+	for a, v := range vt.discrete {
+		regs["discrete"][strconv.Itoa(int(a))] = v
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "regs.json")
+	b, _ := json.Marshal(regs)
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pp := testsrv.StartPtyPair(t)
+	script, _ := filepath.Abs("testdata/modbusserial/server.js")
+	cmd := exec.Command(node, script, pp.B, file)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		ok := sc.Scan() && sc.Text() == "ready"
+		ready <- ok
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("modbus-serial server did not start: %s", stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("modbus-serial server not ready after 30s: %s", stderr.String())
+	}
+	cfg := rtuConfig("serial://"+pp.A, vt.dev)
+	cfg.Line = serialline.Line{BaudRate: 9600, ResponseTimeout: 500 * time.Millisecond}
+	checkValueTypes(t, cfg, vt.want)
+
+	// An address the server does not map: its exception 2, decoded and named.
+	dev := Device{Device: "m", Measurement: "x", UnitID: 1, PollInterval: 50 * time.Millisecond,
+		Signals: []Signal{{Field: "gone", Area: "holding", Address: 100}}}
+	cfg.Devices = []Device{dev}
+	rec := &adaptertest.Recorder{}
+	s, err := New(cfg, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, rec, 2*time.Second)
+	want := `read signal "gone" of device "m" at holding register 100 (unit 1, read 100..100): modbus exception 2 (illegal data address)`
+	testutil.WaitFor(t, 10*time.Second, "the exception", func() bool {
+		for _, e := range rec.Signals() {
+			if e.Reason == "modbus_exception" && e.Err.Error() == want {
+				return true
+			}
+		}
+		return false
+	})
+}
