@@ -2,7 +2,7 @@
 # Installs the real servers the test suite runs against: mosquitto, VictoriaMetrics,
 # promtool and chromium for the status page test, socat for the serial-bus tests (Debian
 # packages), InfluxDB 1.8.10
-# (built from its Go module, cached) and node-opcua (npm, cached).
+# (built from its Go module, cached), node-opcua and modbus-serial (npm, cached).
 # Idempotent: anything already present is skipped.
 set -euo pipefail
 
@@ -35,4 +35,12 @@ if [ ! -d "$NODE_OPCUA_DIR/node_modules/node-opcua" ]; then
   mkdir -p "$NODE_OPCUA_DIR"
   (cd "$NODE_OPCUA_DIR" && npm install --no-audit --no-fund --loglevel=error node-opcua@2.186.4 >/dev/null)
 fi
-echo "install-deps: ok (influxd at $INFLUXD_DIR/influxd, node-opcua in $NODE_OPCUA_DIR)"
+# modbus-serial (with serialport) is the independent Modbus RTU slave of the
+# interoperability test.
+MODBUS_SERIAL_DIR="${GANLINK_CACHE:-$HOME/.cache/ganlink}/modbus-serial-8.0.25"
+if [ ! -d "$MODBUS_SERIAL_DIR/node_modules/modbus-serial" ]; then
+  echo "install-deps: npm install modbus-serial@8.0.25 serialport@13.0.0 into $MODBUS_SERIAL_DIR"
+  mkdir -p "$MODBUS_SERIAL_DIR"
+  (cd "$MODBUS_SERIAL_DIR" && npm install --no-audit --no-fund --loglevel=error modbus-serial@8.0.25 serialport@13.0.0 >/dev/null)
+fi
+echo "install-deps: ok (influxd at $INFLUXD_DIR/influxd, node-opcua in $NODE_OPCUA_DIR, modbus-serial in $MODBUS_SERIAL_DIR)"
