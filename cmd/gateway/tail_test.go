@@ -32,7 +32,7 @@ func TestTail(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- sim.ServeOPCUA(ctx, addr) }()
 	t.Cleanup(func() { cancel(); <-served })
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer wcancel()
 	if err := sim.WaitOPCUA(wctx, addr); err != nil {
 		t.Fatal(err)

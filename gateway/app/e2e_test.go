@@ -153,7 +153,7 @@ func (w *workshop) serveOPC() {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stopOPC, w.opcDone = cancel, make(chan error, 1)
 	go func() { w.opcDone <- w.sim.ServeOPCUA(ctx, w.opcAddr) }()
-	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer wcancel()
 	if err := w.sim.WaitOPCUA(wctx, w.opcAddr); err != nil {
 		w.t.Fatalf("opc ua server: %v", err)

@@ -211,7 +211,7 @@ func TestStatusPageInChromium(t *testing.T) {
 			}
 		}
 	})
-	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer wcancel()
 	if err := sim.WaitOPCUA(wctx, opcAddr); err != nil {
 		t.Fatal(err)
