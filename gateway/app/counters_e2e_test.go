@@ -302,6 +302,24 @@ ganlink_kpi_cumulative_steps_total{class="wrap",device="em2",signal="energy_kwh_
 	if err := promtest.GatherAndCompare(reg, strings.NewReader(wantSteps), "ganlink_kpi_cumulative_steps_total"); err != nil {
 		t.Error(err)
 	}
+	// Every report reached the KPI engine and was taken (two fields, kWh and kW, of
+	// each meter's report at minutes 0..last): none refused as future (the pace above),
+	// late or out of order.
+	wantSamples := fmt.Sprintf(`# HELP ganlink_kpi_samples_total Samples the KPI engine handled, by outcome.
+# TYPE ganlink_kpi_samples_total counter
+ganlink_kpi_samples_total{outcome="accepted"} %d
+ganlink_kpi_samples_total{outcome="duplicate"} 0
+ganlink_kpi_samples_total{outcome="future"} 0
+ganlink_kpi_samples_total{outcome="invalid"} 0
+ganlink_kpi_samples_total{outcome="late"} 0
+ganlink_kpi_samples_total{outcome="out_of_order"} 0
+ganlink_kpi_samples_total{outcome="overflow"} 0
+ganlink_kpi_samples_total{outcome="stale"} 0
+ganlink_kpi_samples_total{outcome="unknown_device"} 0
+`, 2*2*(last+1))
+	if err := promtest.GatherAndCompare(reg, strings.NewReader(wantSamples), "ganlink_kpi_samples_total"); err != nil {
+		t.Error(err)
+	}
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	for _, line := range []string{
 		fmt.Sprintf(`msg="kpi counter step not booked; window marked suspect" device=em1 signal=energy_kwh_total class=glitch from=%s to=%s booked=0 `, g(r1[2]), g(r1[3])),
