@@ -5,7 +5,8 @@
 //	devsim config [flags]    print a gateway YAML for exactly the simulated devices
 //	devsim truth [flags]     replay -duration from -start and print the truth windows
 //
-// The same model flags give the same devices in all three. See package
+// The same model flags give the same devices in all three; -faults scripts meter
+// counter faults (a step back, a replacement, an implausible jump). See package
 // github.com/ganlink/ganlink/internal/devsim for the model and the truth rules.
 package main
 
@@ -97,7 +98,7 @@ func (o *options) register(fs *flag.FlagSet, cmd string) {
 		fs.StringVar(&o.mqttClientID, "mqtt-client-id", "", `MQTT client id (default "devsim-<workshop>")`)
 		fs.StringVar(&o.opcuaAddr, "opcua-addr", "127.0.0.1:4840", `OPC UA listen address ("" disables)`)
 		fs.StringVar(&o.mqttBroker, "mqtt-broker", "tcp://127.0.0.1:1883", `MQTT broker URL ("" disables)`)
-		fs.StringVar(&o.httpAddr, "http", "", `serve /truth, /produced and /stats as JSON on this address ("" disables)`)
+		fs.StringVar(&o.httpAddr, "http", "", `serve /truth, /produced, /stats and /faults as JSON on this address ("" disables)`)
 		fs.StringVar(&o.truthFile, "truth", "", "append every final truth window to this file as JSON lines")
 	case "config":
 		g := devsim.DefaultGatewayOptions()
@@ -171,6 +172,12 @@ const usage = `usage: devsim [run|config|truth] [flags]
   run     serve the machines over OPC UA and publish the meters over MQTT (default)
   config  print a gateway YAML configuration for the simulated devices
   truth   replay -duration from -start offline and print truth windows as JSON lines
+
+Scripted meter counter faults (all commands; the truth and /faults record them):
+  -meter-reading 999.5 -faults em1@3m:stepback=0.005,em2@3m:replace=0.3,em2@6m:jump=25
+steps em1 back 0.5 % at 3 minutes after -start, replaces em2 by a meter reading 0.3 and
+adds 25 kWh to em2's reading at 6 minutes; "devsim config -energy-max-rate 30" gives the
+gateway max_rate 30 (kW) on the kWh counters, so the jump is implausible to it.
 
 Run "devsim <command> -h" for the flags of a command.
 `

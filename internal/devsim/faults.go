@@ -1,6 +1,7 @@
 package devsim
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -177,6 +178,21 @@ type AppliedFault struct {
 	Before   float64
 	After    float64
 	Consumed float64
+}
+
+// MarshalJSON writes an applied fault as {"meter","after_s","kind","value","ts" (epoch
+// ms),"before","reading","consumed"}.
+func (f AppliedFault) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Meter    string    `json:"meter"`
+		AfterS   float64   `json:"after_s"`
+		Kind     FaultKind `json:"kind"`
+		Value    float64   `json:"value"`
+		TS       int64     `json:"ts"`
+		Before   float64   `json:"before"`
+		Reading  float64   `json:"reading"`
+		Consumed float64   `json:"consumed"`
+	}{f.Meter, f.At.Seconds(), f.Kind, f.Value, f.Time.UnixMilli(), f.Before, f.After, f.Consumed})
 }
 
 // applyFaults applies the meter's faults due at t to its register before the report

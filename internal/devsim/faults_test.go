@@ -1,8 +1,10 @@
 package devsim
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +171,19 @@ func TestFaultSchedule(t *testing.T) {
 	}
 	if b, _ := ft[len(ft)-1].MarshalJSON(); !strings.Contains(string(b), `"replacements":0,"step_backs":0,"jumps":0,`) {
 		t.Errorf("truth JSON lacks the fault counts: %s", b)
+	}
+
+	// Served as JSON.
+	rec := httptest.NewRecorder()
+	faulty.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/faults", nil))
+	var served []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &served); err != nil || rec.Code != 200 || len(served) != 4 {
+		t.Fatalf("GET /faults: %d %v %s", rec.Code, err, rec.Body.String())
+	}
+	replace := fmt.Sprintf(`map[after_s:180 before:%v consumed:%v kind:replace meter:em2 reading:0.3 ts:%v value:0.3]`,
+		got[1].Before, got[1].Consumed, float64(at(3).UnixMilli()))
+	if fmt.Sprint(served[1]) != replace {
+		t.Errorf("GET /faults[1] = %v, want %s", served[1], replace)
 	}
 }
 

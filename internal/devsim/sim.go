@@ -41,9 +41,9 @@
 // minute). A fault applies to the meter's first report at or after its time, before
 // the report is published; the meter counts on from the faulty reading. Faults do not
 // change the true consumption: Truth counts them per window (StepBacks, Replacements,
-// Jumps) and AppliedFaults tells each one's reading without and with the fault and the
-// true consumption the faulty report stood for, so a test can compute what the gateway
-// books (docs/metrics.md "Counter steps"). Config.MeterReading sets every meter's
+// Jumps) and AppliedFaults (served at /faults) tells each one's reading without and
+// with the fault and the true consumption the faulty report stood for, so a test can
+// compute what the gateway books (docs/metrics.md "Counter steps"). Config.MeterReading sets every meter's
 // initial reading. Faults draw nothing from the random streams: the other values are
 // those of the same seed without faults.
 //
@@ -51,7 +51,8 @@
 //
 // The simulator keeps what it produced (Produced, bounded by Config.RecordLimit) and the
 // true per-window figures of every device (Truth, see WindowTruth for the exact rules).
-// The devsim command serves them as JSON over HTTP and appends final windows to a file.
+// The devsim command serves them (and the applied faults) as JSON over HTTP and appends
+// final windows to a file.
 package devsim
 
 import (
