@@ -287,6 +287,33 @@ func testCounterFaults(t *testing.T, backend string) {
 		t.Fatalf("%s: 1m KPI windows differ from the readings booked by the documented rules:\n%s", backend, msg)
 	}
 
+	// The raw counter series keep every reading as the meter sent it, faults included:
+	// the KPI windows are the cleaned figures, nothing is edited in the TSDB.
+	raw := map[string]map[int64]float64{"em1": {}, "em2": {}}
+	relTol := 0.0 // InfluxDB stores float64
+	if vm != nil {
+		relTol = 1e-12 // VictoriaMetrics keeps 12 to 13 significant digits
+		for _, s := range vm.Export(`{__name__="energy_meter_energy_kwh_total"}`) {
+			raw[s.Labels["device"]][s.Timestamp] = s.Value
+		}
+	} else {
+		for _, s := range influx.Query("ganlink", `SELECT energy_kwh_total FROM energy_meter GROUP BY device`) {
+			for _, row := range s.Values {
+				raw[s.Tags["device"]][int64(row[0].(float64))] = row[1].(float64)
+			}
+		}
+	}
+	for dev, r := range map[string]map[int]float64{"em1": r1, "em2": r2} {
+		if len(raw[dev]) != last+1 {
+			t.Errorf("%s: %d raw readings in the TSDB, want %d", dev, len(raw[dev]), last+1)
+		}
+		for m := 0; m <= last; m++ {
+			if got, ok := raw[dev][at(m).UnixMilli()]; !ok || math.Abs(got-r[m]) > relTol*math.Abs(r[m]) {
+				t.Errorf("%s raw reading at +%dm: %v (present %v), want %v", dev, m, got, ok, r[m])
+			}
+		}
+	}
+
 	// Every step that is not a plain increase, counted by class.
 	wantSteps := `# HELP ganlink_kpi_cumulative_steps_total Steps of cumulative signals (counters) that were not a plain increase, by device, signal and class (wrap, replacement: booked; glitch, implausible: not booked, the window is marked suspect). docs/metrics.md "Counter steps".
 # TYPE ganlink_kpi_cumulative_steps_total counter
