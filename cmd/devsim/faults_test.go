@@ -54,7 +54,7 @@ func TestFaultFlags(t *testing.T) {
 
 	for args, msg := range map[string]string{
 		"-faults em1@1m:stepback":   `devsim truth: parse fault "em1@1m:stepback": want KIND=VALUE after the time` + "\n",
-		"-faults em2@1m:jump=1":     `devsim truth: faults[0] "em2@1m0s:jump=1": no meter "em2" (energy meters em1..em1, water meters wm1..wm1)` + "\n",
+		"-faults em2@1m:jump=1":     `devsim truth: faults[0] "em2@1m0s:jump=1": no meter "em2" (energy meters em1, water meters wm1)` + "\n",
 		"-meter-reading -3":         "devsim truth: meter reading: -3 is not a finite number >= 0\n",
 		"-faults em1@1m:stepback=2": `devsim truth: faults[0] "em1@1m0s:stepback=2": step back 2 is not a fraction in (0, 1)` + "\n",
 	} {

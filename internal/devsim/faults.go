@@ -113,7 +113,7 @@ func (c Config) validateFaults() []error {
 			errs = append(errs, fmt.Errorf("faults[%d] %q: %s", i, truncate(f.String(), 64), fmt.Sprintf(format, a...)))
 		}
 		if !c.hasMeter(f.Meter) {
-			add("no meter %q (energy meters em1..em%d, water meters wm1..wm%d)", truncate(f.Meter, 32), c.EnergyMeters, c.WaterMeters)
+			add("no meter %q (%s)", truncate(f.Meter, 32), c.meterRange())
 		}
 		if f.At < 0 {
 			add("time after the start %s is negative", f.At)
@@ -137,6 +137,26 @@ func (c Config) validateFaults() []error {
 		}
 	}
 	return errs
+}
+
+// meterRange names the simulated meters: "energy meters em1..em2, water meters wm1".
+func (c Config) meterRange() string {
+	var parts []string
+	for _, p := range []struct {
+		kind, prefix string
+		n            int
+	}{{"energy meters", "em", c.EnergyMeters}, {"water meters", "wm", c.WaterMeters}} {
+		switch {
+		case p.n == 1:
+			parts = append(parts, p.kind+" "+p.prefix+"1")
+		case p.n > 1:
+			parts = append(parts, fmt.Sprintf("%s %s1..%s%d", p.kind, p.prefix, p.prefix, p.n))
+		}
+	}
+	if len(parts) == 0 {
+		return "no meters are simulated"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (c Config) hasMeter(id string) bool {

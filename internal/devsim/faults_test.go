@@ -238,8 +238,8 @@ func TestFaultsValidate(t *testing.T) {
 	}, MeterReading: -1}
 	want := []string{
 		`meter reading: -1 is not a finite number >= 0`,
-		`faults[0] "em3@1m0s:jump=1": no meter "em3" (energy meters em1..em2, water meters wm1..wm1)`,
-		`faults[1] "wm01@1m0s:jump=1": no meter "wm01" (energy meters em1..em2, water meters wm1..wm1)`,
+		`faults[0] "em3@1m0s:jump=1": no meter "em3" (energy meters em1..em2, water meters wm1)`,
+		`faults[1] "wm01@1m0s:jump=1": no meter "wm01" (energy meters em1..em2, water meters wm1)`,
 		`faults[2] "em1@-1s:stepback=1.5": time after the start -1s is negative`,
 		`faults[2] "em1@-1s:stepback=1.5": step back 1.5 is not a fraction in (0, 1)`,
 		`faults[3] "em1@0s:replace=+Inf": replacement reading +Inf is not a finite number >= 0`,
@@ -252,6 +252,10 @@ func TestFaultsValidate(t *testing.T) {
 	}
 	if _, err := New(cfg); err == nil || !strings.HasPrefix(err.Error(), "validate simulator config: meter reading") {
 		t.Errorf("New: %v", err)
+	}
+	none := Config{Machines: 1, Faults: []Fault{{"em1", 0, FaultJump, 1}}}
+	if err := none.Validate(); err == nil || err.Error() != `faults[0] "em1@0s:jump=1": no meter "em1" (no meters are simulated)` {
+		t.Errorf("no meters: %v", err)
 	}
 }
 

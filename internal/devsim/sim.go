@@ -134,6 +134,7 @@ func New(cfg Config) (*Sim, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.Shifts = append([]Shift(nil), cfg.Shifts...)
+	cfg.Faults = append([]Fault(nil), cfg.Faults...)
 	if cfg.Start.IsZero() {
 		cfg.Start = cfg.Now().Truncate(cfg.Rate)
 	}
