@@ -5,7 +5,8 @@
 //	devsim config [flags]    print a gateway YAML for exactly the simulated devices
 //	devsim truth [flags]     replay -duration from -start and print the truth windows
 //
-// The same model flags give the same devices in all three. See package
+// The same model flags give the same devices in all three; -faults scripts meter
+// counter faults (a step back, a replacement, an implausible jump). See package
 // github.com/ganlink/ganlink/internal/devsim for the model and the truth rules.
 package main
 
@@ -44,6 +45,8 @@ type options struct {
 	timezone       string
 	partsStart     uint
 	replaceProb    float64
+	meterReading   float64
+	faults         string
 	timeScale      float64
 	truthWindow    time.Duration
 	truthRetention time.Duration
@@ -81,6 +84,10 @@ func (o *options) register(fs *flag.FlagSet, cmd string) {
 	fs.StringVar(&o.timezone, "timezone", "Asia/Shanghai", "IANA time zone of the shift calendar and day windows")
 	fs.UintVar(&o.partsStart, "parts-start", 0, "initial PartsProducedInLifetime (UInt32; near 4294967295 to wrap early)")
 	fs.Float64Var(&o.replaceProb, "replace-prob", d.MeterReplaceProb, "probability per meter report that the meter is replaced (counter restarts from 0)")
+	fs.Float64Var(&o.meterReading, "meter-reading", 0, "initial reading of every meter, kWh or m³ (0: drawn per meter)")
+	fs.StringVar(&o.faults, "faults", "", "scripted meter counter faults, METER@AFTER:KIND=VALUE,...; AFTER is the time after -start, KIND\n"+
+		"stepback (VALUE: fraction of the reading, 0.005 = 0.5 %), replace (VALUE: the new meter's reading)\n"+
+		"or jump (VALUE: added to the reading, kWh or m³); e.g. em1@3m:stepback=0.005,em2@3m:replace=0.3,em2@6m:jump=25")
 	fs.Float64Var(&o.timeScale, "time-scale", d.TimeScale, "multiplies spell durations and cycle times (0.01: minutes become seconds)")
 	fs.DurationVar(&o.truthWindow, "truth-window", d.TruthWindow, "ground-truth window (divides an hour)")
 	fs.DurationVar(&o.truthRetention, "truth-retention", d.TruthRetention, "how long ground-truth windows are kept in memory (devices × retention ÷ window entries)")
@@ -91,7 +98,7 @@ func (o *options) register(fs *flag.FlagSet, cmd string) {
 		fs.StringVar(&o.mqttClientID, "mqtt-client-id", "", `MQTT client id (default "devsim-<workshop>")`)
 		fs.StringVar(&o.opcuaAddr, "opcua-addr", "127.0.0.1:4840", `OPC UA listen address ("" disables)`)
 		fs.StringVar(&o.mqttBroker, "mqtt-broker", "tcp://127.0.0.1:1883", `MQTT broker URL ("" disables)`)
-		fs.StringVar(&o.httpAddr, "http", "", `serve /truth, /produced and /stats as JSON on this address ("" disables)`)
+		fs.StringVar(&o.httpAddr, "http", "", `serve /truth, /produced, /stats and /faults as JSON on this address ("" disables)`)
 		fs.StringVar(&o.truthFile, "truth", "", "append every final truth window to this file as JSON lines")
 	case "config":
 		g := devsim.DefaultGatewayOptions()
@@ -113,6 +120,8 @@ func (o *options) register(fs *flag.FlagSet, cmd string) {
 		fs.StringVar(&o.gw.Enterprise, "enterprise", g.Enterprise, "enterprise id")
 		fs.StringVar(&o.gw.Name, "workshop-name", g.Name, "workshop display name")
 		fs.Float64Var(&o.gw.UnitValueYuan, "unit-value", g.UnitValueYuan, "output value of one part, yuan")
+		fs.Float64Var(&o.gw.EnergyMaxRate, "energy-max-rate", 0, "max_rate of the energy meters' kWh counters, kW (0: none)")
+		fs.Float64Var(&o.gw.WaterMaxRate, "water-max-rate", 0, "max_rate of the water meters' m³ counters, m³/h (0: none)")
 	case "truth":
 		fs.DurationVar(&o.duration, "duration", time.Hour, "simulated time to replay")
 		fs.DurationVar(&o.window, "window", time.Minute, "truth window to print (a multiple of -truth-window)")
@@ -126,7 +135,12 @@ func (o *options) config(log *slog.Logger) (devsim.Config, error) {
 	if err := devsim.CheckTimeScale(o.timeScale); err != nil {
 		return c, err // 0 would silently mean the default in the Config
 	}
-	c.MeterReplaceProb, c.TimeScale = o.replaceProb, o.timeScale
+	c.MeterReplaceProb, c.TimeScale, c.MeterReading = o.replaceProb, o.timeScale, o.meterReading
+	faults, err := devsim.ParseFaults(o.faults)
+	if err != nil {
+		return c, err
+	}
+	c.Faults = faults
 	c.TruthWindow, c.TruthRetention, c.RecordLimit = o.truthWindow, o.truthRetention, o.records
 	c.MQTTClientID, c.Logger = o.mqttClientID, log
 	if o.partsStart > 1<<32-1 {
@@ -158,6 +172,12 @@ const usage = `usage: devsim [run|config|truth] [flags]
   run     serve the machines over OPC UA and publish the meters over MQTT (default)
   config  print a gateway YAML configuration for the simulated devices
   truth   replay -duration from -start offline and print truth windows as JSON lines
+
+Scripted meter counter faults (all commands; the truth and /faults record them):
+  -meter-reading 999.5 -faults em1@3m:stepback=0.005,em2@3m:replace=0.3,em2@6m:jump=25
+steps em1 back 0.5 % at 3 minutes after -start, replaces em2 by a meter reading 0.3 and
+adds 25 kWh to em2's reading at 6 minutes; "devsim config -energy-max-rate 30" gives the
+gateway max_rate 30 (kW) on the kWh counters, so the jump is implausible to it.
 
 Run "devsim <command> -h" for the flags of a command.
 `

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,11 @@ type Config struct {
 	// MeterReplaceProb is the probability, after each meter report, that the meter
 	// is replaced: its counter restarts from zero. 0 never replaces.
 	MeterReplaceProb float64
+	// MeterReading is the initial reading of every meter (kWh or m³); 0 draws one
+	// per meter (1000-50000 kWh, 100-5000 m³).
+	MeterReading float64
+	// Faults is a schedule of scripted counter faults (see Fault); nil: none.
+	Faults []Fault
 	// TimeScale multiplies every spell duration and cycle time: 0.01 turns minutes
 	// into seconds for short tests. Default 1.
 	TimeScale float64
@@ -257,6 +263,10 @@ func (c Config) Validate() error {
 	if c.MeterReplaceProb < 0 || c.MeterReplaceProb > 1 {
 		add("meter replace probability: %g is not 0..1", c.MeterReplaceProb)
 	}
+	if !(c.MeterReading >= 0) || math.IsInf(c.MeterReading, 0) {
+		add("meter reading: %g is not a finite number >= 0", c.MeterReading)
+	}
+	errs = append(errs, c.validateFaults()...)
 	if err := CheckTimeScale(c.TimeScale); err != nil {
 		errs = append(errs, err)
 	}

@@ -3,6 +3,7 @@ package devsim
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/template"
@@ -38,6 +39,11 @@ type GatewayOptions struct {
 	Legacy int
 	// UnitValueYuan is every machine's output value per part.
 	UnitValueYuan float64
+	// EnergyMaxRate and WaterMaxRate, when > 0, are the max_rate of every energy
+	// meter's kWh counter (kW, the meter's rated power) and water meter's m³ counter
+	// (m³/h): a faster increase is implausible to the gateway.
+	EnergyMaxRate float64
+	WaterMaxRate  float64
 }
 
 // DefaultGatewayOptions returns settings for a gateway on the same host as the
@@ -81,6 +87,8 @@ type gwData struct {
 	Interval     string
 	PubInterval  string
 	UnitValue    string
+	EnergyMax    string
+	WaterMax     string
 	Machines     []gwMachine
 	Meters       []gwMeter
 	LegacyIDs    []int
@@ -175,10 +183,10 @@ devices: []
     timestamp_format: epoch_ms
     signals:
 {{- if .Energy}}
-      energy_kwh_total: {path: kwh, counter: true, unit: kWh}
+      energy_kwh_total: {path: kwh, counter: true, unit: kWh{{with $.EnergyMax}}, max_rate: {{.}}{{end}}}
       power_kw: {path: kw, unit: kW}
 {{- else}}
-      water_m3_total: {path: m3, counter: true, unit: m3}
+      water_m3_total: {path: m3, counter: true, unit: m3{{with $.WaterMax}}, max_rate: {{.}}{{end}}}
 {{- end}}
 {{- end}}
 {{- range .LegacyIDs}}
@@ -201,6 +209,14 @@ func WriteGatewayConfig(w io.Writer, cfg Config, o GatewayOptions) error {
 	if o.Legacy < 0 || o.Legacy > MaxDevices {
 		return fmt.Errorf("write gateway config: legacy machines %d is not 0..%d", o.Legacy, MaxDevices)
 	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"energy max rate", o.EnergyMaxRate}, {"water max rate", o.WaterMaxRate}} {
+		if !(r.v >= 0) || math.IsInf(r.v, 0) {
+			return fmt.Errorf("write gateway config: %s %g is not a finite number >= 0", r.name, r.v)
+		}
+	}
 	if o.MQTTClientID == "" {
 		o.MQTTClientID = "ganlink-" + cfg.Workshop
 	}
@@ -212,6 +228,8 @@ func WriteGatewayConfig(w io.Writer, cfg Config, o GatewayOptions) error {
 		Interval:       cfg.MeterInterval.String(),
 		PubInterval:    o.PublishingInterval.String(),
 		UnitValue:      strconv.FormatFloat(o.UnitValueYuan, 'f', -1, 64),
+		EnergyMax:      maxRate(o.EnergyMaxRate),
+		WaterMax:       maxRate(o.WaterMaxRate),
 		EnergyMeters:   cfg.EnergyMeters,
 		WaterMeters:    cfg.WaterMeters,
 	}
@@ -244,4 +262,12 @@ func WriteGatewayConfig(w io.Writer, cfg Config, o GatewayOptions) error {
 		return fmt.Errorf("write gateway config: %w", err)
 	}
 	return nil
+}
+
+// maxRate formats a max_rate for the template; "" (none) for 0.
+func maxRate(v float64) string {
+	if v == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }

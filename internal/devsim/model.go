@@ -285,6 +285,8 @@ type meter struct {
 	rate float64 // kW or m³/h held since the last report
 	last time.Time
 	next time.Time
+
+	faults []Fault // scripted faults not yet applied, by time
 }
 
 func newMeter(id string, energy bool, stream uint64, cfg *Config) *meter {
@@ -295,6 +297,9 @@ func newMeter(id string, energy bool, stream uint64, cfg *Config) *meter {
 	} else {
 		m.base = math.Round(uniform(m.rnd, 0.3, 1.2)*100) / 100
 		m.reg = math.Round(uniform(m.rnd, 100, 5000)*100) / 100
+	}
+	if cfg.MeterReading > 0 {
+		m.reg = cfg.MeterReading
 	}
 	return m
 }

@@ -61,6 +61,7 @@ type ServeOptions struct {
 	//   GET /truth?window=1m[&since=RFC3339]  []WindowTruth
 	//   GET /produced                          []Record (Config.RecordLimit)
 	//   GET /stats                             Stats
+	//   GET /faults                            []AppliedFault (Config.Faults applied so far)
 	HTTPAddr string
 	// TruthFile receives every final truth window of Config.TruthWindow as one JSON
 	// object per line (WindowTruth.MarshalJSON), appended.
@@ -196,7 +197,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	}{r.Device, r.Signal, r.Time.UnixMilli(), r.Value})
 }
 
-// Handler serves /truth, /produced and /stats as JSON (see ServeOptions.HTTPAddr).
+// Handler serves /truth, /produced, /stats and /faults as JSON (see ServeOptions.HTTPAddr).
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, v any) {
@@ -239,6 +240,9 @@ func (s *Sim) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Stats())
+	})
+	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, append([]AppliedFault{}, s.AppliedFaults()...))
 	})
 	return mux
 }

@@ -31,11 +31,28 @@
 // After a report a meter may be replaced (Config.MeterReplaceProb): its counter restarts
 // from zero, so the next report is the consumption since the replacement.
 //
+// # Counter faults
+//
+// Config.Faults scripts faults of a meter's counter at chosen times after Start (see
+// ParseFaults for the text form, the devsim flag -faults): a step back by a fraction
+// of the reading (stepback=0.005: 0.5 %, a meter restarted slightly below its last
+// reading), a replacement showing a given reading (replace=0.3), and a jump by an
+// implausible amount (jump=25: 25 kWh, 50 × what a 30 kW meter can count in a
+// minute). A fault applies to the meter's first report at or after its time, before
+// the report is published; the meter counts on from the faulty reading. Faults do not
+// change the true consumption: Truth counts them per window (StepBacks, Replacements,
+// Jumps) and AppliedFaults (served at /faults) tells each one's reading without and
+// with the fault and the true consumption the faulty report stood for, so a test can
+// compute what the gateway books (docs/metrics.md "Counter steps"). Config.MeterReading sets every meter's
+// initial reading. Faults draw nothing from the random streams: the other values are
+// those of the same seed without faults.
+//
 // # Ground truth
 //
 // The simulator keeps what it produced (Produced, bounded by Config.RecordLimit) and the
 // true per-window figures of every device (Truth, see WindowTruth for the exact rules).
-// The devsim command serves them as JSON over HTTP and appends final windows to a file.
+// The devsim command serves them (and the applied faults) as JSON over HTTP and appends
+// final windows to a file.
 package devsim
 
 import (
@@ -95,6 +112,7 @@ type Sim struct {
 	recStart int
 	stats    Stats
 	buf      []byte
+	applied  []AppliedFault
 
 	cells []atomic.Pointer[nodeValue] // machine*len(MachineSignals)+signal
 
@@ -116,6 +134,7 @@ func New(cfg Config) (*Sim, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.Shifts = append([]Shift(nil), cfg.Shifts...)
+	cfg.Faults = append([]Fault(nil), cfg.Faults...)
 	if cfg.Start.IsZero() {
 		cfg.Start = cfg.Now().Truncate(cfg.Rate)
 	}
@@ -150,6 +169,7 @@ func New(cfg Config) (*Sim, error) {
 			em.machines = append(em.machines, m)
 		}
 	}
+	s.scheduleFaults()
 	book.until = make([]time.Time, len(book.devs))
 	for i := range book.until {
 		book.until[i] = start
@@ -251,11 +271,13 @@ func (s *Sim) StepUntil(end time.Time) {
 // its last report at the rate then reported, draws the rate to hold from now on,
 // publishes both, and may be replaced afterwards. Called with s.mu held.
 func (s *Sim) report(dev int, mt *meter, t time.Time, working bool) {
+	var inc float64
 	if !mt.last.IsZero() {
-		inc := mt.rate * t.Sub(mt.last).Hours()
+		inc = mt.rate * t.Sub(mt.last).Hours()
 		mt.reg += inc
 		s.book.addAmount(dev, mt.last, t, inc)
 	}
+	s.applyFaults(dev, mt, t, inc)
 	// Consumption runs at the machines' speed: with TimeScale 0.1 a minute stands for ten,
 	// in parts and in kWh alike, so intensities stay those of a real workshop.
 	mt.rate = mt.rateAt(working, s.machines) / s.cfg.TimeScale

@@ -25,6 +25,9 @@ const (
 //     at window boundaries. A meter replacement (its counter restarting from zero)
 //     does not change the consumption; it is counted in Replacements of the window
 //     containing the report after which it happened.
+//   - Scripted counter faults (Config.Faults) change the readings, not the
+//     consumption: they are counted in StepBacks, Replacements and Jumps of the
+//     window containing the faulty report.
 type WindowTruth struct {
 	Device string
 	Kind   string
@@ -42,6 +45,8 @@ type WindowTruth struct {
 	EnergyKWh    float64
 	WaterM3      float64
 	Replacements int
+	StepBacks    int
+	Jumps        int
 	// Final is true once the device's accounting has passed the end of the window:
 	// its figures no longer change.
 	Final bool
@@ -67,10 +72,12 @@ func (w WindowTruth) MarshalJSON() ([]byte, error) {
 		EnergyKWh    float64 `json:"energy_kwh"`
 		WaterM3      float64 `json:"water_m3"`
 		Replacements int     `json:"replacements"`
+		StepBacks    int     `json:"step_backs"`
+		Jumps        int     `json:"jumps"`
 		Final        bool    `json:"final"`
 	}{w.Device, w.Kind, w.Start.Format("2006-01-02T15:04:05.000Z07:00"), w.Window.Seconds(),
 		w.Covered.Seconds(), w.Running.Seconds(), w.Idle.Seconds(), w.Setup.Seconds(),
-		w.Alarm.Seconds(), w.Parts, w.EnergyKWh, w.WaterM3, w.Replacements, w.Final})
+		w.Alarm.Seconds(), w.Parts, w.EnergyKWh, w.WaterM3, w.Replacements, w.StepBacks, w.Jumps, w.Final})
 }
 
 // acc accumulates one device's figures in one base window.
@@ -80,6 +87,8 @@ type acc struct {
 	parts        uint64
 	amount       float64 // kWh or m³
 	replacements int
+	stepBacks    int
+	jumps        int
 }
 
 type truthWindow struct {
@@ -217,6 +226,8 @@ func (b *truthBook) truth(w time.Duration, since time.Time) ([]WindowTruth, erro
 			o.Alarm += a.state[StateAlarm]
 			o.Parts += a.parts
 			o.Replacements += a.replacements
+			o.StepBacks += a.stepBacks
+			o.Jumps += a.jumps
 			switch b.devs[d].kind {
 			case KindEnergyMeter:
 				o.EnergyKWh += a.amount
