@@ -6,12 +6,22 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strings"
 )
+
+// tempMark is in the name of every temporary file Write makes: "."+base+tempMark+random.
+const tempMark = ".tmp-"
+
+// IsTemp reports whether a file name is one of Write's temporary files (being written
+// now, or left by a crash): directory listings of files written with Write skip them.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, tempMark)
+}
 
 // Write writes data to path with the given permissions. The directory must exist.
 func Write(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempMark+"*")
 	if err != nil {
 		return err
 	}

@@ -370,7 +370,7 @@ func (s *Store) read(dir string) (certs []fileCert, bad []string, err error) {
 		return nil, nil, fmt.Errorf("pki: %w", err)
 	}
 	for _, e := range ents {
-		if e.IsDir() {
+		if e.IsDir() || atomicfile.IsTemp(e.Name()) { // a certificate being written
 			continue
 		}
 		p := filepath.Join(s.path(dir), e.Name())

@@ -289,3 +289,23 @@ func TestSpecialFilesRefused(t *testing.T) {
 		t.Fatalf("own certificate is a FIFO: %v", err)
 	}
 }
+
+// TestListSkipsFilesBeingWritten: a certificate being written (atomicfile's temporary
+// file) is neither listed nor reported as "not a certificate".
+func TestListSkipsFilesBeingWritten(t *testing.T) {
+	store := &Store{Dir: t.TempDir()}
+	own, err := store.LoadOrCreate(OwnOptions{ApplicationURI: "urn:x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store.Dir, RejectedDir, ".peer.der.tmp-1873671010"), own.DER, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store.Dir, RejectedDir, ".peer2.der.tmp-5"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	infos, bad, err := store.List(RejectedDir)
+	if err != nil || len(infos) != 0 || len(bad) != 0 {
+		t.Fatalf("List: %v %v %v; want nothing", infos, bad, err)
+	}
+}
