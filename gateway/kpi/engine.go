@@ -79,9 +79,9 @@ type Engine struct {
 	dayHi    int64
 	sink     commitSink
 	stats    Stats
-	restored []dropRun // what the last LoadState dropped
+	restored []dropRun     // what the last LoadState dropped
 	repls    []replacement // recorded counter replacements (replace.go)
-	noBeats  bool      // tests: no heartbeat runs
+	noBeats  bool          // tests: no heartbeat runs
 }
 
 type span struct{ start, end int64 }
