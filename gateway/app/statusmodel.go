@@ -17,6 +17,7 @@ func (a *App) statusModel() *status.Model {
 		Sinks:       a.sinkStatus,
 		PKI:         a.pkiStatus,
 		Instance:    a.instance,
+		Corrections: a.corr.InForce,
 	}
 }
 
