@@ -21,7 +21,7 @@ var now = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 func clock() time.Time { return now }
 
 // engine is a real KPI engine with a press (parts_total) and an energy meter.
-func engine(t *testing.T) *kpi.Engine {
+func engine(t testing.TB) *kpi.Engine {
 	t.Helper()
 	e, err := kpi.New(kpi.Config{Location: time.UTC}, []kpi.Device{
 		{ID: "press-1", Kind: "machine", Source: "opc", Signals: []string{"machinery_item_state", "parts_total"}},
