@@ -758,6 +758,7 @@ func (e *Engine) restart(s int64) {
 		d.srcDown, d.waitData = false, false
 		for i := range d.ctr {
 			d.ctr[i].t = math.MinInt64 // the next reading is newer whatever its time
+			d.ctr[i].last = math.MinInt64
 		}
 	}
 	e.seenMax = s
