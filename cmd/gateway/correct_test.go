@@ -217,6 +217,7 @@ devices:
 		`ganlink_corrections_refused_total{reason="bad_request"} 2`,
 		`ganlink_corrections_refused_total{reason="revoked"} 1`,
 		`ganlink_corrections_refused_total{reason="unknown_id"} 1`,
+		`ganlink_corrections_refused_total{reason="unauthenticated"} 2`,
 	} {
 		if !strings.Contains(metrics, want+"\n") {
 			t.Errorf("/metrics lacks %s", want)

@@ -36,6 +36,7 @@ const TokenUser = "token"
 //
 // Who recorded it is the authenticated user; without authentication the body's "by".
 func (s *Server) SetCorrections(c Corrections) {
+	s.corr = c
 	s.mux.HandleFunc("GET /api/corrections", func(w http.ResponseWriter, _ *http.Request) {
 		list := c.List()
 		if list == nil {

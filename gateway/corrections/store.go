@@ -49,11 +49,14 @@ const (
 	ReasonRevoked       = "revoked"
 	ReasonFull          = "store_full"
 	ReasonBadRequest    = "bad_request"
+	// ReasonUnauthenticated: a correction request of the admin API without valid
+	// credentials (answered 401).
+	ReasonUnauthenticated = "unauthenticated"
 )
 
 // Reasons lists every refusal reason, for metrics initialised at 0.
 var Reasons = []string{ReasonBadKind, ReasonUnknownDevice, ReasonUnknownSignal, ReasonBadSpan, ReasonFuture,
-	ReasonMissing, ReasonTooLong, ReasonBadText, ReasonUnknownID, ReasonRevoked, ReasonFull, ReasonBadRequest}
+	ReasonMissing, ReasonTooLong, ReasonBadText, ReasonUnknownID, ReasonRevoked, ReasonFull, ReasonBadRequest, ReasonUnauthenticated}
 
 // Kinds lists the correction kinds.
 var Kinds = []string{schema.CorrectionInvalid, schema.CorrectionReplacement}
