@@ -9,6 +9,8 @@
 //	gateway browse ENDPOINT     print an OPC UA server's address space, or device YAML
 //	gateway pki COMMAND         list, trust and untrust OPC UA certificates
 //	gateway dead-letters        list the inputs kept because they could not be fully used
+//	gateway correct add|revoke|list
+//	                            record, revoke and list corrections (docs/corrections.md)
 //
 // SIGHUP reloads the configuration file: a bad file is rejected and logged, the running
 // gateway carries on; a good one takes effect without losing queued data.
@@ -59,6 +61,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "pki" {
 		return pkiCmd(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "correct" {
+		return correctCmd(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "dead-letters" {
 		return deadLettersCmd(args[1:], stdout, stderr)
 	}
@@ -72,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	demo := fs.Bool("demo", false, "run the demo: simulated workshop, embedded MQTT broker and gateway in one process")
 	dc := demoFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateway -config FILE [-log-level info] [-log-format text] [-cpuprofile FILE]\n       gateway -demo [-listen ADDR] [-data-dir DIR] [-influx-url URL ...]\n       gateway validate [-q] FILE\n       gateway tail -config FILE [device ...]\n       gateway browse ENDPOINT [flags]\n       gateway pki [-config FILE] list|trust FILE|untrust THUMBPRINT|init\n       gateway dead-letters [-config FILE | -dir DIR] [-source NAME] [-json]")
+		fmt.Fprintln(stderr, "usage: gateway -config FILE [-log-level info] [-log-format text] [-cpuprofile FILE]\n       gateway -demo [-listen ADDR] [-data-dir DIR] [-influx-url URL ...]\n       gateway validate [-q] FILE\n       gateway tail -config FILE [device ...]\n       gateway browse ENDPOINT [flags]\n       gateway pki [-config FILE] list|trust FILE|untrust THUMBPRINT|init\n       gateway dead-letters [-config FILE | -dir DIR] [-source NAME] [-json]\n       gateway correct add|revoke|list -config FILE [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

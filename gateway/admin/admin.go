@@ -46,6 +46,7 @@ type Server struct {
 	status func(url.Values) (any, error)
 	ln     net.Listener
 	auth   *authenticator // nil: open
+	corr   Corrections    // nil: no correction endpoints
 
 	// HTTP server limits (the defaults above; tests shorten them).
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ganlink/ganlink/gateway/corrections"
 	"github.com/ganlink/ganlink/internal/httpauth"
 )
 
@@ -127,6 +128,9 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, badToken bool) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = w.Write([]byte("unauthorized\n"))
+	if s.corr != nil && strings.HasPrefix(r.URL.Path, "/api/corrections") {
+		s.corr.Refused(corrections.ReasonUnauthenticated)
+	}
 
 	a.mu.Lock()
 	a.refused++

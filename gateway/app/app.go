@@ -17,6 +17,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/corrections"
 	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/health"
 	"github.com/ganlink/ganlink/gateway/instance"
@@ -67,6 +68,7 @@ type App struct {
 	version     string          // the version tag of the health series
 	healthEvery time.Duration   // how often the health series is written; never when ≤ 0
 	healthEmit  point.EmitFunc  // the health ticker's way into the queues (pipeline.Appender)
+	corr        *corrections.Service
 }
 
 // Processor sees every batch the sources deliver (see Options.Processors).
@@ -115,6 +117,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		return nil, err
 	}
 	a.kpiWindows = kc.Windows
+	shopTags := kc.WorkshopTags
 	tagInstance(&kc, kdev, a.instance)
 	if a.kpi, err = kpi.New(kc, kdev); err != nil {
 		return nil, fmt.Errorf("build kpi engine: %w", err)
@@ -198,6 +201,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		a.admin.EnablePprof()
 		log.Info("pprof profiles served on the admin endpoint", "url", "http://"+cfg.Admin.Listen+"/debug/pprof/")
 	}
+	a.newCorrections(shopTags)
 	if err := a.admin.SetAuth(adminAuth(&cfg.Admin)); err != nil {
 		return nil, err
 	}
@@ -374,6 +378,8 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	a.loadKPIState(a.clock())
+	a.openCorrections(ctx) // after the state: the engine knows which replacements it applied
+	defer a.corr.Close()
 	a.emitKPI(ctx, a.kpi.Tick(a.clock())) // observation starts before the first sample; restored windows that closed meanwhile are queued
 
 	// The background components outlive the sources: they run until the sources have

@@ -18,6 +18,7 @@ func (a *App) statusModel() *status.Model {
 		DeviceError: a.obs.deviceError,
 		PKI:         a.pkiStatus,
 		Instance:    a.instance,
+		Corrections: a.corr.InForce,
 	}
 }
 

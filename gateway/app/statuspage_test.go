@@ -55,6 +55,10 @@ type renderedPage struct {
 	// Ident is the text of the identity line (region, park, enterprise, workshop,
 	// gateway instance).
 	Ident string
+	// CorrShown is true when the corrections section is visible; Corrections holds its
+	// rows' text by correction id.
+	CorrShown   bool
+	Corrections map[string]string
 }
 
 // dumpStatusPage loads url in headless Chromium (profile dir shared between calls, so
@@ -75,7 +79,8 @@ func dumpStatusPage(t *testing.T, chromium, profile, url string) renderedPage {
 	if err != nil {
 		t.Fatalf("parse dumped DOM: %v", err)
 	}
-	p := renderedPage{Devices: map[string]pageDevice{}, Fields: map[string]string{}, Rejected: map[string]string{}}
+	p := renderedPage{Devices: map[string]pageDevice{}, Fields: map[string]string{}, Rejected: map[string]string{},
+		Corrections: map[string]string{}}
 	var walk func(n *html.Node)
 	walk = func(n *html.Node) {
 		if n.Type == html.ElementNode {
@@ -115,6 +120,13 @@ func dumpStatusPage(t *testing.T, chromium, profile, url string) renderedPage {
 			case n.Data == "tr" && attr("data-dead") != "":
 				p.Dead = append(p.Dead, textOf(n))
 				p.DeadOrder = append(p.DeadOrder, attr("data-dead"))
+			case attr("id") == "corrbox":
+				p.CorrShown = true
+				for _, a := range n.Attr {
+					p.CorrShown = p.CorrShown && a.Key != "hidden"
+				}
+			case n.Data == "tr" && attr("data-correction") != "":
+				p.Corrections[attr("data-correction")] = textOf(n)
 			case n.Data == "script":
 				p.Scripts++
 			case attr("id") == "ident":

@@ -79,8 +79,9 @@ type Engine struct {
 	dayHi    int64
 	sink     commitSink
 	stats    Stats
-	restored []dropRun // what the last LoadState dropped
-	noBeats  bool      // tests: no heartbeat runs
+	restored []dropRun     // what the last LoadState dropped
+	repls    []replacement // recorded counter replacements (replace.go)
+	noBeats  bool          // tests: no heartbeat runs
 }
 
 type span struct{ start, end int64 }
@@ -131,6 +132,9 @@ type device struct {
 	maxRate [3]float64
 	ctrName [3]string
 	steps   [3][NumStepClasses]uint64
+	// replPending has bit ci set while a recorded replacement of counter ci waits for
+	// its first reading (replace.go).
+	replPending uint8
 
 	pending     [3]float64 // counter deltas before observation started
 	pendSuspect int64      // suspect steps before observation started
@@ -183,9 +187,11 @@ type lastSample struct {
 
 // counter is a counter's baseline: the reading v at t that the next delta counts from.
 // held: a glitch put the counter below v; nothing is booked until it passes v again.
+// last is the time of the latest reading taken (booked or held).
 type counter struct {
 	v    float64
 	t    int64
+	last int64
 	has  bool
 	held bool
 }
@@ -456,18 +462,26 @@ func (e *Engine) count(d *device, r role, t, ts int64, v float64) {
 		e.stats.Invalid++
 		return
 	}
-	c := &d.ctr[r-roleParts]
+	ci := r - roleParts
+	c := &d.ctr[ci]
 	if !c.has {
-		*c = counter{v: v, t: t, has: true}
+		// A first reading is a baseline only, also for a recorded replacement before it.
+		if d.replPending&(1<<ci) != 0 {
+			e.replacedAt(d, ci, t)
+		}
+		*c = counter{v: v, t: t, last: t, has: true}
 		return
 	}
 	if t <= c.t {
 		return
 	}
+	c.last = max(c.last, t)
 	// The classes of docs/metrics.md "Counter steps".
-	ci := r - roleParts
 	delta, class := v-c.v, NumStepClasses // NumStepClasses: a plain increase
 	switch {
+	case d.replPending&(1<<ci) != 0 && e.replacedAt(d, ci, t):
+		// A recorded replacement (docs/corrections.md): a new meter whatever the ratio.
+		delta, class = v, StepReplacement
 	case v >= c.v:
 	case c.v > wrapHigh && c.v < wrapModulus && v < wrapLow:
 		delta, class = wrapModulus-c.v+v, StepWrap
@@ -744,6 +758,7 @@ func (e *Engine) restart(s int64) {
 		d.srcDown, d.waitData = false, false
 		for i := range d.ctr {
 			d.ctr[i].t = math.MinInt64 // the next reading is newer whatever its time
+			d.ctr[i].last = math.MinInt64
 		}
 	}
 	e.seenMax = s

@@ -36,6 +36,16 @@ type snapshot struct {
 	Gaps     [][2]int64   `json:"gaps,omitempty"`
 	Open     []snapWindow `json:"open"`
 	Devices  []snapDevice `json:"devices"`
+	// Replacements are the recorded counter replacements the engine knows (replace.go).
+	Replacements []snapReplacement `json:"replacements,omitempty"`
+}
+
+type snapReplacement struct {
+	ID     string `json:"id"`
+	Device string `json:"device,omitempty"`
+	Role   string `json:"role,omitempty"`
+	At     int64  `json:"at"`
+	Done   bool   `json:"done,omitempty"`
 }
 
 type snapWindow struct {
@@ -133,6 +143,8 @@ type snapCounter struct {
 	T    int64   `json:"t"`
 	// Held: a glitch holds the counter below V, its baseline (counter.held).
 	Held bool `json:"held,omitempty"`
+	// Last is the time of the latest reading taken (counter.last).
+	Last int64 `json:"last,omitempty"`
 }
 
 // SaveState writes the engine's state to w; now is the moment of saving, from which the
@@ -164,6 +176,7 @@ type frozen struct {
 	gaps                    []span
 	open                    []frozenWindow
 	devs                    []frozenDevice
+	repls                   []replacement
 }
 
 type frozenWindow struct {
@@ -187,7 +200,7 @@ func (e *Engine) freeze(n int64) (*frozen, error) {
 	// The horizon written is the one every next window holds, which a reload checks;
 	// it is h except between LoadState and the first Tick.
 	f := &frozen{savedAt: max(n, e.h), start: e.s, horizon: e.closed, loc: e.loc.String(),
-		gaps: slices.Clone(e.gaps), devs: make([]frozenDevice, len(e.devs))}
+		gaps: slices.Clone(e.gaps), devs: make([]frozenDevice, len(e.devs)), repls: slices.Clone(e.repls)}
 	nw := 0
 	for k := range e.series {
 		sr := &e.series[k]
@@ -266,6 +279,27 @@ func (f *frozen) encode(w io.Writer) error {
 			j.sep(i)
 			j.device(&f.devs[i])
 			j.flush(false)
+		}
+		j.raw(`]`)
+	}
+	if len(f.repls) > 0 {
+		j.raw(`,"replacements":[`)
+		for i, r := range f.repls {
+			j.sep(i)
+			j.raw(`{"id":`)
+			j.str(r.id)
+			if r.dev >= 0 {
+				j.raw(`,"device":`)
+				j.str(f.devs[r.dev].id)
+				j.raw(`,"role":`)
+				j.str(roleNames[roleParts+r.ci])
+			}
+			j.raw(`,"at":`)
+			j.int(r.at)
+			if r.done {
+				j.raw(`,"done":true`)
+			}
+			j.raw(`}`)
 		}
 		j.raw(`]`)
 	}
@@ -402,6 +436,10 @@ func (j *jsonWriter) device(d *frozenDevice) {
 			j.int(ct.t)
 			if ct.held {
 				j.raw(`,"held":true`)
+			}
+			if ct.last != 0 {
+				j.raw(`,"last":`)
+				j.int(ct.last)
 			}
 			j.raw(`}`)
 			n++
@@ -560,6 +598,7 @@ func (e *Engine) load(r io.Reader, now time.Time) error {
 		return errors.New("engine already running")
 	}
 	e.restored = nil
+	e.restoreReplacements(s.Replacements)
 	clock := now.UnixNano()
 	saved := s.SavedAt
 	n := max(clock, saved)
@@ -756,6 +795,35 @@ func mergeSpans(ss []span) []span {
 	return out
 }
 
+// restoreReplacements takes over the recorded replacements of the file (of devices
+// still in the inventory), before those handed to the engine since New; e.mu is held.
+func (e *Engine) restoreReplacements(rs []snapReplacement) {
+	var out []replacement
+	for _, sr := range rs {
+		if len(out) >= maxReplacements || sr.ID == "" {
+			break
+		}
+		r := replacement{id: sr.ID, dev: -1, at: sr.At, done: true}
+		if di, ok := e.byID[sr.Device]; ok && sr.Device != "" {
+			if ro, ok := roleByName(sr.Role); ok && isCounter(ro) {
+				r.dev, r.ci, r.done = di, ro-roleParts, sr.Done
+			}
+		}
+		out = append(out, r)
+	}
+	for _, r := range e.repls {
+		if !slices.ContainsFunc(out, func(o replacement) bool { return o.id == r.id }) {
+			out = append(out, r)
+		}
+	}
+	e.repls = out
+	for _, d := range e.devs {
+		for ci := range d.ctr {
+			e.refreshPending(d.idx, role(ci))
+		}
+	}
+}
+
 // restoreCounters takes over d's roles and counter baselines; a baseline dated more than
 // an hour after n is kept with no date, so the next reading counts from it whatever its
 // time (as after the clock went back).
@@ -771,7 +839,7 @@ func restoreCounters(d *device, sd *snapDevice, n int64) {
 			if t > n+maxAhead {
 				t = math.MinInt64
 			}
-			d.ctr[r-roleParts] = counter{v: sc.V, t: t, has: true, held: sc.Held}
+			d.ctr[r-roleParts] = counter{v: sc.V, t: t, last: min(max(sc.Last, t), n+maxAhead), has: true, held: sc.Held}
 		}
 	}
 }

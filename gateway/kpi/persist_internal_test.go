@@ -60,7 +60,7 @@ func legacySnapshot(e *Engine, n int64) *snapshot {
 		for ci, ct := range d.ctr {
 			if ct.has {
 				sd.Counters = append(sd.Counters, snapCounter{Role: roleNames[roleParts+role(ci)],
-					V: ct.v, T: ct.t})
+					V: ct.v, T: ct.t, Held: ct.held, Last: ct.last})
 			}
 		}
 		s.Devices = append(s.Devices, sd)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/corrections"
 	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/lastvalue"
@@ -40,6 +41,9 @@ type Status struct {
 	// DeadLetters are the inputs kept because they could not be fully used (the last
 	// dead_letters.keep per source), newest first.
 	DeadLetters []deadletter.Entry `json:"dead_letters"`
+	// Corrections are the corrections in force (not revoked) recorded on this gateway,
+	// in the order recorded (docs/corrections.md; all of them: GET /api/corrections).
+	Corrections []corrections.Correction `json:"corrections"`
 }
 
 // DeviceSummary counts the devices of the whole inventory, whatever page Devices holds.
@@ -257,6 +261,8 @@ type Model struct {
 	PKI func() *PKIStatus
 	// Instance is the gateway's instance id.
 	Instance string
+	// Corrections returns the corrections in force; nil: none.
+	Corrections func() []corrections.Correction
 }
 
 // problemCurrent reports whether a device's error still describes it: one of its
@@ -284,6 +290,10 @@ func (m *Model) Page(q Query) Status {
 	}
 	st.PKI = m.PKI()
 
+	st.Corrections = []corrections.Correction{}
+	if m.Corrections != nil {
+		st.Corrections = append(st.Corrections, m.Corrections()...)
+	}
 	st.DeadLetters = []deadletter.Entry{}
 	if m.DeadLetters != nil {
 		for _, es := range m.DeadLetters.List() {
