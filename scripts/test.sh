@@ -40,6 +40,7 @@ declare -A FUZZ_EXECS=(
   [opcua/FuzzConvertValue]=50000  # 5 000-10 000 execs/s
   [modbus/FuzzRTUReply]=50000     # ~7 500 execs/s
   [devsim/FuzzRTURequest]=30000   # ~5 000 execs/s
+  [corrections/FuzzStoreOpen]=10000 # fsyncs a file per input, ~2 700 execs/s
 )                                 # others: 100 000, ~10 000-20 000 execs/s
 echo "== fuzz (execution-count budgets x${FUZZ_SCALE:=1})"
 for pkg in $(go list ./...); do
