@@ -84,16 +84,18 @@ func corrLines() string {
 		shop("w2", "360100", "91360100MA35HT001T", h, 1, 10, 0)
 		shop("w3", "360400", "91360400MA35HT002D", h, 100, 50, 0)
 	}
-	corr := func(id, kind, shop, region string, from, until time.Time, active int, at time.Time) {
-		fmt.Fprintf(&b, "%s,%s=%s,%s=%s,%s=gw-ops,%s=test\\ run,%s=inst-1,region=%s,workshop=%s %s=%d,%s=%d %d\n",
-			schema.Correction, schema.TagCorrection, id, schema.TagCorrectionKind, kind, schema.TagBy, schema.TagReason,
-			schema.TagInstance, region, shop, schema.FieldUntil, until.Unix(), schema.FieldActive, active, at.UnixNano())
+	// As gateway/corrections.Point writes them: a revocation is a second point at the
+	// span's start with active 0 and the revoker's by and reason (so a series of its own).
+	corr := func(id, kind, shop, region string, from, until time.Time, active int, by string) {
+		fmt.Fprintf(&b, "%s,%s=%s,%s=%s,%s=%s,%s=test\\ run,%s=inst-1,region=%s,workshop=%s %s=%d,%s=%d %d\n",
+			schema.Correction, schema.TagCorrection, id, schema.TagCorrectionKind, kind, schema.TagBy, by, schema.TagReason,
+			schema.TagInstance, region, shop, schema.FieldUntil, until.Unix(), schema.FieldActive, active, from.UnixNano())
 	}
 	h := func(n int) time.Time { return day.Add(time.Duration(n) * time.Hour) }
-	corr("g-w3", schema.CorrectionInvalid, "w3", "360400", h(2), h(3), 1, h(2))
-	corr("g-w2", schema.CorrectionInvalid, "w2", "360100", h(0), h(1), 1, h(0))
-	corr("g-w2", schema.CorrectionInvalid, "w2", "360100", h(0), h(1), 0, h(5)) // the revocation
-	corr("r-w2", schema.CorrectionReplacement, "w2", "360100", h(3), h(3), 1, h(3))
+	corr("g-w3", schema.CorrectionInvalid, "w3", "360400", h(2), h(3), 1, "gw-ops")
+	corr("g-w2", schema.CorrectionInvalid, "w2", "360100", h(0), h(1), 1, "gw-ops")
+	corr("g-w2", schema.CorrectionInvalid, "w2", "360100", h(0), h(1), 0, "gw-lead") // the revocation
+	corr("r-w2", schema.CorrectionReplacement, "w2", "360100", h(3), h(3), 1, "gw-ops")
 	return b.String()
 }
 
