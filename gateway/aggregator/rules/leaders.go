@@ -309,3 +309,35 @@ func (r *LeaderRule) benchmark(peers []PeerResult, get func(*PeerResult) *Standi
 	}
 	return bm
 }
+
+// PerValueAdded returns, for a set of workshops and their enterprises' value-added
+// rates (0: unknown), Σ value added (output value × rate) and the energy and water
+// intensities per 10 000 yuan of value added, by the rule of Rollup: each intensity
+// over the workshops that report the quantity, a positive output value and a rate.
+// NaN for a figure no workshop can give. nil entries are workshops without data.
+func PerValueAdded(stats []*WorkshopStats, rates []float64) (valueAddedYuan, energyKgcePer10k, waterM3Per10k float64) {
+	valueAddedYuan = math.NaN()
+	var eKgce, eVA, wM3, wVA float64
+	var eAny, wAny bool
+	for i, s := range stats {
+		if s == nil || s.Windows == 0 || !(s.OutputValueYuan > 0) || !(rates[i] > 0) {
+			continue
+		}
+		va := s.OutputValueYuan * rates[i]
+		valueAddedYuan = nsum(valueAddedYuan, va)
+		if !math.IsNaN(s.EnergyKgce) {
+			eKgce, eVA, eAny = eKgce+s.EnergyKgce, eVA+va, true
+		}
+		if !math.IsNaN(s.WaterM3) {
+			wM3, wVA, wAny = wM3+s.WaterM3, wVA+va, true
+		}
+	}
+	energyKgcePer10k, waterM3Per10k = math.NaN(), math.NaN()
+	if eAny {
+		energyKgcePer10k = eKgce / (eVA / 1e4)
+	}
+	if wAny {
+		waterM3Per10k = wM3 / (wVA / 1e4)
+	}
+	return valueAddedYuan, energyKgcePer10k, waterM3Per10k
+}

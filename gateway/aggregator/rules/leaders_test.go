@@ -225,3 +225,22 @@ rules.leaders.basis: "parts" is not output_value or value_added`
 		t.Errorf("NaN share: %v", err)
 	}
 }
+
+// TestPerValueAdded: three workshops, rates 0.2, 0.25 and unknown. Value added 200 000
+// × 0.2 + 100 000 × 0.25 = 65 000 yuan; energy (100 + 50) kgce ÷ 6.5 = 23.0769…; water
+// only from the first: 20 m³ ÷ 4 = 5. The third (no rate) and the one without windows
+// count in no value-added figure.
+func TestPerValueAdded(t *testing.T) {
+	a, b, c, d := shop(24, 1, 1, 1, 1, 1, 0), shop(24, 1, 1, 1, 1, 1, 0), shop(24, 1, 1, 1, 1, 1, 0), shop(0, 0, 0, 0, 0, 0, 0)
+	a.OutputValueYuan, a.EnergyKgce, a.WaterM3 = 200000, 100, 20
+	b.OutputValueYuan, b.EnergyKgce = 100000, 50
+	c.OutputValueYuan, c.EnergyKgce, c.WaterM3 = 100000, 999, 999
+	va, e, w := PerValueAdded([]*WorkshopStats{a, b, c, d, nil}, []float64{0.2, 0.25, 0, 0.3, 0.3})
+	if va != 65000 || e != 150/6.5 || w != 5 {
+		t.Errorf("PerValueAdded = %v, %v, %v; want 65000, %v, 5", va, e, w, 150/6.5)
+	}
+	va, e, w = PerValueAdded([]*WorkshopStats{c}, []float64{0})
+	if !math.IsNaN(va) || !math.IsNaN(e) || !math.IsNaN(w) {
+		t.Errorf("PerValueAdded without rates = %v, %v, %v; want NaN", va, e, w)
+	}
+}
