@@ -106,11 +106,18 @@ type Peer struct {
 // EnterprisePeer combines an enterprise's workshops: energy, water, output value and
 // suspect steps are summed (NaN when no workshop reported the figure), the coverage is
 // the lowest of its workshops (an enterprise is as trustworthy as its least covered
-// workshop) and a conflict in one workshop is a conflict of the enterprise.
+// workshop) and a conflict in one workshop is a conflict of the enterprise. Energy (or
+// water) is NaN when a workshop with output value reports none: its output would
+// dilute the enterprise's intensity (a workshop without a water meter).
 func EnterprisePeer(id string, rate float64, shops []Peer) Peer {
 	n := math.NaN()
 	p := Peer{ID: id, EnergyKgce: n, WaterM3: n, OutputValueYuan: n, ValueAddedRate: rate, Coverage: n, Suspect: n}
+	var noEnergy, noWater bool
 	for i, s := range shops {
+		if s.OutputValueYuan > 0 {
+			noEnergy = noEnergy || math.IsNaN(s.EnergyKgce)
+			noWater = noWater || math.IsNaN(s.WaterM3)
+		}
 		p.EnergyKgce = nsum(p.EnergyKgce, s.EnergyKgce)
 		p.WaterM3 = nsum(p.WaterM3, s.WaterM3)
 		p.OutputValueYuan = nsum(p.OutputValueYuan, s.OutputValueYuan)
@@ -125,6 +132,12 @@ func EnterprisePeer(id string, rate float64, shops []Peer) Peer {
 	}
 	if len(shops) == 0 {
 		p.Coverage = 0
+	}
+	if noEnergy {
+		p.EnergyKgce = n
+	}
+	if noWater {
+		p.WaterM3 = n
 	}
 	return p
 }

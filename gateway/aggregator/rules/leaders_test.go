@@ -191,9 +191,15 @@ func TestEnterprisePeer(t *testing.T) {
 	b := peer("b", 50000, 30, 4, 0)
 	b.Coverage, b.Conflict = 0.92, true
 	p := EnterprisePeer("E1", 0.3, []Peer{a, b})
-	want := Peer{ID: "E1", EnergyKgce: 80, WaterM3: 4, OutputValueYuan: 150000, ValueAddedRate: 0.3, Coverage: 0.92, Conflict: true, Suspect: 0}
-	if p != want {
+	// a has no water meter: the enterprise's water would be diluted by a's output.
+	want := Peer{ID: "E1", EnergyKgce: 80, WaterM3: nan, OutputValueYuan: 150000, ValueAddedRate: 0.3, Coverage: 0.92, Conflict: true, Suspect: 0}
+	if p.ID != want.ID || p.EnergyKgce != 80 || !math.IsNaN(p.WaterM3) || p.OutputValueYuan != 150000 || p.ValueAddedRate != 0.3 ||
+		p.Coverage != 0.92 || !p.Conflict || p.Suspect != 0 {
 		t.Errorf("EnterprisePeer = %+v, want %+v", p, want)
+	}
+	a.WaterM3 = 6
+	if p := EnterprisePeer("E1", 0.3, []Peer{a, b}); p.WaterM3 != 10 {
+		t.Errorf("EnterprisePeer water = %v, want 10", p.WaterM3)
 	}
 	c := peer("c", 100000, 1, 1, 0)
 	c.Coverage = nan // no data: the enterprise is not covered
