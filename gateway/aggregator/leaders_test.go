@@ -366,3 +366,49 @@ func checkLeaders(t *testing.T, c *client) {
 			row["water_m3_per_10k_yuan_value_added"])
 	}
 }
+
+// TestLeadersRule: each key of rules.leaders changes the ranking (VictoriaMetrics).
+func TestLeadersRule(t *testing.T) {
+	dir := t.TempDir()
+	writeLeaders(t, dir)
+	vm := testsrv.StartVictoria(t)
+	post(t, vm.URL+"/api/v2/write?bucket=ganlink", leaderLines())
+	vm.Flush()
+	be := fmt.Sprintf("backend: {type: promql, url: %q}\n", vm.URL)
+	for _, tt := range []struct {
+		name, rule string
+		want       map[string]any
+		s05        string
+	}{
+		// Default: 9 ranked, the best 1, threshold 12 (two tied leaders), s05 not eligible.
+		{"default", "", map[string]any{"ranked": 9.0, "leaders": 2.0, "leaders_wanted": 1.0, "median": 20.0, "threshold": 12.0}, "false"},
+		// min_coverage 0.8 admits s05 (20 of 24 hours, 0.833): 10 ranked, median (20 +
+		// 22) ÷ 2; share 0.25: the best ⌈2.5⌉ = 3, threshold 16.
+		{"share and min_coverage", "{share: 0.25, min_coverage: 0.8}",
+			map[string]any{"ranked": 10.0, "leaders": 3.0, "leaders_wanted": 3.0, "median": 21.0, "threshold": 16.0}, "true"},
+		// Per value added (E1 × 4, E2 and E3 × 5): 48 48 64 80 90 110 120 130 140; the
+		// best 3: threshold 64.
+		{"top and basis", "{top: 3, basis: value_added}",
+			map[string]any{"ranked": 9.0, "leaders": 3.0, "leaders_wanted": 3.0, "median": 90.0, "threshold": 64.0}, "false"},
+		// 9 ranked are fewer than min_peers 10: no threshold, no leader.
+		{"min_peers", "{min_peers: 10}",
+			map[string]any{"ranked": 9.0, "leaders": 0.0, "leaders_wanted": 0.0, "median": 20.0, "threshold": nil}, "false"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			yml := be
+			if tt.rule != "" {
+				yml += "rules: {leaders: " + tt.rule + "}\n"
+			}
+			_, c, _ := startApp(t, dir, yml)
+			m := c.json("tok-province", "/api/v1/leaders?industry=C3421"+leaderPeriod)
+			if got := m["workshops"].(map[string]any)["energy"]; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("energy benchmark %v, want %v", got, tt.want)
+			}
+			for _, r := range m["rows"].([]any) {
+				if r := r.(map[string]any); r["id"] == "s05" && fmt.Sprint(r["eligible"]) != tt.s05 {
+					t.Errorf("s05 eligible %v, want %s", r["eligible"], tt.s05)
+				}
+			}
+		})
+	}
+}
