@@ -250,3 +250,16 @@ func TestPerValueAdded(t *testing.T) {
 		t.Errorf("PerValueAdded without rates = %v, %v, %v; want NaN", va, e, w)
 	}
 }
+
+// BenchmarkRank ranks one industry of 10 000 workshops.
+func BenchmarkRank(b *testing.B) {
+	peers := make([]Peer, 10000)
+	for i := range peers {
+		peers[i] = peer(fmt.Sprintf("w%05d", i), 100000, float64((i*7919)%10000), float64(i%97), 0.2)
+	}
+	r := DefaultLeaderRule()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Rank(peers)
+	}
+}
