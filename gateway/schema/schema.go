@@ -212,8 +212,13 @@ const (
 	FieldEnergyIntensityChangeTarget = "energy_intensity_change_target"
 	FieldWaterIntensityChange        = "water_intensity_change"
 	FieldWaterIntensityChangeTarget  = "water_intensity_change_target"
-	FieldEnergyTargetMet             = "energy_target_met"
-	FieldWaterTargetMet              = "water_target_met"
+	// Value added (output value × the enterprises' value-added rates, from the
+	// aggregator's registry) and the intensities per 10 000 yuan of it.
+	FieldValueAddedYuan                 = "value_added_yuan"
+	FieldEnergyKgcePer10kYuanValueAdded = "energy_kgce_per_10k_yuan_value_added"
+	FieldWaterM3Per10kYuanValueAdded    = "water_m3_per_10k_yuan_value_added"
+	FieldEnergyTargetMet                = "energy_target_met"
+	FieldWaterTargetMet                 = "water_target_met"
 )
 
 // Fields of programme_progress: each count and, when the region has one, its target
@@ -282,7 +287,8 @@ func RegionKPIFields() []string {
 	return []string{FieldWorkshops, FieldWorkshopsReporting, FieldEquipmentTotal, FieldEquipmentKey, FieldEquipmentCNCKey,
 		FieldEquipmentDigital, FieldCNCRate, FieldNetworkedRate, FieldSmartEquipmentInService, FieldParts,
 		FieldOutputValueYuan, FieldEnergyKWh, FieldEnergyTce, FieldWaterM3, FieldEnergyKgcePer10kYuan,
-		FieldWaterM3Per10kYuan, FieldEnergyIntensityChange, FieldEnergyIntensityChangeTarget,
+		FieldWaterM3Per10kYuan, FieldValueAddedYuan, FieldEnergyKgcePer10kYuanValueAdded, FieldWaterM3Per10kYuanValueAdded,
+		FieldEnergyIntensityChange, FieldEnergyIntensityChangeTarget,
 		FieldWaterIntensityChange, FieldWaterIntensityChangeTarget, FieldEnergyTargetMet, FieldWaterTargetMet}
 }
 

@@ -143,6 +143,7 @@ var routes = []route{
 	{"/api/v1/kpi/parks", []string{"region", "park", "from", "to", "step"}, (*API).kpiParks},
 	{"/api/v1/kpi/enterprises", []string{"region", "park", "enterprise", "from", "to", "step"}, (*API).kpiEnterprises},
 	{"/api/v1/workshops", []string{"region", "park", "enterprise", "qualified", "missed", "from", "to"}, (*API).workshops},
+	{"/api/v1/leaders", []string{"region", "industry", "from", "to"}, (*API).leaders},
 	{"/api/v1/regions", []string{"region"}, (*API).regions},
 	{"/api/v1/consistency", []string{"region", "from", "to"}, (*API).consistency},
 	{"/api/v1/corrections", []string{"region", "workshop", "from", "to"}, (*API).corrections},

@@ -117,6 +117,9 @@ func kpiFields(r record, k *rules.KPI) record {
 		{schema.FieldEnergyKWh, num(k.EnergyKWh)}, {schema.FieldEnergyTce, num(k.EnergyTce)}, {schema.FieldWaterM3, num(k.WaterM3)},
 		{"suspect_steps", num(k.SuspectSteps)},
 		{schema.FieldEnergyKgcePer10kYuan, num(k.EnergyKgcePer10kYuan)}, {schema.FieldWaterM3Per10kYuan, num(k.WaterM3Per10kYuan)},
+		{schema.FieldValueAddedYuan, num(k.ValueAddedYuan)},
+		{schema.FieldEnergyKgcePer10kYuanValueAdded, num(k.EnergyKgcePer10kYuanValueAdded)},
+		{schema.FieldWaterM3Per10kYuanValueAdded, num(k.WaterM3Per10kYuanValueAdded)},
 	}...)
 	n := num(math.NaN())
 	bl := record{{"baseline_region", ""}, {"baseline_year", n}, {"baseline_energy_kgce_per_10k_yuan", n},
@@ -322,6 +325,7 @@ func (a *API) workshops(rq *request) (*result, error) {
 		return nil, err
 	}
 	rc := a.svc.Rules()
+	standings := a.svc.Standings(reg, snap, region.Code)
 	var rows []record
 	for _, w := range shops {
 		s := snap.Shops[0][w.ID]
@@ -337,6 +341,7 @@ func (a *API) workshops(rq *request) (*result, error) {
 		row := workshopRow(w, s, snap.Expected[0], qu, &k)
 		row.add("conflict", conflictRecord(snap.Conflicts[w.ID], a.svc.Location()))
 		row.add("corrections", appliedRecord(snap.Applied[w.ID]))
+		row.add("benchmark", workshopBenchmark(standings[w.ID]))
 		rows = append(rows, row)
 	}
 	env := a.periodRecord(p)
@@ -346,6 +351,7 @@ func (a *API) workshops(rq *request) (*result, error) {
 	template := workshopRow(&registry.Workshop{}, rules.NoData(), 1, rc.Qualify(rules.NoData(), 1), &k)
 	template.add("conflict", conflictRecord(nil, nil))
 	template.add("corrections", appliedRecord(nil))
+	template.add("benchmark", workshopBenchmark(nil))
 	return &result{envelope: env, rowsKey: "rows", rows: slices.Values(rows), template: template}, nil
 }
 

@@ -14,6 +14,7 @@ var (
 	enterpriseAliases = map[string]string{
 		"统一社会信用代码": "id", "企业名称": "name", "名称": "name", "行政区划代码": "region",
 		"园区": "park", "智能装备制造商": "smart_equipment_maker", "设备厂商标识": "vendors",
+		"行业代码": "industry", "国民经济行业代码": "industry", "增加值率": "value_added_rate",
 	}
 	workshopAliases = map[string]string{
 		"车间编号": "id", "车间名称": "name", "名称": "name", "企业": "enterprise",

@@ -52,9 +52,9 @@ func (e *entry) pos() string { return fmt.Sprintf("%s:%d", e.file, e.line) }
 var (
 	regionKeys     = []string{"code", "name", "baseline", "targets"}
 	parkKeys       = []string{"id", "name", "region", "designated_base"}
-	enterpriseKeys = []string{"id", "name", "region", "park", "smart_equipment_maker", "vendors"}
+	enterpriseKeys = []string{"id", "name", "region", "park", "smart_equipment_maker", "vendors", "industry", "value_added_rate"}
 	workshopKeys   = []string{"id", "name", "enterprise", "region", "park"}
-	topKeys        = []string{"regions", "parks", "enterprises", "enterprises_csv", "workshops", "workshops_csv"}
+	topKeys        = []string{"regions", "parks", "enterprises", "enterprises_csv", "workshops", "workshops_csv", "value_added_rates"}
 	// A baseline and a target are named after the region_kpi and programme_progress
 	// fields they are compared with.
 	baselineKeys = []string{"year", schema.FieldEnergyKgcePer10kYuan, schema.FieldWaterM3Per10kYuan}
@@ -104,6 +104,7 @@ func Parse(file string, data []byte, readCSV ReadFunc) (*Registry, error) {
 	}
 	var regions, parks, enterprises, workshops []*entry
 	var entCSV, shopCSV []csvRef
+	var rates *yaml.Node
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		switch k.Value {
@@ -119,6 +120,8 @@ func Parse(file string, data []byte, readCSV ReadFunc) (*Registry, error) {
 			entCSV = csvRefs(ps, file, k.Value, v)
 		case "workshops_csv":
 			shopCSV = csvRefs(ps, file, k.Value, v)
+		case "value_added_rates":
+			rates = v
 		default:
 			ps.add(file, k.Line, k.Value, "unknown key (want one of %s)", strings.Join(topKeys, ", "))
 		}
@@ -135,8 +138,10 @@ func Parse(file string, data []byte, readCSV ReadFunc) (*Registry, error) {
 		enterprises: map[string]*Enterprise{},
 		workshops:   map[string]*Workshop{},
 		vendors:     map[string]*Enterprise{},
+		rates:       map[string]float64{},
 	}
 	b := builder{r: r, ps: ps}
+	b.valueAddedRates(file, rates)
 	b.regions(regions)
 	b.parks(parks)
 	b.enterprises(enterprises)
@@ -567,6 +572,9 @@ func (b *builder) enterprises(list []*entry) {
 			continue
 		}
 		ent.Region, ent.Park = region, park
+		if !b.industry(e, ent) {
+			continue
+		}
 		if e.hasVend && !ent.SmartEquipmentMaker {
 			b.add(e, "vendors", "vendors given for an enterprise that is not a smart-equipment maker")
 			continue
@@ -591,6 +599,70 @@ func (b *builder) enterprises(list []*entry) {
 			}
 		}
 		b.r.enterprises[id] = ent
+	}
+}
+
+// industry reads an enterprise's industry class and value-added rate and resolves the
+// rate it uses (see Enterprise.ValueAddedRate).
+func (b *builder) industry(e *entry, ent *Enterprise) bool {
+	ok := true
+	if v := e.vals["industry"]; v != "" {
+		c, err := ParseIndustryClass(v)
+		if err != nil {
+			b.add(e, "industry", "%v", err)
+			ok = false
+		}
+		ent.Industry = c
+	}
+	if v := e.vals["value_added_rate"]; v != "" {
+		f, err := ParseValueAddedRate(v)
+		if err != nil {
+			b.add(e, "value_added_rate", "%v", err)
+			ok = false
+		}
+		ent.ValueAddedRate, ent.ValueAddedRateFrom = f, RateFromEnterprise
+		return ok
+	}
+	if ent.Industry != "" {
+		ent.ValueAddedRate, ent.ValueAddedRateFrom = b.r.IndustryValueAddedRate(ent.Industry)
+	}
+	return ok
+}
+
+// valueAddedRates reads the province's value_added_rates table: industry code (a
+// section, division, group or class, with or without the section letter) → rate.
+func (b *builder) valueAddedRates(file string, n *yaml.Node) {
+	if n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		b.ps.add(file, n.Line, "value_added_rates", "want a mapping of industry code to rate (e.g. C34: 0.21)")
+		return
+	}
+	given := map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		path := "value_added_rates." + k.Value
+		code, err := ParseIndustry(strings.TrimSpace(k.Value))
+		if err != nil {
+			b.ps.add(file, k.Line, path, "%v", err)
+			continue
+		}
+		if first, dup := given[code]; dup {
+			b.ps.add(file, k.Line, path, "industry %s given twice (first as %q)", code, first)
+			continue
+		}
+		given[code] = k.Value
+		if v.Kind != yaml.ScalarNode {
+			b.ps.add(file, v.Line, path, "want a number")
+			continue
+		}
+		f, err := ParseValueAddedRate(v.Value)
+		if err != nil {
+			b.ps.add(file, v.Line, path, "%v", err)
+			continue
+		}
+		b.r.rates[code] = f
 	}
 }
 

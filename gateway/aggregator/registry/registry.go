@@ -10,6 +10,7 @@ package registry
 
 import (
 	"sort"
+	"strconv"
 )
 
 // Baseline is a region's baseline-year intensity, the reference for the energy and
@@ -66,8 +67,21 @@ type Enterprise struct {
 	SmartEquipmentMaker bool
 	// Vendors are the device "vendor" tag values naming this maker; default its ID.
 	Vendors []string
-	Pos     string
+	// Industry is the enterprise's class of GB/T 4754-2017 with its section letter
+	// ("C3411"), "" when the registry gives none (then it is in no leader ranking).
+	Industry string
+	// ValueAddedRate is the share of output value that is value added (增加值率) used
+	// for its intensities per value added, in (0, 1]; 0 when unknown (no rate and no
+	// industry). ValueAddedRateFrom says where it came from: RateFromEnterprise, or
+	// "value_added_rates C34" (the province's table, by the most precise code
+	// covering the industry), or "default C34" (the documented national table).
+	ValueAddedRate     float64
+	ValueAddedRateFrom string
+	Pos                string
 }
+
+// RateFromEnterprise marks a value-added rate given on the enterprise itself.
+const RateFromEnterprise = "enterprise"
 
 // Workshop is a workshop with a gateway; ID matches the gateway's "workshop" tag.
 type Workshop struct {
@@ -88,6 +102,7 @@ type Registry struct {
 	workshops   map[string]*Workshop
 	vendors     map[string]*Enterprise
 	children    map[string][]string
+	rates       map[string]float64 // value_added_rates: canonical industry code → rate
 
 	regionList     []*Region
 	parkList       []*Park
@@ -122,6 +137,27 @@ func (r *Registry) Workshop(id string) *Workshop { return r.workshops[id] }
 // MakerByVendor returns the smart-equipment maker a device "vendor" tag value names,
 // or nil.
 func (r *Registry) MakerByVendor(vendor string) *Enterprise { return r.vendors[vendor] }
+
+// IndustryValueAddedRate returns the value-added rate of an industry class
+// ("C3411"): the province's value_added_rates entry for the most precise code covering
+// it (class, group, division, section), else the documented default of its division;
+// and where it came from ("value_added_rates C34", "default C34"). 0 and "" for a code
+// that is not a valid class.
+func (r *Registry) IndustryValueAddedRate(class string) (float64, string) {
+	if len(class) != 5 {
+		return 0, ""
+	}
+	for n := len(class); n >= 1; n-- {
+		if f, ok := r.rates[class[:n]]; ok {
+			return f, "value_added_rates " + class[:n]
+		}
+	}
+	div, err := strconv.Atoi(class[1:3])
+	if err != nil || DefaultValueAddedRate(div) == 0 {
+		return 0, ""
+	}
+	return DefaultValueAddedRate(div), "default " + class[:3]
+}
 
 // Children returns the codes of the region's direct sub-regions, sorted.
 func (r *Registry) Children(code string) []string { return r.children[code] }

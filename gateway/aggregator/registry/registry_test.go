@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -93,7 +94,7 @@ func TestLoadExample(t *testing.T) {
 	wantShops := []string{
 		"jdz-ws1 91360200MA35JD001R 360203 jdz-ceramics ../../../configs/registry.workshops.example.csv:3",
 		"jj-ws1 91360400MA35JJ0018 360400  ../../../configs/registry.workshops.example.csv:4",
-		"ws1 91360100MA35HT001T 360111 nc-hitech ../../../configs/registry.example.yaml:55",
+		"ws1 91360100MA35HT001T 360111 nc-hitech ../../../configs/registry.example.yaml:67",
 		"ws2 91360100MA35HT001T 360111 nc-hitech ../../../configs/registry.workshops.example.csv:2",
 	}
 	if !reflect.DeepEqual(shops, wantShops) {
@@ -133,6 +134,20 @@ func TestLoadExample(t *testing.T) {
 	if got := r.Ancestors("360111"); !reflect.DeepEqual(got, []string{"360111", "360100", "360000"}) {
 		t.Errorf("Ancestors = %v", got)
 	}
+	// industry and value_added_rate (YAML and CSV), and value_added_rates: C35 overrides
+	// the default 0.192 of division 35.
+	var inds []string
+	for _, e := range r.Enterprises() {
+		inds = append(inds, fmt.Sprintf("%s %s %g %s", e.ID, e.Industry, e.ValueAddedRate, e.ValueAddedRateFrom))
+	}
+	wantInds := []string{
+		"91360100MA35HT001T C3421 0.27 enterprise",
+		"91360200MA35JD001R C3599 0.23 value_added_rates C35",
+		"91360400MA35JJ0018 C3734 0.18 enterprise",
+	}
+	if !reflect.DeepEqual(inds, wantInds) {
+		t.Errorf("industries:\n%s\nwant:\n%s", strings.Join(inds, "\n"), strings.Join(wantInds, "\n"))
+	}
 }
 
 const okRegions = `regions:
@@ -153,7 +168,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "regions: [\n", nil, "r.yaml:1: did not find expected node content"},
 		{"empty", "", nil, "r.yaml: empty registry"},
 		{"unknown top key", "region: []\n", nil,
-			"r.yaml:1: region: unknown key (want one of regions, parks, enterprises, enterprises_csv, workshops, workshops_csv)"},
+			"r.yaml:1: region: unknown key (want one of regions, parks, enterprises, enterprises_csv, workshops, workshops_csv, value_added_rates)"},
 		{"bad codes", `regions:
   - code: "36010"
     name: x
@@ -262,9 +277,9 @@ w.csv:5: id: duplicate workshop "w1" (first at w.csv:2)`},
 			"c.csv": "",
 			"d.csv": "id,name\n\xb9\xe3\xd6\xdd,x\n",
 			"e.csv": "id,name\n\"unterminated,x\n",
-		}, `a.csv:1: colour: unknown column (want id,name,region,park,smart_equipment_maker,vendors)
+		}, `a.csv:1: colour: unknown column (want id,name,region,park,smart_equipment_maker,vendors,industry,value_added_rate)
 b.csv:1: name: missing column
-c.csv: empty file (want a header row: id,name,region,park,smart_equipment_maker,vendors)
+c.csv: empty file (want a header row: id,name,region,park,smart_equipment_maker,vendors,industry,value_added_rate)
 d.csv:2: not UTF-8 text (save the sheet as "CSV UTF-8")
 e.csv:2: extraneous or missing " in quoted-field`},
 	}
@@ -377,6 +392,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("x: &a [{code: \"360000\", name: x}]\nregions: *a\nparks: [*a, *a]\n"), []byte(""))
 	f.Add([]byte(okRegions+"regions: []\n"+strings.Repeat("k", 2048)+": 1\n"), []byte(""))
 	f.Add([]byte(okRegions+"workshops_csv: w.csv\n"), []byte("\xef\xbb\xbfid,name,enterprise\n\"=cmd|' /C calc'!A0\",\"a\"\"b\",@SUM(1+1)\n,,\n"))
+	f.Add([]byte(okRegions+"value_added_rates: {C: 0.3, \"34\": 25%, D34: 1}\nenterprises_csv: e.csv\n"), []byte("id,name,park,industry,value_added_rate\n91360100MA35HT001T,甲,p1,3411,0.2\n"))
 	f.Fuzz(func(t *testing.T, yml, csv []byte) {
 		r, err := Parse("r.yaml", yml, func(name string) (string, []byte, error) { return name, csv, nil })
 		if err != nil {
@@ -388,6 +404,11 @@ func FuzzParse(f *testing.F) {
 		for _, w := range r.Workshops() {
 			if r.Region(w.Region) == nil || r.Enterprise(w.Enterprise) == nil || (w.Park != "" && r.Park(w.Park) == nil) {
 				t.Fatalf("dangling workshop %+v", w)
+			}
+		}
+		for _, e := range r.Enterprises() {
+			if (e.Industry != "" && len(e.Industry) != 5) || e.ValueAddedRate < 0 || e.ValueAddedRate > 1 || (e.ValueAddedRate == 0) != (e.ValueAddedRateFrom == "") {
+				t.Fatalf("enterprise industry %+v", e)
 			}
 		}
 		for _, reg := range r.Regions() {

@@ -28,6 +28,9 @@ type KPI struct {
 	// Intensities per 10 000 yuan of output, over the workshops that report both the
 	// quantity and a positive output value.
 	EnergyKgcePer10kYuan, WaterM3Per10kYuan float64
+	// Value added and the intensities per 10 000 yuan of it (PerValueAdded): Rollup
+	// leaves them NaN, the caller sets them with the workshops' value-added rates.
+	ValueAddedYuan, EnergyKgcePer10kYuanValueAdded, WaterM3Per10kYuanValueAdded float64
 	// Baseline is the baseline applied (nil when none), from region BaselineRegion.
 	Baseline       *registry.Baseline
 	BaselineRegion string
@@ -56,7 +59,8 @@ func (c *Config) Rollup(stats []*WorkshopStats) KPI {
 	n := math.NaN()
 	k := KPI{Workshops: len(stats), EquipmentTotal: n, EquipmentKey: n, EquipmentCNCKey: n, EquipmentDigital: n,
 		SmartEquipmentInService: n, Parts: n, OutputValueYuan: n, EnergyKWh: n, EnergyTce: n, WaterM3: n,
-		SuspectSteps: n, EnergyTarget: c.EnergyIntensityChange, WaterTarget: c.WaterIntensityChange}
+		SuspectSteps: n, EnergyTarget: c.EnergyIntensityChange, WaterTarget: c.WaterIntensityChange,
+		ValueAddedYuan: n, EnergyKgcePer10kYuanValueAdded: n, WaterM3Per10kYuanValueAdded: n}
 	networked, digitalW := n, n
 	var eKgce, eValue, wM3, wValue float64
 	var eAny, wAny bool

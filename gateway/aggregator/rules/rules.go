@@ -36,6 +36,8 @@ type Config struct {
 	// Targets apply to provinces whose registry entry gives none: 10 000 smart
 	// equipment units, 1 000 digital workshops, 100 makers, 10 bases.
 	Targets registry.Targets `yaml:"targets"`
+	// Leaders is the efficiency-leader rule (leaders.go).
+	Leaders LeaderRule `yaml:"leaders"`
 }
 
 // Default returns the documented defaults.
@@ -49,6 +51,7 @@ func Default() Config {
 		EnergyIntensityChange:   -0.18,
 		WaterIntensityChange:    -0.10,
 		Targets:                 registry.Targets{SmartEquipment: 10000, DigitalWorkshops: 1000, SmartEquipmentMakers: 100, SmartBases: 10},
+		Leaders:                 DefaultLeaderRule(),
 	}
 }
 
@@ -83,6 +86,9 @@ func (c *Config) Validate() error {
 		if !(x.v >= 0) || math.IsInf(x.v, 0) {
 			errs = append(errs, fmt.Errorf("rules.targets.%s: %v is negative", x.name, x.v))
 		}
+	}
+	if err := c.Leaders.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -217,7 +217,8 @@ func TestRollup(t *testing.T) {
 		CNCRate: 0.625, NetworkedRate: 0.884615385 /* 552 ÷ 624 */, SmartEquipmentInService: 4,
 		Parts: 2500, OutputValueYuan: 500000, EnergyKWh: 255000, EnergyTce: (29496 + 1229 + 614.5) / 1000, WaterM3: 127.5,
 		SuspectSteps: 3, EnergyKgcePer10kYuan: (29496 + 1229) / (500000.0 / 1e4), WaterM3Per10kYuan: 120 / (480000.0 / 1e4),
-		EnergyChange: nan, WaterChange: nan, EnergyTarget: -0.18, WaterTarget: -0.1}
+		EnergyChange: nan, WaterChange: nan, EnergyTarget: -0.18, WaterTarget: -0.1,
+		ValueAddedYuan: nan, EnergyKgcePer10kYuanValueAdded: nan, WaterM3Per10kYuanValueAdded: nan}
 	if !kpiEqual(k, want) {
 		t.Errorf("rollup\n%+v\nwant\n%+v", k, want)
 	}

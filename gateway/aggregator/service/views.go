@@ -91,6 +91,7 @@ func (s *Service) Rollups(reg *registry.Registry, snap *Snapshot, kind GroupKind
 				stats[j] = shops[w.ID]
 			}
 			kpis[i] = s.rules.Rollup(stats)
+			valueAdded(reg, snap, i, ws, &kpis[i])
 			kpis[i].CompareBaseline(b, from)
 		}
 		out[key] = kpis
@@ -101,6 +102,7 @@ func (s *Service) Rollups(reg *registry.Registry, snap *Snapshot, kind GroupKind
 // WorkshopKPI returns one workshop's KPI in bucket i of snap.
 func (s *Service) WorkshopKPI(reg *registry.Registry, snap *Snapshot, w *registry.Workshop, i int) rules.KPI {
 	k := s.rules.Rollup([]*rules.WorkshopStats{snap.Shops[i][w.ID]})
+	valueAdded(reg, snap, i, []*registry.Workshop{w}, &k)
 	k.CompareBaseline(reg.BaselineFor(w.Region))
 	return k
 }

@@ -119,6 +119,9 @@ func KPIFields(k *rules.KPI) []point.Field {
 	f.add(schema.FieldWaterM3, k.WaterM3)
 	f.add(schema.FieldEnergyKgcePer10kYuan, k.EnergyKgcePer10kYuan)
 	f.add(schema.FieldWaterM3Per10kYuan, k.WaterM3Per10kYuan)
+	f.add(schema.FieldValueAddedYuan, k.ValueAddedYuan)
+	f.add(schema.FieldEnergyKgcePer10kYuanValueAdded, k.EnergyKgcePer10kYuanValueAdded)
+	f.add(schema.FieldWaterM3Per10kYuanValueAdded, k.WaterM3Per10kYuanValueAdded)
 	f.add(schema.FieldSuspect, k.SuspectSteps)
 	if k.Baseline != nil {
 		f.add(schema.FieldEnergyIntensityChange, k.EnergyChange)
