@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ganlink/ganlink/internal/fsread"
+	"github.com/ganlink/ganlink/internal/yamlsyntax"
 )
 
 // Problem is one configuration error at a YAML path.
@@ -80,9 +81,11 @@ func Load(data []byte, lookupEnv func(string) (string, bool), kinds Kinds) (*Con
 	if len(data) > fsread.MaxConfig {
 		return nil, Errors{{Msg: "configuration larger than " + fsread.FormatSize(fsread.MaxConfig)}}
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{yamlSyntaxProblem(err)}
+	root, err := yamlsyntax.Parse(data)
+	if err != nil {
+		var se *yamlsyntax.Error
+		errors.As(err, &se)
+		return nil, Errors{{Line: se.Line, Msg: se.Msg}}
 	}
 	if len(root.Content) == 0 {
 		return nil, Errors{{Msg: "empty configuration"}}

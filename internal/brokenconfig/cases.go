@@ -16,7 +16,8 @@ type Case struct {
 	YAML string
 	// Env holds the environment variables the file refers to.
 	Env map[string]string
-	// Want are the problems, as "line N: path: message", in file order.
+	// Want are the problems, as "line N: path: message" ("line N: message" for a YAML
+	// syntax error, the message alone for a problem with no line), in file order.
 	Want []string
 }
 
@@ -69,6 +70,19 @@ const (
 
 // Cases are the broken configurations.
 var Cases = []Case{
+	// YAML syntax: the line of the fault itself and a hint
+	{Name: "tab indents a key", YAML: with(mqttDevice, "\ttopic: plant/ws1/em1"),
+		Want: []string{"line 18: a tab character indents this line; YAML indents with spaces only"}},
+	{Name: "key indented less than its siblings", YAML: with(mqttDevice, "   topic: plant/ws1/em1"),
+		Want: []string{"line 18: did not find expected '-' indicator: this line is indented 3 spaces, line 17 4; the keys of one mapping start in the same column"}},
+	{Name: "key indented more than its siblings", YAML: with(mqttDevice, "      topic: plant/ws1/em1"),
+		Want: []string{"line 18: mapping values are not allowed in this context: this line is indented 6 spaces, line 17 4; the keys of one mapping start in the same column"}},
+	{Name: "duplicate key", YAML: with(mqttDevice, mqttDevice+"\n    topic: plant/ws1/em2"),
+		Want: []string{"line 19: devices[1].topic: key \"topic\" already defined at line 18"}},
+	{Name: "gzip file", YAML: "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03",
+		Want: []string{"not a YAML text file: gzip-compressed data"}},
+	{Name: "ELF file", YAML: "\x7fELF\x02\x01\x01\x00\x00\x00",
+		Want: []string{"not a YAML text file: an ELF executable"}},
 	// OPC UA
 	{Name: "opcua node id", YAML: with(opcuaSignal, `      state: {node: "ns=2;x=1"}`),
 		Want: []string{"line 14: devices[0].signals.state.node: invalid node id \"ns=2;x=1\""}},
