@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -133,8 +135,11 @@ func Load(data []byte, lookupEnv func(string) (string, bool), kinds Kinds) (*Con
 	return &cfg, nil
 }
 
-// checkKnown reports every mapping key that names no field of t (strict decoding).
-func checkKnown(n *yaml.Node, t reflect.Type, path string, probs *Errors) {
+// checkKnown reports every mapping key that names no field of t (strict decoding),
+// suggesting the nearest key accepted there: a field of t or, for a mapping in extra,
+// one of the keys listed for it (the adapter keys of a device or signal, the kinds of
+// sources).
+func checkKnown(n *yaml.Node, t reflect.Type, path string, extra map[*yaml.Node][]string, probs *Errors) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -163,30 +168,87 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, probs *Errors) {
 		// Unknown keys are reported and removed, so that the decoder sees at most one
 		// key per field (its duplicate check compares every pair of keys).
 		kept := n.Content[:0]
+		var cands []string // the keys accepted here, for suggestions
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			ft, ok := fields[k.Value]
 			if !ok {
-				*probs = append(*probs, Problem{Path: join(k.Value), Line: k.Line, Msg: "unknown key"})
+				msg := "unknown key"
+				if cands == nil {
+					cands = slices.Concat(slices.Collect(maps.Keys(fields)), extra[n])
+				}
+				if near := nearestKey(k.Value, cands); near != "" {
+					msg += fmt.Sprintf("; did you mean %q?", near)
+				}
+				*probs = append(*probs, Problem{Path: join(k.Value), Line: k.Line, Msg: msg})
 				continue
 			}
 			kept = append(kept, k, n.Content[i+1])
-			checkKnown(n.Content[i+1], ft, join(k.Value), probs)
+			checkKnown(n.Content[i+1], ft, join(k.Value), extra, probs)
 		}
 		clear(n.Content[len(kept):])
 		n.Content = kept
 	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			checkKnown(n.Content[i+1], t.Elem(), join(n.Content[i].Value), probs)
+			checkKnown(n.Content[i+1], t.Elem(), join(n.Content[i].Value), extra, probs)
 		}
 	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
 		for i, c := range n.Content {
-			checkKnown(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
+			checkKnown(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), extra, probs)
 		}
 	}
 }
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// nearestKey returns the key of keys closest to key by edit distance (insertions,
+// deletions, substitutions and swaps of adjacent characters, ignoring case), if close
+// enough to be a typo: at most 1 edit for keys of up to 4 characters, 2 up to 8, 3
+// beyond. Ties go to the alphabetically first key.
+func nearestKey(key string, keys []string) string {
+	limit := 3
+	switch n := len(key); {
+	case n <= 4:
+		limit = 1
+	case n <= 8:
+		limit = 2
+	}
+	best, bestD := "", limit+1
+	for _, k := range keys {
+		d := editDistance(strings.ToLower(key), strings.ToLower(k))
+		if d < bestD || d == bestD && k < best {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b (bytes).
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return max(len(a), len(b)) // keys are short; a long one is no typo of one
+	}
+	var rows [3][65]int // on the stack: one call per candidate key of every unknown key
+	prev2, prev, cur := rows[0][:len(b)+1], rows[1][:len(b)+1], rows[2][:len(b)+1]
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}
 
 func sortProblems(p Errors) {
 	sort.SliceStable(p, func(i, j int) bool {
@@ -321,6 +383,9 @@ type index struct {
 	child  map[childKey]int32
 	byLine map[int]int32 // the last entry added on a line
 	dups   Errors        // duplicate keys
+	// extra lists, for a mapping of the tree, the keys it accepts besides those of
+	// the type it decodes into (the keys the kinds take out of it before decoding).
+	extra map[*yaml.Node][]string
 }
 
 type ient struct {
@@ -339,7 +404,8 @@ type childKey struct {
 // newIndex indexes doc; scalar is called with every scalar value and the entry it
 // belongs to.
 func newIndex(doc *yaml.Node, scalar func(n *yaml.Node, at int32, ix *index)) *index {
-	ix := &index{ents: []ient{{parent: -1, elem: -1}}, child: map[childKey]int32{}, byLine: map[int]int32{}}
+	ix := &index{ents: []ient{{parent: -1, elem: -1}}, child: map[childKey]int32{}, byLine: map[int]int32{},
+		extra: map[*yaml.Node][]string{}}
 	ix.walk(doc, 0, scalar)
 	return ix
 }

@@ -195,7 +195,7 @@ var Cases = []Case{
 	{Name: "adapter key without a source", YAML: Base + "  - {id: old1, kind: machine, topic: a/b}\n",
 		Want: []string{"line 26: devices[3].topic: a key of mqtt devices: set the device's source"}},
 	{Name: "unknown key in a binding", YAML: with(opcuaSignal, `      state: {node: "ns=2;s=a", nod: x}`),
-		Want: []string{"line 14: devices[0].signals.state.nod: unknown key"}},
+		Want: []string{"line 14: devices[0].signals.state.nod: unknown key; did you mean \"node\"?"}},
 	{Name: "wrong type in a binding", YAML: with(opcuaSignal, `      state: {node: "ns=2;s=a", queue_size: many}`),
 		Want: []string{"line 14: devices[0].signals.state.queue_size: invalid value \"many\": want an integer"}},
 }
