@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -118,11 +119,15 @@ func Load(data []byte, lookupEnv func(string) (string, bool), kinds Kinds) (*Con
 	}
 	probs = unknown
 	var secretProbs Errors
-	cfg.readSecretFiles(&secretProbs)
+	cfg.readSecretFiles(&secretProbs, &cfg.Warnings)
 	for _, p := range secretProbs {
 		p.Line = idx.line(p.Path)
 		probs = append(probs, p)
 	}
+	for i := range cfg.Warnings {
+		cfg.Warnings[i].Line = idx.line(cfg.Warnings[i].Path)
+	}
+	sortProblems(cfg.Warnings)
 	cfg.ApplyDefaults()
 	for _, p := range cfg.validate() {
 		p.Line = idx.line(p.Path)
@@ -568,8 +573,10 @@ func expandEnv(n *yaml.Node, at int32, ix *index, lookup func(string) (string, b
 	n.Tag = "" // let the decoder resolve the expanded text's type
 }
 
-// readSecretFiles fills secrets from their *_file keys.
-func (c *Config) readSecretFiles(probs *Errors) {
+// readSecretFiles fills secrets from their *_file keys; a file that group or others
+// can read is a warning, once per file.
+func (c *Config) readSecretFiles(probs, warnings *Errors) {
+	warned := map[string]bool{}
 	read := func(path, file string, dst *Secret) {
 		if file == "" {
 			return
@@ -587,6 +594,10 @@ func (c *Config) readSecretFiles(probs *Errors) {
 		if *dst == "" {
 			*probs = append(*probs, Problem{Path: path + "_file", Msg: fmt.Sprintf("secret file %q is empty", file)})
 		}
+		if w := secretFileMode(file); w != "" && !warned[file] {
+			warned[file] = true
+			*warnings = append(*warnings, Problem{Path: path + "_file", Msg: w})
+		}
 	}
 	if a := c.Admin.BasicAuth; a != nil {
 		read("admin.basic_auth.password", a.PasswordFile, &a.Password)
@@ -601,6 +612,29 @@ func (c *Config) readSecretFiles(probs *Errors) {
 		s := &c.Sinks.Influx[i]
 		read(fmt.Sprintf("sinks.influx[%d].token", i), s.TokenFile, &s.Token)
 	}
+}
+
+// secretFileMode says what is wrong with the permissions of the secret file at path,
+// or "" when only its owner can read it (or the system has no such permissions).
+func secretFileMode(path string) string {
+	if runtime.GOOS == "windows" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("secret file %q is readable by group or others (mode %04o): run chmod 600 %s",
+		path, fi.Mode().Perm(), shellQuote(path))
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain path
+// characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+,:@%=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Limits of the files the configuration names (internal/fsread lists every kind).

@@ -13,7 +13,7 @@ func TestUnknownKeySuggestions(t *testing.T) {
 		{"source key of an adapter", `broker: "tcp://127.0.0.1:1883"}`, `brokr: "tcp://127.0.0.1:1883"}`,
 			"line 6: sources.mqtt[0].brokr: unknown key; did you mean \"broker\"?\nline 6: sources.mqtt[0].broker: required"},
 		{"source kind", "  mqtt:\n", "  mqt:\n", "line 5: sources.mqt: unknown key; did you mean \"mqtt\"?"},
-		{"top-level section", "devices:\n", "devics:\n", "line 10: devics: unknown key; did you mean \"devices\"?"},
+		{"top-level section", "devices:\n", "devics:\n", "line 10: devics: unknown key; did you mean \"devices\"?\ndevices: empty inventory: list the workshop's equipment and meters, including machines without a network connection"},
 		{"common device key", "    kind: cnc\n", "    knd: cnc\n    kind: cnc\n", "line 12: devices[0].knd: unknown key; did you mean \"kind\"?"},
 		{"adapter signal key", `state: {node: "ns=2;s=M1.State"}`, `state: {node: "ns=2;s=M1.State", sampling_intervall: 1s}`,
 			"line 15: devices[0].signals.state.sampling_intervall: unknown key; did you mean \"sampling_interval\"?"},

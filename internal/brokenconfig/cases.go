@@ -179,6 +179,11 @@ var Cases = []Case{
 		Want: []string{"line 8: sources.modbus[0].endpoint: invalid endpoint \"udp://127.0.0.1:502\": want tcp://host[:port]"}},
 	{Name: "modbus max gap", YAML: with(modbusSource, `    - {name: rs485, endpoint: "tcp://127.0.0.1", max_gap: 5000}`),
 		Want: []string{"line 8: sources.modbus[0].max_gap: invalid gap 5000: want 0..2000"}},
+	// The inventory
+	{Name: "empty inventory", YAML: Base[:strings.Index(Base, "devices:\n")] + "devices: []\n",
+		Want: []string{"line 9: devices: empty inventory: list the workshop's equipment and meters, including machines without a network connection"}},
+	{Name: "no devices", YAML: Base[:strings.Index(Base, "devices:\n")],
+		Want: []string{"devices: empty inventory: list the workshop's equipment and meters, including machines without a network connection"}},
 	// References between sources and devices, keys of the wrong adapter
 	{Name: "unknown source", YAML: with("    source: rs485\n", "    source: rs486\n"),
 		Want: []string{"line 23: devices[2].source: unknown source \"rs486\""}},
