@@ -13,8 +13,8 @@
 //   - a tab in the indentation of that line, and a line indented unlike the one above
 //     it, get a hint.
 //
-// The search parses at most about 2·log2(lines) prefixes of the document, and only when
-// the document is already known to be broken.
+// The search parses about 2·log2(distance) prefixes of the document, within a budget of
+// searchBudget bytes, and only when the document is already known to be broken.
 package yamlsyntax
 
 import (
@@ -146,10 +146,12 @@ func diagnose(data []byte, err error) *Error {
 	if lo > len(ends) {
 		return &Error{Line: reported, Msg: msg}
 	}
+	spent := 0
 	fails := func(k int) bool {
 		if k >= len(ends) {
 			return true
 		}
+		spent += ends[k-1]
 		var n yaml.Node
 		e := yaml.Unmarshal(data[:ends[k-1]], &n)
 		if e == nil {
@@ -159,21 +161,28 @@ func diagnose(data []byte, err error) *Error {
 		return m == msg
 	}
 	// Gallop from lo, then bisect: the first line whose prefix fails like the whole.
-	hi, step := lo, 1
-	for !fails(hi) {
+	// Past the budget, the best line known so far stands (yaml.v3's, or the first
+	// failing prefix found).
+	line, hi, step, found := max(1, reported), lo, 1, false
+	for spent < searchBudget {
+		if found = fails(hi); found {
+			break
+		}
 		lo = hi + 1
 		hi = min(hi+step, len(ends))
 		step *= 2
 	}
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
+	if found {
+		for spent < searchBudget && lo < hi { // hi fails, lines before lo do not
+			mid := lo + (hi-lo)/2
+			if fails(mid) {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
 		}
+		line = hi
 	}
-	line := hi
 	text := lineText(data, ends, line)
 	indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
 	switch {
@@ -195,6 +204,10 @@ func diagnose(data []byte, err error) *Error {
 	}
 	return &Error{Line: line, Msg: msg}
 }
+
+// searchBudget bounds the bytes the search for the faulty line parses again: at least
+// 16 prefixes of a 1 MiB file, one of a file at the gateway's 16 MiB limit.
+const searchBudget = 16 << 20
 
 // lineEnds returns the offset after each line (its newline included).
 func lineEnds(data []byte) []int {
