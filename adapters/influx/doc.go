@@ -63,7 +63,7 @@
 //     and quality as a separate numeric field "<field>_quality" (1 uncertain, 2 bad).
 //   - Timestamps are nanoseconds (precision=ns), as point.AppendLine writes them;
 //     VictoriaMetrics keeps milliseconds.
-//   - Ping uses GET <url>/ping, which all three serve, and after an HTTP error status
+//   - Ping uses GET <url>/ping, which all three serve, and after a 4xx status
 //     GET /health at the root of the same host and port: a VictoriaMetrics cluster's
 //     insert URL (http://vminsert:8480/insert/0/influx) has no /ping below it, and
 //     vminsert serves /health at its root. The client's Health and Ready do not work

@@ -211,8 +211,9 @@ func (s *Sink) released(b *requestBody) bool {
 }
 
 // Ping checks that the server answers: GET <url>/ping (InfluxDB 1.8 and 2.x and
-// single-node VictoriaMetrics serve it), and when that gets an HTTP error status,
-// GET /health at the root of the same host and port. A VictoriaMetrics cluster's
+// single-node VictoriaMetrics serve it), and when that gets a 4xx status (the path is
+// not served there), GET /health at the root of the same host and port. A 5xx is
+// a failure as it is (a proxy whose backend is down may well be healthy itself). A VictoriaMetrics cluster's
 // vminsert takes writes at http://host:8480/insert/<account>/influx but answers 400
 // to /insert/<account>/influx/ping; like every VictoriaMetrics component it serves
 // /health at the root (so do InfluxDB 1.8 and 2.x). It does not check the token.
@@ -222,7 +223,7 @@ func (s *Sink) Ping(ctx context.Context) error {
 	}
 	err := s.get(ctx, s.pingURL)
 	var se *StatusError
-	if errors.As(err, &se) && s.healthURL != "" {
+	if errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && s.healthURL != "" {
 		if herr := s.get(ctx, s.healthURL); herr == nil {
 			return nil
 		}
