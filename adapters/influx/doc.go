@@ -63,6 +63,9 @@
 //     and quality as a separate numeric field "<field>_quality" (1 uncertain, 2 bad).
 //   - Timestamps are nanoseconds (precision=ns), as point.AppendLine writes them;
 //     VictoriaMetrics keeps milliseconds.
-//   - Ping uses GET /ping, which all three serve; the client's Health and Ready do not
-//     work on InfluxDB 1.8 or VictoriaMetrics and are not used.
+//   - Ping uses GET <url>/ping, which all three serve, and after a 4xx status
+//     GET /health at the root of the same host and port: a VictoriaMetrics cluster's
+//     insert URL (http://vminsert:8480/insert/0/influx) has no /ping below it, and
+//     vminsert serves /health at its root. The client's Health and Ready do not work
+//     on InfluxDB 1.8 or VictoriaMetrics and are not used.
 package influx

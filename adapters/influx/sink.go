@@ -5,11 +5,13 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +33,8 @@ type Sink struct {
 	timeout  time.Duration
 	secrets  []string
 	closed   atomic.Bool
+
+	pingURL, healthURL string // see Ping
 }
 
 // New validates cfg and creates the sink's HTTP client. It opens no connection: the
@@ -78,16 +82,26 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	q.Set("precision", "ns")
 	u.RawQuery = q.Encode()
 
+	// Ping's URLs: /ping below the configured URL, /health at its host's root.
+	base, err := url.Parse(strings.TrimSuffix(svc.ServerURL(), "/") + "/ping")
+	if err != nil {
+		return nil, fmt.Errorf("create sink %q: url: invalid url %q", cfg.Name, redactURL(cfg.URL))
+	}
+	health := *base
+	health.Path, health.RawPath, health.RawQuery = "/health", "", ""
+
 	s := &Sink{
-		name:     cfg.Name,
-		log:      log,
-		client:   client,
-		svc:      svc,
-		tr:       tr,
-		writeURL: u.String(),
-		gzip:     cfg.Gzip,
-		timeout:  cfg.Timeout,
-		secrets:  secretsOf(cfg.Token),
+		pingURL:   base.String(),
+		healthURL: health.String(),
+		name:      cfg.Name,
+		log:       log,
+		client:    client,
+		svc:       svc,
+		tr:        tr,
+		writeURL:  u.String(),
+		gzip:      cfg.Gzip,
+		timeout:   cfg.Timeout,
+		secrets:   secretsOf(cfg.Token),
 	}
 	log.Debug("influx sink created", "url", redactURL(cfg.URL), "org", cfg.Org, "bucket", cfg.Bucket,
 		"gzip", cfg.Gzip, "timeout", cfg.Timeout, "token_set", cfg.Token != "")
@@ -196,16 +210,54 @@ func (s *Sink) released(b *requestBody) bool {
 	}
 }
 
-// Ping checks that the server answers GET /ping (InfluxDB 1.8 and 2.x and
-// VictoriaMetrics all serve it). It does not check the token.
+// Ping checks that the server answers: GET <url>/ping (InfluxDB 1.8 and 2.x and
+// single-node VictoriaMetrics serve it), and when that gets a 4xx status (the path is
+// not served there), GET /health at the root of the same host and port. A 5xx is
+// a failure as it is (a proxy whose backend is down may well be healthy itself). A VictoriaMetrics cluster's
+// vminsert takes writes at http://host:8480/insert/<account>/influx but answers 400
+// to /insert/<account>/influx/ping; like every VictoriaMetrics component it serves
+// /health at the root (so do InfluxDB 1.8 and 2.x). It does not check the token.
 func (s *Sink) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("ping sink %q: %w", s.name, errClosed)
 	}
-	if _, err := s.client.Ping(ctx); err != nil {
+	err := s.get(ctx, s.pingURL)
+	var se *StatusError
+	if errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && s.healthURL != "" {
+		if herr := s.get(ctx, s.healthURL); herr == nil {
+			return nil
+		}
+	}
+	if se != nil {
+		return fmt.Errorf("ping sink %q: %w", s.name, se)
+	}
+	if err != nil {
 		return wrapClean("ping", s.name, err, s.secrets)
 	}
 	return nil
+}
+
+// get requests u and returns nil for a 2xx answer, a *StatusError for another status,
+// or the transport error.
+func (s *Sink) get(ctx context.Context, u string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.svc.DoHTTPRequestWithResponse(req, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	return statusError(resp, s.secrets)
 }
 
 // Close releases idle connections. Write and Ping fail after Close; a Write in

@@ -61,6 +61,11 @@ type BrowseOptions struct {
 	// the selected nodes and finds their standard signals (for WriteConfig), browsing
 	// below Depth as needed.
 	Machines bool
+	// All keeps the Server object (ns=0 i=2253: server status, capabilities,
+	// diagnostics, namespaces) and its subtree when met below Start; by default it is
+	// left out, being the same on every server and most of a shallow tree. Starting at
+	// it shows it whatever All says.
+	All bool
 }
 
 // BrowseNode is one Object or Variable of a browsed address space.
@@ -104,6 +109,9 @@ type BrowseResult struct {
 	Root *BrowseNode
 	// Truncated reports that the browse stopped at MaxNodes.
 	Truncated bool
+	// ServerHidden reports that the Server object was met and left out (see
+	// BrowseOptions.All).
+	ServerHidden bool
 
 	maxNodes     int
 	match        string
@@ -148,7 +156,7 @@ func Browse(ctx context.Context, o BrowseOptions) (*BrowseResult, error) {
 		cancel()
 	}()
 	b := &browser{c: c, ns: c.Namespaces(), timeout: src.cfg.ConnectTimeout, endpoint: o.Endpoint,
-		children: map[string][]*ua.ReferenceDescription{}}
+		children: map[string][]*ua.ReferenceDescription{}, hideServer: !o.All}
 	startID := start.build(start.ns)
 	if start.nsu != "" {
 		ns, ok := b.index(start.nsu)
@@ -165,6 +173,7 @@ func Browse(ctx context.Context, o BrowseOptions) (*BrowseResult, error) {
 	if res.Truncated, err = b.walk(ctx, res.Root, o.Depth, o.MaxNodes); err != nil {
 		return nil, err
 	}
+	res.ServerHidden = b.serverHidden
 	if err := b.readVariables(ctx, res.Root); err != nil {
 		return nil, err
 	}
@@ -184,6 +193,14 @@ type browser struct {
 	timeout  time.Duration
 	endpoint string
 	children map[string][]*ua.ReferenceDescription // forward hierarchical references by node id
+	// hideServer leaves the Server object out of the walk; serverHidden records that
+	// it was met.
+	hideServer, serverHidden bool
+}
+
+// isServerObject reports whether n is ns=0 i=2253, the Server object.
+func isServerObject(n *ua.NodeID) bool {
+	return n.Namespace() == 0 && n.Type() <= ua.NodeIDTypeNumeric && n.IntID() == id.Server
 }
 
 func (b *browser) index(uri string) (uint16, bool) {
@@ -361,6 +378,10 @@ func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes in
 				}
 				nid := b.local(r.NodeID)
 				if nid == nil || (r.NodeClass != ua.NodeClassObject && r.NodeClass != ua.NodeClassVariable) {
+					continue
+				}
+				if b.hideServer && isServerObject(nid) {
+					b.serverHidden = true
 					continue
 				}
 				if count >= maxNodes {

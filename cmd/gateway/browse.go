@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/fsread"
@@ -42,6 +45,10 @@ func browseCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Source, "source", "opcua", "name of the OPC UA source in the emitted YAML")
 	fs.StringVar(&o.SecurityPolicy, "security-policy", "auto", "auto (the strongest the server offers), Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep or None")
 	fs.StringVar(&o.SecurityMode, "security-mode", "", "auto, Sign or SignAndEncrypt; None with -security-policy None (default)")
+	// The configuration's spellings, which the connection errors name, work too.
+	fs.StringVar(&o.SecurityPolicy, "security_policy", "auto", "the same as -security-policy")
+	fs.StringVar(&o.SecurityMode, "security_mode", "", "the same as -security-mode")
+	fs.BoolVar(&o.All, "all", false, "show the Server object (i=2253) and its subtree, left out by default")
 	fs.StringVar(&o.PKIDir, "pki", config.DefaultPKIDir, "PKI directory: use the gateway's pki.dir, whose certificate the server trusts")
 	fs.StringVar(&o.ApplicationURI, "application-uri", "", "application URI of a certificate generated in -pki (default: the existing one's, else urn:ganlink:gateway:browse)")
 	fs.StringVar(&o.Username, "username", "", "user name; anonymous if empty")
@@ -88,9 +95,20 @@ func browseCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	o.Notices = os.Stderr
-	if err := app.Browse(ctx, o, stdout); err != nil {
+	o.Notices = stderr
+	// Browse creates the PKI directory when it needs a certificate and has none: say
+	// where, since the default is relative to the current directory.
+	_, before := os.Stat(o.PKIDir)
+	err := app.Browse(ctx, o, stdout)
+	if _, after := os.Stat(o.PKIDir); os.IsNotExist(before) && after == nil {
+		dir, _ := filepath.Abs(o.PKIDir)
+		fmt.Fprintf(stderr, "gateway browse: created the PKI directory %s (its certificate is the one servers must trust; -pki chooses another, e.g. the gateway's pki.dir)\n", dir)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "gateway browse:", err)
+		if errors.Is(err, opcua.ErrNoEndpoint) {
+			fmt.Fprintln(stderr, "gateway browse: choose the endpoint with -security-policy and -security-mode (or -security_policy, -security_mode), e.g. -security-policy None")
+		}
 		return 1
 	}
 	return 0

@@ -48,6 +48,7 @@ func TestDeadLettersCommand(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "gw.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
 dead_letters: {dir: %s}
+devices: [{id: m1, kind: machine}]
 `, dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}

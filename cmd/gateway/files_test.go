@@ -99,7 +99,8 @@ func TestValidateSpecialFiles(t *testing.T) {
 			path := tc.config[min(1, len(tc.config)):]
 			if tc.config == "" || tc.config[0] != '@' {
 				path = filepath.Join(t.TempDir(), "gateway.yaml")
-				if err := os.WriteFile(path, []byte(tc.config), 0o644); err != nil {
+				// A one-machine inventory after the case's lines: an empty one is an error.
+				if err := os.WriteFile(path, []byte(tc.config+"devices: [{id: m1, kind: machine}]\n"), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}

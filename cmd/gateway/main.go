@@ -108,6 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printConfigErrors(stderr, *cfgPath, err)
 		return 1
 	}
+	logConfigWarnings(log, *cfgPath, cfg)
 	if *cpuProfile != "" {
 		stopProfile, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -174,6 +175,7 @@ func serve(ctx context.Context, path string, cfg *config.Config, hup <-chan os.S
 				}
 				log.Info("configuration reloaded; restarting the gateway's components", "file", path,
 					"devices", len(newCfg.Devices))
+				logConfigWarnings(log, path, newCfg)
 				next = newCfg
 			}
 		}
@@ -230,18 +232,31 @@ func printConfigErrors(w io.Writer, path string, err error) {
 		return
 	}
 	for _, p := range probs {
-		switch {
-		case p.Line > 0 && p.Path != "":
-			fmt.Fprintf(w, "%s:%d: %s: %s\n", path, p.Line, p.Path, p.Msg)
-		case p.Line > 0:
-			fmt.Fprintf(w, "%s:%d: %s\n", path, p.Line, p.Msg)
-		case p.Path != "":
-			fmt.Fprintf(w, "%s: %s: %s\n", path, p.Path, p.Msg)
-		default:
-			fmt.Fprintf(w, "%s: %s\n", path, p.Msg)
-		}
+		fmt.Fprintln(w, fileProblem(path, "", p))
 	}
 	fmt.Fprintf(w, "%d error(s)\n", len(probs))
+}
+
+// fileProblem formats a problem as "FILE:LINE: path: message", with kind ("warning: ")
+// before the path.
+func fileProblem(path, kind string, p config.Problem) string {
+	switch {
+	case p.Line > 0 && p.Path != "":
+		return fmt.Sprintf("%s:%d: %s%s: %s", path, p.Line, kind, p.Path, p.Msg)
+	case p.Line > 0:
+		return fmt.Sprintf("%s:%d: %s%s", path, p.Line, kind, p.Msg)
+	case p.Path != "":
+		return fmt.Sprintf("%s: %s%s: %s", path, kind, p.Path, p.Msg)
+	default:
+		return fmt.Sprintf("%s: %s%s", path, kind, p.Msg)
+	}
+}
+
+// logConfigWarnings logs the warnings of a configuration just loaded.
+func logConfigWarnings(log *slog.Logger, path string, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn(w.Msg, "file", path, "line", w.Line, "key", w.Path)
+	}
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -31,6 +31,7 @@ pki: {dir: `+pkiDir+`}
 sources:
   opcua:
     - {name: cnc, endpoint: "opc.tcp://127.0.0.1:4840"}
+devices: [{id: m1, kind: machine}]
 `), 0o644)
 
 	code, out, errOut := runCmd("pki", "-config", cfg, "init")

@@ -23,6 +23,9 @@ func printPlan(stdout, stderr io.Writer, path string, cfg *config.Config, quiet 
 		return 0
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, fileProblem(path, "warning: ", w))
+	}
 	for _, w := range warn {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", path, w)
 	}

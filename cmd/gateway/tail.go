@@ -4,16 +4,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/ganlink/ganlink/adapters/mqtt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/point"
@@ -21,7 +22,9 @@ import (
 
 // tailCmd implements `gateway tail -config FILE [device...]`: it connects to the
 // configured sources like the gateway but writes nothing anywhere, and prints every
-// incoming value, to check a new configuration against real equipment.
+// incoming value, its source time in the workshop's time zone, to check a new
+// configuration against real equipment. A device named that the configuration does not
+// have, or that has no source, is refused at once.
 func tailCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gateway tail", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -48,6 +51,15 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gateway tail:", err)
 		return 2
 	}
+	if msg := checkTailDevices(cfg, fs.Args()); msg != "" {
+		fmt.Fprintln(stderr, "gateway tail:", msg)
+		return 2
+	}
+	loc, err := time.LoadLocation(cfg.Workshop.Timezone) // validated by LoadConfig
+	if err != nil {
+		fmt.Fprintln(stderr, "gateway tail:", err)
+		return 1
+	}
 	tmp, err := os.MkdirTemp("", "ganlink-tail-")
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway tail:", err)
@@ -55,7 +67,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(tmp)
 	prepareTail(cfg, tmp)
-	pr := &tailPrinter{w: stdout, only: map[string]bool{}}
+	pr := &tailPrinter{w: stdout, only: map[string]bool{}, loc: loc}
 	for _, d := range fs.Args() {
 		pr.only[d] = true
 	}
@@ -71,6 +83,39 @@ func tailCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// maxListedDevices bounds the device ids an unknown-device message lists.
+const maxListedDevices = 10
+
+// checkTailDevices returns why the devices named on the command line cannot be tailed
+// (an id not in the configuration, a device without a source), or "".
+func checkTailDevices(cfg *config.Config, ids []string) string {
+	byID := map[string]*config.Device{}
+	for i := range cfg.Devices {
+		byID[cfg.Devices[i].ID] = &cfg.Devices[i]
+	}
+	for _, id := range ids {
+		d, ok := byID[id]
+		if !ok {
+			known := make([]string, 0, maxListedDevices)
+			for i := range cfg.Devices {
+				if cfg.Devices[i].Source == "" {
+					continue
+				}
+				if len(known) == maxListedDevices {
+					known = append(known, "…")
+					break
+				}
+				known = append(known, cfg.Devices[i].ID)
+			}
+			return fmt.Sprintf("unknown device %q: the configuration's devices with a source are %s", id, strings.Join(known, ", "))
+		}
+		if d.Source == "" {
+			return fmt.Sprintf("device %q has no source: it delivers no values to show", id)
+		}
+	}
+	return ""
 }
 
 // prepareTail turns a gateway configuration into a read-only one: no sinks, state
@@ -94,6 +139,7 @@ type tailPrinter struct {
 	mu   sync.Mutex
 	w    io.Writer
 	only map[string]bool
+	loc  *time.Location // the workshop's time zone
 	buf  []byte
 }
 
@@ -106,7 +152,7 @@ func (p *tailPrinter) Process(b point.Batch) {
 		if len(p.only) > 0 && !p.only[pt.Device] {
 			continue
 		}
-		ts := time.Unix(0, pt.Time).Format("2006-01-02T15:04:05.000Z07:00")
+		ts := time.Unix(0, pt.Time).In(p.loc).Format("2006-01-02T15:04:05.000Z07:00")
 		for _, f := range pt.Fields {
 			p.buf = p.buf[:0]
 			p.buf = fmt.Appendf(p.buf, "%s  %-16s %-24s %-9s ", ts, pt.Device, f.Key, f.Quality)

@@ -32,6 +32,10 @@ func TestValidateAndStartRefuseBrokenConfigs(t *testing.T) {
 			}
 			var want strings.Builder
 			for _, p := range c.Want {
+				if !strings.HasPrefix(p, "line ") {
+					fmt.Fprintf(&want, "%s: %s\n", path, p)
+					continue
+				}
 				line, rest, _ := strings.Cut(strings.TrimPrefix(p, "line "), ": ")
 				fmt.Fprintf(&want, "%s:%s: %s\n", path, line, rest)
 			}

@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ganlink/ganlink/internal/fsread"
+	"github.com/ganlink/ganlink/internal/yamlsyntax"
 )
 
 // Duration is a YAML duration string with an additional day unit ("30d", "1h").
@@ -132,6 +133,9 @@ func LoadConfig(path string) (*Config, error) {
 	data, err := fsread.ReadRegular(path, fsread.MaxConfig)
 	if err != nil {
 		return nil, fmt.Errorf("read config %q: %w", path, fsread.Reason(err))
+	}
+	if err := yamlsyntax.Check(data); err != nil {
+		return nil, fileErrors(path, []string{err.Error()})
 	}
 	cfg := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))

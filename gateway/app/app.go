@@ -51,6 +51,7 @@ type App struct {
 	queues      []*queue.Queue
 	sinks       []*influx.Sink
 	forwarders  []*pipeline.Forwarder
+	processors  int // Options.Processors: with one, data goes somewhere without a sink
 	pipe        *pipeline.Pipeline
 	sources     []namedSource
 	pki         *pki.Store // nil without OPC UA security
@@ -183,6 +184,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	}
 	queues = append(queues, extraQueues...)
 	a.pipe = pipeline.New(queues, append([]pipeline.Processor{a.kpi, a.values}, opts.Processors...), log, reg)
+	a.processors = len(opts.Processors)
 	a.kpiEmit = a.pipe.Appender(kpiSource)
 	a.healthEmit = a.pipe.Appender(healthSource)
 	a.version, a.healthEvery = opts.Version, opts.HealthInterval
@@ -364,7 +366,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.started = time.Now()
 	a.log.Info("gateway starting", "workshop", a.cfg.Workshop.ID, "instance", a.instance, "devices", len(a.cfg.Devices),
 		"sources", len(a.sources), "sinks", len(a.forwarders), "admin", "http://"+a.admin.Addr())
-	if len(a.forwarders) == 0 {
+	if len(a.forwarders) == 0 && a.processors == 0 {
 		a.log.Warn("no sink configured: data is not forwarded anywhere")
 	}
 	for i, s := range a.sinks {

@@ -43,6 +43,9 @@ type BrowseOptions struct {
 	EmitConfig bool
 	// Source names the OPC UA source in the emitted YAML; default "opcua".
 	Source string
+	// All keeps the Server object (ns=0 i=2253) and its subtree, left out by default
+	// (a notice says so).
+	All bool
 }
 
 // Browse connects to an OPC UA server, browses its address space and writes the tree
@@ -52,6 +55,7 @@ func Browse(ctx context.Context, o BrowseOptions, w io.Writer) error {
 		Endpoint: o.Endpoint, SecurityPolicy: o.SecurityPolicy, SecurityMode: o.SecurityMode,
 		Username: o.Username, Password: o.Password, ConnectTimeout: o.ConnectTimeout,
 		Start: o.Start, Depth: o.Depth, Match: o.Match, MaxNodes: o.MaxNodes, Machines: o.EmitConfig,
+		All: o.All,
 	}
 	if o.UserCertFile != "" || o.UserKeyFile != "" {
 		var err error
@@ -77,6 +81,9 @@ func Browse(ctx context.Context, o BrowseOptions, w io.Writer) error {
 	res, err := opcua.Browse(ctx, bo)
 	if err != nil {
 		return err
+	}
+	if res.ServerHidden && o.Notices != nil {
+		fmt.Fprintln(o.Notices, "the Server object (i=2253: server status, capabilities, diagnostics) is left out; -all shows it")
 	}
 	if !o.EmitConfig {
 		return res.WriteTree(w)

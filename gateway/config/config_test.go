@@ -61,7 +61,7 @@ func TestErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown key", strings.Replace(base, "    source: cnc\n", "    source: cnc\n    sorce: x\n", 1),
-			"line 14: devices[0].sorce: unknown key"},
+			"line 14: devices[0].sorce: unknown key; did you mean \"source\"?"},
 		{"bad node id", strings.Replace(base, `ns=2;s=M1.State`, `ns=2;x=1`, 1),
 			`line 15: devices[0].signals.state.node: invalid node id "ns=2;x=1"`},
 		{"bad namespace index", strings.Replace(base, `ns=2;s=M1.State`, `ns=70000;s=a`, 1),

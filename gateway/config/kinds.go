@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"github.com/ganlink/ganlink/gateway/point"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -216,6 +217,9 @@ func (ix *index) extractAdapterNodes(doc *yaml.Node, kinds Kinds, probs *Errors)
 		}
 		clear(sources.Content[len(kept):])
 		sources.Content = kept
+		for _, k := range kinds {
+			ix.extra[sources] = append(ix.extra[sources], k.Name())
+		}
 	}
 
 	common := yamlKeys(&Device{})
@@ -286,6 +290,13 @@ func (ix *index) extractAdapterNodes(doc *yaml.Node, kinds Kinds, probs *Errors)
 		}
 		dc, b := split(dn, p, "devices", common, devKeys, ownDev)
 		devices.Content[i] = dc
+		// A typo of an adapter key is matched against the keys of the device's kind,
+		// or of every kind when the device names no known source.
+		if known {
+			ix.extra[dc] = slices.Collect(maps.Keys(ownDev))
+		} else {
+			ix.extra[dc] = slices.Collect(maps.Keys(devKeys))
+		}
 		if known {
 			out.devices[i] = &bindingNode{kind: kind, node: b}
 		}
@@ -305,6 +316,11 @@ func (ix *index) extractAdapterNodes(doc *yaml.Node, kinds Kinds, probs *Errors)
 			c, b := split(sn, p+".signals."+name, "signals", commonSignal, sigKeys, ownSig)
 			sc.Content[j+1] = c
 			if known {
+				ix.extra[c] = slices.Collect(maps.Keys(ownSig))
+			} else {
+				ix.extra[c] = slices.Collect(maps.Keys(sigKeys))
+			}
+			if known {
 				if out.signals[i] == nil {
 					out.signals[i] = map[string]*bindingNode{}
 				}
@@ -320,7 +336,7 @@ func (ix *index) extractAdapterNodes(doc *yaml.Node, kinds Kinds, probs *Errors)
 // decodeStrict decodes n into v (a pointer), reporting unknown keys to unknown and
 // type errors to probs, with their lines.
 func (ix *index) decodeStrict(n *yaml.Node, v any, path string, unknown, probs *Errors) {
-	checkKnown(n, reflect.TypeOf(v), path, unknown)
+	checkKnown(n, reflect.TypeOf(v), path, ix.extra, unknown)
 	if err := n.Decode(v); err != nil {
 		if te, ok := err.(*yaml.TypeError); ok {
 			for _, msg := range te.Errors {

@@ -3,9 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ganlink/ganlink/internal/fsread"
+	"github.com/ganlink/ganlink/internal/yamlsyntax"
 )
 
 // Problem is one configuration error at a YAML path.
@@ -80,9 +84,11 @@ func Load(data []byte, lookupEnv func(string) (string, bool), kinds Kinds) (*Con
 	if len(data) > fsread.MaxConfig {
 		return nil, Errors{{Msg: "configuration larger than " + fsread.FormatSize(fsread.MaxConfig)}}
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{yamlSyntaxProblem(err)}
+	root, err := yamlsyntax.Parse(data)
+	if err != nil {
+		var se *yamlsyntax.Error
+		errors.As(err, &se)
+		return nil, Errors{{Line: se.Line, Msg: se.Msg}}
 	}
 	if len(root.Content) == 0 {
 		return nil, Errors{{Msg: "empty configuration"}}
@@ -113,11 +119,15 @@ func Load(data []byte, lookupEnv func(string) (string, bool), kinds Kinds) (*Con
 	}
 	probs = unknown
 	var secretProbs Errors
-	cfg.readSecretFiles(&secretProbs)
+	cfg.readSecretFiles(&secretProbs, &cfg.Warnings)
 	for _, p := range secretProbs {
 		p.Line = idx.line(p.Path)
 		probs = append(probs, p)
 	}
+	for i := range cfg.Warnings {
+		cfg.Warnings[i].Line = idx.line(cfg.Warnings[i].Path)
+	}
+	sortProblems(cfg.Warnings)
 	cfg.ApplyDefaults()
 	for _, p := range cfg.validate() {
 		p.Line = idx.line(p.Path)
@@ -130,8 +140,11 @@ func Load(data []byte, lookupEnv func(string) (string, bool), kinds Kinds) (*Con
 	return &cfg, nil
 }
 
-// checkKnown reports every mapping key that names no field of t (strict decoding).
-func checkKnown(n *yaml.Node, t reflect.Type, path string, probs *Errors) {
+// checkKnown reports every mapping key that names no field of t (strict decoding),
+// suggesting the nearest key accepted there: a field of t or, for a mapping in extra,
+// one of the keys listed for it (the adapter keys of a device or signal, the kinds of
+// sources).
+func checkKnown(n *yaml.Node, t reflect.Type, path string, extra map[*yaml.Node][]string, probs *Errors) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -154,25 +167,33 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, probs *Errors) {
 		// Unknown keys are reported and removed, so that the decoder sees at most one
 		// key per field (its duplicate check compares every pair of keys).
 		kept := n.Content[:0]
+		var cands []string // the keys accepted here, for suggestions
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			ft, ok := fields[k.Value]
 			if !ok {
-				*probs = append(*probs, Problem{Path: join(k.Value), Line: k.Line, Msg: "unknown key"})
+				msg := "unknown key"
+				if cands == nil {
+					cands = slices.Concat(slices.Collect(maps.Keys(fields)), extra[n])
+				}
+				if near := nearestKey(k.Value, cands); near != "" {
+					msg += fmt.Sprintf("; did you mean %q?", near)
+				}
+				*probs = append(*probs, Problem{Path: join(k.Value), Line: k.Line, Msg: msg})
 				continue
 			}
 			kept = append(kept, k, n.Content[i+1])
-			checkKnown(n.Content[i+1], ft, join(k.Value), probs)
+			checkKnown(n.Content[i+1], ft, join(k.Value), extra, probs)
 		}
 		clear(n.Content[len(kept):])
 		n.Content = kept
 	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			checkKnown(n.Content[i+1], t.Elem(), join(n.Content[i].Value), probs)
+			checkKnown(n.Content[i+1], t.Elem(), join(n.Content[i].Value), extra, probs)
 		}
 	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
 		for i, c := range n.Content {
-			checkKnown(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
+			checkKnown(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), extra, probs)
 		}
 	}
 }
@@ -192,6 +213,55 @@ func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
 }
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// nearestKey returns the key of keys closest to key by edit distance (insertions,
+// deletions, substitutions and swaps of adjacent characters, ignoring case), if close
+// enough to be a typo: at most 1 edit for keys of up to 4 characters, 2 up to 8, 3
+// beyond. Ties go to the alphabetically first key.
+func nearestKey(key string, keys []string) string {
+	limit := 3
+	switch n := len(key); {
+	case n <= 4:
+		limit = 1
+	case n <= 8:
+		limit = 2
+	}
+	best, bestD := "", limit+1
+	for _, k := range keys {
+		d := editDistance(strings.ToLower(key), strings.ToLower(k))
+		if d < bestD || d == bestD && k < best {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b (bytes).
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return max(len(a), len(b)) // keys are short; a long one is no typo of one
+	}
+	var rows [3][65]int // on the stack: one call per candidate key of every unknown key
+	prev2, prev, cur := rows[0][:len(b)+1], rows[1][:len(b)+1], rows[2][:len(b)+1]
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}
 
 func sortProblems(p Errors) {
 	sort.SliceStable(p, func(i, j int) bool {
@@ -326,6 +396,9 @@ type index struct {
 	child  map[childKey]int32
 	byLine map[int]int32 // the last entry added on a line
 	dups   Errors        // duplicate keys
+	// extra lists, for a mapping of the tree, the keys it accepts besides those of
+	// the type it decodes into (the keys the kinds take out of it before decoding).
+	extra map[*yaml.Node][]string
 }
 
 type ient struct {
@@ -344,7 +417,8 @@ type childKey struct {
 // newIndex indexes doc; scalar is called with every scalar value and the entry it
 // belongs to.
 func newIndex(doc *yaml.Node, scalar func(n *yaml.Node, at int32, ix *index)) *index {
-	ix := &index{ents: []ient{{parent: -1, elem: -1}}, child: map[childKey]int32{}, byLine: map[int]int32{}}
+	ix := &index{ents: []ient{{parent: -1, elem: -1}}, child: map[childKey]int32{}, byLine: map[int]int32{},
+		extra: map[*yaml.Node][]string{}}
 	ix.walk(doc, 0, scalar)
 	return ix
 }
@@ -507,8 +581,10 @@ func expandEnv(n *yaml.Node, at int32, ix *index, lookup func(string) (string, b
 	n.Tag = "" // let the decoder resolve the expanded text's type
 }
 
-// readSecretFiles fills secrets from their *_file keys.
-func (c *Config) readSecretFiles(probs *Errors) {
+// readSecretFiles fills secrets from their *_file keys; a file that group or others
+// can read is a warning, once per file.
+func (c *Config) readSecretFiles(probs, warnings *Errors) {
+	warned := map[string]bool{}
 	read := func(path, file string, dst *Secret) {
 		if file == "" {
 			return
@@ -526,6 +602,10 @@ func (c *Config) readSecretFiles(probs *Errors) {
 		if *dst == "" {
 			*probs = append(*probs, Problem{Path: path + "_file", Msg: fmt.Sprintf("secret file %q is empty", file)})
 		}
+		if w := secretFileMode(file); w != "" && !warned[file] {
+			warned[file] = true
+			*warnings = append(*warnings, Problem{Path: path + "_file", Msg: w})
+		}
 	}
 	if a := c.Admin.BasicAuth; a != nil {
 		read("admin.basic_auth.password", a.PasswordFile, &a.Password)
@@ -540,6 +620,29 @@ func (c *Config) readSecretFiles(probs *Errors) {
 		s := &c.Sinks.Influx[i]
 		read(fmt.Sprintf("sinks.influx[%d].token", i), s.TokenFile, &s.Token)
 	}
+}
+
+// secretFileMode says what is wrong with the permissions of the secret file at path,
+// or "" when only its owner can read it (or the system has no such permissions).
+func secretFileMode(path string) string {
+	if runtime.GOOS == "windows" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("secret file %q is readable by group or others (mode %04o): run chmod 600 %s",
+		path, fi.Mode().Perm(), shellQuote(path))
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain path
+// characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+,:@%=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Limits of the files the configuration names (internal/fsread lists every kind).

@@ -33,6 +33,11 @@ type Config struct {
 	// DeadLetters keeps the last inputs each source could not fully use.
 	DeadLetters DeadLetters `yaml:"dead_letters"`
 	Devices     []Device    `yaml:"devices"`
+
+	// Warnings are what Load found worth fixing but not worth refusing the file for (a
+	// secret file others can read), in file order: `gateway validate` prints them and
+	// the gateway logs them, once per load.
+	Warnings Errors `yaml:"-"`
 }
 
 // DeadLetters keeps, per source, the last inputs that produced a signal error (an MQTT

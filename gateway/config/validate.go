@@ -252,6 +252,11 @@ func (c *Config) validate() Errors {
 		ck.Size(p+".batch_bytes", s.BatchBytes)
 	}
 
+	if len(c.Devices) == 0 {
+		// The inventory is the denominator of every rate: a gateway without one records
+		// nothing and reports nothing.
+		ck.Add("devices", "empty inventory: list the workshop's equipment and meters, including machines without a network connection")
+	}
 	ids := map[string]int{}
 	for i := range c.Devices {
 		d := &c.Devices[i]

@@ -16,7 +16,8 @@ type Case struct {
 	YAML string
 	// Env holds the environment variables the file refers to.
 	Env map[string]string
-	// Want are the problems, as "line N: path: message", in file order.
+	// Want are the problems, as "line N: path: message" ("line N: message" for a YAML
+	// syntax error, the message alone for a problem with no line), in file order.
 	Want []string
 }
 
@@ -69,6 +70,19 @@ const (
 
 // Cases are the broken configurations.
 var Cases = []Case{
+	// YAML syntax: the line of the fault itself and a hint
+	{Name: "tab indents a key", YAML: with(mqttDevice, "\ttopic: plant/ws1/em1"),
+		Want: []string{"line 18: a tab character indents this line; YAML indents with spaces only"}},
+	{Name: "key indented less than its siblings", YAML: with(mqttDevice, "   topic: plant/ws1/em1"),
+		Want: []string{"line 18: did not find expected '-' indicator: this line is indented 3 spaces, line 17 4; the keys of one mapping start in the same column"}},
+	{Name: "key indented more than its siblings", YAML: with(mqttDevice, "      topic: plant/ws1/em1"),
+		Want: []string{"line 18: mapping values are not allowed in this context: this line is indented 6 spaces, line 17 4; the keys of one mapping start in the same column"}},
+	{Name: "duplicate key", YAML: with(mqttDevice, mqttDevice+"\n    topic: plant/ws1/em2"),
+		Want: []string{"line 19: devices[1].topic: key \"topic\" already defined at line 18"}},
+	{Name: "gzip file", YAML: "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03",
+		Want: []string{"not a YAML text file: gzip-compressed data"}},
+	{Name: "ELF file", YAML: "\x7fELF\x02\x01\x01\x00\x00\x00",
+		Want: []string{"not a YAML text file: an ELF executable"}},
 	// OPC UA
 	{Name: "opcua node id", YAML: with(opcuaSignal, `      state: {node: "ns=2;x=1"}`),
 		Want: []string{"line 14: devices[0].signals.state.node: invalid node id \"ns=2;x=1\""}},
@@ -165,6 +179,11 @@ var Cases = []Case{
 		Want: []string{"line 8: sources.modbus[0].endpoint: invalid endpoint \"udp://127.0.0.1:502\": want tcp://host[:port]"}},
 	{Name: "modbus max gap", YAML: with(modbusSource, `    - {name: rs485, endpoint: "tcp://127.0.0.1", max_gap: 5000}`),
 		Want: []string{"line 8: sources.modbus[0].max_gap: invalid gap 5000: want 0..2000"}},
+	// The inventory
+	{Name: "empty inventory", YAML: Base[:strings.Index(Base, "devices:\n")] + "devices: []\n",
+		Want: []string{"line 9: devices: empty inventory: list the workshop's equipment and meters, including machines without a network connection"}},
+	{Name: "no devices", YAML: Base[:strings.Index(Base, "devices:\n")],
+		Want: []string{"devices: empty inventory: list the workshop's equipment and meters, including machines without a network connection"}},
 	// References between sources and devices, keys of the wrong adapter
 	{Name: "unknown source", YAML: with("    source: rs485\n", "    source: rs486\n"),
 		Want: []string{"line 23: devices[2].source: unknown source \"rs486\""}},
@@ -181,7 +200,7 @@ var Cases = []Case{
 	{Name: "adapter key without a source", YAML: Base + "  - {id: old1, kind: machine, topic: a/b}\n",
 		Want: []string{"line 26: devices[3].topic: a key of mqtt devices: set the device's source"}},
 	{Name: "unknown key in a binding", YAML: with(opcuaSignal, `      state: {node: "ns=2;s=a", nod: x}`),
-		Want: []string{"line 14: devices[0].signals.state.nod: unknown key"}},
+		Want: []string{"line 14: devices[0].signals.state.nod: unknown key; did you mean \"node\"?"}},
 	{Name: "wrong type in a binding", YAML: with(opcuaSignal, `      state: {node: "ns=2;s=a", queue_size: many}`),
 		Want: []string{"line 14: devices[0].signals.state.queue_size: invalid value \"many\": want an integer"}},
 }

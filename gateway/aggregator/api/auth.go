@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ganlink/ganlink/internal/fsread"
+	"github.com/ganlink/ganlink/internal/yamlsyntax"
 )
 
 // Token is one API client: a name for logs, the SHA-256 of its bearer token and the
@@ -71,6 +72,9 @@ func (t *Tokens) Reload() error {
 
 // ParseTokens validates a tokens file's content.
 func ParseTokens(data []byte) (map[httpauth.Digest]Token, error) {
+	if err := yamlsyntax.Check(data); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
 	var f tokenFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

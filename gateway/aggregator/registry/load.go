@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/schema"
 	"github.com/ganlink/ganlink/internal/fsread"
+	"github.com/ganlink/ganlink/internal/yamlsyntax"
 )
 
 // entry is one region, park, enterprise or workshop as read from YAML or CSV, with the
@@ -87,10 +87,11 @@ type ReadFunc func(name string) (string, []byte, error)
 // the imported CSV files.
 func Parse(file string, data []byte, readCSV ReadFunc) (*Registry, error) {
 	ps := &problems{order: map[string]int{file: 0}}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		line, msg := yamlError(err)
-		ps.add(file, line, "", "%s", msg)
+	root, err := yamlsyntax.Parse(data)
+	if err != nil {
+		var se *yamlsyntax.Error
+		errors.As(err, &se)
+		ps.add(file, se.Line, "", "%s", se.Msg)
 		return nil, ps.err()
 	}
 	if len(root.Content) == 0 {
@@ -151,17 +152,6 @@ func Parse(file string, data []byte, readCSV ReadFunc) (*Registry, error) {
 	}
 	r.index()
 	return r, nil
-}
-
-var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-func yamlError(err error) (int, string) {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n, m[2]
-	}
-	return 0, strings.TrimPrefix(msg, "yaml: ")
 }
 
 func yamlEntries(ps *problems, file, key string, seq *yaml.Node, keys []string) []*entry {
