@@ -1,0 +1,5 @@
+package serialline
+
+import "fmt"
+
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
