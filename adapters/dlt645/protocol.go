@@ -237,11 +237,16 @@ func (e *BCDError) Error() string {
 	return fmt.Sprintf("not BCD: byte 0x%02X in %s (bytes low first, 33H removed: %s)", e.Byte, e.What, hexBytes(e.Value, 16))
 }
 
+// formatLengthError is a value whose length differs from its format's.
+type formatLengthError struct{ msg string }
+
+func (e *formatLengthError) Error() string { return e.msg }
+
 // Decode decodes the value bytes b (low byte first, 33H removed) as f. Errors name
 // the length when it differs from f's and the first byte that is not BCD.
 func (f Format) Decode(b []byte) (float64, error) {
 	if len(b) != f.Bytes() {
-		return 0, fmt.Errorf("value of %d bytes (%s), format %s has %d", len(b), hexBytes(b, 16), f, f.Bytes())
+		return 0, &formatLengthError{fmt.Sprintf("value of %d bytes (%s), format %s has %d", len(b), hexBytes(b, 16), f, f.Bytes())}
 	}
 	var n uint64
 	neg := false

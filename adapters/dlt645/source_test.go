@@ -1,0 +1,190 @@
+package dlt645_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ganlink/ganlink/adapters/adaptertest"
+	"github.com/ganlink/ganlink/adapters/dlt645"
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/internal/devsim"
+	"github.com/ganlink/ganlink/internal/testutil"
+)
+
+const (
+	addr1 = "000000000001"
+	addr2 = "000000000002"
+	addr3 = "000000000003"
+	// want1 and want2 are the fields of the fixed meters: 3.3 kW and 1.2 kW at 220 V,
+	// power factor 0.95, current per phase P/3/U/pf rounded to XXX.XXX.
+	want1 = "energy_kwh_total=1234.56 voltage_l1_v=220 current_l1_a=5.263 power_kw=3.3 power_factor=0.95"
+	want2 = "energy_kwh_total=50.25 voltage_l1_v=220 current_l1_a=1.914 power_kw=1.2 power_factor=0.95"
+	bad3  = "energy_kwh_total=bad voltage_l1_v=bad current_l1_a=bad power_kw=bad power_factor=bad"
+)
+
+var testbeds = []struct {
+	name string
+	make func(t *testing.T, meters ...*devsim.DLT645Meter) *testbed
+}{{"pty", ptyTestbed}, {"tcp", tcpTestbed}}
+
+// TestMultiDropOneDead: three meters on one bus, the third without power. Every poll
+// brings the other two meters' values; the dead one costs one response timeout per
+// poll (its other requests are not sent), and is reported per signal and flagged Bad.
+func TestMultiDropOneDead(t *testing.T) {
+	for _, bed := range testbeds {
+		t.Run(bed.name, func(t *testing.T) {
+			dead := meterAt(t, addr3, 1, 1)
+			dead.Inject(devsim.DLT645FaultSilent, -1)
+			tb := bed.make(t, meterAt(t, addr1, 3.3, 1234.56), meterAt(t, addr2, 1.2, 50.25), dead)
+			const poll = 300 * time.Millisecond
+			cfg := dlt645.Config{Line: lineOf(tb.endpoint, 100*time.Millisecond), Devices: []dlt645.Device{
+				meterDevice("em1", addr1, poll), meterDevice("em2", addr2, poll), meterDevice("em3", addr3, poll)}}
+			rec := &adaptertest.Recorder{}
+			src := newSource(t, cfg, rec)
+			stop := runSource(t, src, rec)
+			testutil.WaitFor(t, 20*time.Second, "5 polls", func() bool { return rec.BatchCount() >= 5 })
+			stop()
+			for i, b := range rec.Batches() {
+				var got []string
+				for _, p := range b {
+					got = append(got, p.Device+": "+fieldString(p.Fields))
+				}
+				want := []string{"em1: " + want1, "em2: " + want2, "em3: " + bad3}
+				if !slices.Equal(got, want) {
+					t.Fatalf("batch %d:\n got %q\nwant %q", i, got, want)
+				}
+			}
+			errs := rec.Errors()
+			wantErrs := []string{
+				`bus1|em3|energy_kwh_total|timeout|read 00010000 (total forward active energy) of device "em3" (meter 000000000003): no response within 100ms`,
+				`bus1|em3|voltage_l1_v|timeout|read 02010100 (phase A voltage) of device "em3" (meter 000000000003): not sent: no response within 100ms`,
+				`bus1|em3|current_l1_a|timeout|read 02020100 (phase A current) of device "em3" (meter 000000000003): not sent: no response within 100ms`,
+				`bus1|em3|power_kw|timeout|read 02030000 (total active power) of device "em3" (meter 000000000003): not sent: no response within 100ms`,
+				`bus1|em3|power_factor|timeout|read 02060000 (total power factor) of device "em3" (meter 000000000003): not sent: no response within 100ms`,
+			}
+			if len(errs) != 5*rec.BatchCount() {
+				t.Fatalf("%d signal errors for %d polls, want 5 each:\n%s", len(errs), rec.BatchCount(), strings.Join(errs, "\n"))
+			}
+			for i, e := range errs {
+				if e != wantErrs[i%5] {
+					t.Fatalf("error %d:\n got %s\nwant %s", i, e, wantErrs[i%5])
+				}
+			}
+			// One request per signal of the live meters, one per poll of the dead one.
+			polls := int64(rec.BatchCount())
+			if got := src.Requests(); got < 11*polls || got > 11*(polls+1) {
+				t.Fatalf("%d requests for %d polls, want 11 per poll", got, polls)
+			}
+			if st := rec.StateStrings(); !slices.Equal(st, []string{"connecting", "up"}) {
+				t.Fatalf("states %q: a dead meter is not a line failure", st)
+			}
+		})
+	}
+}
+
+// TestBadReplies injects a bad checksum and an exception reply: each is reported with
+// its reason and an error naming the device, the meter, the data identifier and the
+// reply's bytes, kept as a dead letter, and flags that one field Bad; the next poll
+// reads good values again.
+func TestBadReplies(t *testing.T) {
+	for _, bed := range testbeds {
+		t.Run(bed.name, func(t *testing.T) {
+			m1, m2 := meterAt(t, addr1, 3.3, 1234.56), meterAt(t, addr2, 1.2, 50.25)
+			tb := bed.make(t, m1, m2)
+			const poll = 200 * time.Millisecond
+			dev1 := meterDevice("em1", addr1, poll, "energy_kwh_total=00010000")
+			dev2 := meterDevice("em2", addr2, poll, "energy_kwh_total=00010000", "power_kw=02030000")
+			rec := &adaptertest.Recorder{}
+			runSource(t, newSource(t, dlt645.Config{Line: lineOf(tb.endpoint, 200*time.Millisecond),
+				Devices: []dlt645.Device{dev1, dev2}}, rec), rec)
+			testutil.WaitFor(t, 10*time.Second, "first poll", func() bool { return rec.BatchCount() >= 1 })
+			m1.Inject(devsim.DLT645FaultChecksum, 1)
+			m2.Inject(devsim.DLT645FaultException, 1)
+			testutil.WaitFor(t, 10*time.Second, "both reported", func() bool { return len(rec.Errors()) >= 2 })
+			n := rec.BatchCount()
+			testutil.WaitFor(t, 10*time.Second, "two more polls", func() bool { return rec.BatchCount() >= n+2 })
+
+			// The checksum the meter sent is one above the right one.
+			good := dlt645.Frame{Preamble: 4, Addr: m1.Address(), Control: 0x91,
+				Data: append([]byte{0, 0, 1, 0}, dlt645.Items[0x00010000].Format.Encode(1234.56)...)}
+			wire := good.Encode()
+			cs := wire[len(wire)-2]
+			wire[len(wire)-2]++
+			want := []string{
+				fmt.Sprintf(`bus1|em1|energy_kwh_total|checksum|read 00010000 (total forward active energy) of device "em1" (meter 000000000001): bad checksum: frame carries 0x%02X, bytes sum to 0x%02X; reply % X`, cs+1, cs, wire),
+				`bus1|em2|energy_kwh_total|exception|read 00010000 (total forward active energy) of device "em2" (meter 000000000002): meter exception (control 0xD1, error byte 0x02): no data requested; reply FE FE FE FE 68 02 00 00 00 00 00 68 D1 01 35 D9 16`,
+			}
+			if got := rec.Errors(); !slices.Equal(got, want) {
+				t.Fatalf("errors:\n got %s\nwant %s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if dl := rec.DeadLetters(); len(dl) != 2 || !strings.HasPrefix(dl[0], "bus1|em1|meter 000000000001 di 00010000|checksum|") ||
+				!strings.HasPrefix(dl[1], "bus1|em2|meter 000000000002 di 00010000|exception|") {
+				t.Fatalf("dead letters %q", dl)
+			}
+			// The faulty polls flag only the field concerned; the other meter's and
+			// the other signal's values arrived in the same poll.
+			var seen []string
+			for _, b := range rec.Batches() {
+				for _, p := range b {
+					seen = append(seen, p.Device+": "+fieldString(p.Fields))
+				}
+			}
+			for _, w := range []string{"em1: energy_kwh_total=bad", "em2: energy_kwh_total=bad power_kw=1.2",
+				"em1: energy_kwh_total=1234.56", "em2: energy_kwh_total=50.25 power_kw=1.2"} {
+				if !slices.Contains(seen, w) {
+					t.Fatalf("no point %q in %q", w, seen)
+				}
+			}
+			last1, _ := rec.Last("em1")
+			last2, _ := rec.Last("em2")
+			if fieldString(last1.Fields) != "energy_kwh_total=1234.56" || fieldString(last2.Fields) != "energy_kwh_total=50.25 power_kw=1.2" {
+				t.Fatalf("after the faults: %v %v", last1.Fields, last2.Fields)
+			}
+		})
+	}
+}
+
+// TestBusGoneAndBack takes the bus away (socat stopped: the serial port vanishes; the
+// serial server closes its port) and brings it back: the source reports down with the
+// line's error, keeps trying, and reads again once the bus is back.
+func TestBusGoneAndBack(t *testing.T) {
+	for _, bed := range testbeds {
+		t.Run(bed.name, func(t *testing.T) {
+			m1 := meterAt(t, addr1, 3.3, 1234.56)
+			tb := bed.make(t, m1)
+			rec := &adaptertest.Recorder{}
+			runSource(t, newSource(t, dlt645.Config{Line: lineOf(tb.endpoint, 200*time.Millisecond),
+				Devices: []dlt645.Device{meterDevice("em1", addr1, 100*time.Millisecond, "energy_kwh_total=00010000")}}, rec), rec)
+			testutil.WaitFor(t, 10*time.Second, "first value", func() bool { return rec.BatchCount() >= 1 })
+			tb.stop()
+			testutil.WaitFor(t, 10*time.Second, "down", func() bool { return slices.Contains(rec.StateList(), point.StateDown) })
+			down := rec.DownErrors()[0].Error()
+			if !strings.HasPrefix(down, "line "+tb.endpoint+": ") {
+				t.Fatalf("down error %q does not name the line", down)
+			}
+			m1.Set(0x00010000, 1300)
+			tb.start()
+			testutil.WaitFor(t, 10*time.Second, "value after the bus returned", func() bool {
+				p, ok := rec.Last("em1")
+				return ok && fieldString(p.Fields) == "energy_kwh_total=1300"
+			})
+			st := rec.StateStrings()
+			if st[0] != "connecting" || st[1] != "up" || !strings.HasPrefix(st[2], "down: line ") || st[len(st)-1] != "up" {
+				t.Fatalf("states %q", st)
+			}
+		})
+	}
+}
+
+// TestReadAddressOverPty reads the address of the only meter on a bus with the
+// broadcast request, as discovery does.
+func TestReadAddressOverPty(t *testing.T) {
+	tb := ptyTestbed(t, meterAt(t, "123456789012", 1, 1))
+	got, err := dlt645.Discover(t.Context(), lineOf(tb.endpoint, 300*time.Millisecond), nil)
+	if err != nil || len(got) != 1 || got[0].Address.String() != "123456789012" || got[0].Broadcast != true {
+		t.Fatalf("%+v %v", got, err)
+	}
+}
