@@ -2,6 +2,7 @@ package dlt645_test
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/ganlink/ganlink/adapters/adaptertest"
 	"github.com/ganlink/ganlink/adapters/dlt645"
+	"github.com/ganlink/ganlink/adapters/internal/serialline"
+	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testutil"
@@ -186,5 +189,41 @@ func TestReadAddressOverPty(t *testing.T) {
 	got, err := dlt645.Discover(t.Context(), lineOf(tb.endpoint, 300*time.Millisecond), nil)
 	if err != nil || len(got) != 1 || got[0].Address.String() != "123456789012" || got[0].Broadcast != true {
 		t.Fatalf("%+v %v", got, err)
+	}
+}
+
+// TestTemplateReadsMeter runs configs/dlt645-meter.example.yaml, its endpoint and poll
+// interval replaced, against a simulated meter at the template's address over a pty:
+// every signal arrives with the meter's value in the standard's format.
+func TestTemplateReadsMeter(t *testing.T) {
+	raw, err := os.ReadFile("../../configs/dlt645-meter.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := append([]byte(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}`+"\n"), raw...)
+	cfg, err := config.Load(doc, func(string) (string, bool) { return "", false }, config.Kinds{dlt645.Kind})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := cfg.Sources.Of("dlt645")[0]
+	c, errs := dlt645.BuildConfig(src, cfg.DevicesOf(src.Name()), &cfg.Workshop)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	tb := ptyTestbed(t, meterAt(t, "000012345678", 6.6, 98765.43))
+	c.Line.Endpoint = tb.endpoint
+	c.Line.Network, c.Line.Address, _ = serialline.ParseEndpoint(tb.endpoint)
+	c.Devices[0].PollInterval = 200 * time.Millisecond
+	rec := &adaptertest.Recorder{}
+	runSource(t, newSource(t, c, rec), rec)
+	testutil.WaitFor(t, 10*time.Second, "a poll", func() bool { return rec.BatchCount() >= 1 })
+	p, _ := rec.Last("em-645-1")
+	want := "current_l1_a=10.526 current_l2_a=10.526 current_l3_a=10.526 energy_kwh_total=98765.43 frequency_hz=50 " +
+		"power_factor=0.95 power_kw=6.6 voltage_l1_v=220 voltage_l2_v=220 voltage_l3_v=220"
+	if got := fieldString(p.Fields); got != want {
+		t.Fatalf("fields\n got %s\nwant %s", got, want)
+	}
+	if p.Measurement != "energy_meter" || len(rec.Errors()) != 0 {
+		t.Fatalf("measurement %q, errors %q", p.Measurement, rec.Errors())
 	}
 }
