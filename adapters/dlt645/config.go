@@ -21,7 +21,7 @@ const (
 	DefaultReconnectMin = 500 * time.Millisecond
 	DefaultReconnectMax = 30 * time.Second
 	// MinPollInterval is the shortest accepted poll interval.
-	MinPollInterval = 100 * time.Millisecond
+	MinPollInterval = 10 * time.Millisecond
 )
 
 // Config configures one DL/T 645 source: one RS-485 bus (a serial port of the gateway,

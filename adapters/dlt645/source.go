@@ -285,7 +285,7 @@ func reasonOf(err error) string {
 // fail reports a signal whose read failed, naming the device, the meter address, the
 // data identifier and the cause; a reply that arrived is kept as a dead letter.
 func (s *Source) fail(d *device, sg *Signal, reason string, cause error, raw []byte) {
-	err := fmt.Errorf("read %s (%s) of device %q (meter %s): %w", sg.DI, itemName(sg.DI), d.cfg.Device, d.cfg.Address, cause)
+	err := fmt.Errorf("read signal %q of device %q (meter %s, DI %s %s): %w", sg.Field, d.cfg.Device, d.cfg.Address, sg.DI, itemName(sg.DI), cause)
 	if len(raw) > 0 {
 		err = fmt.Errorf("%w; reply %s", err, hexBytes(raw, 48))
 	}

@@ -62,11 +62,11 @@ func TestMultiDropOneDead(t *testing.T) {
 			}
 			errs := rec.Errors()
 			wantErrs := []string{
-				`bus1|em3|energy_kwh_total|timeout|read 00010000 (total forward active energy) of device "em3" (meter 000000000003): no response within 100ms`,
-				`bus1|em3|voltage_l1_v|timeout|read 02010100 (phase A voltage) of device "em3" (meter 000000000003): not sent: no response within 100ms`,
-				`bus1|em3|current_l1_a|timeout|read 02020100 (phase A current) of device "em3" (meter 000000000003): not sent: no response within 100ms`,
-				`bus1|em3|power_kw|timeout|read 02030000 (total active power) of device "em3" (meter 000000000003): not sent: no response within 100ms`,
-				`bus1|em3|power_factor|timeout|read 02060000 (total power factor) of device "em3" (meter 000000000003): not sent: no response within 100ms`,
+				`bus1|em3|energy_kwh_total|timeout|read signal "energy_kwh_total" of device "em3" (meter 000000000003, DI 00010000 total forward active energy): no response within 100ms`,
+				`bus1|em3|voltage_l1_v|timeout|read signal "voltage_l1_v" of device "em3" (meter 000000000003, DI 02010100 phase A voltage): not sent: no response within 100ms`,
+				`bus1|em3|current_l1_a|timeout|read signal "current_l1_a" of device "em3" (meter 000000000003, DI 02020100 phase A current): not sent: no response within 100ms`,
+				`bus1|em3|power_kw|timeout|read signal "power_kw" of device "em3" (meter 000000000003, DI 02030000 total active power): not sent: no response within 100ms`,
+				`bus1|em3|power_factor|timeout|read signal "power_factor" of device "em3" (meter 000000000003, DI 02060000 total power factor): not sent: no response within 100ms`,
 			}
 			if len(errs) != 5*rec.BatchCount() {
 				t.Fatalf("%d signal errors for %d polls, want 5 each:\n%s", len(errs), rec.BatchCount(), strings.Join(errs, "\n"))
@@ -117,8 +117,8 @@ func TestBadReplies(t *testing.T) {
 			cs := wire[len(wire)-2]
 			wire[len(wire)-2]++
 			want := []string{
-				fmt.Sprintf(`bus1|em1|energy_kwh_total|checksum|read 00010000 (total forward active energy) of device "em1" (meter 000000000001): bad checksum: frame carries 0x%02X, bytes sum to 0x%02X; reply % X`, cs+1, cs, wire),
-				`bus1|em2|energy_kwh_total|exception|read 00010000 (total forward active energy) of device "em2" (meter 000000000002): meter exception (control 0xD1, error byte 0x02): no data requested; reply FE FE FE FE 68 02 00 00 00 00 00 68 D1 01 35 D9 16`,
+				fmt.Sprintf(`bus1|em1|energy_kwh_total|checksum|read signal "energy_kwh_total" of device "em1" (meter 000000000001, DI 00010000 total forward active energy): bad checksum: frame carries 0x%02X, bytes sum to 0x%02X; reply % X`, cs+1, cs, wire),
+				`bus1|em2|energy_kwh_total|exception|read signal "energy_kwh_total" of device "em2" (meter 000000000002, DI 00010000 total forward active energy): meter exception (control 0xD1, error byte 0x02): no data requested; reply FE FE FE FE 68 02 00 00 00 00 00 68 D1 01 35 D9 16`,
 			}
 			if got := rec.Errors(); !slices.Equal(got, want) {
 				t.Fatalf("errors:\n got %s\nwant %s", strings.Join(got, "\n"), strings.Join(want, "\n"))

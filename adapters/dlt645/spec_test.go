@@ -88,9 +88,9 @@ func TestSpecErrors(t *testing.T) {
     signals: {e: {unit: kWh}}`,
 			`devices[0].signals.e.di: required: the data identifier, e.g. "00010000" (total forward active energy)`},
 		{`{name: bus, endpoint: "serial:///dev/ttyS1"}`, `address: "123456789012"
-    poll_interval: 10ms
+    poll_interval: 5ms
     signals: {e: {di: "00010000"}}`,
-			`devices[0].poll_interval: invalid interval 10ms: want at least 100ms`},
+			`devices[0].poll_interval: invalid interval 5ms: want at least 10ms`},
 		{`{name: bus, endpoint: "serial:///dev/ttyS1"}`, `address: "123456789012"
     signals: {e: {di: "00010000", map: {"1": 2}}}`,
 			`devices[0].signals.e.map: not applicable to dlt645 signals`},
