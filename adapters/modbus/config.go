@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/internal/serialline"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -34,16 +36,29 @@ const (
 	MinPollInterval = 10 * time.Millisecond
 )
 
-// Config configures one Modbus TCP source: one server endpoint (a meter, a PLC, or a
-// Modbus TCP gateway in front of an RS-485 bus), one TCP connection, and the devices
-// polled through it. Zero values mean the documented defaults, except MaxGap.
+// Config configures one Modbus source: one Modbus TCP server endpoint (a meter, a PLC,
+// or a Modbus TCP gateway in front of an RS-485 bus) and one TCP connection, or one
+// RS-485 bus spoken to in RTU framing (a local serial port, or a serial device server
+// in transparent mode); and the devices polled through it. Zero values mean the
+// documented defaults, except MaxGap.
 type Config struct {
 	// Name is the source name used in logs and Observer calls.
 	Name string
-	// Endpoint is tcp://host[:port]; port 502 if omitted.
+	// Endpoint is tcp://host[:port] (port 502 if omitted for Modbus TCP; required for
+	// a serial server), or serial:///dev/ttyUSB0 for a local serial port (RTU).
 	Endpoint string
-	// Timeout bounds each request (the response must arrive within it); default 2s.
-	// Connection attempts are bounded by the client library's fixed 5s dial timeout.
+	// Framing is "tcp" (Modbus TCP; the default on tcp:// endpoints) or "rtu" (Modbus
+	// RTU: implied by serial:// endpoints; on a tcp:// endpoint, RTU frames carried
+	// over TCP by a serial server in transparent mode).
+	Framing string
+	// Line holds the serial settings of an RTU source (baud rate, data bits, parity —
+	// default none —, stop bits, response timeout, turnaround delay); its Endpoint is
+	// ignored (Endpoint is the source's). It must be zero for Modbus TCP.
+	Line serialline.Line
+	// Timeout bounds each Modbus TCP request (the response must arrive within it);
+	// default 2s. Connection attempts are bounded by the client library's fixed 5s
+	// dial timeout. An RTU source uses Line.ResponseTimeout instead, and Timeout must
+	// be zero.
 	Timeout time.Duration
 	// ReconnectMin and ReconnectMax bound the reconnect backoff (capped exponential with
 	// jitter); defaults 500ms and 30s.
@@ -51,7 +66,11 @@ type Config struct {
 	ReconnectMax time.Duration
 	// MaxFailures is how many requests in a row may time out or get a malformed answer
 	// before the connection is considered dead and reopened; default 3. Any answer,
-	// including an exception response, resets the count.
+	// including an exception response, resets the count. On an RTU bus the count is
+	// per device: the device is reported down (its fields Bad, the error logged once)
+	// and polled on, and the line is not reopened, since the other devices on it still
+	// answer; only an error of the line itself (the port vanished, the serial server
+	// closed the connection) reopens it.
 	MaxFailures int
 	// MaxGap is the gap tolerance of read coalescing: how many unused registers (or
 	// coils/discrete inputs) one read may span between two signals of a device. Zero
@@ -115,8 +134,22 @@ func DefaultConfig() Config {
 	return c
 }
 
+// RTU reports whether c is an RTU source.
+func (c *Config) RTU() bool {
+	return c.Framing == "rtu" || strings.HasPrefix(c.Endpoint, "serial:")
+}
+
+// rtuParity is the default parity of Modbus RTU lines: none (the specification's
+// default is even, but most meters ship with 8N1; the register templates say which).
+const rtuParity = "none"
+
 func (c *Config) applyDefaults() {
-	if c.Timeout == 0 {
+	if c.RTU() {
+		c.Framing = "rtu"
+		c.Line.Endpoint = c.Endpoint
+		c.Line.ApplyDefaults(rtuParity)
+		c.Line.Check(func(string, string, ...any) {}) // sets Network and Address
+	} else if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
 	if c.ReconnectMin == 0 {
@@ -181,8 +214,28 @@ func (c *Config) check(add func(field, format string, a ...any)) {
 	if c.Name == "" {
 		add("name", "must not be empty")
 	}
-	if _, err := hostPort(c.Endpoint); err != nil {
-		add("endpoint", "%v", err)
+	switch c.Framing {
+	case "", "tcp", "rtu":
+	default:
+		add("framing", "invalid framing %q: want tcp or rtu", truncate(c.Framing))
+	}
+	if c.RTU() {
+		if c.Framing == "tcp" {
+			add("framing", "Modbus TCP needs a tcp:// endpoint, not %q", truncate(c.Endpoint))
+		}
+		l := c.Line
+		l.Endpoint = c.Endpoint
+		l.Check(add)
+		if c.Timeout != 0 {
+			add("timeout", "not applicable to RTU framing: use response_timeout")
+		}
+	} else {
+		if _, err := hostPort(c.Endpoint); err != nil {
+			add("endpoint", "%v", err)
+		}
+		for _, k := range lineKeys(&c.Line) {
+			add(k, "not applicable to Modbus TCP: set framing: rtu for a serial server")
+		}
 	}
 	for _, d := range []struct {
 		field string
@@ -315,6 +368,31 @@ func validateSignal(add func(field, format string, a ...any), p string, s *Signa
 	if len(s.Conv.Map) > 0 {
 		add(p+".map", "not applicable to modbus signals")
 	}
+}
+
+// lineKeys names the serial settings set in l.
+func lineKeys(l *serialline.Line) []string {
+	var keys []string
+	for _, k := range []struct {
+		key string
+		set bool
+	}{{"baud_rate", l.BaudRate != 0}, {"data_bits", l.DataBits != 0}, {"parity", l.Parity != ""},
+		{"stop_bits", l.StopBits != 0}, {"response_timeout", l.ResponseTimeout != 0},
+		{"turnaround_delay", l.TurnaroundDelay != 0}} {
+		if k.set {
+			keys = append(keys, k.key)
+		}
+	}
+	return keys
+}
+
+// truncate shortens a configured value for an error message.
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -14,6 +14,7 @@ import (
 	mb "github.com/simonvetter/modbus"
 
 	"github.com/ganlink/ganlink/adapters/internal/reconnect"
+	"github.com/ganlink/ganlink/adapters/internal/serialline"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -24,7 +25,8 @@ type Source struct {
 	cfg     Config
 	obs     point.Observer
 	log     *slog.Logger
-	addr    string // host:port
+	addr    string // host:port (Modbus TCP)
+	rtu     bool
 	devices []device
 
 	// Counters for diagnostics and tests.
@@ -42,6 +44,11 @@ type device struct {
 	maxRegs int
 	unit    uint8
 	next    time.Time // next poll
+
+	// On an RTU bus: requests in a row without an answer, and whether the device was
+	// reported down for it.
+	failures int
+	down     bool
 }
 
 // reader is the part of the client library's client a poll uses.
@@ -69,8 +76,11 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	addr, _ := hostPort(cfg.Endpoint) // valid after Validate
-	s := &Source{cfg: cfg, obs: obs, log: log, addr: addr, devices: make([]device, len(cfg.Devices)),
+	addr := ""
+	if !cfg.RTU() {
+		addr, _ = hostPort(cfg.Endpoint) // valid after Validate
+	}
+	s := &Source{cfg: cfg, obs: obs, log: log, addr: addr, rtu: cfg.RTU(), devices: make([]device, len(cfg.Devices)),
 		warn: reconnect.Warner{Log: log, Protocol: "modbus", Endpoint: cfg.Endpoint}}
 	for i := range s.cfg.Devices {
 		dc := &s.cfg.Devices[i]
@@ -110,23 +120,40 @@ func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	return nil
 }
 
-// session opens one connection and polls through it until ctx is done (nil error) or
-// the connection fails. answered reports whether any request got an answer.
-func (s *Source) session(ctx context.Context, emit point.EmitFunc) (answered bool, err error) {
+// open opens the source's connection: a Modbus TCP client, or the RTU line.
+func (s *Source) open(ctx context.Context) (reader, func(), error) {
+	if s.rtu {
+		bus := serialline.NewBus(s.cfg.Line)
+		if err := bus.Open(ctx); err != nil {
+			return nil, nil, err
+		}
+		s.log.Info("modbus RTU line open", "line", s.cfg.Line.String())
+		return &rtuClient{bus: bus, ctx: ctx}, func() { bus.Close() }, nil
+	}
 	c, err := mb.NewClient(&mb.ClientConfiguration{
 		URL:     "tcp://" + s.addr,
 		Timeout: s.cfg.Timeout,
 		Logger:  slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	})
 	if err != nil {
-		return false, fmt.Errorf("create client for %q: %w", s.cfg.Endpoint, err)
+		return nil, nil, fmt.Errorf("create client for %q: %w", s.cfg.Endpoint, err)
 	}
 	if err := c.Open(); err != nil {
-		return false, fmt.Errorf("connect to %q: %w", s.cfg.Endpoint, err)
+		return nil, nil, fmt.Errorf("connect to %q: %w", s.cfg.Endpoint, err)
 	}
-	defer c.Close()
-	s.obs.State(s.cfg.Name, point.StateUp, nil)
 	s.log.Info("modbus connection up", "endpoint", s.cfg.Endpoint)
+	return c, func() { c.Close() }, nil
+}
+
+// session opens one connection and polls through it until ctx is done (nil error) or
+// the connection fails. answered reports whether any request got an answer.
+func (s *Source) session(ctx context.Context, emit point.EmitFunc) (answered bool, err error) {
+	c, closeConn, err := s.open(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer closeConn()
+	s.obs.State(s.cfg.Name, point.StateUp, nil)
 
 	st := pollState{}
 	now := time.Now()
@@ -217,12 +244,27 @@ const (
 	failTimeout
 	failProtocol
 	failConn
+	failCRC
 )
 
-var failReasons = [...]string{"", "modbus_exception", "timeout", "protocol", ""}
+var failReasons = [...]string{"", "modbus_exception", "timeout", "protocol", "", "crc"}
 
 // classify sorts an error of the client library and rewrites it in the package's terms.
 func (s *Source) classify(err error) (failure, error) {
+	var ee *ExceptionError
+	var le *serialline.LineError
+	switch {
+	case errors.As(err, &ee):
+		return failException, ee
+	case errors.Is(err, ErrCRC):
+		return failCRC, err
+	case errors.Is(err, ErrProtocol):
+		return failProtocol, err
+	case errors.Is(err, serialline.ErrTimeout):
+		return failTimeout, fmt.Errorf("%w: %w", ErrTimeout, err)
+	case errors.As(err, &le):
+		return failConn, err
+	}
 	var me mb.Error
 	if errors.As(err, &me) {
 		switch me {
@@ -296,7 +338,7 @@ func (s *Source) poll(ctx context.Context, c reader, d *device, st *pollState) (
 			bits, rerr = c.ReadDiscreteInputs(r.start, r.count)
 		}
 		if rerr == nil {
-			st.answered, st.failures = true, 0
+			s.answered(d, st)
 			s.decodeAnswer(d, r, data, bits, fields, omit)
 			continue
 		}
@@ -306,7 +348,7 @@ func (s *Source) poll(ctx context.Context, c reader, d *device, st *pollState) (
 			return p, false, fmt.Errorf("read %s %s of device %q (unit %d): %w",
 				readNames[r.area], span(r), d.cfg.Device, d.unit, rerr)
 		case failException:
-			st.answered, st.failures = true, 0
+			s.answered(d, st)
 			code := cause.(*ExceptionError).Code
 			if (code == 2 || code == 3) && len(r.sigs) > 1 {
 				if parts := split(d.sigs, r, d.maxRegs); parts != nil {
@@ -320,11 +362,21 @@ func (s *Source) poll(ctx context.Context, c reader, d *device, st *pollState) (
 			if code == 10 || code == 11 {
 				skip = cause // the gateway cannot reach the device: spare the other reads
 			}
-		case failTimeout, failProtocol:
-			st.failures++
+		case failTimeout, failProtocol, failCRC:
 			if kind == failTimeout {
 				skip = cause
 			}
+			if s.rtu {
+				d.failures++
+				s.failRequest(d, r, failReasons[kind], cause, fields)
+				if d.failures >= s.cfg.MaxFailures && !d.down {
+					d.down = true
+					s.log.Warn("modbus device not answering; polling it on", "device", d.cfg.Device, "unit", d.unit,
+						"failures", d.failures, "err", cause)
+				}
+				continue
+			}
+			st.failures++
 		}
 		s.failRequest(d, r, failReasons[kind], cause, fields)
 		if st.failures >= s.cfg.MaxFailures {
@@ -344,6 +396,16 @@ func (s *Source) poll(ctx context.Context, c reader, d *device, st *pollState) (
 	}
 	return point.Point{Measurement: d.cfg.Measurement, Device: d.cfg.Device, Tags: d.cfg.Tags,
 		Fields: fields[:n:n], Time: t}, true, nil
+}
+
+// answered notes an answer of d (data or an exception).
+func (s *Source) answered(d *device, st *pollState) {
+	st.answered, st.failures = true, 0
+	d.failures = 0
+	if d.down {
+		d.down = false
+		s.log.Info("modbus device answers again", "device", d.cfg.Device, "unit", d.unit)
+	}
 }
 
 // skipReason returns the observer reason of a read skipped because of cause.

@@ -3,6 +3,7 @@ package modbus
 import (
 	"fmt"
 
+	"github.com/ganlink/ganlink/adapters/internal/serialline"
 	"github.com/ganlink/ganlink/gateway/config"
 )
 
@@ -12,11 +13,15 @@ import (
 // BuildConfig, so the two apply the same rules.
 
 // SourceSpec is one sources.modbus[] section: one Modbus TCP endpoint (a meter, or an
-// RS-485 gateway in front of several units).
+// RS-485 gateway in front of several units), or one RS-485 bus spoken to in RTU framing
+// (serial:// endpoint, or a tcp:// one to a serial server with framing: rtu).
 type SourceSpec struct {
 	Name string `yaml:"name"`
-	// Endpoint is tcp://host[:port]; port 502 if omitted.
-	Endpoint     string          `yaml:"endpoint"`
+	// Spec holds endpoint (tcp://host[:port], port 502 if omitted for Modbus TCP; or
+	// serial:///dev/ttyUSB0) and, for RTU, the serial line's keys.
+	serialline.Spec `yaml:",inline"`
+	// Framing is tcp (default on tcp:// endpoints) or rtu (implied by serial://).
+	Framing      string          `yaml:"framing"`
 	Timeout      config.Duration `yaml:"timeout"`
 	ReconnectMin config.Duration `yaml:"reconnect_min"`
 	ReconnectMax config.Duration `yaml:"reconnect_max"`
@@ -105,8 +110,16 @@ func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Wor
 	ck.Duration(p+".timeout", s.Timeout)
 	ck.Duration(p+".reconnect_min", s.ReconnectMin)
 	ck.Duration(p+".reconnect_max", s.ReconnectMax)
-	c := Config{Name: s.Name, Endpoint: s.Endpoint, Timeout: s.Timeout.D, ReconnectMin: s.ReconnectMin.D,
+	c := Config{Name: s.Name, Endpoint: s.Endpoint, Framing: s.Framing, Timeout: s.Timeout.D, ReconnectMin: s.ReconnectMin.D,
 		ReconnectMax: s.ReconnectMax.D, MaxFailures: s.MaxFailures, MaxGap: DefaultMaxGap}
+	if c.RTU() {
+		c.Line = s.Spec.Line(ck, p, rtuParity)
+	} else {
+		ck.Duration(p+".response_timeout", s.ResponseTimeout)
+		ck.Duration(p+".turnaround_delay", s.TurnaroundDelay)
+		c.Line = serialline.Line{BaudRate: s.BaudRate, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits,
+			ResponseTimeout: s.ResponseTimeout.D, TurnaroundDelay: s.TurnaroundDelay.D}
+	}
 	if s.MaxGap != nil {
 		c.MaxGap = *s.MaxGap
 	}

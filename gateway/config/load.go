@@ -150,13 +150,7 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, probs *Errors) {
 			return
 		}
 		fields := map[string]reflect.Type{}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if name != "" && name != "-" {
-				fields[name] = f.Type
-			}
-		}
+		yamlFields(t, fields)
 		// Unknown keys are reported and removed, so that the decoder sees at most one
 		// key per field (its duplicate check compares every pair of keys).
 		kept := n.Content[:0]
@@ -179,6 +173,20 @@ func checkKnown(n *yaml.Node, t reflect.Type, path string, probs *Errors) {
 	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
 		for i, c := range n.Content {
 			checkKnown(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
+		}
+	}
+}
+
+// yamlFields maps the YAML keys of struct t to their types, with the keys of the
+// structs embedded with `yaml:",inline"` (e.g. a serial line's keys in a source).
+func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct {
+			yamlFields(f.Type, fields)
+		} else if name != "" && name != "-" {
+			fields[name] = f.Type
 		}
 	}
 }

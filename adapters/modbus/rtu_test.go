@@ -1,0 +1,351 @@
+package modbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mb "github.com/simonvetter/modbus"
+
+	"github.com/ganlink/ganlink/adapters/adaptertest"
+	"github.com/ganlink/ganlink/adapters/internal/serialline"
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/internal/devsim"
+	"github.com/ganlink/ganlink/internal/testsrv"
+	"github.com/ganlink/ganlink/internal/testutil"
+)
+
+// The RTU tests run the source against devsim's RTU slave (written independently from
+// the specification) on a real pseudo-terminal pair made by socat, or behind a TCP
+// listener standing in for a serial server in transparent mode.
+
+// bankUnit serves one unit of a bank on the RTU slave.
+type bankUnit struct {
+	b    *bank
+	unit uint8
+}
+
+func excCode(err error) byte {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, mb.ErrIllegalDataAddress):
+		return 2
+	}
+	return 4
+}
+
+func (u bankUnit) ReadRegisters(fc byte, addr, qty uint16) ([]uint16, byte) {
+	area, m := "holding", u.b.holding
+	if fc == 4 {
+		area, m = "input", u.b.input
+	}
+	regs, err := u.b.regs(area, m, u.unit, addr, qty)
+	return regs, excCode(err)
+}
+
+func (u bankUnit) ReadBits(fc byte, addr, qty uint16) ([]bool, byte) {
+	area, m := "coil", u.b.coils
+	if fc == 2 {
+		area, m = "discrete", u.b.discrete
+	}
+	bits, err := u.b.bits(area, m, u.unit, addr, qty)
+	return bits, excCode(err)
+}
+
+// startRTUBus starts a pty pair and devsim's slave on its end B serving units of b;
+// the gateway's end is serial://A.
+func startRTUBus(t *testing.T, b *bank, units ...uint8) (*testsrv.PtyPair, *devsim.RTUSlave, string) {
+	t.Helper()
+	pp := testsrv.StartPtyPair(t)
+	m := map[byte]devsim.RTUUnit{}
+	for _, u := range units {
+		m[u] = bankUnit{b, u}
+	}
+	sl := devsim.NewRTUSlave(m)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sl.ServePort(ctx, pp.B); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return pp, sl, "serial://" + pp.A
+}
+
+// rtuConfig is a quickly reacting RTU config.
+func rtuConfig(endpoint string, devs ...Device) Config {
+	return Config{Name: "bus1", Endpoint: endpoint, Framing: "rtu", MaxGap: DefaultMaxGap,
+		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+		Line: serialline.Line{BaudRate: 115200, ResponseTimeout: 100 * time.Millisecond}, Devices: devs}
+}
+
+func meterDev(id string, unit int) Device {
+	return Device{Device: id, Measurement: "energy_meter", UnitID: unit, PollInterval: 50 * time.Millisecond,
+		Signals: []Signal{{Field: "energy_kwh_total", Area: "holding", Address: 0, Type: "uint32"},
+			{Field: "power_kw", Area: "holding", Address: 2, Type: "int16", Conv: point.Conv{Scale: 0.1}}}}
+}
+
+func TestCRC16(t *testing.T) {
+	// Modbus over serial line V1.02, 6.2.2: the request 01 03 00 00 00 01 carries 84 0A.
+	if got := rtuRequest(1, 3, 0, 1); fmt.Sprintf("% x", got) != "01 03 00 00 00 01 84 0a" {
+		t.Fatalf("request frame % x", got)
+	}
+	// The check value of CRC-16/MODBUS: "123456789" -> 0x4B37.
+	if c := CRC16([]byte("123456789")); c != 0x4B37 {
+		t.Fatalf("CRC 0x%04x", c)
+	}
+}
+
+// TestRTUMultiDrop polls three meters on one bus, unit 3 dead: units 1 and 2 deliver
+// their values in every poll round, unit 3's fields are Bad with a timeout naming the
+// response timeout, the line is never reopened, and when unit 3 comes alive its
+// values arrive without a reconnect.
+func TestRTUMultiDrop(t *testing.T) {
+	b := newBank()
+	b.setRegs(1, "holding", 0, 0, 1000, 25)
+	b.setRegs(2, "holding", 0, 1, 2, 0xFFF6)
+	b.setRegs(3, "holding", 0, 0, 3, 5)
+	_, sl, ep := startRTUBus(t, b, 1, 2)
+	rec := &adaptertest.Recorder{}
+	log := &testutil.LogBuffer{}
+	cfg := rtuConfig(ep, meterDev("em1", 1), meterDev("em2", 2), meterDev("em3", 3))
+	s, err := New(cfg, rec, slogTo(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, s, rec, 2*time.Second)
+	testutil.WaitFor(t, 10*time.Second, "5 poll rounds with em3 dead", func() bool { return len(rec.Points("em3")) >= 5 })
+	for _, bt := range rec.Batches() {
+		var got []string
+		for _, p := range bt {
+			got = append(got, p.Device+" "+fieldString(p.Fields))
+		}
+		if !slices.Contains(got, "em1 energy_kwh_total=1000 power_kw=2.5") ||
+			!slices.Contains(got, "em2 energy_kwh_total=65538 power_kw=-1") {
+			t.Fatalf("a poll round without the live meters' values: %q", got)
+		}
+		for _, g := range got {
+			if strings.HasPrefix(g, "em3") && g != "em3 energy_kwh_total=bad power_kw=bad" {
+				t.Fatalf("em3: %s", g)
+			}
+		}
+	}
+	errs := rec.Signals()
+	want := `read signal "energy_kwh_total" of device "em3" at holding register 0 (unit 3, read 0..2): request timed out: no response within 100ms`
+	found := false
+	for _, e := range errs {
+		if e.Device != "em3" || e.Reason != "timeout" {
+			t.Fatalf("signal error %s", e)
+		}
+		if e.Err.Error() == want {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no error %q in %v", want, errs)
+	}
+	if got := rec.StateNames(); !slices.Equal(got, []string{"connecting", "up"}) {
+		t.Fatalf("states %q: the line must not be reopened for one silent unit", got)
+	}
+	if !strings.Contains(log.String(), `msg="modbus device not answering; polling it on" device=em3 unit=3 failures=3`) {
+		t.Fatalf("log:\n%s", log)
+	}
+	// Unit 3 comes alive.
+	sl.SetUnit(3, bankUnit{b, 3})
+	testutil.WaitFor(t, 5*time.Second, "em3 values", func() bool {
+		p, ok := rec.Last("em3")
+		return ok && fieldString(p.Fields) == "energy_kwh_total=3 power_kw=0.5"
+	})
+	stop()
+	if got := rec.StateNames(); !slices.Equal(got, []string{"connecting", "up"}) {
+		t.Fatalf("states %q", got)
+	}
+	if !strings.Contains(log.String(), `msg="modbus device answers again" device=em3 unit=3`) {
+		t.Fatalf("log:\n%s", log)
+	}
+}
+
+// TestRTUCRCErrors corrupts replies: each is counted as a "crc" signal error naming the
+// frame, the field is Bad, and the next poll reads the values again.
+func TestRTUCRCErrors(t *testing.T) {
+	b := newBank()
+	b.setRegs(1, "holding", 0, 0, 1000, 25)
+	_, sl, ep := startRTUBus(t, b, 1)
+	rec := &adaptertest.Recorder{}
+	s, err := New(rtuConfig(ep, meterDev("em1", 1)), rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, rec, 2*time.Second)
+	testutil.WaitFor(t, 5*time.Second, "a good point", func() bool { return len(rec.Points("em1")) > 0 })
+	sl.CorruptReplies(2)
+	defer func() {
+		if t.Failed() {
+			for _, e := range rec.Signals() {
+				t.Log(e)
+			}
+		}
+	}()
+	testutil.WaitFor(t, 5*time.Second, "2 CRC errors and good values after them", func() bool {
+		ps := rec.Points("em1")
+		return len(rec.Signals()) == 4 && fieldString(ps[len(ps)-1].Fields) == "energy_kwh_total=1000 power_kw=2.5"
+	})
+	for _, e := range rec.Signals() {
+		if e.Reason != "crc" || !strings.Contains(e.Err.Error(), "CRC mismatch: frame 01 03 06 00 00 03 e8 00 19") {
+			t.Fatalf("signal error %s", e)
+		}
+	}
+	n := 0
+	for _, p := range rec.Points("em1") {
+		if fieldString(p.Fields) == "energy_kwh_total=bad power_kw=bad" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d bad points, want 2", n)
+	}
+	if got := rec.StateNames(); !slices.Equal(got, []string{"connecting", "up"}) {
+		t.Fatalf("states %q", got)
+	}
+}
+
+// TestRTUException: a read of an address the meter does not implement gets exception 2,
+// named in the signal error; the coalesced read is split and the other signal read.
+func TestRTUException(t *testing.T) {
+	b := newBank()
+	b.setRegs(1, "holding", 0, 0, 1000)
+	b.setRegs(1, "holding", 3, 99)
+	_, _, ep := startRTUBus(t, b, 1)
+	rec := &adaptertest.Recorder{}
+	dev := meterDev("em1", 1)
+	dev.Signals[1].Address = 2 // unmapped
+	dev.Signals = append(dev.Signals, Signal{Field: "pf", Area: "holding", Address: 3})
+	s, err := New(rtuConfig(ep, dev), rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, rec, 2*time.Second)
+	testutil.WaitFor(t, 5*time.Second, "a point", func() bool { return len(rec.Points("em1")) > 0 })
+	p, _ := rec.Last("em1")
+	if got := fieldString(p.Fields); got != "energy_kwh_total=1000 power_kw=bad pf=99" {
+		t.Fatalf("fields %s", got)
+	}
+	e := rec.Signals()[0]
+	if e.Reason != "modbus_exception" || e.Err.Error() != `read signal "power_kw" of device "em1" at holding register 2 (unit 1, read 2..2): modbus exception 2 (illegal data address)` {
+		t.Fatalf("signal error %s", e)
+	}
+}
+
+// TestRTULineLostAndBack stops socat (the USB adapter unplugged): the source reports
+// down with the line's error and, once the line is back, reopens it and reads again.
+func TestRTULineLostAndBack(t *testing.T) {
+	b := newBank()
+	b.setRegs(1, "holding", 0, 0, 1000, 25)
+	pp, _, ep := startRTUBus(t, b, 1)
+	rec := &adaptertest.Recorder{}
+	s, err := New(rtuConfig(ep, meterDev("em1", 1)), rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, rec, 2*time.Second)
+	testutil.WaitFor(t, 5*time.Second, "a point", func() bool { return len(rec.Points("em1")) > 0 })
+	pp.Stop()
+	testutil.WaitFor(t, 5*time.Second, "down", func() bool { return slices.Contains(rec.StateNames(), "down") })
+	var le *serialline.LineError
+	if errs := rec.DownErrors(); len(errs) == 0 || !errors.As(errs[0], &le) {
+		t.Fatalf("down errors %v", rec.DownErrors())
+	}
+	n := len(rec.Points("em1"))
+	pp.Start()
+	testutil.WaitFor(t, 10*time.Second, "points after the line is back", func() bool { return len(rec.Points("em1")) > n+2 })
+	p, _ := rec.Last("em1")
+	if got := fieldString(p.Fields); got != "energy_kwh_total=1000 power_kw=2.5" {
+		t.Fatalf("fields %s", got)
+	}
+}
+
+// TestRTUOverTCP polls through a serial server in transparent mode (devsim's slave
+// behind a TCP listener), including the server dropping the connection.
+func TestRTUOverTCP(t *testing.T) {
+	b := newBank()
+	b.setRegs(1, "holding", 0, 0, 1000, 25)
+	b.setRegs(2, "holding", 0, 0, 2000, 50)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl := devsim.NewRTUSlave(map[byte]devsim.RTUUnit{1: bankUnit{b, 1}, 2: bankUnit{b, 2}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sl.ServeTCP(ctx, l); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	rec := &adaptertest.Recorder{}
+	s, err := New(rtuConfig("tcp://"+l.Addr().String(), meterDev("em1", 1), meterDev("em2", 2)), rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, rec, 2*time.Second)
+	testutil.WaitFor(t, 5*time.Second, "both meters", func() bool {
+		p1, ok1 := rec.Last("em1")
+		p2, ok2 := rec.Last("em2")
+		return ok1 && ok2 && fieldString(p1.Fields) == "energy_kwh_total=1000 power_kw=2.5" &&
+			fieldString(p2.Fields) == "energy_kwh_total=2000 power_kw=5"
+	})
+	if errs := rec.Errors(); len(errs) != 0 {
+		t.Fatalf("errors %q", errs)
+	}
+}
+
+// TestRTUValueTypes reads every register type and word/byte order, coils and discrete
+// inputs over RTU and checks the exact values.
+func TestRTUValueTypes(t *testing.T) {
+	b := newBank()
+	f32 := math.Float32bits(-1234.5)
+	f64 := math.Float64bits(98765.4321)
+	b.setRegs(1, "holding", 0,
+		0xFFFE,         // 0 int16 -2
+		0xFFFE,         // 1 uint16 65534
+		0x0001, 0x0002, // 2 int32 high_first 65538
+		0x0002, 0x0001, // 4 uint32 low_first 65538
+		uint16(f32>>16), uint16(f32), // 6 float32 -1234.5
+		uint16(f64>>48), uint16(f64>>32), uint16(f64>>16), uint16(f64), // 8 float64
+		0x0100,                         // 12 uint16 byte order little: 1
+		0xFFFF, 0xFFFF, 0xFFFF, 0xFFFD, // 13 int64 -3
+	)
+	b.setRegs(1, "input", 10, uint16(f32), uint16(f32>>16)) // float32 low_first
+	b.setBits(1, "coil", 5, true, false, true)
+	b.setBits(1, "discrete", 0, false, true)
+	_, _, ep := startRTUBus(t, b, 1)
+	dev := Device{Device: "m", Measurement: "x", UnitID: 1, PollInterval: 50 * time.Millisecond, Signals: []Signal{
+		{Field: "i16", Area: "holding", Address: 0, Type: "int16"},
+		{Field: "u16", Area: "holding", Address: 1},
+		{Field: "i32", Area: "holding", Address: 2, Type: "int32"},
+		{Field: "u32lf", Area: "holding", Address: 4, Type: "uint32", WordOrder: "low_first"},
+		{Field: "f32", Area: "holding", Address: 6, Type: "float32"},
+		{Field: "f64", Area: "holding", Address: 8, Type: "float64"},
+		{Field: "u16le", Area: "holding", Address: 12, ByteOrder: "little"},
+		{Field: "i64", Area: "holding", Address: 13, Type: "int64"},
+		{Field: "in_f32lf", Area: "input", Address: 10, Type: "float32", WordOrder: "low_first"},
+		{Field: "c5", Area: "coil", Address: 5}, {Field: "c6", Area: "coil", Address: 6}, {Field: "c7", Area: "coil", Address: 7},
+		{Field: "d1", Area: "discrete", Address: 1},
+	}}
+	rec := &adaptertest.Recorder{}
+	s, err := New(rtuConfig(ep, dev), rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, rec, 2*time.Second)
+	testutil.WaitFor(t, 5*time.Second, "a point", func() bool { return len(rec.Points("m")) > 0 })
+	p, _ := rec.Last("m")
+	want := "i16=-2 u16=65534 i32=65538 u32lf=65538 f32=-1234.5 f64=98765.4321 u16le=1 i64=-3 in_f32lf=-1234.5 c5=1 c6=0 c7=1 d1=1"
+	if got := fieldString(p.Fields); got != want {
+		t.Fatalf("fields\n got %s\nwant %s", got, want)
+	}
+}
+
+func slogTo(w *testutil.LogBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
