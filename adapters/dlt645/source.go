@@ -47,7 +47,15 @@ type device struct {
 	cfg  *Device
 	reqs [][]byte // the read request of each signal
 	next time.Time
+	// silent counts the polls in a row the meter did not answer; down is set once
+	// that was logged.
+	silent int
+	down   bool
 }
+
+// silentPolls is how many polls in a row without an answer make a meter logged as
+// not answering (its signals are reported at every poll regardless).
+const silentPolls = 3
 
 // New validates cfg and builds a Source. It opens nothing. obs and log may be nil.
 func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
@@ -208,11 +216,29 @@ func (s *Source) poll(ctx context.Context, d *device) (point.Point, bool, error)
 		}
 		fields = append(fields, point.Field{Key: sg.Field, Value: v})
 	}
+	s.track(d, skip)
 	if len(fields) == 0 {
 		return point.Point{}, false, nil
 	}
 	return point.Point{Measurement: d.cfg.Measurement, Device: d.cfg.Device, Tags: d.cfg.Tags,
 		Fields: fields, Time: t}, true, nil
+}
+
+// track logs a meter that stopped answering (timeout is the poll's timeout, nil when
+// the meter answered) and one that answers again.
+func (s *Source) track(d *device, timeout error) {
+	if timeout == nil {
+		if d.down {
+			s.log.Info("dlt645 meter answers again", "device", d.cfg.Device, "meter", d.cfg.Address.String())
+		}
+		d.silent, d.down = 0, false
+		return
+	}
+	if d.silent++; d.silent >= silentPolls && !d.down {
+		d.down = true
+		s.log.Warn("dlt645 meter not answering; polling it on", "device", d.cfg.Device,
+			"meter", d.cfg.Address.String(), "polls", d.silent, "err", timeout)
+	}
 }
 
 // read sends one read request and decodes the reply to the signal's value. raw holds
