@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/ganlink/ganlink/adapters/internal/serialline"
+	"github.com/ganlink/ganlink/gateway/config"
 )
 
 // Found is a meter found on a bus by Discover.
@@ -26,21 +28,24 @@ type Found struct {
 var Probe = []DI{0x00010000, 0x02010100, 0x02010200, 0x02010300, 0x02020100, 0x02020200, 0x02020300,
 	0x02030000, 0x02060000, 0x02800002}
 
-// Discover finds the meters on the line l (zero settings get the DL/T 645 defaults but
-// the baud rate, which is serialline's unless set). Without
+// Discover finds the meters on the bus of spec (a source section: its endpoint and
+// line keys, with the same defaults and checks as in the configuration). Without
 // addresses it sends the broadcast read-address request, which only works with a single
 // meter on the bus (several answer at once and their replies collide); with addresses
 // it asks each one for total forward active energy (00010000) and keeps those that
 // answer, with data or an exception. Every meter found is then asked for each item of
 // Probe. A meter that does not answer is not an error; a line that cannot be opened is.
-func Discover(ctx context.Context, l serialline.Line, addrs []Address) ([]Found, error) {
-	l.ApplyDefaults(DefaultParity)
-	var probs []error
-	l.Check(func(field, format string, a ...any) {
-		probs = append(probs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
-	})
-	if len(probs) > 0 {
-		return nil, errors.Join(probs...)
+func Discover(ctx context.Context, spec SourceSpec, addrs []Address) ([]Found, error) {
+	spec.ApplyDefaults(nil)
+	ck := &config.Checker{}
+	l := spec.Line(ck, "", DefaultParity)
+	l.Check(func(field, format string, a ...any) { ck.Add(field, format, a...) })
+	if probs := ck.Problems(); len(probs) > 0 {
+		errs := make([]error, len(probs))
+		for i, p := range probs {
+			errs[i] = fmt.Errorf("%s: %s", strings.TrimPrefix(p.Path, "."), p.Msg)
+		}
+		return nil, errors.Join(errs...)
 	}
 	bus := serialline.NewBus(l)
 	defer bus.Close()

@@ -186,7 +186,9 @@ func TestBusGoneAndBack(t *testing.T) {
 // broadcast request, as discovery does.
 func TestReadAddressOverPty(t *testing.T) {
 	tb := ptyTestbed(t, meterAt(t, "123456789012", 1, 1))
-	got, err := dlt645.Discover(t.Context(), lineOf(tb.endpoint, 300*time.Millisecond), nil)
+	var spec dlt645.SourceSpec
+	spec.Endpoint = tb.endpoint
+	got, err := dlt645.Discover(t.Context(), spec, nil)
 	if err != nil || len(got) != 1 || got[0].Address.String() != "123456789012" || got[0].Broadcast != true {
 		t.Fatalf("%+v %v", got, err)
 	}

@@ -26,6 +26,9 @@ numeric variables by node id.`
 
 // browseCmd implements `gateway browse ENDPOINT [flags]`.
 func browseCmd(args []string, stdout, stderr io.Writer) int {
+	if wantsDLT645(args) {
+		return browseDLT645(args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("gateway browse", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o app.BrowseOptions
