@@ -301,27 +301,38 @@ func TestRTUOverTCP(t *testing.T) {
 	}
 }
 
-// TestRTUValueTypes reads every register type and word/byte order, coils and discrete
-// inputs over RTU and checks the exact values.
-func TestRTUValueTypes(t *testing.T) {
-	b := newBank()
+// valueTypes is a register image with every register type and word/byte order, the
+// device reading it and the fields it must yield.
+type valueTypes struct {
+	holding, input map[uint16]uint16
+	coil, discrete map[uint16]bool
+	dev            Device
+	want           string
+}
+
+func newValueTypes() valueTypes {
 	f32 := math.Float32bits(-1234.5)
 	f64 := math.Float64bits(98765.4321)
-	b.setRegs(1, "holding", 0,
+	vt := valueTypes{holding: map[uint16]uint16{}, input: map[uint16]uint16{}, coil: map[uint16]bool{}, discrete: map[uint16]bool{}}
+	for i, r := range []uint16{
 		0xFFFE,         // 0 int16 -2
 		0xFFFE,         // 1 uint16 65534
 		0x0001, 0x0002, // 2 int32 high_first 65538
 		0x0002, 0x0001, // 4 uint32 low_first 65538
-		uint16(f32>>16), uint16(f32), // 6 float32 -1234.5
-		uint16(f64>>48), uint16(f64>>32), uint16(f64>>16), uint16(f64), // 8 float64
-		0x0100,                         // 12 uint16 byte order little: 1
+		uint16(f32 >> 16), uint16(f32), // 6 float32 -1234.5
+		uint16(f64 >> 48), uint16(f64 >> 32), uint16(f64 >> 16), uint16(f64), // 8 float64
+		0x0100,                         // 12 uint16, byte order little: 1
 		0xFFFF, 0xFFFF, 0xFFFF, 0xFFFD, // 13 int64 -3
-	)
-	b.setRegs(1, "input", 10, uint16(f32), uint16(f32>>16)) // float32 low_first
-	b.setBits(1, "coil", 5, true, false, true)
-	b.setBits(1, "discrete", 0, false, true)
-	_, _, ep := startRTUBus(t, b, 1)
-	dev := Device{Device: "m", Measurement: "x", UnitID: 1, PollInterval: 50 * time.Millisecond, Signals: []Signal{
+		0x3412, 0x7856, // 17 uint32 high_first little (BADC): 0x12345678
+		0x0000, 0x0000, 0x0000, 0x0000, // 19 unused
+		0xAD0B, 0x0000, 0x0000, 0x0000, // 23 uint64 low_first little (DCBA...): 0x0BAD
+	} {
+		vt.holding[uint16(i)] = r
+	}
+	vt.input[10], vt.input[11] = uint16(f32), uint16(f32>>16) // float32 low_first
+	vt.coil[5], vt.coil[6], vt.coil[7] = true, false, true
+	vt.discrete[0], vt.discrete[1] = false, true
+	vt.dev = Device{Device: "m", Measurement: "x", UnitID: 1, PollInterval: 50 * time.Millisecond, Signals: []Signal{
 		{Field: "i16", Area: "holding", Address: 0, Type: "int16"},
 		{Field: "u16", Area: "holding", Address: 1},
 		{Field: "i32", Area: "holding", Address: 2, Type: "int32"},
@@ -330,22 +341,99 @@ func TestRTUValueTypes(t *testing.T) {
 		{Field: "f64", Area: "holding", Address: 8, Type: "float64"},
 		{Field: "u16le", Area: "holding", Address: 12, ByteOrder: "little"},
 		{Field: "i64", Area: "holding", Address: 13, Type: "int64"},
+		{Field: "u32badc", Area: "holding", Address: 17, Type: "uint32", ByteOrder: "little"},
+		{Field: "u64dcba", Area: "holding", Address: 23, Type: "uint64", WordOrder: "low_first", ByteOrder: "little"},
 		{Field: "in_f32lf", Area: "input", Address: 10, Type: "float32", WordOrder: "low_first"},
 		{Field: "c5", Area: "coil", Address: 5}, {Field: "c6", Area: "coil", Address: 6}, {Field: "c7", Area: "coil", Address: 7},
 		{Field: "d1", Area: "discrete", Address: 1},
 	}}
+	vt.want = "i16=-2 u16=65534 i32=65538 u32lf=65538 f32=-1234.5 f64=98765.4321 u16le=1 i64=-3 " +
+		"u32badc=3.05419896e+08 u64dcba=2989 in_f32lf=-1234.5 c5=1 c6=0 c7=1 d1=1"
+	return vt
+}
+
+// TestRTUValueTypes reads every register type and word/byte order, coils and discrete
+// inputs over RTU from devsim's slave and checks the exact values.
+func TestRTUValueTypes(t *testing.T) {
+	vt := newValueTypes()
+	b := newBank()
+	for a, v := range vt.holding {
+		b.setRegs(1, "holding", a, v)
+	}
+	for a, v := range vt.input {
+		b.setRegs(1, "input", a, v)
+	}
+	for a, v := range vt.coil {
+		b.setBits(1, "coil", a, v)
+	}
+	for a, v := range vt.discrete {
+		b.setBits(1, "discrete", a, v)
+	}
+	_, _, ep := startRTUBus(t, b, 1)
+	checkValueTypes(t, rtuConfig(ep, vt.dev), vt.want)
+}
+
+func checkValueTypes(t *testing.T, cfg Config, want string) {
+	t.Helper()
 	rec := &adaptertest.Recorder{}
-	s, err := New(rtuConfig(ep, dev), rec, nil)
+	s, err := New(cfg, rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, s, rec, 2*time.Second)
-	testutil.WaitFor(t, 5*time.Second, "a point", func() bool { return len(rec.Points("m")) > 0 })
+	testutil.WaitFor(t, 10*time.Second, "a point", func() bool { return len(rec.Points("m")) > 0 })
 	p, _ := rec.Last("m")
-	want := "i16=-2 u16=65534 i32=65538 u32lf=65538 f32=-1234.5 f64=98765.4321 u16le=1 i64=-3 in_f32lf=-1234.5 c5=1 c6=0 c7=1 d1=1"
 	if got := fieldString(p.Fields); got != want {
 		t.Fatalf("fields\n got %s\nwant %s", got, want)
+	}
+	if errs := rec.Errors(); len(errs) != 0 {
+		t.Fatalf("errors %q", errs)
 	}
 }
 
 func slogTo(w *testutil.LogBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// TestRTUConformance runs the source contract over an RTU bus on a socat pty; the
+// server going down is the pty pair vanishing (socat stopped). The bad inputs are an
+// exception, a float32 NaN and a reply with a corrupted CRC.
+func TestRTUConformance(t *testing.T) {
+	b := newBank()
+	b.setRegs(1, "holding", 0, 0, 0, 0)
+	pp, sl, ep := startRTUBus(t, b, 1)
+	dev := Device{Device: "em1", Measurement: "energy_meter", UnitID: 1, PollInterval: 50 * time.Millisecond,
+		Signals: []Signal{{Field: "v", Area: "holding", Address: 0}, {Field: "f", Area: "holding", Address: 1, Type: "float32"}}}
+	var n uint16
+	adaptertest.Run(t, adaptertest.Harness{
+		New: func(t *testing.T, obs point.Observer) adaptertest.Source {
+			src, err := New(rtuConfig(ep, dev), obs, nil)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			return src
+		},
+		Good: func(*testing.T) adaptertest.Match {
+			n++
+			b.setRegs(1, "holding", 0, n, 0, 0)
+			return adaptertest.FieldIs("em1", "v", float64(n))
+		},
+		Bad: []adaptertest.BadInput{
+			{Name: "exception", Inject: func(*testing.T) adaptertest.Report {
+				b.mu.Lock()
+				delete(b.holding, key(1, 0))
+				b.mu.Unlock()
+				return adaptertest.Report{Device: "em1", Signal: "v", Reason: "modbus_exception"}
+			}},
+			{Name: "not_finite", Inject: func(*testing.T) adaptertest.Report {
+				b.setRegs(1, "holding", 1, 0x7FC0, 0x0000)
+				return adaptertest.Report{Device: "em1", Signal: "f", Reason: "nan"}
+			}},
+			{Name: "crc", Inject: func(*testing.T) adaptertest.Report {
+				sl.CorruptReplies(1)
+				return adaptertest.Report{Device: "em1", Signal: "v", Reason: "crc"}
+			}},
+		},
+		Stop:   func(*testing.T) { pp.Stop() },
+		Start:  func(*testing.T) { pp.Start() },
+		Frames: []string{"ganlink/adapters/modbus.", "ganlink/adapters/internal/serialline."},
+	})
+}

@@ -33,6 +33,7 @@ type RTUSlave struct {
 	units   map[byte]RTUUnit
 	corrupt int           // replies still to send with a bad CRC
 	delay   time.Duration // before each reply
+	baud    int           // wire emulation (SetWireSpeed)
 
 	// Requests counts well-formed requests seen, for any unit; Replies the replies
 	// sent; BadFrames the bytes skipped while looking for a frame.
@@ -71,6 +72,28 @@ func (sl *RTUSlave) SetDelay(d time.Duration) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	sl.delay = d
+}
+
+// SetWireSpeed makes the slave answer as late as on a real RS-485 line at baud (8N1,
+// 10 bits a character): a pty carries bytes at once, so each reply is written after the
+// wire time of the request, the 3.5-character gap that ends it, and the wire time of
+// the reply. 0 answers at once.
+func (sl *RTUSlave) SetWireSpeed(baud int) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	sl.baud = baud
+}
+
+// wireDelay is the wait before a reply of n bytes to an 8-byte request.
+func wireDelay(baud, n int) time.Duration {
+	if baud <= 0 {
+		return 0
+	}
+	gap := 35 * time.Second / time.Duration(baud) // 3.5 characters of 10 bits
+	if baud > 19200 {
+		gap = 1750 * time.Microsecond
+	}
+	return time.Duration((8+n)*10)*time.Second/time.Duration(baud) + gap
 }
 
 // crc16 is CRC-16/MODBUS, table-driven (the client computes it bit by bit).
@@ -124,7 +147,8 @@ func (sl *RTUSlave) reply(req rtuRequest) []byte {
 	if corrupt {
 		sl.corrupt--
 	}
-	delay := sl.delay
+	delay, baud := sl.delay, sl.baud
+	start := time.Now()
 	sl.mu.Unlock()
 	if u == nil || req.unit == 0 {
 		return nil
@@ -171,7 +195,11 @@ func (sl *RTUSlave) reply(req rtuRequest) []byte {
 	if corrupt {
 		crc ^= 0x5A5A
 	}
-	return append(out, byte(crc), byte(crc>>8))
+	out = append(out, byte(crc), byte(crc>>8))
+	if w := time.Until(start.Add(wireDelay(baud, len(out)))); w > 0 {
+		time.Sleep(w)
+	}
+	return out
 }
 
 // deadliner is a line whose reads can time out: a pty or a TCP connection.
