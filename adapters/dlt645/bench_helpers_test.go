@@ -30,7 +30,7 @@ type testbed struct {
 }
 
 // meterAt returns a meter with fixed values (no noise, register not counting).
-func meterAt(t *testing.T, addr string, kw, kwh float64) *devsim.DLT645Meter {
+func meterAt(t testing.TB, addr string, kw, kwh float64) *devsim.DLT645Meter {
 	t.Helper()
 	m, err := devsim.NewDLT645Meter(devsim.DLT645MeterConfig{Address: addr, BaseKW: kw, EnergyKWh: kwh})
 	if err != nil {
@@ -39,7 +39,7 @@ func meterAt(t *testing.T, addr string, kw, kwh float64) *devsim.DLT645Meter {
 	return m
 }
 
-func newBus(t *testing.T, meters ...*devsim.DLT645Meter) *devsim.DLT645Bus {
+func newBus(t testing.TB, meters ...*devsim.DLT645Meter) *devsim.DLT645Bus {
 	t.Helper()
 	b, err := devsim.NewDLT645Bus(nil, meters...)
 	if err != nil {
@@ -58,7 +58,7 @@ func runUntilStopped(f func(ctx context.Context)) (stop func()) {
 	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
-func ptyTestbed(t *testing.T, meters ...*devsim.DLT645Meter) *testbed {
+func ptyTestbed(t testing.TB, meters ...*devsim.DLT645Meter) *testbed {
 	t.Helper()
 	pp := testsrv.StartPtyPair(t)
 	tb := &testbed{endpoint: "serial://" + pp.A, bus: newBus(t, meters...)}
@@ -68,7 +68,7 @@ func ptyTestbed(t *testing.T, meters ...*devsim.DLT645Meter) *testbed {
 	return tb
 }
 
-func tcpTestbed(t *testing.T, meters ...*devsim.DLT645Meter) *testbed {
+func tcpTestbed(t testing.TB, meters ...*devsim.DLT645Meter) *testbed {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", testsrv.FreePort(t))
 	tb := &testbed{endpoint: "tcp://" + addr, bus: newBus(t, meters...)}

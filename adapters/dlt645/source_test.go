@@ -30,7 +30,7 @@ const (
 
 var testbeds = []struct {
 	name string
-	make func(t *testing.T, meters ...*devsim.DLT645Meter) *testbed
+	make func(t testing.TB, meters ...*devsim.DLT645Meter) *testbed
 }{{"pty", ptyTestbed}, {"tcp", tcpTestbed}}
 
 // TestMultiDropOneDead: three meters on one bus, the third without power. Every poll

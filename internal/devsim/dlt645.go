@@ -199,6 +199,7 @@ func slicesClone(b []byte) []byte { return append([]byte(nil), b...) }
 type DLT645Bus struct {
 	log    *slog.Logger
 	meters []*DLT645Meter
+	baud   atomic.Int64 // wire emulation (SetWireSpeed)
 
 	Requests atomic.Int64 // frames received
 	Replies  atomic.Int64 // frames answered
@@ -219,6 +220,20 @@ func NewDLT645Bus(log *slog.Logger, meters ...*DLT645Meter) (*DLT645Bus, error) 
 	return &DLT645Bus{log: log, meters: meters}, nil
 }
 
+// SetWireSpeed makes the meters answer as late as on a real RS-485 line at baud with
+// DL/T 645's 8E1 characters (11 bits): a pty or a TCP port carries bytes at once, so each
+// reply is written after the wire time of the request and of the reply. 0 answers at
+// once.
+func (b *DLT645Bus) SetWireSpeed(baud int) { b.baud.Store(int64(baud)) }
+
+// wireTime is the time n characters of 11 bits take at baud.
+func wireTime(baud int64, n int) time.Duration {
+	if baud <= 0 {
+		return 0
+	}
+	return time.Duration(n*11) * time.Second / time.Duration(baud)
+}
+
 // Meters returns the bus's meters.
 func (b *DLT645Bus) Meters() []*DLT645Meter { return b.meters }
 
@@ -229,7 +244,8 @@ func (b *DLT645Bus) Serve(ctx context.Context, rw io.ReadWriter) error {
 	r := bufio.NewReader(rw)
 	buf := make([]byte, 0, dlt645.MaxFrame+64)
 	for ctx.Err() == nil {
-		f, _, err := dlt645.ReadFrame(r, buf)
+		f, raw, err := dlt645.ReadFrame(r, buf)
+		received := time.Now()
 		if err != nil {
 			if errors.Is(err, dlt645.ErrFrame) {
 				continue // noise or a garbled request: a meter stays silent
@@ -249,6 +265,9 @@ func (b *DLT645Bus) Serve(ctx context.Context, rw io.ReadWriter) error {
 				continue
 			}
 			if out := m.reply(&f, now); out != nil {
+				if d := time.Until(received.Add(wireTime(b.baud.Load(), len(raw)+len(out)))); d > 0 && !sleepCtx(ctx, d) {
+					return nil
+				}
 				if _, err := rw.Write(out); err != nil {
 					return err
 				}
