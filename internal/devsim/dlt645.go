@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ganlink/ganlink/adapters/dlt645"
 )
 
@@ -67,6 +69,9 @@ type DLT645Meter struct {
 	fault  DLT645Fault
 	faults int // replies left with fault; < 0: until cleared
 	served map[dlt645.DI]float64
+	// sim, when set, gives the energy register (kWh) and the power (kW) instead of the
+	// meter's own model: a meter of the simulation (Sim.DLT645Meter).
+	sim func() (kwh, kw float64)
 }
 
 // NewDLT645Meter returns a meter; the address must be 12 decimal digits.
@@ -77,6 +82,46 @@ func NewDLT645Meter(c DLT645MeterConfig) (*DLT645Meter, error) {
 	}
 	return &DLT645Meter{addr: a, cfg: c, rnd: newRand(c.Seed, 5<<32), energy: c.EnergyKWh,
 		fixed: map[dlt645.DI]float64{}, served: map[dlt645.DI]float64{}}, nil
+}
+
+// DLT645Meter returns energy meter id (EnergyMeterID(n)) of the simulation as a DL/T
+// 645 meter at address: its energy register and power are what the meter last reported
+// (Config.MeterInterval), as in its MQTT messages, so the ground truth is the same
+// whichever way the meter is read (to the register's 0.01 kWh: XXXXXX.XX). Voltage 220 V
+// and power factor 0.95 are fixed; the current follows the power.
+func (s *Sim) DLT645Meter(id, address string) (*DLT645Meter, error) {
+	for _, mt := range s.meters {
+		if mt.id == id && mt.energy {
+			m, err := NewDLT645Meter(DLT645MeterConfig{Address: address})
+			if err != nil {
+				return nil, err
+			}
+			m.sim = func() (float64, float64) {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return mt.reg, mt.rate
+			}
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("no energy meter %q: the simulation has %d", id, s.cfg.EnergyMeters)
+}
+
+// DLT645Address is the address devsim gives energy meter n (1-based) on a DL/T 645
+// bus: n in 12 digits, e.g. "000000000001".
+func DLT645Address(n int) string { return fmt.Sprintf("%012d", n) }
+
+// DLT645Bus returns a bus of the simulation's energy meters at DLT645Address(1..n).
+func (s *Sim) DLT645Bus() (*DLT645Bus, error) {
+	var ms []*DLT645Meter
+	for i := 1; i <= s.cfg.EnergyMeters; i++ {
+		m, err := s.DLT645Meter(EnergyMeterID(i), DLT645Address(i))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	return NewDLT645Bus(s.log, ms...)
 }
 
 // Address returns the meter's address.
@@ -132,6 +177,13 @@ func (m *DLT645Meter) value(di dlt645.DI, now time.Time) (float64, bool) {
 	}
 	power := m.cfg.BaseKW * noise()
 	const pf, volts = 0.95, 220.0
+	if m.sim != nil {
+		var kwh float64
+		kwh, power = m.sim()
+		if di == 0x00010000 {
+			return kwh, true
+		}
+	}
 	switch {
 	case di == 0x00010000:
 		if !m.last.IsZero() && m.cfg.Speed > 0 {
@@ -339,4 +391,34 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// serveDLT645 starts the DL/T 645 servers ServeOptions asks for in g; their errors
+// (an address that cannot be listened on) end g.
+func (s *Sim) serveDLT645(ctx context.Context, g *errgroup.Group, o ServeOptions) {
+	if o.DLT645Serial == "" && o.DLT645Listen == "" {
+		return
+	}
+	g.Go(func() error {
+		bus, err := s.DLT645Bus()
+		if err != nil {
+			return err
+		}
+		var l net.Listener
+		if o.DLT645Listen != "" {
+			if l, err = net.Listen("tcp", o.DLT645Listen); err != nil {
+				return fmt.Errorf("listen dl/t 645 on %q: %w", o.DLT645Listen, err)
+			}
+			s.log.Info("serving energy meters as dl/t 645 meters", "listen", l.Addr().String(), "meters", len(bus.meters))
+		}
+		sg, ctx := errgroup.WithContext(ctx)
+		if l != nil {
+			sg.Go(func() error { return bus.ServeTCP(ctx, l) })
+		}
+		if o.DLT645Serial != "" {
+			s.log.Info("serving energy meters as dl/t 645 meters", "serial", o.DLT645Serial, "meters", len(bus.meters))
+			sg.Go(func() error { return bus.ServeSerial(ctx, o.DLT645Serial) })
+		}
+		return sg.Wait()
+	})
 }
