@@ -2,10 +2,12 @@ package dlt645_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
@@ -114,6 +117,29 @@ devices:
 		t.Fatal(msg)
 	}
 
+	// The status page shows the dead meter per device: its signal bad, the others good,
+	// the bus up.
+	if msg := testsrv.WaitFor(10*time.Second, func() string {
+		st, err := apiStatus(a.AdminAddr())
+		if err != nil {
+			return err.Error()
+		}
+		var got []string
+		for _, d := range st.Devices {
+			for _, sg := range d.Signals {
+				if sg.Name == "energy_kwh_total" {
+					got = append(got, d.ID+" "+d.Connection+" "+sg.Quality)
+				}
+			}
+		}
+		if g := strings.Join(got, ", "); g != "em1 up good, em2 up good, em3 up bad" {
+			return "status: " + g
+		}
+		return ""
+	}); msg != "" {
+		t.Fatal(msg)
+	}
+
 	// The register steps 1000 → 1002.5 → 1003.75; each value is in the TSDB before the next.
 	for _, kwh := range []float64{1002.5, 1003.75} {
 		em1.Set(0x00010000, kwh)
@@ -179,6 +205,19 @@ devices:
 	}); msg != "" {
 		t.Fatal(msg)
 	}
+}
+
+func apiStatus(addr string) (status.Status, error) {
+	resp, err := http.Get("http://" + addr + "/api/status")
+	if err != nil {
+		return status.Status{}, err
+	}
+	defer resp.Body.Close()
+	var st status.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("decode /api/status: %w", err)
+	}
+	return st, nil
 }
 
 // counter returns the value of a counter with labels source, device, reason.
