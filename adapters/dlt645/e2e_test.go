@@ -167,6 +167,21 @@ devices:
 	if n := counter(t, a, "ganlink_source_signal_errors_total", "bus", "em3", "timeout"); n < 1 {
 		t.Fatalf("timeouts of em3: %v", n)
 	}
+	// The dead meter costs the configured response_timeout, as its error on the status
+	// page says.
+	wantErr := `read signal "energy_kwh_total" of device "em3" (meter 000000000003, DI 00010000 total forward active energy): no response within 150ms`
+	if msg := testsrv.WaitFor(10*time.Second, func() string {
+		st, err := apiStatus(a.AdminAddr())
+		if err != nil {
+			return err.Error()
+		}
+		if len(st.Sources) != 1 || st.Sources[0].LastError != wantErr {
+			return fmt.Sprintf("sources %+v, want last error %q", st.Sources, wantErr)
+		}
+		return ""
+	}); msg != "" {
+		t.Fatal(msg)
+	}
 
 	// Close the minute windows: every step is booked in the window of the sample that
 	// shows it.

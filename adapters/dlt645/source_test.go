@@ -15,6 +15,7 @@ import (
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -227,5 +228,21 @@ func TestTemplateReadsMeter(t *testing.T) {
 	}
 	if p.Measurement != "energy_meter" || len(rec.Errors()) != 0 {
 		t.Fatalf("measurement %q, errors %q", p.Measurement, rec.Errors())
+	}
+	// The template's baud_rate (and the data and stop bits' defaults) are what the port
+	// was set to: a tty's settings are the device's, whoever opened it. (Its parity
+	// cannot be seen here: Linux's pty driver clears PARENB and forces CS8 on every
+	// change; TestTemplate checks the line's parity is even.)
+	f, err := os.OpenFile(strings.TrimPrefix(tb.endpoint, "serial://"), os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tio.Cflag & (unix.CBAUD | unix.CSIZE | unix.CSTOPB); got != unix.B2400|unix.CS8 {
+		t.Fatalf("c_cflag line bits %#o, want B2400|CS8 = %#o", got, unix.B2400|unix.CS8)
 	}
 }
