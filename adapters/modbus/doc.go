@@ -1,12 +1,18 @@
-// Package modbus is the gateway's Modbus TCP source: it polls the registers of energy
-// and water meters, PLCs and other units behind one Modbus TCP endpoint (the device
-// itself, or a Modbus TCP gateway in front of an RS-485 bus) and turns every poll of a
-// device into one point carrying all the device's fields.
+// Package modbus is the gateway's Modbus source: it polls the registers of energy and
+// water meters, PLCs and other units behind one Modbus TCP endpoint (the device itself,
+// or a Modbus TCP gateway in front of an RS-485 bus), or on one RS-485 bus spoken to in
+// Modbus RTU framing — through a local serial port (serial:// endpoint) or a serial
+// device server in transparent mode (tcp:// endpoint with Framing "rtu") — and turns
+// every poll of a device into one point carrying all the device's fields.
 //
-// The protocol is spoken by github.com/simonvetter/modbus (MIT, pure Go, one small
-// dependency for serial lines): a maintained client and server with Modbus TCP, TCP over
-// TLS and RTU framings. Its client checks transaction and unit ids and skips stale
-// responses; its server is what the package's tests run against.
+// Modbus TCP is spoken by github.com/simonvetter/modbus (MIT, pure Go): a maintained
+// client and server whose client checks transaction and unit ids and skips stale
+// responses. Modbus RTU is spoken by the package itself (rtu.go: read function codes 01
+// to 04, CRC-16/MODBUS) over adapters/internal/serialline, the serial transport it
+// shares with DL/T 645: one request in flight on the bus, the 3.5-character gap between
+// frames, stale input discarded before each request and the line resynchronised after a
+// bad frame. The tests run RTU against devsim's slave and npm modbus-serial's serial
+// server on socat pseudo-terminals.
 //
 // # Register map
 //
@@ -51,8 +57,12 @@
 //     `read signal "voltage_l1_v" of device "em1" at input register 0 (unit 1, read
 //     0..75): modbus exception 2 (illegal data address)`; the error wraps an
 //     *ExceptionError with the code.
-//   - "timeout": no answer within Config.Timeout (the error wraps ErrTimeout).
-//   - "protocol": a malformed answer (wraps ErrProtocol).
+//   - "timeout": no answer within Config.Timeout, or Line.ResponseTimeout on RTU (the
+//     error wraps ErrTimeout).
+//   - "protocol": a malformed answer, or on RTU an answer from another unit (wraps
+//     ErrProtocol).
+//   - "crc": an RTU answer whose CRC does not match (wraps ErrCRC): noise, wrong line
+//     settings, or two masters on the bus.
 //   - "nan": a float register holding NaN or ±Inf, or a value that overflows when
 //     scaled; the field is left out of the point.
 //
@@ -72,7 +82,13 @@
 // resets that count, so one silent unit among several does not take the connection
 // down. The source then closes the connection and opens a new one after a capped
 // exponential backoff with jitter (ReconnectMin doubling to ReconnectMax, each delay
-// drawn from its upper half), reset once a request got an answer on a connection. Run
+// drawn from its upper half), reset once a request got an answer on a connection.
+//
+// On an RTU bus the failure count is kept per device instead: a device with
+// MaxFailures requests in a row unanswered is logged as not answering and polled on,
+// since the other devices on the bus still answer; the line is closed and reopened (with
+// the same backoff) only when the line itself fails: the serial port vanished, the
+// serial server closed the connection. Run
 // itself only returns when its context is done; it returns within Config.Timeout (a
 // request under way is not interrupted) and, while a connection attempt is dialling,
 // within the client library's fixed 5 s dial timeout.

@@ -81,7 +81,7 @@ func startRTUBus(t *testing.T, b *bank, units ...uint8) (*testsrv.PtyPair, *devs
 func rtuConfig(endpoint string, devs ...Device) Config {
 	return Config{Name: "bus1", Endpoint: endpoint, Framing: "rtu", MaxGap: DefaultMaxGap,
 		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
-		Line: serialline.Line{BaudRate: 115200, ResponseTimeout: 100 * time.Millisecond}, Devices: devs}
+		Line: serialline.Line{BaudRate: 115200, ResponseTimeout: 300 * time.Millisecond}, Devices: devs}
 }
 
 func meterDev(id string, unit int) Device {
@@ -120,23 +120,23 @@ func TestRTUMultiDrop(t *testing.T) {
 	}
 	stop := run(t, s, rec, 2*time.Second)
 	testutil.WaitFor(t, 10*time.Second, "5 poll rounds with em3 dead", func() bool { return len(rec.Points("em3")) >= 5 })
-	for _, bt := range rec.Batches() {
-		var got []string
-		for _, p := range bt {
-			got = append(got, p.Device+" "+fieldString(p.Fields))
-		}
-		if !slices.Contains(got, "em1 energy_kwh_total=1000 power_kw=2.5") ||
-			!slices.Contains(got, "em2 energy_kwh_total=65538 power_kw=-1") {
-			t.Fatalf("a poll round without the live meters' values: %q", got)
-		}
-		for _, g := range got {
-			if strings.HasPrefix(g, "em3") && g != "em3 energy_kwh_total=bad power_kw=bad" {
-				t.Fatalf("em3: %s", g)
+	// The live meters deliver exact values in every poll, as often as the dead one is
+	// polled.
+	n3 := len(rec.Points("em3"))
+	for dev, want := range map[string]string{"em1": "energy_kwh_total=1000 power_kw=2.5", "em2": "energy_kwh_total=65538 power_kw=-1",
+		"em3": "energy_kwh_total=bad power_kw=bad"} {
+		ps := rec.Points(dev)
+		for _, p := range ps {
+			if got := fieldString(p.Fields); got != want {
+				t.Fatalf("%s: %s, want %s", dev, got, want)
 			}
+		}
+		if len(ps) < n3-1 {
+			t.Fatalf("%s: %d points while em3 was polled %d times", dev, len(ps), n3)
 		}
 	}
 	errs := rec.Signals()
-	want := `read signal "energy_kwh_total" of device "em3" at holding register 0 (unit 3, read 0..2): request timed out: no response within 100ms`
+	want := `read signal "energy_kwh_total" of device "em3" at holding register 0 (unit 3, read 0..2): request timed out: no response within 300ms`
 	found := false
 	for _, e := range errs {
 		if e.Device != "em3" || e.Reason != "timeout" {
@@ -230,14 +230,17 @@ func TestRTUException(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, s, rec, 2*time.Second)
-	testutil.WaitFor(t, 5*time.Second, "a point", func() bool { return len(rec.Points("em1")) > 0 })
-	p, _ := rec.Last("em1")
-	if got := fieldString(p.Fields); got != "energy_kwh_total=1000 power_kw=bad pf=99" {
-		t.Fatalf("fields %s", got)
+	testutil.WaitFor(t, 5*time.Second, "a point", func() bool {
+		p, ok := rec.Last("em1")
+		return ok && fieldString(p.Fields) == "energy_kwh_total=1000 power_kw=bad pf=99"
+	})
+	want := `read signal "power_kw" of device "em1" at holding register 2 (unit 1, read 2..2): modbus exception 2 (illegal data address)`
+	found := false
+	for _, e := range rec.Signals() {
+		found = found || e.Reason == "modbus_exception" && e.Err.Error() == want
 	}
-	e := rec.Signals()[0]
-	if e.Reason != "modbus_exception" || e.Err.Error() != `read signal "power_kw" of device "em1" at holding register 2 (unit 1, read 2..2): modbus exception 2 (illegal data address)` {
-		t.Fatalf("signal error %s", e)
+	if !found {
+		t.Fatalf("no exception %q in %v", want, rec.Signals())
 	}
 }
 
@@ -436,4 +439,111 @@ func TestRTUConformance(t *testing.T) {
 		Start:  func(*testing.T) { pp.Start() },
 		Frames: []string{"ganlink/adapters/modbus.", "ganlink/adapters/internal/serialline."},
 	})
+}
+
+// TestRTUTemplates runs the meter templates unchanged over RTU: the DTSU666 template
+// against devsim's simulated meters (DTSU666 register map) on a pty bus, two meters at
+// units 1 and 2, and the SDM630 template against the register image of
+// TestSDM630Template through a serial server. Only the source section changes
+// (endpoint, and timeout → response_timeout).
+func TestRTUTemplates(t *testing.T) {
+	sim, err := devsim.New(devsim.Config{Machines: 2, EnergyMeters: 2, Seed: 5, Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	em1, _ := sim.RTUMeter("em1")
+	em2, _ := sim.RTUMeter("em2")
+	pp := testsrv.StartPtyPair(t)
+	sl := devsim.NewRTUSlave(map[byte]devsim.RTUUnit{1: em1, 2: em2})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sl.ServePort(ctx, pp.B); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	cfg := loadTemplate(t, "../../configs/modbus-dtsu666.example.yaml", "serial://"+pp.A)
+	cfg.Timeout, cfg.Line.BaudRate = 0, 115200
+	d2 := cfg.Devices[0]
+	d2.Device, d2.UnitID = "em-dtsu666-2", 2
+	cfg.Devices = append(cfg.Devices, d2)
+	for i := range cfg.Devices {
+		cfg.Devices[i].PollInterval = 50 * time.Millisecond
+	}
+	rec := &adaptertest.Recorder{}
+	run(t, newSource(t, cfg, rec), rec, 2*time.Second)
+	testutil.WaitFor(t, 10*time.Second, "points of both meters", func() bool {
+		return len(rec.Points("em-dtsu666-1")) > 0 && len(rec.Points("em-dtsu666-2")) > 0
+	})
+	for dev, m := range map[string]*devsim.RTUMeter{"em-dtsu666-1": em1, "em-dtsu666-2": em2} {
+		kwh, kw := m.Values()
+		if kwh < 1000 || kw <= 0 {
+			t.Fatalf("%s: simulated meter at %v kWh, %v kW", dev, kwh, kw)
+		}
+		p, _ := rec.Last(dev)
+		got := map[string]float64{}
+		for _, f := range p.Fields {
+			got[f.Key] = f.Value
+		}
+		// The meter holds float32 raw values; the template scales them.
+		f32 := func(v, scale float64) float64 { return float64(float32(v)) * scale }
+		amps := kw * 1000 / (3 * 230 * 0.95)
+		want := map[string]float64{
+			"voltage_l1_v": f32(2300, 0.1), "voltage_l2_v": f32(2300, 0.1), "voltage_l3_v": f32(2300, 0.1),
+			"current_l1_a": f32(amps*1000, 0.001), "current_l2_a": f32(amps*1000, 0.001), "current_l3_a": f32(amps*1000, 0.001),
+			"power_kw": f32(kw*10000, 0.0001), "power_l1_kw": f32(kw*10000/3, 0.0001), "power_l2_kw": f32(kw*10000/3, 0.0001),
+			"power_l3_kw": f32(kw*10000/3, 0.0001), "power_factor": f32(950, 0.001), "frequency_hz": f32(5000, 0.01),
+			"energy_kwh_total": f32(kwh, 1),
+		}
+		if d := testsrv.DiffSamples(want, got, 1e-12); d != "" {
+			t.Fatalf("%s: %s", dev, d)
+		}
+	}
+	if errs := rec.Errors(); len(errs) != 0 {
+		t.Fatalf("signal errors %q", errs)
+	}
+
+	// SDM630 through a serial server.
+	b := newBank()
+	regs := make([]uint16, 76)
+	put := func(addr int, v float32) {
+		u := math.Float32bits(v)
+		regs[addr], regs[addr+1] = uint16(u>>16), uint16(u)
+	}
+	for addr, v := range map[int]float32{0: 230.5, 2: 231, 4: 229.5, 6: 10.25, 8: 11, 10: 12.5, 12: 2000, 14: 2500,
+		16: 3000, 52: 7500, 62: 0.5, 70: 50, 72: 12345.5, 74: 0.25} {
+		put(addr, v)
+	}
+	b.setRegs(1, "input", 0, regs...)
+	b.setRegs(2, "input", 0, regs...)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssl := devsim.NewRTUSlave(map[byte]devsim.RTUUnit{1: bankUnit{b, 1}, 2: bankUnit{b, 2}})
+	sdone := make(chan struct{})
+	go func() { ssl.ServeTCP(ctx, l); close(sdone) }()
+	t.Cleanup(func() { cancel(); <-sdone })
+	cfg = loadTemplate(t, "../../configs/modbus-sdm630.example.yaml", "tcp://"+l.Addr().String())
+	cfg.Framing, cfg.Timeout = "rtu", 0
+	for i := range cfg.Devices {
+		cfg.Devices[i].PollInterval = 50 * time.Millisecond
+	}
+	rec = &adaptertest.Recorder{}
+	run(t, newSource(t, cfg, rec), rec, 2*time.Second)
+	testutil.WaitFor(t, 10*time.Second, "points of both meters", func() bool {
+		return len(rec.Points("em-sdm630-1")) > 0 && len(rec.Points("em-sdm630-2")) > 0
+	})
+	p1, _ := rec.Last("em-sdm630-1")
+	want1 := "current_l1_a=10.25 current_l2_a=11 current_l3_a=12.5 energy_export_kwh_total=0.25 energy_kwh_total=12345.5 " +
+		"frequency_hz=50 power_factor=0.5 power_kw=7.5 power_l1_kw=2 power_l2_kw=2.5 power_l3_kw=3 " +
+		"voltage_l1_v=230.5 voltage_l2_v=231 voltage_l3_v=229.5"
+	if got := fieldString(p1.Fields); got != want1 {
+		t.Fatalf("em-sdm630-1:\n got %s\nwant %s", got, want1)
+	}
+	p2, _ := rec.Last("em-sdm630-2")
+	if got, want := fieldString(p2.Fields), "current_l1_a=10.25 energy_kwh_total=12345.5 power_kw=7.5 voltage_l1_v=230.5"; got != want {
+		t.Fatalf("em-sdm630-2:\n got %s\nwant %s", got, want)
+	}
+	if errs := rec.Errors(); len(errs) != 0 {
+		t.Fatalf("signal errors %q", errs)
+	}
 }

@@ -22,12 +22,18 @@ Prints an OPC UA server's address space as a tree: browse name, node class, data
 access level, current value and node id (namespace as URI). With -emit-config it prints
 device YAML for the configuration instead: OPC 40501 machine tools and OPC 40001-1
 machines with their standard signals by browse path, each with its KPI role, other
-numeric variables by node id.`
+numeric variables by node id.
+
+On a serial:// or tcp:// endpoint it scans a Modbus bus instead: gateway browse
+serial:///dev/ttyUSB0 -h.`
 
 // browseCmd implements `gateway browse ENDPOINT [flags]`.
 func browseCmd(args []string, stdout, stderr io.Writer) int {
 	if wantsDLT645(args) {
 		return browseDLT645(args, stdout, stderr)
+	}
+	if isModbusBrowse(args) {
+		return browseModbusCmd(args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("gateway browse", flag.ContinueOnError)
 	fs.SetOutput(stderr)

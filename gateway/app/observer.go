@@ -8,6 +8,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/status"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -25,6 +26,7 @@ type observer struct {
 
 	mu       sync.Mutex
 	states   map[string]sourceState
+	devErrs  map[string]status.DeviceError // newest signal error by device id
 	lastWarn map[string]time.Time
 	onState  func(source string, s point.State)
 }
@@ -54,6 +56,7 @@ func newObserver(reg prometheus.Registerer, log *slog.Logger) *observer {
 			Help: "Failed connection attempts of the source, by reason (untrusted_certificate, security_rejected, login_refused, no_endpoint, malformed_message, other)."},
 			[]string{"source", "reason"}),
 		states:   map[string]sourceState{},
+		devErrs:  map[string]status.DeviceError{},
 		lastWarn: map[string]time.Time{},
 	}
 	reg.MustRegister(o.up, o.changes, o.received, o.errors, o.failures)
@@ -105,6 +108,18 @@ func (o *observer) State(source string, s point.State, err error) {
 	}
 }
 
+// maxDeviceErrors bounds the devices whose newest signal error is kept for the status
+// page (the configured devices are far fewer).
+const maxDeviceErrors = 10000
+
+// deviceError returns the newest signal error reported for device id.
+func (o *observer) deviceError(id string) (status.DeviceError, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	de, ok := o.devErrs[id]
+	return de, ok
+}
+
 // maxErrorText bounds an error's text in logs and on the status page: a source may
 // quote what a device sent, and a device may send a megabyte.
 const maxErrorText = 512
@@ -127,6 +142,9 @@ func (o *observer) SignalError(source, device, signal, reason string, err error)
 		st.LastError = text
 	}
 	o.states[source] = st
+	if _, known := o.devErrs[device]; device != "" && (known || len(o.devErrs) < maxDeviceErrors) {
+		o.devErrs[device] = status.DeviceError{Reason: reason, Error: text, Time: now}
+	}
 	last, seen := o.lastWarn[key]
 	log := !seen || now.Sub(last) >= time.Minute
 	if log {

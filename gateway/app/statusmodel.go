@@ -15,6 +15,7 @@ func (a *App) statusModel() *status.Model {
 		Started:     func() time.Time { return a.started },
 		Sources:     a.sourceStatus,
 		Sinks:       a.sinkStatus,
+		DeviceError: a.obs.deviceError,
 		PKI:         a.pkiStatus,
 		Instance:    a.instance,
 	}

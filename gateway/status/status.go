@@ -155,6 +155,18 @@ type DeviceStatus struct {
 	LastSample     time.Time      `json:"last_sample,omitzero"`
 	LastSampleAgeS *float64       `json:"last_sample_age_s"`
 	Signals        []SignalStatus `json:"signals"`
+	// Problem is the newest signal error the device's source reported for it (a meter
+	// silent on its RS-485 bus, a CRC mismatch, an exception) while one of the device's
+	// signals is bad or the error is newer than its samples; null otherwise.
+	Problem *DeviceError `json:"problem"`
+}
+
+// DeviceError is a problem a source reported for one device.
+type DeviceError struct {
+	// Reason is the bounded label of ganlink_source_signal_errors_total, e.g. timeout.
+	Reason string    `json:"reason"`
+	Error  string    `json:"error"`
+	Time   time.Time `json:"time"`
 }
 
 // SignalStatus is one configured signal's newest sample.
@@ -238,10 +250,24 @@ type Model struct {
 	// Sinks returns every sink's delivery state and each sink queue's backlog by sink
 	// name.
 	Sinks func() ([]SinkStatus, map[string]QueueStatus)
+	// DeviceError returns the newest signal error reported for a device; nil when
+	// not tracked.
+	DeviceError func(id string) (DeviceError, bool)
 	// PKI returns the OPC UA certificate state; nil without OPC UA security.
 	PKI func() *PKIStatus
 	// Instance is the gateway's instance id.
 	Instance string
+}
+
+// problemCurrent reports whether a device's error still describes it: one of its
+// signals is bad, or the error is newer than every sample.
+func problemCurrent(de DeviceError, sigs []SignalStatus) bool {
+	for _, ss := range sigs {
+		if ss.Quality == "bad" || (ss.Quality != "none" && !ss.Time.After(de.Time)) {
+			return true
+		}
+	}
+	return len(sigs) == 0
 }
 
 // Page returns the snapshot with the devices of page q.
@@ -326,6 +352,11 @@ func (m *Model) Page(q Query) Status {
 				ss.Value = &v
 			}
 			ds.Signals = append(ds.Signals, ss)
+		}
+		if m.DeviceError != nil {
+			if de, ok := m.DeviceError(d.ID); ok && problemCurrent(de, ds.Signals) {
+				ds.Problem = &de
+			}
 		}
 		st.Devices = append(st.Devices, ds)
 	}

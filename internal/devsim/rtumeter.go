@@ -1,8 +1,12 @@
 package devsim
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"net"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // RS-485 energy meters: the simulation's energy meters, read over Modbus RTU with the
@@ -100,3 +104,37 @@ func (m *RTUMeter) ReadRegisters(fc byte, addr, qty uint16) ([]uint16, byte) {
 
 // ReadBits implements RTUUnit: a meter has no coils (exception 1, illegal function).
 func (m *RTUMeter) ReadBits(byte, uint16, uint16) ([]bool, byte) { return nil, 1 }
+
+// RTUSlave returns a slave serving the simulation's energy meters em1..emN as units
+// 1..N of one bus.
+func (s *Sim) RTUSlave() *RTUSlave {
+	units := map[byte]RTUUnit{}
+	for _, mt := range s.meters {
+		if mt.energy && len(units) < 247 {
+			units[byte(len(units)+1)] = &RTUMeter{s: s, mt: mt}
+		}
+	}
+	return NewRTUSlave(units)
+}
+
+// ServeRTU serves the energy meters as Modbus RTU units 1..N (em1 is unit 1) on the
+// serial port or pty end at port, and on a TCP listener at addr standing for a serial
+// server in transparent mode; either may be empty. It returns when ctx is done, or
+// with the error of the listener.
+func (s *Sim) ServeRTU(ctx context.Context, port, addr string) error {
+	sl := s.RTUSlave()
+	g, ctx := errgroup.WithContext(ctx)
+	if addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen rtu on %q: %w", addr, err)
+		}
+		s.log.Info("serving energy meters over modbus rtu (serial server)", "addr", l.Addr().String())
+		g.Go(func() error { return sl.ServeTCP(ctx, l) })
+	}
+	if port != "" {
+		s.log.Info("serving energy meters over modbus rtu", "port", port)
+		g.Go(func() error { return sl.ServePort(ctx, port) })
+	}
+	return g.Wait()
+}

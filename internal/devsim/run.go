@@ -69,6 +69,9 @@ type ServeOptions struct {
 	// TruthFile receives every final truth window of Config.TruthWindow as one JSON
 	// object per line (WindowTruth.MarshalJSON), appended.
 	TruthFile string
+	// RTUPort (a serial port or pty end) and RTUAddr (a TCP listen address, as a serial
+	// server in transparent mode) serve the energy meters as Modbus RTU units (ServeRTU).
+	RTUPort, RTUAddr string
 }
 
 // Serve runs Run and the enabled servers until ctx is done or one of them fails;
@@ -123,6 +126,9 @@ func (s *Sim) Serve(ctx context.Context, o ServeOptions) error {
 		g.Go(func() error { return s.PublishMQTT(ctx, o.MQTTBroker) })
 	}
 	s.serveDLT645(ctx, g, o)
+	if o.RTUPort != "" || o.RTUAddr != "" {
+		g.Go(func() error { return s.ServeRTU(ctx, o.RTUPort, o.RTUAddr) })
+	}
 	g.Go(func() error { return s.Run(ctx) })
 	return g.Wait()
 }

@@ -107,7 +107,8 @@ func (b *Bus) Transact(ctx context.Context, req []byte, read func(r io.Reader) e
 	if err := b.port.SetReadDeadline(deadline); err != nil {
 		return b.fail("read", err)
 	}
-	stop := context.AfterFunc(ctx, func() { b.port.SetReadDeadline(time.Now()) })
+	port := b.port // the func may still run after stop, when a failed line is closed
+	stop := context.AfterFunc(ctx, func() { port.SetReadDeadline(time.Now()) })
 	rr := &replyReader{b: b}
 	err := read(rr)
 	stop()
@@ -203,16 +204,21 @@ func (b *Bus) discardPending() error {
 	return nil
 }
 
-// drainLocked waits until the line was silent for a frame gap (at most the wire time
-// of maxDrain characters) and discards what arrived.
+// maxDrainTime bounds the wait for silence after a bad frame.
+const maxDrainTime = time.Second
+
+// drainLocked waits until the line was silent for a frame gap and discards what
+// arrived: at most maxDrain bytes, for at most maxDrainTime (a babbling device cannot
+// hold the bus longer).
 func (b *Bus) drainLocked() {
 	gap := max(b.line.FrameGap(), 2*time.Millisecond)
-	end := time.Now().Add(b.line.WireTime(maxDrain))
-	for time.Now().Before(end) {
+	end := time.Now().Add(min(b.line.WireTime(maxDrain), maxDrainTime))
+	for n := 0; n < maxDrain && time.Now().Before(end); {
 		if b.port.SetReadDeadline(time.Now().Add(gap)) != nil {
 			return
 		}
 		k, err := b.port.Read(b.discard)
+		n += k
 		if err != nil || k == 0 {
 			if err != nil && !isTimeout(err) {
 				b.closeLocked()

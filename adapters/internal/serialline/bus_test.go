@@ -1,6 +1,7 @@
 package serialline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,8 @@ func (r *responder) serve(p io.ReadWriter) {
 		case s == "mute":
 		case s == "slow":
 			go func() { time.Sleep(r.slow); p.Write([]byte("late")) }()
+		case s == "flod":
+			p.Write(bytes.Repeat([]byte("U"), 64<<10))
 		case s == "junk":
 			p.Write([]byte("pong\x00\xff\x13garbage"))
 		case s[0] == 'e':
@@ -125,6 +128,21 @@ func TestBusOverPty(t *testing.T) {
 	}
 	if err := b.Transact(ctx, []byte("ping"), read4("pong")); err != nil {
 		t.Fatalf("after junk: %v", err)
+	}
+	// A device babbling 64 KiB: the request fails at once, the drain is bounded, and
+	// the line recovers once the babble is read away.
+	start = time.Now()
+	if err := b.Transact(ctx, []byte("flod"), read4("pong")); err == nil || err.Error() != `reply "UUUU", want "pong"` {
+		t.Fatalf("flood: %v", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("flood took %v", el)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Transact(ctx, []byte("ping"), read4("pong")) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no pong 10 s after a flood")
+		}
 	}
 	// One request in flight: concurrent callers each get their own reply.
 	var wg sync.WaitGroup
