@@ -167,16 +167,24 @@ devices:
 	if n := counter(t, a, "ganlink_source_signal_errors_total", "bus", "em3", "timeout"); n < 1 {
 		t.Fatalf("timeouts of em3: %v", n)
 	}
-	// The dead meter costs the configured response_timeout, as its error on the status
-	// page says.
+	// The dead meter costs the configured response_timeout, as its problem on the status
+	// page says; the live meters have none.
 	wantErr := `read signal "energy_kwh_total" of device "em3" (meter 000000000003, DI 00010000 total forward active energy): no response within 150ms`
 	if msg := testsrv.WaitFor(10*time.Second, func() string {
 		st, err := apiStatus(a.AdminAddr())
 		if err != nil {
 			return err.Error()
 		}
-		if len(st.Sources) != 1 || st.Sources[0].LastError != wantErr {
-			return fmt.Sprintf("sources %+v, want last error %q", st.Sources, wantErr)
+		var got []string
+		for _, d := range st.Devices {
+			p := "none"
+			if d.Problem != nil {
+				p = d.Problem.Reason + ": " + d.Problem.Error
+			}
+			got = append(got, d.ID+" "+p)
+		}
+		if g, w := strings.Join(got, "\n"), "em1 none\nem2 none\nem3 timeout: "+wantErr; g != w {
+			return fmt.Sprintf("device problems:\n%s\nwant:\n%s", g, w)
 		}
 		return ""
 	}); msg != "" {
