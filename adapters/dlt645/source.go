@@ -241,17 +241,34 @@ func (s *Source) track(d *device, timeout error) {
 	}
 }
 
+// testHookDecode, when set, is called before each reply is decoded (tests inject a
+// panic through it).
+var testHookDecode func(device string)
+
+// errInternal marks a panic raised while a reply was decoded.
+var errInternal = errors.New("internal error while decoding the reply")
+
 // read sends one read request and decodes the reply to the signal's value. raw holds
-// the reply's bytes when there was a reply.
+// the reply's bytes when there was a reply. A panic while decoding (a decoder bug some
+// reply reaches) is contained: the read fails with reason "internal" and the source
+// polls on.
 func (s *Source) read(ctx context.Context, d *device, sg *Signal, req []byte) (v float64, raw []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = 0, fmt.Errorf("%w: %v", errInternal, r)
+		}
+	}()
 	s.requests.Add(1)
 	var value []byte
 	err = s.bus.Transact(ctx, req, func(r io.Reader) error {
 		for {
 			f, b, err := ReadFrame(r, s.buf)
-			raw = b
+			raw = slices.Clone(b)
 			if err != nil {
 				return err
+			}
+			if testHookDecode != nil {
+				testHookDecode(d.cfg.Device)
 			}
 			// A two-wire adapter that hears its own request: skip the echo.
 			if !f.IsReply() && f.Addr == d.cfg.Address && f.Control == CtrlReadData {
@@ -265,7 +282,6 @@ func (s *Source) read(ctx context.Context, d *device, sg *Signal, req []byte) (v
 			return nil
 		}
 	})
-	raw = slices.Clone(raw)
 	if err != nil {
 		return 0, raw, err
 	}
@@ -290,6 +306,8 @@ func reasonOf(err error) string {
 	var be *BCDError
 	var le *formatLengthError
 	switch {
+	case errors.Is(err, errInternal):
+		return point.ReasonInternal
 	case errors.Is(err, serialline.ErrTimeout), errors.Is(err, io.ErrUnexpectedEOF):
 		return ReasonTimeout
 	case errors.As(err, &ce):

@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,5 +245,41 @@ func TestTemplateReadsMeter(t *testing.T) {
 	}
 	if got := tio.Cflag & (unix.CBAUD | unix.CSIZE | unix.CSTOPB); got != unix.B2400|unix.CS8 {
 		t.Fatalf("c_cflag line bits %#o, want B2400|CS8 = %#o", got, unix.B2400|unix.CS8)
+	}
+}
+
+// TestDecodePanicContained: a panic while a reply is decoded fails that read with
+// reason "internal"; the source keeps polling and the other meter's values arrive.
+func TestDecodePanicContained(t *testing.T) {
+	tb := ptyTestbed(t, meterAt(t, addr1, 3.3, 1234.56), meterAt(t, addr2, 1.2, 50.25))
+	var mu sync.Mutex
+	panics := 1
+	dlt645.SetTestHookDecode(func(device string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if device == "em1" && panics > 0 {
+			panics--
+			panic("decoder bug")
+		}
+	})
+	t.Cleanup(func() { dlt645.SetTestHookDecode(nil) })
+	rec := &adaptertest.Recorder{}
+	runSource(t, newSource(t, dlt645.Config{Line: lineOf(tb.endpoint, 200*time.Millisecond), Devices: []dlt645.Device{
+		meterDevice("em1", addr1, 100*time.Millisecond, "energy_kwh_total=00010000"),
+		meterDevice("em2", addr2, 100*time.Millisecond, "energy_kwh_total=00010000")}}, rec), rec)
+	testutil.WaitFor(t, 10*time.Second, "3 polls", func() bool { return rec.BatchCount() >= 3 })
+	errs := rec.Errors()
+	if len(errs) != 1 || !strings.HasPrefix(errs[0], `bus1|em1|energy_kwh_total|internal|read signal "energy_kwh_total" of device "em1" (meter 000000000001, DI 00010000 total forward active energy): internal error while decoding the reply: decoder bug; reply FE FE FE FE 68 01`) {
+		t.Fatalf("errors %q", errs)
+	}
+	b := rec.Batches()
+	if got := fieldString(b[0][0].Fields) + " | " + fieldString(b[0][1].Fields); got != "energy_kwh_total=bad | energy_kwh_total=50.25" {
+		t.Fatalf("first poll %s", got)
+	}
+	if p, _ := rec.Last("em1"); fieldString(p.Fields) != "energy_kwh_total=1234.56" {
+		t.Fatalf("after the panic: %v", p.Fields)
+	}
+	if st := rec.StateStrings(); !slices.Equal(st, []string{"connecting", "up"}) {
+		t.Fatalf("states %q", st)
 	}
 }
