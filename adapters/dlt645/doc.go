@@ -56,7 +56,8 @@
 // meters' values arrive in the same poll. Every failed read is reported through
 // Observer.SignalError with a bounded reason (ReasonTimeout "timeout", ReasonChecksum
 // "checksum", ReasonFrame "frame", ReasonAddress "address", ReasonException
-// "exception", ReasonFollowing "following_frames", ReasonBCD "bcd", ReasonNaN "nan")
+// "exception", ReasonFollowing "following_frames", ReasonBCD "bcd", ReasonNaN "nan", and
+// point.ReasonInternal "internal" for a panic while decoding, which is contained)
 // and an error naming the signal, the device, the meter address, the data identifier
 // and the reply's bytes (at most 48); a reply that arrived is kept as a dead letter.
 //
