@@ -12,6 +12,7 @@ command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_apt[*]}"
   apt-get update -qq

@@ -5,6 +5,7 @@
 //	aggregator validate FILE                check a configuration, its registry and tokens
 //	aggregator validate-registry FILE       check a registry and the CSV files it imports
 //	aggregator token -name N -region CODE   make a bearer token and its tokens-file entry
+//	aggregator correct add|revoke|list ...  record, revoke and list central corrections
 package main
 
 import (
@@ -17,10 +18,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	_ "time/tzdata" // Asia/Shanghai even on boxes without tzdata
 
 	"github.com/ganlink/ganlink/gateway/aggregator"
 	"github.com/ganlink/ganlink/gateway/aggregator/api"
+	"github.com/ganlink/ganlink/gateway/aggregator/corrections"
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/internal/cli"
 )
@@ -41,6 +44,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return validateRegistry(args[1:], stdout, stderr)
 		case "token":
 			return token(args[1:], stdout, stderr)
+		case "tsdb-access":
+			return tsdbAccess(args[1:], stdout, stderr)
+		case "init-secrets":
+			return initSecrets(args[1:], stdout, stderr)
+		case "correct":
+			return correct(args[1:], time.Now(), stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("aggregator", flag.ContinueOnError)
@@ -52,7 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: aggregator -config FILE [-log-level info] [-log-format text]\n"+
 			"       aggregator validate FILE\n       aggregator validate-registry FILE\n"+
-			"       aggregator token -name NAME -region CODE")
+			"       aggregator token -name NAME -region CODE\n"+
+			"       aggregator tsdb-access -registry FILE -backend URL -dir DIR\n"+
+			"       aggregator init-secrets -registry FILE -backend URL -dir DIR\n"+
+			"       aggregator correct add|revoke|list -config FILE ...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -124,6 +136,13 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if _, err := api.LoadTokens(cfg.Path(cfg.TokensFile)); err != nil {
 		fmt.Fprintln(stderr, err)
 		bad = true
+	}
+	// The aggregator refuses to start with a corrections store it cannot read.
+	if st, _, err := corrections.NewStore(cfg.CorrectionsPath()).Current(); err != nil {
+		fmt.Fprintln(stderr, err)
+		bad = true
+	} else if st.Warning != "" {
+		fmt.Fprintln(stderr, "warning:", st.Warning)
 	}
 	if bad {
 		return 1

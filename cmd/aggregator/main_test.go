@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,5 +168,91 @@ func TestValidateSpecialFiles(t *testing.T) {
 		if code != 1 || stdout != "" || stderr != tc.stderr {
 			t.Errorf("%v: exit %d, stdout %q, stderr\n%s\nwant\n%s", tc.args, code, stdout, stderr, tc.stderr)
 		}
+	}
+}
+
+// TestTSDBAccess: tsdb-access writes one reader per region and park of the example
+// registry plus the province, keeps the passwords on a second run, and refuses a
+// missing directory or a backend URL with a query.
+func TestTSDBAccess(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "access")
+	var out, errb bytes.Buffer
+	args := []string{"tsdb-access", "-registry", "../../configs/registry.example.yaml", "-backend", "http://127.0.0.1:8428", "-dir", dir}
+	if code := run(args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	first, _ := os.ReadFile(filepath.Join(dir, "tsdb-users.txt"))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if !strings.HasPrefix(lines[0], "9 TSDB readers (9 added, 0 dropped) in "+dir) ||
+		lines[1] != "added: province region-360000 region-360100 region-360111 region-360200 region-360203 region-360400 park-jdz-ceramics park-nc-hitech" {
+		t.Errorf("first run:\n%s", out.String())
+	}
+	cfg, _ := os.ReadFile(filepath.Join(dir, "vmauth.yml"))
+	if !strings.Contains(string(cfg), `url_prefix: "http://127.0.0.1:8428?extra_label=park=jdz-ceramics"`) {
+		t.Errorf("vmauth.yml:\n%s", cfg)
+	}
+	for _, f := range []string{"tsdb-users.txt", "vmauth.yml", "vmauth.key"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v; want mode 0600", f, fi, err)
+		}
+	}
+	out.Reset()
+	if code := run(args, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "9 TSDB readers (0 added, 0 dropped)") {
+		t.Fatalf("second run: %d %s %s", code, out.String(), errb.String())
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "tsdb-users.txt")); string(again) != string(first) {
+		t.Error("the second run changed the passwords")
+	}
+	errb.Reset()
+	if code := run([]string{"tsdb-access", "-registry", "x.yaml", "-backend", "http://vm:8428?extra_label=a=b", "-dir", dir}, &out, &errb); code != 2 ||
+		errb.String() != "aggregator tsdb-access: -backend \"http://vm:8428?extra_label=a=b\": want http(s)://host:port of VictoriaMetrics, without a query\n" {
+		t.Errorf("backend with a query: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"tsdb-access", "-registry", "x.yaml"}, &out, &errb); code != 2 ||
+		errb.String() != "aggregator tsdb-access: -registry and -dir are required\n" {
+		t.Errorf("no -dir: %d %q", code, errb.String())
+	}
+}
+
+// TestInitSecrets: init-secrets makes the readers, the province reader's password file
+// and an API token the aggregator accepts (its hash in tokens.yaml), all 0600; a second
+// run keeps every one of them.
+func TestInitSecrets(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "access")
+	args := []string{"init-secrets", "-registry", "../../configs/registry.example.yaml", "-backend", "http://127.0.0.1:8428", "-dir", dir}
+	var out, errb bytes.Buffer
+	if code := run(args, &out, &errb); code != 0 || !strings.Contains(out.String(), "API token made: "+filepath.Join(dir, "api-token")) {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
+	}
+	read := func() map[string]string {
+		m := map[string]string{}
+		for _, f := range []string{"tsdb-users.txt", "vmauth.yml", "vmauth.key", "province.password", "api-token", "tokens.yaml"} {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			fi, _ := os.Stat(filepath.Join(dir, f))
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("%s: %v, mode %v", f, err, fi)
+			}
+			m[f] = string(b)
+		}
+		return m
+	}
+	first := read()
+	toks, err := api.LoadTokens(filepath.Join(dir, "tokens.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := strings.TrimSpace(first["api-token"]); !strings.HasPrefix(tok, "glk_") || !strings.Contains(first["tokens.yaml"], api.HashToken(tok)) || toks == nil {
+		t.Errorf("api-token %q does not match tokens.yaml:\n%s", tok, first["tokens.yaml"])
+	}
+	if !strings.Contains(first["tsdb-users.txt"], "province "+first["province.password"]+"\n") {
+		t.Errorf("province.password is not the province reader's password")
+	}
+	out.Reset()
+	if code := run(args, &out, &errb); code != 0 || !strings.Contains(out.String(), "API token kept in ") {
+		t.Fatalf("second run: %d %s", code, out.String())
+	}
+	if second := read(); !maps.Equal(first, second) {
+		t.Error("a second run changed the secrets")
 	}
 }

@@ -15,7 +15,8 @@ import (
 
 // demoFlagNames are the flags that only -demo reads.
 var demoFlagNames = map[string]bool{"listen": true, "opcua-listen": true, "mqtt-listen": true, "data-dir": true,
-	"influx-url": true, "influx-token": true, "influx-bucket": true, "influx-org": true}
+	"influx-url": true, "influx-token": true, "influx-bucket": true, "influx-org": true,
+	"workshop": true, "region": true, "park": true, "enterprise": true, "seed": true}
 
 // demoFlags registers the flags of -demo.
 func demoFlags(fs *flag.FlagSet) *demo.Config {
@@ -28,6 +29,11 @@ func demoFlags(fs *flag.FlagSet) *demo.Config {
 	fs.StringVar(&dc.InfluxToken, "influx-token", "", "demo: TSDB token (default $INFLUX_TOKEN)")
 	fs.StringVar(&dc.InfluxBucket, "influx-bucket", "ganlink", "demo: TSDB bucket (InfluxDB 1.8: database)")
 	fs.StringVar(&dc.InfluxOrg, "influx-org", "", "demo: TSDB organisation (InfluxDB 2.x)")
+	fs.StringVar(&dc.Workshop, "workshop", demo.DefaultWorkshop, "demo: the simulated workshop's id (run several demos with their own -workshop, -listen and -data-dir)")
+	fs.StringVar(&dc.Region, "region", demo.DefaultRegion, "demo: the workshop's region code (GB/T 2260)")
+	fs.StringVar(&dc.Park, "park", demo.DefaultPark, "demo: the workshop's park id")
+	fs.StringVar(&dc.Enterprise, "enterprise", demo.DefaultEnterprise, "demo: the workshop's enterprise (unified social credit code)")
+	fs.Int64Var(&dc.Seed, "seed", 1, "demo: simulation seed; demos with different seeds produce different data")
 	return dc
 }
 

@@ -135,7 +135,7 @@ func TestDemoBinary(t *testing.T) {
 	if got, want := st.WorkshopKPI[0].Current.Fields["cnc_rate"], 4.0/6; got != want {
 		t.Errorf("cnc_rate %v, want %v", got, want)
 	}
-	if st.Workshop.ID != "ws1" || st.Workshop.Region != "360100" {
+	if st.Workshop.ID != "ws1" || st.Workshop.Region != "360111" {
 		t.Errorf("workshop %+v", st.Workshop)
 	}
 	if len(st.Sinks) != 1 || st.Sinks[0].Name != "lines" || st.Sinks[0].Kind != "file" ||

@@ -33,14 +33,21 @@ func TestShippedConfigsValidate(t *testing.T) {
 	}
 }
 
-// deployments/native/stack.sh starts broker, VictoriaMetrics, devsim and the gateway
-// without Docker; data reaches VictoriaMetrics, and stop ends every process.
+// deployments/native/stack.sh starts two demo workshops, VictoriaMetrics behind vmauth,
+// vmalert with Alertmanager and the aggregator without Docker, with secrets generated at
+// the first start: both workshops' data reaches VictoriaMetrics; the park reader sees
+// them through vmauth and another park's reader does not; vmalert has loaded the shipped
+// rules; the aggregator answers the generated token (and not the example one) and lists
+// both workshops; a second start keeps the secrets; stop ends every process.
 func TestNativeStack(t *testing.T) {
 	dir := t.TempDir()
-	env := append(os.Environ(),
-		fmt.Sprintf("MQTT_PORT=%d", testsrv.FreePort(t)), fmt.Sprintf("OPCUA_PORT=%d", testsrv.FreePort(t)),
-		fmt.Sprintf("VM_PORT=%d", testsrv.FreePort(t)), fmt.Sprintf("ADMIN_PORT=%d", testsrv.FreePort(t)),
-		fmt.Sprintf("API_PORT=%d", testsrv.FreePort(t)))
+	ports := map[string]int{}
+	env := os.Environ()
+	for _, k := range []string{"VM_PORT", "VMAUTH_PORT", "VMALERT_PORT", "AM_PORT", "ADMIN_PORT", "ADMIN2_PORT", "API_PORT"} {
+		ports[k] = testsrv.FreePort(t)
+		env = append(env, fmt.Sprintf("%s=%d", k, ports[k]))
+	}
+	url := func(k, path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", ports[k], path) }
 	script, _ := filepath.Abs("../../deployments/native/stack.sh")
 	sh := func(args ...string) string {
 		cmd := exec.Command(script, append(args, dir)...)
@@ -56,59 +63,101 @@ func TestNativeStack(t *testing.T) {
 		}
 		return string(out)
 	}
+	get := func(u, user, password, bearer string) (int, string) {
+		req, _ := http.NewRequest("GET", u, nil)
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
 	t.Cleanup(func() { sh("stop") })
-	sh("start")
-	var vmPort, adminPort, apiPort string
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, "VM_PORT="); ok {
-			vmPort = v
-		}
-		if v, ok := strings.CutPrefix(e, "ADMIN_PORT="); ok {
-			adminPort = v
-		}
-		if v, ok := strings.CutPrefix(e, "API_PORT="); ok {
-			apiPort = v
+	out := sh("start")
+	for _, want := range []string{"workshop ws1 status:", "workshop ws2 status:", "TSDB for Grafana:", "alerts:", "aggregator API:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start output lacks %q:\n%s", want, out)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		http.Get("http://127.0.0.1:" + vmPort + "/internal/force_flush")
-		resp, err := http.Get("http://127.0.0.1:" + vmPort + "/api/v1/series/count")
-		body := ""
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(b)
+	secret := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, "access", name))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if strings.Contains(body, `"data":[`) && !strings.Contains(body, `"data":[0]`) {
-			break
+		if fi, _ := os.Stat(filepath.Join(dir, "access", name)); fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is readable by others: %v", name, fi.Mode())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no series in VictoriaMetrics after 30s: %s", body)
+		return string(b)
+	}
+	users := map[string]string{}
+	for _, line := range strings.Split(secret("tsdb-users.txt"), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && !strings.HasPrefix(line, "#") {
+			users[f[0]] = f[1]
 		}
-		time.Sleep(500 * time.Millisecond)
 	}
-	resp, err := http.Get("http://127.0.0.1:" + adminPort + "/readyz")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("gateway not ready: %v", err)
+	token := strings.TrimSpace(secret("api-token"))
+	if len(token) < 32 || token == "example-province-token" {
+		t.Fatalf("api token %q", token)
 	}
-	resp.Body.Close()
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+apiPort+"/api/v1/programme", nil)
-	req.Header.Set("Authorization", "Bearer example-province-token")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("aggregator API: %v", err)
+
+	series := `/api/v1/label/workshop/values`
+	if msg := testsrv.WaitFor(60*time.Second, func() string {
+		http.Get(url("VM_PORT", "/internal/force_flush"))
+		code, body := get(url("VMAUTH_PORT", series), "park-nc-hitech", users["park-nc-hitech"], "")
+		if code != 200 || !strings.Contains(body, `"ws1"`) || !strings.Contains(body, `"ws2"`) {
+			return fmt.Sprintf("park-nc-hitech reads %d %s", code, body)
+		}
+		return ""
+	}); msg != "" {
+		t.Fatal(msg)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "smart_equipment") {
-		t.Fatalf("aggregator API: %d %s", resp.StatusCode, body)
+	// Another park's reader sees its own registered workshop (the aggregator's
+	// workshop_info) and nothing of ws1 and ws2.
+	if code, body := get(url("VMAUTH_PORT", series), "park-jdz-ceramics", users["park-jdz-ceramics"], ""); code != 200 ||
+		strings.Contains(body, `"ws1"`) || strings.Contains(body, `"ws2"`) {
+		t.Errorf("park-jdz-ceramics reads %d %s; want neither ws1 nor ws2", code, body)
 	}
-	if st := sh("status"); strings.Count(st, ": running") != 5 {
+	if code, _ := get(url("VMAUTH_PORT", series), "", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("vmauth without credentials: %d", code)
+	}
+	for _, k := range []string{"ADMIN_PORT", "ADMIN2_PORT"} {
+		if msg := testsrv.WaitFor(30*time.Second, func() string {
+			if code, body := get(url(k, "/readyz"), "", "", ""); code != 200 {
+				return fmt.Sprintf("gateway on %s not ready: %d %s", k, code, body)
+			}
+			return ""
+		}); msg != "" {
+			t.Error(msg)
+		}
+	}
+	if code, body := get(url("VMALERT_PORT", "/api/v1/rules"), "", "", ""); code != 200 || !strings.Contains(body, "GanlinkGatewaySilent") {
+		t.Errorf("vmalert rules: %d %.300s", code, body)
+	}
+	if code, _ := get(url("API_PORT", "/api/v1/programme"), "", "", "example-province-token"); code != http.StatusUnauthorized {
+		t.Errorf("the example token was accepted: %d", code)
+	}
+	code, body := get(url("API_PORT", "/api/v1/workshops"), "", "", token)
+	if code != 200 || !strings.Contains(body, `"workshop":"ws1"`) || !strings.Contains(body, `"workshop":"ws2"`) {
+		t.Fatalf("aggregator API: %d %.500s", code, body)
+	}
+	if st := sh("status"); strings.Count(st, ": running") != 7 {
 		t.Fatalf("status:\n%s", st)
 	}
 	sh("stop")
 	if st := sh("status"); strings.Contains(st, "running") {
 		t.Fatalf("still running after stop:\n%s", st)
+	}
+	// A second start keeps the generated secrets.
+	before := secret("tsdb-users.txt") + secret("api-token")
+	sh("start")
+	if after := secret("tsdb-users.txt") + secret("api-token"); after != before {
+		t.Error("a second start changed the generated secrets")
 	}
 }

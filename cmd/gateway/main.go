@@ -139,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func serve(ctx context.Context, path string, cfg *config.Config, hup <-chan os.Signal, log *slog.Logger) error {
 	prev := cfg
 	for {
-		a, err := app.Build(cfg, log, app.Options{})
+		a, err := app.Build(cfg, log, app.Options{Version: cli.ShortVersion(version)})
 		if err != nil {
 			if cfg == prev {
 				return fmt.Errorf("start gateway: %w", err)

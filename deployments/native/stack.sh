@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# Runs the whole Ganlink stack on one machine without Docker: mosquitto, VictoriaMetrics,
-# the simulated workshop (devsim), the gateway and the aggregator (with the example
-# registry and tokens from configs/), all bound to 127.0.0.1.
+# Runs a park's whole Ganlink stack on one machine without Docker, on 127.0.0.1 only:
+# two demo workshops (ws1 and ws2 of the example registry, each a `gateway -demo` with its
+# own simulation), VictoriaMetrics, vmauth in front of it (one reader per park and region
+# of the registry, passwords generated at the first start), vmalert with the shipped alert
+# rules and Alertmanager, and the aggregator with a province API token generated at the
+# first start. Nothing uses an example secret.
 #
 #   deployments/native/stack.sh start [DIR]   # default DIR=./ganlink-stack
 #   deployments/native/stack.sh status [DIR]
 #   deployments/native/stack.sh stop [DIR]
 #
-# Ports: MQTT 1883, OPC UA 4840, VictoriaMetrics 8428, gateway admin 9273, aggregator API
-# 9280 (override with MQTT_PORT, OPCUA_PORT, VM_PORT, ADMIN_PORT, API_PORT). Needs
+# Ports: VictoriaMetrics 8428 (gateways and aggregator only), vmauth 8427 (readers:
+# Grafana), vmalert 8880, Alertmanager 9093, gateway status pages 9273 (ws1) and 9274
+# (ws2), aggregator API 9280; override with VM_PORT, VMAUTH_PORT, VMALERT_PORT, AM_PORT,
+# ADMIN_PORT, ADMIN2_PORT, API_PORT. Secrets are in DIR/access (mode 0600). Needs
 # scripts/install-deps.sh first.
 set -euo pipefail
 cmd=${1:-start}
 dir=$(realpath -m "${2:-./ganlink-stack}")
 root=$(cd "$(dirname "$0")/../.." && pwd)
-MQTT_PORT=${MQTT_PORT:-1883} OPCUA_PORT=${OPCUA_PORT:-4840} VM_PORT=${VM_PORT:-8428} ADMIN_PORT=${ADMIN_PORT:-9273}
-API_PORT=${API_PORT:-9280}
+VM_PORT=${VM_PORT:-8428} VMAUTH_PORT=${VMAUTH_PORT:-8427} VMALERT_PORT=${VMALERT_PORT:-8880} AM_PORT=${AM_PORT:-9093}
+ADMIN_PORT=${ADMIN_PORT:-9273} ADMIN2_PORT=${ADMIN2_PORT:-9274} API_PORT=${API_PORT:-9280}
+services="aggregator vmalert alertmanager vmauth gateway-ws2 gateway-ws1 victoria-metrics"
 
 wait_port() { # name port
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && { exec 3>&- 3<&-; return 0; }
     sleep 0.1
   done
@@ -33,52 +39,64 @@ start_bg() { # name command...
 
 case $cmd in
 start)
-  mkdir -p "$dir/bin" "$dir/vm"
-  (cd "$root" && go build -o "$dir/bin/" ./cmd/gateway ./cmd/devsim ./cmd/aggregator)
-  cat >"$dir/mosquitto.conf" <<CONF
-per_listener_settings false
-listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 100000
-CONF
-  start_bg mosquitto mosquitto -c "$dir/mosquitto.conf"
+  mkdir -p "$dir/bin" "$dir/vm" "$dir/alertmanager"
+  install -d -m 0700 "$dir/access"
+  (cd "$root" && go build -o "$dir/bin/" ./cmd/gateway ./cmd/aggregator)
+  vm=http://127.0.0.1:$VM_PORT
   start_bg victoria-metrics victoria-metrics -httpListenAddr=127.0.0.1:$VM_PORT -storageDataPath="$dir/vm" -retentionPeriod=1y
-  wait_port mosquitto "$MQTT_PORT"; wait_port victoria-metrics "$VM_PORT"
-  start_bg devsim "$dir/bin/devsim" -machines 4 -opcua-addr 127.0.0.1:$OPCUA_PORT -mqtt-broker tcp://127.0.0.1:$MQTT_PORT
-  wait_port devsim "$OPCUA_PORT"
-  "$dir/bin/devsim" config -machines 4 -legacy 1 -opcua-endpoint opc.tcp://127.0.0.1:$OPCUA_PORT \
-    -mqtt-broker tcp://127.0.0.1:$MQTT_PORT -influx-url http://127.0.0.1:$VM_PORT \
-    -queue-dir "$dir/queue" -admin 127.0.0.1:$ADMIN_PORT >"$dir/gateway.yaml"
-  "$dir/bin/gateway" validate "$dir/gateway.yaml"
-  start_bg gateway "$dir/bin/gateway" -config "$dir/gateway.yaml"
-  wait_port gateway "$ADMIN_PORT"
+  wait_port victoria-metrics "$VM_PORT"
+  start_bg gateway-ws1 "$dir/bin/gateway" -demo -workshop ws1 -seed 1 -listen 127.0.0.1:$ADMIN_PORT \
+    -data-dir "$dir/ws1" -influx-url "$vm"
+  start_bg gateway-ws2 "$dir/bin/gateway" -demo -workshop ws2 -seed 2 -listen 127.0.0.1:$ADMIN2_PORT \
+    -data-dir "$dir/ws2" -influx-url "$vm"
+
+  # Secrets, made at the first start and kept after: the TSDB readers (one per park and
+  # region of the registry, behind vmauth) and the province's API token.
+  "$dir/bin/aggregator" init-secrets -registry "$root/configs/registry.example.yaml" -backend "$vm" -dir "$dir/access" >"$dir/access/init-secrets.txt"
+  key=$(awk '$1 == "vmauth" {print $2}' "$dir/access/vmauth.key")
+  start_bg vmauth vmauth -httpListenAddr=127.0.0.1:$VMAUTH_PORT -auth.config="$dir/access/vmauth.yml" \
+    -metricsAuthKey="$key" -pprofAuthKey="$key" -reloadAuthKey="$key"
+
+  cat >"$dir/alertmanager/alertmanager.yml" <<CONF
+# Receives the alerts of vmalert; add receivers (e-mail, WeCom, DingTalk webhooks) here.
+route: {receiver: operators, group_by: [alertname, workshop]}
+receivers:
+  - name: operators
+CONF
+  start_bg alertmanager prometheus-alertmanager --config.file="$dir/alertmanager/alertmanager.yml" \
+    --storage.path="$dir/alertmanager" --web.listen-address=127.0.0.1:$AM_PORT --cluster.listen-address=
+  wait_port alertmanager "$AM_PORT"
+  start_bg vmalert vmalert -httpListenAddr=127.0.0.1:$VMALERT_PORT -rule="$root/deployments/alerts/ganlink.rules.yml" \
+    -datasource.url="$vm" -notifier.url=http://127.0.0.1:$AM_PORT
+
   cat >"$dir/aggregator.yaml" <<CONF
 listen: "127.0.0.1:$API_PORT"
 registry: $root/configs/registry.example.yaml
-tokens_file: $root/configs/aggregator.tokens.example.yaml
+tokens_file: $dir/access/tokens.yaml
 window: 1m
-backend: {type: promql, url: "http://127.0.0.1:$VM_PORT"}
-write_back: {enabled: true, url: "http://127.0.0.1:$VM_PORT", bucket: ganlink, interval: 1m, period: 1h}
+backend: {type: promql, url: "$vm"}
+write_back: {enabled: true, url: "$vm", bucket: ganlink, interval: 1m, period: 1h}
 CONF
   "$dir/bin/aggregator" validate "$dir/aggregator.yaml"
   start_bg aggregator "$dir/bin/aggregator" -config "$dir/aggregator.yaml"
-  wait_port aggregator "$API_PORT"
+  wait_port gateway-ws1 "$ADMIN_PORT"; wait_port gateway-ws2 "$ADMIN2_PORT"
+  wait_port vmauth "$VMAUTH_PORT"; wait_port vmalert "$VMALERT_PORT"; wait_port aggregator "$API_PORT"
   echo "stack running in $dir"
-  echo "  gateway status:   http://127.0.0.1:$ADMIN_PORT/"
-  echo "  gateway metrics:  http://127.0.0.1:$ADMIN_PORT/metrics"
-  echo "  VictoriaMetrics:  http://127.0.0.1:$VM_PORT/vmui"
-  echo "  aggregator API:   http://127.0.0.1:$API_PORT/api/v1/programme (Authorization: Bearer example-province-token)"
+  echo "  workshop ws1 status:  http://127.0.0.1:$ADMIN_PORT/"
+  echo "  workshop ws2 status:  http://127.0.0.1:$ADMIN2_PORT/"
+  echo "  TSDB for Grafana:     http://127.0.0.1:$VMAUTH_PORT (Prometheus type; users and passwords in $dir/access/tsdb-users.txt)"
+  echo "  alerts:               http://127.0.0.1:$VMALERT_PORT/vmalert/alerts, Alertmanager http://127.0.0.1:$AM_PORT/"
+  echo "  aggregator API:       http://127.0.0.1:$API_PORT/api/v1/programme (Authorization: Bearer \$(cat $dir/access/api-token))"
   ;;
 status)
-  for f in "$dir"/*.pid; do
+  for n in $services; do
+    f="$dir/$n.pid"
     [ -e "$f" ] || continue
-    n=$(basename "$f" .pid)
     if kill -0 "$(cat "$f")" 2>/dev/null; then echo "$n: running (pid $(cat "$f"))"; else echo "$n: stopped"; fi
   done
   ;;
 stop)
-  for n in aggregator gateway devsim victoria-metrics mosquitto; do
+  for n in $services; do
     f="$dir/$n.pid"
     [ -e "$f" ] || continue
     kill "$(cat "$f")" 2>/dev/null || true

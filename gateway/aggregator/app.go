@@ -10,6 +10,7 @@ import (
 
 	"github.com/ganlink/ganlink/gateway/aggregator/api"
 	"github.com/ganlink/ganlink/gateway/aggregator/backend"
+	"github.com/ganlink/ganlink/gateway/aggregator/corrections"
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/gateway/aggregator/service"
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,10 @@ func Build(cfg *Config, log *slog.Logger, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	corr := corrections.NewStore(cfg.CorrectionsPath())
+	if _, _, err := corr.Current(); err != nil {
+		return nil, err
+	}
 	m := service.NewMetrics(reg)
 	m.SetRegistry(r)
 	ttl := time.Minute
@@ -73,7 +78,8 @@ func Build(cfg *Config, log *slog.Logger, opts Options) (*App, error) {
 		ttl = cfg.CacheTTL.D
 	}
 	svc, err := service.New(be, store, cfg.Rules, service.Options{Window: cfg.Window, WindowSize: window, Location: loc,
-		CacheTTL: ttl, MaxBuckets: cfg.MaxBuckets, MaxRange: cfg.MaxRange.D, MaxPoints: cfg.MaxPoints, Settle: cfg.Settle.D, Now: opts.Now}, m, log)
+		CacheTTL: ttl, MaxBuckets: cfg.MaxBuckets, MaxRange: cfg.MaxRange.D, MaxPoints: cfg.MaxPoints, Settle: cfg.Settle.D, Now: opts.Now,
+		Corrections: corr}, m, log)
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func TestLoadConfigExample(t *testing.T) {
 		cfg.CacheTTL == nil || cfg.CacheTTL.D != time.Minute || cfg.Settle != def.Settle ||
 		cfg.MaxRows != def.MaxRows || cfg.MaxPoints != def.MaxPoints || cfg.Server.MaxInFlight != def.Server.MaxInFlight ||
 		cfg.Server.MaxQueued != def.Server.MaxQueued || cfg.Server.QueueTimeout != def.Server.QueueTimeout ||
-		cfg.Server.MaxHeaderBytes != def.Server.MaxHeaderBytes {
+		cfg.Server.MaxHeaderBytes != def.Server.MaxHeaderBytes || cfg.DataDir != def.DataDir {
 		t.Errorf("example differs from the defaults: %+v", cfg)
 	}
 	if got := cfg.Path(cfg.Registry); got != filepath.Join("../../configs", "registry.example.yaml") {

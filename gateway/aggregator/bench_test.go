@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/aggregator/api"
+	"github.com/ganlink/ganlink/gateway/aggregator/corrections"
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
@@ -157,8 +159,22 @@ func BenchmarkAPI(b *testing.B) {
 		{"promql", fmt.Sprintf("backend: {type: promql, url: %q}\n", vm.URL)},
 		{"influxql", fmt.Sprintf("backend: {type: influxql, url: %q, database: ganlink}\n", in.URL)},
 	} {
-		for _, cache := range []string{"0s", "1m"} {
-			_, c, _ := startApp(b, dir, be.yaml+"cache_ttl: "+cache+"\n")
+		for _, cache := range []string{"0s", "1m", "0s+corrections=10", "0s+corrections=50"} {
+			cfg := be.yaml + "cache_ttl: " + cache + "\n"
+			if ttl, n, ok := strings.Cut(cache, "+corrections="); ok {
+				// n central corrections, each of one workshop from 10:30 to 12:00: two
+				// windows left out, every bucket cut in two kept parts.
+				cfg = be.yaml + "cache_ttl: " + ttl + "\ndata_dir: bench-" + be.name + "-" + n + "\n"
+				st := corrections.NewStore(filepath.Join(dir, "bench-"+be.name+"-"+n, corrections.FileName))
+				k, _ := strconv.Atoi(n)
+				for i := range k {
+					if _, err := st.Add(corrections.Correction{Workshop: fmt.Sprintf("ws%04d", i), From: day.Add(10*time.Hour + 30*time.Minute),
+						Until: day.Add(12 * time.Hour), By: "bench", Reason: "bench"}, day); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			_, c, _ := startApp(b, dir, cfg)
 			for _, ep := range endpoints {
 				b.Run(fmt.Sprintf("%s/cache=%s/%s", be.name, cache, ep.name), func(b *testing.B) {
 					lat := make([]time.Duration, 0, b.N)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganlink/ganlink/gateway/aggregator/corrections"
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/gateway/aggregator/rules"
 	"github.com/ganlink/ganlink/gateway/aggregator/service"
@@ -98,7 +99,10 @@ type Config struct {
 	MaxPoints    int       `yaml:"max_points"`
 	CacheTTL     *Duration `yaml:"cache_ttl"`
 	// Settle is how long after a window's end its data counts as complete.
-	Settle    Duration        `yaml:"settle"`
+	Settle Duration `yaml:"settle"`
+	// DataDir holds the aggregator's own files: the corrections store
+	// (corrections.jsonl), created by the first correction.
+	DataDir   string          `yaml:"data_dir"`
 	Backend   BackendConfig   `yaml:"backend"`
 	Rules     rules.Config    `yaml:"rules"`
 	WriteBack WriteBackConfig `yaml:"write_back"`
@@ -114,6 +118,7 @@ func Default() Config {
 		DefaultRange: Duration{0}, MaxRange: Duration{400 * 24 * time.Hour}, MaxBuckets: 1000,
 		MaxRows: 20000, MaxPoints: 200000,
 		Settle:    Duration{2 * time.Minute},
+		DataDir:   "data",
 		Backend:   BackendConfig{Type: "promql", Timeout: Duration{30 * time.Second}, Concurrency: 4},
 		Rules:     rules.Default(),
 		WriteBack: WriteBackConfig{Interval: Duration{time.Hour}, Period: Duration{30 * 24 * time.Hour}, Timeout: Duration{30 * time.Second}},
@@ -192,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TokensFile == "" {
 		add("tokens_file: required")
+	}
+	if c.DataDir == "" {
+		add("data_dir: required")
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		add("timezone: unknown zone %q", c.Timezone)
@@ -293,6 +301,11 @@ func secret(file, env string) (string, error) {
 		return v, nil
 	}
 	return "", nil
+}
+
+// CorrectionsPath is the corrections store's file in the data directory.
+func (c *Config) CorrectionsPath() string {
+	return filepath.Join(c.Path(c.DataDir), corrections.FileName)
 }
 
 // LoadRegistry loads the configured registry.

@@ -19,12 +19,14 @@ import (
 	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/deadletter"
+	"github.com/ganlink/ganlink/gateway/health"
 	"github.com/ganlink/ganlink/gateway/instance"
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/lastvalue"
 	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/gateway/queue"
+	"github.com/ganlink/ganlink/internal/cli"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
@@ -42,27 +44,30 @@ type namedSource struct {
 
 // App is a built gateway, ready to Run.
 type App struct {
-	cfg        *config.Config
-	log        *slog.Logger
-	reg        *prometheus.Registry
-	obs        *observer
-	queues     []*queue.Queue
-	sinks      []*influx.Sink
-	forwarders []*pipeline.Forwarder
-	pipe       *pipeline.Pipeline
-	sources    []namedSource
-	pki        *pki.Store // nil without OPC UA security
-	own        *pki.Own
-	admin      *admin.Server
-	kpi        *kpi.Engine
-	kpiEmit    point.EmitFunc // the KPI ticker's way into the queues (pipeline.Appender)
-	values     *lastvalue.Store
-	windows    *lastvalue.Windows
-	extra      []ExtraSink
-	clock      func() time.Time
-	started    time.Time
-	instance   string          // the instance id (gateway/instance), tagged on KPI points
-	kpiWindows []time.Duration // the KPI window lengths
+	cfg         *config.Config
+	log         *slog.Logger
+	reg         *prometheus.Registry
+	obs         *observer
+	queues      []*queue.Queue
+	sinks       []*influx.Sink
+	forwarders  []*pipeline.Forwarder
+	pipe        *pipeline.Pipeline
+	sources     []namedSource
+	pki         *pki.Store // nil without OPC UA security
+	own         *pki.Own
+	admin       *admin.Server
+	kpi         *kpi.Engine
+	kpiEmit     point.EmitFunc // the KPI ticker's way into the queues (pipeline.Appender)
+	values      *lastvalue.Store
+	windows     *lastvalue.Windows
+	extra       []ExtraSink
+	clock       func() time.Time
+	started     time.Time
+	instance    string          // the instance id (gateway/instance), tagged on KPI points
+	kpiWindows  []time.Duration // the KPI window lengths
+	version     string          // the version tag of the health series
+	healthEvery time.Duration   // how often the health series is written; never when ≤ 0
+	healthEmit  point.EmitFunc  // the health ticker's way into the queues (pipeline.Appender)
 }
 
 // Processor sees every batch the sources deliver (see Options.Processors).
@@ -78,6 +83,11 @@ type Options struct {
 	Sinks []ExtraSink
 	// Processors see every batch from the sources, after the KPI engine.
 	Processors []pipeline.Processor
+	// Version is the version tag of the health series (cli.ShortVersion when empty).
+	Version string
+	// HealthInterval is how often the health series is written; health.Interval when 0,
+	// never when negative.
+	HealthInterval time.Duration
 }
 
 // IdentityTags returns the sorted identity tags of a device's points.
@@ -172,6 +182,14 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	queues = append(queues, extraQueues...)
 	a.pipe = pipeline.New(queues, append([]pipeline.Processor{a.kpi, a.values}, opts.Processors...), log, reg)
 	a.kpiEmit = a.pipe.Appender(kpiSource)
+	a.healthEmit = a.pipe.Appender(healthSource)
+	a.version, a.healthEvery = opts.Version, opts.HealthInterval
+	if a.version == "" {
+		a.version = cli.ShortVersion("")
+	}
+	if a.healthEvery == 0 {
+		a.healthEvery = health.Interval
+	}
 
 	if err := a.buildSources(); err != nil {
 		return nil, err
@@ -389,6 +407,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	bg.Go(named("admin", a.admin.Run, bgCtx))
 	bg.Go(named("kpi", a.runKPI, bgCtx))
+	bg.Go(named("health", a.runHealth, bgCtx))
 	bg.Go(func() error {
 		if err := a.obs.dead.Run(bgCtx); err != nil {
 			a.log.Warn("write dead letters", "dir", a.cfg.DeadLetters.Dir, "err", err)

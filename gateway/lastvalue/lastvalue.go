@@ -21,6 +21,9 @@ import (
 type Store struct {
 	mu   sync.Mutex
 	devs map[string]*deviceValues
+	// arrived is when the newest batch holding a configured signal was processed (wall
+	// clock, Unix nanoseconds; 0 before the first).
+	arrived int64
 }
 
 type deviceValues struct {
@@ -66,6 +69,12 @@ func New(cfg *config.Config) *Store {
 func (lv *Store) Process(b point.Batch) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
+	matched := false
+	defer func() {
+		if matched {
+			lv.arrived = time.Now().UnixNano()
+		}
+	}()
 	for i := range b {
 		p := &b[i]
 		dv := lv.devs[p.Device]
@@ -77,6 +86,7 @@ func (lv *Store) Process(b point.Batch) {
 			if !ok {
 				continue
 			}
+			matched = true
 			sv := &dv.vals[j]
 			if sv.Seen && p.Time < sv.Time {
 				continue
@@ -87,6 +97,18 @@ func (lv *Store) Process(b point.Batch) {
 			}
 		}
 	}
+}
+
+// LastArrival returns when the newest batch holding a configured signal arrived (zero
+// before the first): the gateway's "last data" age, by the gateway's clock rather than
+// the sources' timestamps.
+func (lv *Store) LastArrival() time.Time {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	if lv.arrived == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, lv.arrived)
 }
 
 // Device returns a copy of the device's signals in configuration order (nil for a

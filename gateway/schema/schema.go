@@ -47,6 +47,39 @@ const (
 	Correction = "kpi_correction"
 )
 
+// The gateways' own health series (gateway/health): written by every gateway through
+// its sink queues once a minute, so a park sees its fleet in the same TSDB without
+// scraping edge boxes behind NAT. Both carry the workshop identity tags, TagInstance
+// and TagVersion.
+const (
+	// GatewayHealth has one point per gateway and minute.
+	GatewayHealth = "gateway_health"
+	// GatewaySource has one point per gateway, source and minute (tag TagSource).
+	GatewaySource = "gateway_source"
+)
+
+// Fields and tags of gateway_health and gateway_source.
+const (
+	TagVersion = "version"
+	TagSource  = "source"
+
+	// gateway_health fields.
+	FieldUptimeS         = "uptime_s"
+	FieldSourcesTotal    = "sources"
+	FieldSourcesUp       = "sources_up"
+	FieldDevicesTotal    = "devices"
+	FieldDevicesOffline  = "devices_offline"
+	FieldLastDataAgeS    = "last_data_age_s"
+	FieldQueuePoints     = "queue_points"
+	FieldQueueOldestAgeS = "queue_oldest_age_s"
+	FieldPointsDropped   = "points_dropped"
+	FieldSignalErrors    = "signal_errors"
+
+	// gateway_source fields.
+	FieldUp     = "up"
+	FieldErrors = "errors"
+)
+
 // Fields and tags of kpi_correction.
 const (
 	// FieldUntil is the end of the corrected span in Unix seconds (exclusive); equal to

@@ -14,6 +14,12 @@ import (
 // release is the version set at build time (-ldflags "-X main.version=v1.2.3"); when
 // empty, the module version and VCS revision recorded by the Go toolchain are used.
 func Version(name, release string) string {
+	return "ganlink " + name + " " + ShortVersion(release) + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
+// ShortVersion returns "<version>[ <revision>[-dirty]]", the part of Version that
+// identifies the build (the version tag of the gateway's health series).
+func ShortVersion(release string) string {
 	v, rev, dirty := release, "", false
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
@@ -31,7 +37,7 @@ func Version(name, release string) string {
 	if v == "" {
 		v = "(devel)"
 	}
-	out := "ganlink " + name + " " + v
+	out := v
 	if rev != "" {
 		if len(rev) > 12 {
 			rev = rev[:12]
@@ -41,7 +47,7 @@ func Version(name, release string) string {
 			out += "-dirty"
 		}
 	}
-	return out + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+	return out
 }
 
 // NewLogger returns a text or JSON slog logger writing to w at the given level

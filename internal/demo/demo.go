@@ -55,9 +55,27 @@ type Config struct {
 	// TimeScale speeds the machines up: 0.1 turns minute-long spells into seconds.
 	// Default 0.1.
 	TimeScale float64
-	// Seed makes the simulation repeatable; default 1.
+	// Seed makes the simulation repeatable; default 1. Demos with different seeds
+	// produce different data.
 	Seed int64
+	// Workshop, Region, Park and Enterprise are the simulated workshop's identity; by
+	// default ws1 of enterprise 91360100MA35HT001T in park nc-hitech, region 360111, as
+	// configs/registry.example.yaml registers it, so the demo, the aggregator with the
+	// example configuration and the dashboards show the same workshop.
+	Workshop, Region, Park, Enterprise string
+	// KPIWindows and KPILateness, when set, replace the KPI windows and their allowed
+	// lateness (tests close windows in seconds).
+	KPIWindows  []time.Duration
+	KPILateness time.Duration
 }
+
+// Default identity of the demo workshop: the example registry's ws1.
+const (
+	DefaultWorkshop   = "ws1"
+	DefaultRegion     = "360111"
+	DefaultPark       = "nc-hitech"
+	DefaultEnterprise = "91360100MA35HT001T"
+)
 
 func (c *Config) setDefaults() {
 	if c.Listen == "" {
@@ -90,6 +108,15 @@ func (c *Config) setDefaults() {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&c.Workshop, DefaultWorkshop)
+	def(&c.Region, DefaultRegion)
+	def(&c.Park, DefaultPark)
+	def(&c.Enterprise, DefaultEnterprise)
 }
 
 // Demo is a built demo, ready to Run.
@@ -139,7 +166,7 @@ func New(dc Config, log *slog.Logger) (_ *Demo, err error) {
 
 	sc := devsim.DefaultConfig()
 	sc.Machines, sc.EnergyMeters, sc.WaterMeters = dc.Machines, dc.EnergyMeters, dc.WaterMeters
-	sc.Seed, sc.TimeScale = dc.Seed, dc.TimeScale
+	sc.Seed, sc.TimeScale, sc.Workshop = dc.Seed, dc.TimeScale, dc.Workshop
 	sc.Shifts = []devsim.Shift{{Start: 0, End: 24 * time.Hour}} // always working, whenever the demo runs
 	sc.TruthRetention = time.Hour
 	// The simulated server warns about every closed secure channel; only errors matter here.
@@ -156,6 +183,7 @@ func New(dc Config, log *slog.Logger) (_ *Demo, err error) {
 	gw.PublishingInterval = 500 * time.Millisecond
 	gw.MQTTBroker = d.brokerURL
 	gw.Legacy = dc.Legacy
+	gw.Region, gw.Park, gw.Enterprise = dc.Region, dc.Park, dc.Enterprise
 	var yml bytes.Buffer
 	if err := devsim.WriteGatewayConfig(&yml, d.sim.Config(), gw); err != nil {
 		return nil, fmt.Errorf("build demo configuration: %w", err)
@@ -165,6 +193,16 @@ func New(dc Config, log *slog.Logger) (_ *Demo, err error) {
 		return nil, fmt.Errorf("load demo configuration: %w", err)
 	}
 	d.workshopID = cfg.Workshop.ID
+	if len(dc.KPIWindows) > 0 {
+		cfg.KPI.Windows = nil
+		for _, w := range dc.KPIWindows {
+			cfg.KPI.Windows = append(cfg.KPI.Windows, config.Dur(w))
+		}
+		cfg.KPI.AllowedLateness = config.Dur(dc.KPILateness)
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("check kpi windows: %w", err)
+		}
+	}
 	// Every run simulates the workshop afresh, its counters starting over: windows and
 	// counter baselines of an earlier run would read as meter replacements.
 	if err := os.Remove(cfg.KPI.StateFile); err != nil && !errors.Is(err, fs.ErrNotExist) {

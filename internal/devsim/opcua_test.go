@@ -22,7 +22,7 @@ func serveOPCUA(t *testing.T, sim *Sim, addr string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- sim.ServeOPCUA(ctx, addr) }()
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer wcancel()
 	if err := sim.WaitOPCUA(wctx, addr); err != nil {
 		cancel()

@@ -256,7 +256,9 @@ func (s *Sim) report(dev int, mt *meter, t time.Time, working bool) {
 		mt.reg += inc
 		s.book.addAmount(dev, mt.last, t, inc)
 	}
-	mt.rate = mt.rateAt(working, s.machines)
+	// Consumption runs at the machines' speed: with TimeScale 0.1 a minute stands for ten,
+	// in parts and in kWh alike, so intensities stay those of a real workshop.
+	mt.rate = mt.rateAt(working, s.machines) / s.cfg.TimeScale
 	ms := t.UnixMilli()
 	b := s.buf[:0]
 	b = append(b, `{"ts":`...)

@@ -42,6 +42,7 @@ func Dashboards() ([]File, error) {
 		{"workshop.json", workshopDashboard},
 		{"park.json", parkDashboard},
 		{"province.json", provinceDashboard},
+		{"fleet.json", fleetDashboard},
 	} {
 		db, err := d.build().Build()
 		if err != nil {

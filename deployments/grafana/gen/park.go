@@ -35,6 +35,7 @@ const (
 	colWater     = "Water intensity 水耗强度 (m³/万元)"
 	colParts     = "Parts 产量"
 	colOutput    = "Output value 产值"
+	colSuspect   = "Suspect steps 可疑跳变"
 )
 
 // parkRange aggregates a workshop_kpi field per workshop over the dashboard's range.
@@ -42,7 +43,7 @@ func parkRange(fn, field string) string {
 	return fmt.Sprintf(`sum by (%s) (%s(%s{%s}[$__range]))`, schema.TagWorkshop, fn, workshopKPI(field), parkSel)
 }
 
-func parkQueries() (cnc, networked, digital, criteria, energy, water, parts, output string) {
+func parkQueries() (cnc, networked, digital, criteria, energy, water, parts, output, suspect string) {
 	last := func(field string) string {
 		return fmt.Sprintf(`max by (%s) (last_over_time(%s{%s}[$__range]))`, schema.TagWorkshop, workshopKPI(field), parkSel)
 	}
@@ -55,11 +56,13 @@ func parkQueries() (cnc, networked, digital, criteria, energy, water, parts, out
 	energy = fmt.Sprintf(`%s / (%s > 0) * 10000`, parkRange("sum_over_time", schema.FieldEnergyKgce), output)
 	water = fmt.Sprintf(`%s / (%s > 0) * 10000`, parkRange("sum_over_time", schema.FieldWaterM3), output)
 	parts = parkRange("sum_over_time", schema.FieldParts)
+	// The gateways write suspect only when it is not 0: 0 for the workshops with parts.
+	suspect = fmt.Sprintf("%s\nor 0 * %s", parkRange("sum_over_time", schema.FieldSuspect), parts)
 	return
 }
 
 func parkDashboard() *dashboard.DashboardBuilder {
-	cnc, networked, digital, criteria, energy, water, parts, output := parkQueries()
+	cnc, networked, digital, criteria, energy, water, parts, output, suspect := parkQueries()
 	byWorkshop := func(title, desc, unit, field string) *timeseries.PanelBuilder {
 		return timeseries.NewPanelBuilder().Title(title).Description(desc).Datasource(vm).Unit(unit).
 			Span(12).Height(8).LineInterpolation(common.LineInterpolationStepAfter).FillOpacity(0).
@@ -97,11 +100,12 @@ func parkDashboard() *dashboard.DashboardBuilder {
 			WithTarget(qi("F", water, "")).
 			WithTarget(qi("G", parts, "")).
 			WithTarget(qi("H", output, "")).
+			WithTarget(qi("I", suspect, "")).
 			WithTransformation(merge()).
 			WithTransformation(organize(map[string]string{schema.TagWorkshop: "Workshop 车间",
 				"Value #A": colCNC, "Value #B": colNetworked, "Value #C": colDigital, "Value #D": colCriteria,
-				"Value #E": colEnergy, "Value #F": colWater, "Value #G": colParts, "Value #H": colOutput},
-				[]string{schema.TagWorkshop, "Value #D", "Value #A", "Value #B", "Value #C", "Value #E", "Value #F", "Value #G", "Value #H"})).
+				"Value #E": colEnergy, "Value #F": colWater, "Value #G": colParts, "Value #H": colOutput, "Value #I": colSuspect},
+				[]string{schema.TagWorkshop, "Value #D", "Value #A", "Value #B", "Value #C", "Value #E", "Value #F", "Value #G", "Value #H", "Value #I"})).
 			Footer(noFooter()).SortBy([]cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName("Workshop 车间")}).
 			Overrides(overrides{
 				byName(colCNC, unitProp("percentunit"), decimalsProp(1), cellColorBackground(), thresholdsValue("red", thresholdCNCRate, "green")),
@@ -112,6 +116,7 @@ func parkDashboard() *dashboard.DashboardBuilder {
 				byName(colWater, decimalsProp(2)),
 				byName(colParts, decimalsProp(0)),
 				byName(colOutput, unitProp("currencyCNY"), decimalsProp(0)),
+				byName(colSuspect, decimalsProp(0), cellColorBackground(), thresholdsValue("transparent", 1.0, "orange")),
 			})).
 		WithPanel(byWorkshop("CNC rate 数控化率", "Per workshop and window (target ≥ 60 %).", "percentunit", schema.FieldCNCRate).
 			Min(0).Max(1).Thresholds(thresholds("red", thresholdCNCRate, "green")).

@@ -184,7 +184,17 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 		ReduceOptions(reduceLast()).ColorMode(common.BigValueColorModeBackground).
 		GraphMode(common.BigValueGraphModeNone).TextMode(common.BigValueTextModeValue).
 		Orientation(common.VizOrientationAuto).Thresholds(thresholds("green", 1.0, "red"))
-	b = b.WithRow(dashboard.NewRowBuilder("Data quality 数据质量")).WithPanel(conflicts)
+	// Counter steps the gateways did not book (glitches, implausible increases) in the
+	// province's windows over the write-back period: the aggregator's roll-up of the
+	// suspect field (docs/aggregator.md, Roll-ups).
+	suspect := stat.NewPanelBuilder().Title("Suspect counter steps 可疑计数跳变").
+		Description("Counter steps of the province's meters and machines that the gateways did not book over the write-back period (glitches: a small step backwards; implausible: faster than the signal's max_rate), newest write-back of region_kpi suspect. The figures were cleaned; a growing number points at a meter to check (device_kpi suspect names it). 0 is normal.").
+		Datasource(vm).Span(6).Height(4).Decimals(0).
+		WithTarget(qv("A", latest(regionKPI(schema.FieldSuspect), provinceSel), "")).
+		ReduceOptions(reduceLast()).ColorMode(common.BigValueColorModeBackground).
+		GraphMode(common.BigValueGraphModeNone).TextMode(common.BigValueTextModeValue).
+		Orientation(common.VizOrientationAuto).Thresholds(thresholds("green", 1.0, "orange"))
+	b = b.WithRow(dashboard.NewRowBuilder("Data quality 数据质量")).WithPanel(conflicts).WithPanel(suspect)
 
 	return b.WithRow(dashboard.NewRowBuilder("Intensity against baseline 较基准年强度变化")).
 		WithPanel(intensity("Energy intensity 能耗强度", schema.FieldEnergyKgcePer10kYuan, "suffix: kgce/万元", 1)).

@@ -66,7 +66,7 @@ type dashVar struct {
 func loadDashboards(t *testing.T) map[string]*dashFile {
 	t.Helper()
 	out := map[string]*dashFile{}
-	for _, name := range []string{"workshop.json", "park.json", "province.json"} {
+	for _, name := range []string{"workshop.json", "park.json", "province.json", "fleet.json"} {
 		data, err := os.ReadFile(filepath.Join("..", "dashboards", name))
 		if err != nil {
 			t.Fatal(err)

@@ -65,6 +65,7 @@ type API struct {
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	refusals *prometheus.CounterVec
 	lim      *limiter
 }
 
@@ -103,10 +104,18 @@ func New(svc *service.Service, tokens *Tokens, opt Options, reg prometheus.Regis
 			Help:    "API request duration by route.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"route"}),
 	}
-	reg.MustRegister(a.requests, a.duration)
+	a.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_aggregator_correction_refusals_total",
+		Help: "Requests to record or revoke a correction that were refused, by reason."}, []string{"reason"})
+	for _, r := range refusalReasons() {
+		a.refusals.WithLabelValues(r)
+	}
+	reg.MustRegister(a.requests, a.duration, a.refusals)
 	a.lim = newLimiter(opt.MaxInFlight, opt.MaxQueued, opt.QueueTimeout, reg)
 	for _, r := range routes {
 		a.mux.Handle("GET "+r.path, a.authed(r))
+	}
+	for _, r := range postRoutes {
+		a.mux.Handle("POST "+r.path, a.authed(r))
 	}
 	a.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -136,6 +145,7 @@ var routes = []route{
 	{"/api/v1/workshops", []string{"region", "park", "enterprise", "qualified", "missed", "from", "to"}, (*API).workshops},
 	{"/api/v1/regions", []string{"region"}, (*API).regions},
 	{"/api/v1/consistency", []string{"region", "from", "to"}, (*API).consistency},
+	{"/api/v1/corrections", []string{"region", "workshop", "from", "to"}, (*API).corrections},
 }
 
 // Routes returns the authenticated paths (for documentation checks).
@@ -183,6 +193,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route := "unmatched"
 	if r.Pattern != "" {
 		route = strings.TrimPrefix(r.Pattern, "GET ")
+		if strings.HasPrefix(route, "POST ") {
+			route = strings.TrimPrefix(route, "POST ") + " (post)"
+		}
 	}
 	if sw.code == 0 {
 		sw.code = http.StatusOK
@@ -197,6 +210,8 @@ type apiError struct {
 	code   int
 	msg    string
 	reason string
+	// corrReason is the reason counted in ganlink_aggregator_correction_refusals_total.
+	corrReason string
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -232,6 +247,8 @@ type result struct {
 	rowsKey  string
 	rows     iter.Seq[record] // nil: none
 	template record
+	// status is the HTTP status of a JSON response; 0: 200.
+	status int
 }
 
 func (a *API) authed(rt route) http.Handler {
@@ -239,7 +256,7 @@ func (a *API) authed(rt route) http.Handler {
 	for _, p := range rt.params {
 		allowed[p] = true
 	}
-	name := strings.ReplaceAll(strings.TrimPrefix(rt.path, "/api/v1/"), "/", "-")
+	name := strings.NewReplacer("/", "-", "{", "", "}", "").Replace(strings.TrimPrefix(rt.path, "/api/v1/"))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		bearer, ok := httpauth.Bearer(r)
@@ -292,6 +309,9 @@ func (a *API) authed(rt route) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		if res.status != 0 {
+			w.WriteHeader(res.status)
+		}
 		_ = writeJSON(w, res.envelope, res.rowsKey, res.rows)
 	})
 }
@@ -304,6 +324,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, tok Token, err error)
 	case errors.As(err, &ae):
 		if ae.reason != "" {
 			a.lim.rejected.WithLabelValues(ae.reason).Inc()
+		}
+		if ae.corrReason != "" {
+			a.refusals.WithLabelValues(ae.corrReason).Inc()
 		}
 		writeError(w, ae.code, ae.msg)
 	case errors.As(err, &te):
@@ -400,13 +423,13 @@ func (a *API) period(rq *request, withStep bool) (service.Period, error) {
 	from, to := rq.param("from"), rq.param("to")
 	var err error
 	if to != "" {
-		if p.To, err = parseTime(to, loc); err != nil {
+		if p.To, err = ParseTime(to, loc); err != nil {
 			return p, errorf(http.StatusBadRequest, "to: %v", err)
 		}
 		p.From = before(p.To).From
 	}
 	if from != "" {
-		if p.From, err = parseTime(from, loc); err != nil {
+		if p.From, err = ParseTime(from, loc); err != nil {
 			return p, errorf(http.StatusBadRequest, "from: %v", err)
 		}
 	}
@@ -430,7 +453,9 @@ func (a *API) period(rq *request, withStep bool) (service.Period, error) {
 	return p, nil
 }
 
-func parseTime(s string, loc *time.Location) (time.Time, error) {
+// ParseTime parses a local date "2006-01-02" or local time "2006-01-02T15:04" in loc, or
+// an RFC 3339 time: the times of the API's parameters and of the correct command.
+func ParseTime(s string, loc *time.Location) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04"} {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
 			return t, nil

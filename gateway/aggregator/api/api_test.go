@@ -38,7 +38,7 @@ func TestOpenAPIDocumentsRoutes(t *testing.T) {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	want := append(Routes(), "/api/v1/openapi.json")
+	want := append(append(Routes(), PostRoutes()[1:]...), "/api/v1/openapi.json") // POST /api/v1/corrections shares its path with GET
 	sort.Strings(want)
 	if !reflect.DeepEqual(paths, want) {
 		t.Errorf("documented paths %v, want %v", paths, want)
@@ -60,6 +60,18 @@ func TestOpenAPIDocumentsRoutes(t *testing.T) {
 			t.Errorf("%s: documented parameters %v, want %v", r.path, params, wantParams)
 		}
 		for _, code := range []string{"200", "400", "401", "403", "404", "502", "503"} {
+			if op.Responses[code] == nil {
+				t.Errorf("%s: response %s not documented", r.path, code)
+			}
+		}
+	}
+	for _, r := range postRoutes {
+		op, ok := doc.Paths[r.path]["post"]
+		if !ok {
+			t.Errorf("%s: no post", r.path)
+			continue
+		}
+		for _, code := range []string{"400", "401", "403", "404", "503"} {
 			if op.Responses[code] == nil {
 				t.Errorf("%s: response %s not documented", r.path, code)
 			}

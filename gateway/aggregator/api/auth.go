@@ -22,6 +22,9 @@ type Token struct {
 	Name   string `yaml:"name"`
 	SHA256 string `yaml:"sha256"`
 	Region string `yaml:"region"`
+	// Corrections allows the token to record and revoke corrections (POST
+	// /api/v1/corrections) for the workshops within its region; default false.
+	Corrections bool `yaml:"corrections"`
 }
 
 type tokenFile struct {

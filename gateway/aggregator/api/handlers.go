@@ -115,6 +115,7 @@ func kpiFields(r record, k *rules.KPI) record {
 		{schema.FieldSmartEquipmentInService, num(k.SmartEquipmentInService)},
 		{schema.FieldParts, num(k.Parts)}, {schema.FieldOutputValueYuan, num(k.OutputValueYuan)},
 		{schema.FieldEnergyKWh, num(k.EnergyKWh)}, {schema.FieldEnergyTce, num(k.EnergyTce)}, {schema.FieldWaterM3, num(k.WaterM3)},
+		{"suspect_steps", num(k.SuspectSteps)},
 		{schema.FieldEnergyKgcePer10kYuan, num(k.EnergyKgcePer10kYuan)}, {schema.FieldWaterM3Per10kYuan, num(k.WaterM3Per10kYuan)},
 	}...)
 	n := num(math.NaN())
@@ -335,6 +336,7 @@ func (a *API) workshops(rq *request) (*result, error) {
 		k := a.svc.WorkshopKPI(reg, snap, w, 0)
 		row := workshopRow(w, s, snap.Expected[0], qu, &k)
 		row.add("conflict", conflictRecord(snap.Conflicts[w.ID], a.svc.Location()))
+		row.add("corrections", appliedRecord(snap.Applied[w.ID]))
 		rows = append(rows, row)
 	}
 	env := a.periodRecord(p)
@@ -343,6 +345,7 @@ func (a *API) workshops(rq *request) (*result, error) {
 	k := rc.Rollup(nil)
 	template := workshopRow(&registry.Workshop{}, rules.NoData(), 1, rc.Qualify(rules.NoData(), 1), &k)
 	template.add("conflict", conflictRecord(nil, nil))
+	template.add("corrections", appliedRecord(nil))
 	return &result{envelope: env, rowsKey: "rows", rows: slices.Values(rows), template: template}, nil
 }
 
@@ -367,6 +370,14 @@ func (a *API) regions(rq *request) (*result, error) {
 	}
 	return &result{envelope: record{{"region", regionRecord(region)}}, rowsKey: "rows", rows: slices.Values(rows),
 		template: row(&registry.Region{})}, nil
+}
+
+// appliedRecord shows the corrections that left windows of a workshop out.
+func appliedRecord(ap *service.Applied) record {
+	if ap == nil {
+		return record{{"ids", []string{}}, {"windows_left_out", 0}}
+	}
+	return record{{"ids", ap.IDs}, {"windows_left_out", num(ap.WindowsLeftOut)}}
 }
 
 func contains(list []string, s string) bool {

@@ -155,6 +155,13 @@ func writeJSON(w io.Writer, env record, rowsKey string, rows iter.Seq[record]) e
 		}
 		b = append(b, ',')
 	}
+	if rowsKey == "" {
+		if len(env) > 0 {
+			b = b[:len(b)-1]
+		}
+		b = append(b, "}\n"...)
+		return flush(true)
+	}
 	b = append(appendKey(b, rowsKey), '[')
 	if rows != nil {
 		first := true

@@ -165,6 +165,8 @@ type Backend interface {
 	// Aggregate runs q and returns its rows sorted by group, sub-group, then bucket;
 	// groups without any value are absent.
 	Aggregate(ctx context.Context, q Query) ([]Row, error)
+	// Points returns the raw points of q sorted by time.
+	Points(ctx context.Context, q PointsQuery) ([]Point, error)
 }
 
 // rowSet collects values into rows.
@@ -219,5 +221,106 @@ func (s *rowSet) sorted() []Row {
 		}
 		return out[i].Bucket < out[j].Bucket
 	})
+	return out
+}
+
+// PointsQuery asks for the raw points of a measurement's fields with all their tags in
+// [Start, End) (whole seconds). It serves small series (kpi_correction): a result of
+// more than Max points is an error, never cut silently.
+type PointsQuery struct {
+	Measurement string
+	Fields      []string
+	Start, End  time.Time
+	Max         int
+}
+
+// Validate checks the names and the times.
+func (q *PointsQuery) Validate() error {
+	if !nameRE.MatchString(q.Measurement) {
+		return fmt.Errorf("invalid name %q", q.Measurement)
+	}
+	if len(q.Fields) == 0 {
+		return errors.New("no fields")
+	}
+	for _, f := range q.Fields {
+		if !nameRE.MatchString(f) {
+			return fmt.Errorf("invalid field name %q", f)
+		}
+	}
+	if !q.Start.Before(q.End) || q.Start.Nanosecond() != 0 || q.End.Nanosecond() != 0 {
+		return fmt.Errorf("start %s and end %s: not whole seconds in order", q.Start.Format(time.RFC3339), q.End.Format(time.RFC3339))
+	}
+	if q.Max < 1 {
+		return errors.New("max below 1")
+	}
+	return nil
+}
+
+// Point is one raw point: its tags (without the measurement), its time and the values
+// of PointsQuery.Fields (NaN where the point has none).
+type Point struct {
+	Tags   map[string]string
+	Time   time.Time
+	Values []float64
+}
+
+// TooManyPointsError is a PointsQuery whose result exceeds Max.
+type TooManyPointsError struct {
+	Measurement string
+	Max         int
+}
+
+func (e *TooManyPointsError) Error() string {
+	return fmt.Sprintf("more than %d %s points in the range", e.Max, e.Measurement)
+}
+
+// pointSet joins the values of one point's fields (PromQL returns one series per
+// field) by tags and time.
+type pointSet struct {
+	n      int
+	max    int
+	meas   string
+	points map[string]*Point
+	order  []string
+}
+
+func newPointSet(q *PointsQuery) *pointSet {
+	return &pointSet{n: len(q.Fields), max: q.Max, meas: q.Measurement, points: map[string]*Point{}}
+}
+
+func (s *pointSet) set(tags map[string]string, t time.Time, i int, v float64) error {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b []byte
+	for _, k := range keys {
+		b = append(append(append(append(b, k...), 0), tags[k]...), 0)
+	}
+	b = append(b, t.UTC().Format(time.RFC3339Nano)...)
+	key := string(b)
+	p := s.points[key]
+	if p == nil {
+		if len(s.points) >= s.max {
+			return &TooManyPointsError{Measurement: s.meas, Max: s.max}
+		}
+		p = &Point{Tags: tags, Time: t, Values: make([]float64, s.n)}
+		for j := range p.Values {
+			p.Values[j] = math.NaN()
+		}
+		s.points[key] = p
+		s.order = append(s.order, key)
+	}
+	p.Values[i] = v
+	return nil
+}
+
+func (s *pointSet) sorted() []Point {
+	out := make([]Point, 0, len(s.points))
+	for _, k := range s.order {
+		out = append(out, *s.points[k])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
 }

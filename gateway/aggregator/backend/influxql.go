@@ -212,3 +212,56 @@ func (b *InfluxQL) do(ctx context.Context, stmt string) (*influxResponse, error)
 	}
 	return &r, nil
 }
+
+// Points implements Backend: one SELECT of the fields grouped by every tag.
+func (b *InfluxQL) Points(ctx context.Context, q PointsQuery) ([]Point, error) {
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("influxql points %s: %w", q.Measurement, err)
+	}
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	for i, f := range q.Fields {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(quoteIdent(f))
+	}
+	fmt.Fprintf(&sb, " FROM %s WHERE time >= %s AND time < %s GROUP BY *", quoteIdent(q.Measurement),
+		quoteString(q.Start.UTC().Format(time.RFC3339)), quoteString(q.End.UTC().Format(time.RFC3339)))
+	stmt := sb.String()
+	res, err := b.do(ctx, stmt)
+	if err != nil {
+		return nil, fmt.Errorf("influxql query %q: %w", stmt, err)
+	}
+	ps := newPointSet(&q)
+	for _, r := range res.Results {
+		if r.Error != "" {
+			return nil, fmt.Errorf("influxql query %q: %s", stmt, r.Error)
+		}
+		for _, s := range r.Series {
+			if len(s.Columns) != len(q.Fields)+1 {
+				return nil, fmt.Errorf("influxql query %q: %d columns, want %d", stmt, len(s.Columns), len(q.Fields)+1)
+			}
+			for _, row := range s.Values {
+				if len(row) != len(s.Columns) || row[0] == nil {
+					return nil, fmt.Errorf("influxql query %q: malformed row", stmt)
+				}
+				tags := make(map[string]string, len(s.Tags))
+				for k, v := range s.Tags {
+					if v != "" {
+						tags[k] = v
+					}
+				}
+				t := time.UnixMilli(int64(*row[0]))
+				for i, v := range row[1:] {
+					if v != nil {
+						if err := ps.set(tags, t, i, *v); err != nil {
+							return nil, err
+						}
+					}
+				}
+			}
+		}
+	}
+	return ps.sorted(), nil
+}

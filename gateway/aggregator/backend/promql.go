@@ -224,3 +224,41 @@ func (p *PromQL) collect(rs *rowSet, q *Query, i int, v model.Value) error {
 	}
 	return nil
 }
+
+// Points implements Backend: per field, an instant query of the range selector
+// name[range] at End − 1 ms, which returns the raw samples in [Start, End).
+func (p *PromQL) Points(ctx context.Context, q PointsQuery) ([]Point, error) {
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("promql points %s: %w", q.Measurement, err)
+	}
+	ps := newPointSet(&q)
+	for i, f := range q.Fields {
+		expr := fmt.Sprintf("%s[%ds]", schema.VMName(q.Measurement, f), int64(q.End.Sub(q.Start)/time.Second))
+		v, _, _, err := p.api.Query(ctx, expr, q.End.Add(-time.Millisecond))
+		if err != nil {
+			return nil, fmt.Errorf("promql query %q: %w", expr, err)
+		}
+		m, ok := v.(model.Matrix)
+		if !ok {
+			return nil, fmt.Errorf("promql query %q: unexpected result type %s", expr, strings.ToLower(v.Type().String()))
+		}
+		for _, s := range m {
+			tags := make(map[string]string, len(s.Metric))
+			for k, v := range s.Metric {
+				if k != model.MetricNameLabel {
+					tags[string(k)] = string(v)
+				}
+			}
+			for _, pt := range s.Values {
+				t := pt.Timestamp.Time()
+				if t.Before(q.Start) || !t.Before(q.End) {
+					continue
+				}
+				if err := ps.set(tags, t, i, float64(pt.Value)); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return ps.sorted(), nil
+}

@@ -23,6 +23,8 @@ type KPI struct {
 	SmartEquipmentInService float64
 	// Sums.
 	Parts, OutputValueYuan, EnergyKWh, EnergyTce, WaterM3 float64
+	// SuspectSteps = Σ of the reporting workshops' Suspect.
+	SuspectSteps float64
 	// Intensities per 10 000 yuan of output, over the workshops that report both the
 	// quantity and a positive output value.
 	EnergyKgcePer10kYuan, WaterM3Per10kYuan float64
@@ -54,7 +56,7 @@ func (c *Config) Rollup(stats []*WorkshopStats) KPI {
 	n := math.NaN()
 	k := KPI{Workshops: len(stats), EquipmentTotal: n, EquipmentKey: n, EquipmentCNCKey: n, EquipmentDigital: n,
 		SmartEquipmentInService: n, Parts: n, OutputValueYuan: n, EnergyKWh: n, EnergyTce: n, WaterM3: n,
-		EnergyTarget: c.EnergyIntensityChange, WaterTarget: c.WaterIntensityChange}
+		SuspectSteps: n, EnergyTarget: c.EnergyIntensityChange, WaterTarget: c.WaterIntensityChange}
 	networked, digitalW := n, n
 	var eKgce, eValue, wM3, wValue float64
 	var eAny, wAny bool
@@ -75,6 +77,7 @@ func (c *Config) Rollup(stats []*WorkshopStats) KPI {
 		k.EnergyKWh = nsum(k.EnergyKWh, s.EnergyKWh)
 		k.EnergyTce = nsum(k.EnergyTce, s.EnergyKgce)
 		k.WaterM3 = nsum(k.WaterM3, s.WaterM3)
+		k.SuspectSteps = nsum(k.SuspectSteps, s.Suspect)
 		if s.OutputValueYuan > 0 {
 			if !math.IsNaN(s.EnergyKgce) {
 				eKgce += s.EnergyKgce

@@ -103,6 +103,9 @@ type WorkshopStats struct {
 	SmartInService float64
 	// Sums over the windows.
 	Parts, OutputValueYuan, EnergyKWh, EnergyKgce, WaterM3 float64
+	// Suspect is Σ suspect: the counter steps the gateway did not book (glitches and
+	// implausible increases) in the windows.
+	Suspect float64
 	// UnknownS and StateS are Σ device_kpi unknown_s and Σ of all device_kpi state
 	// seconds of the workshop's devices (NaN: none); see Coverage.
 	UnknownS, StateS float64
@@ -113,7 +116,7 @@ func NoData() *WorkshopStats {
 	n := math.NaN()
 	return &WorkshopStats{EquipmentTotal: n, EquipmentKey: n, EquipmentCNCKey: n, EquipmentDigital: n,
 		Networked: n, DigitalWindows: n, SmartInService: n, Parts: n, OutputValueYuan: n, EnergyKWh: n,
-		EnergyKgce: n, WaterM3: n, UnknownS: n, StateS: n}
+		EnergyKgce: n, WaterM3: n, Suspect: n, UnknownS: n, StateS: n}
 }
 
 // Criterion names, in the order Qualify returns them.

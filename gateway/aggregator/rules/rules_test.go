@@ -211,11 +211,12 @@ func TestRollup(t *testing.T) {
 	b.Parts, b.OutputValueYuan, b.EnergyKWh, b.EnergyKgce = 100, 20000, 10000, 1229 // no water meter
 	cc := shop(24, 6, 2, 2, 6, 6, 0)
 	cc.EnergyKWh, cc.EnergyKgce, cc.WaterM3 = 5000, 614.5, 7.5 // no parts counter
+	a.Suspect, b.Suspect = 3, 0                                // cc: none (NaN) is not summed
 	k := c.Rollup([]*WorkshopStats{a, b, cc, nil, NoData()})
 	want := KPI{Workshops: 5, Reporting: 3, EquipmentTotal: 36, EquipmentKey: 16, EquipmentCNCKey: 10, EquipmentDigital: 30,
 		CNCRate: 0.625, NetworkedRate: 0.884615385 /* 552 ÷ 624 */, SmartEquipmentInService: 4,
 		Parts: 2500, OutputValueYuan: 500000, EnergyKWh: 255000, EnergyTce: (29496 + 1229 + 614.5) / 1000, WaterM3: 127.5,
-		EnergyKgcePer10kYuan: (29496 + 1229) / (500000.0 / 1e4), WaterM3Per10kYuan: 120 / (480000.0 / 1e4),
+		SuspectSteps: 3, EnergyKgcePer10kYuan: (29496 + 1229) / (500000.0 / 1e4), WaterM3Per10kYuan: 120 / (480000.0 / 1e4),
 		EnergyChange: nan, WaterChange: nan, EnergyTarget: -0.18, WaterTarget: -0.1}
 	if !kpiEqual(k, want) {
 		t.Errorf("rollup\n%+v\nwant\n%+v", k, want)

@@ -65,7 +65,7 @@ func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot
 	q := backend.Query{Measurement: schema.WorkshopKPI, Window: s.opt.Window, GroupBy: schema.TagWorkshop,
 		SubGroup: schema.TagInstance, Fields: []backend.Field{{Name: schema.FieldEquipmentTotal, Func: backend.Count}},
 		Start: p.From, End: p.To}
-	rows, err := s.query(ctx, q)
+	rows, _, err := s.aggregate(ctx, q, snap.ex)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot
 	for i, shop := range shops {
 		var since time.Time
 		if i < maxSinceQueries {
-			if since, err = s.conflictSince(ctx, p, shop); err != nil {
+			if since, err = s.conflictSince(ctx, p, shop, snap.ex); err != nil {
 				return err
 			}
 			if since.IsZero() {
@@ -118,8 +118,18 @@ func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot
 	// Only with conflicts: every field per workshop, instance and bucket, and the
 	// counted instance's statistics replace the workshop's.
 	q.Fields, q.Step = shopFields, p.Step
-	if rows, err = s.query(ctx, q); err != nil {
+	var before []backend.Row
+	if rows, before, err = s.aggregate(ctx, q, snap.ex); err != nil {
 		return err
+	}
+	left := windowsLeftOut(before, rows, func(r *backend.Row) bool {
+		c := snap.Conflicts[r.Group]
+		return c != nil && r.Sub == c.Counted()
+	})
+	for shop := range snap.Conflicts {
+		if a := snap.Applied[shop]; a != nil {
+			a.WindowsLeftOut = left[shop]
+		}
 	}
 	for shop := range snap.Conflicts {
 		for _, m := range snap.Shops {
@@ -136,7 +146,7 @@ func (s *Service) resolveConflicts(ctx context.Context, p Period, snap *Snapshot
 
 // conflictSince returns the start of the first KPI window of p in which two instances
 // wrote a workshop_kpi point of the workshop, zero when none.
-func (s *Service) conflictSince(ctx context.Context, p Period, shop string) (time.Time, error) {
+func (s *Service) conflictSince(ctx context.Context, p Period, shop string, ex exclusions) (time.Time, error) {
 	q := backend.Query{Measurement: schema.WorkshopKPI, Window: s.opt.Window, GroupBy: schema.TagInstance,
 		Filter: map[string]string{schema.TagWorkshop: shop},
 		Fields: []backend.Field{{Name: schema.FieldEquipmentTotal, Func: backend.Count}},
@@ -144,7 +154,7 @@ func (s *Service) conflictSince(ctx context.Context, p Period, shop string) (tim
 	if q.Buckets() == 1 {
 		q.Step = 0
 	}
-	rows, err := s.query(ctx, q)
+	rows, _, err := s.aggregate(ctx, q, ex)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -26,7 +26,7 @@ var stateFields = func() []backend.Field {
 func (s *Service) addObserved(ctx context.Context, p Period, snap *Snapshot) error {
 	q := backend.Query{Measurement: schema.DeviceKPI, Window: s.opt.Window, GroupBy: schema.TagWorkshop,
 		Fields: stateFields, Start: p.From, End: p.To, Step: p.Step}
-	rows, err := s.query(ctx, q)
+	rows, _, err := s.aggregate(ctx, q, snap.ex)
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,9 @@ func (g windowGrid) floor(t time.Time) time.Time {
 	return m.Add(t.Sub(m) / g.size * g.size)
 }
 
+// next returns the start of the window after the one starting at t.
+func (g windowGrid) next(t time.Time) time.Time { return g.floor(t.Add(g.size)) }
+
 // count returns the number of window starts in [from, to).
 func (g windowGrid) count(from, to time.Time) int {
 	if g.size >= 24*time.Hour {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/aggregator/backend"
+	"github.com/ganlink/ganlink/gateway/aggregator/corrections"
 	"github.com/ganlink/ganlink/gateway/aggregator/registry"
 	"github.com/ganlink/ganlink/gateway/aggregator/rules"
 	"github.com/ganlink/ganlink/gateway/schema"
@@ -46,6 +47,9 @@ type Options struct {
 	Settle time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Corrections is the central corrections store; nil: none (gateway corrections
+	// still apply).
+	Corrections *corrections.Store
 }
 
 // Service answers questions about periods. It is safe for concurrent use and starts
@@ -70,6 +74,9 @@ type cacheKey struct {
 	from, to int64
 	step     time.Duration
 	vendors  bool
+	// corrections is the central store's generation: a snapshot is never reused
+	// across a change of the store.
+	corrections uint64
 }
 
 type cacheEntry struct {
@@ -204,6 +211,11 @@ type Snapshot struct {
 	// Conflicts are the workshops written by more than one gateway instance in the
 	// period; Shops holds the counted instance's figures for them (Conflict).
 	Conflicts map[string]*Conflict
+	// Applied are, per workshop, the corrections in force that left windows of the
+	// period out (docs/aggregator.md "Corrections"); Shops holds the figures without them.
+	Applied map[string]*Applied
+
+	ex exclusions
 }
 
 // shopFields are read per workshop; statsFromRow maps them.
@@ -221,16 +233,21 @@ var shopFields = []backend.Field{
 	{Name: schema.FieldEnergyKWh, Func: backend.Sum},
 	{Name: schema.FieldEnergyKgce, Func: backend.Sum},
 	{Name: schema.FieldWaterM3, Func: backend.Sum},
+	{Name: schema.FieldSuspect, Func: backend.Sum},
 }
 
 func statsFromRow(v []float64) *rules.WorkshopStats {
-	windows := v[0]
+	windows, suspect := v[0], v[13]
 	if math.IsNaN(windows) {
 		windows = 0
 	}
+	if math.IsNaN(suspect) { // written only when not 0
+		suspect = 0
+	}
 	return &rules.WorkshopStats{Windows: windows, EquipmentTotal: v[1], EquipmentKey: v[2], EquipmentCNCKey: v[3],
 		EquipmentDigital: v[4], Networked: v[5], DigitalWindows: v[6], SmartInService: v[7], Parts: v[8],
-		OutputValueYuan: v[9], EnergyKWh: v[10], EnergyKgce: v[11], WaterM3: v[12], UnknownS: math.NaN(), StateS: math.NaN()}
+		OutputValueYuan: v[9], EnergyKWh: v[10], EnergyKgce: v[11], WaterM3: v[12], Suspect: suspect,
+		UnknownS: math.NaN(), StateS: math.NaN()}
 }
 
 // deviceFields are the online states of device_kpi: a vendor's equipment is in service
@@ -258,7 +275,8 @@ func (s *Service) Snapshot(ctx context.Context, p Period, vendors bool) (*Snapsh
 	if err := s.CheckPeriod(p); err != nil {
 		return nil, err
 	}
-	key := cacheKey{p.From.UnixNano(), p.To.UnixNano(), p.Step, vendors}
+	central, gen := s.central()
+	key := cacheKey{p.From.UnixNano(), p.To.UnixNano(), p.Step, vendors, gen}
 	now := s.opt.Now()
 	if s.opt.CacheTTL > 0 {
 		s.mu.Lock()
@@ -285,7 +303,7 @@ func (s *Service) Snapshot(ctx context.Context, p Period, vendors bool) (*Snapsh
 	c := &call{done: make(chan struct{})}
 	s.calls[key] = c
 	s.mu.Unlock()
-	c.snap, c.err = s.fetch(ctx, p, vendors)
+	c.snap, c.err = s.fetch(ctx, p, vendors, central)
 	if c.err == nil && s.opt.CacheTTL > 0 {
 		s.store1(key, c.snap, s.opt.Now().Add(s.opt.CacheTTL))
 	}
@@ -348,10 +366,16 @@ func (s *Service) store1(key cacheKey, snap *Snapshot, expires time.Time) {
 	s.cache[key] = &cacheEntry{snap: snap, points: pts, expires: expires, seq: s.cacheSeq}
 }
 
-func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot, error) {
+func (s *Service) fetch(ctx context.Context, p Period, vendors bool, central *corrections.State) (*Snapshot, error) {
 	n := p.Buckets()
 	snap := &Snapshot{Period: p, Expected: make([]int, n), Shops: make([]map[string]*rules.WorkshopStats, n),
-		Fetched: s.opt.Now()}
+		Fetched: s.opt.Now(), Applied: map[string]*Applied{}}
+	gw, err := s.gatewayCorrections(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	ex, ids := s.exclusionsFor(append(append([]*corrections.Correction(nil), central.List...), gw...), p)
+	snap.ex = ex
 	for i := range n {
 		from, to := p.Bucket(i)
 		snap.Expected[i] = s.grid.count(from, to)
@@ -359,12 +383,16 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 	}
 	q := backend.Query{Measurement: schema.WorkshopKPI, Window: s.opt.Window, GroupBy: schema.TagWorkshop, Fields: shopFields,
 		Start: p.From, End: p.To, Step: p.Step}
-	rows, err := s.query(ctx, q)
+	rows, before, err := s.aggregate(ctx, q, ex)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
 		snap.Shops[r.Bucket][r.Group] = statsFromRow(r.Values)
+	}
+	left := windowsLeftOut(before, rows, func(*backend.Row) bool { return true })
+	for shop, list := range ids {
+		snap.Applied[shop] = &Applied{IDs: list, WindowsLeftOut: left[shop]}
 	}
 	if err := s.resolveConflicts(ctx, p, snap); err != nil {
 		return nil, err
@@ -378,7 +406,7 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 	if vendors {
 		q := backend.Query{Measurement: schema.DeviceKPI, Window: s.opt.Window, GroupBy: schema.TagVendor, Fields: deviceFields,
 			Start: p.From, End: p.To}
-		rows, err := s.query(ctx, q)
+		rows, _, err := s.aggregate(ctx, q, ex)
 		if err != nil {
 			return nil, err
 		}
@@ -403,7 +431,7 @@ func (s *Service) fetch(ctx context.Context, p Period, vendors bool) (*Snapshot,
 func (s *Service) countSmart(ctx context.Context, p Period, snap *Snapshot) error {
 	q := backend.Query{Measurement: schema.DeviceKPI, Window: s.opt.Window, GroupBy: schema.TagWorkshop, SubGroup: schema.TagDevice,
 		Filter: map[string]string{schema.TagSmart: schema.SmartTrue}, Fields: smartFields, Start: p.From, End: p.To, Step: p.Step}
-	rows, err := s.query(ctx, q)
+	rows, _, err := s.aggregate(ctx, q, snap.ex)
 	if err != nil {
 		return err
 	}
@@ -473,6 +501,7 @@ type Metrics struct {
 	unregistered  prometheus.Gauge
 	consistency   *consistencyMetrics
 	conflicts     *conflictMetrics
+	corr          *corrMetrics
 }
 
 // NewMetrics registers the service metrics on reg.
@@ -504,6 +533,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
 	m.conflicts = newConflictMetrics(reg)
+	m.corr = newCorrMetrics(reg)
 	reg.MustRegister(m.queryDuration, m.queryErrors, m.cacheHits, m.cacheMisses, m.reloads, m.workshops,
 		m.wbPoints, m.wbErrors, m.wbLast, m.unregistered)
 	return m

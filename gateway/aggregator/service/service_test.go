@@ -290,7 +290,7 @@ func TestWriteBack(t *testing.T) {
 	for _, kv := range []string{"cnc_rate=0.8", "energy_intensity_change=-0.69275", "energy_intensity_change_target=-0.18",
 		"energy_kgce_per_10k_yuan=122.9", "energy_kwh=2400", "energy_target_met=1", "energy_tce=0.29496",
 		"equipment_cnc_key=4", "equipment_digital=8", "equipment_key=5", "equipment_total=10", "networked_rate=1",
-		"output_value_yuan=24000", "parts=240", "smart_equipment_in_service=2", "water_intensity_change_target=-0.1",
+		"output_value_yuan=24000", "parts=240", "smart_equipment_in_service=2", "suspect=0", "water_intensity_change_target=-0.1",
 		"workshops=1", "workshops_reporting=1"} {
 		k, v, _ := strings.Cut(kv, "=")
 		want = append(want, fmt.Sprintf("region_kpi_%s{level=city,region=360100} %d=%s", k, ts, v))

@@ -119,6 +119,7 @@ func KPIFields(k *rules.KPI) []point.Field {
 	f.add(schema.FieldWaterM3, k.WaterM3)
 	f.add(schema.FieldEnergyKgcePer10kYuan, k.EnergyKgcePer10kYuan)
 	f.add(schema.FieldWaterM3Per10kYuan, k.WaterM3Per10kYuan)
+	f.add(schema.FieldSuspect, k.SuspectSteps)
 	if k.Baseline != nil {
 		f.add(schema.FieldEnergyIntensityChange, k.EnergyChange)
 		f.add(schema.FieldEnergyIntensityChangeTarget, k.EnergyTarget)

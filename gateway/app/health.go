@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/health"
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/gateway/schema"
+	"github.com/ganlink/ganlink/gateway/status"
+)
+
+// healthSource is the source name of the health points in the pipeline's counters.
+const healthSource = "health"
+
+// Metrics summed into the health series' cumulative counts.
+var (
+	droppedMetrics = []string{"ganlink_pipeline_points_dropped_total", "ganlink_sink_points_dropped_total",
+		"ganlink_kpi_windows_dropped_total"}
+	signalErrorMetrics = []string{"ganlink_source_signal_errors_total"}
+)
+
+// runHealth queues the health points each time the gateway's clock passes an interval
+// boundary (health.Interval by default), checking every second like the KPI ticker, so
+// the points follow the clock the KPI windows follow. They take the same
+// store-and-forward path as the data.
+func (a *App) runHealth(ctx context.Context) error {
+	if a.healthEvery <= 0 {
+		return nil
+	}
+	t := time.NewTicker(min(time.Second, a.healthEvery))
+	defer t.Stop()
+	next := a.clock().Truncate(a.healthEvery).Add(a.healthEvery)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		now := a.clock()
+		if now.Before(next) {
+			continue
+		}
+		next = now.Truncate(a.healthEvery).Add(a.healthEvery)
+		if err := a.healthEmit(ctx, a.healthPoints()); err != nil {
+			return nil // ctx ended: counted as a shutdown drop by the pipeline
+		}
+	}
+}
+
+// healthPoints builds the health points from the status model and the metrics.
+func (a *App) healthPoints() point.Batch {
+	st := a.StatusPage(status.Query{})
+	s := health.Snapshot{Now: a.clock(), Started: a.started, Devices: st.Summary.Devices,
+		DevicesOffline: st.Summary.Offline, LastData: a.values.LastArrival()}
+	for _, src := range st.Sources {
+		s.Sources = append(s.Sources, health.Source{Name: src.Name, Up: src.State == point.StateUp.String(), Errors: float64(src.Errors)})
+	}
+	for _, q := range st.Queues {
+		s.QueuePoints += q.PendingPoints
+		if !q.OldestPending.IsZero() && (s.QueueOldest.IsZero() || q.OldestPending.Before(s.QueueOldest)) {
+			s.QueueOldest = q.OldestPending
+		}
+	}
+	s.PointsDropped, s.SignalErrors = a.sumMetrics(droppedMetrics), a.sumMetrics(signalErrorMetrics)
+	return health.Points(s, a.healthTags())
+}
+
+// healthTags returns the sorted tags of the health points: the workshop identity, the
+// instance id and the version.
+func (a *App) healthTags() []point.Tag {
+	w := &a.cfg.Workshop
+	tags := []point.Tag{{Key: schema.TagEnterprise, Value: w.Enterprise}, {Key: schema.TagInstance, Value: a.instance},
+		{Key: schema.TagPark, Value: w.Park}, {Key: schema.TagRegion, Value: w.Region},
+		{Key: schema.TagVersion, Value: a.version}, {Key: schema.TagWorkshop, Value: w.ID}}
+	slices.SortFunc(tags, func(x, y point.Tag) int { return strings.Compare(x.Key, y.Key) })
+	return tags
+}
+
+// sumMetrics sums every series of the named counters in the gateway's registry.
+func (a *App) sumMetrics(names []string) float64 {
+	mfs, err := a.reg.Gather()
+	if err != nil && len(mfs) == 0 {
+		return 0
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if !slices.Contains(names, mf.GetName()) {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				sum += c.GetValue()
+			}
+		}
+	}
+	return sum
+}
