@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 	kwh := 100.0
 	adaptertest.Run(t, adaptertest.Harness{
 		New: func(t *testing.T, obs point.Observer) adaptertest.Source {
-			return newSource(t, dlt645.Config{Line: lineOf(tb.endpoint, 200*time.Millisecond),
+			return newSource(t, dlt645.Config{Line: lineOf(tb.endpoint, 500*time.Millisecond),
 				Devices: []dlt645.Device{meterDevice("em1", addr1, 50*time.Millisecond, "energy_kwh_total=00010000")}}, obs)
 		},
 		Good: func(*testing.T) adaptertest.Match {

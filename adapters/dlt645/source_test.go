@@ -44,44 +44,58 @@ func TestMultiDropOneDead(t *testing.T) {
 			dead := meterAt(t, addr3, 1, 1)
 			dead.Inject(devsim.DLT645FaultSilent, -1)
 			tb := bed.make(t, meterAt(t, addr1, 3.3, 1234.56), meterAt(t, addr2, 1.2, 50.25), dead)
-			const poll = 300 * time.Millisecond
-			cfg := dlt645.Config{Line: lineOf(tb.endpoint, 100*time.Millisecond), Devices: []dlt645.Device{
+			// The response timeout leaves the live meters' simulator a margin on a
+			// loaded machine.
+			const poll = time.Second
+			cfg := dlt645.Config{Line: lineOf(tb.endpoint, 500*time.Millisecond), Devices: []dlt645.Device{
 				meterDevice("em1", addr1, poll), meterDevice("em2", addr2, poll), meterDevice("em3", addr3, poll)}}
 			rec := &adaptertest.Recorder{}
 			src := newSource(t, cfg, rec)
 			stop := runSource(t, src, rec)
 			testutil.WaitFor(t, 20*time.Second, "5 polls", func() bool { return rec.BatchCount() >= 5 })
 			stop()
+			// Every round brings both live meters, exactly. (A round that overran the
+			// interval on a loaded machine skips the dead meter's missed slot, so it is
+			// not in every round; when it is, all its fields are flagged.)
+			deadPolls := 0
 			for i, b := range rec.Batches() {
 				var got []string
 				for _, p := range b {
 					got = append(got, p.Device+": "+fieldString(p.Fields))
 				}
-				want := []string{"em1: " + want1, "em2: " + want2, "em3: " + bad3}
+				want := []string{"em1: " + want1, "em2: " + want2}
+				if len(got) == 3 {
+					want = append(want, "em3: "+bad3)
+					deadPolls++
+				}
 				if !slices.Equal(got, want) {
 					t.Fatalf("batch %d:\n got %q\nwant %q", i, got, want)
 				}
 			}
+			if deadPolls == 0 {
+				t.Fatal("the dead meter was never polled")
+			}
 			errs := rec.Errors()
 			wantErrs := []string{
-				`bus1|em3|energy_kwh_total|timeout|read signal "energy_kwh_total" of device "em3" (meter 000000000003, DI 00010000 total forward active energy): no response within 100ms`,
-				`bus1|em3|voltage_l1_v|timeout|read signal "voltage_l1_v" of device "em3" (meter 000000000003, DI 02010100 phase A voltage): not sent: no response within 100ms`,
-				`bus1|em3|current_l1_a|timeout|read signal "current_l1_a" of device "em3" (meter 000000000003, DI 02020100 phase A current): not sent: no response within 100ms`,
-				`bus1|em3|power_kw|timeout|read signal "power_kw" of device "em3" (meter 000000000003, DI 02030000 total active power): not sent: no response within 100ms`,
-				`bus1|em3|power_factor|timeout|read signal "power_factor" of device "em3" (meter 000000000003, DI 02060000 total power factor): not sent: no response within 100ms`,
+				`bus1|em3|energy_kwh_total|timeout|read signal "energy_kwh_total" of device "em3" (meter 000000000003, DI 00010000 total forward active energy): no response within 500ms`,
+				`bus1|em3|voltage_l1_v|timeout|read signal "voltage_l1_v" of device "em3" (meter 000000000003, DI 02010100 phase A voltage): not sent: no response within 500ms`,
+				`bus1|em3|current_l1_a|timeout|read signal "current_l1_a" of device "em3" (meter 000000000003, DI 02020100 phase A current): not sent: no response within 500ms`,
+				`bus1|em3|power_kw|timeout|read signal "power_kw" of device "em3" (meter 000000000003, DI 02030000 total active power): not sent: no response within 500ms`,
+				`bus1|em3|power_factor|timeout|read signal "power_factor" of device "em3" (meter 000000000003, DI 02060000 total power factor): not sent: no response within 500ms`,
 			}
-			if len(errs) != 5*rec.BatchCount() {
-				t.Fatalf("%d signal errors for %d polls, want 5 each:\n%s", len(errs), rec.BatchCount(), strings.Join(errs, "\n"))
+			if len(errs) < 5*deadPolls || len(errs) > 5*(deadPolls+1) {
+				t.Fatalf("%d signal errors for %d polls of the dead meter, want 5 each:\n%s", len(errs), deadPolls, strings.Join(errs, "\n"))
 			}
 			for i, e := range errs {
 				if e != wantErrs[i%5] {
 					t.Fatalf("error %d:\n got %s\nwant %s", i, e, wantErrs[i%5])
 				}
 			}
-			// One request per signal of the live meters, one per poll of the dead one.
-			polls := int64(rec.BatchCount())
-			if got := src.Requests(); got < 11*polls || got > 11*(polls+1) {
-				t.Fatalf("%d requests for %d polls, want 11 per poll", got, polls)
+			// One request per signal of the live meters, one per poll of the dead one
+			// (plus one cut short by the stop).
+			live := int64(rec.BatchCount())
+			if got, want := src.Requests(), 10*live+int64(deadPolls); got < want || got > want+1 {
+				t.Fatalf("%d requests for %d rounds and %d polls of the dead meter, want %d", got, live, deadPolls, want)
 			}
 			if st := rec.StateStrings(); !slices.Equal(st, []string{"connecting", "up"}) {
 				t.Fatalf("states %q: a dead meter is not a line failure", st)
@@ -103,7 +117,7 @@ func TestBadReplies(t *testing.T) {
 			dev1 := meterDevice("em1", addr1, poll, "energy_kwh_total=00010000")
 			dev2 := meterDevice("em2", addr2, poll, "energy_kwh_total=00010000", "power_kw=02030000")
 			rec := &adaptertest.Recorder{}
-			runSource(t, newSource(t, dlt645.Config{Line: lineOf(tb.endpoint, 200*time.Millisecond),
+			runSource(t, newSource(t, dlt645.Config{Line: lineOf(tb.endpoint, time.Second),
 				Devices: []dlt645.Device{dev1, dev2}}, rec), rec)
 			testutil.WaitFor(t, 10*time.Second, "first poll", func() bool { return rec.BatchCount() >= 1 })
 			m1.Inject(devsim.DLT645FaultChecksum, 1)
@@ -264,7 +278,7 @@ func TestDecodePanicContained(t *testing.T) {
 	})
 	t.Cleanup(func() { dlt645.SetTestHookDecode(nil) })
 	rec := &adaptertest.Recorder{}
-	runSource(t, newSource(t, dlt645.Config{Line: lineOf(tb.endpoint, 200*time.Millisecond), Devices: []dlt645.Device{
+	runSource(t, newSource(t, dlt645.Config{Line: lineOf(tb.endpoint, time.Second), Devices: []dlt645.Device{
 		meterDevice("em1", addr1, 100*time.Millisecond, "energy_kwh_total=00010000"),
 		meterDevice("em2", addr2, 100*time.Millisecond, "energy_kwh_total=00010000")}}, rec), rec)
 	testutil.WaitFor(t, 10*time.Second, "3 polls", func() bool { return rec.BatchCount() >= 3 })
