@@ -44,7 +44,7 @@ func TestBrowseDLT645Broadcast(t *testing.T) {
 	bus := dlt645Bus(t, "123456789012")
 	serveDLT645(t, func(ctx context.Context) { _ = bus.ServeSerial(ctx, pp.B) })
 	var out, errOut bytes.Buffer
-	if code := browseCmd([]string{"-protocol", "dlt645", "serial://" + pp.A, "-timeout", "300ms"}, &out, &errOut); code != 0 {
+	if code := browseCmd([]string{"-protocol", "dlt645", "serial://" + pp.A, "-timeout", "1s"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	want := `# 1 DL/T 645-2007 meter(s) found on serial://` + pp.A + `
@@ -53,7 +53,7 @@ sources:
     - name: "meters-645"
       endpoint: "serial://` + pp.A + `"
       baud_rate: 2400
-      response_timeout: 300ms
+      response_timeout: 1s
 devices:
   - id: em-645-1
     kind: energy_meter
@@ -114,7 +114,7 @@ func TestBrowseDLT645Addresses(t *testing.T) {
 	serveDLT645(t, func(ctx context.Context) { _ = bus.ServeTCP(ctx, l) })
 	var out, errOut bytes.Buffer
 	code := browseCmd([]string{"tcp://" + l.Addr().String(), "-protocol=dlt645", "-address", "000000000001,000000000003,000000000002",
-		"-timeout", "100ms", "-source", "bus2", "-id-prefix", "m"}, &out, &errOut)
+		"-timeout", "500ms", "-source", "bus2", "-id-prefix", "m"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}

@@ -20,7 +20,7 @@ func ask(t *testing.T, c net.Conn, addr dlt645.Address, di dlt645.DI) (dlt645.Fr
 	if _, err := c.Write(req.Encode()); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(time.Second))
 	f, _, err := dlt645.ReadFrame(c, nil)
 	return f, err
 }
@@ -144,7 +144,7 @@ func TestDLT645Faults(t *testing.T) {
 	}
 	req := dlt645.ReadAddressRequest()
 	c.Write(req.Encode())
-	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(time.Second))
 	f, _, err = dlt645.ReadFrame(c, nil)
 	if got, perr := dlt645.ParseReadAddress(&f); err != nil || perr != nil || got != a {
 		t.Fatalf("read address: %v %v %v", got, err, perr)
