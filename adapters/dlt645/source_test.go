@@ -2,6 +2,7 @@ package dlt645_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -295,5 +296,38 @@ func TestDecodePanicContained(t *testing.T) {
 	}
 	if st := rec.StateStrings(); !slices.Equal(st, []string{"connecting", "up"}) {
 		t.Fatalf("states %q", st)
+	}
+}
+
+// TestEchoSkipped: a two-wire adapter that hears its own request hands it back before
+// the meter's reply; the source skips the echo and reads the reply.
+func TestEchoSkipped(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			req, raw, err := dlt645.ReadFrame(c, nil)
+			if err != nil {
+				return
+			}
+			reply := dlt645.Frame{Addr: req.Addr, Control: 0x91,
+				Data: append(slices.Clone(req.Data), dlt645.Items[0x00010000].Format.Encode(42.5)...)}
+			c.Write(append(slices.Clone(raw), reply.Encode()...))
+		}
+	}()
+	rec := &adaptertest.Recorder{}
+	runSource(t, newSource(t, dlt645.Config{Line: lineOf("tcp://"+l.Addr().String(), time.Second),
+		Devices: []dlt645.Device{meterDevice("em1", addr1, 100*time.Millisecond, "energy_kwh_total=00010000")}}, rec), rec)
+	testutil.WaitFor(t, 10*time.Second, "2 polls", func() bool { return rec.BatchCount() >= 2 })
+	if p, _ := rec.Last("em1"); fieldString(p.Fields) != "energy_kwh_total=42.5" || len(rec.Errors()) != 0 {
+		t.Fatalf("%v, errors %q", p.Fields, rec.Errors())
 	}
 }
