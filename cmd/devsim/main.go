@@ -55,10 +55,11 @@ type options struct {
 	logLevel       string
 
 	// run
-	opcuaAddr  string
-	mqttBroker string
-	httpAddr   string
-	truthFile  string
+	opcuaAddr                  string
+	mqttBroker                 string
+	httpAddr                   string
+	truthFile                  string
+	dlt645Serial, dlt645Listen string
 
 	// config
 	gw            devsim.GatewayOptions
@@ -100,6 +101,8 @@ func (o *options) register(fs *flag.FlagSet, cmd string) {
 		fs.StringVar(&o.mqttBroker, "mqtt-broker", "tcp://127.0.0.1:1883", `MQTT broker URL ("" disables)`)
 		fs.StringVar(&o.httpAddr, "http", "", `serve /truth, /produced, /stats and /faults as JSON on this address ("" disables)`)
 		fs.StringVar(&o.truthFile, "truth", "", "append every final truth window to this file as JSON lines")
+		fs.StringVar(&o.dlt645Serial, "dlt645-serial", "", `serve the energy meters as DL/T 645-2007 meters (addresses 000000000001, …) on this serial device, e.g. a socat pty ("" disables)`)
+		fs.StringVar(&o.dlt645Listen, "dlt645-listen", "", `serve them as a serial server in transparent mode on this TCP address ("" disables)`)
 	case "config":
 		g := devsim.DefaultGatewayOptions()
 		o.gw = g
@@ -291,6 +294,9 @@ func serve(cfg devsim.Config, o *options, log *slog.Logger) error {
 		MQTTBroker: o.mqttBroker,
 		HTTPAddr:   o.httpAddr,
 		TruthFile:  o.truthFile,
+
+		DLT645Serial: o.dlt645Serial,
+		DLT645Listen: o.dlt645Listen,
 	})
 	st := sim.Stats()
 	log.Info("devsim stopped", "steps", st.Steps, "node_changes", st.NodeChanges,

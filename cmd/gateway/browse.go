@@ -32,6 +32,9 @@ serial:///dev/ttyUSB0 -h.`
 
 // browseCmd implements `gateway browse ENDPOINT [flags]`.
 func browseCmd(args []string, stdout, stderr io.Writer) int {
+	if wantsDLT645(args) {
+		return browseDLT645(args, stdout, stderr)
+	}
 	if isModbusBrowse(args) {
 		return browseModbusCmd(args, stdout, stderr)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/dlt645"
 	"github.com/ganlink/ganlink/adapters/influx"
 	"github.com/ganlink/ganlink/adapters/modbus"
 	"github.com/ganlink/ganlink/adapters/mqtt"
@@ -280,6 +281,12 @@ func (a *App) buildSources() error {
 					continue
 				}
 				s, err = modbus.New(mc, a.obs, log)
+			case *dlt645.SourceSpec:
+				dc, p := dlt645.BuildConfig(src, devs, &cfg.Workshop)
+				if probs = append(probs, p...); len(p) > 0 || len(dc.Devices) == 0 {
+					continue
+				}
+				s, err = dlt645.New(dc, a.obs, log)
 			case *mqtt.SourceSpec:
 				mc, p := mqtt.BuildConfig(src, devs, &cfg.Workshop)
 				if probs = append(probs, p...); len(p) > 0 {

@@ -63,6 +63,10 @@ type ServeOptions struct {
 	//   GET /stats                             Stats
 	//   GET /faults                            []AppliedFault (Config.Faults applied so far)
 	HTTPAddr string
+	// DLT645Serial and DLT645Listen serve the energy meters as DL/T 645-2007 meters
+	// (Sim.DLT645Bus) on a serial device (e.g. one end of a socat pty pair) and on a TCP
+	// address (a serial server in transparent mode).
+	DLT645Serial, DLT645Listen string
 	// TruthFile receives every final truth window of Config.TruthWindow as one JSON
 	// object per line (WindowTruth.MarshalJSON), appended.
 	TruthFile string
@@ -122,6 +126,7 @@ func (s *Sim) Serve(ctx context.Context, o ServeOptions) error {
 			"topics", MeterTopic(s.cfg.Workshop, "+"), "meters", len(s.meters), "interval", s.cfg.MeterInterval)
 		g.Go(func() error { return s.PublishMQTT(ctx, o.MQTTBroker) })
 	}
+	s.serveDLT645(ctx, g, o)
 	if o.RTUPort != "" || o.RTUAddr != "" {
 		g.Go(func() error { return s.ServeRTU(ctx, o.RTUPort, o.RTUAddr) })
 	}
