@@ -60,6 +60,7 @@ type options struct {
 	httpAddr                   string
 	truthFile                  string
 	dlt645Serial, dlt645Listen string
+	rtuSerial, rtuListen       string
 
 	// config
 	gw            devsim.GatewayOptions
@@ -103,6 +104,8 @@ func (o *options) register(fs *flag.FlagSet, cmd string) {
 		fs.StringVar(&o.truthFile, "truth", "", "append every final truth window to this file as JSON lines")
 		fs.StringVar(&o.dlt645Serial, "dlt645-serial", "", `serve the energy meters as DL/T 645-2007 meters (addresses 000000000001, …) on this serial device, e.g. a socat pty ("" disables)`)
 		fs.StringVar(&o.dlt645Listen, "dlt645-listen", "", `serve them as a serial server in transparent mode on this TCP address ("" disables)`)
+		fs.StringVar(&o.rtuSerial, "rtu-serial", "", `serve the energy meters as Modbus RTU units 1, 2, … (DTSU666 registers) on this serial device, e.g. a socat pty ("" disables)`)
+		fs.StringVar(&o.rtuListen, "rtu-listen", "", `serve them as RTU units behind a serial server in transparent mode on this TCP address ("" disables)`)
 	case "config":
 		g := devsim.DefaultGatewayOptions()
 		o.gw = g
@@ -297,6 +300,8 @@ func serve(cfg devsim.Config, o *options, log *slog.Logger) error {
 
 		DLT645Serial: o.dlt645Serial,
 		DLT645Listen: o.dlt645Listen,
+		RTUPort:      o.rtuSerial,
+		RTUAddr:      o.rtuListen,
 	})
 	st := sim.Stats()
 	log.Info("devsim stopped", "steps", st.Steps, "node_changes", st.NodeChanges,
