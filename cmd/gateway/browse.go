@@ -28,7 +28,8 @@ machines with their standard signals by browse path, each with its KPI role, oth
 numeric variables by node id.
 
 On a serial:// or tcp:// endpoint it scans a Modbus bus instead: gateway browse
-serial:///dev/ttyUSB0 -h.`
+serial:///dev/ttyUSB0 -h; with -protocol dlt645 it finds the DL/T 645-2007 meters there:
+gateway browse -protocol dlt645 serial:///dev/ttyUSB0 -h.`
 
 // browseCmd implements `gateway browse ENDPOINT [flags]`.
 func browseCmd(args []string, stdout, stderr io.Writer) int {
