@@ -71,7 +71,8 @@ func (s *SourceSpec) ApplyDefaults(w *config.Workshop) {
 
 // Secrets implements config.SourceSpec.
 func (s *SourceSpec) Secrets() []config.SecretRef {
-	return []config.SecretRef{{Key: "password", Value: &s.Password, File: s.PasswordFile}}
+	return []config.SecretRef{{Key: "password", Value: &s.Password, File: s.PasswordFile},
+		{Key: "tls.key_file", File: s.TLS.KeyFile}}
 }
 
 // Kind is the mqtt adapter's share of the gateway configuration: its sections and

@@ -83,7 +83,8 @@ func (s *SourceSpec) ApplyDefaults(*config.Workshop) {
 
 // Secrets implements config.SourceSpec.
 func (s *SourceSpec) Secrets() []config.SecretRef {
-	return []config.SecretRef{{Key: "password", Value: &s.Password, File: s.PasswordFile}}
+	return []config.SecretRef{{Key: "password", Value: &s.Password, File: s.PasswordFile},
+		{Key: "user_key_file", File: s.UserKeyFile}}
 }
 
 // NeedsPKI reports whether the source needs the gateway's application instance

@@ -65,7 +65,9 @@ type SourceSpec interface {
 }
 
 // SecretRef is one secret of a section: its key (e.g. "password", read from
-// "password_file"), where it is stored and the file named for it, if any.
+// "password_file"), where it is stored and the file named for it, if any. A nil Value
+// names a private key file the adapter reads itself (Key is then the whole key, e.g.
+// "tls.key_file"): the loader only warns when group or others can read it.
 type SecretRef struct {
 	Key   string
 	Value *Secret

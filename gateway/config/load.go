@@ -613,6 +613,13 @@ func (c *Config) readSecretFiles(probs, warnings *Errors) {
 	read("admin.token", c.Admin.TokenFile, &c.Admin.Token)
 	for _, s := range c.Sources.List {
 		for _, r := range s.Spec.Secrets() {
+			if r.Value == nil { // a key file the adapter reads itself: only its mode is checked here
+				if w := secretFileMode(r.File); r.File != "" && w != "" && !warned[r.File] {
+					warned[r.File] = true
+					*warnings = append(*warnings, Problem{Path: s.Path + "." + r.Key, Msg: w})
+				}
+				continue
+			}
 			read(s.Path+"."+r.Key, r.File, r.Value)
 		}
 	}
