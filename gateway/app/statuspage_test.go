@@ -440,7 +440,8 @@ devices:
 
 // TestStatusPageDeadLettersInChromium: messages a meter sent that could not be used
 // appear in the dead-letter section, newest first, with their error and payload shown
-// as text (a payload carrying markup stays text: no element is injected).
+// as text (a payload carrying markup stays text: no element is injected), and the
+// device's card names the newest problem its source reported for it.
 func TestStatusPageDeadLettersInChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -492,5 +493,10 @@ devices:
 	}
 	if !strings.Contains(page.Dead[1], "value 0 (epoch_ms) is 1970-01-01T00:00:00Z, out of range 2000..2200") {
 		t.Errorf("older row %q", page.Dead[1])
+	}
+	// The device's card names its source's newest problem with it, as text.
+	if card := page.Devices["em1"].Text; !strings.Contains(card, `Source problem (type)`) ||
+		!strings.Contains(card, `string value "<script>alert(1)</script>" without map`) {
+		t.Errorf("em1's card does not show its problem: %q", card)
 	}
 }
