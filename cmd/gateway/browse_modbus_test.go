@@ -61,7 +61,7 @@ func serveRTUBus(t *testing.T) (string, *devsim.RTUSlave) {
 func TestBrowseModbusScan(t *testing.T) {
 	ep, sl := serveRTUBus(t)
 	var out, errb bytes.Buffer
-	if code := run([]string{"browse", ep, "-units", "1-6", "-timeout", "50ms", "-baud-rate", "115200"}, &out, &errb); code != 0 {
+	if code := run([]string{"browse", ep, "-units", "1-6", "-timeout", "400ms", "-baud-rate", "115200"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
 	}
 	want := `UNIT  HOLDING 0                                TEMPLATE
@@ -75,7 +75,7 @@ func TestBrowseModbusScan(t *testing.T) {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 	out.Reset()
-	if code := run([]string{"browse", ep, "-units", "1-6", "-timeout", "50ms", "-baud-rate", "115200", "-emit-config", "-source", "line1"}, &out, &errb); code != 0 {
+	if code := run([]string{"browse", ep, "-units", "1-6", "-timeout", "400ms", "-baud-rate", "115200", "-emit-config", "-source", "line1"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
 	}
 	want = `# gateway browse ` + ep + `: unit ids 1..6, 4 answered
@@ -87,7 +87,7 @@ sources:
       data_bits: 8
       parity: none
       stop_bits: 1
-      response_timeout: 500ms    # the scan used 50ms
+      response_timeout: 500ms    # the scan used 400ms
 
 devices:
   # unit 1 looks like configs/modbus-dtsu666.example.yaml (voltage 230.0 V): copy its other signals
@@ -138,7 +138,7 @@ devices:
 	// Garbled answers (as with a wrong baud rate) are reported as such.
 	sl.CorruptReplies(1)
 	out.Reset()
-	if code := run([]string{"browse", ep, "-units", "2", "-timeout", "50ms", "-baud-rate", "115200"}, &out, &errb); code != 0 {
+	if code := run([]string{"browse", ep, "-units", "2", "-timeout", "400ms", "-baud-rate", "115200"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
 	}
 	want = `UNIT  HOLDING 0                                TEMPLATE

@@ -30,7 +30,7 @@ const (
 	mWritten    = `ganlink_sink_points_written_total{sink="tsdb"}`
 	mDiskFull   = `ganlink_queue_dropped_points_total{reason="disk_full",sink="tsdb"}`
 	mSinkUp     = `ganlink_sink_up{sink="tsdb"}`
-	mQueued     = `ganlink_pipeline_points_queued_total`
+	mQueued     = `ganlink_pipeline_points_queued_total{source="meters"}`
 	mSourceUp   = `ganlink_source_up{source="meters"}`
 	mOldestAge  = `ganlink_queue_oldest_pending_age_seconds{sink="tsdb"}`
 	mWriteSum   = `ganlink_sink_write_duration_seconds_sum{sink="tsdb"}`

@@ -89,8 +89,10 @@ func (p *Pipeline) Appender(source string) point.EmitFunc {
 	}
 }
 
-// initDropped exports the drop counters of source at 0 from the start.
+// initDropped exports the queued and drop counters of source at 0 from the start.
 func (p *Pipeline) initDropped(source string) {
+	p.m.queuedPoints.WithLabelValues(source)
+	p.m.queuedFields.WithLabelValues(source)
 	for _, r := range dropReasons {
 		p.m.droppedPoints.WithLabelValues(source, r)
 	}
@@ -134,8 +136,8 @@ func (p *Pipeline) emit(ctx context.Context, source string, b point.Batch) error
 			"fields", fields, "bytes", len(buf), "err", dropErr)
 		return nil
 	}
-	p.m.queuedPoints.Add(float64(len(b)))
-	p.m.queuedFields.Add(float64(fields))
+	p.m.queuedPoints.WithLabelValues(source).Add(float64(len(b)))
+	p.m.queuedFields.WithLabelValues(source).Add(float64(fields))
 	return nil
 }
 

@@ -148,7 +148,7 @@ func TestEmitTooLargeDroppedOnce(t *testing.T) {
 	if got := r.proc.seen(); got != 100 {
 		t.Errorf("processor saw %d points, want 100", got)
 	}
-	if got := testutil.ToFloat64(r.p.m.queuedPoints); got != 0 {
+	if got := testutil.ToFloat64(r.p.m.queuedPoints.WithLabelValues("meters")); got != 0 {
 		t.Errorf("queued points %v, want 0", got)
 	}
 	logs := r.log.String()
@@ -192,7 +192,7 @@ func TestEmitTransientRetried(t *testing.T) {
 	if got := r.proc.seen(); got != 5 {
 		t.Errorf("processor saw %d points, want 5 (once)", got)
 	}
-	if got := testutil.ToFloat64(r.p.m.queuedPoints); got != 5 {
+	if got := testutil.ToFloat64(r.p.m.queuedPoints.WithLabelValues("cnc")); got != 5 {
 		t.Errorf("queued points %v, want 5", got)
 	}
 	for _, reason := range dropReasons {

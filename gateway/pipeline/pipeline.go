@@ -53,8 +53,8 @@ type Pipeline struct {
 }
 
 type ingestMetrics struct {
-	queuedPoints  prometheus.Counter
-	queuedFields  prometheus.Counter
+	queuedPoints  *prometheus.CounterVec
+	queuedFields  *prometheus.CounterVec
 	appendErrors  prometheus.Counter
 	droppedPoints *prometheus.CounterVec
 }
@@ -62,10 +62,11 @@ type ingestMetrics struct {
 // New builds the ingest side over the sinks' queues.
 func New(queues []Queue, processors []Processor, log *slog.Logger, reg prometheus.Registerer) *Pipeline {
 	m := &ingestMetrics{
-		queuedPoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_pipeline_points_queued_total",
-			Help: "Points encoded and appended to the sink queues."}),
-		queuedFields: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_pipeline_fields_queued_total",
-			Help: "Field values encoded and appended to the sink queues."}),
+		queuedPoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_pipeline_points_queued_total",
+			Help: "Points encoded and appended to the sink queues, by source (a configured source, or the gateway's own: kpi, health, corrections)."},
+			[]string{"source"}),
+		queuedFields: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_pipeline_fields_queued_total",
+			Help: "Field values encoded and appended to the sink queues, by source."}, []string{"source"}),
 		appendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_pipeline_append_errors_total",
 			Help: "Append attempts a queue refused (every retry counts); transient refusals are retried, the source waits."}),
 		droppedPoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_pipeline_points_dropped_total",

@@ -94,7 +94,9 @@ func ptyBus(t *testing.T, pp *testsrv.PtyPair, timeout time.Duration) *Bus {
 
 func TestBusOverPty(t *testing.T) {
 	pp := testsrv.StartPtyPair(t)
-	b := ptyBus(t, pp, 50*time.Millisecond)
+	// Generous: under a loaded CI machine a pty round trip can take well over 50 ms.
+	const timeout = 500 * time.Millisecond
+	b := ptyBus(t, pp, timeout)
 	ctx := context.Background()
 	if err := b.Transact(ctx, []byte("ping"), read4("pong")); err != nil {
 		t.Fatal(err)
@@ -102,17 +104,17 @@ func TestBusOverPty(t *testing.T) {
 	// A silent device costs its timeout and yields ErrTimeout.
 	start := time.Now()
 	err := b.Transact(ctx, []byte("mute"), read4("none"))
-	if !errors.Is(err, ErrTimeout) || err.Error() != "no response within 50ms" {
+	if !errors.Is(err, ErrTimeout) || err.Error() != "no response within 500ms" {
 		t.Fatalf("mute: %v", err)
 	}
-	if el := time.Since(start); el < 50*time.Millisecond {
+	if el := time.Since(start); el < timeout {
 		t.Fatalf("timeout after %v", el)
 	}
 	// A reply arriving after its timeout is not taken for the next request's.
 	if err := b.Transact(ctx, []byte("slow"), read4("late")); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("slow: %v", err)
 	}
-	time.Sleep(200 * time.Millisecond) // the late reply arrives now
+	time.Sleep(3*timeout - timeout + 300*time.Millisecond) // the late reply (3 × timeout after the request) arrives now
 	if err := b.Transact(ctx, []byte("ping"), read4("pong")); err != nil {
 		t.Fatalf("after a late reply: %v", err)
 	}
