@@ -65,10 +65,14 @@ func TestLeadersWriteBack(t *testing.T) {
 	// C3421's workshops: eligibility, then per metric intensity, percentile, rank (0:
 	// not ranked, no field), gap and leader (ranked only); "" leaves the metric out.
 	want = nil
+	// Every C3421 workshop also carries the class's medians and thresholds.
+	bench := map[string][2]float64{"energy": {20, 12}, "water": {1.1875, 0.75}}
 	shop := func(id, ent, region string, eligible int, energy, water string) {
 		tags := fmt.Sprintf("{enterprise=%s,industry=C3421,region=%s,workshop=%s} %d=", leaderUSCC(ent), region, id, ts)
 		want = append(want, fmt.Sprintf("workshop_benchmark_eligible%s%d", tags, eligible))
 		for metric, v := range map[string]string{"energy": energy, "water": water} {
+			want = append(want, fmt.Sprintf("workshop_benchmark_%s_median%s%g", metric, tags, bench[metric][0]),
+				fmt.Sprintf("workshop_benchmark_%s_threshold%s%g", metric, tags, bench[metric][1]))
 			if v == "" {
 				continue
 			}
@@ -102,10 +106,15 @@ func TestLeadersWriteBack(t *testing.T) {
 	if got := keys(`{__name__=~"workshop_benchmark_.*",industry="C3421"}`); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("workshop_benchmark C3421:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	// g08 (no output value) is ineligible without any intensity: eligible = 0 alone.
-	gw := fmt.Sprintf("{enterprise=%s,industry=C3071,region=360200,workshop=g08} %d=0", leaderUSCC("G2"), ts)
-	if got := keys(`{__name__=~"workshop_benchmark_.*",workshop="g08"}`); strings.Join(got, "\n") != "workshop_benchmark_eligible"+gw {
-		t.Errorf("workshop_benchmark g08: %v", got)
+	// g08 (no output value) is ineligible without any intensity: eligible = 0 and its
+	// class's figures (C3071: energy median 28, threshold 16; water ÷ 16).
+	gw := fmt.Sprintf("{enterprise=%s,industry=C3071,region=360200,workshop=g08} %d=", leaderUSCC("G2"), ts)
+	want = []string{"workshop_benchmark_eligible" + gw + "0", "workshop_benchmark_energy_median" + gw + "28",
+		"workshop_benchmark_energy_threshold" + gw + "16", "workshop_benchmark_water_median" + gw + "1.75",
+		"workshop_benchmark_water_threshold" + gw + "1"}
+	sort.Strings(want)
+	if got := keys(`{__name__=~"workshop_benchmark_.*",workshop="g08"}`); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("workshop_benchmark g08:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// Every workshop here is ranked or ineligible: 30 points; workshop_info carries the
 	// class (E2 registered "3421", canonical C3421).

@@ -126,7 +126,9 @@ const (
 	// WorkshopBenchmark has one point per ranked or ineligible workshop: tags
 	// TagWorkshop, TagIndustry, TagRegion, TagPark, TagEnterprise (the registry's
 	// placement); fields FieldEligible and, per metric, its intensity, percentile,
-	// rank, gap to the threshold and leader flag (BenchmarkFields).
+	// rank, gap to the threshold, leader flag, and its class's median and threshold in
+	// the province (as in IndustryBenchmark, so a panel needs no join across regions)
+	// (WorkshopBenchmarkFields).
 	WorkshopBenchmark = "workshop_benchmark"
 	// TagIndustry is the GB/T 4754-2017 class of the enterprise ("C3421"); workshop_info
 	// carries it too when the enterprise has one.
@@ -147,11 +149,15 @@ const (
 	FieldEnergyRank       = "energy_rank"
 	FieldEnergyGap        = "energy_gap"
 	FieldEnergyLeader     = "energy_leader"
+	FieldEnergyMedian     = "energy_median"
+	FieldEnergyThreshold  = "energy_threshold"
 	FieldWaterIntensity   = "water_intensity"
 	FieldWaterPercentile  = "water_percentile"
 	FieldWaterRank        = "water_rank"
 	FieldWaterGap         = "water_gap"
 	FieldWaterLeader      = "water_leader"
+	FieldWaterMedian      = "water_median"
+	FieldWaterThreshold   = "water_threshold"
 )
 
 // Tags. Every point carries the workshop identity (region, park, enterprise, workshop);
@@ -342,7 +348,8 @@ func ProgrammeProgressFields() []string {
 // WorkshopBenchmarkFields are the fields of workshop_benchmark in the order written.
 func WorkshopBenchmarkFields() []string {
 	return []string{FieldEligible, FieldEnergyIntensity, FieldEnergyPercentile, FieldEnergyRank, FieldEnergyGap, FieldEnergyLeader,
-		FieldWaterIntensity, FieldWaterPercentile, FieldWaterRank, FieldWaterGap, FieldWaterLeader}
+		FieldEnergyMedian, FieldEnergyThreshold, FieldWaterIntensity, FieldWaterPercentile, FieldWaterRank, FieldWaterGap,
+		FieldWaterLeader, FieldWaterMedian, FieldWaterThreshold}
 }
 
 // Measurements returns the KPI measurements with their fields: the contract the

@@ -13,7 +13,8 @@ import (
 // BenchmarkPoints returns the efficiency-leader write-back over bucket 0 of snap,
 // stamped ts: for each province (registry root) and each industry class with ranked
 // workshops there, one industry_benchmark point per metric with ranked peers, and one
-// workshop_benchmark point per ranked or ineligible workshop. The standings are those
+// workshop_benchmark point per ranked or ineligible workshop (with its class's median
+// and threshold). The standings are those
 // of /api/v1/workshops for a province token (Standings: one ranking per class).
 func (s *Service) BenchmarkPoints(reg *registry.Registry, snap *Snapshot, ts int64) point.Batch {
 	var b point.Batch
@@ -45,8 +46,12 @@ func (s *Service) BenchmarkPoints(reg *registry.Registry, snap *Snapshot, ts int
 			f.add(schema.FieldEligible, boolf(r.Eligible))
 			s.standingFields(&f, &r.Energy, schema.FieldEnergyIntensity, schema.FieldEnergyPercentile, schema.FieldEnergyRank,
 				schema.FieldEnergyGap, schema.FieldEnergyLeader)
+			f.add(schema.FieldEnergyMedian, ws.Energy.Median)
+			f.add(schema.FieldEnergyThreshold, ws.Energy.Threshold)
 			s.standingFields(&f, &r.Water, schema.FieldWaterIntensity, schema.FieldWaterPercentile, schema.FieldWaterRank,
 				schema.FieldWaterGap, schema.FieldWaterLeader)
+			f.add(schema.FieldWaterMedian, ws.Water.Median)
+			f.add(schema.FieldWaterThreshold, ws.Water.Threshold)
 			b = append(b, point.Point{Measurement: schema.WorkshopBenchmark, Tags: tags, Fields: f, Time: ts})
 		}
 		names := make([]string, 0, len(classes))
