@@ -124,4 +124,27 @@ func TestLeadersWriteBack(t *testing.T) {
 	if got := vm.Export(`workshop_info_registered{workshop="s06"}`); len(got) != 1 || got[0].Labels["industry"] != "C3421" {
 		t.Errorf("workshop_info s06: %+v", got)
 	}
+
+	// The same round into InfluxDB 1.8: measurements, tags and fields as above.
+	in := testsrv.StartInflux(t, "ganlink")
+	iw, err := service.NewWriter(service.WriterConfig{URL: in.URL, Bucket: "ganlink"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Service().WriteBackOnce(context.Background(), iw, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	res := in.Query("ganlink", `SELECT ranked, leaders, median, threshold FROM industry_benchmark WHERE industry = 'C3421' AND region = '360000' GROUP BY metric`)
+	var rows []string
+	for _, r := range res {
+		rows = append(rows, fmt.Sprint(r.Tags["metric"], r.Values))
+	}
+	its := float64(ts) // epoch ms, a JSON number
+	if want := fmt.Sprintf("energy[[%v 9 2 20 12]]|water[[%v 8 2 1.1875 0.75]]", its, its); strings.Join(rows, "|") != want {
+		t.Errorf("influx industry_benchmark: %s, want %s", strings.Join(rows, "|"), want)
+	}
+	res = in.Query("ganlink", `SELECT eligible, energy_intensity, energy_rank, energy_leader, energy_median, energy_threshold, water_rank FROM workshop_benchmark WHERE workshop = 's04'`)
+	if len(res) != 1 || fmt.Sprint(res[0].Values) != fmt.Sprintf("[[%v 1 12 1 1 20 12 1]]", its) {
+		t.Errorf("influx workshop_benchmark s04: %+v", res)
+	}
 }
