@@ -148,3 +148,46 @@ func TestLeadersWriteBack(t *testing.T) {
 		t.Errorf("influx workshop_benchmark s04: %+v", res)
 	}
 }
+
+// TestLeadersWriteBackValueAdded: with rules.leaders basis value_added and top 3, the
+// written intensities, medians and thresholds are per 10 000 yuan of value added (E1
+// × 4, E2 and E3 × 5: 48 48 64 80 90 110 120 130 140 as in TestLeadersRule).
+func TestLeadersWriteBackValueAdded(t *testing.T) {
+	dir := t.TempDir()
+	writeLeaders(t, dir)
+	vm := testsrv.StartVictoria(t)
+	post(t, vm.URL+"/api/v2/write?bucket=ganlink", leaderLines())
+	vm.Flush()
+	a, _, _ := startApp(t, dir, fmt.Sprintf("backend: {type: promql, url: %q}\nrules: {leaders: {top: 3, basis: value_added}}\n", vm.URL))
+	w, err := service.NewWriter(service.WriterConfig{URL: vm.URL, Bucket: "ganlink"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Service().WriteBackOnce(context.Background(), w, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ts := day.Add(24 * time.Hour).UnixMilli()
+	var got []string
+	for _, sel := range []string{`{__name__=~"industry_benchmark_.*",industry="C3421",metric="energy"}`,
+		`{__name__=~"workshop_benchmark_energy_.*",workshop=~"s03|s10"}`} {
+		for _, s := range vm.Export(sel) {
+			got = append(got, s.Key())
+		}
+	}
+	sort.Strings(got)
+	ib := fmt.Sprintf("{industry=C3421,metric=energy,region=360000} %d=", ts)
+	s03 := fmt.Sprintf("{enterprise=%s,industry=C3421,region=360100,workshop=s03} %d=", leaderUSCC("E1"), ts)
+	s10 := fmt.Sprintf("{enterprise=%s,industry=C3421,region=360100,workshop=s10} %d=", leaderUSCC("E3"), ts)
+	want := []string{"industry_benchmark_leaders" + ib + "3", "industry_benchmark_median" + ib + "90", "industry_benchmark_ranked" + ib + "9",
+		"industry_benchmark_threshold" + ib + "64",
+		"workshop_benchmark_energy_gap" + s03 + "0", "workshop_benchmark_energy_intensity" + s03 + "64", "workshop_benchmark_energy_leader" + s03 + "1",
+		"workshop_benchmark_energy_median" + s03 + "90", "workshop_benchmark_energy_percentile" + s03 + "0.666666667",
+		"workshop_benchmark_energy_rank" + s03 + "3", "workshop_benchmark_energy_threshold" + s03 + "64",
+		"workshop_benchmark_energy_gap" + s10 + "26", "workshop_benchmark_energy_intensity" + s10 + "90", "workshop_benchmark_energy_leader" + s10 + "0",
+		"workshop_benchmark_energy_median" + s10 + "90", "workshop_benchmark_energy_percentile" + s10 + "0.444444444",
+		"workshop_benchmark_energy_rank" + s10 + "5", "workshop_benchmark_energy_threshold" + s10 + "64"}
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("value added:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
