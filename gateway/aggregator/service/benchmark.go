@@ -14,8 +14,8 @@ import (
 // stamped ts: for each province (registry root) and each industry class with ranked
 // workshops there, one industry_benchmark point per metric with ranked peers, and one
 // workshop_benchmark point per ranked or ineligible workshop (with its class's median
-// and threshold). The standings are those
-// of /api/v1/workshops for a province token (Standings: one ranking per class).
+// and threshold). The standings are those of /api/v1/workshops for a province token
+// (Standings: one ranking per class).
 func (s *Service) BenchmarkPoints(reg *registry.Registry, snap *Snapshot, ts int64) point.Batch {
 	var b point.Batch
 	for _, province := range reg.Roots() {
