@@ -114,6 +114,52 @@ const (
 	TagRegionName     = "region_name"
 )
 
+// The aggregator's efficiency-leader write-back (能效、水效领跑者, docs/aggregator.md
+// "Write-back"): per round, the workshops of each industry class ranked within each
+// province by the leader rule (rules.leaders), stamped with the period's end.
+const (
+	// IndustryBenchmark has one point per province, industry class and metric with
+	// ranked peers: tags TagIndustry, TagRegion (the province), TagMetric; fields
+	// FieldRanked, FieldLeaders, FieldMedian, FieldThreshold (intensities on the rule's
+	// basis, kgce or m³ per 10 000 yuan).
+	IndustryBenchmark = "industry_benchmark"
+	// WorkshopBenchmark has one point per ranked or ineligible workshop: tags
+	// TagWorkshop, TagIndustry, TagRegion, TagPark, TagEnterprise (the registry's
+	// placement); fields FieldEligible and, per metric, its intensity, percentile,
+	// rank, gap to the threshold, leader flag, and its class's median and threshold in
+	// the province (as in IndustryBenchmark, so a panel needs no join across regions)
+	// (WorkshopBenchmarkFields).
+	WorkshopBenchmark = "workshop_benchmark"
+	// TagIndustry is the GB/T 4754-2017 class of the enterprise ("C3421"); workshop_info
+	// carries it too when the enterprise has one.
+	TagIndustry = "industry"
+	// TagMetric is MetricEnergy or MetricWater.
+	TagMetric    = "metric"
+	MetricEnergy = "energy"
+	MetricWater  = "water"
+
+	FieldRanked    = "ranked"
+	FieldLeaders   = "leaders"
+	FieldMedian    = "median"
+	FieldThreshold = "threshold"
+	FieldEligible  = "eligible"
+
+	FieldEnergyIntensity  = "energy_intensity"
+	FieldEnergyPercentile = "energy_percentile"
+	FieldEnergyRank       = "energy_rank"
+	FieldEnergyGap        = "energy_gap"
+	FieldEnergyLeader     = "energy_leader"
+	FieldEnergyMedian     = "energy_median"
+	FieldEnergyThreshold  = "energy_threshold"
+	FieldWaterIntensity   = "water_intensity"
+	FieldWaterPercentile  = "water_percentile"
+	FieldWaterRank        = "water_rank"
+	FieldWaterGap         = "water_gap"
+	FieldWaterLeader      = "water_leader"
+	FieldWaterMedian      = "water_median"
+	FieldWaterThreshold   = "water_threshold"
+)
+
 // Tags. Every point carries the workshop identity (region, park, enterprise, workshop);
 // device points add device and kind, and vendor and smart when configured.
 const (
@@ -299,6 +345,13 @@ func ProgrammeProgressFields() []string {
 		FieldSmartBasesTarget}
 }
 
+// WorkshopBenchmarkFields are the fields of workshop_benchmark in the order written.
+func WorkshopBenchmarkFields() []string {
+	return []string{FieldEligible, FieldEnergyIntensity, FieldEnergyPercentile, FieldEnergyRank, FieldEnergyGap, FieldEnergyLeader,
+		FieldEnergyMedian, FieldEnergyThreshold, FieldWaterIntensity, FieldWaterPercentile, FieldWaterRank, FieldWaterGap,
+		FieldWaterLeader, FieldWaterMedian, FieldWaterThreshold}
+}
+
 // Measurements returns the KPI measurements with their fields: the contract the
 // aggregator and the dashboards read.
 func Measurements() map[string][]string {
@@ -308,6 +361,8 @@ func Measurements() map[string][]string {
 		RegionKPI:         RegionKPIFields(),
 		ProgrammeProgress: ProgrammeProgressFields(),
 		WorkshopInfo:      {FieldRegistered},
+		IndustryBenchmark: {FieldRanked, FieldLeaders, FieldMedian, FieldThreshold},
+		WorkshopBenchmark: WorkshopBenchmarkFields(),
 	}
 }
 

@@ -154,6 +154,7 @@ func groupDashboard(g group) *dashboard.DashboardBuilder {
 				byName(colOutput, unitProp("currencyCNY"), decimalsProp(0)),
 				byName(colSuspect, decimalsProp(0), cellColorBackground(), thresholdsValue("transparent", 1.0, "orange")),
 			})).
+		WithPanel(benchmarkTable()).
 		WithPanel(byWorkshop("CNC rate 数控化率", "Per workshop and window (target ≥ 60 %).", "percentunit", schema.FieldCNCRate).
 			Min(0).Max(1).Thresholds(thresholds("red", thresholdCNCRate, "green")).
 			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))).
@@ -178,4 +179,59 @@ func hide(t dashboard.DataTransformerConfig, cols ...string) dashboard.DataTrans
 		ex[c] = true
 	}
 	return t
+}
+
+// Columns of the benchmark table: workshop_benchmark fields.
+var benchmarkCols = []struct {
+	field, name string
+	decimals    int
+	unit        string
+}{
+	{schema.FieldEligible, "Eligible 参评", 0, ""},
+	{schema.FieldEnergyIntensity, "Energy intensity 能耗强度 (kgce/万元)", 1, ""},
+	{schema.FieldEnergyMedian, "Industry median 行业中位数", 1, ""},
+	{schema.FieldEnergyThreshold, "Leader threshold 领跑线", 1, ""},
+	{schema.FieldEnergyGap, "Gap 差距", 1, ""},
+	{schema.FieldEnergyPercentile, "Percentile 百分位", 0, "percentunit"},
+	{schema.FieldEnergyRank, "Rank 排名", 0, ""},
+	{schema.FieldEnergyLeader, "Energy leader 能效领跑者", 0, ""},
+	{schema.FieldWaterIntensity, "Water intensity 水耗强度 (m³/万元)", 2, ""},
+	{schema.FieldWaterMedian, "Water median 水耗中位数", 2, ""},
+	{schema.FieldWaterThreshold, "Water leader threshold 水效领跑线", 2, ""},
+	{schema.FieldWaterLeader, "Water leader 水效领跑者", 0, ""},
+}
+
+// benchmarkTable is each workshop's standing in its industry class within the
+// province, from the newest workshop_benchmark write-back: its intensity against the
+// class's median and leader threshold (docs/aggregator.md, Efficiency leaders).
+func benchmarkTable() *table.PanelBuilder {
+	t := table.NewPanelBuilder().Title("Against the industry's leaders 对标行业领跑者").
+		Description("Each workshop's intensity over the aggregator's write-back period against the median and the leader threshold of its GB/T 4754 industry class in the province (rules.leaders). Gap = intensity − threshold (≤ 0: at or below it); percentile = the share of ranked peers with a higher intensity. A workshop that is not eligible (low coverage, conflict, suspect steps, no output) is shown but not ranked; a workshop whose enterprise has no industry is not listed.").
+		Datasource(vm).Span(24).Height(9).
+		WithTarget(qi("N", fmt.Sprintf("%s\nand on (%s) last_over_time(%s{%s}[$__range])", names(), schema.TagWorkshop,
+			schema.VMName(schema.WorkshopBenchmark, schema.FieldEligible), re(schema.TagWorkshop, "$workshop")), ""))
+	rename := map[string]string{schema.TagWorkshop: "Workshop 车间", schema.TagName: "Name 名称", schema.TagIndustry: "Industry 行业"}
+	order := []string{schema.TagWorkshop, schema.TagName, schema.TagIndustry}
+	yesNo := valueText([3]string{"1", "yes 是", "green"}, [3]string{"0", "no 否", "text"})
+	var ov overrides
+	for i, c := range benchmarkCols {
+		ref := string(rune('A' + i))
+		t = t.WithTarget(qi(ref, fmt.Sprintf(`max by (%s, %s) (last_over_time(%s{%s}[$__range]))`, schema.TagWorkshop, schema.TagIndustry,
+			schema.VMName(schema.WorkshopBenchmark, c.field), re(schema.TagWorkshop, "$workshop")), ""))
+		rename["Value #"+ref] = c.name
+		order = append(order, "Value #"+ref)
+		props := []dashboard.DynamicConfigValue{decimalsProp(c.decimals)}
+		if c.unit != "" {
+			props = append(props, unitProp(c.unit))
+		}
+		switch c.field {
+		case schema.FieldEligible, schema.FieldEnergyLeader, schema.FieldWaterLeader:
+			props = append(props, mappingsProp(yesNo), cellColorBackground())
+		case schema.FieldEnergyGap:
+			props = append(props, cellColorBackground(), thresholdsValue("green", 0.000001, "orange"))
+		}
+		ov = append(ov, byName(c.name, props...))
+	}
+	return t.WithTransformation(merge()).WithTransformation(hide(organize(rename, order), "Value #N")).Overrides(ov).Footer(noFooter()).
+		SortBy([]cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName("Workshop 车间")})
 }

@@ -195,6 +195,7 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 		GraphMode(common.BigValueGraphModeNone).TextMode(common.BigValueTextModeValue).
 		Orientation(common.VizOrientationAuto).Thresholds(thresholds("green", 1.0, "orange"))
 	b = b.WithRow(dashboard.NewRowBuilder("Data quality 数据质量")).WithPanel(conflicts).WithPanel(suspect)
+	b = b.WithRow(dashboard.NewRowBuilder("Efficiency leaders 能效、水效领跑者")).WithPanel(leadersTable())
 
 	return b.WithRow(dashboard.NewRowBuilder("Intensity against baseline 较基准年强度变化")).
 		WithPanel(intensity("Energy intensity 能耗强度", schema.FieldEnergyKgcePer10kYuan, "suffix: kgce/万元", 1)).
@@ -205,4 +206,42 @@ func provinceDashboard() *dashboard.DashboardBuilder {
 			schema.FieldEnergyIntensityChange, schema.FieldEnergyIntensityChangeTarget)).
 		WithPanel(change("Water intensity vs baseline 水耗强度变化", "Change of m³ per 10 000 yuan against the baseline year: province, cities and the target (default −10 %).",
 			schema.FieldWaterIntensityChange, schema.FieldWaterIntensityChangeTarget))
+}
+
+// leaderCols are the columns of the leaders table: per metric, the industry_benchmark
+// fields of the province.
+var leaderCols = []struct {
+	metric, field, name, unit string
+	decimals                  int
+}{
+	{schema.MetricEnergy, schema.FieldRanked, "Energy: ranked 能耗参评", "short", 0},
+	{schema.MetricEnergy, schema.FieldLeaders, "Energy: leaders 能效领跑者", "short", 0},
+	{schema.MetricEnergy, schema.FieldMedian, "Energy: median 能耗中位数 (kgce/万元)", "short", 1},
+	{schema.MetricEnergy, schema.FieldThreshold, "Energy: leader threshold 能效领跑线 (kgce/万元)", "short", 1},
+	{schema.MetricWater, schema.FieldRanked, "Water: ranked 水耗参评", "short", 0},
+	{schema.MetricWater, schema.FieldLeaders, "Water: leaders 水效领跑者", "short", 0},
+	{schema.MetricWater, schema.FieldMedian, "Water: median 水耗中位数 (m³/万元)", "short", 2},
+	{schema.MetricWater, schema.FieldThreshold, "Water: leader threshold 水效领跑线 (m³/万元)", "short", 2},
+}
+
+// leadersTable is one row per industry class of the province with ranked workshops:
+// the newest industry_benchmark write-back (docs/aggregator.md, Efficiency leaders).
+func leadersTable() *table.PanelBuilder {
+	t := table.NewPanelBuilder().Title("Efficiency leaders per industry 能效领跑者").
+		Description("Per GB/T 4754 industry class, the province's workshops ranked by energy and by water intensity over the aggregator's write-back period (rules.leaders; basis output value by default): how many are ranked (eligible: coverage, no conflict, no suspect steps), how many are leaders, the median intensity and the leader threshold (the intensity of the best 10 % by default; none with fewer than min_peers ranked). /api/v1/leaders lists the workshops.").
+		Datasource(vm).Span(24).Height(9).
+		WithTransformation(merge())
+	rename := map[string]string{schema.TagIndustry: "Industry 行业"}
+	order := []string{schema.TagIndustry}
+	var ov overrides
+	for i, c := range leaderCols {
+		ref := string(rune('A' + i))
+		t = t.WithTarget(qi(ref, fmt.Sprintf(`max by (%s) (%s)`, schema.TagIndustry,
+			latest(schema.VMName(schema.IndustryBenchmark, c.field), sel(eq(schema.TagRegion, "${province}0000"), eq(schema.TagMetric, c.metric)))), ""))
+		rename["Value #"+ref] = c.name
+		order = append(order, "Value #"+ref)
+		ov = append(ov, byName(c.name, unitProp(c.unit), decimalsProp(c.decimals)))
+	}
+	return t.WithTransformation(organize(rename, order)).Overrides(ov).Footer(noFooter()).
+		SortBy([]cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName("Industry 行业")})
 }

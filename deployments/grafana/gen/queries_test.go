@@ -372,6 +372,8 @@ func TestDashboardQueries(t *testing.T) {
 			{`workshop_kpi_equipment_total{window="1h"}`, hour.Add(-time.Hour), false},
 			{`device_kpi_running_s{window="1m"}`, hour.Add(time.Minute), false},
 			{fmt.Sprintf(`region_kpi_workshops_reporting{region=%q}`, testProvince), hour.Add(time.Minute), true},
+			{fmt.Sprintf(`workshop_benchmark_energy_leader{workshop=%q}`, testWorkshop), hour.Add(time.Minute), true},
+			{fmt.Sprintf(`workshop_benchmark_water_leader{workshop=%q}`, testWorkshop), hour.Add(time.Minute), true},
 		} {
 			found := false
 			for _, smp := range s.vm.Export(c.selector) {

@@ -25,7 +25,10 @@ import (
 // The simulated province: one workshop "ws1" (3 CNC machines over OPC UA, an energy and
 // a water meter over MQTT, one legacy machine) in park nc-hitech, city 360100 of
 // province 360000, whose gateway writes to VictoriaMetrics, and an aggregator that
-// reads the gateway's 1m windows there and writes its roll-ups back.
+// reads the gateway's 1m windows there and writes its roll-ups back. The enterprise is
+// of industry class C3421 (metal-cutting machine tools) and the leader rule needs one
+// ranked peer (rules.leaders.min_peers 1, default 3), so the lone workshop is ranked,
+// has a leader threshold and is the leader of its class: the benchmark panels have data.
 const (
 	testRegion   = "360100"
 	testPark     = "nc-hitech"
@@ -138,7 +141,7 @@ window: 1m
 settle: 1m
 cache_ttl: 0s
 backend: {type: promql, url: %q}
-rules: {base_min_digital_workshops: 1}
+rules: {base_min_digital_workshops: 1, leaders: {min_peers: 1}}
 write_back: {enabled: true, url: %q, bucket: ganlink, interval: 1s, period: 2m}
 `, s.vm.URL, s.vm.URL),
 		"registry.yaml": fmt.Sprintf(`regions:
@@ -152,7 +155,7 @@ write_back: {enabled: true, url: %q, bucket: ganlink, interval: 1s, period: 2m}
 parks:
   - {id: %s, name: 南昌高新技术产业开发区, region: %q, designated_base: true}
 enterprises:
-  - {id: %s, name: 南昌精工数控机床有限公司, park: %s, region: %q, smart_equipment_maker: true, vendors: [devsim]}
+  - {id: %s, name: 南昌精工数控机床有限公司, park: %s, region: %q, industry: C3421, smart_equipment_maker: true, vendors: [devsim]}
 workshops:
   - {id: %s, name: 1号机加车间, enterprise: %s}
 `, testProvince, testRegion, testPark, testRegion, enterprise, testPark, testRegion, testWorkshop, enterprise),

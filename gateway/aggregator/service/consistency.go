@@ -133,7 +133,8 @@ func (m Mismatch) String() string {
 }
 
 // InfoPoints returns one workshop_info point per registered workshop stamped ts: the
-// registry's placement and names as tags, field registered = 1.
+// registry's placement and names, and the enterprise's industry class when it has one,
+// as tags, field registered = 1.
 func InfoPoints(r *registry.Registry, ts int64) point.Batch {
 	var b point.Batch
 	for _, w := range r.Workshops() {
@@ -141,6 +142,9 @@ func InfoPoints(r *registry.Registry, ts int64) point.Batch {
 			{Key: schema.TagEnterprise, Value: w.Enterprise}, {Key: schema.TagRegion, Value: w.Region}}
 		if e := r.Enterprise(w.Enterprise); e != nil {
 			tags = append(tags, point.Tag{Key: schema.TagEnterpriseName, Value: e.Name})
+			if e.Industry != "" {
+				tags = append(tags, point.Tag{Key: schema.TagIndustry, Value: e.Industry})
+			}
 		}
 		if reg := r.Region(w.Region); reg != nil {
 			tags = append(tags, point.Tag{Key: schema.TagRegionName, Value: reg.Name})

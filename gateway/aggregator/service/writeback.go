@@ -139,8 +139,9 @@ func KPIFields(k *rules.KPI) []point.Field {
 }
 
 // WriteBackPoints computes the programme and the region roll-ups over p and returns
-// one programme_progress and one region_kpi point per region and one workshop_info
-// point per registered workshop, stamped with p.To. It also compares the registry with
+// one programme_progress and one region_kpi point per region, one workshop_info
+// point per registered workshop and the efficiency-leader benchmarks (BenchmarkPoints),
+// stamped with p.To. It also compares the registry with
 // the telemetry placement (Consistency), setting the metrics and logging disagreements.
 func (s *Service) WriteBackPoints(ctx context.Context, p Period) (point.Batch, error) {
 	ev, reg, snap, err := s.programme(ctx, p)
@@ -172,7 +173,8 @@ func (s *Service) WriteBackPoints(ctx context.Context, p Period) (point.Batch, e
 		k := kpis[r.Code][0]
 		b = append(b, point.Point{Measurement: schema.RegionKPI, Tags: tags, Fields: KPIFields(&k), Time: ts})
 	}
-	return append(b, InfoPoints(reg, ts)...), nil
+	b = append(b, InfoPoints(reg, ts)...)
+	return append(b, s.BenchmarkPoints(reg, snap, ts)...), nil
 }
 
 // WriteBackOnce writes the roll-ups over the period of length period ending at the
