@@ -262,7 +262,9 @@ func (r *LeaderRule) standing(res PeerResult, quantity float64) Standing {
 	return s
 }
 
-func (r *LeaderRule) value(s *Standing) float64 {
+// Intensity is the standing's intensity on the rule's basis (per output value or per
+// value added): what peers are ranked by.
+func (r *LeaderRule) Intensity(s *Standing) float64 {
 	if r.Basis == BasisValueAdded {
 		return s.PerValueAdded
 	}
@@ -273,7 +275,7 @@ func (r *LeaderRule) benchmark(peers []PeerResult, get func(*PeerResult) *Standi
 	var ranked []float64
 	for i := range peers {
 		if s := get(&peers[i]); s.Unranked == "" {
-			ranked = append(ranked, r.value(s))
+			ranked = append(ranked, r.Intensity(s))
 		}
 	}
 	sort.Float64s(ranked)
@@ -296,7 +298,7 @@ func (r *LeaderRule) benchmark(peers []PeerResult, get func(*PeerResult) *Standi
 	}
 	for i := range peers {
 		s := get(&peers[i])
-		v := r.value(s)
+		v := r.Intensity(s)
 		if math.IsNaN(v) {
 			continue
 		}

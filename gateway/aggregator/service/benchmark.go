@@ -86,11 +86,7 @@ func (s *Service) BenchmarkPoints(reg *registry.Registry, snap *Snapshot, ts int
 // ranked; the flag only with a threshold) and the gap to the threshold (when there is
 // one). Absent figures are left out.
 func (s *Service) standingFields(f *fields, st *rules.Standing, intensity, percentile, rank, gap, leader string) {
-	v := st.PerOutputValue
-	if s.rules.Leaders.Basis == rules.BasisValueAdded {
-		v = st.PerValueAdded
-	}
-	f.add(intensity, v)
+	f.add(intensity, s.rules.Leaders.Intensity(st))
 	f.add(percentile, st.Percentile)
 	if st.Rank > 0 {
 		f.add(rank, float64(st.Rank))
