@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/internal/devcheck"
 	"github.com/ganlink/ganlink/adapters/internal/serialline"
 	"github.com/ganlink/ganlink/gateway/point"
 )
@@ -268,22 +269,7 @@ func (c *Config) check(add func(field, format string, a ...any)) {
 	for i := range c.Devices {
 		d := &c.Devices[i]
 		p := fmt.Sprintf("devices[%d]", i)
-		if d.Device == "" {
-			add(p+".device", "must not be empty")
-		} else if j, dup := seenDev[d.Device]; dup {
-			add(p+".device", "duplicate device %q (also devices[%d])", d.Device, j)
-		} else {
-			seenDev[d.Device] = i
-		}
-		if d.Measurement == "" {
-			add(p+".measurement", "must not be empty")
-		}
-		for j := 1; j < len(d.Tags); j++ {
-			if d.Tags[j-1].Key > d.Tags[j].Key {
-				add(p+".tags", "not sorted by key: %q before %q", d.Tags[j-1].Key, d.Tags[j].Key)
-				break
-			}
-		}
+		devcheck.Polled(add, p, i, seenDev, d.Device, d.Measurement, d.Tags)
 		if d.UnitID < 0 || d.UnitID > 255 {
 			add(p+".unit_id", "invalid unit id %d: want 0..255", d.UnitID)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ganlink/ganlink/adapters/internal/devcheck"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -216,12 +217,7 @@ func (c *Config) check(add func(field, format string, a ...any)) {
 		if b.Measurement == "" {
 			add(p+".measurement", "required")
 		}
-		for j := 1; j < len(b.Tags); j++ {
-			if b.Tags[j-1].Key > b.Tags[j].Key {
-				add(p+".tags", "not sorted by key: %q before %q", b.Tags[j-1].Key, b.Tags[j].Key)
-				break
-			}
-		}
+		devcheck.SortedTags(add, p, b.Tags)
 		if b.Topic == "" {
 			add(p+".topic", "required")
 		} else if err := validateFilter(b.Topic); err != nil {
