@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/file"
@@ -295,7 +296,7 @@ func (d *Demo) Run(ctx context.Context) error {
 	runErr := d.app.Run(appCtx)
 	stopSim()
 	wg.Wait()
-	_ = d.broker.Close()
+	d.closeBroker()
 	if d.lines != nil {
 		if err := d.lines.Close(); err != nil && runErr == nil {
 			runErr = err
@@ -307,6 +308,22 @@ func (d *Demo) Run(ctx context.Context) error {
 	default:
 	}
 	return runErr
+}
+
+// brokerDrain bounds how long closeBroker waits for the clients' connections to end.
+const brokerDrain = 5 * time.Second
+
+// closeBroker closes the embedded broker once every client connection has ended:
+// mochi-mqtt v2.7.9's Close takes its clients' read lock twice (GetByListener calls
+// Len), which deadlocks when a disconnecting client's removal (a write lock) arrives in
+// between, as it does right after the gateway and the simulated meters disconnect. A
+// connection's handler removes its client before it counts itself out of
+// Info.ClientsConnected.
+func (d *Demo) closeBroker() {
+	for end := time.Now().Add(brokerDrain); atomic.LoadInt64(&d.broker.Info.ClientsConnected) > 0 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = d.broker.Close()
 }
 
 // freeLoopbackAddr returns 127.0.0.1 with a port that was free a moment ago (the OPC UA
