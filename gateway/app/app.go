@@ -20,7 +20,6 @@ import (
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/corrections"
 	"github.com/ganlink/ganlink/gateway/deadletter"
-	"github.com/ganlink/ganlink/gateway/health"
 	"github.com/ganlink/ganlink/gateway/instance"
 	"github.com/ganlink/ganlink/gateway/kpi"
 	"github.com/ganlink/ganlink/gateway/lastvalue"
@@ -88,9 +87,6 @@ type Options struct {
 	Processors []pipeline.Processor
 	// Version is the version tag of the health series (cli.ShortVersion when empty).
 	Version string
-	// HealthInterval is how often the health series is written; health.Interval when 0,
-	// never when negative.
-	HealthInterval time.Duration
 }
 
 // IdentityTags returns the sorted identity tags of a device's points.
@@ -188,12 +184,9 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	a.processors = len(opts.Processors)
 	a.kpiEmit = a.pipe.Appender(kpiSource)
 	a.healthEmit = a.pipe.Appender(healthSource)
-	a.version, a.healthEvery = opts.Version, opts.HealthInterval
+	a.version, a.healthEvery = opts.Version, cfg.Health.Interval.D
 	if a.version == "" {
 		a.version = cli.ShortVersion("")
-	}
-	if a.healthEvery == 0 {
-		a.healthEvery = health.Interval
 	}
 
 	if err := a.buildSources(); err != nil {

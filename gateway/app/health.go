@@ -23,7 +23,7 @@ var (
 )
 
 // runHealth queues the health points each time the gateway's clock passes an interval
-// boundary (health.Interval by default), checking every second like the KPI ticker, so
+// boundary (the configuration's health.interval), checking every second like the KPI ticker, so
 // the points follow the clock the KPI windows follow. They take the same
 // store-and-forward path as the data.
 func (a *App) runHealth(ctx context.Context) error {

@@ -3,6 +3,7 @@ package app_test
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ func TestHealthSeriesReachTSDB(t *testing.T) {
 	yml := fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws-health}
 admin: {listen: "127.0.0.1:0"}
 queue: {dir: %s}
+health: {interval: 1s}
 sources:
   mqtt:
     - {name: meters, broker: %s, client_id: health-gw, subscribe: ["plant/ws1/#"]}
@@ -45,7 +47,7 @@ devices:
     signals:
       power_kw: {path: kw}
 `, filepath.Join(dir, "queue"), broker.URL, testsrv.FreePort(t), vm.URL)
-	a, _ := runGateway(t, yml, app.Options{HealthInterval: time.Second, Version: "v9.9.9-test"})
+	a, _ := runGateway(t, yml, app.Options{Version: "v9.9.9-test"})
 	waitStatus(t, a.AdminAddr(), 10*time.Second, func(st status.Status) string {
 		if st.Sources[0].State != "up" {
 			return "the mqtt source is not up"
@@ -101,5 +103,24 @@ devices:
 	}
 	if ss := vm.Export(`{__name__="gateway_source_errors",source="meters",` + labels + `}`); len(ss) == 0 || ss[len(ss)-1].Value != 1 {
 		t.Errorf("gateway_source_errors{source=meters}: %+v, want 1 at the end", ss)
+	}
+
+	// health.interval 0s: a gateway that writes no health series, while the first one
+	// writes three more points.
+	off := strings.ReplaceAll(strings.Replace(yml, "health: {interval: 1s}", "health: {interval: 0s}", 1), "ws-health", "ws-health-off")
+	off = strings.Replace(off, filepath.Join(dir, "queue"), filepath.Join(t.TempDir(), "queue"), 1)
+	off = strings.ReplaceAll(off, "client_id: health-gw", "client_id: health-off")
+	runGateway(t, off, app.Options{})
+	before := len(vm.Export(`{__name__="gateway_health_uptime_s",` + labels + `}`))
+	if msg := testsrv.WaitFor(30*time.Second, func() string {
+		if n := len(vm.Export(`{__name__="gateway_health_uptime_s",` + labels + `}`)); n < before+3 {
+			return fmt.Sprintf("the first gateway wrote %d more health points, want 3", n-before)
+		}
+		return ""
+	}); msg != "" {
+		t.Fatal(msg)
+	}
+	if ss := vm.Export(`{__name__=~"gateway_(health|source)_.*",workshop="ws-health-off"}`); len(ss) != 0 {
+		t.Errorf("with health.interval 0s the gateway wrote %d health samples", len(ss))
 	}
 }

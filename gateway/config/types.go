@@ -32,12 +32,21 @@ type Config struct {
 	KPI      KPI      `yaml:"kpi"`
 	// DeadLetters keeps the last inputs each source could not fully use.
 	DeadLetters DeadLetters `yaml:"dead_letters"`
-	Devices     []Device    `yaml:"devices"`
+	// Health sets the gateway's own health series (docs/metrics.md §1.6).
+	Health  Health   `yaml:"health"`
+	Devices []Device `yaml:"devices"`
 
 	// Warnings are what Load found worth fixing but not worth refusing the file for (a
 	// secret file others can read), in file order: `gateway validate` prints them and
 	// the gateway logs them, once per load.
 	Warnings Errors `yaml:"-"`
+}
+
+// Health sets how often the gateway writes its own health series (gateway_health,
+// gateway_source) through its sink queues: default DefaultHealthInterval; 0s turns
+// them off.
+type Health struct {
+	Interval Duration `yaml:"interval"`
 }
 
 // DeadLetters keeps, per source, the last inputs that produced a signal error (an MQTT

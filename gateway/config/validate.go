@@ -23,6 +23,7 @@ const (
 	DefaultDeadLetterKeep    = 20
 	DefaultDeadLetterPayload = 4 << 10
 	DefaultMaxTimeAhead      = 10 * time.Minute
+	DefaultHealthInterval    = time.Minute
 )
 
 // ApplyDefaults fills absent keys with their defaults.
@@ -59,6 +60,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if !c.Sources.MaxTimeAhead.set() {
 		c.Sources.MaxTimeAhead = Dur(DefaultMaxTimeAhead)
+	}
+	if !c.Health.Interval.set() {
+		c.Health.Interval = Dur(DefaultHealthInterval)
 	}
 	for i := range c.Sources.List {
 		c.Sources.List[i].Spec.ApplyDefaults(&c.Workshop)
@@ -205,6 +209,10 @@ func (c *Config) validate() Errors {
 	ck.Size("dead_letters.max_payload_bytes", c.DeadLetters.MaxPayloadBytes)
 	if n := c.DeadLetters.MaxPayloadBytes.N; !c.DeadLetters.MaxPayloadBytes.bad && (n < 1 || n > 1<<20) {
 		ck.Add("dead_letters.max_payload_bytes", "invalid size %q: want 1 byte to 1MiB", c.DeadLetters.MaxPayloadBytes.Raw)
+	}
+	ck.Duration("health.interval", c.Health.Interval)
+	if d := c.Health.Interval; !d.bad && d.D != 0 && (d.D < time.Second || d.D > time.Hour) {
+		ck.Add("health.interval", "invalid interval %q: want 0s (off) or 1s to 1h", d.Raw)
 	}
 	ck.Duration("sources.max_time_ahead", c.Sources.MaxTimeAhead)
 	if d := c.Sources.MaxTimeAhead; !d.bad && d.D < time.Second {

@@ -14,9 +14,6 @@ import (
 	"github.com/ganlink/ganlink/gateway/schema"
 )
 
-// Interval is how often a gateway writes its health points.
-const Interval = time.Minute
-
 // Snapshot is what a gateway knows of itself at one moment.
 type Snapshot struct {
 	Now     time.Time

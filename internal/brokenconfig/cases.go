@@ -179,6 +179,9 @@ var Cases = []Case{
 		Want: []string{"line 8: sources.modbus[0].endpoint: invalid endpoint \"udp://127.0.0.1:502\": want tcp://host[:port]"}},
 	{Name: "modbus max gap", YAML: with(modbusSource, `    - {name: rs485, endpoint: "tcp://127.0.0.1", max_gap: 5000}`),
 		Want: []string{"line 8: sources.modbus[0].max_gap: invalid gap 5000: want 0..2000"}},
+	// The gateway's own health series
+	{Name: "health interval", YAML: Base + "health: {interval: 100ms}\n",
+		Want: []string{"line 26: health.interval: invalid interval \"100ms\": want 0s (off) or 1s to 1h"}},
 	// The inventory
 	{Name: "empty inventory", YAML: Base[:strings.Index(Base, "devices:\n")] + "devices: []\n",
 		Want: []string{"line 9: devices: empty inventory: list the workshop's equipment and meters, including machines without a network connection"}},
