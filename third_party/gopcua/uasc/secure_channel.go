@@ -146,6 +146,11 @@ type SecureChannel struct {
 	// duration of the "open" request.
 	openingInstance *channelInstance
 	openingMu       sync.Mutex
+	// Patch: openingInstanceMu guards the openingInstance pointer itself. openingMu
+	// is held by open while it waits for the response, so the dispatcher cannot take
+	// it; without this, a response arriving after open gave up (its context ended)
+	// met open's clean-up unsynchronised.
+	openingInstanceMu sync.Mutex
 
 	// errorCh receive dispatcher errors
 	errch chan<- error
@@ -489,7 +494,8 @@ func (s *SecureChannel) readChunk() (*MessageChunk, error) {
 			return nil, ua.StatusBadDecodingError // todo(dh): check if this is the correct error
 		}
 
-		if s.openingInstance == nil {
+		opening := s.opening() // Patch: read once, under openingInstanceMu
+		if opening == nil {
 			return nil, errors.Errorf("sechan: invalid state. openingInstance is nil.")
 		}
 
@@ -506,15 +512,15 @@ func (s *SecureChannel) readChunk() (*MessageChunk, error) {
 			if !ok {
 				return nil, ua.StatusBadCertificateInvalid
 			}
-			algo, err := uapolicy.Asymmetric(s.cfg.SecurityPolicyURI, s.openingInstance.sc.cfg.LocalKey, remoteKey)
+			algo, err := uapolicy.Asymmetric(s.cfg.SecurityPolicyURI, opening.sc.cfg.LocalKey, remoteKey)
 			if err != nil {
 				return nil, err
 			}
 
-			s.openingInstance.algo = algo
+			opening.algo = algo
 		}
 
-		decryptWith = s.openingInstance
+		decryptWith = opening
 	case "CLO":
 		return nil, io.EOF
 	case "MSG":
@@ -581,6 +587,20 @@ func (s *SecureChannel) getInstancesBySecureChannelID(id uint32) []*channelInsta
 	return instances
 }
 
+// Patch: setOpening and opening access the openingInstance pointer under
+// openingInstanceMu. open, the only writer, reads the field directly.
+func (s *SecureChannel) setOpening(i *channelInstance) {
+	s.openingInstanceMu.Lock()
+	s.openingInstance = i
+	s.openingInstanceMu.Unlock()
+}
+
+func (s *SecureChannel) opening() *channelInstance {
+	s.openingInstanceMu.Lock()
+	defer s.openingInstanceMu.Unlock()
+	return s.openingInstance
+}
+
 func (s *SecureChannel) LocalEndpoint() string {
 	return s.endpointURL
 }
@@ -634,7 +654,7 @@ func (s *SecureChannel) open(ctx context.Context, instance *channelInstance, req
 		return err
 	}
 
-	s.openingInstance = newChannelInstance(s)
+	s.setOpening(newChannelInstance(s))
 	// s.openingInstance.secureChannelID = s.secureChannelID
 	// s.openingInstance.sequenceNumber = s.sequenceNumber
 	// s.openingInstance.securityTokenID = s.securityTokenID
@@ -652,7 +672,7 @@ func (s *SecureChannel) open(ctx context.Context, instance *channelInstance, req
 		if s.openingInstance == nil || s.openingInstance.state != channelActive {
 			debug.Printf("uasc %d: failed to open a new secure channel", s.c.ID())
 		}
-		s.openingInstance = nil
+		s.setOpening(nil)
 	}()
 
 	reqID := s.nextRequestID()
