@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/health"
+	"github.com/ganlink/ganlink/gateway/pipeline"
 	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/gateway/schema"
 	"github.com/ganlink/ganlink/gateway/status"
@@ -15,11 +16,17 @@ import (
 // healthSource is the source name of the health points in the pipeline's counters.
 const healthSource = "health"
 
-// Metrics summed into the health series' cumulative counts.
+// Names of the gateway's own counters the health series sum.
+const (
+	metricSignalErrors      = "ganlink_source_signal_errors_total"
+	metricKPIWindowsDropped = "ganlink_kpi_windows_dropped_total"
+)
+
+// Metrics summed into the health series' cumulative counts: the constants the counters
+// are registered with, so a renamed counter cannot silently drop out of the sums.
 var (
-	droppedMetrics = []string{"ganlink_pipeline_points_dropped_total", "ganlink_sink_points_dropped_total",
-		"ganlink_kpi_windows_dropped_total"}
-	signalErrorMetrics = []string{"ganlink_source_signal_errors_total"}
+	droppedMetrics     = []string{pipeline.MetricPipelinePointsDropped, pipeline.MetricSinkPointsDropped, metricKPIWindowsDropped}
+	signalErrorMetrics = []string{metricSignalErrors}
 )
 
 // runHealth queues the health points each time the gateway's clock passes an interval

@@ -156,7 +156,7 @@ func newKPICollector(a *App) *kpiCollector {
 			[]string{"device", "window", "field"}, nil),
 		samples: prometheus.NewDesc("ganlink_kpi_samples_total",
 			"Samples the KPI engine handled, by outcome.", []string{"outcome"}, nil),
-		dropped: prometheus.NewDesc("ganlink_kpi_windows_dropped_total",
+		dropped: prometheus.NewDesc(metricKPIWindowsDropped,
 			"KPI windows dropped instead of written, by reason (expired, future, inconsistent, config_changed: restored state that failed its checks; overrun: a tick with more windows due than it may write).",
 			[]string{"reason"}, nil),
 		steps: prometheus.NewDesc("ganlink_kpi_cumulative_steps_total",

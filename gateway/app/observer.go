@@ -49,7 +49,7 @@ func newObserver(reg prometheus.Registerer, log *slog.Logger) *observer {
 			Help: "Connection state changes of the source, by new state."}, []string{"source", "state"}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_source_fields_received_total",
 			Help: "Field values the source handed to the pipeline."}, []string{"source"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_source_signal_errors_total",
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricSignalErrors,
 			Help: "Values or messages a source could not turn into fields, by device and reason (decode, type, nan, missing, too_large, unbound, node_unknown, ...)."},
 			[]string{"source", "device", "reason"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_source_connect_failures_total",

@@ -12,6 +12,12 @@ type SinkMetrics struct {
 	writeSeconds  *prometheus.HistogramVec
 }
 
+// Names of the drop counters other parts of the gateway sum (its health series).
+const (
+	MetricSinkPointsDropped     = "ganlink_sink_points_dropped_total"
+	MetricPipelinePointsDropped = "ganlink_pipeline_points_dropped_total"
+)
+
 // NewSinkMetrics registers the sink metrics on reg.
 func NewSinkMetrics(reg prometheus.Registerer) *SinkMetrics {
 	m := &SinkMetrics{
@@ -21,7 +27,7 @@ func NewSinkMetrics(reg prometheus.Registerer) *SinkMetrics {
 			Help: "Points the sink accepted."}, []string{"sink"}),
 		writtenBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_sink_written_bytes_total",
 			Help: "Uncompressed line-protocol bytes the sink accepted."}, []string{"sink"}),
-		droppedPoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_sink_points_dropped_total",
+		droppedPoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricSinkPointsDropped,
 			Help: "Points dropped because the sink rejected them permanently (e.g. HTTP 400)."}, []string{"sink", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_sink_retries_total",
 			Help: "Failed write attempts that were retried."}, []string{"sink"}),

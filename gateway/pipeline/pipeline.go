@@ -69,7 +69,7 @@ func New(queues []Queue, processors []Processor, log *slog.Logger, reg prometheu
 			Help: "Field values encoded and appended to the sink queues, by source."}, []string{"source"}),
 		appendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_pipeline_append_errors_total",
 			Help: "Append attempts a queue refused (every retry counts); transient refusals are retried, the source waits."}),
-		droppedPoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_pipeline_points_dropped_total",
+		droppedPoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricPipelinePointsDropped,
 			Help: "Points of a source (or of the KPI ticker, source \"kpi\") not queued, by reason: too_large (larger than queue.max_bytes), closed (queue closed), shutdown (still refused when the gateway stopped)."},
 			[]string{"source", "reason"}),
 	}
