@@ -135,7 +135,7 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("read config %q: %w", path, fsread.Reason(err))
 	}
 	if err := yamlsyntax.Check(data); err != nil {
-		return nil, fileErrors(path, []string{err.Error()})
+		return nil, fileErrors(path, strings.Split(err.Error(), "\n"))
 	}
 	cfg := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))

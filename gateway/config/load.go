@@ -443,7 +443,7 @@ func (ix *index) walk(n *yaml.Node, at int32, scalar func(n *yaml.Node, at int32
 			e, fresh := ix.add(at, k.Value, -1, k.Line)
 			if !fresh {
 				ix.dups = append(ix.dups, Problem{Path: ix.path(e), Line: k.Line,
-					Msg: fmt.Sprintf("key %q already defined at line %d", k.Value, ix.ents[e].line)})
+					Msg: yamlsyntax.DuplicateKey(k.Value, int(ix.ents[e].line))})
 				continue
 			}
 			ix.walk(v, e, scalar)

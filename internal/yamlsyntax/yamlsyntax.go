@@ -19,6 +19,7 @@ package yamlsyntax
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -54,13 +55,24 @@ func Parse(data []byte) (*yaml.Node, error) {
 	return &root, nil
 }
 
-// Check reports the syntax error of data, as Parse does, or nil; for loaders that
-// decode with yaml.v3's Decoder and want its syntax errors worded like every other.
+// Check reports the syntax error of data, as Parse does, or else its duplicate keys
+// (Duplicates; several joined by newlines, each "line N: PATH: key ..."), or nil; for
+// loaders that decode with yaml.v3's Decoder and want these errors worded like every
+// other.
 func Check(data []byte) error {
-	if _, err := Parse(data); err != nil {
+	root, err := Parse(data)
+	if err != nil {
 		return err
 	}
-	return nil
+	dups := Duplicates(root)
+	if len(dups) == 0 {
+		return nil
+	}
+	errs := make([]error, len(dups))
+	for i, d := range dups {
+		errs[i] = d
+	}
+	return errors.Join(errs...)
 }
 
 // magic names the binary formats most likely to be given as a configuration by mistake.

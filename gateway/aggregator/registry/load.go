@@ -98,6 +98,12 @@ func Parse(file string, data []byte, readCSV ReadFunc) (*Registry, error) {
 		ps.add(file, 0, "", "empty registry")
 		return nil, ps.err()
 	}
+	if dups := yamlsyntax.Duplicates(root); len(dups) > 0 {
+		for _, d := range dups {
+			ps.add(file, d.Line, d.Path, "%s", d.Msg())
+		}
+		return nil, ps.err()
+	}
 	top := root.Content[0]
 	if top.Kind != yaml.MappingNode {
 		ps.add(file, top.Line, "", "want a mapping with regions, parks, enterprises and workshops")
@@ -174,10 +180,6 @@ func yamlEntries(ps *problems, file, key string, seq *yaml.Node, keys []string) 
 			k, v := n.Content[j], n.Content[j+1]
 			if !contains(keys, k.Value) {
 				ps.add(file, k.Line, e.field(k.Value), "unknown key (want one of %s)", strings.Join(keys, ", "))
-				continue
-			}
-			if _, dup := e.lines[k.Value]; dup {
-				ps.add(file, k.Line, e.field(k.Value), "key given twice")
 				continue
 			}
 			e.lines[k.Value] = k.Line
