@@ -28,8 +28,14 @@ type Duplicate struct {
 // Msg is DuplicateKey for d.
 func (d Duplicate) Msg() string { return DuplicateKey(d.Key, d.First) }
 
-// Error formats d as "line N: PATH: key ...".
-func (d Duplicate) Error() string { return fmt.Sprintf("line %d: %s: %s", d.Line, d.Path, d.Msg()) }
+// Error formats d as "line N: PATH: key ..." (without "PATH: " for an empty key at the
+// top).
+func (d Duplicate) Error() string {
+	if d.Path == "" {
+		return fmt.Sprintf("line %d: %s", d.Line, d.Msg())
+	}
+	return fmt.Sprintf("line %d: %s: %s", d.Line, d.Path, d.Msg())
+}
 
 // Duplicates returns the mapping keys of doc defined twice in their mapping, in document
 // order and at most maxDuplicates. Aliases are not followed, and the merge key "<<" may
@@ -54,7 +60,11 @@ func Duplicates(doc *yaml.Node) []Duplicate {
 				if path != "" {
 					p = path + "." + k.Value
 				}
-				if l, dup := first[k.Value]; dup && k.Kind == yaml.ScalarNode && k.Value != "<<" {
+				if k.Kind != yaml.ScalarNode || k.Value == "<<" {
+					walk(n.Content[i+1], p)
+					continue
+				}
+				if l, dup := first[k.Value]; dup {
 					if len(out) < maxDuplicates {
 						out = append(out, Duplicate{Line: k.Line, Path: p, Key: k.Value, First: l})
 					}

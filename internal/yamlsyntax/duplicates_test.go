@@ -18,6 +18,8 @@ func TestDuplicates(t *testing.T) {
 				`line 6: devices[1].id: key "id" already defined at line 5`}},
 		{"same key in two mappings is fine", "a: {x: 1}\nb: {x: 2}\n", nil},
 		{"merge keys may repeat", "base: &b {x: 1}\nother: &o {y: 2}\nc:\n  <<: *b\n  <<: *o\n", nil},
+		{"a complex key is no scalar's twin", "? [a]\n: 1\n\"\": 2\n", nil},
+		{"empty keys", "\"\": 1\n\"\": 2\n", []string{`line 2: key "" already defined at line 1`}},
 		{"aliases are not followed", "a: &a {x: 1}\nb: *a\nc: *a\n", nil},
 	}
 	for _, c := range cases {

@@ -57,10 +57,18 @@ func TestParseValid(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("a:\n  b: 1\n c: 2\n"))
 	f.Add([]byte("a: 1\nb:\n\tc: 2\n"))
+	f.Add([]byte("a: 1\na: 2\nb: {c: 1, c: 2}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := Parse(data); err != nil {
+		root, err := Parse(data)
+		if err != nil {
 			if _, ok := err.(*Error); !ok {
 				t.Fatalf("error %T", err)
+			}
+			return
+		}
+		for _, d := range Duplicates(root) {
+			if d.Line < 1 || d.First < 1 || d.First > d.Line || d.Path == "" && d.Key != "" {
+				t.Fatalf("duplicate %+v", d)
 			}
 		}
 	})
