@@ -124,9 +124,7 @@ func (c *Config) check(add func(field, format string, a ...any)) {
 		} else {
 			seenAddr[d.Address] = i
 		}
-		if d.PollInterval < 0 || (d.PollInterval > 0 && d.PollInterval < MinPollInterval) {
-			add(p+".poll_interval", "invalid interval %s: want at least %s", d.PollInterval, MinPollInterval)
-		}
+		devcheck.PollInterval(add, p+".poll_interval", d.PollInterval, MinPollInterval)
 		if len(d.Signals) == 0 {
 			add(p+".signals", "must not be empty")
 		}

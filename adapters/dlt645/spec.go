@@ -90,7 +90,7 @@ func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Wor
 			ds = &DeviceSpec{}
 			ds.ApplyDefaults()
 		}
-		ck.Duration(d.Path+".poll_interval", ds.PollInterval)
+		ck.Interval(d.Path+".poll_interval", ds.PollInterval, DefaultPollInterval)
 		dp := fmt.Sprintf("devices[%d]", len(c.Devices))
 		elems[dp] = d.Path
 		md := Device{Device: d.ID, Measurement: d.Kind, Tags: config.IdentityTags(w, d.Device), PollInterval: ds.PollInterval.D}

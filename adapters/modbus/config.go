@@ -273,9 +273,7 @@ func (c *Config) check(add func(field, format string, a ...any)) {
 		if d.UnitID < 0 || d.UnitID > 255 {
 			add(p+".unit_id", "invalid unit id %d: want 0..255", d.UnitID)
 		}
-		if d.PollInterval < 0 || (d.PollInterval > 0 && d.PollInterval < MinPollInterval) {
-			add(p+".poll_interval", "invalid interval %s: want at least %s", d.PollInterval, MinPollInterval)
-		}
+		devcheck.PollInterval(add, p+".poll_interval", d.PollInterval, MinPollInterval)
 		if d.MaxRegisters < 0 || d.MaxRegisters > MaxRegistersPerRead {
 			add(p+".max_registers", "invalid value %d: want 1..%d", d.MaxRegisters, MaxRegistersPerRead)
 		}

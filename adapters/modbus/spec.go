@@ -132,7 +132,7 @@ func BuildConfig(src *config.Source, devices []config.BoundDevice, w *config.Wor
 			ds = &DeviceSpec{}
 			ds.ApplyDefaults()
 		}
-		ck.Duration(d.Path+".poll_interval", ds.PollInterval)
+		ck.Interval(d.Path+".poll_interval", ds.PollInterval, DefaultPollInterval)
 		md := Device{Device: d.ID, Measurement: d.Kind, Tags: config.IdentityTags(w, d.Device),
 			UnitID: *ds.UnitID, PollInterval: ds.PollInterval.D, MaxRegisters: ds.MaxRegisters, MaxGap: ds.MaxGap}
 		dp := fmt.Sprintf("devices[%d]", len(c.Devices))

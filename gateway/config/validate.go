@@ -73,7 +73,9 @@ func (c *Config) ApplyDefaults() {
 			b.ApplyDefaults()
 		}
 		if b, ok := d.Binding.(Periodic); ok && !d.Interval.set() {
-			d.Interval = b.Period() // offline after 3 periods without an answer
+			if p := b.Period(); !p.bad { // a bad period is reported at the adapter's key
+				d.Interval = p // offline after 3 periods without an answer
+			}
 		}
 		for name, s := range d.Signals {
 			if b, ok := s.Binding.(Defaulter); ok {
@@ -152,6 +154,17 @@ func (ck *Checker) ID(path, v string) {
 func (ck *Checker) Duration(path string, d Duration) {
 	if d.bad {
 		ck.Add(path, "invalid duration %q: want e.g. \"500ms\", \"1s\", \"5m\"", d.Raw)
+	}
+}
+
+// Interval checks a duration key that, when given, must be positive: a valid duration
+// and not an explicit 0s (def is what leaving the key out gives).
+func (ck *Checker) Interval(path string, d Duration, def time.Duration) {
+	switch {
+	case d.bad:
+		ck.Duration(path, d)
+	case d.set() && d.D <= 0:
+		ck.Add(path, "invalid interval %s: want a positive interval (omit the key for the default %s)", d.Raw, def)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package brokenconfig is a table of broken gateway configurations, one per rule of
-// each adapter's section (OPC UA, MQTT, Modbus) and of the references between
+// each adapter's section (OPC UA, MQTT, Modbus, DL/T 645) and of the references between
 // sources and devices, each with the exact problems `gateway validate` reports. The
 // tests of cmd/gateway (validate and start) and gateway/app (Build) run the same
 // table, so the two can be seen to refuse a configuration with the same words.
@@ -49,6 +49,35 @@ devices:
     signals:
       water_m3_total: {register: {area: holding, address: 0, type: float32}}
 `
+
+// DLT645Base is a valid configuration with one DL/T 645 bus and one meter on it.
+const DLT645Base = `workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws1}
+sources:
+  dlt645:
+    - {name: bus, endpoint: "tcp://127.0.0.1:8234"}
+devices:
+  - id: em1
+    kind: energy_meter
+    class: meter
+    source: bus
+    address: "000012345678"
+    signals:
+      energy_kwh_total: {di: "00010000", counter: true}
+`
+
+// with645 replaces old (which must occur in DLT645Base) by new.
+func with645(old, new string) string {
+	if !strings.Contains(DLT645Base, old) {
+		panic("brokenconfig: not in DLT645Base: " + old)
+	}
+	return strings.Replace(DLT645Base, old, new, 1)
+}
+
+const (
+	dlt645Source = `    - {name: bus, endpoint: "tcp://127.0.0.1:8234"}`
+	dlt645Addr   = `    address: "000012345678"`
+	dlt645Signal = `      energy_kwh_total: {di: "00010000", counter: true}`
+)
 
 // with replaces old (which must occur in Base) by new.
 func with(old, new string) string {
@@ -173,12 +202,43 @@ var Cases = []Case{
 		Want: []string{"line 24: devices[2].unit_id: invalid unit id 300: want 0..255"}},
 	{Name: "modbus poll interval", YAML: with("    source: rs485\n", "    source: rs485\n    poll_interval: 1ms\n"),
 		Want: []string{"line 24: devices[2].poll_interval: invalid interval 1ms: want at least 10ms"}},
+	{Name: "modbus poll interval zero", YAML: with("    source: rs485\n", "    source: rs485\n    poll_interval: 0s\n"),
+		Want: []string{"line 24: devices[2].poll_interval: invalid interval 0s: want a positive interval (omit the key for the default 1s)"}},
+	{Name: "modbus poll interval negative", YAML: with("    source: rs485\n", "    source: rs485\n    poll_interval: -1s\n"),
+		Want: []string{"line 24: devices[2].poll_interval: invalid duration \"-1s\": want e.g. \"500ms\", \"1s\", \"5m\""}},
 	{Name: "modbus max registers", YAML: with("    source: rs485\n", "    source: rs485\n    max_registers: 200\n"),
 		Want: []string{"line 24: devices[2].max_registers: invalid value 200: want 1..125"}},
 	{Name: "modbus endpoint", YAML: with(modbusSource, `    - {name: rs485, endpoint: "udp://127.0.0.1:502"}`),
 		Want: []string{"line 8: sources.modbus[0].endpoint: invalid endpoint \"udp://127.0.0.1:502\": want tcp://host[:port]"}},
 	{Name: "modbus max gap", YAML: with(modbusSource, `    - {name: rs485, endpoint: "tcp://127.0.0.1", max_gap: 5000}`),
 		Want: []string{"line 8: sources.modbus[0].max_gap: invalid gap 5000: want 0..2000"}},
+	// DL/T 645
+	{Name: "dlt645 endpoint", YAML: with645(dlt645Source, `    - {name: bus, endpoint: "http://x"}`),
+		Want: []string{"line 4: sources.dlt645[0].endpoint: invalid endpoint \"http://x\": want serial:///dev/ttyUSB0 or tcp://host:port"}},
+	{Name: "dlt645 baud rate", YAML: with645(dlt645Source, `    - {name: bus, endpoint: "serial:///dev/ttyUSB0", baud_rate: 1234}`),
+		Want: []string{"line 4: sources.dlt645[0].baud_rate: invalid baud rate 1234: want one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400"}},
+	{Name: "dlt645 parity", YAML: with645(dlt645Source, `    - {name: bus, endpoint: "serial:///dev/ttyUSB0", parity: mark}`),
+		Want: []string{"line 4: sources.dlt645[0].parity: invalid parity \"mark\": want none, even or odd"}},
+	{Name: "dlt645 address digits", YAML: with645(dlt645Addr, `    address: "00001234567G"`),
+		Want: []string{"line 10: devices[0].address: invalid meter address \"00001234567G\": want 12 decimal digits"}},
+	{Name: "dlt645 address missing", YAML: with645(dlt645Addr+"\n", ""),
+		Want: []string{"line 6: devices[0].address: required"}},
+	{Name: "dlt645 duplicate address", YAML: with645("devices:\n", "devices:\n  - {id: em0, kind: energy_meter, class: meter, source: bus, address: \"000012345678\", signals: {energy_kwh_total: {di: \"00010000\"}}}\n"),
+		Want: []string{"line 11: devices[1].address: duplicate meter address 000012345678 (also devices[0]): two meters on one bus need distinct addresses"}},
+	{Name: "dlt645 poll interval", YAML: with645(dlt645Addr, dlt645Addr+"\n    poll_interval: 0s"),
+		Want: []string{"line 11: devices[0].poll_interval: invalid interval 0s: want a positive interval (omit the key for the default 5s)"}},
+	{Name: "dlt645 poll interval short", YAML: with645(dlt645Addr, dlt645Addr+"\n    poll_interval: 5ms"),
+		Want: []string{"line 11: devices[0].poll_interval: invalid interval 5ms: want at least 10ms"}},
+	{Name: "dlt645 data identifier missing", YAML: with645(dlt645Signal, `      energy_kwh_total: {counter: true}`),
+		Want: []string{"line 12: devices[0].signals.energy_kwh_total.di: required: the data identifier, e.g. \"00010000\" (total forward active energy)"}},
+	{Name: "dlt645 data identifier", YAML: with645(dlt645Signal, `      energy_kwh_total: {di: "0001000"}`),
+		Want: []string{"line 12: devices[0].signals.energy_kwh_total.di: invalid data identifier \"0001000\": want 8 hex digits, e.g. \"00010000\""}},
+	{Name: "dlt645 unknown data identifier", YAML: with645(dlt645Signal, `      energy_kwh_total: {di: "0A0B0C0D"}`),
+		Want: []string{"line 12: devices[0].signals.energy_kwh_total.di: data identifier 0A0B0C0D has no known format: give the signal a format, e.g. \"XXXXXX.XX\""}},
+	{Name: "dlt645 format", YAML: with645(dlt645Signal, `      energy_kwh_total: {di: "0A0B0C0D", format: "XX.Z"}`),
+		Want: []string{"line 12: devices[0].signals.energy_kwh_total.format: invalid format \"XX.Z\": want X digits with an optional '.' and a leading '-' for signed values, e.g. \"XXXXXX.XX\" or \"-XXX.XXX\", an even count of 2 to 16 digits"}},
+	{Name: "modbus key on a dlt645 signal", YAML: with645(dlt645Signal, `      energy_kwh_total: {di: "00010000", register: {area: holding, address: 0}}`),
+		Want: []string{"line 12: devices[0].signals.energy_kwh_total.register: a key of modbus signals, not of dlt645 signals (source \"bus\")"}},
 	// The gateway's own health series
 	{Name: "health interval", YAML: Base + "health: {interval: 100ms}\n",
 		Want: []string{"line 26: health.interval: invalid interval \"100ms\": want 0s (off) or 1s to 1h"}},

@@ -2,7 +2,11 @@
 // configuration makes in the same words: the device id, its measurement and its tags.
 package devcheck
 
-import "github.com/ganlink/ganlink/gateway/point"
+import (
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/point"
+)
 
 // AddFunc reports a problem at a field path, as the adapters' Config checks do.
 type AddFunc func(field, format string, a ...any)
@@ -32,4 +36,12 @@ func Polled(add AddFunc, p string, i int, seen map[string]int, device, measureme
 		add(p+".measurement", "must not be empty")
 	}
 	SortedTags(add, p, tags)
+}
+
+// PollInterval checks the poll interval d of a polled device's Config at field (0 is
+// the adapter's default): not negative, not below min.
+func PollInterval(add AddFunc, field string, d, min time.Duration) {
+	if d < 0 || (d > 0 && d < min) {
+		add(field, "invalid interval %s: want at least %s", d, min)
+	}
 }
