@@ -54,6 +54,9 @@ type Server struct {
 	now     func() time.Time
 	dataDir string // "": no audit log, no configuration versions
 
+	configPath string                  // SetConfig: the configuration file
+	validate   func([]byte) Validation // SetConfig: app.Validate
+
 	// HTTP server limits (the defaults above; tests shorten them).
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
 	maxHeaderBytes                                            int

@@ -43,7 +43,8 @@ type State struct {
 	mu       sync.Mutex
 	sessions map[httpauth.Digest]*session // by the digest of the cookie value
 
-	auditMu sync.Mutex // one writer of the audit log, also across reloads
+	auditMu  sync.Mutex // one writer of the audit log, also across reloads
+	configMu sync.Mutex // one change of the configuration file at a time
 
 	// Reloads runs and reports the reloads the API requests; nil: none (no reload API).
 	Reloads *Reloads
