@@ -170,7 +170,7 @@ func (st *State) readAudit(dir string, limit int) ([]AuditEntry, error) {
 // handleAudit serves GET /api/audit?limit=N: the newest N entries (default 100, at most
 // 1000), newest first.
 func (s *Server) handleAudit() {
-	s.mux.HandleFunc("GET /api/audit", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /api/audit", func(w http.ResponseWriter, r *http.Request) {
 		limit := DefaultAuditLimit
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)

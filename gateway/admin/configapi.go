@@ -47,8 +47,8 @@ var versionIDRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$`)
 // a reload through the State's Reloads. Call it before Run.
 func (s *Server) SetConfig(path string, validate func([]byte) Validation) {
 	s.configPath, s.validate = path, validate
-	s.mux.HandleFunc("GET /api/config", s.getConfig)
-	s.mux.HandleFunc("POST /api/config/validate", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /api/config", s.getConfig)
+	s.handleFunc("POST /api/config/validate", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			YAML string `json:"yaml"`
 		}
@@ -57,7 +57,7 @@ func (s *Server) SetConfig(path string, validate func([]byte) Validation) {
 		}
 		writeJSON(w, http.StatusOK, s.validate([]byte(req.YAML)))
 	})
-	s.mux.HandleFunc("PUT /api/config", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("PUT /api/config", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Base   string `json:"base_sha256"`
 			YAML   string `json:"yaml"`
@@ -68,10 +68,10 @@ func (s *Server) SetConfig(path string, validate func([]byte) Validation) {
 		}
 		s.writeConfig(w, r, req.Base, req.DryRun, ActionConfigWrite, "file", func([]byte) ([]byte, error) { return []byte(req.YAML), nil })
 	})
-	s.mux.HandleFunc("PUT /api/config/devices/{id}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("PUT /api/config/devices/{id}", func(w http.ResponseWriter, r *http.Request) {
 		s.upsert(w, r, []string{"devices"}, "id", r.PathValue("id"), "devices/"+r.PathValue("id"), "device")
 	})
-	s.mux.HandleFunc("PUT /api/config/sources/{kind}/{name}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("PUT /api/config/sources/{kind}/{name}", func(w http.ResponseWriter, r *http.Request) {
 		kind := r.PathValue("kind")
 		if !slices.Contains([]string{"opcua", "mqtt", "modbus", "dlt645"}, kind) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown source kind %q: want opcua, mqtt, modbus or dlt645", point.Truncate(kind, 32)))
@@ -79,7 +79,7 @@ func (s *Server) SetConfig(path string, validate func([]byte) Validation) {
 		}
 		s.upsert(w, r, []string{"sources", kind}, "name", r.PathValue("name"), "sources/"+kind+"/"+r.PathValue("name"), "source")
 	})
-	s.mux.HandleFunc("GET /api/config/versions", func(w http.ResponseWriter, _ *http.Request) {
+	s.handleFunc("GET /api/config/versions", func(w http.ResponseWriter, _ *http.Request) {
 		list, err := s.versions()
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "list configuration versions: "+err.Error())
@@ -87,7 +87,7 @@ func (s *Server) SetConfig(path string, validate func([]byte) Validation) {
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
-	s.mux.HandleFunc("POST /api/config/rollback", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /api/config/rollback", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			ID   string `json:"id"`
 			Base string `json:"base_sha256"`
