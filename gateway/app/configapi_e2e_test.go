@@ -313,3 +313,51 @@ const roles = "machinery_item_state, operation_mode, channel_state, program_stat
 func sha256hex(b []byte) string {
 	return admin.Digest(b)
 }
+
+// TestConfigVersionsKept: the newest admin.KeepVersions previous files are kept, each
+// restorable byte for byte; older ones are deleted.
+func TestConfigVersionsKept(t *testing.T) {
+	m := testsrv.StartMosquitto(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	file := func(i int) string { return configFile(dir, m.URL) + fmt.Sprintf("# edit %d\n", i) }
+	if err := os.WriteFile(path, []byte(file(0)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := app.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := runGatewayConfig(t, cfg, app.Options{ConfigPath: path})
+	li := signedIn(t, "http://"+a.AdminAddr(), "li", "Li-pw-1")
+	const writes = admin.KeepVersions + 3
+	for i := 1; i <= writes; i++ {
+		cur, _ := os.ReadFile(path)
+		if code, body := li.do("PUT", "/api/config", map[string]any{"base_sha256": sha256hex(cur), "yaml": file(i)}); code != 202 {
+			t.Fatalf("write %d: %d %s", i, code, body)
+		}
+	}
+	code, body := li.do("GET", "/api/config/versions", nil)
+	var versions []admin.Version
+	if err := json.Unmarshal(body, &versions); code != 200 || err != nil || len(versions) != admin.KeepVersions {
+		t.Fatalf("versions: %d, %d kept", code, len(versions))
+	}
+	for i, v := range versions { // newest first: the file of write writes-1-i
+		data, err := os.ReadFile(filepath.Join(dir, "data", admin.VersionsDir, v.ID+".yaml"))
+		if err != nil || string(data) != file(writes-1-i) || v.SHA256 != sha256hex(data) {
+			t.Fatalf("version %d (%s): %v\n%s", i, v.ID, err, data)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "data", admin.VersionsDir))
+	if len(ents) != 2*admin.KeepVersions {
+		t.Errorf("%d files in config-versions, want %d", len(ents), 2*admin.KeepVersions)
+	}
+	oldest := versions[len(versions)-1]
+	cur, _ := os.ReadFile(path)
+	if code, body := li.do("POST", "/api/config/rollback", map[string]any{"id": oldest.ID, "base_sha256": sha256hex(cur)}); code != 202 {
+		t.Fatalf("rollback: %d %s", code, body)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, []byte(file(writes-admin.KeepVersions))) {
+		t.Fatalf("rollback to the oldest kept:\n%s", now)
+	}
+}
