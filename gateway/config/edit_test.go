@@ -2,7 +2,7 @@ package config_test
 
 import (
 	"bytes"
-		"strings"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
