@@ -219,7 +219,11 @@ func (s *Server) writeConfig(w http.ResponseWriter, r *http.Request, base string
 		writeError(w, http.StatusInternalServerError, "keep the current configuration as a version: "+err.Error())
 		return
 	}
-	if err := writeAtomic(s.configPath, next); err != nil {
+	file := s.configPath
+	if real, err := filepath.EvalSymlinks(file); err == nil {
+		file = real // a linked file is written where the link points, the link kept
+	}
+	if err := writeAtomic(file, next); err != nil {
 		writeError(w, http.StatusInternalServerError, "write the configuration: "+err.Error())
 		return
 	}
