@@ -361,3 +361,36 @@ func TestConfigVersionsKept(t *testing.T) {
 		t.Fatalf("rollback to the oldest kept:\n%s", now)
 	}
 }
+
+// TestConfigWriteThroughLink: a configuration path that is a symbolic link stays one;
+// the file it points to is written.
+func TestConfigWriteThroughLink(t *testing.T) {
+	m := testsrv.StartMosquitto(t)
+	dir := t.TempDir()
+	real := filepath.Join(dir, "releases", "gateway-v1.yaml")
+	link := filepath.Join(dir, "gateway.yaml")
+	_ = os.MkdirAll(filepath.Dir(real), 0o700)
+	if err := os.WriteFile(real, []byte(configFile(dir, m.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := app.LoadConfig(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := runGatewayConfig(t, cfg, app.Options{ConfigPath: link})
+	li := signedIn(t, "http://"+a.AdminAddr(), "li", "Li-pw-1")
+	next := configFile(dir, m.URL) + "# edited\n"
+	cur, _ := os.ReadFile(link)
+	if code, body := li.do("PUT", "/api/config", map[string]any{"base_sha256": sha256hex(cur), "yaml": next}); code != 202 {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", fi, err)
+	}
+	if got, _ := os.ReadFile(real); string(got) != next {
+		t.Fatalf("target:\n%s", got)
+	}
+}
