@@ -36,6 +36,7 @@ echo "== go test -race: the patched OPC UA stack (third_party/gopcua, its own mo
 # 2-core machine; FUZZ_SCALE multiplies them (e.g. FUZZ_SCALE=20 for a long local run).
 declare -A FUZZ_EXECS=(
   [config/FuzzLoad]=30000         # YAML parse + validate, ~5 000 execs/s
+  [config/FuzzUpsert]=50000       # edits and re-parses a file per input, ~7 000 execs/s
   [queue/FuzzReadSegment]=6000    # writes and opens a queue directory per input, ~1 000 execs/s
   [mqtt/FuzzDecode]=20000         # every configuration variant per input, ~2 500 execs/s
   [api/FuzzParseQuery]=30000      # aggregator targets: 2 000-7 000 execs/s
