@@ -687,3 +687,14 @@ func selectNodes(n *BrowseNode, match string, below bool) bool {
 	n.shown = any
 	return any
 }
+
+// ValidateMatch checks a browse's Match pattern (path.Match syntax).
+func ValidateMatch(pattern string) error {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return fmt.Errorf("match pattern %q: %w", pattern, err)
+	}
+	return nil
+}
+
+// ValidateEndpoint checks an endpoint URL as the configuration does.
+func ValidateEndpoint(endpoint string) error { return validateEndpoint(endpoint) }

@@ -841,3 +841,21 @@ func snakeID(s string) string {
 	}
 	return "device"
 }
+
+// PathNames returns the browse names of the last element of a browse path and of the
+// one before it ("" when there is none): the node and its parent for SuggestRole. An
+// empty path gives empty names.
+func PathNames(browsePath string) (name, parent string, err error) {
+	if browsePath == "" {
+		return "", "", nil
+	}
+	elems, err := parseBrowsePath(browsePath)
+	if err != nil {
+		return "", "", err
+	}
+	name = elems[len(elems)-1].name
+	if len(elems) > 1 {
+		parent = elems[len(elems)-2].name
+	}
+	return name, parent, nil
+}
