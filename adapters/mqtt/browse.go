@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sort"
 	"strconv"
@@ -14,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // SniffOptions configures Sniff.
@@ -66,10 +70,21 @@ func Sniff(ctx context.Context, cfg Config, o SniffOptions) (topics []SniffTopic
 	if cfg.Name == "" {
 		cfg.Name = "sniff"
 	}
-	s, err := New(cfg, nil, nil)
-	if err != nil {
-		return nil, 0, err
+	// The source's checks, but for the bindings a sniff has none of.
+	var errs []error
+	cfg.check(func(field, format string, a ...any) {
+		if !strings.HasPrefix(field, "bindings") {
+			errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
+		}
+	})
+	if len(errs) > 0 {
+		return nil, 0, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, errors.Join(errs...))
 	}
+	tc, err := buildTLS(&cfg)
+	if err != nil {
+		return nil, 0, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, err)
+	}
+	s := &Source{cfg: cfg.withDefaults(), tls: tc, obs: point.NopObserver{}, log: slog.New(slog.DiscardHandler)}
 	var mu sync.Mutex
 	seen := map[string]*SniffTopic{}
 	ctx, cancel := context.WithCancel(ctx)

@@ -378,7 +378,11 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 	}
 	cfg, err := config.Load(doc, func(string) (string, bool) { return "", false }, Kinds())
 	if err != nil {
-		return nil, commission.Errorf(http.StatusBadRequest, "%v", err)
+		var probs config.Errors
+		if !errors.As(err, &probs) {
+			return nil, commission.Errorf(http.StatusBadRequest, "%v", err)
+		}
+		return nil, readProblems(kind, probs)
 	}
 	if src == nil {
 		src = cfg.Sources.Of(kind)[0]
@@ -410,7 +414,7 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 	case opcua.Kind.Name():
 		oc, probs := opcua.BuildConfig(src, devs, &c.a.cfg.Workshop)
 		if len(probs) > 0 {
-			return nil, problems(probs)
+			return nil, readProblems(kind, probs)
 		}
 		oc.ConnectTimeout = min(remaining(ctx), max(oc.ConnectTimeout, time.Second))
 		if oc.SecurityPolicy != "None" || oc.Username != "" || oc.UserCertificate != nil {
@@ -428,7 +432,7 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 	case modbus.Kind.Name():
 		mc, probs := modbus.BuildConfig(src, devs, &c.a.cfg.Workshop)
 		if len(probs) > 0 {
-			return nil, problems(probs)
+			return nil, readProblems(kind, probs)
 		}
 		res, err := modbus.ReadOnce(ctx, mc)
 		if err != nil {
@@ -445,6 +449,24 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 		return nil, commission.BadRequest("source.kind", "reading %s devices once is not supported yet: opcua and modbus are", kind)
 	}
 	return out, nil
+}
+
+// readProblems is the 400 of a device (and source) that does not validate: the
+// messages of `gateway validate`, with the paths of the request body ("device.…",
+// "source.…") instead of those of the document the read decoded.
+func readProblems(kind string, probs config.Errors) error {
+	msgs := make([]string, len(probs))
+	for i, p := range probs {
+		path := p.Path
+		switch {
+		case strings.HasPrefix(path, "devices[0]"):
+			path = "device" + strings.TrimPrefix(path, "devices[0]")
+		case strings.HasPrefix(path, "sources."+kind+"[0]"):
+			path = "source" + strings.TrimPrefix(path, "sources."+kind+"[0]")
+		}
+		msgs[i] = path + ": " + p.Msg
+	}
+	return commission.Errorf(http.StatusBadRequest, "%s", strings.Join(msgs, "; "))
 }
 
 // placeholders are source sections that let a device of a configured source be
