@@ -22,6 +22,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
@@ -627,4 +628,148 @@ ganlink_commission_requests_total{operation="mqtt_sniff",result="ok"} 2`; got !=
 		t.Errorf("metrics:\n%s\nwant:\n%s", got, want)
 	}
 	_ = bytes.MinRead
+}
+
+// TestCommissionGopcuaMachineReadEqualsEmit: against the simulator's machine tools on
+// gopcua's in-process server, the browse of a machine suggests the roles
+// `gateway browse -emit-config` gives, and the values the read-once API returns for a
+// configured device equal the ones the running gateway emits for it (the same
+// conversion, scale included); a text variable without a map is its own error line.
+func TestCommissionGopcuaMachineReadEqualsEmit(t *testing.T) {
+	sim, err := devsim.New(devsim.Config{Machines: 1, Seed: 5, Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", testsrv.FreePort(t))
+	sctx, scancel := context.WithCancel(context.Background())
+	serr := make(chan error, 1)
+	go func() { serr <- sim.ServeOPCUA(sctx, addr) }()
+	t.Cleanup(func() { scancel(); <-serr })
+	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer wcancel()
+	if err := sim.WaitOPCUA(wctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	node := func(name string) string { return fmt.Sprintf("nsu=%s;s=M1.%s", devsim.Namespace, name) }
+	device := fmt.Sprintf(`{"id":"m1","kind":"cnc","source":"sim","signals":{
+	  "machinery_item_state":{"node":%q},
+	  "parts_total":{"node":%q,"counter":true},
+	  "spindle_speed_rpm":{"node":%q,"scale":0.5},
+	  "alarm":{"node":%q},
+	  "program":{"node":%q}}}`, node("MachineryItemState"), node("PartsProducedInLifetime"), node("SpindleSpeed"), node("Alarm"), node("ActiveProgram"))
+	var dev map[string]any
+	if err := json.Unmarshal([]byte(device), &dev); err != nil {
+		t.Fatal(err)
+	}
+	devYAML, _ := json.Marshal([]any{dev}) // JSON is YAML
+	dir := t.TempDir()
+	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\"}\nqueue: {dir: %q}\n"+
+		"sources:\n  opcua:\n    - {name: sim, endpoint: \"opc.tcp://%s\", security_policy: None}\ndevices: %s\n", filepath.Join(dir, "queue"), addr, devYAML)
+	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	emitted := &lastValues{vals: map[string]float64{}}
+	a, err := app.Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{Processors: []app.Processor{emitted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + a.AdminAddr()
+
+	st, body := post(t, base+"/api/commission/opcua/browse", `{"source":"sim","node":"nsu=`+devsim.Namespace+`;s=M1"}`)
+	if st != 200 {
+		t.Fatalf("browse: %d %s", st, body)
+	}
+	var br struct {
+		Nodes []struct {
+			BrowseName    string `json:"browse_name"`
+			DataType      string `json:"data_type"`
+			BrowsePath    string `json:"browse_path"`
+			SuggestedRole string `json:"suggested_role"`
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &br); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var nodes []map[string]string
+	for _, n := range br.Nodes {
+		got = append(got, fmt.Sprintf("%s %s %s %q", n.BrowseName, n.DataType, n.BrowsePath, n.SuggestedRole))
+		nodes = append(nodes, map[string]string{"browse_name": n.BrowseName, "browse_path": n.BrowsePath, "data_type": n.DataType})
+	}
+	want := `MachineryItemState UInt32 MachineryItemState "machinery_item_state"
+MachineryOperationMode UInt32 MachineryOperationMode "operation_mode"
+ChannelState Int32 ChannelState "channel_state"
+PartsProducedInLifetime UInt32 PartsProducedInLifetime "parts_total"
+SpindleSpeed Double SpindleSpeed "spindle_speed_rpm"
+FeedOverride Double FeedOverride ""
+ActiveProgram String ActiveProgram ""
+Alarm Boolean Alarm "alarm"`
+	if g := strings.Join(got, "\n"); g != want {
+		t.Errorf("browse of M1:\n%s\nwant:\n%s", g, want)
+	}
+	sb, _ := json.Marshal(map[string]any{"nodes": nodes})
+	st, body = post(t, base+"/api/commission/suggest", string(sb))
+	if want := `{"signals":[{"field":"machinery_item_state","role":"machinery_item_state","counter":false,"unit":"","browse_path":"MachineryItemState"},` +
+		`{"field":"operation_mode","role":"operation_mode","counter":false,"unit":"","browse_path":"MachineryOperationMode"},` +
+		`{"field":"channel_state","role":"channel_state","counter":false,"unit":"","browse_path":"ChannelState"},` +
+		`{"field":"parts_total","role":"parts_total","counter":true,"unit":"","browse_path":"PartsProducedInLifetime"},` +
+		`{"field":"spindle_speed_rpm","role":"spindle_speed_rpm","counter":false,"unit":"","browse_path":"SpindleSpeed"},` +
+		`{"field":"feed_override","role":"","counter":false,"unit":"","browse_path":"FeedOverride"},` +
+		`{"field":"active_program","role":"","counter":false,"unit":"","browse_path":"ActiveProgram"},` +
+		`{"field":"alarm","role":"alarm","counter":false,"unit":"","browse_path":"Alarm"}],"class":"equipment"}` + "\n"; st != 200 || body != want {
+		t.Errorf("suggest: %d %s\nwant %s", st, body, want)
+	}
+
+	fields := []string{"alarm", "machinery_item_state", "parts_total", "spindle_speed_rpm"}
+	if msg := testsrv.WaitFor(20*time.Second, func() string {
+		emitted.mu.Lock()
+		defer emitted.mu.Unlock()
+		for _, f := range fields {
+			if _, ok := emitted.vals["m1."+f]; !ok {
+				return "the gateway has not emitted m1." + f
+			}
+		}
+		return ""
+	}); msg != "" {
+		t.Fatal(msg)
+	}
+	st, body = post(t, base+"/api/commission/read", `{"device":`+device+`}`)
+	if st != 200 {
+		t.Fatalf("read: %d %s", st, body)
+	}
+	var rr struct {
+		Signals []struct {
+			Field, Quality, Error string
+			Value                 *float64
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &rr); err != nil {
+		t.Fatal(err)
+	}
+	emitted.mu.Lock()
+	defer emitted.mu.Unlock()
+	got = nil
+	for _, s := range rr.Signals {
+		if s.Value == nil {
+			got = append(got, fmt.Sprintf("%s %s %s", s.Field, s.Quality, s.Error))
+			continue
+		}
+		if e := emitted.vals["m1."+s.Field]; e != *s.Value || s.Quality != "good" || s.Error != "" {
+			t.Errorf("%s: read %v %s %q, the gateway emitted %v", s.Field, *s.Value, s.Quality, s.Error, e)
+		}
+		got = append(got, s.Field)
+	}
+	want = `alarm
+machinery_item_state
+parts_total
+program bad convert String value of device "m1" field "program" (node "nsu=urn:ganlink:devsim;s=M1.ActiveProgram"): string value "O1012" without map: unsupported value type
+spindle_speed_rpm`
+	if g := strings.Join(got, "\n"); g != want {
+		t.Errorf("read:\n%s\nwant:\n%s", g, want)
+	}
 }
