@@ -445,8 +445,27 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 			}
 			add(r.Field, r.Value, r.OK, status, r.Time, r.Err)
 		}
+	case mqtt.Kind.Name():
+		mc, probs := mqtt.BuildConfig(src, devs, &c.a.cfg.Workshop)
+		if len(probs) > 0 {
+			return nil, readProblems(kind, probs)
+		}
+		mc.ConnectTimeout = min(remaining(ctx), commission.DefaultTimeout)
+		// Wait for messages until shortly before the deadline, so that the answer
+		// (with the signals that had none) still goes out in time.
+		res, err := mqtt.ReadOnce(ctx, mc, max(remaining(ctx)-500*time.Millisecond, 100*time.Millisecond))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range res {
+			status := "Good"
+			if !r.OK {
+				status = r.Reason
+			}
+			add(r.Field, point.Field{Value: r.Value}, r.OK, status, r.Time, r.Err)
+		}
 	default:
-		return nil, commission.BadRequest("source.kind", "reading %s devices once is not supported yet: opcua and modbus are", kind)
+		return nil, commission.BadRequest("source.kind", "reading %s devices once is not supported yet: opcua, modbus and mqtt are", kind)
 	}
 	return out, nil
 }

@@ -773,3 +773,72 @@ spindle_speed_rpm`
 		t.Errorf("read:\n%s\nwant:\n%s", g, want)
 	}
 }
+
+// TestCommissionMQTTRead: a device on a topic with a retained message reads at once
+// through the source's decoder (scale applied; a path that is missing and a text
+// without a map each get their own error); a device whose topic stays silent gets,
+// per signal, the error that no message came within the wait.
+func TestCommissionMQTTRead(t *testing.T) {
+	broker := testsrv.StartMosquitto(t)
+	base := commissionGateway(t, fmt.Sprintf("sources:\n  mqtt:\n    - {name: meters, broker: %q}\n", broker.URL))
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("commission-test-pub2"))
+	if tok := pub.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(100)
+	if tok := pub.Publish("plant/em1", 1, true, `{"kwh": 1234.5, "w": 5000, "mode": "run"}`); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	st, body := post(t, base+"/api/commission/read", `{"device":{"id":"em1","kind":"energy_meter","class":"meter","source":"meters","topic":"plant/em1","signals":{
+	  "energy_kwh_total":{"path":"kwh","counter":true},
+	  "power_kw":{"path":"w","scale":0.001},
+	  "voltage_v":{"path":"v"},
+	  "mode":{"path":"mode"}}}}`)
+	if st != 200 {
+		t.Fatalf("read: %d %s", st, body)
+	}
+	want := `{
+  "device": "em1",
+  "signals": [
+    {
+      "error": "",
+      "field": "energy_kwh_total",
+      "quality": "good",
+      "source_time": "T",
+      "status": "Good",
+      "value": 1234.5
+    },
+    {
+      "error": "decode topic \"plant/em1\" device \"em1\" field \"mode\": path \"mode\": string value \"run\" without map: unsupported value type",
+      "field": "mode",
+      "quality": "bad",
+      "source_time": null,
+      "status": "type",
+      "value": null
+    },
+    {
+      "error": "",
+      "field": "power_kw",
+      "quality": "good",
+      "source_time": "T",
+      "status": "Good",
+      "value": 5
+    },
+    {
+      "error": "decode topic \"plant/em1\" device \"em1\" field \"voltage_v\": path \"v\" not found",
+      "field": "voltage_v",
+      "quality": "bad",
+      "source_time": null,
+      "status": "missing",
+      "value": null
+    }
+  ]
+}`
+	if got := dropTimes(t, body); got != want {
+		t.Errorf("read:\n%s\nwant:\n%s", got, want)
+	}
+	st, body = post(t, base+"/api/commission/read", `{"timeout":"2s","device":{"id":"em2","kind":"energy_meter","source":"meters","topic":"plant/silent","signals":{"energy_kwh_total":{"path":"kwh"}}}}`)
+	if want := `{"device":"em2","signals":[{"field":"energy_kwh_total","value":null,"quality":"bad","status":"no_message","source_time":null,"error":"no message on topic \"plant/silent\" within 1.5s"}]}` + "\n"; st != 200 || body != want {
+		t.Errorf("read of a silent topic: %d %s\nwant %s", st, body, want)
+	}
+}
