@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/dlt645"
 	"github.com/ganlink/ganlink/adapters/modbus"
 	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/adapters/opcua"
@@ -244,6 +245,16 @@ func sampleText(b []byte) string { return strings.ToValidUTF8(string(b), "\uFFFD
 // ScanModbus scans a configured or a new Modbus bus with modbus.Scan, the discovery of
 // `gateway browse tcp://…|serial://…`.
 func (c *commissioner) ScanModbus(ctx context.Context, req *commission.ScanRequest) (*commission.ScanResponse, error) {
+	switch req.Protocol {
+	case "", "modbus":
+	case "dlt645":
+		return c.discoverDLT645(ctx, req)
+	default:
+		return nil, commission.BadRequest("protocol", "%q: want modbus or dlt645", req.Protocol)
+	}
+	if len(req.Addresses) > 0 {
+		return nil, commission.BadRequest("addresses", "only with protocol dlt645")
+	}
 	first, last, err := modbus.ParseUnits(req.Units)
 	if err != nil {
 		return nil, commission.BadRequest("units", "%q: %v", req.Units, err)
@@ -284,10 +295,65 @@ func (c *commissioner) ScanModbus(ctx context.Context, req *commission.ScanReque
 		}
 		return nil, err
 	}
-	out := &commission.ScanResponse{Endpoint: o.Endpoint, First: first, Last: last, Units: []commission.ScanUnit{}}
+	out := &commission.ScanResponse{Protocol: "modbus", Endpoint: o.Endpoint, First: first, Last: last, Units: []commission.ScanUnit{},
+		Meters: []commission.Meter{}, Complete: err == nil}
 	for _, r := range found {
 		out.Units = append(out.Units, commission.ScanUnit{Unit: r.Unit, Answer: r.Answer, Garbled: r.Garbled,
 			Template: r.Template, Voltage: r.Voltage})
+	}
+	return out, nil
+}
+
+// discoverDLT645 finds DL/T 645 meters with dlt645.Discover, the discovery of
+// `gateway browse -protocol dlt645`.
+func (c *commissioner) discoverDLT645(ctx context.Context, req *commission.ScanRequest) (*commission.ScanResponse, error) {
+	var spec dlt645.SourceSpec
+	if req.Source != "" {
+		src, err := c.source(dlt645.Kind.Name(), req.Source)
+		if err != nil {
+			return nil, err
+		}
+		spec = *src.Spec.(*dlt645.SourceSpec)
+	} else {
+		spec.Endpoint, spec.BaudRate, spec.Parity = req.Endpoint, req.BaudRate, req.Parity
+		spec.DataBits, spec.StopBits = req.DataBits, req.StopBits
+	}
+	if req.UnitTimeout != "" {
+		d, _ := time.ParseDuration(req.UnitTimeout) // checked by the handler
+		spec.ResponseTimeout = config.Dur(d)
+	}
+	if len(req.Addresses) > commission.MaxScanUnits {
+		return nil, commission.BadRequest("addresses", "%d addresses: at most %d", len(req.Addresses), commission.MaxScanUnits)
+	}
+	var addrs []dlt645.Address
+	for i, s := range req.Addresses {
+		a, err := dlt645.ParseAddress(strings.TrimSpace(s))
+		if err != nil {
+			return nil, commission.BadRequest(fmt.Sprintf("addresses[%d]", i), "%v", err)
+		}
+		addrs = append(addrs, a)
+	}
+	if _, err := dlt645.LineOf(spec); err != nil {
+		return nil, commission.BadRequest("endpoint", "%v", err)
+	}
+	found, err := dlt645.Discover(ctx, spec, addrs)
+	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && len(found) > 0) {
+		return nil, err
+	}
+	out := &commission.ScanResponse{Protocol: "dlt645", Endpoint: spec.Endpoint, Units: []commission.ScanUnit{},
+		Meters: []commission.Meter{}, Complete: err == nil}
+	for _, f := range found {
+		m := commission.Meter{Address: f.Address.String(), Broadcast: f.Broadcast, Values: []commission.MeterItem{}, Refused: []string{}}
+		for _, di := range dlt645.Probe {
+			if v, ok := f.Values[di]; ok {
+				it := dlt645.Items[di]
+				m.Values = append(m.Values, commission.MeterItem{DI: di.String(), Name: it.Name, Unit: it.Unit, Value: v})
+			}
+		}
+		for _, di := range f.Refused {
+			m.Refused = append(m.Refused, di.String())
+		}
+		out.Meters = append(out.Meters, m)
 	}
 	return out, nil
 }

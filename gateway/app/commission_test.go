@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,8 +20,10 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mb "github.com/simonvetter/modbus"
 
+	"github.com/ganlink/ganlink/adapters/dlt645"
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/app"
+	"github.com/ganlink/ganlink/gateway/commission"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
@@ -560,7 +563,7 @@ func TestCommissionModbusScanRead(t *testing.T) {
 	base := commissionGateway(t, fmt.Sprintf("sources:\n  modbus:\n    - {name: rs485, endpoint: %q, timeout: 1s}\n", endpoint))
 
 	st, body := post(t, base+"/api/commission/modbus/scan", `{"endpoint":"`+endpoint+`","units":"1-3"}`)
-	want := `{"endpoint":"` + endpoint + `","first":1,"last":3,"units":[{"unit":1,"answer":"modbus exception 1 (illegal function)","garbled":false,"template":"sdm630","voltage":230.5}]}` + "\n"
+	want := `{"protocol":"modbus","endpoint":"` + endpoint + `","first":1,"last":3,"units":[{"unit":1,"answer":"modbus exception 1 (illegal function)","garbled":false,"template":"sdm630","voltage":230.5}],"meters":[],"complete":true}` + "\n"
 	if st != 200 || body != want {
 		t.Errorf("scan: %d %s\nwant %s", st, body, want)
 	}
@@ -841,4 +844,76 @@ func TestCommissionMQTTRead(t *testing.T) {
 	if want := `{"device":"em2","signals":[{"field":"energy_kwh_total","value":null,"quality":"bad","status":"no_message","source_time":null,"error":"no message on topic \"plant/silent\" within 1.5s"}]}` + "\n"; st != 200 || body != want {
 		t.Errorf("read of a silent topic: %d %s\nwant %s", st, body, want)
 	}
+}
+
+// TestCommissionDLT645Scan: the DL/T 645 discovery of `gateway browse -protocol dlt645`
+// through the scan endpoint, on simulated meters behind a serial server in transparent
+// mode (TCP): the meters given that answer are listed with their data items; an absent
+// address is not; a bad address names its index.
+func TestCommissionDLT645Scan(t *testing.T) {
+	var meters []*devsim.DLT645Meter
+	for _, a := range []string{"000000000001", "000000000002"} {
+		m, err := devsim.NewDLT645Meter(devsim.DLT645MeterConfig{Address: a, BaseKW: 2, EnergyKWh: 1500.25})
+		if err != nil {
+			t.Fatal(err)
+		}
+		meters = append(meters, m)
+	}
+	bus, err := devsim.NewDLT645Bus(nil, meters...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan struct{})
+	go func() { _ = bus.ServeTCP(sctx, ln); close(sdone) }()
+	t.Cleanup(func() { scancel(); <-sdone })
+	base := commissionGateway(t, "")
+	endpoint := "tcp://" + ln.Addr().String()
+
+	st, body := post(t, base+"/api/commission/modbus/scan", `{"protocol":"dlt645","endpoint":"`+endpoint+`","addresses":["000000000001","000000000002","000000000009"],"unit_timeout":"300ms","timeout":"20s"}`)
+	if st != 200 {
+		t.Fatalf("scan: %d %s", st, body)
+	}
+	var res commission.ScanResponse
+	if err := json.Unmarshal([]byte(body), &res); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range res.Meters {
+		var dis []string
+		for _, v := range m.Values {
+			dis = append(dis, v.DI)
+			if v.DI == "00010000" && (math.Abs(v.Value-1500.25) > 0.1 || v.Unit != "kWh") {
+				t.Errorf("meter %s total active energy %v %s, want about 1500.25 kWh", m.Address, v.Value, v.Unit)
+			}
+		}
+		got = append(got, fmt.Sprintf("%s %v %s refused %v", m.Address, m.Broadcast, strings.Join(dis, ","), m.Refused))
+	}
+	want := "000000000001 false 00010000,02010100,02010200,02010300,02020100,02020200,02020300,02030000,02060000,02800002 refused []\n" +
+		"000000000002 false 00010000,02010100,02010200,02010300,02020100,02020200,02020300,02030000,02060000,02800002 refused []"
+	if g := strings.Join(got, "\n"); g != want || res.Protocol != "dlt645" || res.Endpoint != endpoint || !res.Complete {
+		t.Errorf("meters:\n%s\nwant:\n%s\n(%s)", g, want, body)
+	}
+	st, body = post(t, base+"/api/commission/modbus/scan", `{"protocol":"dlt645","endpoint":"`+endpoint+`","addresses":["12345"]}`)
+	if want := `{"error":"addresses[0]: ` + dlt645AddressError(t, "12345") + `"}` + "\n"; st != 400 || body != want {
+		t.Errorf("scan with a bad address: %d %s\nwant 400 %s", st, body, want)
+	}
+	st, body = post(t, base+"/api/commission/modbus/scan", `{"protocol":"iec104","endpoint":"`+endpoint+`"}`)
+	if want := `{"error":"protocol: \"iec104\": want modbus or dlt645"}` + "\n"; st != 400 || body != want {
+		t.Errorf("scan with another protocol: %d %s\nwant 400 %s", st, body, want)
+	}
+}
+
+func dlt645AddressError(t *testing.T, s string) string {
+	t.Helper()
+	_, err := dlt645.ParseAddress(s)
+	if err == nil {
+		t.Fatalf("address %q parses", s)
+	}
+	b, _ := json.Marshal(err.Error())
+	return strings.Trim(string(b), `"`)
 }
