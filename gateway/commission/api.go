@@ -176,12 +176,12 @@ type ScanRequest struct {
 	Protocol  string   `json:"protocol,omitempty"`
 	Addresses []string `json:"addresses,omitempty"`
 	Source    string   `json:"source,omitempty"`
-	Endpoint string `json:"endpoint,omitempty"`
-	Framing  string `json:"framing,omitempty"`
-	BaudRate int    `json:"baud_rate,omitempty"`
-	Parity   string `json:"parity,omitempty"`
-	DataBits int    `json:"data_bits,omitempty"`
-	StopBits int    `json:"stop_bits,omitempty"`
+	Endpoint  string   `json:"endpoint,omitempty"`
+	Framing   string   `json:"framing,omitempty"`
+	BaudRate  int      `json:"baud_rate,omitempty"`
+	Parity    string   `json:"parity,omitempty"`
+	DataBits  int      `json:"data_bits,omitempty"`
+	StopBits  int      `json:"stop_bits,omitempty"`
 	// Units is "FIRST-LAST" or one id; default 1-247.
 	Units string `json:"units,omitempty"`
 	// UnitTimeout is the response timeout of each unit (default 100ms).
