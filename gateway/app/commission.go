@@ -27,7 +27,9 @@ func (a *App) mountCommission() {
 	// AUDIT: nil until gateway/admin offers its audit helper; then admin.Audit.
 	var audit commission.AuditFunc
 	h := commission.New(&commissioner{a: a}, a.reg, a.log.With("component", "commission"), audit)
-	a.admin.Handle(commission.Prefix, h)
+	for _, r := range h.Routes() {
+		a.admin.Handle(r, h)
+	}
 }
 
 // commissioner is the commissioning API's backend: the adapters' browse, sniff, scan
