@@ -15,6 +15,7 @@ import (
 	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
+	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/commission"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/point"
@@ -24,9 +25,7 @@ import (
 // mountCommission serves the commissioning API (gateway/commission) on the admin
 // server, with the running configuration's sources, PKI directory and metrics registry.
 func (a *App) mountCommission() {
-	// AUDIT: nil until gateway/admin offers its audit helper; then admin.Audit.
-	var audit commission.AuditFunc
-	h := commission.New(&commissioner{a: a}, a.reg, a.log.With("component", "commission"), audit)
+	h := commission.New(&commissioner{a: a}, a.reg, a.log.With("component", "commission"), admin.Audit)
 	for _, r := range h.Routes() {
 		a.admin.Handle(r, h)
 	}

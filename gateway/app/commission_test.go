@@ -34,7 +34,7 @@ import (
 func commissionGateway(t *testing.T, rest string) string {
 	t.Helper()
 	dir := t.TempDir()
-	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\ndevices:\n  - {id: old1, kind: machine}\n%s",
+	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \"" + commissionToken + "\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\ndevices:\n  - {id: old1, kind: machine}\n%s",
 		filepath.Join(dir, "queue"), filepath.Join(dir, "pki"), rest)
 	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
@@ -51,10 +51,21 @@ func commissionGateway(t *testing.T, rest string) string {
 	return "http://" + a.AdminAddr()
 }
 
-// post sends a JSON body and returns the status and the body.
+// commissionToken is the admin bearer token of the test gateways: an engineer's, and
+// exempt from CSRF tokens.
+const commissionToken = "commission-test-token-0123456789"
+
+// post sends a JSON body as the engineer of commissionToken and returns the status and
+// the body.
 func post(t *testing.T, url, body string) (int, string) {
 	t.Helper()
-	res, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+commissionToken)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +121,9 @@ func dropTimes(t *testing.T, s string) string {
 
 func metric(t *testing.T, base, name string) string {
 	t.Helper()
-	res, err := http.Get(base + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+commissionToken)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +337,7 @@ func TestCommissionOPCUAUntrustedThenTrust(t *testing.T) {
 	}
 	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Policies: []string{"Basic256Sha256"}, NoNone: true,
 		TrustedClients: [][]byte{own.DER}})
-	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\ndevices:\n  - {id: old1, kind: machine}\n",
+	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \"" + commissionToken + "\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\ndevices:\n  - {id: old1, kind: machine}\n",
 		filepath.Join(dir, "queue"), store.Dir)
 	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
@@ -377,6 +390,29 @@ func TestCommissionOPCUAUntrustedThenTrust(t *testing.T) {
 	}
 	if _, err := os.Stat(files[0]); !os.IsNotExist(err) {
 		t.Errorf("%s still in rejected/: %v", files[0], err)
+	}
+	// The trust is in the audit log: who (the token's engineer), what, which file.
+	areq, _ := http.NewRequest(http.MethodGet, base+"/api/audit?limit=1", nil)
+	areq.Header.Set("Authorization", "Bearer "+commissionToken)
+	ares, err := http.DefaultClient.Do(areq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ab, _ := io.ReadAll(ares.Body)
+	ares.Body.Close()
+	var audit []map[string]any
+	if err := json.Unmarshal(ab, &audit); err != nil || len(audit) != 1 {
+		t.Fatalf("audit: %d %s", ares.StatusCode, ab)
+	}
+	if e := audit[0]; e["action"] != "pki.trust" || e["target"] != thumb || e["diff"] != "trusted/"+filepath.Base(files[0]) ||
+		e["result"] != "ok" || e["role"] != "engineer" {
+		t.Errorf("audit entry %v, want action pki.trust, target %s, diff trusted/%s, result ok, role engineer", e, thumb, filepath.Base(files[0]))
+	}
+	// Without credentials the admin server refuses the trust (and every commissioning call).
+	if res, err := http.Post(base+"/api/commission/pki/trust", "application/json", strings.NewReader(`{"thumbprint":"`+thumb+`"}`)); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("trust without credentials: %d, want 401", res.StatusCode)
 	}
 	st, body = post(t, base+"/api/commission/pki/trust", `{"thumbprint":"`+thumb+`"}`)
 	if want := fmt.Sprintf(`{"error":"no rejected certificate with thumbprint %s in %s"}`+"\n", thumb, filepath.Join(store.Dir, "rejected")); st != 404 || body != want {
@@ -666,7 +702,7 @@ func TestCommissionGopcuaMachineReadEqualsEmit(t *testing.T) {
 	}
 	devYAML, _ := json.Marshal([]any{dev}) // JSON is YAML
 	dir := t.TempDir()
-	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\"}\nqueue: {dir: %q}\n"+
+	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \"" + commissionToken + "\"}\nqueue: {dir: %q}\n"+
 		"sources:\n  opcua:\n    - {name: sim, endpoint: \"opc.tcp://%s\", security_policy: None}\ndevices: %s\n", filepath.Join(dir, "queue"), addr, devYAML)
 	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {

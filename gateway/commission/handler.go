@@ -274,9 +274,8 @@ func (h *Handler) trust(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			result = "failed: " + err.Error()
 		}
-		// AUDIT: the one call site of the PKI trust action (admin.Audit of gateway/admin).
 		if h.audit != nil {
-			h.audit(r, "pki_trust", strings.ToUpper(req.Thumbprint), file, result)
+			h.audit(r, "pki.trust", strings.ToUpper(req.Thumbprint), file, result)
 		}
 		if err != nil {
 			return nil, err
