@@ -34,7 +34,7 @@ import (
 func commissionGateway(t *testing.T, rest string) string {
 	t.Helper()
 	dir := t.TempDir()
-	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \"" + commissionToken + "\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\ndevices:\n  - {id: old1, kind: machine}\n%s",
+	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \""+commissionToken+"\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\ndevices:\n  - {id: old1, kind: machine}\n%s",
 		filepath.Join(dir, "queue"), filepath.Join(dir, "pki"), rest)
 	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
@@ -337,7 +337,7 @@ func TestCommissionOPCUAUntrustedThenTrust(t *testing.T) {
 	}
 	srv := testsrv.StartMachineTool(t, testsrv.MachineToolOptions{Policies: []string{"Basic256Sha256"}, NoNone: true,
 		TrustedClients: [][]byte{own.DER}})
-	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \"" + commissionToken + "\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\ndevices:\n  - {id: old1, kind: machine}\n",
+	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \""+commissionToken+"\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\ndevices:\n  - {id: old1, kind: machine}\n",
 		filepath.Join(dir, "queue"), store.Dir)
 	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
@@ -702,7 +702,7 @@ func TestCommissionGopcuaMachineReadEqualsEmit(t *testing.T) {
 	}
 	devYAML, _ := json.Marshal([]any{dev}) // JSON is YAML
 	dir := t.TempDir()
-	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \"" + commissionToken + "\"}\nqueue: {dir: %q}\n"+
+	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \""+commissionToken+"\"}\nqueue: {dir: %q}\n"+
 		"sources:\n  opcua:\n    - {name: sim, endpoint: \"opc.tcp://%s\", security_policy: None}\ndevices: %s\n", filepath.Join(dir, "queue"), addr, devYAML)
 	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
