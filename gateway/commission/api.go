@@ -346,7 +346,7 @@ const (
 
 func reasonOf(status int) string {
 	switch status {
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
 		return ResultBadRequest
 	case http.StatusNotFound:
 		return ResultNotFound
