@@ -43,8 +43,10 @@ func (b *blockingBackend) SniffMQTT(context.Context, *SniffRequest) (*SniffRespo
 func (b *blockingBackend) ScanModbus(context.Context, *ScanRequest) (*ScanResponse, error) {
 	return nil, b.err
 }
-func (b *blockingBackend) Read(context.Context, *ReadRequest) (*ReadResponse, error) { return nil, b.err }
-func (b *blockingBackend) Suggest(*SuggestRequest) (*SuggestResponse, error)         { return nil, b.err }
+func (b *blockingBackend) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
+	return nil, b.err
+}
+func (b *blockingBackend) Suggest(*SuggestRequest) (*SuggestResponse, error) { return nil, b.err }
 
 func do(t *testing.T, h http.Handler, path, contentType, body string) string {
 	t.Helper()
