@@ -180,10 +180,7 @@ func (c *commissioner) opcuaError(store *pki.Store, err error) error {
 // Trust moves a rejected server certificate into trusted/ with pki.Store.Trust, the
 // code of `gateway pki trust`.
 func (c *commissioner) Trust(_ context.Context, thumbprint string) (string, error) {
-	store, _, err := c.pkiStore()
-	if err != nil {
-		return "", err
-	}
+	store := &pki.Store{Dir: c.a.cfg.PKI.Dir}
 	infos, _, err := store.List(pki.RejectedDir)
 	if err != nil {
 		return "", err

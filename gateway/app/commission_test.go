@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -952,4 +953,77 @@ func dlt645AddressError(t *testing.T, s string) string {
 	}
 	b, _ := json.Marshal(err.Error())
 	return strings.Trim(string(b), `"`)
+}
+
+// TestCommissionModbusRTUScan: the scan of a serial line (a socat pty pair) finds the
+// simulator's DTSU666-like meters on units 1 and 2 (they refuse holding register 0 with
+// an exception, which shows they are there) with their template and voltage, and not
+// the silent unit 3, as `gateway browse serial://…` does.
+func TestCommissionModbusRTUScan(t *testing.T) {
+	sim, err := devsim.New(devsim.Config{Machines: 1, EnergyMeters: 2, Seed: 9, Start: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	em1, _ := sim.RTUMeter("em1")
+	em2, _ := sim.RTUMeter("em2")
+	pp := testsrv.StartPtyPair(t)
+	sl := devsim.NewRTUSlave(map[byte]devsim.RTUUnit{1: em1, 2: em2})
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan struct{})
+	go func() { sl.ServePort(sctx, pp.B); close(sdone) }()
+	t.Cleanup(func() { scancel(); <-sdone })
+	base := commissionGateway(t, "")
+
+	st, body := post(t, base+"/api/commission/modbus/scan", `{"endpoint":"serial://`+pp.A+`","baud_rate":115200,"units":"1-3","unit_timeout":"200ms"}`)
+	want := `{"protocol":"modbus","endpoint":"serial://` + pp.A + `","first":1,"last":3,"units":[` +
+		`{"unit":1,"answer":"modbus exception 2 (illegal data address)","garbled":false,"template":"dtsu666","voltage":230},` +
+		`{"unit":2,"answer":"modbus exception 2 (illegal data address)","garbled":false,"template":"dtsu666","voltage":230}],"meters":[],"complete":true}` + "\n"
+	if st != 200 || body != want {
+		t.Errorf("scan: %d %s\nwant %s", st, body, want)
+	}
+}
+
+// TestCommissionSniffBounds: a broker with more topics than MaxSniffTopics gives
+// exactly that many, in order, and says the answer is truncated.
+func TestCommissionSniffBounds(t *testing.T) {
+	broker := testsrv.StartMosquitto(t)
+	base := commissionGateway(t, "")
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("commission-test-pub3"))
+	if tok := pub.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(100)
+	payload := `{"kwh": 1, "pad": "` + strings.Repeat("p", 6000) + `"}`
+	for i := range commission.MaxSniffTopics + 200 {
+		// Retained: delivered to the sniff's subscription at once.
+		pub.Publish(fmt.Sprintf("many/t%04d", i), 0, true, payload)
+	}
+	if tok := pub.Publish("many/last", 1, true, "1"); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	st, body := post(t, base+"/api/commission/mqtt/sniff", `{"broker":"`+broker.URL+`","filter":"many/#","seconds":2}`)
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if st != 200 {
+		t.Fatalf("sniff: %d %.300s", st, body)
+	}
+	var res commission.SniffResponse
+	if err := json.Unmarshal([]byte(body), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Topics) != commission.MaxSniffTopics || !res.Truncated {
+		t.Errorf("%d topics, truncated %v: want %d, true", len(res.Topics), res.Truncated, commission.MaxSniffTopics)
+	}
+	for _, tp := range res.Topics {
+		if len(tp.Sample) > commission.MaxSampleBytes || !tp.SampleTruncated {
+			t.Errorf("topic %s: sample of %d bytes, truncated %v", tp.Topic, len(tp.Sample), tp.SampleTruncated)
+			break
+		}
+	}
+	t.Logf("sniff of %d retained topics: %s, answer %d bytes, %d MiB allocated during the call (gateway and test client together)",
+		commission.MaxSniffTopics+201, took.Round(time.Millisecond), len(body), (after.TotalAlloc-before.TotalAlloc)>>20)
 }
