@@ -556,8 +556,29 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 			}
 			add(r.Field, point.Field{Value: r.Value}, r.OK, status, r.Time, r.Err)
 		}
+	case dlt645.Kind.Name():
+		dc, probs := dlt645.BuildConfig(src, devs, &c.a.cfg.Workshop)
+		if len(probs) > 0 {
+			return nil, readProblems(kind, probs)
+		}
+		if req.Source == nil {
+			if err := c.sharedLine(kind, name, dc.Line.Endpoint); err != nil {
+				return nil, err
+			}
+		}
+		res, err := dlt645.ReadOnce(ctx, dc)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range res {
+			status := "Good"
+			if !r.OK {
+				status = r.Reason
+			}
+			add(r.Field, point.Field{Value: r.Value}, r.OK, status, r.Time, r.Err)
+		}
 	default:
-		return nil, commission.BadRequest("source.kind", "reading %s devices once is not supported yet: opcua, modbus and mqtt are", kind)
+		return nil, commission.BadRequest("source.kind", "%q: want opcua, modbus, mqtt or dlt645", kind)
 	}
 	return out, nil
 }
