@@ -225,6 +225,26 @@ func TestCommissionOPCUABrowseReadSuggest(t *testing.T) {
 		t.Errorf("browse of Machines with max_nodes 2: %d %s", st, body)
 	}
 
+	// The whole tree below Objects, with a glob: the matching nodes and their ancestors.
+	start := time.Now()
+	st, body = post(t, base+"/api/commission/opcua/browse", `{"source":"cnc","depth":6,"match":"ActSpeed"}`)
+	took := time.Since(start)
+	var full commission.BrowseResponse
+	if err := json.Unmarshal([]byte(body), &full); err != nil || st != 200 || full.Truncated {
+		t.Fatalf("browse with match: %d %.300s", st, body)
+	}
+	var paths []string
+	for _, n := range full.Nodes {
+		if n.NodeClass == "Variable" {
+			paths = append(paths, n.BrowsePath+" "+n.Value+" "+n.SuggestedRole)
+		}
+	}
+	if got, want := strings.Join(paths, "\n"), "Objects/nsu=http://opcfoundation.org/UA/Machinery/;Machines/nsu=urn:ganlink:testsrv:machines;M1/nsu=http://opcfoundation.org/UA/MachineTool/;Monitoring/Spindle/nsu=urn:ganlink:testsrv:machines;ActSpeed 1200.5 spindle_speed_rpm\n"+
+		"Objects/nsu=http://opcfoundation.org/UA/Machinery/;Machines/nsu=urn:ganlink:testsrv:machines;M2/nsu=http://opcfoundation.org/UA/MachineTool/;Monitoring/Spindle/nsu=urn:ganlink:testsrv:machines;ActSpeed 0 spindle_speed_rpm"; got != want {
+		t.Errorf("variables matching ActSpeed:\n%s\nwant:\n%s", got, want)
+	}
+	t.Logf("browse of Objects 6 levels deep with match: %s, %d nodes shown", took.Round(time.Millisecond), len(full.Nodes))
+
 	// Read once: the device as the page maps it, with a node that does not exist.
 	dev := `{"device":{"id":"m1","kind":"cnc","source":"cnc","signals":{
 	  "spindle_speed_rpm":{"browse_path":"Objects/nsu=http://opcfoundation.org/UA/Machinery/;Machines/nsu=` + vendorNS + `;M1/nsu=http://opcfoundation.org/UA/MachineTool/;Monitoring/Spindle/nsu=` + vendorNS + `;ActSpeed","scale":2},
@@ -318,7 +338,7 @@ func TestCommissionOPCUABrowseReadSuggest(t *testing.T) {
 	wantMetrics := `ganlink_commission_requests_total{operation="opcua_browse",result="bad_request"} 7
 ganlink_commission_requests_total{operation="opcua_browse",result="device_failed"} 1
 ganlink_commission_requests_total{operation="opcua_browse",result="not_found"} 1
-ganlink_commission_requests_total{operation="opcua_browse",result="ok"} 2
+ganlink_commission_requests_total{operation="opcua_browse",result="ok"} 3
 ganlink_commission_requests_total{operation="pki_trust",result="bad_request"} 1
 ganlink_commission_requests_total{operation="read",result="bad_request"} 1
 ganlink_commission_requests_total{operation="read",result="ok"} 1
