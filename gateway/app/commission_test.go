@@ -409,6 +409,14 @@ func TestCommissionOPCUAUntrustedThenTrust(t *testing.T) {
 		t.Errorf("409 error:\n%s\nwant\n%s", got.Error, wantErr)
 	}
 
+	// The read of a device on that server is refused the same way.
+	readReq := `{"source":{"kind":"opcua","endpoint":"` + srv.URL + `","security_policy":"Basic256Sha256","security_mode":"SignAndEncrypt"},` +
+		`"device":{"id":"m1","kind":"cnc","source":"new","signals":{"spindle_speed_rpm":{"node":"nsu=` + vendorNS + `;s=M1.Spindle.ActSpeed"}}}}`
+	st, body = post(t, base+"/api/commission/read", readReq)
+	if st != 409 || !strings.Contains(body, `"thumbprint":"`+thumb+`"`) {
+		t.Errorf("read from an untrusted server: %d %s, want 409 with thumbprint %s", st, body, thumb)
+	}
+
 	st, body = post(t, base+"/api/commission/pki/trust", `{"thumbprint":"`+strings.ToLower(thumb)+`"}`)
 	if want := `{"trusted":"trusted/` + filepath.Base(files[0]) + `"}` + "\n"; st != 200 || body != want {
 		t.Fatalf("trust: %d %s, want 200 %s", st, body, want)
@@ -447,6 +455,10 @@ func TestCommissionOPCUAUntrustedThenTrust(t *testing.T) {
 	st, body = post(t, base+"/api/commission/opcua/browse", req)
 	if st != 200 || !strings.Contains(body, `"security":"Basic256Sha256/SignAndEncrypt"`) || !strings.Contains(body, `"value":"1200.5"`) {
 		t.Errorf("browse after trust: %d %s", st, body)
+	}
+	st, body = post(t, base+"/api/commission/read", readReq)
+	if st != 200 || !strings.Contains(body, `{"field":"spindle_speed_rpm","value":1200.5,"quality":"good","status":"Good"`) {
+		t.Errorf("read after trust: %d %s", st, body)
 	}
 }
 
