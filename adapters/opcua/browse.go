@@ -66,6 +66,9 @@ type BrowseOptions struct {
 	// left out, being the same on every server and most of a shallow tree. Starting at
 	// it shows it whatever All says.
 	All bool
+	// ChildFlags sets HasChildren on the nodes of the deepest level too, with one more
+	// round of browse requests (the commissioning page expands the tree lazily).
+	ChildFlags bool
 }
 
 // BrowseNode is one Object or Variable of a browsed address space.
@@ -84,6 +87,17 @@ type BrowseNode struct {
 	DataType, Value, Access string
 	// Children are the nodes below it, in the server's order (empty below Depth).
 	Children []*BrowseNode
+	// DisplayName is the node's display name as the server's browse result gives it
+	// (empty for the start node).
+	DisplayName string
+	// Status is the status of reading a variable's value ("Good", or e.g.
+	// "BadNodeIdUnknown") and SourceTime its source timestamp (zero when the server
+	// sent none).
+	Status     string
+	SourceTime time.Time
+	// HasChildren reports whether the node has Objects or Variables below it (set only
+	// with BrowseOptions.ChildFlags).
+	HasChildren bool
 
 	id       *ua.NodeID
 	class    ua.NodeClass
@@ -170,7 +184,7 @@ func Browse(ctx context.Context, o BrowseOptions) (*BrowseResult, error) {
 		return nil, err
 	}
 	res.Start = res.Root.NodeID
-	if res.Truncated, err = b.walk(ctx, res.Root, o.Depth, o.MaxNodes); err != nil {
+	if res.Truncated, err = b.walk(ctx, res.Root, o.Depth, o.MaxNodes, o.ChildFlags); err != nil {
 		return nil, err
 	}
 	res.ServerHidden = b.serverHidden
@@ -358,10 +372,12 @@ func (b *browser) rest(ctx context.Context, r *ua.BrowseResult) ([]*ua.Reference
 
 // walk browses breadth first from root down to depth levels; it reports whether it
 // stopped at maxNodes.
-func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes int) (bool, error) {
+func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes int, childFlags bool) (bool, error) {
 	seen := map[string]bool{root.id.String(): true}
 	count := 1
 	level := []*BrowseNode{root}
+	truncated := false
+levels:
 	for d := 0; d < depth && len(level) > 0; d++ {
 		ids := make([]*ua.NodeID, len(level))
 		for i, n := range level {
@@ -373,25 +389,26 @@ func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes in
 		var next []*BrowseNode
 		for _, parent := range level {
 			for _, r := range b.children[parent.id.String()] {
-				if r == nil || !r.IsForward || r.BrowseName == nil {
+				if !b.listed(r) {
 					continue
 				}
 				nid := b.local(r.NodeID)
-				if nid == nil || (r.NodeClass != ua.NodeClassObject && r.NodeClass != ua.NodeClassVariable) {
-					continue
-				}
 				if b.hideServer && isServerObject(nid) {
 					b.serverHidden = true
 					continue
 				}
 				if count >= maxNodes {
-					return true, nil
+					truncated = true
+					break levels
 				}
 				count++
 				n := &BrowseNode{
 					BrowseName: r.BrowseName.Name, NamespaceURI: b.uri(r.BrowseName.NamespaceIndex),
 					nsIndex: r.BrowseName.NamespaceIndex, NodeID: b.format(nid), id: nid,
 					class: r.NodeClass, Class: className(r.NodeClass), parent: parent,
+				}
+				if r.DisplayName != nil {
+					n.DisplayName = r.DisplayName.Text
 				}
 				if td := b.local(r.TypeDefinition); td != nil {
 					n.typeDef = b.format(td)
@@ -407,7 +424,51 @@ func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes in
 		}
 		level = next
 	}
-	return false, nil
+	if childFlags {
+		return truncated, b.childFlags(ctx, root)
+	}
+	return truncated, nil
+}
+
+// listed reports whether a reference is one walk lists: forward, to an Object or
+// Variable on this server.
+func (b *browser) listed(r *ua.ReferenceDescription) bool {
+	return r != nil && r.IsForward && r.BrowseName != nil && b.local(r.NodeID) != nil &&
+		(r.NodeClass == ua.NodeClassObject || r.NodeClass == ua.NodeClassVariable)
+}
+
+// childFlags sets HasChildren on every node of the tree that is not a repetition,
+// browsing the nodes whose children were not browsed yet (the deepest level, and the
+// rest of a level a truncation cut).
+func (b *browser) childFlags(ctx context.Context, root *BrowseNode) error {
+	var nodes []*BrowseNode
+	var ids []*ua.NodeID
+	var visit func(n *BrowseNode)
+	visit = func(n *BrowseNode) {
+		if n.repeated {
+			return
+		}
+		nodes = append(nodes, n)
+		if _, ok := b.children[n.id.String()]; !ok {
+			ids = append(ids, n.id)
+		}
+		for _, c := range n.Children {
+			visit(c)
+		}
+	}
+	visit(root)
+	if err := b.browseChildren(ctx, ids); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		for _, r := range b.children[n.id.String()] {
+			if b.listed(r) && !(b.hideServer && isServerObject(b.local(r.NodeID))) {
+				n.HasChildren = true
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // readVariables reads the data type, value and access level of every variable below
@@ -429,7 +490,7 @@ func (b *browser) readVariables(ctx context.Context, root *BrowseNode) error {
 	for len(vars) > 0 {
 		chunk := vars[:min(len(vars), readChunk/per)]
 		vars = vars[len(chunk):]
-		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither}
+		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnSource}
 		for _, v := range chunk {
 			for _, a := range attrs {
 				req.NodesToRead = append(req.NodesToRead, &ua.ReadValueID{NodeID: v.id, AttributeID: a})
@@ -456,6 +517,16 @@ func (b *browser) readVariables(ctx context.Context, root *BrowseNode) error {
 				v.status = val.Status
 			case val.Value != nil:
 				v.value = val.Value.Value()
+			}
+			v.Status = "Good"
+			if v.status != ua.StatusOK {
+				v.Status = statusName(v.status)
+			}
+			if val != nil && val.Status != ua.StatusOK && quality(val.Status) != point.Bad {
+				v.Status = statusName(val.Status) // uncertain: the value is used
+			}
+			if val != nil && val.SourceTimestamp.Year() > 1601 {
+				v.SourceTime = val.SourceTimestamp
 			}
 			v.Value = formatValue(v.value, v.status)
 			v.Access = "-"
@@ -639,3 +710,14 @@ func selectNodes(n *BrowseNode, match string, below bool) bool {
 	n.shown = any
 	return any
 }
+
+// ValidateMatch checks a browse's Match pattern (path.Match syntax).
+func ValidateMatch(pattern string) error {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return fmt.Errorf("match pattern %q: %w", pattern, err)
+	}
+	return nil
+}
+
+// ValidateEndpoint checks an endpoint URL as the configuration does.
+func ValidateEndpoint(endpoint string) error { return validateEndpoint(endpoint) }

@@ -211,6 +211,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		a.admin.SetConfig(opts.ConfigPath, kindNames(), Validate)
 	}
 	a.newCorrections(shopTags)
+	a.mountCommission()
 	if err := a.admin.SetAuth(adminAuth(&cfg.Admin)); err != nil {
 		return nil, err
 	}
