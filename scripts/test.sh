@@ -39,6 +39,7 @@ declare -A FUZZ_EXECS=(
   [config/FuzzUpsert]=50000       # edits and re-parses a file per input, ~7 000 execs/s
   [queue/FuzzReadSegment]=6000    # writes and opens a queue directory per input, ~1 000 execs/s
   [mqtt/FuzzDecode]=20000         # every configuration variant per input, ~2 500 execs/s
+  [mqtt/FuzzPayloadPaths]=50000   # lists and re-resolves every path, ~8 000 execs/s
   [api/FuzzParseQuery]=30000      # aggregator targets: 2 000-7 000 execs/s
   [api/FuzzWriteCSV]=30000
   [api/FuzzPeriod]=30000

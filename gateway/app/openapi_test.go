@@ -85,3 +85,47 @@ devices:
 		t.Errorf("documented %q is not registered", d)
 	}
 }
+
+// TestAdminAPIRefsResolve: every $ref of docs/admin-api.openapi.yaml names a part of the
+// document.
+func TestAdminAPIRefsResolve(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "admin-api.openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	refs := 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, c := range v {
+				if k == "$ref" {
+					refs++
+					ref, _ := c.(string)
+					var at any = doc
+					for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+						m, _ := at.(map[string]any)
+						at = m[part]
+					}
+					if !strings.HasPrefix(ref, "#/") || at == nil {
+						t.Errorf("$ref %q resolves to nothing", ref)
+					}
+					continue
+				}
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(doc)
+	if refs < 20 {
+		t.Fatalf("only %d $refs found", refs)
+	}
+}
