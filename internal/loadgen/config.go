@@ -42,6 +42,7 @@ type gwCommon struct {
 	QueueDir      string
 	SinkURL       string
 	FlushInterval time.Duration // 0: the gateway's default
+	ConfigPath    string        // where the peer's configuration file is written
 }
 
 func (c gwCommon) header(b *strings.Builder) {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,10 @@ type gatewayProc struct {
 	env     []string // nil: the harness's environment
 	logPath string
 	watch   []string // log messages whose first appearance is recorded
+	// readyLog, when set, is a substring of a (plain-text) log line whose first
+	// appearance closes ready.
+	readyLog string
+	ready    chan struct{}
 
 	pid     chan int // receives the pid once started
 	mu      sync.Mutex
@@ -38,13 +43,9 @@ type logEvent struct {
 	Attrs map[string]any
 }
 
-func newGatewayProc(bin, config, logPath, cpuProfile string, watch ...string) *gatewayProc {
-	args := []string{"-config", config, "-log-format", "json"}
-	if cpuProfile != "" {
-		args = append(args, "-cpuprofile", cpuProfile)
-	}
+func newGatewayProc(bin string, args []string, logPath string, watch ...string) *gatewayProc {
 	return &gatewayProc{bin: bin, args: args, logPath: logPath, watch: watch,
-		pid: make(chan int, 1), seen: map[string]logEvent{}}
+		pid: make(chan int, 1), seen: map[string]logEvent{}, ready: make(chan struct{})}
 }
 
 // gatewayStopTimeout bounds a graceful shutdown before the process is killed.
@@ -101,11 +102,16 @@ func (g *gatewayProc) Run(ctx context.Context) error {
 func (g *gatewayProc) scan(r io.Reader, w io.Writer) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	readyPending := g.readyLog != ""
 	for sc.Scan() {
 		line := sc.Bytes()
 		now := time.Now()
 		_, _ = w.Write(line)
 		_, _ = w.Write(newline)
+		if readyPending && bytes.Contains(line, []byte(g.readyLog)) {
+			readyPending = false
+			close(g.ready)
+		}
 		var rec map[string]any
 		if json.Unmarshal(line, &rec) != nil {
 			continue
