@@ -61,6 +61,8 @@ const usage = `usage:
   loadgen opcua [-items 10000] [-interval 1s] [-publishing 0] [-duration 30s] [common flags]
   loadgen all   [-duration 30s] [common flags]       the five reference workloads of issue 9
   loadgen peers [-duration 30s] [common flags]       the four workloads of issue 16, every peer
+  loadgen soak  [-duration 1h] [-rate 5000] [-items 10000] [-interval 1s] [-outage-at D] [-outage 5m] [-every 10s]
+                                                     one gateway with both workloads and a TSDB outage
   loadgen floor mqtt|opcua -url SINK ...             the floor program (started by the harness)
 common flags:
   -gateway PATH        gateway binary (default: "gateway" next to loadgen, else on PATH)
@@ -107,7 +109,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "log progress")
 	var mq MQTTConfig
 	var oc OPCUAConfig
+	var sc SoakConfig
 	switch mode {
+	case "soak":
+		fs.Float64Var(&sc.Rate, "rate", 5000, "MQTT messages per second")
+		fs.IntVar(&sc.Items, "items", 10000, "OPC UA items")
+		fs.DurationVar(&sc.Interval, "interval", time.Second, "OPC UA change interval")
+		fs.DurationVar(&sc.Every, "every", 10*time.Second, "sampling interval of RSS and goroutines")
 	case "mqtt":
 		fs.Float64Var(&mq.Rate, "rate", 5000, "messages per second, all meters together")
 		fs.IntVar(&mq.Meters, "meters", 1000, "meters (topics plant/ws1/meter/1..N)")
@@ -130,6 +138,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 || *runs < 1 {
 		fs.Usage()
 		return 2
+	}
+	if mode == "soak" {
+		sc.Duration, sc.OutageAt, sc.Outage = time.Hour, *outageAt, *outage
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "duration" {
+				sc.Duration = *duration
+			}
+		})
+		return soakMain(ctx, sc, *gateway, *memLimit, *logDir, *verbose, stdout, stderr)
 	}
 	var workloads []Workload
 	switch mode {
@@ -245,6 +262,52 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return code
+}
+
+// soakMain runs the soak and prints its figures.
+func soakMain(ctx context.Context, sc SoakConfig, gateway, memLimit, logDir string, verbose bool, stdout, stderr io.Writer) int {
+	if err := sc.Validate(); err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 2
+	}
+	bin, err := findGateway(gateway)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 2
+	}
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	opts := Options{Gateway: bin, MemoryLimit: memLimit, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	if logDir != "" {
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
+		opts.GatewayLog = filepath.Join(logDir, "soak.log")
+	}
+	env, err := NewEnv("")
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 1
+	}
+	var res SoakResult
+	err = Catch(func() error {
+		var err error
+		res, err = RunSoak(ctx, env, sc, opts)
+		return err
+	})
+	err = errors.Join(err, env.Close())
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen: soak:", err)
+		return 1
+	}
+	_ = WriteSoak(stdout, res)
+	if res.MQTT.Loss != 0 || res.OPCUA.Loss != 0 {
+		return 1
+	}
+	return 0
 }
 
 // PeerWorkloads returns the workloads of issue 16 that every peer runs, each for d:

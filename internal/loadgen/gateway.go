@@ -199,39 +199,53 @@ func waitReady(ctx context.Context, adminURL string, timeout time.Duration, runD
 
 // scrapeCounter returns the sum of every sample of a counter on a /metrics page.
 func scrapeCounter(adminURL, name string) (float64, error) {
+	v, err := scrapeCounters(adminURL, name)
+	if err != nil {
+		return 0, err
+	}
+	return v[0], nil
+}
+
+// scrapeCounters reads the /metrics page once and returns, for each name, the sum of
+// its samples; a name not on the page is an error.
+func scrapeCounters(adminURL string, names ...string) ([]float64, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(adminURL + "/metrics")
 	if err != nil {
-		return 0, fmt.Errorf("scrape %q: %w", name, err)
+		return nil, fmt.Errorf("scrape %q: %w", names, err)
 	}
 	defer resp.Body.Close()
-	var sum float64
-	found := false
+	sums := make([]float64, len(names))
+	found := make([]bool, len(names))
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
+		for i, name := range names {
+			if !strings.HasPrefix(line, name) {
+				continue
+			}
+			rest := line[len(name):]
+			if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+				continue
+			}
+			var v float64
+			if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err != nil {
+				return nil, fmt.Errorf("scrape %q: parse %q: %w", name, line, err)
+			}
+			sums[i] += v
+			found[i] = true
 		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err != nil {
-			return 0, fmt.Errorf("scrape %q: parse %q: %w", name, line, err)
-		}
-		sum += v
-		found = true
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("scrape %q: %w", name, err)
+		return nil, fmt.Errorf("scrape %q: %w", names, err)
 	}
-	if !found {
-		return 0, fmt.Errorf("scrape %q: not on the page", name)
+	for i, ok := range found {
+		if !ok {
+			return nil, fmt.Errorf("scrape %q: not on the page", names[i])
+		}
 	}
-	return sum, nil
+	return sums, nil
 }
 
 // fetch writes the body of a GET of url to path.

@@ -222,6 +222,9 @@ func startStack(ctx context.Context, tb testsrv.TB, opts Options, measurement st
 		return nil, err
 	}
 	s.proxy = proxy
+	if i := strings.IndexByte(measurement, '|'); i >= 0 { // the soak watches two
+		proxy.measure, proxy.also = []byte(measurement[:i]), []byte(measurement[i+1:])
+	}
 	pctx, stopProxy := context.WithCancel(context.Background())
 	s.stopProxy = stopProxy
 	s.pxGroup.Go(func() error { return proxy.Run(pctx) })
