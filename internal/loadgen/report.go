@@ -151,7 +151,7 @@ func WriteSideBySide(w io.Writer, results []Result) error {
 	for _, k := range order {
 		cpu := map[Peer]float64{}
 		rss := map[Peer]float64{}
-		load := 0.0
+		load := -1.0
 		unit := ""
 		for _, rs := range byKey[k] {
 			unit = rs[0].RateUnit
@@ -170,7 +170,11 @@ func WriteSideBySide(w io.Writer, results []Result) error {
 				cs = append(cs, r.CPUPerMillion())
 				ms = append(ms, float64(r.PeakRSS)/(1<<20))
 				losses = append(losses, thousands(float64(r.Loss)))
-				load = math.Max(load, math.Max(load1(r.LoadBefore), load1(r.LoadAfter)))
+				for _, l := range []float64{load1(r.LoadBefore), load1(r.LoadAfter)} {
+					if !math.IsNaN(l) {
+						load = math.Max(load, l)
+					}
+				}
 			}
 			cpu[p], rss[p] = median(cs), median(ms)
 			fmt.Fprintf(&b, " %s, %.1f MB, lost %s |", cpuText(cpu[p]), rss[p], strings.Join(losses, "/"))
@@ -181,8 +185,12 @@ func WriteSideBySide(w io.Writer, results []Result) error {
 			}
 			return fmt.Sprintf("%.2f", a/b)
 		}
-		fmt.Fprintf(&b, " %s | %s | %s | %.2f |\n", ratio(cpu[PeerGanlink], cpu[PeerTelegraf]), ratio(cpu[PeerGanlink], cpu[PeerFloor]),
-			ratio(rss[PeerGanlink], rss[PeerTelegraf]), load)
+		loadText := "—"
+		if load >= 0 {
+			loadText = fmt.Sprintf("%.2f", load)
+		}
+		fmt.Fprintf(&b, " %s | %s | %s | %s |\n", ratio(cpu[PeerGanlink], cpu[PeerTelegraf]), ratio(cpu[PeerGanlink], cpu[PeerFloor]),
+			ratio(rss[PeerGanlink], rss[PeerTelegraf]), loadText)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
