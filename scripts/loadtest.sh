@@ -51,7 +51,7 @@ if [ "$needs_telegraf" = yes ]; then
   if [ ! -x "$cache/bin/telegraf" ]; then
     echo "== build Telegraf $telegraf_version (inputs.mqtt_consumer, inputs.opcua_listener, outputs.influxdb_v2; ~5 min on 2 cores, cached in $cache)"
     mkdir -p "$cache"
-    CGO_ENABLED=0 GOBIN="$cache/bin" GOFLAGS=-mod=mod go install \
+    CGO_ENABLED=0 GOBIN="$cache/bin" go install \
       -tags "custom,inputs.mqtt_consumer,inputs.opcua_listener,outputs.influxdb_v2,outputs.discard,parsers.json" \
       -ldflags "-X github.com/influxdata/telegraf/internal.Version=$telegraf_version" \
       "github.com/influxdata/telegraf/cmd/telegraf@v$telegraf_version"
