@@ -159,9 +159,9 @@ func telegrafAgent(b *strings.Builder, c gwCommon, flush time.Duration) {
 //
 // With a persistent session Telegraf acknowledges a message only once its metric has
 // been written, and holds at most max_undelivered_messages unwritten (default 1 000);
-// its handler blocks at that limit, so the default caps it at 1 000 messages a flush
-// interval (2 000/s here) and mosquitto drops the rest. The plugin's documentation
-// asks to size the limit to the output's batch size; it is set to two batches.
+// its handler blocks at that limit (with the default, a trial at 2 000 msgs/s lost 46 %
+// of the fields at the broker). The plugin's documentation asks to pick the limit with
+// the output's batch size in mind; it is set to two batches.
 func telegrafMQTTConfig(c gwCommon, broker string, flush time.Duration) string {
 	var b strings.Builder
 	telegrafAgent(&b, c, flush)
