@@ -1,3 +1,5 @@
+//go:build !nodemo
+
 package main
 
 import (
@@ -12,6 +14,10 @@ import (
 
 	"github.com/ganlink/ganlink/internal/demo"
 )
+
+// demoAvailable reports whether this binary links the demo (built without the nodemo
+// tag; demo_off.go is the other side).
+const demoAvailable = true
 
 // demoFlagNames are the flags that only -demo reads.
 var demoFlagNames = map[string]bool{"listen": true, "opcua-listen": true, "mqtt-listen": true, "data-dir": true,

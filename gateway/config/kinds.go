@@ -121,9 +121,13 @@ func (c *Config) Locate(errs Errors) Errors {
 		return errs
 	}
 	out := make(Errors, len(errs))
+	var child map[childKey]int32 // built on the first problem without a line
 	for i, p := range errs {
 		if p.Line == 0 {
-			p.Line = c.index.line(p.Path)
+			if child == nil {
+				child = c.index.children()
+			}
+			p.Line = c.index.lineIn(child, p.Path)
 		}
 		out[i] = p
 	}

@@ -137,6 +137,7 @@ func Load(data []byte, lookupEnv func(string) (string, bool), kinds Kinds) (*Con
 		sortProblems(probs)
 		return nil, probs
 	}
+	idx.compact()
 	return &cfg, nil
 }
 
@@ -414,6 +415,30 @@ type childKey struct {
 	elem   int32
 }
 
+// compact drops what only loading needs, once the configuration is loaded: the YAML
+// node tree (extra's keys held every device and signal mapping alive, node by node,
+// for as long as the configuration lived: about 1 KB a signal), the by-line lookup of
+// decoding, and the child map, which Locate rebuilds from ents when it is called (at
+// start and on a reload, not while the gateway runs). What stays is one 40-byte entry
+// a key: what line() needs.
+func (ix *index) compact() {
+	ix.extra, ix.byLine, ix.dups, ix.child = nil, nil, nil, nil
+	ix.ents = slices.Clip(ix.ents)
+}
+
+// children returns the child map, rebuilt from ents after compact.
+func (ix *index) children() map[childKey]int32 {
+	if ix.child != nil {
+		return ix.child
+	}
+	child := make(map[childKey]int32, len(ix.ents))
+	for e := len(ix.ents) - 1; e > 0; e-- { // the first entry of a key wins, as in add
+		en := ix.ents[e]
+		child[childKey{en.parent, en.key, en.elem}] = int32(e)
+	}
+	return child
+}
+
 // newIndex indexes doc; scalar is called with every scalar value and the entry it
 // belongs to.
 func newIndex(doc *yaml.Node, scalar func(n *yaml.Node, at int32, ix *index)) *index {
@@ -485,7 +510,10 @@ func (ix *index) path(e int32) string {
 
 // line returns the line of path, or of its closest ancestor present in the file. A key
 // containing '.' or '[' is matched too: the shortest key present wins.
-func (ix *index) line(path string) int {
+func (ix *index) line(path string) int { return ix.lineIn(ix.children(), path) }
+
+// lineIn is line with the child map given, for looking up many paths after compact.
+func (ix *index) lineIn(child map[childKey]int32, path string) int {
 	at, line := int32(0), 0
 	for rest := path; rest != ""; {
 		if rest[0] == '[' {
@@ -497,7 +525,7 @@ func (ix *index) line(path string) int {
 			if err != nil {
 				return line
 			}
-			e, ok := ix.child[childKey{at, "", int32(i)}]
+			e, ok := child[childKey{at, "", int32(i)}]
 			if !ok {
 				return line
 			}
@@ -510,7 +538,7 @@ func (ix *index) line(path string) int {
 			if j < len(rest) && rest[j] != '.' && rest[j] != '[' {
 				continue
 			}
-			if e, ok := ix.child[childKey{at, rest[:j], -1}]; ok {
+			if e, ok := child[childKey{at, rest[:j], -1}]; ok {
 				at, line, rest = e, int(ix.ents[e].line), rest[j:]
 				if rest != "" && rest[0] == '.' {
 					rest = rest[1:]

@@ -121,7 +121,9 @@ type device struct {
 	has      roleSet
 	meter    bool
 	interval int64
-	tags     [][]point.Tag // per series
+	// base is the identity tags of the device's device_kpi points, sorted, without the
+	// window tag, which emit adds per point (one copy instead of one a window length).
+	base []point.Tag
 
 	c    carry
 	evs  []event
@@ -249,9 +251,7 @@ func (e *Engine) addDevice(i int, d Device) error {
 	if !hasTag(base, schema.TagKind) && d.Kind != "" {
 		base = withTag(base, point.Tag{Key: schema.TagKind, Value: d.Kind})
 	}
-	for _, s := range e.series {
-		dev.tags = append(dev.tags, withTag(base, point.Tag{Key: schema.TagWindow, Value: s.name}))
-	}
+	dev.base = withTag(base)
 	e.byID[d.ID] = dev.idx
 	if d.Source != "" {
 		e.bySource[d.Source] = append(e.bySource[d.Source], dev.idx)

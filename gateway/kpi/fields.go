@@ -39,7 +39,7 @@ func (e *Engine) emit(k int, w *window, out point.Batch) point.Batch {
 			continue
 		}
 		out = append(out, point.Point{Measurement: measurementDevice, Device: d.ID,
-			Tags: d.tags[k], Fields: e.deviceFields(d, &w.acc[di]), Time: w.start})
+			Tags: insertTag(d.base, point.Tag{Key: schema.TagWindow, Value: e.series[k].name}), Fields: e.deviceFields(d, &w.acc[di]), Time: w.start})
 	}
 	return append(out, point.Point{Measurement: measurementShop, Tags: e.shopTags[k],
 		Fields: e.workshopFields(w.acc), Time: w.start})

@@ -403,6 +403,19 @@ func (c clock) seconds() int { return c.h*3600 + c.m*60 + c.s }
 func windowName(w time.Duration) string { return schema.WindowName(w) }
 
 // withTag returns a sorted copy of tags with t added (replacing an equal key).
+// insertTag returns a new slice of the tags of sorted (sorted by key, keys unique, as
+// withTag leaves them) with t put in its place, replacing a tag of the same key.
+func insertTag(sorted []point.Tag, t point.Tag) []point.Tag {
+	i, found := slices.BinarySearchFunc(sorted, t.Key, func(x point.Tag, k string) int { return strings.Compare(x.Key, k) })
+	out := make([]point.Tag, 0, len(sorted)+1)
+	out = append(out, sorted[:i]...)
+	out = append(out, t)
+	if found {
+		i++
+	}
+	return append(out, sorted[i:]...)
+}
+
 func withTag(tags []point.Tag, add ...point.Tag) []point.Tag {
 	out := make([]point.Tag, 0, len(tags)+len(add))
 	out = append(out, tags...)

@@ -60,8 +60,16 @@ const usage = `usage:
   loadgen mqtt  [-rate 5000] [-duration 30s] [-meters 1000] [-publishers 4] [common flags]
   loadgen opcua [-items 10000] [-interval 1s] [-publishing 0] [-duration 30s] [common flags]
   loadgen all   [-duration 30s] [common flags]       the five reference workloads of issue 9
+  loadgen peers [-duration 30s] [common flags]       the four workloads of issue 16, every peer
+  loadgen soak  [-duration 1h] [-rate 5000] [-items 10000] [-interval 1s] [-outage-at D] [-outage 5m] [-every 10s]
+                                                     one gateway with both workloads and a TSDB outage
+  loadgen floor mqtt|opcua -url SINK ...             the floor program (started by the harness)
 common flags:
   -gateway PATH        gateway binary (default: "gateway" next to loadgen, else on PATH)
+  -peers LIST          programs to run each workload through: ganlink,telegraf,floor
+                       (default ganlink; "peers" mode: all three); with more than one,
+                       a side-by-side table with ratios follows
+  -telegraf PATH       Telegraf binary (scripts/loadtest.sh builds and caches 1.39.3)
   -runs N              run each workload N times (default 1)
   -profile-dir DIR     have the gateway write a CPU profile per run to DIR/<workload>-<run>.pprof
   -flush-interval D    the sink's flush_interval (default: the gateway's default)
@@ -80,6 +88,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	mode := args[0]
+	if mode == "floor" {
+		return Floor(args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("loadgen "+mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -93,10 +104,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	outageAt := fs.Duration("outage-at", 0, "MQTT: start a TSDB outage this long into the load")
 	outage := fs.Duration("outage", 0, "MQTT: length of the TSDB outage (the write proxy answers 503); 0: none")
 	assertZero := fs.Bool("assert-zero-loss", false, "exit 1 on any loss")
+	peerList := fs.String("peers", "", "ganlink,telegraf,floor")
+	telegraf := fs.String("telegraf", "", "Telegraf binary")
 	verbose := fs.Bool("v", false, "log progress")
 	var mq MQTTConfig
 	var oc OPCUAConfig
+	var sc SoakConfig
 	switch mode {
+	case "soak":
+		fs.Float64Var(&sc.Rate, "rate", 5000, "MQTT messages per second")
+		fs.IntVar(&sc.Items, "items", 10000, "OPC UA items")
+		fs.DurationVar(&sc.Interval, "interval", time.Second, "OPC UA change interval")
+		fs.DurationVar(&sc.Every, "every", 10*time.Second, "sampling interval of RSS and goroutines")
 	case "mqtt":
 		fs.Float64Var(&mq.Rate, "rate", 5000, "messages per second, all meters together")
 		fs.IntVar(&mq.Meters, "meters", 1000, "meters (topics plant/ws1/meter/1..N)")
@@ -105,7 +124,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&oc.Items, "items", 10000, "Double variables")
 		fs.DurationVar(&oc.Interval, "interval", time.Second, "change (and sampling) interval")
 		fs.DurationVar(&oc.Publishing, "publishing", 0, "publishing interval (default: half the change interval)")
-	case "all":
+	case "all", "peers":
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -120,6 +139,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if mode == "soak" {
+		sc.Duration, sc.OutageAt, sc.Outage = time.Hour, *outageAt, *outage
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "duration" {
+				sc.Duration = *duration
+			}
+		})
+		return soakMain(ctx, sc, *gateway, *memLimit, *logDir, *verbose, stdout, stderr)
+	}
 	var workloads []Workload
 	switch mode {
 	case "mqtt":
@@ -128,8 +156,21 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "opcua":
 		oc.Duration = *duration
 		workloads = []Workload{{OPCUA: &oc}}
+	case "peers":
+		workloads = PeerWorkloads(*duration)
 	default:
 		workloads = Reference(*duration)
+	}
+	if *peerList == "" {
+		*peerList = string(PeerGanlink)
+		if mode == "peers" {
+			*peerList = "ganlink,telegraf,floor"
+		}
+	}
+	peers, err := ParsePeers(*peerList)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 2
 	}
 	for _, w := range workloads {
 		var err error
@@ -143,10 +184,20 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	bin, err := findGateway(*gateway)
-	if err != nil {
-		fmt.Fprintln(stderr, "loadgen:", err)
-		return 2
+	var bin string
+	for _, p := range peers {
+		switch p {
+		case PeerGanlink:
+			if bin, err = findGateway(*gateway); err != nil {
+				fmt.Fprintln(stderr, "loadgen:", err)
+				return 2
+			}
+		case PeerTelegraf:
+			if _, err := os.Stat(*telegraf); *telegraf == "" || err != nil {
+				fmt.Fprintln(stderr, "loadgen: peer telegraf needs -telegraf PATH to a Telegraf binary (scripts/loadtest.sh builds 1.39.3)")
+				return 2
+			}
+		}
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -166,28 +217,34 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := 0
 	for _, w := range workloads {
 		for run := 1; run <= *runs; run++ {
-			if ctx.Err() != nil {
-				break
-			}
-			opts := Options{Gateway: bin, FlushInterval: *flush, MemoryLimit: *memLimit, OutageAt: *outageAt, Outage: *outage, Log: log.With("workload", w.Name(), "run", run)}
-			name := fmt.Sprintf("%s-%d", w.Name(), run)
-			if *profileDir != "" {
-				opts.CPUProfile = filepath.Join(*profileDir, name+".pprof")
-			}
-			if *logDir != "" {
-				opts.GatewayLog = filepath.Join(*logDir, name+".log")
-			}
-			res, err := runOnce(ctx, w, opts)
-			if err != nil {
-				fmt.Fprintf(stderr, "loadgen: %s run %d: %v\n", w.Name(), run, err)
-				code = 1
-				continue
-			}
-			opts.Log.Info("run done", "loss", res.Loss, "cpu_per_1m", res.CPUPerMillion(), "p99", res.P99)
-			results = append(results, res)
-			if *assertZero && res.Loss != 0 {
-				fmt.Fprintf(stderr, "loadgen: %s run %d lost %d of %d fields\n", w.Name(), run, res.Loss, res.Produced)
-				code = 1
+			for _, peer := range peers {
+				if ctx.Err() != nil {
+					break
+				}
+				opts := Options{Peer: peer, Gateway: bin, Telegraf: *telegraf, FlushInterval: *flush, MemoryLimit: *memLimit,
+					OutageAt: *outageAt, Outage: *outage, Log: log.With("workload", w.Name(), "run", run, "peer", peer)}
+				name := fmt.Sprintf("%s-%d", w.Name(), run)
+				if peer != PeerGanlink {
+					name = fmt.Sprintf("%s-%s-%d", w.Name(), peer, run)
+				}
+				if *profileDir != "" && peer == PeerGanlink {
+					opts.CPUProfile = filepath.Join(*profileDir, name+".pprof")
+				}
+				if *logDir != "" {
+					opts.GatewayLog = filepath.Join(*logDir, name+".log")
+				}
+				res, err := runOnce(ctx, w, opts)
+				if err != nil {
+					fmt.Fprintf(stderr, "loadgen: %s run %d: %v\n", w.Name(), run, err)
+					code = 1
+					continue
+				}
+				opts.Log.Info("run done", "loss", res.Loss, "cpu_per_1m", res.CPUPerMillion(), "p99", res.P99)
+				results = append(results, res)
+				if *assertZero && res.Loss != 0 {
+					fmt.Fprintf(stderr, "loadgen: %s run %d lost %d of %d fields\n", w.Name(), run, res.Loss, res.Produced)
+					code = 1
+				}
 			}
 		}
 	}
@@ -195,12 +252,69 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = WriteTable(stdout, results)
 		fmt.Fprintln(stdout)
 		_ = WriteDetails(stdout, results)
+		if len(peers) > 1 {
+			fmt.Fprintln(stdout)
+			_ = WriteSideBySide(stdout, results)
+		}
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "loadgen: interrupted")
 		return 1
 	}
 	return code
+}
+
+// soakMain runs the soak and prints its figures.
+func soakMain(ctx context.Context, sc SoakConfig, gateway, memLimit, logDir string, verbose bool, stdout, stderr io.Writer) int {
+	if err := sc.Validate(); err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 2
+	}
+	bin, err := findGateway(gateway)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 2
+	}
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	opts := Options{Gateway: bin, MemoryLimit: memLimit, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	if logDir != "" {
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
+		opts.GatewayLog = filepath.Join(logDir, "soak.log")
+	}
+	env, err := NewEnv("")
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 1
+	}
+	var res SoakResult
+	err = Catch(func() error {
+		var err error
+		res, err = RunSoak(ctx, env, sc, opts)
+		return err
+	})
+	err = errors.Join(err, env.Close())
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen: soak:", err)
+		return 1
+	}
+	_ = WriteSoak(stdout, res)
+	if res.MQTT.Loss != 0 || res.OPCUA.Loss != 0 {
+		return 1
+	}
+	return 0
+}
+
+// PeerWorkloads returns the workloads of issue 16 that every peer runs, each for d:
+// MQTT 1 000 meters at 5 000 and 10 000 messages/s, OPC UA 10 000 items changing every
+// second and 1 000 items every 100 ms.
+func PeerWorkloads(d time.Duration) []Workload {
+	return Reference(d)[1:]
 }
 
 // runOnce runs w in a fresh Env, so every run starts its own servers and leaves

@@ -42,6 +42,7 @@ type gwCommon struct {
 	QueueDir      string
 	SinkURL       string
 	FlushInterval time.Duration // 0: the gateway's default
+	ConfigPath    string        // where the peer's configuration file is written
 }
 
 func (c gwCommon) header(b *strings.Builder) {
@@ -79,8 +80,16 @@ func (c gwCommon) sinks(b *strings.Builder) {
 func mqttGatewayConfig(c gwCommon, broker string, meters int) string {
 	var b strings.Builder
 	c.header(&b)
-	fmt.Fprintf(&b, `sources:
-  mqtt:
+	b.WriteString("sources:\n")
+	mqttSourceSection(&b, broker)
+	c.sinks(&b)
+	b.WriteString("devices:\n")
+	mqttDevices(&b, meters)
+	return b.String()
+}
+
+func mqttSourceSection(b *strings.Builder, broker string) {
+	fmt.Fprintf(b, `  mqtt:
     - name: meters
       broker: %q
       client_id: ganlink-loadgen
@@ -88,11 +97,13 @@ func mqttGatewayConfig(c gwCommon, broker string, meters int) string {
       clean_session: false
       subscribe: ["plant/ws1/meter/+"]
 `, broker)
-	c.sinks(&b)
-	b.WriteString("devices:\n")
+}
+
+func mqttDevices(b *strings.Builder, meters int) {
 	for i := 1; i <= meters; i++ {
-		fmt.Fprintf(&b, `  - id: meter%d
+		fmt.Fprintf(b, `  - id: meter%d
     kind: %s
+    class: meter
     source: meters
     interval: 1s
     topic: %s
@@ -101,10 +112,9 @@ func mqttGatewayConfig(c gwCommon, broker string, meters int) string {
     signals:
 `, i, meterMeasurement, meterTopic(i))
 		for _, f := range meterFields {
-			fmt.Fprintf(&b, "      %s: {path: %s, %s}\n", f.Field, f.Path, f.Extra)
+			fmt.Fprintf(b, "      %s: {path: %s, %s}\n", f.Field, f.Path, f.Extra)
 		}
 	}
-	return b.String()
 }
 
 // uaField is the field name of the k-th (0-based) variable of a device.
@@ -115,28 +125,50 @@ func uaField(k int) string { return fmt.Sprintf("value_%02d", k+1) }
 func opcuaGatewayConfig(c gwCommon, endpoint string, items int, sampling, publishing time.Duration) string {
 	var b strings.Builder
 	c.header(&b)
-	fmt.Fprintf(&b, `sources:
-  opcua:
+	b.WriteString("sources:\n")
+	opcuaSourceSection(&b, endpoint, publishing)
+	c.sinks(&b)
+	b.WriteString("devices:\n")
+	opcuaDevices(&b, items, sampling)
+	return b.String()
+}
+
+// soakGatewayConfig is one gateway with both: the MQTT meters and the OPC UA items.
+func soakGatewayConfig(c gwCommon, broker string, meters int, endpoint string, items int, sampling, publishing time.Duration) string {
+	var b strings.Builder
+	c.header(&b)
+	b.WriteString("sources:\n")
+	mqttSourceSection(&b, broker)
+	opcuaSourceSection(&b, endpoint, publishing)
+	c.sinks(&b)
+	b.WriteString("devices:\n")
+	mqttDevices(&b, meters)
+	opcuaDevices(&b, items, sampling)
+	return b.String()
+}
+
+func opcuaSourceSection(b *strings.Builder, endpoint string, publishing time.Duration) {
+	fmt.Fprintf(b, `  opcua:
     - name: plc
       endpoint: %q
       security_policy: None
       security_mode: None
       publishing_interval: %s
 `, endpoint, publishing)
-	c.sinks(&b)
-	b.WriteString("devices:\n")
+}
+
+func opcuaDevices(b *strings.Builder, items int, sampling time.Duration) {
 	for d := 0; d*uaPerDevice < items; d++ {
-		fmt.Fprintf(&b, `  - id: plc%d
+		fmt.Fprintf(b, `  - id: plc%d
     kind: %s
     source: plc
     signals:
 `, d+1, uaMeasurement)
 		for k := 0; k < uaPerDevice && d*uaPerDevice+k < items; k++ {
-			fmt.Fprintf(&b, "      %s: {node: \"nsu=%s;s=%s\", sampling_interval: %s}\n",
+			fmt.Fprintf(b, "      %s: {node: \"nsu=%s;s=%s\", sampling_interval: %s}\n",
 				uaField(k), uaNamespace, uaNodeName(d*uaPerDevice+k+1), sampling)
 		}
 	}
-	return b.String()
 }
 
 func writeConfig(path, content string) error {

@@ -23,6 +23,15 @@
 // interval of Interval/2 (OPCUAConfig.Publishing explains why). Notifications bypass
 // the server's blocking ChangeNotification, as devsim's do.
 //
+// # Peers and soak
+//
+// With -peers (or mode "peers") every workload also runs through Telegraf (a binary
+// scripts/loadtest.sh builds with only the plugins needed) and the floor program
+// (Floor, this binary's "floor" mode), one after the other against the same servers,
+// and WriteSideBySide prints their figures and ratios (peer.go has the settings that
+// keep the comparison fair). Mode "soak" (RunSoak) runs both workloads through one
+// gateway for an hour with a TSDB outage in the middle and samples RSS and goroutines.
+//
 // # Figures
 //
 //   - CPU: utime + stime of /proc/PID/stat (USER_HZ 100) of the gateway process. MQTT:

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,10 @@ type gatewayProc struct {
 	env     []string // nil: the harness's environment
 	logPath string
 	watch   []string // log messages whose first appearance is recorded
+	// readyLog, when set, is a substring of a (plain-text) log line whose first
+	// appearance closes ready.
+	readyLog string
+	ready    chan struct{}
 
 	pid     chan int // receives the pid once started
 	mu      sync.Mutex
@@ -38,13 +43,9 @@ type logEvent struct {
 	Attrs map[string]any
 }
 
-func newGatewayProc(bin, config, logPath, cpuProfile string, watch ...string) *gatewayProc {
-	args := []string{"-config", config, "-log-format", "json"}
-	if cpuProfile != "" {
-		args = append(args, "-cpuprofile", cpuProfile)
-	}
+func newGatewayProc(bin string, args []string, logPath string, watch ...string) *gatewayProc {
 	return &gatewayProc{bin: bin, args: args, logPath: logPath, watch: watch,
-		pid: make(chan int, 1), seen: map[string]logEvent{}}
+		pid: make(chan int, 1), seen: map[string]logEvent{}, ready: make(chan struct{})}
 }
 
 // gatewayStopTimeout bounds a graceful shutdown before the process is killed.
@@ -101,11 +102,16 @@ func (g *gatewayProc) Run(ctx context.Context) error {
 func (g *gatewayProc) scan(r io.Reader, w io.Writer) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	readyPending := g.readyLog != ""
 	for sc.Scan() {
 		line := sc.Bytes()
 		now := time.Now()
 		_, _ = w.Write(line)
 		_, _ = w.Write(newline)
+		if readyPending && bytes.Contains(line, []byte(g.readyLog)) {
+			readyPending = false
+			close(g.ready)
+		}
 		var rec map[string]any
 		if json.Unmarshal(line, &rec) != nil {
 			continue
@@ -193,39 +199,53 @@ func waitReady(ctx context.Context, adminURL string, timeout time.Duration, runD
 
 // scrapeCounter returns the sum of every sample of a counter on a /metrics page.
 func scrapeCounter(adminURL, name string) (float64, error) {
+	v, err := scrapeCounters(adminURL, name)
+	if err != nil {
+		return 0, err
+	}
+	return v[0], nil
+}
+
+// scrapeCounters reads the /metrics page once and returns, for each name, the sum of
+// its samples; a name not on the page is an error.
+func scrapeCounters(adminURL string, names ...string) ([]float64, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(adminURL + "/metrics")
 	if err != nil {
-		return 0, fmt.Errorf("scrape %q: %w", name, err)
+		return nil, fmt.Errorf("scrape %q: %w", names, err)
 	}
 	defer resp.Body.Close()
-	var sum float64
-	found := false
+	sums := make([]float64, len(names))
+	found := make([]bool, len(names))
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
+		for i, name := range names {
+			if !strings.HasPrefix(line, name) {
+				continue
+			}
+			rest := line[len(name):]
+			if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+				continue
+			}
+			var v float64
+			if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err != nil {
+				return nil, fmt.Errorf("scrape %q: parse %q: %w", name, line, err)
+			}
+			sums[i] += v
+			found[i] = true
 		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err != nil {
-			return 0, fmt.Errorf("scrape %q: parse %q: %w", name, line, err)
-		}
-		sum += v
-		found = true
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("scrape %q: %w", name, err)
+		return nil, fmt.Errorf("scrape %q: %w", names, err)
 	}
-	if !found {
-		return 0, fmt.Errorf("scrape %q: not on the page", name)
+	for i, ok := range found {
+		if !ok {
+			return nil, fmt.Errorf("scrape %q: not on the page", names[i])
+		}
 	}
-	return sum, nil
+	return sums, nil
 }
 
 // fetch writes the body of a GET of url to path.

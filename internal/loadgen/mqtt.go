@@ -63,7 +63,10 @@ func RunMQTT(ctx context.Context, tb testsrv.TB, cfg MQTTConfig, opts Options) (
 		return Result{}, err
 	}
 	cfg, opts = cfg.withDefaults(), opts.withDefaults()
-	res := Result{Workload: fmt.Sprintf("MQTT %d meters", cfg.Meters), Rate: cfg.Rate, RateUnit: "msgs/s",
+	if opts.Outage > 0 && opts.peer() != PeerGanlink {
+		return Result{}, fmt.Errorf("mqtt workload: an outage is measured from the gateway's queue counters; peer %s has none", opts.peer())
+	}
+	res := Result{Peer: opts.peer(), Workload: fmt.Sprintf("MQTT %d meters", cfg.Meters), Rate: cfg.Rate, RateUnit: "msgs/s",
 		Duration: cfg.Duration}
 	// Default limits; $SYS statistics every second, for the broker's drop counter.
 	broker := testsrv.StartMosquittoWith(tb, "sys_interval 1")
@@ -72,8 +75,11 @@ func RunMQTT(ctx context.Context, tb testsrv.TB, cfg MQTTConfig, opts Options) (
 	var sg group
 	sg.Go(func() error { return sys.Run(sctx) })
 	defer func() { stopSys(); sg.Wait() }()
-	s, err := startStack(ctx, tb, opts, meterMeasurement, nil, func(c gwCommon) string {
-		return mqttGatewayConfig(c, broker.URL, cfg.Meters)
+	s, err := startStack(ctx, tb, opts, meterMeasurement, nil, func(c gwCommon) (launch, error) {
+		return peerLaunch(opts, c, true,
+			func() string { return mqttGatewayConfig(c, broker.URL, cfg.Meters) },
+			func() string { return telegrafMQTTConfig(c, broker.URL, opts.flushInterval()) },
+			[]string{"mqtt", "-broker", broker.URL})
 	})
 	if err != nil {
 		return res, err
@@ -154,7 +160,8 @@ func RunMQTT(ctx context.Context, tb testsrv.TB, cfg MQTTConfig, opts Options) (
 		return res, err
 	}
 	window := time.Since(start) + time.Minute
-	res.Stored, err = countSamples(ctx, s.vm.URL, `{__name__=~"energy_meter_(energy_kwh_total|power_kw|water_m3_total)"}`,
+	// Telegraf keeps the JSON keys as field names (kwh, kw, m3).
+	res.Stored, err = countSamples(ctx, s.vm.URL, `{__name__=~"energy_meter_(energy_kwh_total|power_kw|water_m3_total|kwh|kw|m3)"}`,
 		window, time.Now())
 	if err != nil {
 		return res, err

@@ -79,7 +79,7 @@ func RunOPCUA(ctx context.Context, tb testsrv.TB, cfg OPCUAConfig, opts Options)
 	cfg, opts = cfg.withDefaults(), opts.withDefaults()
 	ticks := int64((cfg.Duration + cfg.Interval - 1) / cfg.Interval)
 	window := time.Duration(ticks) * cfg.Interval
-	res := Result{Workload: fmt.Sprintf("OPC UA %d items @ %s", cfg.Items, cfg.Interval),
+	res := Result{Peer: opts.peer(), Workload: fmt.Sprintf("OPC UA %d items @ %s", cfg.Items, cfg.Interval),
 		Rate: float64(cfg.Items) / cfg.Interval.Seconds(), RateUnit: "values/s", Duration: window}
 
 	port := testsrv.FreePort(tb)
@@ -98,8 +98,14 @@ func RunOPCUA(ctx context.Context, tb testsrv.TB, cfg OPCUAConfig, opts Options)
 	}
 
 	endpoint := fmt.Sprintf("opc.tcp://127.0.0.1:%d", port)
-	s, err := startStack(ctx, tb, opts, uaMeasurement, []string{"opcua connected"}, func(c gwCommon) string {
-		return opcuaGatewayConfig(c, endpoint, cfg.Items, cfg.Interval, cfg.Publishing)
+	s, err := startStack(ctx, tb, opts, uaMeasurement, []string{"opcua connected"}, func(c gwCommon) (launch, error) {
+		return peerLaunch(opts, c, false,
+			func() string { return opcuaGatewayConfig(c, endpoint, cfg.Items, cfg.Interval, cfg.Publishing) },
+			func() string {
+				return telegrafOPCUAConfig(c, endpoint, cfg.Items, cfg.Interval, cfg.Publishing, opts.flushInterval())
+			},
+			[]string{"opcua", "-endpoint", endpoint, "-items", fmt.Sprint(cfg.Items),
+				"-sampling", cfg.Interval.String(), "-publishing", cfg.Publishing.String()})
 	})
 	if err != nil {
 		return res, err
@@ -121,7 +127,7 @@ func RunOPCUA(ctx context.Context, tb testsrv.TB, cfg OPCUAConfig, opts Options)
 	allAt, firstSub := time.Unix(0, u.allMonitored.Load()), time.Unix(0, u.firstSub.Load())
 	res.MonitoredAfter, res.StartToMonitored = allAt.Sub(firstSub), allAt.Sub(s.started)
 	// The log line may still be in the pipe when the server already sees every item.
-	for wait := time.Now().Add(5 * time.Second); time.Now().Before(wait); {
+	for wait := time.Now().Add(5 * time.Second); opts.peer() == PeerGanlink && time.Now().Before(wait); {
 		if ev, ok := s.gw.event("opcua connected"); ok {
 			res.Connected = ev.At.Sub(s.started)
 			break

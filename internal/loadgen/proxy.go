@@ -25,6 +25,7 @@ type writeProxy struct {
 	ln      net.Listener
 	target  string
 	measure []byte // "<measurement>" the lines of interest start with
+	also    []byte // a second watched measurement (the soak's); nil: none
 	client  *http.Client
 	log     *slog.Logger
 	hist    *latencyHist
@@ -168,7 +169,7 @@ func (p *writeProxy) record(body []byte, unit time.Duration, accepted time.Time)
 			body = nil
 		}
 		m, ts, nf, ok := parseLine(line)
-		if !ok || !bytes.Equal(m, p.measure) {
+		if !ok || !(bytes.Equal(m, p.measure) || (p.also != nil && bytes.Equal(m, p.also))) {
 			continue
 		}
 		t := ts * int64(unit)

@@ -18,10 +18,19 @@ import (
 
 // Options are the settings every workload shares.
 type Options struct {
+	// Peer is the program under load; default PeerGanlink.
+	Peer Peer
 	// Gateway is the path of the gateway binary.
 	Gateway string
+	// Telegraf is the path of the Telegraf binary (PeerTelegraf).
+	Telegraf string
+	// Floor is the path of the loadgen binary that runs the floor program
+	// (PeerFloor); default: this executable.
+	Floor string
 	// CPUProfile, when set, is the file the gateway writes its CPU profile to
-	// (gateway -cpuprofile); the profile covers the gateway's whole run.
+	// (gateway -cpuprofile); the profile covers the gateway's whole run. A heap profile
+	// after a forced collection is written next to it at the end of the load
+	// (<name>.heap.pprof). PeerGanlink only.
 	CPUProfile string
 	// FlushInterval overrides the sink's flush_interval; 0 keeps the gateway's default.
 	FlushInterval time.Duration
@@ -66,6 +75,8 @@ type Drain struct {
 
 // Result is the outcome of one workload run.
 type Result struct {
+	// Peer is the program that ran the workload.
+	Peer Peer
 	// Workload names the reference workload, e.g. "MQTT 1000 meters" or
 	// "OPC UA 10000 items @ 1s".
 	Workload string
@@ -200,7 +211,7 @@ type stack struct {
 // URL it is given; it waits until the gateway's /readyz answers 200. The stack is
 // stopped by stop, and by tb's cleanup on any path.
 func startStack(ctx context.Context, tb testsrv.TB, opts Options, measurement string, watch []string,
-	config func(gwCommon) string) (*stack, error) {
+	peer func(gwCommon) (launch, error)) (*stack, error) {
 	tb.Helper()
 	vm := testsrv.StartVictoriaWith(tb, "-dedup.minScrapeInterval=1ms")
 	dir := tb.TempDir()
@@ -211,6 +222,9 @@ func startStack(ctx context.Context, tb testsrv.TB, opts Options, measurement st
 		return nil, err
 	}
 	s.proxy = proxy
+	if i := strings.IndexByte(measurement, '|'); i >= 0 { // the soak watches two
+		proxy.measure, proxy.also = []byte(measurement[:i]), []byte(measurement[i+1:])
+	}
 	pctx, stopProxy := context.WithCancel(context.Background())
 	s.stopProxy = stopProxy
 	s.pxGroup.Go(func() error { return proxy.Run(pctx) })
@@ -218,12 +232,21 @@ func startStack(ctx context.Context, tb testsrv.TB, opts Options, measurement st
 	port := testsrv.FreePort(tb)
 	s.adminURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	cfgPath := filepath.Join(dir, "gateway.yaml")
-	cfg := config(gwCommon{AdminPort: port, QueueDir: filepath.Join(dir, "queue"), SinkURL: proxy.URL(),
-		FlushInterval: opts.FlushInterval})
-	if err := writeConfig(cfgPath, cfg); err != nil {
+	if opts.peer() == PeerTelegraf {
+		cfgPath = filepath.Join(dir, "telegraf.conf")
+	}
+	l, err := peer(gwCommon{AdminPort: port, QueueDir: filepath.Join(dir, "queue"), SinkURL: proxy.URL(),
+		FlushInterval: opts.FlushInterval, ConfigPath: cfgPath})
+	if err != nil {
 		return nil, errors.Join(err, s.stop())
 	}
-	s.gw = newGatewayProc(opts.Gateway, cfgPath, s.logPath, opts.CPUProfile, watch...)
+	if l.config != "" {
+		if err := writeConfig(cfgPath, l.config); err != nil {
+			return nil, errors.Join(err, s.stop())
+		}
+	}
+	s.gw = newGatewayProc(l.bin, l.args, s.logPath, watch...)
+	s.gw.readyLog = l.readyLog
 	if opts.MemoryLimit != "" {
 		s.gw.env = append(os.Environ(), "GOMEMLIMIT="+opts.MemoryLimit)
 	}
@@ -236,9 +259,25 @@ func startStack(ctx context.Context, tb testsrv.TB, opts Options, measurement st
 	case <-s.gwDone:
 		return nil, s.stop()
 	}
-	opts.Log.Info("gateway started", "pid", s.pid, "admin", s.adminURL, "log", s.logPath)
-	if err := waitReady(ctx, s.adminURL, time.Minute, s.gwDone); err != nil {
-		return nil, errors.Join(err, s.stop())
+	opts.Log.Info("peer started", "peer", opts.peer(), "pid", s.pid, "log", s.logPath)
+	switch {
+	case opts.peer() == PeerGanlink:
+		if err := waitReady(ctx, s.adminURL, time.Minute, s.gwDone); err != nil {
+			return nil, errors.Join(err, s.stop())
+		}
+	case l.readyLog != "":
+		select {
+		case <-s.gw.ready:
+		case <-s.gwDone:
+			return nil, errors.Join(errors.New("peer exited before it was ready"), s.stop())
+		case <-time.After(time.Minute):
+			return nil, errors.Join(fmt.Errorf("%s: no log line with %q within a minute", opts.peer(), l.readyLog), s.stop())
+		case <-ctx.Done():
+			return nil, errors.Join(ctx.Err(), s.stop())
+		}
+		if err := sleepCtx(ctx, l.readyDelay); err != nil {
+			return nil, errors.Join(err, s.stop())
+		}
 	}
 	return s, nil
 }
@@ -302,16 +341,19 @@ func (s *stack) measure(r *Result, cpu0 float64) error {
 		return err
 	}
 	r.CPUSeconds, r.PeakRSS = cpu1-cpu0, rss
+	r.P50, r.P99 = s.proxy.hist.quantile(0.50), s.proxy.hist.quantile(0.99)
+	_, r.Max = s.proxy.hist.count()
+	r.Accepted = s.proxy.stats().Fields
+	r.GatewayWarnings, r.LastWarning = s.gw.warnings()
+	if s.opts.peer() != PeerGanlink {
+		return nil
+	}
 	if s.opts.CPUProfile != "" {
 		// The live heap after a collection, next to the CPU profile.
 		if err := fetch(s.adminURL+"/debug/pprof/heap?gc=1", strings.TrimSuffix(s.opts.CPUProfile, ".pprof")+".heap.pprof"); err != nil {
 			return err
 		}
 	}
-	r.P50, r.P99 = s.proxy.hist.quantile(0.50), s.proxy.hist.quantile(0.99)
-	_, r.Max = s.proxy.hist.count()
-	r.Accepted = s.proxy.stats().Fields
-	r.GatewayWarnings, r.LastWarning = s.gw.warnings()
 	for _, m := range []struct {
 		name string
 		dst  *int64

@@ -11,7 +11,14 @@ import (
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
 
+// asFloorEnv makes the test binary run the floor program (TestFloorMQTTSmoke starts
+// it as a peer with the arguments "floor mqtt ...").
+const asFloorEnv = "LOADGEN_TEST_AS_FLOOR"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(asFloorEnv) == "1" && len(os.Args) > 1 && os.Args[1] == "floor" {
+		os.Exit(Floor(os.Args[2:], os.Stderr))
+	}
 	log.SetOutput(io.Discard) // the OPC UA server library logs through the standard logger
 	code := m.Run()
 	testsrv.RemoveGatewayBinary()

@@ -214,6 +214,8 @@ func TestGatewayConfigsValidate(t *testing.T) {
 			config.Device{ID: "meter1", Kind: "energy_meter", Source: "meters"}, "plant/ws1/meter/1", 3},
 		{"opcua", opcuaGatewayConfig(c, "opc.tcp://127.0.0.1:4840", 25, time.Second, 500*time.Millisecond), 3,
 			config.Device{ID: "plc1", Kind: "machine", Source: "plc"}, "", 10},
+		{"soak", soakGatewayConfig(c, "tcp://127.0.0.1:1883", 10, "opc.tcp://127.0.0.1:4840", 25, time.Second, 500*time.Millisecond), 13,
+			config.Device{ID: "meter1", Kind: "energy_meter", Source: "meters"}, "plant/ws1/meter/1", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
