@@ -66,6 +66,9 @@ type BrowseOptions struct {
 	// left out, being the same on every server and most of a shallow tree. Starting at
 	// it shows it whatever All says.
 	All bool
+	// ChildFlags sets HasChildren on the nodes of the deepest level too, with one more
+	// round of browse requests (the commissioning page expands the tree lazily).
+	ChildFlags bool
 }
 
 // BrowseNode is one Object or Variable of a browsed address space.
@@ -84,6 +87,18 @@ type BrowseNode struct {
 	DataType, Value, Access string
 	// Children are the nodes below it, in the server's order (empty below Depth).
 	Children []*BrowseNode
+	// DisplayName is the node's display name as the server's browse result gives it
+	// (empty for the start node).
+	DisplayName string
+	// Status is the status of reading a variable's value ("Good", or e.g.
+	// "BadNodeIdUnknown") and SourceTime its source timestamp (zero when the server
+	// sent none).
+	Status     string
+	SourceTime time.Time
+	// HasChildren reports whether the node has Objects or Variables below it: for the
+	// nodes above Depth whether Children is not empty; for the deepest level only with
+	// BrowseOptions.ChildFlags.
+	HasChildren bool
 
 	id       *ua.NodeID
 	class    ua.NodeClass
@@ -170,7 +185,7 @@ func Browse(ctx context.Context, o BrowseOptions) (*BrowseResult, error) {
 		return nil, err
 	}
 	res.Start = res.Root.NodeID
-	if res.Truncated, err = b.walk(ctx, res.Root, o.Depth, o.MaxNodes); err != nil {
+	if res.Truncated, err = b.walk(ctx, res.Root, o.Depth, o.MaxNodes, o.ChildFlags); err != nil {
 		return nil, err
 	}
 	res.ServerHidden = b.serverHidden
@@ -358,7 +373,7 @@ func (b *browser) rest(ctx context.Context, r *ua.BrowseResult) ([]*ua.Reference
 
 // walk browses breadth first from root down to depth levels; it reports whether it
 // stopped at maxNodes.
-func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes int) (bool, error) {
+func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes int, childFlags bool) (bool, error) {
 	seen := map[string]bool{root.id.String(): true}
 	count := 1
 	level := []*BrowseNode{root}
@@ -393,6 +408,10 @@ func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes in
 					nsIndex: r.BrowseName.NamespaceIndex, NodeID: b.format(nid), id: nid,
 					class: r.NodeClass, Class: className(r.NodeClass), parent: parent,
 				}
+				if r.DisplayName != nil {
+					n.DisplayName = r.DisplayName.Text
+				}
+				parent.HasChildren = true
 				if td := b.local(r.TypeDefinition); td != nil {
 					n.typeDef = b.format(td)
 				}
@@ -406,6 +425,25 @@ func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes in
 			}
 		}
 		level = next
+	}
+	if childFlags && len(level) > 0 {
+		ids := make([]*ua.NodeID, len(level))
+		for i, n := range level {
+			ids[i] = n.id
+		}
+		if err := b.browseChildren(ctx, ids); err != nil {
+			return false, err
+		}
+		for _, n := range level {
+			for _, r := range b.children[n.id.String()] {
+				if r != nil && r.IsForward && r.BrowseName != nil && b.local(r.NodeID) != nil &&
+					(r.NodeClass == ua.NodeClassObject || r.NodeClass == ua.NodeClassVariable) &&
+					!(b.hideServer && isServerObject(b.local(r.NodeID))) {
+					n.HasChildren = true
+					break
+				}
+			}
+		}
 	}
 	return false, nil
 }
@@ -429,7 +467,7 @@ func (b *browser) readVariables(ctx context.Context, root *BrowseNode) error {
 	for len(vars) > 0 {
 		chunk := vars[:min(len(vars), readChunk/per)]
 		vars = vars[len(chunk):]
-		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither}
+		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnSource}
 		for _, v := range chunk {
 			for _, a := range attrs {
 				req.NodesToRead = append(req.NodesToRead, &ua.ReadValueID{NodeID: v.id, AttributeID: a})
@@ -456,6 +494,16 @@ func (b *browser) readVariables(ctx context.Context, root *BrowseNode) error {
 				v.status = val.Status
 			case val.Value != nil:
 				v.value = val.Value.Value()
+			}
+			v.Status = "Good"
+			if v.status != ua.StatusOK {
+				v.Status = statusName(v.status)
+			}
+			if val != nil && val.Status != ua.StatusOK && quality(val.Status) != point.Bad {
+				v.Status = statusName(val.Status) // uncertain: the value is used
+			}
+			if val != nil && val.SourceTimestamp.Year() > 1601 {
+				v.SourceTime = val.SourceTimestamp
 			}
 			v.Value = formatValue(v.value, v.status)
 			v.Access = "-"
@@ -639,3 +687,14 @@ func selectNodes(n *BrowseNode, match string, below bool) bool {
 	n.shown = any
 	return any
 }
+
+// ValidateMatch checks a browse's Match pattern (path.Match syntax).
+func ValidateMatch(pattern string) error {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return fmt.Errorf("match pattern %q: %w", pattern, err)
+	}
+	return nil
+}
+
+// ValidateEndpoint checks an endpoint URL as the configuration does.
+func ValidateEndpoint(endpoint string) error { return validateEndpoint(endpoint) }

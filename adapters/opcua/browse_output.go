@@ -636,16 +636,27 @@ func writeSemantics(b *strings.Builder, role string, codes []stateCode) {
 var roleNames = []string{roleMachineryItemState, roleOperationMode, roleChannelState, roleProgramState, roleAlarm,
 	roleSpindleSpeed, roleParts, "energy_kwh_total", "power_kw", "water_m3_total"}
 
-// variableRole is the role of a numeric variable outside a recognised machine: the role
-// its field name is, else the one its browse name has in OPC 40001-1 (MachineryItemState,
-// MachineryOperationMode: the state machines' numbers), OPC 40501-1 (ChannelState,
-// PartsProducedInLifetime) or OPC 40502 (a spindle's ActSpeed), or SpindleSpeed; "" for
-// none.
+// variableRole is the role of a numeric variable outside a recognised machine:
+// SuggestRole of its browse name, its parent's and its field.
 func variableRole(n *BrowseNode, field string) string {
+	parent := ""
+	if n.parent != nil {
+		parent = n.parent.BrowseName
+	}
+	return SuggestRole(n.BrowseName, parent, field)
+}
+
+// SuggestRole is the KPI role `gateway browse -emit-config` gives a numeric variable
+// outside a recognised machine, and the one the commissioning page suggests: the role
+// its field name is, else the one its browse name has in OPC 40001-1
+// (MachineryItemState, MachineryOperationMode: the state machines' numbers), OPC 40501-1
+// (ChannelState, PartsProducedInLifetime) or OPC 40502 (a spindle's ActSpeed, under a
+// parent whose browse name contains "spindle"), or SpindleSpeed; "" for none.
+func SuggestRole(browseName, parentBrowseName, field string) string {
 	if slices.Contains(roleNames, field) {
 		return field
 	}
-	switch n.BrowseName {
+	switch browseName {
 	case "MachineryItemState":
 		return roleMachineryItemState
 	case "MachineryOperationMode":
@@ -657,11 +668,51 @@ func variableRole(n *BrowseNode, field string) string {
 	case "SpindleSpeed":
 		return roleSpindleSpeed
 	}
-	if slices.Contains(spindleSpeedNames, n.BrowseName) && n.parent != nil && strings.Contains(strings.ToLower(n.parent.BrowseName), "spindle") {
+	if slices.Contains(spindleSpeedNames, browseName) && strings.Contains(strings.ToLower(parentBrowseName), "spindle") {
 		return roleSpindleSpeed
 	}
 	return ""
 }
+
+// SuggestField is the signal name `gateway browse -emit-config` makes of a browse name:
+// lower-case words joined by "_", starting with a letter, at most 64 bytes.
+func SuggestField(browseName string) string { return snakeField(browseName) }
+
+// Numeric reports whether a browsed variable carries a number or a Boolean (by its
+// value, or by its standard data type when the value could not be read): the variables
+// that can be signals without a map.
+func (n *BrowseNode) Numeric() bool { return n.class == ua.NodeClassVariable && isNumeric(n) }
+
+// Shown reports whether the browse's Match keeps the node: it matches, lies below a
+// match or is the ancestor of one.
+func (n *BrowseNode) Shown() bool { return n.shown }
+
+// Repeated reports whether the node was met before elsewhere in the tree (and is not
+// expanded again).
+func (n *BrowseNode) Repeated() bool { return n.repeated }
+
+// Parent is the node above n in the browsed tree; nil for the start node.
+func (n *BrowseNode) Parent() *BrowseNode { return n.parent }
+
+// BrowsePath is the browse_path of a node in the configuration's grammar (as
+// -emit-config writes it): from the Objects folder when the browse started there, else
+// from the start node (then browse_start is the result's Start).
+func (r *BrowseResult) BrowsePath(n *BrowseNode) string {
+	var names, uris []string
+	for p := n; p != nil && p != r.Root; p = p.parent {
+		names = append([]string{p.BrowseName}, names...)
+		uris = append([]string{p.NamespaceURI}, uris...)
+	}
+	if r.defaultStart {
+		names = append([]string{"Objects"}, names...)
+		uris = append([]string{""}, uris...)
+	}
+	return formatPath(r.nsOf(r.Root), names, uris)
+}
+
+// DefaultStart reports whether the browse started at the Objects folder (BrowsePath
+// then needs no browse_start).
+func (r *BrowseResult) DefaultStart() bool { return r.defaultStart }
 
 // nsOf is the namespace URI of a node's id.
 func (r *BrowseResult) nsOf(n *BrowseNode) string {
@@ -789,4 +840,22 @@ func snakeID(s string) string {
 		return f
 	}
 	return "device"
+}
+
+// PathNames returns the browse names of the last element of a browse path and of the
+// one before it ("" when there is none): the node and its parent for SuggestRole. An
+// empty path gives empty names.
+func PathNames(browsePath string) (name, parent string, err error) {
+	if browsePath == "" {
+		return "", "", nil
+	}
+	elems, err := parseBrowsePath(browsePath)
+	if err != nil {
+		return "", "", err
+	}
+	name = elems[len(elems)-1].name
+	if len(elems) > 1 {
+		parent = elems[len(elems)-2].name
+	}
+	return name, parent, nil
 }

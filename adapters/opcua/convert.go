@@ -64,32 +64,16 @@ func (ss *session) appendDataChange(b point.Batch, fields []point.Field, subID u
 		}
 		it := &s.items[h]
 		dv := mi.Value
-		f := point.Field{Key: it.cfg.Field, Quality: quality(dv.Status)}
-		if f.Quality == point.Uncertain && isNull(dv) {
-			// An uncertain status without a value (servers send it for "no
-			// communication, no last usable value") carries nothing to use: a quality
-			// problem, not a type error. It becomes a bad field, so its value is not
-			// written and the last good value does not reappear.
-			f.Quality = point.Bad
-		}
+		f, reason, err := it.field(dv)
 		if f.Quality == point.Bad {
-			// The value of a bad status is never used, so the last good value cannot
-			// reappear under a bad quality.
 			if st := dv.Status &^ 0xffff; st == ua.StatusBadNodeIDUnknown || st == ua.StatusBadNodeIDInvalid {
 				ss.state[h] = itemRejected
 				ss.rebind = append(ss.rebind, rebind{item: h, status: dv.Status})
 			}
-		} else {
-			v, err := it.value(dv.Value)
-			if err != nil {
-				r := "type"
-				if errors.Is(err, point.ErrNotFinite) {
-					r = "nan"
-				}
-				s.obs.SignalError(s.cfg.Name, it.cfg.Device, it.cfg.Field, r, err)
-				continue
-			}
-			f.Value = v
+		}
+		if err != nil {
+			s.obs.SignalError(s.cfg.Name, it.cfg.Device, it.cfg.Field, reason, err)
+			continue
 		}
 		k := len(b)
 		fields[k] = f
@@ -102,6 +86,36 @@ func (ss *session) appendDataChange(b point.Batch, fields []point.Field, subID u
 		})
 	}
 	return b
+}
+
+// field converts one data value of the item, as the running source does and as
+// ReadOnce does: its quality from the status, the value through the item's Conv. The
+// error (with the observer reason "type" or "nan") is a value that cannot be converted;
+// the field is then not used.
+func (it *item) field(dv *ua.DataValue) (f point.Field, reason string, err error) {
+	f = point.Field{Key: it.cfg.Field, Quality: quality(dv.Status)}
+	if f.Quality == point.Uncertain && isNull(dv) {
+		// An uncertain status without a value (servers send it for "no
+		// communication, no last usable value") carries nothing to use: a quality
+		// problem, not a type error. It becomes a bad field, so its value is not
+		// written and the last good value does not reappear.
+		f.Quality = point.Bad
+	}
+	if f.Quality == point.Bad {
+		// The value of a bad status is never used, so the last good value cannot
+		// reappear under a bad quality.
+		return f, "", nil
+	}
+	v, err := it.value(dv.Value)
+	if err != nil {
+		reason = "type"
+		if errors.Is(err, point.ErrNotFinite) {
+			reason = "nan"
+		}
+		return f, reason, err
+	}
+	f.Value = v
+	return f, "", nil
 }
 
 // isNull reports whether a data value carries no value: no Variant, or a Null one.

@@ -66,7 +66,7 @@ func browseModbusCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gateway browse: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	first, last, err := parseUnits(*units)
+	first, last, err := modbus.ParseUnits(*units)
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway browse: invalid -units %q: %v\n", *units, err)
 		return 2
@@ -106,20 +106,6 @@ func browseModbusCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%d of %d unit ids answered\n", len(found), last-first+1)
 	return 0
-}
-
-// parseUnits reads "FIRST-LAST" or "ID".
-func parseUnits(s string) (first, last int, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		b = a
-	}
-	first, err1 := strconv.Atoi(strings.TrimSpace(a))
-	last, err2 := strconv.Atoi(strings.TrimSpace(b))
-	if err1 != nil || err2 != nil || first < 0 || last > 255 || first > last {
-		return 0, 0, fmt.Errorf("want FIRST-LAST within 0..255, e.g. 1-247")
-	}
-	return first, last, nil
 }
 
 // writeModbusConfig prints the source section and one device per unit found: a unit

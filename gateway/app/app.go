@@ -198,6 +198,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		log.Info("pprof profiles served on the admin endpoint", "url", "http://"+cfg.Admin.Listen+"/debug/pprof/")
 	}
 	a.newCorrections(shopTags)
+	a.mountCommission()
 	if err := a.admin.SetAuth(adminAuth(&cfg.Admin)); err != nil {
 		return nil, err
 	}
