@@ -103,8 +103,10 @@ func (b *Browser) Click(sel string) {
 // its input and change events.
 func (b *Browser) Type(sel, text string) {
 	b.t.Helper()
-	b.Do("type into "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Clear(chromedp.CSS(sel)),
-		chromedp.SendKeys(chromedp.CSS(sel), text))
+	b.Do("type into "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+	Eval[bool](b, fmt.Sprintf(`(() => { const e = document.querySelector(%s); e.value = "";
+		e.dispatchEvent(new Event("input", {bubbles: true})); return true; })()`, jsString(sel)))
+	b.Do("type into "+sel, chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
 // Select chooses the option with value v of the select element sel.
