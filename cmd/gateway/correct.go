@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/corrections"
@@ -203,7 +204,17 @@ func (c *corrector) viaAPI(base, op string, req corrections.Request, id, reason 
 	case a.BasicAuth != nil:
 		hr.SetBasicAuth(a.BasicAuth.Username, a.BasicAuth.Password.Reveal())
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(hr)
+	client := &http.Client{Timeout: 30 * time.Second}
+	if _, _, ok := hr.BasicAuth(); ok && method != http.MethodGet {
+		// Basic authentication, which a browser sends on its own, needs the user's CSRF
+		// token on a state-changing request (docs/security.md).
+		tok, err := csrfToken(client, base, hr.Header.Get("Authorization"))
+		if err != nil {
+			return err
+		}
+		hr.Header.Set(admin.CSRFHeader, tok)
+	}
+	resp, err := client.Do(hr)
 	if err != nil {
 		return fmt.Errorf("admin API %s: %w", base, err)
 	}
@@ -332,4 +343,30 @@ func (c *corrector) list(l []corrections.Correction, asJSON bool) error {
 		}
 	}
 	return nil
+}
+
+// csrfToken asks the admin API for the CSRF token of the credentials in authorization
+// (GET /api/session).
+func csrfToken(client *http.Client, base, authorization string) (string, error) {
+	hr, err := http.NewRequest(http.MethodGet, base+"/api/session", nil)
+	if err != nil {
+		return "", err
+	}
+	hr.Header.Set("Authorization", authorization)
+	resp, err := client.Do(hr)
+	if err != nil {
+		return "", fmt.Errorf("admin API %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		CSRFToken string `json:"csrf_token"`
+		Error     string `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		if body.Error != "" {
+			return "", fmt.Errorf("admin API %s: sign in: %s", base, body.Error)
+		}
+		return "", fmt.Errorf("admin API %s: sign in: %s", base, resp.Status)
+	}
+	return body.CSRFToken, nil
 }

@@ -215,41 +215,15 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: gateway validate [-q] FILE")
 		return 2
 	}
-	args = fs.Args()
-	cfg, err := app.LoadConfig(args[0])
-	if err != nil {
-		printConfigErrors(stderr, args[0], err)
-		return 1
-	}
-	return printPlan(stdout, stderr, args[0], cfg, *quiet)
+	v := app.ValidateFile(fs.Arg(0))
+	return v.Print(stdout, stderr, fs.Arg(0), *quiet)
 }
 
-// printConfigErrors prints "FILE:LINE: path: message" for every problem.
+// printConfigErrors prints "FILE:LINE: path: message" for every problem, as gateway
+// validate does.
 func printConfigErrors(w io.Writer, path string, err error) {
-	var probs config.Errors
-	if !errors.As(err, &probs) {
-		fmt.Fprintf(w, "%s: %v\n", path, err)
-		return
-	}
-	for _, p := range probs {
-		fmt.Fprintln(w, fileProblem(path, "", p))
-	}
-	fmt.Fprintf(w, "%d error(s)\n", len(probs))
-}
-
-// fileProblem formats a problem as "FILE:LINE: path: message", with kind ("warning: ")
-// before the path.
-func fileProblem(path, kind string, p config.Problem) string {
-	switch {
-	case p.Line > 0 && p.Path != "":
-		return fmt.Sprintf("%s:%d: %s%s: %s", path, p.Line, kind, p.Path, p.Msg)
-	case p.Line > 0:
-		return fmt.Sprintf("%s:%d: %s%s", path, p.Line, kind, p.Msg)
-	case p.Path != "":
-		return fmt.Sprintf("%s: %s%s: %s", path, kind, p.Path, p.Msg)
-	default:
-		return fmt.Sprintf("%s: %s%s", path, kind, p.Msg)
-	}
+	v := app.ValidationOf(err)
+	v.PrintErrors(w, path)
 }
 
 // logConfigWarnings logs the warnings of a configuration just loaded.

@@ -5,7 +5,9 @@
 //
 // Optional authentication (SetAuth) protects the status page, /api/status and every
 // other page; /metrics, /healthz and /readyz stay open for monitoring and probes unless
-// Auth.ProtectMetrics is set. The server bounds slow and oversized requests: headers must
+// Auth.ProtectMetrics is set. Users sign in with POST /api/session (a session cookie) and
+// have a role, viewer or engineer; every state-changing request needs its CSRF token and
+// is recorded in the audit log (guard, Audit; docs/security.md). The server bounds slow and oversized requests: headers must
 // arrive within 5s and fit 16 KiB, a request within 10s, a response within 30s, and an
 // idle keep-alive connection is closed after 60s. The header limit is exact: a request
 // head (request line, header lines, blank line) of 16 KiB is read, one byte more gets
@@ -39,14 +41,18 @@ const (
 
 // Server is the admin HTTP server.
 type Server struct {
-	addr   string
-	mux    *http.ServeMux
-	log    *slog.Logger
-	ready  func() error
-	status func(url.Values) (any, error)
-	ln     net.Listener
-	auth   *authenticator // nil: open
-	corr   Corrections    // nil: no correction endpoints
+	addr    string
+	mux     *http.ServeMux
+	log     *slog.Logger
+	ready   func() error
+	status  func(url.Values) (any, error)
+	ln      net.Listener
+	auth    *authenticator // nil: open
+	corr    Corrections    // nil: no correction endpoints
+	state   *State         // sessions, CSRF key, reloads: kept across reloads
+	metrics *metrics
+	now     func() time.Time
+	dataDir string // "": no audit log, no configuration versions
 
 	// HTTP server limits (the defaults above; tests shorten them).
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
@@ -58,7 +64,14 @@ type Server struct {
 func New(addr string, gatherer prometheus.Gatherer, ready func() error, status func(query url.Values) (any, error), log *slog.Logger) *Server {
 	s := &Server{addr: addr, mux: http.NewServeMux(), log: log, ready: ready, status: status,
 		readHeaderTimeout: DefaultReadHeaderTimeout, readTimeout: DefaultReadTimeout,
-		writeTimeout: DefaultWriteTimeout, idleTimeout: DefaultIdleTimeout, maxHeaderBytes: DefaultMaxHeaderBytes}
+		writeTimeout: DefaultWriteTimeout, idleTimeout: DefaultIdleTimeout, maxHeaderBytes: DefaultMaxHeaderBytes,
+		state: NewState(), metrics: newMetrics(), now: time.Now}
+	if reg, ok := gatherer.(prometheus.Registerer); ok {
+		s.metrics.register(reg)
+	}
+	s.handleSession()
+	s.handleAudit()
+	s.handleReload()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), MaxRequestsInFlight: 4,
 	}))
@@ -104,8 +117,19 @@ func (s *Server) EnablePprof() {
 	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
-// Handle adds a handler (e.g. the status page) to the server's mux.
+// Handle adds a handler (e.g. the status page) to the server's mux. It is behind the
+// same authentication, CSRF and role checks as every route (see guard): a handler under
+// /api/commission/ or /api/config is served to engineers only, and UserFrom and Audit
+// work in it.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// SetState makes the server use st (sessions, CSRF key, reloads) instead of its own, so
+// that they outlive the server across reloads; call it before Run.
+func (s *Server) SetState(st *State) {
+	if st != nil {
+		s.state = st
+	}
+}
 
 // Listen binds the address, so a bad address fails start-up before anything runs.
 func (s *Server) Listen() error {
@@ -134,7 +158,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.auth == nil && !isLoopback(s.ln.Addr()) {
 		s.log.Warn("admin endpoint is reachable from the network without authentication: "+
-			"set admin.basic_auth or admin.token_file, or listen on 127.0.0.1", "addr", s.ln.Addr().String())
+			"set admin.users, admin.basic_auth or admin.token_file, or listen on 127.0.0.1", "addr", s.ln.Addr().String())
 	}
 	srv := &http.Server{
 		Handler:           s.guard(s.mux),

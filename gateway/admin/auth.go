@@ -8,12 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ganlink/ganlink/gateway/corrections"
+	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/httpauth"
 )
 
 // Auth configures the admin endpoint's authentication: HTTP basic authentication with
-// one user, or a bearer token, not both.
+// one user or a bearer token (not both), and any number of Users with roles. The basic
+// user and the token have role engineer.
 type Auth struct {
 	// Username and Password enable basic authentication.
 	Username, Password string
@@ -21,8 +22,16 @@ type Auth struct {
 	// bearer token, may log in with basic authentication: any user name and the token as
 	// the password.
 	Token string
+	// Users sign in with POST /api/session (or basic authentication), each with a role
+	// (config.RoleViewer or config.RoleEngineer; gateway/config validates them).
+	Users []User
 	// ProtectMetrics also requires the credentials for /metrics, /healthz and /readyz.
 	ProtectMetrics bool
+}
+
+// User is one user of admin.users.
+type User struct {
+	Name, Role, Password string
 }
 
 // realm names the protection space in WWW-Authenticate challenges.
@@ -30,7 +39,7 @@ const realm = "ganlink gateway"
 
 // openPaths are the monitoring and probe endpoints that stay open unless
 // Auth.ProtectMetrics is set. Any other path, including ones added with Handle, is
-// protected.
+// protected, except the sign-in endpoint and the commissioning page's HTML (signInPaths).
 var openPaths = map[string]bool{"/metrics": true, "/healthz": true, "/readyz": true}
 
 // authWarnEvery throttles the warning about refused requests.
@@ -39,8 +48,10 @@ const authWarnEvery = time.Minute
 // authenticator checks credentials against SHA-256 digests, so every comparison takes
 // the same time whatever the length or content of the presented value.
 type authenticator struct {
-	basic          bool
+	basic          bool // basic user configured (and no token)
+	hasToken       bool
 	user, secret   httpauth.Digest // secret: the password, or the token
+	users          []userDigest
 	protectMetrics bool
 
 	mu       sync.Mutex
@@ -48,90 +59,165 @@ type authenticator struct {
 	refused  int
 }
 
+type userDigest struct {
+	name      string
+	nameHash  httpauth.Digest
+	pass      httpauth.Digest
+	role      string
+	fromBasic bool
+}
+
 // SetAuth enables authentication; call it before Run. Both methods at once, a user name
 // without a password, a user name containing ':' or a password without a user name
 // are errors.
 func (s *Server) SetAuth(a Auth) error {
 	switch {
-	case a.Username == "" && a.Password == "" && a.Token == "":
+	case a.Username == "" && a.Password == "" && a.Token == "" && len(a.Users) == 0:
 		if a.ProtectMetrics {
-			return errors.New("set admin auth: protecting /metrics needs basic authentication or a token")
+			return errors.New("set admin auth: protecting /metrics needs basic authentication, a token or users")
 		}
 		s.auth = nil
 		return nil
 	case (a.Username != "" || a.Password != "") && a.Token != "":
 		return errors.New("set admin auth: basic authentication and a token are exclusive")
-	case a.Token == "" && (a.Username == "" || a.Password == ""):
+	case a.Token == "" && (a.Username != "" || a.Password != "") && (a.Username == "" || a.Password == ""):
 		return errors.New("set admin auth: basic authentication needs a user name and a password")
 	case strings.ContainsAny(a.Username, ":\r\n"):
 		return errors.New("set admin auth: the user name must not contain ':' or line breaks")
 	}
 	au := &authenticator{protectMetrics: a.ProtectMetrics}
-	if a.Token != "" {
+	switch {
+	case a.Token != "":
+		au.hasToken = true
 		au.secret = httpauth.Hash(a.Token)
-	} else {
+	case a.Username != "":
 		au.basic = true
 		au.user = httpauth.Hash(a.Username)
 		au.secret = httpauth.Hash(a.Password)
+		au.users = append(au.users, userDigest{name: a.Username, nameHash: au.user, pass: au.secret,
+			role: config.RoleEngineer, fromBasic: true})
+	}
+	for _, u := range a.Users {
+		if u.Name == "" || u.Password == "" || strings.ContainsAny(u.Name, ":\r\n") {
+			return errors.New("set admin auth: a user needs a name without ':' or line breaks and a password")
+		}
+		role := u.Role
+		if role != config.RoleEngineer {
+			role = config.RoleViewer // least privilege for anything config did not validate
+		}
+		au.users = append(au.users, userDigest{name: u.Name, nameHash: httpauth.Hash(u.Name),
+			pass: httpauth.Hash(u.Password), role: role})
 	}
 	s.auth = au
 	return nil
 }
 
-// guard wraps h with the authentication check.
-func (s *Server) guard(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := s.auth
-		if a == nil || (!a.protectMetrics && openPaths[r.URL.Path]) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		ok, badToken := a.check(r)
-		if ok {
-			h.ServeHTTP(w, r)
-			return
-		}
-		s.refuse(w, r, badToken)
-	})
+// how a request was authenticated.
+type via int
+
+const (
+	viaNone    via = iota // anonymous
+	viaSession            // the ganlink_session cookie
+	viaBasic              // HTTP basic authentication
+	viaBearer             // a bearer token
+)
+
+// identity is who makes a request.
+type identity struct {
+	name, role string
+	via        via
+	token      bool     // signed in with the token as the password
+	sess       *session // viaSession
 }
 
-// check reports whether r carries valid credentials, and whether it presented a bearer
-// token that is wrong.
-func (a *authenticator) check(r *http.Request) (ok, badToken bool) {
-	if user, pass, isBasic := r.BasicAuth(); isBasic {
-		if a.basic {
-			// Both compared, always: no early exit on a wrong user name.
-			u, p := httpauth.Equal(httpauth.Hash(user), a.user), httpauth.Equal(httpauth.Hash(pass), a.secret)
-			return u && p, false
+// verify checks a user name and password (POST /api/session, basic authentication):
+// the basic user, a token as the password (any user name), or one of the users. Every
+// user is compared, always: no early exit that would tell a wrong name from a wrong
+// password by its timing.
+func (a *authenticator) verify(user, pass string) (identity, bool) {
+	uh, ph := httpauth.Hash(user), httpauth.Hash(pass)
+	var (
+		found identity
+		ok    bool
+	)
+	for _, u := range a.users {
+		n, p := httpauth.Equal(uh, u.nameHash), httpauth.Equal(ph, u.pass)
+		if n && p && !ok {
+			found, ok = identity{name: u.name, role: u.role}, true
 		}
-		return httpauth.Equal(httpauth.Hash(pass), a.secret), false
+	}
+	if a.hasToken && httpauth.Equal(ph, a.secret) && !ok {
+		name := user
+		if name == "" {
+			name = TokenUser
+		}
+		found, ok = identity{name: name, role: config.RoleEngineer, token: true}, true
+	}
+	return found, ok
+}
+
+// role returns the current role of a user name, false when no such user is configured
+// any longer (a session outlives a reload that removed its user: it ends then).
+func (a *authenticator) role(name string, token bool) (string, bool) {
+	if token {
+		return config.RoleEngineer, a.hasToken
+	}
+	for _, u := range a.users {
+		if u.name == name {
+			return u.role, true
+		}
+	}
+	return "", false
+}
+
+// check returns who r is: presented says whether it carried basic or bearer
+// credentials, ok whether they are valid, badToken whether it presented a wrong bearer
+// token. A valid session cookie counts first; a stale cookie is ignored.
+func (s *Server) check(r *http.Request) (id identity, presented, ok, badToken bool) {
+	a := s.auth
+	if sess := s.state.sessionOf(r, s.now()); sess != nil {
+		if role, still := a.role(sess.user, sess.token); still {
+			return identity{name: sess.user, role: role, via: viaSession, token: sess.token, sess: sess}, true, true, false
+		}
+		s.state.drop(sess)
+	}
+	if user, pass, isBasic := r.BasicAuth(); isBasic {
+		id, ok := a.verify(user, pass)
+		id.via = viaBasic
+		return id, true, ok, false
 	}
 	tok, found := httpauth.Bearer(r)
-	if a.basic || !found {
-		return false, false
+	if !found {
+		return identity{}, false, false, false
+	}
+	if !a.hasToken {
+		return identity{}, true, false, false
 	}
 	ok = httpauth.Equal(httpauth.Hash(tok), a.secret)
-	return ok, !ok
+	return identity{name: TokenUser, role: config.RoleEngineer, via: viaBearer}, true, ok, !ok
 }
 
 // refuse answers 401 with the challenges of the configured method, and logs refused
-// requests at most once a minute (never what they presented).
+// requests at most once a minute (never what they presented). The sign-in API answers
+// JSON without challenges, so a page's fetch never opens the browser's password dialog.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, badToken bool) {
 	a := s.auth
-	h := w.Header()
-	if !a.basic {
-		h.Add("WWW-Authenticate", httpauth.Challenge(realm, badToken))
+	s.metrics.refused.WithLabelValues(ReasonUnauthenticated).Inc()
+	if r.URL.Path == sessionPath {
+		writeError(w, http.StatusUnauthorized, "not signed in")
+	} else {
+		h := w.Header()
+		if a.hasToken {
+			h.Add("WWW-Authenticate", httpauth.Challenge(realm, badToken))
+		}
+		h.Add("WWW-Authenticate", `Basic realm="`+realm+`", charset="UTF-8"`)
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte("unauthorized\n"))
 	}
-	h.Add("WWW-Authenticate", `Basic realm="`+realm+`", charset="UTF-8"`)
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusUnauthorized)
-	_, _ = w.Write([]byte("unauthorized\n"))
-	if s.corr != nil && strings.HasPrefix(r.URL.Path, "/api/corrections") {
-		s.corr.Refused(corrections.ReasonUnauthenticated)
-	}
-
+	s.refusedCorrection(r)
 	a.mu.Lock()
 	a.refused++
 	now := time.Now()

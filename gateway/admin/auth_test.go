@@ -167,7 +167,7 @@ func TestSetAuthErrors(t *testing.T) {
 		{Auth{}, ""},
 		{Auth{Username: "u", Password: "p"}, ""},
 		{Auth{Token: "t"}, ""},
-		{Auth{ProtectMetrics: true}, "set admin auth: protecting /metrics needs basic authentication or a token"},
+		{Auth{ProtectMetrics: true}, "set admin auth: protecting /metrics needs basic authentication, a token or users"},
 		{Auth{Username: "u", Password: "p", Token: "t"}, "set admin auth: basic authentication and a token are exclusive"},
 		{Auth{Username: "u"}, "set admin auth: basic authentication needs a user name and a password"},
 		{Auth{Password: "p"}, "set admin auth: basic authentication needs a user name and a password"},
@@ -296,7 +296,7 @@ func TestExposedWithoutAuthWarns(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		want := `level=WARN msg="admin endpoint is reachable from the network without authentication: set admin.basic_auth or admin.token_file, or listen on 127.0.0.1"`
+		want := `level=WARN msg="admin endpoint is reachable from the network without authentication: set admin.users, admin.basic_auth or admin.token_file, or listen on 127.0.0.1"`
 		deadline := time.Now().Add(2 * time.Second)
 		for tc.warn && !strings.Contains(logs.String(), want) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)

@@ -50,10 +50,16 @@ func (s *Server) SetCorrections(c Corrections) {
 			return
 		}
 		res, err := c.Add(r.Context(), req)
+		target := req.Kind + " " + req.Device
+		if req.Signal != "" {
+			target += "." + req.Signal
+		}
 		if err != nil {
+			Audit(r, ActionCorrectionAdd, target, "", "refused: "+err.Error())
 			correctionError(w, err)
 			return
 		}
+		Audit(r, ActionCorrectionAdd, target, "", "ok: "+res.Correction.ID)
 		writeJSON(w, http.StatusCreated, res)
 	})
 	s.mux.HandleFunc("POST /api/corrections/{id}/revoke", func(w http.ResponseWriter, r *http.Request) {
@@ -66,9 +72,11 @@ func (s *Server) SetCorrections(c Corrections) {
 		}
 		res, err := c.Revoke(r.Context(), r.PathValue("id"), req.By, req.Reason)
 		if err != nil {
+			Audit(r, ActionCorrectionRevoke, r.PathValue("id"), "", "refused: "+err.Error())
 			correctionError(w, err)
 			return
 		}
+		Audit(r, ActionCorrectionRevoke, r.PathValue("id"), "", "ok")
 		writeJSON(w, http.StatusOK, res)
 	})
 }
@@ -89,7 +97,7 @@ func (s *Server) decodeCorrection(w http.ResponseWriter, r *http.Request, c Corr
 			"reason": corrections.ReasonBadRequest})
 		return false
 	}
-	if user, ok := s.user(r); ok {
+	if user, _ := UserFrom(r); user != "" {
 		if *by != "" && *by != user {
 			c.Refused(corrections.ReasonBadRequest)
 			writeJSON(w, http.StatusBadRequest, map[string]string{
@@ -100,18 +108,6 @@ func (s *Server) decodeCorrection(w http.ResponseWriter, r *http.Request, c Corr
 		*by = user
 	}
 	return true
-}
-
-// user returns the authenticated user of r: the basic user name, or TokenUser for a
-// bearer token; false when the endpoint has no authentication.
-func (s *Server) user(r *http.Request) (string, bool) {
-	if s.auth == nil {
-		return "", false
-	}
-	if u, _, ok := r.BasicAuth(); ok && u != "" {
-		return u, true
-	}
-	return TokenUser, true
 }
 
 func quote(s string) string { return `"` + strings.ReplaceAll(point.Truncate(s, 64), `"`, `\"`) + `"` }

@@ -49,11 +49,16 @@ func correctionService(t *testing.T) (*corrections.Service, func() []point.Point
 	}
 }
 
+// doJSON sends a request with the Authorization header auth; a state-changing one with
+// basic authentication also carries the user's CSRF token, which GET /api/session gives.
 func doJSON(t *testing.T, method, url, auth, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
+	}
+	if method != "GET" && strings.HasPrefix(auth, "Basic ") {
+		req.Header.Set(CSRFHeader, csrfOf(t, url, auth))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -120,6 +125,19 @@ func TestCorrectionsRecorder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// csrfOf returns the CSRF token of the credentials auth from GET /api/session on the
+// server of url.
+func csrfOf(t *testing.T, url, auth string) string {
+	t.Helper()
+	base := url[:strings.Index(url, "/api/")]
+	code, body := doJSON(t, "GET", base+"/api/session", auth, "")
+	var sb sessionBody
+	if err := json.Unmarshal([]byte(body), &sb); code != 200 || err != nil || sb.CSRFToken == "" {
+		t.Fatalf("GET /api/session: %d %s", code, body)
+	}
+	return sb.CSRFToken
 }
 
 func mustJSON(v any) string {

@@ -87,6 +87,14 @@ type Options struct {
 	Processors []pipeline.Processor
 	// Version is the version tag of the health series (cli.ShortVersion when empty).
 	Version string
+	// AdminState is what the admin endpoint keeps across reloads (sessions, CSRF key,
+	// the reloads the API requests); the serve loop passes the same one to every Build.
+	// Nil: the admin server makes its own.
+	AdminState *admin.State
+	// ConfigPath is the configuration file the gateway runs from: the admin API reads,
+	// validates, writes and rolls it back (docs/admin-api.openapi.yaml). Empty: no
+	// configuration API.
+	ConfigPath string
 }
 
 // IdentityTags returns the sorted identity tags of a device's points.
@@ -197,6 +205,8 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 		a.admin.EnablePprof()
 		log.Info("pprof profiles served on the admin endpoint", "url", "http://"+cfg.Admin.Listen+"/debug/pprof/")
 	}
+	a.admin.SetState(opts.AdminState)
+	a.admin.SetDataDir(DataDir(cfg))
 	a.newCorrections(shopTags)
 	a.mountCommission()
 	if err := a.admin.SetAuth(adminAuth(&cfg.Admin)); err != nil {
@@ -312,8 +322,15 @@ func adminAuth(c *config.Admin) admin.Auth {
 	if b := c.BasicAuth; b != nil {
 		au.Username, au.Password = b.Username, b.Password.Reveal()
 	}
+	for _, u := range c.Users {
+		au.Users = append(au.Users, admin.User{Name: u.Name, Role: u.Role, Password: u.Password.Reveal()})
+	}
 	return au
 }
+
+// DataDir is the data directory of a configuration: the parent of queue.dir, which
+// holds the instance id, the corrections, the audit log and the configuration versions.
+func DataDir(cfg *config.Config) string { return filepath.Dir(filepath.Clean(cfg.Queue.Dir)) }
 
 // isPermanent reports sink errors whose data is dropped. Authentication and
 // not-found answers (401, 403, 404) are configuration faults, not bad data: they are

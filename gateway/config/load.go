@@ -611,6 +611,10 @@ func (c *Config) readSecretFiles(probs, warnings *Errors) {
 		read("admin.basic_auth.password", a.PasswordFile, &a.Password)
 	}
 	read("admin.token", c.Admin.TokenFile, &c.Admin.Token)
+	for i := range c.Admin.Users {
+		u := &c.Admin.Users[i]
+		read(fmt.Sprintf("admin.users[%d].password", i), u.PasswordFile, &u.Password)
+	}
 	for _, s := range c.Sources.List {
 		for _, r := range s.Spec.Secrets() {
 			if r.Value == nil { // a key file the adapter reads itself: only its mode is checked here

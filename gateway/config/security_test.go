@@ -160,8 +160,32 @@ func TestAdminAuth(t *testing.T) {
 			fmt.Sprintf(`line 16: admin.basic_auth.password_file: read secret file %q: is a named pipe (FIFO), not a regular file`, fifo), nil},
 		{"secret file over 64 KiB", `admin: {token_file: ` + huge + `}`,
 			fmt.Sprintf(`line 16: admin.token_file: read secret file %q: larger than 64 KiB`, huge), nil},
+		{"users", `admin: {users: [{name: li, role: engineer, password_file: ` + pwFile + `}, {name: wang, role: viewer, password: w}]}`, "",
+			func(a config.Admin) bool {
+				return len(a.Users) == 2 && a.Users[0].Name == "li" && a.Users[0].Role == config.RoleEngineer &&
+					a.Users[0].Password.Reveal() == "Adm1n-Passw0rd" && a.Users[1].Role == config.RoleViewer &&
+					a.Users[1].Password.Reveal() == "w" && a.HasCredentials()
+			}},
+		{"users protect metrics", `admin: {users: [{name: li, role: viewer, password: x}], protect_metrics: true}`, "",
+			func(a config.Admin) bool { return a.ProtectMetrics }},
+		{"user without a name", `admin: {users: [{role: viewer, password: x}]}`, `line 16: admin.users[0].name: required`, nil},
+		{"user without a role", `admin: {users: [{name: li, password: x}]}`, `line 16: admin.users[0].role: required`, nil},
+		{"user with an unknown role", `admin: {users: [{name: li, role: admin, password: x}]}`,
+			`line 16: admin.users[0].role: unknown role "admin": want viewer or engineer`, nil},
+		{"user without a password", `admin: {users: [{name: li, role: viewer}]}`,
+			`line 16: admin.users[0].password: required: set password_file or password`, nil},
+		{"user with both passwords", `admin: {users: [{name: li, role: viewer, password: x, password_file: ` + pwFile + `}]}`,
+			`line 16: admin.users[0].password: set either the value or the _file key, not both`, nil},
+		{"user password file missing", `admin: {users: [{name: li, role: viewer, password_file: /nonexistent/pw}]}`,
+			`line 16: admin.users[0].password_file: read secret file "/nonexistent/pw": no such file or directory`, nil},
+		{"user name with a colon", `admin: {users: [{name: "l:i", role: viewer, password: x}]}`,
+			`line 16: admin.users[0].name: invalid user name "l:i": no ':' or line breaks`, nil},
+		{"two users of one name", `admin: {users: [{name: li, role: viewer, password: x}, {name: li, role: engineer, password: y}]}`,
+			`line 16: admin.users[1].name: user "li" is also admin.users[0]`, nil},
+		{"a user named like basic_auth", `admin: {basic_auth: {username: li, password: x}, users: [{name: li, role: viewer, password: y}]}`,
+			`line 16: admin.users[0].name: user "li" is also admin.basic_auth.username: one name, one password`, nil},
 		{"protect metrics without auth", `admin: {protect_metrics: true}`,
-			`line 16: admin.protect_metrics: needs basic_auth or a token`, nil},
+			`line 16: admin.protect_metrics: needs basic_auth, a token or users`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

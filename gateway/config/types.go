@@ -114,6 +114,11 @@ type Admin struct {
 	BasicAuth *AdminBasicAuth `yaml:"basic_auth"`
 	Token     Secret          `yaml:"token"`
 	TokenFile string          `yaml:"token_file"`
+	// Users sign in to the status and commissioning pages (or send basic
+	// authentication), each with a role: viewer (read-only) or engineer (may change the
+	// configuration and commission devices). The basic_auth user and the token count as
+	// engineers.
+	Users []AdminUser `yaml:"users"`
 	// ProtectMetrics also requires the credentials for /metrics, /healthz and /readyz.
 	ProtectMetrics bool `yaml:"protect_metrics"`
 	// Pprof serves the Go runtime profiles under /debug/pprof/ (behind the same
@@ -126,6 +131,30 @@ type AdminBasicAuth struct {
 	Username     string `yaml:"username"`
 	Password     Secret `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+}
+
+// The roles of admin.users[].role.
+const (
+	// RoleViewer reads the status page and the read APIs; it changes nothing.
+	RoleViewer = "viewer"
+	// RoleEngineer also edits the configuration, commissions devices, records
+	// corrections and reads the audit log.
+	RoleEngineer = "engineer"
+)
+
+// AdminUser is one user of the admin endpoint: a name, a role and a password (from
+// password_file, or inline).
+type AdminUser struct {
+	Name         string `yaml:"name"`
+	Role         string `yaml:"role"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// HasCredentials reports whether the admin endpoint has any credentials: basic_auth, a
+// token or users. Without any, its pages and read APIs are open and editing is refused.
+func (a *Admin) HasCredentials() bool {
+	return a.BasicAuth != nil || a.Token != "" || a.TokenFile != "" || len(a.Users) > 0
 }
 
 // PKI is the directory of the gateway's OPC UA certificates: its application instance

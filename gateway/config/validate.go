@@ -338,8 +338,33 @@ func (c *Config) validateAdminAuth(ck *Checker) {
 			ck.Add("admin.token", "set either basic_auth or a token, not both")
 		}
 	}
-	if a.ProtectMetrics && a.BasicAuth == nil && a.Token == "" && a.TokenFile == "" {
-		ck.Add("admin.protect_metrics", "needs basic_auth or a token")
+	seen := map[string]int{}
+	if a.BasicAuth != nil && a.BasicAuth.Username != "" {
+		seen[a.BasicAuth.Username] = -1
+	}
+	for i, u := range a.Users {
+		p := fmt.Sprintf("admin.users[%d]", i)
+		if ck.Required(p+".name", u.Name) {
+			switch j, dup := seen[u.Name]; {
+			case strings.ContainsAny(u.Name, ":\r\n"):
+				ck.Add(p+".name", "invalid user name %q: no ':' or line breaks", u.Name)
+			case dup && j < 0:
+				ck.Add(p+".name", "user %q is also admin.basic_auth.username: one name, one password", u.Name)
+			case dup:
+				ck.Add(p+".name", "user %q is also admin.users[%d]", u.Name, j)
+			default:
+				seen[u.Name] = i
+			}
+		}
+		if ck.Required(p+".role", u.Role) && u.Role != RoleViewer && u.Role != RoleEngineer {
+			ck.Add(p+".role", "unknown role %q: want %s or %s", u.Role, RoleViewer, RoleEngineer)
+		}
+		if u.Password == "" && u.PasswordFile == "" {
+			ck.Add(p+".password", "required: set password_file or password")
+		}
+	}
+	if a.ProtectMetrics && a.BasicAuth == nil && a.Token == "" && a.TokenFile == "" && len(a.Users) == 0 {
+		ck.Add("admin.protect_metrics", "needs basic_auth, a token or users")
 	}
 }
 

@@ -1,0 +1,216 @@
+package admin
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/point"
+	"github.com/ganlink/ganlink/internal/httpauth"
+)
+
+// Sessions.
+const (
+	// CookieName is the session cookie: HttpOnly, SameSite=Strict, Path=/.
+	CookieName = "ganlink_session"
+	// SessionIdle ends a session not used for this long.
+	SessionIdle = 8 * time.Hour
+	// MaxSessions bounds the sessions kept; signing in beyond it ends the session
+	// used least recently.
+	MaxSessions = 256
+	// maxSignInBody bounds POST /api/session's body.
+	maxSignInBody = 4 << 10
+)
+
+// sessionPath is the sign-in API.
+const sessionPath = "/api/session"
+
+// State is what the admin endpoint keeps across the in-process restart a reload
+// performs: the signed-in sessions, the key of the CSRF tokens of basic authentication,
+// and the reloads (their outcome is read after the restart). cmd/gateway's serve loop
+// makes one (NewState) and hands it to every gateway it builds; a server without one
+// makes its own.
+type State struct {
+	key [32]byte
+
+	mu       sync.Mutex
+	sessions map[httpauth.Digest]*session // by the digest of the cookie value
+
+	auditMu sync.Mutex // one writer of the audit log, also across reloads
+
+	// Reloads runs and reports the reloads the API requests; nil: none (no reload API).
+	Reloads *Reloads
+}
+
+// NewState returns an empty state with a fresh random key.
+func NewState() *State {
+	st := &State{sessions: map[httpauth.Digest]*session{}}
+	if _, err := rand.Read(st.key[:]); err != nil {
+		panic("admin: no randomness: " + err.Error()) // crypto/rand never fails on supported systems
+	}
+	return st
+}
+
+// session is one signed-in browser.
+type session struct {
+	id    httpauth.Digest
+	user  string
+	token bool // signed in with the token as the password
+	csrf  string
+	last  time.Time
+}
+
+// randomToken returns 32 random bytes, base64url.
+func randomToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("admin: no randomness: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// newSession signs id in and returns the cookie value.
+func (st *State) newSession(id identity, now time.Time) (string, *session) {
+	value := randomToken()
+	sess := &session{id: httpauth.Hash(value), user: id.name, token: id.token, csrf: randomToken(), last: now}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for k, s := range st.sessions {
+		if now.Sub(s.last) >= SessionIdle {
+			delete(st.sessions, k)
+		}
+	}
+	for len(st.sessions) >= MaxSessions {
+		var oldest *session
+		for _, s := range st.sessions {
+			if oldest == nil || s.last.Before(oldest.last) {
+				oldest = s
+			}
+		}
+		delete(st.sessions, oldest.id)
+	}
+	st.sessions[sess.id] = sess
+	return value, sess
+}
+
+// sessionOf returns r's live session, nil when its cookie names none; using it counts
+// as activity.
+func (st *State) sessionOf(r *http.Request, now time.Time) *session {
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	sess := st.sessions[httpauth.Hash(c.Value)]
+	if sess == nil {
+		return nil
+	}
+	if now.Sub(sess.last) >= SessionIdle {
+		delete(st.sessions, sess.id)
+		return nil
+	}
+	sess.last = now
+	return sess
+}
+
+func (st *State) drop(sess *session) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.sessions, sess.id)
+}
+
+// csrfToken returns the CSRF token a request of id must send: its session's, or for
+// basic authentication one derived from the user name with the state's key (stable for
+// the life of the process, across reloads); "" for a bearer token, which is exempt.
+func (st *State) csrfToken(id identity) string {
+	switch id.via {
+	case viaSession:
+		return id.sess.csrf
+	case viaBasic:
+		m := hmac.New(sha256.New, st.key[:])
+		m.Write([]byte("ganlink csrf basic\x00" + id.name))
+		return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	return ""
+}
+
+// sessionBody is the answer of the sign-in API.
+type sessionBody struct {
+	User      string `json:"user"`
+	Role      string `json:"role"`
+	CSRFToken string `json:"csrf_token"`
+}
+
+// handleSession serves the sign-in API:
+//
+//	POST   /api/session  {"user","password"} → 200 {"user","role","csrf_token"} and the cookie
+//	GET    /api/session  → 200 the same for the current credentials, 401 without
+//	DELETE /api/session  → 204, signs out
+func (s *Server) handleSession() {
+	s.mux.HandleFunc("POST "+sessionPath, func(w http.ResponseWriter, r *http.Request) {
+		if s.auth == nil {
+			s.metrics.signIns.WithLabelValues(SignInNotConfigured).Inc()
+			writeError(w, http.StatusUnauthorized, "sign-in is not configured: configure admin.users (docs/commissioning.md)")
+			return
+		}
+		var req struct {
+			User     string `json:"user"`
+			Password string `json:"password"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSignInBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			s.metrics.signIns.WithLabelValues(SignInBadRequest).Inc()
+			msg := err.Error()
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				msg = "larger than 4 KiB"
+			}
+			writeError(w, http.StatusBadRequest, "body: "+point.Truncate(msg, 200))
+			return
+		}
+		id, ok := s.auth.verify(req.User, req.Password)
+		if !ok {
+			s.metrics.signIns.WithLabelValues(SignInWrongCredentials).Inc()
+			s.audit(r, identity{name: point.Truncate(req.User, 64)}, ActionSignIn, "", "", "refused: wrong user name or password")
+			writeError(w, http.StatusUnauthorized, "wrong user name or password")
+			return
+		}
+		id.via = viaSession
+		value, sess := s.state.newSession(id, s.now())
+		id.sess = sess
+		http.SetCookie(w, &http.Cookie{Name: CookieName, Value: value, Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		s.audit(r, id, ActionSignIn, "", "", "ok")
+		writeJSON(w, http.StatusOK, sessionBody{User: id.name, Role: id.role, CSRFToken: sess.csrf})
+	})
+	s.mux.HandleFunc("GET "+sessionPath, func(w http.ResponseWriter, r *http.Request) {
+		id := identityOf(r)
+		if id.via == viaNone {
+			writeError(w, http.StatusUnauthorized, "not signed in")
+			return
+		}
+		writeJSON(w, http.StatusOK, sessionBody{User: id.name, Role: id.role, CSRFToken: s.state.csrfToken(id)})
+	})
+	s.mux.HandleFunc("DELETE "+sessionPath, func(w http.ResponseWriter, r *http.Request) {
+		id := identityOf(r)
+		if id.sess != nil {
+			s.state.drop(id.sess)
+			s.audit(r, id, ActionSignOut, "", "", "ok")
+		}
+		http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// roleOK reports whether role may do what only an engineer may.
+func roleOK(role string) bool { return role == config.RoleEngineer }
