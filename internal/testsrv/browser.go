@@ -19,7 +19,8 @@ import (
 //
 // Every step waits for a DOM condition (Wait, WaitText), never for a fixed time, and
 // fails the test after StepTimeout. Uncaught exceptions and console errors of the page
-// (a Content-Security-Policy violation is one) are collected: Problems returns them.
+// (a Content-Security-Policy violation is one; an HTTP error status, which tests
+// assert themselves, is not) are collected: Problems returns them.
 //
 // Screenshots: when the environment variable GANLINK_SCREENSHOTS names a directory,
 // Screenshot writes NAME.png there; otherwise it does nothing, so a test run never
@@ -62,9 +63,9 @@ func StartBrowser(t TB) *Browser {
 			if err != nil {
 				return
 			}
-			// The browser's own request for /favicon.ico (which the gateway does not
-			// serve) is no problem of the page.
-			if (m.IsException() || m.Type == chromedp.ConsoleError) && !strings.HasSuffix(m.URL, "/favicon.ico") {
+			// An HTTP error status of a request is logged as "Failed to load resource":
+			// a test asserts the statuses it expects itself.
+			if (m.IsException() || m.Type == chromedp.ConsoleError) && !strings.HasPrefix(m.Text, "Failed to load resource") {
 				b.mu.Lock()
 				b.problems = append(b.problems, m.String())
 				b.mu.Unlock()
