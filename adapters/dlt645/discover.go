@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/ganlink/ganlink/adapters/internal/serialline"
-	"github.com/ganlink/ganlink/gateway/config"
 )
 
 // Found is a meter found on a bus by Discover.
@@ -36,16 +34,9 @@ var Probe = []DI{0x00010000, 0x02010100, 0x02010200, 0x02010300, 0x02020100, 0x0
 // answer, with data or an exception. Every meter found is then asked for each item of
 // Probe. A meter that does not answer is not an error; a line that cannot be opened is.
 func Discover(ctx context.Context, spec SourceSpec, addrs []Address) ([]Found, error) {
-	spec.ApplyDefaults(nil)
-	ck := &config.Checker{}
-	l := spec.Line(ck, "", DefaultParity)
-	l.Check(func(field, format string, a ...any) { ck.Add(field, format, a...) })
-	if probs := ck.Problems(); len(probs) > 0 {
-		errs := make([]error, len(probs))
-		for i, p := range probs {
-			errs[i] = fmt.Errorf("%s: %s", strings.TrimPrefix(p.Path, "."), p.Msg)
-		}
-		return nil, errors.Join(errs...)
+	l, err := LineOf(spec)
+	if err != nil {
+		return nil, err
 	}
 	bus := serialline.NewBus(l)
 	defer bus.Close()

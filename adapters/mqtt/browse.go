@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sort"
 	"strconv"
@@ -14,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // SniffOptions configures Sniff.
@@ -61,24 +65,11 @@ func Sniff(ctx context.Context, cfg Config, o SniffOptions) (topics []SniffTopic
 	if err := validateFilter(o.Filter); err != nil {
 		return nil, 0, fmt.Errorf("filter: %w", err)
 	}
-	cfg.ClientID = fmt.Sprintf("ganlink-sniff-%d", time.Now().UnixNano())
-	cfg.CleanSession, cfg.QoS, cfg.Subscribe, cfg.Bindings = true, 0, []string{o.Filter}, nil
-	if cfg.Name == "" {
-		cfg.Name = "sniff"
-	}
-	s, err := New(cfg, nil, nil)
-	if err != nil {
-		return nil, 0, err
-	}
+	cfg.Subscribe, cfg.Bindings = []string{o.Filter}, nil
+	cfg = cfg.withDefaults()
 	var mu sync.Mutex
 	seen := map[string]*SniffTopic{}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	lost := make(chan error, 1)
-	guard := &dialGuard{}
-	opts := s.clientOptions(ctx, nil, lost, guard)
-	opts.SetAutoAckDisabled(false)
-	opts.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+	s, c, lost, err := connectOnce(ctx, cfg, point.NopObserver{}, func(m paho.Message) {
 		now := time.Now().UTC()
 		mu.Lock()
 		defer mu.Unlock()
@@ -104,9 +95,9 @@ func Sniff(ctx context.Context, cfg Config, o SniffOptions) (topics []SniffTopic
 		}
 		t.parsed = now
 		full := m.Payload()
-		if len(full) > s.cfg.MaxPayloadBytes {
+		if len(full) > cfg.MaxPayloadBytes {
 			t.Paths, t.Format, t.More = nil, "text", false
-			t.Err = fmt.Sprintf("payload of %d bytes: larger than max_payload_bytes %d, the source drops it", len(full), s.cfg.MaxPayloadBytes)
+			t.Err = fmt.Sprintf("payload of %d bytes: larger than max_payload_bytes %d, the source drops it", len(full), cfg.MaxPayloadBytes)
 			return
 		}
 		var perr error
@@ -116,21 +107,10 @@ func Sniff(ctx context.Context, cfg Config, o SniffOptions) (topics []SniffTopic
 			t.Err = perr.Error()
 		}
 	})
-	c := paho.NewClient(opts)
-	tok := c.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		<-tok.Done()
-	}
-	dialErr := guard.established()
-	if err := tok.Error(); err != nil {
-		return nil, 0, s.connectError(err, dialErr, guard.certRequested())
-	}
-	defer c.Disconnect(disconnectQuiesce)
-	if err := s.subscribe(ctx, c, lost); err != nil {
+	if err != nil {
 		return nil, 0, err
 	}
+	defer c.Disconnect(disconnectQuiesce)
 	t := time.NewTimer(o.Listen)
 	defer t.Stop()
 	select {
@@ -296,4 +276,53 @@ func (w *pathWalker) walk(n *jsonNode, path []string) {
 		}
 		w.out = append(w.out, PathValue{Path: strings.Join(path, "."), Type: n.typ, Value: n.value})
 	}
+}
+
+// connectOnce connects to the broker of cfg for a one-off look (a sniff, a read once):
+// a unique client id and a clean session, so the running source's persistent session
+// is not touched, QoS 0 and automatic acknowledgement. It checks cfg as the source
+// does, but for the bindings (a sniff has none), subscribes to cfg.Subscribe and hands
+// every message to handle (on one goroutine). The caller disconnects the client;
+// lost reports a lost connection.
+func connectOnce(ctx context.Context, cfg Config, obs point.Observer, handle func(paho.Message)) (*Source, paho.Client, <-chan error, error) {
+	cfg.ClientID = fmt.Sprintf("ganlink-commission-%d", time.Now().UnixNano())
+	cfg.CleanSession, cfg.QoS = true, 0
+	if cfg.Name == "" {
+		cfg.Name = "commission"
+	}
+	var errs []error
+	cfg.check(func(field, format string, a ...any) {
+		if !strings.HasPrefix(field, "bindings") {
+			errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
+		}
+	})
+	if len(errs) > 0 {
+		return nil, nil, nil, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, errors.Join(errs...))
+	}
+	tc, err := buildTLS(&cfg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, err)
+	}
+	s := &Source{cfg: cfg.withDefaults(), tls: tc, obs: obs, log: slog.New(slog.DiscardHandler)}
+	lost := make(chan error, 1)
+	guard := &dialGuard{}
+	opts := s.clientOptions(ctx, nil, lost, guard)
+	opts.SetAutoAckDisabled(false)
+	opts.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { handle(m) })
+	c := paho.NewClient(opts)
+	tok := c.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		<-tok.Done()
+	}
+	dialErr := guard.established()
+	if err := tok.Error(); err != nil {
+		return nil, nil, nil, s.connectError(err, dialErr, guard.certRequested())
+	}
+	if err := s.subscribe(ctx, c, lost); err != nil {
+		c.Disconnect(disconnectQuiesce)
+		return nil, nil, nil, err
+	}
+	return s, c, lost, nil
 }

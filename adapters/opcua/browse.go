@@ -95,9 +95,8 @@ type BrowseNode struct {
 	// sent none).
 	Status     string
 	SourceTime time.Time
-	// HasChildren reports whether the node has Objects or Variables below it: for the
-	// nodes above Depth whether Children is not empty; for the deepest level only with
-	// BrowseOptions.ChildFlags.
+	// HasChildren reports whether the node has Objects or Variables below it (set only
+	// with BrowseOptions.ChildFlags).
 	HasChildren bool
 
 	id       *ua.NodeID
@@ -377,6 +376,8 @@ func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes in
 	seen := map[string]bool{root.id.String(): true}
 	count := 1
 	level := []*BrowseNode{root}
+	truncated := false
+levels:
 	for d := 0; d < depth && len(level) > 0; d++ {
 		ids := make([]*ua.NodeID, len(level))
 		for i, n := range level {
@@ -388,19 +389,17 @@ func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes in
 		var next []*BrowseNode
 		for _, parent := range level {
 			for _, r := range b.children[parent.id.String()] {
-				if r == nil || !r.IsForward || r.BrowseName == nil {
+				if !b.listed(r) {
 					continue
 				}
 				nid := b.local(r.NodeID)
-				if nid == nil || (r.NodeClass != ua.NodeClassObject && r.NodeClass != ua.NodeClassVariable) {
-					continue
-				}
 				if b.hideServer && isServerObject(nid) {
 					b.serverHidden = true
 					continue
 				}
 				if count >= maxNodes {
-					return true, nil
+					truncated = true
+					break levels
 				}
 				count++
 				n := &BrowseNode{
@@ -411,7 +410,6 @@ func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes in
 				if r.DisplayName != nil {
 					n.DisplayName = r.DisplayName.Text
 				}
-				parent.HasChildren = true
 				if td := b.local(r.TypeDefinition); td != nil {
 					n.typeDef = b.format(td)
 				}
@@ -426,26 +424,51 @@ func (b *browser) walk(ctx context.Context, root *BrowseNode, depth, maxNodes in
 		}
 		level = next
 	}
-	if childFlags && len(level) > 0 {
-		ids := make([]*ua.NodeID, len(level))
-		for i, n := range level {
-			ids[i] = n.id
+	if childFlags {
+		return truncated, b.childFlags(ctx, root)
+	}
+	return truncated, nil
+}
+
+// listed reports whether a reference is one walk lists: forward, to an Object or
+// Variable on this server.
+func (b *browser) listed(r *ua.ReferenceDescription) bool {
+	return r != nil && r.IsForward && r.BrowseName != nil && b.local(r.NodeID) != nil &&
+		(r.NodeClass == ua.NodeClassObject || r.NodeClass == ua.NodeClassVariable)
+}
+
+// childFlags sets HasChildren on every node of the tree that is not a repetition,
+// browsing the nodes whose children were not browsed yet (the deepest level, and the
+// rest of a level a truncation cut).
+func (b *browser) childFlags(ctx context.Context, root *BrowseNode) error {
+	var nodes []*BrowseNode
+	var ids []*ua.NodeID
+	var visit func(n *BrowseNode)
+	visit = func(n *BrowseNode) {
+		if n.repeated {
+			return
 		}
-		if err := b.browseChildren(ctx, ids); err != nil {
-			return false, err
+		nodes = append(nodes, n)
+		if _, ok := b.children[n.id.String()]; !ok {
+			ids = append(ids, n.id)
 		}
-		for _, n := range level {
-			for _, r := range b.children[n.id.String()] {
-				if r != nil && r.IsForward && r.BrowseName != nil && b.local(r.NodeID) != nil &&
-					(r.NodeClass == ua.NodeClassObject || r.NodeClass == ua.NodeClassVariable) &&
-					!(b.hideServer && isServerObject(b.local(r.NodeID))) {
-					n.HasChildren = true
-					break
-				}
+		for _, c := range n.Children {
+			visit(c)
+		}
+	}
+	visit(root)
+	if err := b.browseChildren(ctx, ids); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		for _, r := range b.children[n.id.String()] {
+			if b.listed(r) && !(b.hideServer && isServerObject(b.local(r.NodeID))) {
+				n.HasChildren = true
+				break
 			}
 		}
 	}
-	return false, nil
+	return nil
 }
 
 // readVariables reads the data type, value and access level of every variable below

@@ -86,7 +86,9 @@ func ReadOnce(ctx context.Context, cfg Config) ([]ReadResult, error) {
 		for _, i := range chunk {
 			req.NodesToRead = append(req.NodesToRead, &ua.ReadValueID{NodeID: nodes[i], AttributeID: ua.AttributeIDValue})
 		}
-		res, err := call[*ua.ReadResponse](ctx, ss, req)
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+		res, err := c.Read(cctx, req)
+		cancel()
 		if err == nil && len(res.Results) != len(chunk) {
 			err = fmt.Errorf("got %d results for %d nodes", len(res.Results), len(chunk))
 		}

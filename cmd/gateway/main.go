@@ -13,7 +13,8 @@
 //	                            record, revoke and list corrections (docs/corrections.md)
 //
 // SIGHUP reloads the configuration file: a bad file is rejected and logged, the running
-// gateway carries on; a good one takes effect without losing queued data.
+// gateway carries on; a good one takes effect without losing queued data. A write
+// through the admin API (an engineer on the commissioning page) reloads the same way.
 //
 // -cpuprofile FILE writes a pprof CPU profile of the whole run, from start-up until
 // shutdown, for `go tool pprof`.
@@ -21,6 +22,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,9 +36,11 @@ import (
 	"syscall"
 	_ "time/tzdata" // KPI windows need Asia/Shanghai even on boxes without tzdata
 
+	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/internal/cli"
+	"github.com/ganlink/ganlink/internal/fsread"
 )
 
 // version is set at release build time: -ldflags "-X main.version=v1.2.3".
@@ -137,22 +142,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// serve runs the gateway until ctx is done. On SIGHUP it reloads the configuration: a
-// file with errors is rejected (every problem logged) and the running gateway carries
-// on; a valid one replaces it by a graceful restart inside the process — sources stop,
-// queues and KPI windows are saved, and the new gateway reopens them, so queued data
-// and open windows carry over while devices and sources follow the new file.
+// serve runs the gateway until ctx is done. On SIGHUP, or when the admin API asks
+// (after it wrote the file), it reloads the configuration, both the same way: a file
+// with errors is rejected (every problem logged) and the running gateway carries on; a
+// valid one replaces it by a graceful restart inside the process — sources stop, queues
+// and KPI windows are saved, and the new gateway reopens them, so queued data and open
+// windows carry over while devices and sources follow the new file. A new configuration
+// that cannot start (its admin port taken, say) is reported and the previous one is
+// started again. The admin state (sessions, the reloads' outcome) is kept here, so it
+// outlives the restart; GET /api/reload reports each reload's outcome.
 func serve(ctx context.Context, path string, cfg *config.Config, hup <-chan os.Signal, log *slog.Logger) error {
+	state := admin.NewState()
+	state.Reloads = admin.NewReloads()
+	reloads := state.Reloads
 	prev := cfg
+	reloadID, reloadSum := 0, "" // the reload whose configuration is being started
 	for {
-		a, err := app.Build(cfg, log, app.Options{Version: cli.ShortVersion(version)})
+		a, err := app.Build(cfg, log, app.Options{Version: cli.ShortVersion(version), AdminState: state, ConfigPath: path})
 		if err != nil {
 			if cfg == prev {
+				if reloadID != 0 {
+					reloads.Done(reloadID, reloadSum, fmt.Errorf("the previous configuration failed to start again: %w", err))
+				}
 				return fmt.Errorf("start gateway: %w", err)
 			}
 			log.Error("new configuration cannot start; keeping the previous one", "file", path, "err", err)
+			reloads.Done(reloadID, reloadSum, fmt.Errorf("the new configuration cannot start; the previous one runs: %w", err))
+			reloadID = 0
 			cfg = prev
 			continue
+		}
+		if cfg != prev {
+			reloads.Done(reloadID, reloadSum, nil)
+			reloadID = 0
 		}
 		prev = cfg
 		runCtx, cancel := context.WithCancel(ctx)
@@ -160,24 +182,30 @@ func serve(ctx context.Context, path string, cfg *config.Config, hup <-chan os.S
 		go func() { done <- a.Run(runCtx) }()
 		var next *config.Config
 		for next == nil {
+			trigger := admin.TriggerSIGHUP
 			select {
 			case err := <-done:
 				cancel()
 				return err
 			case <-hup:
-				newCfg, err := app.LoadConfig(path)
-				if err != nil {
-					var b strings.Builder
-					printConfigErrors(&b, path, err)
-					log.Error("configuration reload rejected; the running configuration stays", "file", path,
-						"errors", strings.TrimSpace(b.String()))
-					continue
-				}
-				log.Info("configuration reloaded; restarting the gateway's components", "file", path,
-					"devices", len(newCfg.Devices))
-				logConfigWarnings(log, path, newCfg)
-				next = newCfg
+			case <-reloads.C():
+				trigger = admin.TriggerAPI
 			}
+			id := reloads.Begin(trigger)
+			newCfg, sum, err := loadForReload(path)
+			if err != nil {
+				var b strings.Builder
+				printConfigErrors(&b, path, err)
+				msg := strings.TrimSpace(b.String())
+				log.Error("configuration reload rejected; the running configuration stays", "file", path,
+					"errors", msg, "trigger", trigger)
+				reloads.Done(id, sum, errors.New("configuration rejected; the running configuration stays: "+msg))
+				continue
+			}
+			log.Info("configuration reloaded; restarting the gateway's components", "file", path,
+				"devices", len(newCfg.Devices), "trigger", trigger)
+			logConfigWarnings(log, path, newCfg)
+			next, reloadID, reloadSum = newCfg, id, sum
 		}
 		cancel()
 		if err := <-done; err != nil {
@@ -185,6 +213,18 @@ func serve(ctx context.Context, path string, cfg *config.Config, hup <-chan os.S
 		}
 		cfg = next
 	}
+}
+
+// loadForReload reads and checks the file as the gateway runs it, and returns its
+// SHA-256 (hex) for the reload's report.
+func loadForReload(path string) (*config.Config, string, error) {
+	data, err := fsread.ReadRegular(path, fsread.MaxConfig)
+	if err != nil {
+		return nil, "", fmt.Errorf("read config %q: %w", path, fsread.Reason(err))
+	}
+	sum := sha256.Sum256(data)
+	cfg, err := app.LoadConfigData(data)
+	return cfg, hex.EncodeToString(sum[:]), err
 }
 
 // startCPUProfile starts profiling into path; the returned function stops it and

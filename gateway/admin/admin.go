@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ganlink/ganlink/internal/httplimit"
@@ -54,6 +55,10 @@ type Server struct {
 	now     func() time.Time
 	dataDir string // "": no audit log, no configuration versions
 
+	routes     []string                // every pattern registered (Routes)
+	configPath string                  // SetConfig: the configuration file
+	validate   func([]byte) Validation // SetConfig: app.Validate
+
 	// HTTP server limits (the defaults above; tests shorten them).
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
 	maxHeaderBytes                                            int
@@ -72,14 +77,14 @@ func New(addr string, gatherer prometheus.Gatherer, ready func() error, status f
 	s.handleSession()
 	s.handleAudit()
 	s.handleReload()
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+	s.handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), MaxRequestsInFlight: 4,
 	}))
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	s.handleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	s.handleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := s.ready(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -88,9 +93,9 @@ func New(addr string, gatherer prometheus.Gatherer, ready func() error, status f
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	s.mux.HandleFunc("GET /{$}", serveStatusPage)
+	s.handleFunc("GET /{$}", serveStatusPage)
 	s.registerCommissionPage()
-	s.mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.status(r.URL.Query())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -110,18 +115,32 @@ func New(addr string, gatherer prometheus.Gatherer, ready func() error, status f
 // to 29 s (the write timeout bounds a response), e.g.
 // `go tool pprof http://127.0.0.1:9273/debug/pprof/heap`.
 func (s *Server) EnablePprof() {
-	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	s.handleFunc("GET /debug/pprof/", pprof.Index)
+	s.handleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.handleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.handleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.handleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Handle adds a handler (e.g. the status page) to the server's mux. It is behind the
 // same authentication, CSRF and role checks as every route (see guard): a handler under
 // /api/commission/ or /api/config is served to engineers only, and UserFrom and Audit
 // work in it.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Handle(pattern string, h http.Handler) { s.handle(pattern, h) }
+
+// handle registers a route and records its pattern (Routes).
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.routes = append(s.routes, pattern)
+	s.mux.Handle(pattern, h)
+}
+
+func (s *Server) handleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	s.handle(pattern, http.HandlerFunc(h))
+}
+
+// Routes returns the patterns registered so far ("GET /api/status", ...), in order:
+// docs/admin-api.openapi.yaml documents every one.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
 // SetState makes the server use st (sessions, CSRF key, reloads) instead of its own, so
 // that they outlive the server across reloads; call it before Run.

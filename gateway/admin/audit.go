@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -170,7 +171,7 @@ func (st *State) readAudit(dir string, limit int) ([]AuditEntry, error) {
 // handleAudit serves GET /api/audit?limit=N: the newest N entries (default 100, at most
 // 1000), newest first.
 func (s *Server) handleAudit() {
-	s.mux.HandleFunc("GET /api/audit", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /api/audit", func(w http.ResponseWriter, r *http.Request) {
 		limit := DefaultAuditLimit
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
@@ -212,13 +213,22 @@ func lineDiff(oldText, newText string) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "@@ -%d,%d +%d,%d @@\n", p+1, len(a)-p-sfx, p+1, len(b)-p-sfx)
 	for _, l := range a[p : len(a)-sfx] {
-		sb.WriteString("-" + strings.TrimSuffix(l, "\n") + "\n")
+		sb.WriteString("-" + redact(strings.TrimSuffix(l, "\n")) + "\n")
 	}
 	for _, l := range b[p : len(b)-sfx] {
-		sb.WriteString("+" + strings.TrimSuffix(l, "\n") + "\n")
+		sb.WriteString("+" + redact(strings.TrimSuffix(l, "\n")) + "\n")
 	}
 	return sb.String()
 }
+
+// secretRE matches the value of a key naming a secret (password, token, secret, and
+// keys ending so; not password_file and the like, which name files), in block or flow
+// style.
+var secretRE = regexp.MustCompile(`(?i)(\b[a-z_]*(?:password|token|secret)\s*:\s*)("[^"]*"|'[^']*'|[^\s,}#]+)`)
+
+// redact hides secret values in a line of the diff: the audit log keeps who changed
+// what, not the passwords written inline.
+func redact(line string) string { return secretRE.ReplaceAllString(line, "${1}<redacted>") }
 
 // syncDir fsyncs a directory so a rename in it is durable.
 func syncDir(dir string) {

@@ -55,7 +55,7 @@ func fillPageModel(src []byte) []byte {
 // registerCommissionPage serves the commissioning page at GET /commission, with the
 // status page's Content-Security-Policy: nothing may be loaded from elsewhere.
 func (s *Server) registerCommissionPage() {
-	s.mux.HandleFunc("GET /commission", serveCommissionPage)
+	s.handleFunc("GET /commission", serveCommissionPage)
 }
 
 func serveCommissionPage(w http.ResponseWriter, _ *http.Request) {

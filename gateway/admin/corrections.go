@@ -37,14 +37,14 @@ const TokenUser = "token"
 // Who recorded it is the authenticated user; without authentication the body's "by".
 func (s *Server) SetCorrections(c Corrections) {
 	s.corr = c
-	s.mux.HandleFunc("GET /api/corrections", func(w http.ResponseWriter, _ *http.Request) {
+	s.handleFunc("GET /api/corrections", func(w http.ResponseWriter, _ *http.Request) {
 		list := c.List()
 		if list == nil {
 			list = []corrections.Correction{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"corrections": list})
 	})
-	s.mux.HandleFunc("POST /api/corrections", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /api/corrections", func(w http.ResponseWriter, r *http.Request) {
 		var req corrections.Request
 		if !s.decodeCorrection(w, r, c, &req, &req.By) {
 			return
@@ -62,7 +62,7 @@ func (s *Server) SetCorrections(c Corrections) {
 		Audit(r, ActionCorrectionAdd, target, "", "ok: "+res.Correction.ID)
 		writeJSON(w, http.StatusCreated, res)
 	})
-	s.mux.HandleFunc("POST /api/corrections/{id}/revoke", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /api/corrections/{id}/revoke", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Reason string `json:"reason"`
 			By     string `json:"by,omitempty"`

@@ -104,7 +104,7 @@ func (rl *Reloads) Latest() ReloadStatus {
 
 // handleReload serves GET /api/reload: the latest reload's outcome.
 func (s *Server) handleReload() {
-	s.mux.HandleFunc("GET /api/reload", func(w http.ResponseWriter, _ *http.Request) {
+	s.handleFunc("GET /api/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if s.state.Reloads == nil {
 			writeError(w, http.StatusServiceUnavailable, "reloads are not available: the gateway does not run from a configuration file")
 			return

@@ -396,3 +396,16 @@ func TestAuditRotation(t *testing.T) {
 		t.Errorf("truncated diff ends %q", d[len(d)-40:])
 	}
 }
+
+// The diff audited for a configuration change hides secrets written inline.
+func TestAuditDiffRedactsSecrets(t *testing.T) {
+	old := "admin:\n  users:\n    - {name: li, role: engineer, password: Li-pw-1}\n  token_file: /etc/t\nsinks: []\n"
+	next := "admin:\n  users:\n    - {name: li, role: engineer, password: \"N3w, pw\"}\n  token: abc # inline\n  token_file: /etc/t\nsinks: []\n"
+	want := "@@ -3,1 +3,2 @@\n" +
+		"-    - {name: li, role: engineer, password: <redacted>}\n" +
+		"+    - {name: li, role: engineer, password: <redacted>}\n" +
+		"+  token: <redacted> # inline\n"
+	if got := lineDiff(old, next); got != want {
+		t.Errorf("diff:\n%s\nwant\n%s", got, want)
+	}
+}

@@ -43,7 +43,8 @@ type State struct {
 	mu       sync.Mutex
 	sessions map[httpauth.Digest]*session // by the digest of the cookie value
 
-	auditMu sync.Mutex // one writer of the audit log, also across reloads
+	auditMu  sync.Mutex // one writer of the audit log, also across reloads
+	configMu sync.Mutex // one change of the configuration file at a time
 
 	// Reloads runs and reports the reloads the API requests; nil: none (no reload API).
 	Reloads *Reloads
@@ -155,7 +156,7 @@ type sessionBody struct {
 //	GET    /api/session  → 200 the same for the current credentials, 401 without
 //	DELETE /api/session  → 204, signs out
 func (s *Server) handleSession() {
-	s.mux.HandleFunc("POST "+sessionPath, func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST "+sessionPath, func(w http.ResponseWriter, r *http.Request) {
 		if s.auth == nil {
 			s.metrics.signIns.WithLabelValues(SignInNotConfigured).Inc()
 			writeError(w, http.StatusUnauthorized, "sign-in is not configured: configure admin.users (docs/commissioning.md)")
@@ -192,7 +193,7 @@ func (s *Server) handleSession() {
 		s.audit(r, id, ActionSignIn, "", "", "ok")
 		writeJSON(w, http.StatusOK, sessionBody{User: id.name, Role: id.role, CSRFToken: sess.csrf})
 	})
-	s.mux.HandleFunc("GET "+sessionPath, func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET "+sessionPath, func(w http.ResponseWriter, r *http.Request) {
 		id := identityOf(r)
 		if id.via == viaNone {
 			writeError(w, http.StatusUnauthorized, "not signed in")
@@ -200,7 +201,7 @@ func (s *Server) handleSession() {
 		}
 		writeJSON(w, http.StatusOK, sessionBody{User: id.name, Role: id.role, CSRFToken: s.state.csrfToken(id)})
 	})
-	s.mux.HandleFunc("DELETE "+sessionPath, func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("DELETE "+sessionPath, func(w http.ResponseWriter, r *http.Request) {
 		id := identityOf(r)
 		if id.sess != nil {
 			s.state.drop(id.sess)

@@ -207,6 +207,9 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	}
 	a.admin.SetState(opts.AdminState)
 	a.admin.SetDataDir(DataDir(cfg))
+	if opts.ConfigPath != "" {
+		a.admin.SetConfig(opts.ConfigPath, Validate)
+	}
 	a.newCorrections(shopTags)
 	a.mountCommission()
 	if err := a.admin.SetAuth(adminAuth(&cfg.Admin)); err != nil {

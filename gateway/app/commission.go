@@ -10,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/dlt645"
 	"github.com/ganlink/ganlink/adapters/modbus"
 	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
+	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/commission"
 	"github.com/ganlink/ganlink/gateway/config"
 	"github.com/ganlink/ganlink/gateway/point"
@@ -23,10 +25,10 @@ import (
 // mountCommission serves the commissioning API (gateway/commission) on the admin
 // server, with the running configuration's sources, PKI directory and metrics registry.
 func (a *App) mountCommission() {
-	// AUDIT: nil until gateway/admin offers its audit helper; then admin.Audit.
-	var audit commission.AuditFunc
-	h := commission.New(&commissioner{a: a}, a.reg, a.log.With("component", "commission"), audit)
-	a.admin.Handle(commission.Prefix, h)
+	h := commission.New(&commissioner{a: a}, a.reg, a.log.With("component", "commission"), admin.Audit)
+	for _, r := range h.Routes() {
+		a.admin.Handle(r, h)
+	}
 }
 
 // commissioner is the commissioning API's backend: the adapters' browse, sniff, scan
@@ -178,10 +180,7 @@ func (c *commissioner) opcuaError(store *pki.Store, err error) error {
 // Trust moves a rejected server certificate into trusted/ with pki.Store.Trust, the
 // code of `gateway pki trust`.
 func (c *commissioner) Trust(_ context.Context, thumbprint string) (string, error) {
-	store, _, err := c.pkiStore()
-	if err != nil {
-		return "", err
-	}
+	store := &pki.Store{Dir: c.a.cfg.PKI.Dir}
 	infos, _, err := store.List(pki.RejectedDir)
 	if err != nil {
 		return "", err
@@ -244,6 +243,16 @@ func sampleText(b []byte) string { return strings.ToValidUTF8(string(b), "\uFFFD
 // ScanModbus scans a configured or a new Modbus bus with modbus.Scan, the discovery of
 // `gateway browse tcp://…|serial://…`.
 func (c *commissioner) ScanModbus(ctx context.Context, req *commission.ScanRequest) (*commission.ScanResponse, error) {
+	switch req.Protocol {
+	case "", "modbus":
+	case "dlt645":
+		return c.discoverDLT645(ctx, req)
+	default:
+		return nil, commission.BadRequest("protocol", "%q: want modbus or dlt645", req.Protocol)
+	}
+	if len(req.Addresses) > 0 {
+		return nil, commission.BadRequest("addresses", "only with protocol dlt645")
+	}
 	first, last, err := modbus.ParseUnits(req.Units)
 	if err != nil {
 		return nil, commission.BadRequest("units", "%q: %v", req.Units, err)
@@ -284,10 +293,65 @@ func (c *commissioner) ScanModbus(ctx context.Context, req *commission.ScanReque
 		}
 		return nil, err
 	}
-	out := &commission.ScanResponse{Endpoint: o.Endpoint, First: first, Last: last, Units: []commission.ScanUnit{}}
+	out := &commission.ScanResponse{Protocol: "modbus", Endpoint: o.Endpoint, First: first, Last: last, Units: []commission.ScanUnit{},
+		Meters: []commission.Meter{}, Complete: err == nil}
 	for _, r := range found {
 		out.Units = append(out.Units, commission.ScanUnit{Unit: r.Unit, Answer: r.Answer, Garbled: r.Garbled,
 			Template: r.Template, Voltage: r.Voltage})
+	}
+	return out, nil
+}
+
+// discoverDLT645 finds DL/T 645 meters with dlt645.Discover, the discovery of
+// `gateway browse -protocol dlt645`.
+func (c *commissioner) discoverDLT645(ctx context.Context, req *commission.ScanRequest) (*commission.ScanResponse, error) {
+	var spec dlt645.SourceSpec
+	if req.Source != "" {
+		src, err := c.source(dlt645.Kind.Name(), req.Source)
+		if err != nil {
+			return nil, err
+		}
+		spec = *src.Spec.(*dlt645.SourceSpec)
+	} else {
+		spec.Endpoint, spec.BaudRate, spec.Parity = req.Endpoint, req.BaudRate, req.Parity
+		spec.DataBits, spec.StopBits = req.DataBits, req.StopBits
+	}
+	if req.UnitTimeout != "" {
+		d, _ := time.ParseDuration(req.UnitTimeout) // checked by the handler
+		spec.ResponseTimeout = config.Dur(d)
+	}
+	if len(req.Addresses) > commission.MaxScanUnits {
+		return nil, commission.BadRequest("addresses", "%d addresses: at most %d", len(req.Addresses), commission.MaxScanUnits)
+	}
+	var addrs []dlt645.Address
+	for i, s := range req.Addresses {
+		a, err := dlt645.ParseAddress(strings.TrimSpace(s))
+		if err != nil {
+			return nil, commission.BadRequest(fmt.Sprintf("addresses[%d]", i), "%v", err)
+		}
+		addrs = append(addrs, a)
+	}
+	if _, err := dlt645.LineOf(spec); err != nil {
+		return nil, commission.BadRequest("endpoint", "%v", err)
+	}
+	found, err := dlt645.Discover(ctx, spec, addrs)
+	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && len(found) > 0) {
+		return nil, err
+	}
+	out := &commission.ScanResponse{Protocol: "dlt645", Endpoint: spec.Endpoint, Units: []commission.ScanUnit{},
+		Meters: []commission.Meter{}, Complete: err == nil}
+	for _, f := range found {
+		m := commission.Meter{Address: f.Address.String(), Broadcast: f.Broadcast, Values: []commission.MeterItem{}, Refused: []string{}}
+		for _, di := range dlt645.Probe {
+			if v, ok := f.Values[di]; ok {
+				it := dlt645.Items[di]
+				m.Values = append(m.Values, commission.MeterItem{DI: di.String(), Name: it.Name, Unit: it.Unit, Value: v})
+			}
+		}
+		for _, di := range f.Refused {
+			m.Refused = append(m.Refused, di.String())
+		}
+		out.Meters = append(out.Meters, m)
 	}
 	return out, nil
 }
@@ -378,7 +442,11 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 	}
 	cfg, err := config.Load(doc, func(string) (string, bool) { return "", false }, Kinds())
 	if err != nil {
-		return nil, commission.Errorf(http.StatusBadRequest, "%v", err)
+		var probs config.Errors
+		if !errors.As(err, &probs) {
+			return nil, commission.Errorf(http.StatusBadRequest, "%v", err)
+		}
+		return nil, readProblems(kind, probs)
 	}
 	if src == nil {
 		src = cfg.Sources.Of(kind)[0]
@@ -410,7 +478,7 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 	case opcua.Kind.Name():
 		oc, probs := opcua.BuildConfig(src, devs, &c.a.cfg.Workshop)
 		if len(probs) > 0 {
-			return nil, problems(probs)
+			return nil, readProblems(kind, probs)
 		}
 		oc.ConnectTimeout = min(remaining(ctx), max(oc.ConnectTimeout, time.Second))
 		if oc.SecurityPolicy != "None" || oc.Username != "" || oc.UserCertificate != nil {
@@ -428,7 +496,7 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 	case modbus.Kind.Name():
 		mc, probs := modbus.BuildConfig(src, devs, &c.a.cfg.Workshop)
 		if len(probs) > 0 {
-			return nil, problems(probs)
+			return nil, readProblems(kind, probs)
 		}
 		res, err := modbus.ReadOnce(ctx, mc)
 		if err != nil {
@@ -441,10 +509,47 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 			}
 			add(r.Field, r.Value, r.OK, status, r.Time, r.Err)
 		}
+	case mqtt.Kind.Name():
+		mc, probs := mqtt.BuildConfig(src, devs, &c.a.cfg.Workshop)
+		if len(probs) > 0 {
+			return nil, readProblems(kind, probs)
+		}
+		mc.ConnectTimeout = min(remaining(ctx), commission.DefaultTimeout)
+		// Wait for messages until shortly before the deadline, so that the answer
+		// (with the signals that had none) still goes out in time.
+		res, err := mqtt.ReadOnce(ctx, mc, max(remaining(ctx)-500*time.Millisecond, 100*time.Millisecond))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range res {
+			status := "Good"
+			if !r.OK {
+				status = r.Reason
+			}
+			add(r.Field, point.Field{Value: r.Value}, r.OK, status, r.Time, r.Err)
+		}
 	default:
-		return nil, commission.BadRequest("source.kind", "reading %s devices once is not supported yet: opcua and modbus are", kind)
+		return nil, commission.BadRequest("source.kind", "reading %s devices once is not supported yet: opcua, modbus and mqtt are", kind)
 	}
 	return out, nil
+}
+
+// readProblems is the 400 of a device (and source) that does not validate: the
+// messages of `gateway validate`, with the paths of the request body ("device.…",
+// "source.…") instead of those of the document the read decoded.
+func readProblems(kind string, probs config.Errors) error {
+	msgs := make([]string, len(probs))
+	for i, p := range probs {
+		path := p.Path
+		switch {
+		case strings.HasPrefix(path, "devices[0]"):
+			path = "device" + strings.TrimPrefix(path, "devices[0]")
+		case strings.HasPrefix(path, "sources."+kind+"[0]"):
+			path = "source" + strings.TrimPrefix(path, "sources."+kind+"[0]")
+		}
+		msgs[i] = path + ": " + p.Msg
+	}
+	return commission.Errorf(http.StatusBadRequest, "%s", strings.Join(msgs, "; "))
 }
 
 // placeholders are source sections that let a device of a configured source be

@@ -12,7 +12,9 @@ import (
 
 // LoadConfigData checks a configuration held in memory exactly as LoadConfig checks a
 // file (the admin API validates the file it is about to write with it).
-func LoadConfigData(data []byte) (*config.Config, error) { return config.Load(data, os.LookupEnv, Kinds()) }
+func LoadConfigData(data []byte) (*config.Config, error) {
+	return config.Load(data, os.LookupEnv, Kinds())
+}
 
 // ValidateFile is `gateway validate FILE`: the errors with their lines, or the
 // warnings and the KPI plan (admin.Validation.Print prints it).

@@ -168,15 +168,20 @@ type SniffResponse struct {
 	Truncated bool `json:"truncated"`
 }
 
-// ScanRequest is the body of POST /api/commission/modbus/scan.
+// ScanRequest is the body of POST /api/commission/modbus/scan: a Modbus scan, or with
+// Protocol "dlt645" the DL/T 645-2007 meter discovery of `gateway browse -protocol
+// dlt645` (Addresses: the meters to probe; none: the broadcast read of the address,
+// one meter on the bus).
 type ScanRequest struct {
-	Source   string `json:"source,omitempty"`
-	Endpoint string `json:"endpoint,omitempty"`
-	Framing  string `json:"framing,omitempty"`
-	BaudRate int    `json:"baud_rate,omitempty"`
-	Parity   string `json:"parity,omitempty"`
-	DataBits int    `json:"data_bits,omitempty"`
-	StopBits int    `json:"stop_bits,omitempty"`
+	Protocol  string   `json:"protocol,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
+	Source    string   `json:"source,omitempty"`
+	Endpoint  string   `json:"endpoint,omitempty"`
+	Framing   string   `json:"framing,omitempty"`
+	BaudRate  int      `json:"baud_rate,omitempty"`
+	Parity    string   `json:"parity,omitempty"`
+	DataBits  int      `json:"data_bits,omitempty"`
+	StopBits  int      `json:"stop_bits,omitempty"`
 	// Units is "FIRST-LAST" or one id; default 1-247.
 	Units string `json:"units,omitempty"`
 	// UnitTimeout is the response timeout of each unit (default 100ms).
@@ -193,12 +198,35 @@ type ScanUnit struct {
 	Voltage  float64 `json:"voltage,omitempty"`
 }
 
-// ScanResponse is the answer of a scan.
+// Meter is a DL/T 645 meter found by a scan: its address, whether it was read by the
+// broadcast request, the values of the data items it answered (by data identifier,
+// with the item's name and unit) and the items it refused.
+type Meter struct {
+	Address   string      `json:"address"`
+	Broadcast bool        `json:"broadcast"`
+	Values    []MeterItem `json:"values"`
+	Refused   []string    `json:"refused"`
+}
+
+// MeterItem is one data item a meter answered.
+type MeterItem struct {
+	DI    string  `json:"di"`
+	Name  string  `json:"name"`
+	Unit  string  `json:"unit"`
+	Value float64 `json:"value"`
+}
+
+// ScanResponse is the answer of a scan: Units for Modbus, Meters for DL/T 645.
 type ScanResponse struct {
+	Protocol string     `json:"protocol"`
 	Endpoint string     `json:"endpoint"`
 	First    int        `json:"first"`
 	Last     int        `json:"last"`
 	Units    []ScanUnit `json:"units"`
+	Meters   []Meter    `json:"meters"`
+	// Complete is false when the deadline ended the scan first (Units are those found
+	// until then).
+	Complete bool `json:"complete"`
 }
 
 // ReadRequest is the body of POST /api/commission/read: the device as in the YAML (as
@@ -318,7 +346,7 @@ const (
 
 func reasonOf(status int) string {
 	switch status {
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
 		return ResultBadRequest
 	case http.StatusNotFound:
 		return ResultNotFound

@@ -24,11 +24,12 @@ type AuditFunc func(r *http.Request, action, target, diff, result string)
 
 // Handler serves the commissioning API. It is safe for concurrent use.
 type Handler struct {
-	b     Backend
-	log   *slog.Logger
-	audit AuditFunc
-	mux   *http.ServeMux
-	reqs  *prometheus.CounterVec
+	b      Backend
+	log    *slog.Logger
+	audit  AuditFunc
+	mux    *http.ServeMux
+	routes []string
+	reqs   *prometheus.CounterVec
 
 	mu     sync.Mutex
 	busy   map[string]bool // the sources an operation runs on
@@ -51,17 +52,20 @@ func New(b Backend, reg prometheus.Registerer, log *slog.Logger, audit AuditFunc
 	if reg != nil {
 		reg.MustRegister(h.reqs)
 	}
-	h.mux.HandleFunc("POST "+Prefix+"opcua/browse", h.browse)
-	h.mux.HandleFunc("POST "+Prefix+"pki/trust", h.trust)
-	h.mux.HandleFunc("POST "+Prefix+"mqtt/sniff", h.sniff)
-	h.mux.HandleFunc("POST "+Prefix+"modbus/scan", h.scan)
-	h.mux.HandleFunc("POST "+Prefix+"read", h.read)
-	h.mux.HandleFunc("POST "+Prefix+"suggest", h.suggest)
-	h.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no commissioning endpoint %s %s", r.Method, r.URL.Path)})
-	})
+	for _, r := range []struct {
+		path string
+		f    http.HandlerFunc
+	}{{"opcua/browse", h.browse}, {"pki/trust", h.trust}, {"mqtt/sniff", h.sniff}, {"modbus/scan", h.scan},
+		{"read", h.read}, {"suggest", h.suggest}} {
+		h.routes = append(h.routes, "POST "+Prefix+r.path)
+		h.mux.HandleFunc("POST "+Prefix+r.path, r.f)
+	}
 	return h
 }
+
+// Routes returns the patterns the handler serves ("POST /api/commission/read", ...):
+// mount it on each.
+func (h *Handler) Routes() []string { return append([]string(nil), h.routes...) }
 
 // ServeHTTP serves the paths under Prefix.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
@@ -270,9 +274,8 @@ func (h *Handler) trust(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			result = "failed: " + err.Error()
 		}
-		// AUDIT: the one call site of the PKI trust action (admin.Audit of gateway/admin).
 		if h.audit != nil {
-			h.audit(r, "pki_trust", strings.ToUpper(req.Thumbprint), file, result)
+			h.audit(r, "pki.trust", strings.ToUpper(req.Thumbprint), file, result)
 		}
 		if err != nil {
 			return nil, err

@@ -27,6 +27,38 @@ func editErr(format string, a ...any) error { return &EditError{Msg: fmt.Sprintf
 // the new entry rendered in block style at the same indentation, or a new entry goes
 // after the last one. Every other byte of the file, comments included, is kept.
 func Upsert(data []byte, path []string, key, value string, item []byte) ([]byte, error) {
+	out, err := upsert(data, path, key, value, item)
+	if err != nil {
+		return nil, err
+	}
+	// The text edit must have made the edit the tree says: the result parses and holds
+	// the entry exactly once. A file this cannot be said of (several documents, a flow
+	// mapping at the top) is refused rather than guessed at.
+	var root yaml.Node
+	n := 0
+	if yaml.Unmarshal(out, &root) == nil && len(root.Content) == 1 {
+		seq := root.Content[0]
+		for _, p := range path {
+			_, seq = mapGet(seq, p)
+			if seq == nil {
+				break
+			}
+		}
+		if seq != nil && seq.Kind == yaml.SequenceNode {
+			for _, it := range seq.Content {
+				if _, v := mapGet(it, key); v != nil && v.Value == value {
+					n++
+				}
+			}
+		}
+	}
+	if n != 1 {
+		return nil, editErr("%s: this file's layout cannot be edited entry by entry: edit the whole file", strings.Join(path, "."))
+	}
+	return out, nil
+}
+
+func upsert(data []byte, path []string, key, value string, item []byte) ([]byte, error) {
 	node, err := itemNode(item, key, value)
 	if err != nil {
 		return nil, err
@@ -35,8 +67,8 @@ func Upsert(data []byte, path []string, key, value string, item []byte) ([]byte,
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, editErr("the configuration file does not parse: %v", err)
 	}
-	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
-		return nil, editErr("the configuration file is not a YAML mapping")
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode || root.Content[0].Style&yaml.FlowStyle != 0 {
+		return nil, editErr("the configuration file is not a block mapping: edit the whole file")
 	}
 	lines := splitLines(data)
 	doc := root.Content[0]

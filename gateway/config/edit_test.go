@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/ganlink/ganlink/gateway/config"
 )
 
@@ -148,4 +150,34 @@ func TestUpsertRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzUpsert edits arbitrary files with arbitrary entries: it never panics, never
+// answers an empty error, and an edit it makes parses (Upsert itself checks that the
+// entry is there exactly once, else refuses).
+func FuzzUpsert(f *testing.F) {
+	f.Add([]byte(editBase), "m2", []byte(`{"class":"equipment"}`))
+	f.Add([]byte(editBase), "m9", []byte(`{"signals":{"a":{"node":"ns=2;s=x"}}}`))
+	f.Add([]byte("devices:\n- id: a\n  x: 1\n# c\n"), "a", []byte(`{"y":"2"}`))
+	f.Add([]byte("devices: []\n"), "a", []byte(`{}`))
+	f.Add([]byte("x: 1\n"), "a", []byte(`{"k":[1,2,{"z":null}]}`))
+	f.Fuzz(func(t *testing.T, file []byte, id string, item []byte) {
+		if len(file) > 4096 || len(item) > 1024 {
+			return
+		}
+		out, err := config.Upsert(file, []string{"devices"}, "id", id, item)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(out, &doc); err != nil {
+			t.Fatalf("edited file does not parse: %v\n%s", err, out)
+		}
+		if !bytes.Contains(out, []byte("id: ")) {
+			t.Fatalf("entry %q not in\n%s", id, out)
+		}
+	})
 }
