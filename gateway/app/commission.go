@@ -51,6 +51,21 @@ func (c *commissioner) source(kind, name string) (*config.Source, error) {
 	return nil, commission.NotFound("unknown %s source %q: configured are %s", kind, name, list)
 }
 
+// sharedLine refuses an operation on the serial line (a local port, or a serial server
+// in transparent mode) of a configured source the gateway runs: its requests would
+// interleave with the source's polls on the bus, garbling both. A Modbus TCP endpoint
+// takes several connections and is not refused.
+func (c *commissioner) sharedLine(kind, name, endpoint string) error {
+	for _, s := range c.a.sources {
+		if s.name == name {
+			return &commission.Error{Status: http.StatusConflict, Reason: commission.ResultBusy, Msg: fmt.Sprintf(
+				"%s source %q polls the serial line %s: a second master would garble its frames; "+
+					"see the running gateway's values on the status page, or remove the source's devices and reload first", kind, name, endpoint)}
+		}
+	}
+	return nil
+}
+
 // problems turns configuration problems into a 400.
 func problems(errs config.Errors) error {
 	return commission.Errorf(http.StatusBadRequest, "%s", errs.Error())
@@ -267,6 +282,11 @@ func (c *commissioner) ScanModbus(ctx context.Context, req *commission.ScanReque
 		if len(probs) > 0 {
 			return nil, problems(c.a.cfg.Locate(probs))
 		}
+		if mc.RTU() {
+			if err := c.sharedLine(modbus.Kind.Name(), req.Source, mc.Endpoint); err != nil {
+				return nil, err
+			}
+		}
 		o.Endpoint, o.Framing, o.Line = mc.Endpoint, mc.Framing, mc.Line
 	} else {
 		o.Endpoint, o.Framing = req.Endpoint, req.Framing
@@ -312,6 +332,9 @@ func (c *commissioner) discoverDLT645(ctx context.Context, req *commission.ScanR
 			return nil, err
 		}
 		spec = *src.Spec.(*dlt645.SourceSpec)
+		if err := c.sharedLine(dlt645.Kind.Name(), req.Source, spec.Endpoint); err != nil {
+			return nil, err
+		}
 	} else {
 		spec.Endpoint, spec.BaudRate, spec.Parity = req.Endpoint, req.BaudRate, req.Parity
 		spec.DataBits, spec.StopBits = req.DataBits, req.StopBits
@@ -497,6 +520,11 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 		mc, probs := modbus.BuildConfig(src, devs, &c.a.cfg.Workshop)
 		if len(probs) > 0 {
 			return nil, readProblems(kind, probs)
+		}
+		if mc.RTU() && req.Source == nil {
+			if err := c.sharedLine(kind, name, mc.Endpoint); err != nil {
+				return nil, err
+			}
 		}
 		res, err := modbus.ReadOnce(ctx, mc)
 		if err != nil {

@@ -35,7 +35,10 @@ import (
 func commissionGateway(t *testing.T, rest string) string {
 	t.Helper()
 	dir := t.TempDir()
-	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \""+commissionToken+"\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\ndevices:\n  - {id: old1, kind: machine}\n%s",
+	if !strings.Contains(rest, "devices:") {
+		rest += "devices:\n  - {id: old1, kind: machine}\n" // the inventory may not be empty
+	}
+	yml := fmt.Sprintf("workshop: {region: \"360100\", park: p1, enterprise: e1, workshop: ws1}\nadmin: {listen: \"127.0.0.1:0\", token: \""+commissionToken+"\"}\nqueue: {dir: %q}\npki: {dir: %q, application_uri: \"urn:ganlink:test:commission\"}\n%s",
 		filepath.Join(dir, "queue"), filepath.Join(dir, "pki"), rest)
 	cfg, err := config.Load([]byte(yml), func(string) (string, bool) { return "", false }, app.Kinds())
 	if err != nil {
@@ -972,9 +975,21 @@ func TestCommissionModbusRTUScan(t *testing.T) {
 	sdone := make(chan struct{})
 	go func() { sl.ServePort(sctx, pp.B); close(sdone) }()
 	t.Cleanup(func() { scancel(); <-sdone })
-	base := commissionGateway(t, "")
+	other := filepath.Join(t.TempDir(), "ttyNone")
+	base := commissionGateway(t, fmt.Sprintf(`sources:
+  modbus:
+    - {name: bus2, endpoint: "serial://%s"}
+devices:
+  - {id: em9, kind: energy_meter, source: bus2, unit_id: 9, signals: {power_kw: {register: {area: holding, address: 0}}}}
+`, other))
+	// The gateway polls bus2: a scan or read there would interleave with its polls.
+	st, body := post(t, base+"/api/commission/modbus/scan", `{"source":"bus2"}`)
+	if want := `{"error":"modbus source \"bus2\" polls the serial line serial://` + other + `: a second master would garble its frames; ` +
+		`see the running gateway's values on the status page, or remove the source's devices and reload first"}` + "\n"; st != 409 || body != want {
+		t.Errorf("scan of a polled line: %d %s\nwant 409 %s", st, body, want)
+	}
 
-	st, body := post(t, base+"/api/commission/modbus/scan", `{"endpoint":"serial://`+pp.A+`","baud_rate":115200,"units":"1-3","unit_timeout":"200ms"}`)
+	st, body = post(t, base+"/api/commission/modbus/scan", `{"endpoint":"serial://`+pp.A+`","baud_rate":115200,"units":"1-3","unit_timeout":"200ms"}`)
 	want := `{"protocol":"modbus","endpoint":"serial://` + pp.A + `","first":1,"last":3,"units":[` +
 		`{"unit":1,"answer":"modbus exception 2 (illegal data address)","garbled":false,"template":"dtsu666","voltage":230},` +
 		`{"unit":2,"answer":"modbus exception 2 (illegal data address)","garbled":false,"template":"dtsu666","voltage":230}],"meters":[],"complete":true}` + "\n"

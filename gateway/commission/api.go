@@ -48,7 +48,7 @@ const (
 	MaxSniffSeconds = 30
 	MaxSniffTopics  = 1000
 	MaxSampleBytes  = 4 << 10
-	MaxPaths        = 200
+	MaxPaths        = 100
 	MaxScanUnits    = 256
 	MaxReadSignals  = 1000
 	MaxConcurrent   = 4
