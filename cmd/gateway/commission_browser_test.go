@@ -170,7 +170,9 @@ sinks:
   influx:
     - {name: tsdb, url: %q, bucket: b, flush_interval: 100ms}
 devices:
-  - {id: lathe1, kind: machine, key_process: true} # a manual lathe: inventory only
+  - id: lathe1 # a manual lathe: inventory only
+    kind: machine
+    key_process: true
 `, pw, filepath.Join(dir, "queue"), srv.URL, vm.URL)
 	g := startCommissionGateway(t, dir, yml)
 	original := g.file()
@@ -196,7 +198,7 @@ devices:
 	b.WaitText("#signin-err", "用户名或密码错误")
 	b.Type("#password", "engineer-pw-1")
 	b.Click("#signin-btn")
-	b.Wait("the signed-in page", `!document.getElementById("app").hidden`)
+	b.Wait("the signed-in page", `!document.getElementById("app").hidden && document.getElementById("fileinfo").textContent !== ""`)
 	if who := b.TextOf("#who"); who != "li（工程师）" {
 		t.Errorf("signed in as %q", who)
 	}
@@ -259,7 +261,10 @@ devices:
 		t.Error("the parts_total role did not tick the counter box")
 	}
 	b.Click("#btn-dryrun")
-	b.Wait("the dry run", `document.querySelector("#validate-ok, #validate-errors")`)
+	b.Wait("the dry run", `document.querySelector("#validate-ok, #validate-errors") || document.getElementById("banner").textContent || !document.getElementById("conflict").hidden`)
+	if s := b.TextOf("#banner"); s != "" {
+		t.Fatalf("dry run: %s", s)
+	}
 	if e := b.TextOf("#errors"); !strings.Contains(e, "配置有效") {
 		t.Fatalf("dry run: %q", e)
 	}
