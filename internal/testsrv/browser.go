@@ -123,9 +123,28 @@ func (b *Browser) Select(sel, v string) {
 
 // Wait waits until the JavaScript expression is truthy (re-evaluated on every
 // animation frame and DOM change).
+// A page that navigates meanwhile (a reload) is waited for: the expression is
+// evaluated again in the new document.
 func (b *Browser) Wait(what, expr string) {
 	b.t.Helper()
-	b.Do("wait for "+what, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(StepTimeout)))
+	ctx, cancel := context.WithTimeout(b.ctx, StepTimeout)
+	defer cancel()
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(StepTimeout)))
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || !navigated(err) {
+			b.t.Fatalf("browser: wait for %s: %v%s", what, err, b.problemsNote())
+		}
+	}
+}
+
+// navigated reports an error of an evaluation the page's navigation cut short.
+func navigated(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "navigated or closed") || strings.Contains(m, "Execution context was destroyed") ||
+		strings.Contains(m, "Cannot find context")
 }
 
 // WaitText waits until the text of the element sel contains want, and returns the
