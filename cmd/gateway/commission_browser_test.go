@@ -330,6 +330,34 @@ devices:
 		t.Error("no device_kpi_parts of m1")
 	}
 
+	// A hand edit after the page loaded the file: the page refuses to overwrite it and
+	// says so; once it re-read the file, the change applies on top of the hand edit.
+	handEdited := append(append([]byte{}, applied...), []byte("# checked by hand after commissioning m1\n")...)
+	if err := os.WriteFile(g.cfgPath, handEdited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.Type("#dev-name", "1号加工中心（东）")
+	b.Click("#btn-apply")
+	b.Wait("the conflict", `!document.getElementById("conflict").hidden`)
+	if c := b.TextOf("#conflict-msg"); !strings.HasPrefix(c, "the configuration file changed since you loaded it (sha256 ") {
+		t.Errorf("conflict message %q", c)
+	}
+	b.Screenshot("05b-conflict")
+	if !bytes.Equal(g.file(), handEdited) {
+		t.Fatal("a write based on a stale file overwrote the hand edit")
+	}
+	b.Click("#btn-refile")
+	b.Wait("the file re-read", `document.getElementById("conflict").hidden`)
+	b.Click("#btn-apply")
+	b.Wait("the second reload", `document.querySelector('#applystate [data-state="applied"], #applystate [data-state="failed"]')`)
+	if s := b.TextOf("#applystate"); !strings.Contains(s, "已生效") {
+		t.Fatalf("apply after the conflict: %q", s)
+	}
+	applied = g.file()
+	if !bytes.Contains(applied, []byte("# checked by hand after commissioning m1")) || !bytes.Contains(applied, []byte("1号加工中心（东）")) {
+		t.Errorf("the file after the second apply lacks the hand edit or the new name:\n%s", applied)
+	}
+
 	// An invalid mapping: a meter flagged as key-process equipment. Refused with the
 	// message of gateway validate, inline; the file is untouched.
 	b.Type("#dev-id", "em9")
@@ -342,7 +370,7 @@ devices:
 	}
 	b.Screenshot("06-invalid")
 	if !bytes.Equal(g.file(), applied) {
-		t.Error("an invalid mapping changed the file")
+		t.Errorf("an invalid mapping changed the file:\n%s\nwas:\n%s", g.file(), applied)
 	}
 
 	// Versions: the file before the apply is one; rolling back restores it byte for byte.
@@ -389,6 +417,11 @@ devices:
 		t.Errorf("a viewer's PUT from the page: %+v, want 403 and the role message", refused)
 	}
 	b.Screenshot("09-viewer")
+	b.Click("#lang")
+	b.WaitText("#readonly", "Read-only: a viewer cannot browse devices")
+	if h := b.TextOf("h1"); h != "Commissioning" {
+		t.Errorf("English title %q", h)
+	}
 	if !bytes.Equal(g.file(), original) {
 		t.Error("a viewer's request changed the file")
 	}
