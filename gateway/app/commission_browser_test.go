@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/app"
@@ -107,6 +108,92 @@ devices:
 	b.Wait("the address space", `document.querySelectorAll("#found tr.node").length > 0 || document.getElementById("banner").textContent`)
 	if !strings.Contains(b.TextOf("#found"), "Machines") {
 		t.Errorf("browse after trusting: %q (banner %q)", b.TextOf("#found"), b.TextOf("#banner"))
+	}
+	if p := b.Problems(); len(p) != 0 {
+		t.Errorf("page console errors: %q", p)
+	}
+}
+
+// signInPage starts a browser on the commissioning page of the gateway built from yml
+// (written to a file, so the configuration API has one) and signs in as li, engineer,
+// password "engineer-pw-1" (yml must configure her).
+func signInPage(t *testing.T, yml, lang string) *testsrv.Browser {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := app.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := runGatewayConfig(t, cfg, app.Options{ConfigPath: path})
+	b := testsrv.StartBrowser(t)
+	b.Navigate("http://"+a.AdminAddr()+"/commission?lang="+lang, "#signin-form")
+	b.Type("#user", "li")
+	b.Type("#password", "engineer-pw-1")
+	b.Click("#signin-btn")
+	b.Wait("the signed-in page", `!document.getElementById("app").hidden && document.getElementById("fileinfo").textContent !== ""`)
+	return b
+}
+
+// TestCommissionMQTTInChromium: the page listens to a configured broker, lists the
+// topic with its sample payload and JSON paths, and a path picked into an energy meter
+// checks (dry run) with the energy KPI in its plan.
+func TestCommissionMQTTInChromium(t *testing.T) {
+	broker := testsrv.StartMosquitto(t)
+	pub := publisher(t, broker.URL)
+	if tok := pub.Publish("m/em1", 1, true, `{"ts":1765090000000,"kwh":1234.5,"v":{"a":230.1}}`); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	dir := t.TempDir()
+	b := signInPage(t, fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws9}
+admin:
+  listen: "127.0.0.1:0"
+  users: [{name: li, role: engineer, password: "engineer-pw-1"}]
+queue: {dir: %q}
+sources:
+  mqtt:
+    - name: meters
+      broker: %q
+      client_id: commission-mqtt
+devices:
+  - id: lathe1
+    kind: machine
+`, filepath.Join(dir, "queue"), broker.URL), "zh")
+	b.Select("#src-kind", "mqtt")
+	if got := testsrv.Eval[string](b, `document.getElementById("src-name").value`); got != "meters" {
+		t.Fatalf("MQTT source offered %q, want meters", got)
+	}
+	b.Type("#mq-filter", "m/#")
+	b.Type("#mq-seconds", "1")
+	b.Click("#btn-sniff")
+	b.Wait("the topic", `document.querySelector('#found tr[data-topic="m/em1"]') || document.getElementById("banner").textContent`)
+	row := b.TextOf(`#found tr[data-topic="m/em1"]`)
+	for _, want := range []string{`{"ts":1765090000000,"kwh":1234.5,"v":{"a":230.1}}`, "kwh (number) = 1234.5", "v.a (number) = 230.1"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("topic row %q lacks %q (banner %q)", row, want, b.TextOf("#banner"))
+		}
+	}
+	b.Screenshot("11-mqtt")
+	b.Click(`#found tr[data-topic="m/em1"] div[data-json-path="kwh"] button.pick`)
+	b.Click(`#tabs button[data-tab="map"]`)
+	if got := testsrv.Eval[string](b, `document.getElementById("dev-topic").value`); got != "m/em1" {
+		t.Errorf("device topic %q, want m/em1", got)
+	}
+	b.Type("#dev-id", "em1")
+	b.Type("#dev-kind", "energy_meter")
+	b.Select("#dev-class", "meter")
+	b.Type(`#signals tr[data-signal="0"] input.f-field`, "energy_kwh_total")
+	b.Select(`#signals tr[data-signal="0"] select.f-role`, "energy_kwh_total")
+	b.Type(`#signals tr[data-signal="0"] input.f-unit`, "kWh")
+	b.Click("#btn-dryrun")
+	b.Wait("the dry run", `document.querySelector("#validate-ok, #validate-errors") || document.getElementById("banner").textContent`)
+	if e := b.TextOf("#errors"); !strings.Contains(e, "配置有效") {
+		t.Fatalf("dry run: %q %q", e, b.TextOf("#banner"))
+	}
+	if plan := b.TextOf(`#plan tr[data-plan="em1"]`); !strings.Contains(plan, "energy ✓ (energy_kwh_total)") {
+		t.Errorf("KPI plan of em1 %q, want the energy group", plan)
 	}
 	if p := b.Problems(); len(p) != 0 {
 		t.Errorf("page console errors: %q", p)
