@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
+	mb "github.com/simonvetter/modbus"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/internal/testsrv"
 )
@@ -194,6 +195,61 @@ devices:
 	}
 	if plan := b.TextOf(`#plan tr[data-plan="em1"]`); !strings.Contains(plan, "energy ✓ (energy_kwh_total)") {
 		t.Errorf("KPI plan of em1 %q, want the energy group", plan)
+	}
+	if p := b.Problems(); len(p) != 0 {
+		t.Errorf("page console errors: %q", p)
+	}
+}
+
+// TestCommissionModbusInChromium: the page scans a Modbus TCP line, lists the unit that
+// answered with the meter type recognised, and a register added on that unit, addressed
+// from the meter's register map, test-reads its value.
+func TestCommissionModbusInChromium(t *testing.T) {
+	bank := &unitBank{meterBank{regs: map[uint16]uint16{}}}
+	bank.setFloat(0x0000, 230.5)
+	port := testsrv.FreePort(t)
+	srv, err := mb.NewServer(&mb.ServerConfiguration{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port),
+		Timeout: 30 * time.Second, MaxClients: 4}, bank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	dir := t.TempDir()
+	b := signInPage(t, fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws9}
+admin:
+  listen: "127.0.0.1:0"
+  users: [{name: li, role: engineer, password: "engineer-pw-1"}]
+queue: {dir: %q}
+sources:
+  modbus:
+    - {name: rs485, endpoint: "tcp://127.0.0.1:%d", timeout: 1s}
+devices:
+  - id: lathe1
+    kind: machine
+`, filepath.Join(dir, "queue"), port), "zh")
+	b.Select("#src-kind", "modbus")
+	b.Type("#mb-units", "1-3")
+	b.Click("#btn-scan")
+	b.Wait("the scan", `document.querySelector('#found tr[data-unit="1"]') || document.getElementById("banner").textContent`)
+	if row := b.TextOf(`#found tr[data-unit="1"]`); !strings.Contains(row, "sdm630") || !strings.Contains(row, "230.5 V") {
+		t.Errorf("unit 1 row %q (banner %q), want the sdm630 template and 230.5 V", row, b.TextOf("#banner"))
+	}
+	b.Screenshot("12-modbus")
+	b.Click(`#found tr[data-unit="1"] button.pick`)
+	b.Click(`#tabs button[data-tab="map"]`)
+	b.Type("#dev-id", "em1")
+	b.Type("#dev-kind", "energy_meter")
+	b.Select("#dev-class", "meter")
+	b.Type(`#signals tr[data-signal="0"] input.f-field`, "voltage_l1_v")
+	b.Type(`#signals tr[data-signal="0"] input.f-bind`, `{"area":"input","address":0,"type":"float32"}`)
+	b.Click("#btn-read")
+	b.Wait("the test-read", `document.querySelector('#readout tr[data-read="voltage_l1_v"]') || document.getElementById("banner").textContent`)
+	cells := testsrv.Eval[[]string](b, `[...(document.querySelector('#readout tr[data-read="voltage_l1_v"]') || {cells: []}).cells].map(c => c.textContent)`)
+	if len(cells) < 3 || cells[1] != "230.5" || !strings.HasPrefix(cells[2], "good") {
+		t.Errorf("test-read %q (banner %q), want 230.5 good", cells, b.TextOf("#banner"))
 	}
 	if p := b.Problems(); len(p) != 0 {
 		t.Errorf("page console errors: %q", p)
