@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/gateway/config"
+	"github.com/ganlink/ganlink/gateway/point"
 	"github.com/ganlink/ganlink/internal/httpauth"
 )
 
@@ -182,7 +183,12 @@ func (s *Server) check(r *http.Request) (id identity, presented, ok, badToken bo
 		s.state.drop(sess)
 	}
 	if user, pass, isBasic := r.BasicAuth(); isBasic {
+		name, now := point.Truncate(user, 64), s.now()
+		if locked, _ := s.state.locked(name, now); locked {
+			return identity{}, true, false, false // basic authentication honours the lock-out too
+		}
 		id, ok := a.verify(user, pass)
+		s.state.signInResult(name, ok, now)
 		id.via = viaBasic
 		return id, true, ok, false
 	}

@@ -31,6 +31,7 @@ const (
 	SignInBadRequest       = "bad_request"
 	SignInNotConfigured    = "not_configured"
 	SignInCrossSite        = "cross_site"
+	SignInLocked           = "locked"
 )
 
 // Refusal messages (the "error" of the JSON body).
@@ -81,14 +82,14 @@ func newMetrics() *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_admin_requests_refused_total",
 			Help: "Admin requests refused, by reason: unauthenticated, cross_site, csrf, role, no_credentials."}, []string{"reason"}),
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ganlink_admin_signins_refused_total",
-			Help: "Sign-ins refused, by reason: wrong_credentials, bad_request, not_configured, cross_site."}, []string{"reason"}),
+			Help: "Sign-ins refused, by reason: wrong_credentials, bad_request, not_configured, cross_site, locked."}, []string{"reason"}),
 		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ganlink_admin_audit_errors_total",
 			Help: "Audit log entries that could not be written (each logged)."}),
 	}
 	for _, r := range []string{ReasonUnauthenticated, ReasonCrossSite, ReasonCSRF, ReasonRole, ReasonNoCredentials} {
 		m.refused.WithLabelValues(r)
 	}
-	for _, r := range []string{SignInWrongCredentials, SignInBadRequest, SignInNotConfigured, SignInCrossSite} {
+	for _, r := range []string{SignInWrongCredentials, SignInBadRequest, SignInNotConfigured, SignInCrossSite, SignInLocked} {
 		m.signIns.WithLabelValues(r)
 	}
 	return m

@@ -409,3 +409,37 @@ func TestAuditDiffRedactsSecrets(t *testing.T) {
 		t.Errorf("diff:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// SignInMaxFailures wrong passwords in a row lock one user name out of signing in, by the
+// page and by basic authentication, for SignInLockout; other names are not affected.
+func TestSignInLockout(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, _ := securedServer(t, testUsers, func(s *Server) { s.now = clock })
+	base := "http://" + s.Addr()
+	b := &browser{t: t, base: base}
+	for range SignInMaxFailures {
+		b.expect("POST", "/api/session", `{"user":"li","password":"guess"}`, 401, `{"error":"wrong user name or password"}`)
+	}
+	b.expect("POST", "/api/session", `{"user":"li","password":"Li-pw-1"}`, 429, `{"error":"too many wrong passwords for \"li\": try again in 60 s"}`)
+	(&browser{t: t, base: base, auth: basic("li", "Li-pw-1")}).expect("GET", "/api/session", "", 401, `{"error":"not signed in"}`)
+	(&browser{t: t, base: base}).signIn("wang", "Wang-pw-2")
+	mu.Lock()
+	now = now.Add(SignInLockout - time.Second)
+	mu.Unlock()
+	b.expect("POST", "/api/session", `{"user":"li","password":"Li-pw-1"}`, 429, `{"error":"too many wrong passwords for \"li\": try again in 1 s"}`)
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	b.signIn("li", "Li-pw-1")
+	for series, want := range map[string]string{
+		`ganlink_admin_signins_refused_total{reason="wrong_credentials"}`: "10",
+		`ganlink_admin_signins_refused_total{reason="locked"}`:            "2",
+		`ganlink_admin_requests_refused_total{reason="unauthenticated"}`:  "1",
+	} {
+		if got := metricValue(t, base, series); got != want {
+			t.Errorf("%s = %s, want %s", series, got, want)
+		}
+	}
+}

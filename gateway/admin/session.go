@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -27,7 +28,64 @@ const (
 	MaxSessions = 256
 	// maxSignInBody bounds POST /api/session's body.
 	maxSignInBody = 4 << 10
+	// SignInMaxFailures wrong passwords in a row for one user name lock that name out of
+	// signing in (POST /api/session and basic authentication) for SignInLockout.
+	SignInMaxFailures = 10
+	SignInLockout     = time.Minute
+	// maxTrackedNames bounds the user names whose failures are counted; beyond it the
+	// entry changed least recently is forgotten.
+	maxTrackedNames = 1024
 )
+
+// failures counts one user name's wrong passwords in a row.
+type failures struct {
+	n     int
+	until time.Time // locked out until then
+	last  time.Time
+}
+
+// locked reports whether name is locked out at now, and for how long still.
+func (st *State) locked(name string, now time.Time) (bool, time.Duration) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	f := st.fails[name]
+	if f == nil || !now.Before(f.until) {
+		return false, 0
+	}
+	return true, f.until.Sub(now)
+}
+
+// signInResult records a sign-in attempt of name; it reports whether this failure
+// locked the name out.
+func (st *State) signInResult(name string, ok bool, now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if ok {
+		delete(st.fails, name)
+		return false
+	}
+	f := st.fails[name]
+	if f == nil {
+		if len(st.fails) >= maxTrackedNames {
+			var oldest string
+			for k, v := range st.fails {
+				if oldest == "" || v.last.Before(st.fails[oldest].last) {
+					oldest = k
+				}
+			}
+			delete(st.fails, oldest)
+		}
+		f = &failures{}
+		st.fails[name] = f
+	}
+	f.n++
+	f.last = now
+	if f.n >= SignInMaxFailures {
+		f.n, f.until = 0, now.Add(SignInLockout)
+		return true
+	}
+	return false
+}
 
 // sessionPath is the sign-in API.
 const sessionPath = "/api/session"
@@ -42,6 +100,7 @@ type State struct {
 
 	mu       sync.Mutex
 	sessions map[httpauth.Digest]*session // by the digest of the cookie value
+	fails    map[string]*failures         // wrong passwords by user name (bounded)
 
 	auditMu  sync.Mutex // one writer of the audit log, also across reloads
 	configMu sync.Mutex // one change of the configuration file at a time
@@ -52,7 +111,7 @@ type State struct {
 
 // NewState returns an empty state with a fresh random key.
 func NewState() *State {
-	st := &State{sessions: map[httpauth.Digest]*session{}}
+	st := &State{sessions: map[httpauth.Digest]*session{}, fails: map[string]*failures{}}
 	if _, err := rand.Read(st.key[:]); err != nil {
 		panic("admin: no randomness: " + err.Error()) // crypto/rand never fails on supported systems
 	}
@@ -178,10 +237,25 @@ func (s *Server) handleSession() {
 			writeError(w, http.StatusBadRequest, "body: "+point.Truncate(msg, 200))
 			return
 		}
+		name := point.Truncate(req.User, 64)
+		if locked, left := s.state.locked(name, s.now()); locked {
+			s.metrics.signIns.WithLabelValues(SignInLocked).Inc()
+			msg := fmt.Sprintf("too many wrong passwords for %q: try again in %d s", name, int(left.Seconds()+0.999))
+			s.audit(r, identity{name: name}, ActionSignIn, "", "", "refused: "+msg)
+			writeError(w, http.StatusTooManyRequests, msg)
+			return
+		}
 		id, ok := s.auth.verify(req.User, req.Password)
+		lockedNow := s.state.signInResult(name, ok, s.now())
 		if !ok {
 			s.metrics.signIns.WithLabelValues(SignInWrongCredentials).Inc()
-			s.audit(r, identity{name: point.Truncate(req.User, 64)}, ActionSignIn, "", "", "refused: wrong user name or password")
+			result := "refused: wrong user name or password"
+			if lockedNow {
+				result += fmt.Sprintf("; %q locked out for %s", name, SignInLockout)
+				s.log.Warn("sign-in locked out after repeated wrong passwords", "user", name, "remote", r.RemoteAddr,
+					"failures", SignInMaxFailures, "lockout", SignInLockout)
+			}
+			s.audit(r, identity{name: name}, ActionSignIn, "", "", result)
 			writeError(w, http.StatusUnauthorized, "wrong user name or password")
 			return
 		}
