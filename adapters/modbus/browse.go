@@ -20,3 +20,12 @@ func ParseUnits(s string) (first, last int, err error) {
 	}
 	return first, last, nil
 }
+
+// The serial settings of a scan of a serial:// endpoint unless given (gateway browse's
+// -baud-rate, -parity, -data-bits, -stop-bits defaults, and the commissioning scan's).
+const (
+	DefaultScanBaudRate = 9600
+	DefaultScanParity   = "none"
+	DefaultScanDataBits = 8
+	DefaultScanStopBits = 1
+)

@@ -292,8 +292,8 @@ func (c *commissioner) ScanModbus(ctx context.Context, req *commission.ScanReque
 		o.Endpoint, o.Framing = req.Endpoint, req.Framing
 		o.Line.BaudRate, o.Line.Parity, o.Line.DataBits, o.Line.StopBits = req.BaudRate, req.Parity, req.DataBits, req.StopBits
 		if strings.HasPrefix(o.Endpoint, "serial://") {
-			o.Line.BaudRate, o.Line.Parity = cmp(o.Line.BaudRate, 9600), cmpS(o.Line.Parity, "none")
-			o.Line.DataBits, o.Line.StopBits = cmp(o.Line.DataBits, 8), cmp(o.Line.StopBits, 1)
+			o.Line.BaudRate, o.Line.Parity = orInt(o.Line.BaudRate, modbus.DefaultScanBaudRate), orString(o.Line.Parity, modbus.DefaultScanParity)
+			o.Line.DataBits, o.Line.StopBits = orInt(o.Line.DataBits, modbus.DefaultScanDataBits), orInt(o.Line.StopBits, modbus.DefaultScanStopBits)
 		}
 	}
 	unit := modbus.DefaultScanTimeout
@@ -379,14 +379,16 @@ func (c *commissioner) discoverDLT645(ctx context.Context, req *commission.ScanR
 	return out, nil
 }
 
-func cmp(v, def int) int {
+// orInt is v, or def when v is 0.
+func orInt(v, def int) int {
 	if v == 0 {
 		return def
 	}
 	return v
 }
 
-func cmpS(v, def string) string {
+// orString is v, or def when v is "".
+func orString(v, def string) string {
 	if v == "" {
 		return def
 	}
@@ -556,8 +558,29 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 			}
 			add(r.Field, point.Field{Value: r.Value}, r.OK, status, r.Time, r.Err)
 		}
+	case dlt645.Kind.Name():
+		dc, probs := dlt645.BuildConfig(src, devs, &c.a.cfg.Workshop)
+		if len(probs) > 0 {
+			return nil, readProblems(kind, probs)
+		}
+		if req.Source == nil {
+			if err := c.sharedLine(kind, name, dc.Line.Endpoint); err != nil {
+				return nil, err
+			}
+		}
+		res, err := dlt645.ReadOnce(ctx, dc)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range res {
+			status := "Good"
+			if !r.OK {
+				status = r.Reason
+			}
+			add(r.Field, point.Field{Value: r.Value}, r.OK, status, r.Time, r.Err)
+		}
 	default:
-		return nil, commission.BadRequest("source.kind", "reading %s devices once is not supported yet: opcua, modbus and mqtt are", kind)
+		return nil, commission.BadRequest("source.kind", "%q: want opcua, modbus, mqtt or dlt645", kind)
 	}
 	return out, nil
 }

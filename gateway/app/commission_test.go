@@ -225,6 +225,26 @@ func TestCommissionOPCUABrowseReadSuggest(t *testing.T) {
 		t.Errorf("browse of Machines with max_nodes 2: %d %s", st, body)
 	}
 
+	// The whole tree below Objects, with a glob: the matching nodes and their ancestors.
+	start := time.Now()
+	st, body = post(t, base+"/api/commission/opcua/browse", `{"source":"cnc","depth":6,"match":"ActSpeed"}`)
+	took := time.Since(start)
+	var full commission.BrowseResponse
+	if err := json.Unmarshal([]byte(body), &full); err != nil || st != 200 || full.Truncated {
+		t.Fatalf("browse with match: %d %.300s", st, body)
+	}
+	var paths []string
+	for _, n := range full.Nodes {
+		if n.NodeClass == "Variable" {
+			paths = append(paths, n.BrowsePath+" "+n.Value+" "+n.SuggestedRole)
+		}
+	}
+	if got, want := strings.Join(paths, "\n"), "Objects/nsu=http://opcfoundation.org/UA/Machinery/;Machines/nsu=urn:ganlink:testsrv:machines;M1/nsu=http://opcfoundation.org/UA/MachineTool/;Monitoring/Spindle/nsu=urn:ganlink:testsrv:machines;ActSpeed 1200.5 spindle_speed_rpm\n"+
+		"Objects/nsu=http://opcfoundation.org/UA/Machinery/;Machines/nsu=urn:ganlink:testsrv:machines;M2/nsu=http://opcfoundation.org/UA/MachineTool/;Monitoring/Spindle/nsu=urn:ganlink:testsrv:machines;ActSpeed 0 spindle_speed_rpm"; got != want {
+		t.Errorf("variables matching ActSpeed:\n%s\nwant:\n%s", got, want)
+	}
+	t.Logf("browse of Objects 6 levels deep with match: %s, %d nodes shown", took.Round(time.Millisecond), len(full.Nodes))
+
 	// Read once: the device as the page maps it, with a node that does not exist.
 	dev := `{"device":{"id":"m1","kind":"cnc","source":"cnc","signals":{
 	  "spindle_speed_rpm":{"browse_path":"Objects/nsu=http://opcfoundation.org/UA/Machinery/;Machines/nsu=` + vendorNS + `;M1/nsu=http://opcfoundation.org/UA/MachineTool/;Monitoring/Spindle/nsu=` + vendorNS + `;ActSpeed","scale":2},
@@ -318,7 +338,7 @@ func TestCommissionOPCUABrowseReadSuggest(t *testing.T) {
 	wantMetrics := `ganlink_commission_requests_total{operation="opcua_browse",result="bad_request"} 7
 ganlink_commission_requests_total{operation="opcua_browse",result="device_failed"} 1
 ganlink_commission_requests_total{operation="opcua_browse",result="not_found"} 1
-ganlink_commission_requests_total{operation="opcua_browse",result="ok"} 2
+ganlink_commission_requests_total{operation="opcua_browse",result="ok"} 3
 ganlink_commission_requests_total{operation="pki_trust",result="bad_request"} 1
 ganlink_commission_requests_total{operation="read",result="bad_request"} 1
 ganlink_commission_requests_total{operation="read",result="ok"} 1
@@ -889,7 +909,8 @@ func TestCommissionMQTTRead(t *testing.T) {
 // TestCommissionDLT645Scan: the DL/T 645 discovery of `gateway browse -protocol dlt645`
 // through the scan endpoint, on simulated meters behind a serial server in transparent
 // mode (TCP): the meters given that answer are listed with their data items; an absent
-// address is not; a bad address names its index.
+// address is not; a bad address names its index. A meter read once through a source
+// sent with the request gives its values and, for an item it refuses, that error.
 func TestCommissionDLT645Scan(t *testing.T) {
 	var meters []*devsim.DLT645Meter
 	for _, a := range []string{"000000000001", "000000000002"} {
@@ -937,6 +958,26 @@ func TestCommissionDLT645Scan(t *testing.T) {
 		"000000000002 false 00010000,02010100,02010200,02010300,02020100,02020200,02020300,02030000,02060000,02800002 refused []"
 	if g := strings.Join(got, "\n"); g != want || res.Protocol != "dlt645" || res.Endpoint != endpoint || !res.Complete {
 		t.Errorf("meters:\n%s\nwant:\n%s\n(%s)", g, want, body)
+	}
+	// Read once: a new source sent with the device; a data item the meter refuses is
+	// its own error line.
+	st, body = post(t, base+"/api/commission/read", `{"source":{"kind":"dlt645","endpoint":"`+endpoint+`","response_timeout":"300ms"},
+	  "device":{"id":"em-645-1","kind":"energy_meter","class":"meter","source":"m645","address":"000000000001","signals":{
+	    "energy_kwh_total":{"di":"00010000","counter":true},"voltage_l1_v":{"di":"02010100"},"reverse_kwh":{"di":"00020000"}}}}`)
+	var rr commission.ReadResponse
+	if err := json.Unmarshal([]byte(body), &rr); err != nil || st != 200 || len(rr.Signals) != 3 {
+		t.Fatalf("read: %d %s", st, body)
+	}
+	if s := rr.Signals[0]; s.Field != "energy_kwh_total" || s.Value == nil || math.Abs(*s.Value-1500.25) > 0.1 || s.Quality != "good" || s.SourceTime == nil {
+		t.Errorf("energy: %+v, want about 1500.25 kWh, good", s)
+	}
+	wantErr := `read signal "reverse_kwh" of device "em-645-1" (meter 000000000001, DI 00020000 total reverse active energy): ` +
+		`meter exception (control 0xD1, error byte 0x02): no data requested; reply FE FE FE FE 68 01 00 00 00 00 00 68 D1 01 35 D8 16`
+	if s := rr.Signals[1]; s.Field != "reverse_kwh" || s.Value != nil || s.Quality != "bad" || s.Status != "exception" || s.Error != wantErr {
+		t.Errorf("refused item: %+v, want error %s", s, wantErr)
+	}
+	if s := rr.Signals[2]; s.Field != "voltage_l1_v" || s.Value == nil || *s.Value != 220 || s.Quality != "good" {
+		t.Errorf("voltage: %+v, want 220, good", s)
 	}
 	st, body = post(t, base+"/api/commission/modbus/scan", `{"protocol":"dlt645","endpoint":"`+endpoint+`","addresses":["12345"]}`)
 	if want := `{"error":"addresses[0]: ` + dlt645AddressError(t, "12345") + `"}` + "\n"; st != 400 || body != want {
