@@ -16,7 +16,7 @@ import (
 
 // TestStatusPageDriven drives the status page in Chromium through the DevTools
 // protocol: it renders in Chinese, the language button switches it to English in
-// place, and its footer links to the commissioning page.
+// place, and its link opens the commissioning page in the same language.
 func TestStatusPageDriven(t *testing.T) {
 	dir := t.TempDir()
 	yml := fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws9, name: 二车间}
@@ -34,11 +34,19 @@ devices:
 	if got := b.TextOf(`section[data-device="legacy1"]`); !strings.Contains(got, "未联网") {
 		t.Errorf("legacy1 card %q, want it marked 未联网", got)
 	}
+	if got := b.TextOf("#commission"); got != "设备调试" {
+		t.Errorf("commissioning link reads %q", got)
+	}
 	b.Click("#lang")
 	b.Wait("English", `document.documentElement.lang === "en"`)
 	b.WaitText(`section[data-device="legacy1"]`, "Not networked")
-	if href := testsrv.Eval[string](b, `document.getElementById("commission-link").href`); href != "http://"+a.AdminAddr()+"/commission" {
-		t.Errorf("commissioning link %q", href)
+	if got := b.TextOf("#commission"); got != "Commissioning" {
+		t.Errorf("commissioning link reads %q in English", got)
+	}
+	b.Click("#commission")
+	b.Wait("the commissioning page", `location.pathname === "/commission" && document.getElementById("signin-form")`)
+	if lang := testsrv.Eval[string](b, `document.documentElement.lang`); lang != "en" {
+		t.Errorf("the commissioning page opened in %q, want the status page's English", lang)
 	}
 	if p := b.Problems(); len(p) != 0 {
 		t.Errorf("page console errors: %q", p)
