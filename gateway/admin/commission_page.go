@@ -2,7 +2,9 @@ package admin
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 
@@ -52,8 +54,27 @@ func fillPageModel(src []byte) []byte {
 	return bytes.Replace(src, []byte(pageModelMarker), append(append([]byte("const MODEL = "), js...), ';'), 1)
 }
 
-// registerCommissionPage serves the commissioning page at GET /commission, with the
-// status page's Content-Security-Policy: nothing may be loaded from elsewhere.
+// commissionCSP is the commissioning page's Content-Security-Policy: the status page's,
+// except that the only script allowed to run is the page's own, by its SHA-256 (no
+// 'unsafe-inline' for scripts): markup that reached the page from a device (a browse
+// name, a payload; the page only ever sets them as text) could not run a script either.
+var commissionCSP = cspFor(commissionPage)
+
+// cspFor returns the policy for page, whose one inline script it allows by hash.
+func cspFor(page []byte) string {
+	_, rest, ok1 := bytes.Cut(page, []byte("<script>"))
+	script, _, ok2 := bytes.Cut(rest, []byte("</script>"))
+	if !ok1 || !ok2 || bytes.Contains(rest, []byte("<script")) {
+		panic("admin: commission.html must hold exactly one <script> element") // a build defect, caught by every test
+	}
+	sum := sha256.Sum256(script)
+	return "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
+		"connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}
+
+// registerCommissionPage serves the commissioning page at GET /commission, with its
+// Content-Security-Policy: nothing may be loaded from elsewhere, and no script runs but
+// its own.
 func (s *Server) registerCommissionPage() {
 	s.handleFunc("GET /commission", serveCommissionPage)
 }
@@ -62,7 +83,7 @@ func serveCommissionPage(w http.ResponseWriter, _ *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("Content-Security-Policy", commissionCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	_, _ = w.Write(commissionPage)

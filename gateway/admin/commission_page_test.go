@@ -2,6 +2,8 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -44,7 +46,7 @@ func TestCommissionPageServed(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != string(commissionPage) {
 		t.Fatalf("GET /commission = %d, %d bytes; want 200 and the embedded page", resp.StatusCode, len(body))
 	}
-	for k, v := range map[string]string{"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": pageCSP,
+	for k, v := range map[string]string{"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": commissionCSP,
 		"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"} {
 		if got := resp.Header.Get(k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
@@ -53,6 +55,20 @@ func TestCommissionPageServed(t *testing.T) {
 	page := string(body)
 	if n := strings.Count(page, "<script"); n != 1 {
 		t.Errorf("%d script elements, want the page's own one", n)
+	}
+	// What a device sends (browse names, values, payloads, errors) is only ever set as
+	// text: the script parses no markup.
+	for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
+		if strings.Contains(page, sink) {
+			t.Errorf("the page uses %s", sink)
+		}
+	}
+	// Only that script may run: by its hash, never 'unsafe-inline'.
+	script := page[strings.Index(page, "<script>")+len("<script>") : strings.Index(page, "</script>")]
+	sum := sha256.Sum256([]byte(script))
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"';") || strings.Contains(csp, "script-src 'unsafe-inline'") {
+		t.Errorf("CSP %q does not allow exactly the page's script", csp)
 	}
 	// Nothing is fetched from another origin: every URL in the page is relative.
 	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//`).FindString(page); m != "" {
