@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
-	mb "github.com/simonvetter/modbus"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/internal/testsrv"
+	mb "github.com/simonvetter/modbus"
 )
 
 // TestStatusPageDriven drives the status page in Chromium through the DevTools
