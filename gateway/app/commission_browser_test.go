@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
 	"github.com/ganlink/ganlink/gateway/app"
+	"github.com/ganlink/ganlink/internal/devsim"
 	"github.com/ganlink/ganlink/internal/testsrv"
 	mb "github.com/simonvetter/modbus"
 )
@@ -258,6 +261,66 @@ devices:
 	cells := testsrv.Eval[[]string](b, `[...(document.querySelector('#readout tr[data-read="voltage_l1_v"]') || {cells: []}).cells].map(c => c.textContent)`)
 	if len(cells) < 3 || cells[1] != "230.5" || !strings.HasPrefix(cells[2], "good") {
 		t.Errorf("test-read %q (banner %q), want 230.5 good", cells, b.TextOf("#banner"))
+	}
+	if p := b.Problems(); len(p) != 0 {
+		t.Errorf("page console errors: %q", p)
+	}
+}
+
+// TestCommissionDLT645InChromium: the page discovers a DL/T 645-2007 meter on a new
+// serial-server endpoint, lists its data items with values, and the energy item picked
+// into a meter device test-reads the meter's value.
+func TestCommissionDLT645InChromium(t *testing.T) {
+	m, err := devsim.NewDLT645Meter(devsim.DLT645MeterConfig{Address: "000000000001", BaseKW: 2, EnergyKWh: 1500.25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus, err := devsim.NewDLT645Bus(nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan struct{})
+	go func() { _ = bus.ServeTCP(sctx, ln); close(sdone) }()
+	t.Cleanup(func() { scancel(); <-sdone })
+	dir := t.TempDir()
+	b := signInPage(t, fmt.Sprintf(`workshop: {region: "360100", park: p1, enterprise: e1, workshop: ws9}
+admin:
+  listen: "127.0.0.1:0"
+  users: [{name: li, role: engineer, password: "engineer-pw-1"}]
+queue: {dir: %q}
+devices:
+  - id: lathe1
+    kind: machine
+`, filepath.Join(dir, "queue")), "en")
+	b.Select("#src-kind", "dlt645")
+	b.Type("#src-endpoint", "tcp://"+ln.Addr().String())
+	b.Type("#dl-addresses", "000000000001")
+	b.Click("#btn-dlscan")
+	b.Wait("the meter", `document.querySelector('#found tr[data-di="00010000"]') || document.getElementById("banner").textContent`)
+	if row := b.TextOf(`#found tr[data-di="00010000"]`); !strings.Contains(row, "000000000001") || !strings.Contains(row, "kWh") {
+		t.Fatalf("total active energy row %q (banner %q)", row, b.TextOf("#banner"))
+	}
+	b.Click(`#found tr[data-di="00010000"] button.pick`)
+	b.Click(`#tabs button[data-tab="map"]`)
+	if got := testsrv.Eval[string](b, `document.getElementById("dev-address").value`); got != "000000000001" {
+		t.Errorf("device address %q", got)
+	}
+	b.Type("#dev-id", "em1")
+	b.Type("#dev-kind", "energy_meter")
+	b.Select("#dev-class", "meter")
+	b.Type("#dev-source", "bus1")
+	b.Type(`#signals tr[data-signal="0"] input.f-field`, "energy_kwh_total")
+	b.Select(`#signals tr[data-signal="0"] select.f-role`, "energy_kwh_total")
+	b.Click("#btn-read")
+	b.Wait("the test-read", `document.querySelector('#readout tr[data-read="energy_kwh_total"]') || document.getElementById("banner").textContent`)
+	cells := testsrv.Eval[[]string](b, `[...(document.querySelector('#readout tr[data-read="energy_kwh_total"]') || {cells: []}).cells].map(c => c.textContent)`)
+	if len(cells) < 3 || !strings.HasPrefix(cells[1], "1500") || !strings.HasPrefix(cells[2], "good") {
+		t.Errorf("test-read %q (banner %q), want about 1500.25 good", cells, b.TextOf("#banner"))
 	}
 	if p := b.Problems(); len(p) != 0 {
 		t.Errorf("page console errors: %q", p)
