@@ -245,8 +245,16 @@ devices:
 	b.Click("#" + row + " button.pick")
 	b.Screenshot("03-browse-search")
 
-	// Map.
+	// Map: the gateway suggests the roles (OPC 40501 browse names) of the picked nodes.
 	b.Click(`#tabs button[data-tab="map"]`)
+	b.Click("#btn-suggest")
+	b.Wait("the suggestion", `document.getElementById("signals").dataset.suggested === "1" || document.getElementById("banner").textContent`)
+	suggested := testsrv.Eval[[]string](b, `[...document.querySelectorAll("#signals tr[data-signal]")].map(r =>
+		r.querySelector("input.f-field").value + " " + r.querySelector("select.f-role").value + " " + r.querySelector("input.f-counter").checked)`)
+	if len(suggested) != 2 || suggested[1] != "parts_total parts_total true" || b.TextOf("#banner") != "" {
+		t.Errorf("suggested signals %q (banner %q), want the counter as parts_total", suggested, b.TextOf("#banner"))
+	}
+	t.Logf("suggested: %q", suggested)
 	b.Type("#dev-id", "m1")
 	b.Type("#dev-name", "1号加工中心")
 	b.Type("#dev-kind", "cnc")
