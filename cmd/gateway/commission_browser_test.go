@@ -333,9 +333,16 @@ devices:
 	}); msg != "" {
 		t.Fatal(msg)
 	}
-	parts := vm.Export(`device_kpi_parts{device="m1",window="5s"}`)
+	// No part was made: every window of m1 books 0 parts (the counter's first value, 40,
+	// is a baseline, not production).
+	parts := vm.Export(`device_kpi_parts{device="m1",window="5s",workshop="ws1"}`)
 	if len(parts) == 0 {
 		t.Error("no device_kpi_parts of m1")
+	}
+	for _, s := range parts {
+		if s.Value != 0 {
+			t.Errorf("device_kpi_parts of m1 at %s = %v, want 0", time.UnixMilli(s.Timestamp).UTC().Format(time.TimeOnly), s.Value)
+		}
 	}
 
 	// A hand edit after the page loaded the file: the page refuses to overwrite it and
