@@ -42,10 +42,11 @@ type Version struct {
 var versionIDRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$`)
 
 // SetConfig serves the configuration API over the file at path (docs/admin-api.openapi.yaml):
-// validate checks a configuration's text as `gateway validate` does. Writes keep the
+// kinds are the source kinds (sources.<kind>) the gateway runs, validate checks a
+// configuration's text as `gateway validate` does. Writes keep the
 // previous file as a version (SetDataDir), are written atomically, audited, and start
 // a reload through the State's Reloads. Call it before Run.
-func (s *Server) SetConfig(path string, validate func([]byte) Validation) {
+func (s *Server) SetConfig(path string, kinds []string, validate func([]byte) Validation) {
 	s.configPath, s.validate = path, validate
 	s.handleFunc("GET /api/config", s.getConfig)
 	s.handleFunc("POST /api/config/validate", func(w http.ResponseWriter, r *http.Request) {
@@ -73,8 +74,8 @@ func (s *Server) SetConfig(path string, validate func([]byte) Validation) {
 	})
 	s.handleFunc("PUT /api/config/sources/{kind}/{name}", func(w http.ResponseWriter, r *http.Request) {
 		kind := r.PathValue("kind")
-		if !slices.Contains([]string{"opcua", "mqtt", "modbus", "dlt645"}, kind) {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown source kind %q: want opcua, mqtt, modbus or dlt645", point.Truncate(kind, 32)))
+		if !slices.Contains(kinds, kind) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown source kind %q: want one of %s", point.Truncate(kind, 32), strings.Join(kinds, ", ")))
 			return
 		}
 		s.upsert(w, r, []string{"sources", kind}, "name", r.PathValue("name"), "sources/"+kind+"/"+r.PathValue("name"), "source")

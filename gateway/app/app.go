@@ -208,7 +208,7 @@ func Build(cfg *config.Config, log *slog.Logger, opts Options) (_ *App, err erro
 	a.admin.SetState(opts.AdminState)
 	a.admin.SetDataDir(DataDir(cfg))
 	if opts.ConfigPath != "" {
-		a.admin.SetConfig(opts.ConfigPath, Validate)
+		a.admin.SetConfig(opts.ConfigPath, kindNames(), Validate)
 	}
 	a.newCorrections(shopTags)
 	a.mountCommission()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ganlink/ganlink/adapters/dlt645"
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
+	"github.com/ganlink/ganlink/gateway/admin"
 	"github.com/ganlink/ganlink/gateway/app"
 	"github.com/ganlink/ganlink/gateway/commission"
 	"github.com/ganlink/ganlink/gateway/config"
@@ -408,6 +409,14 @@ func TestCommissionOPCUAUntrustedThenTrust(t *testing.T) {
 		t.Errorf("409 error:\n%s\nwant\n%s", got.Error, wantErr)
 	}
 
+	// The read of a device on that server is refused the same way.
+	readReq := `{"source":{"kind":"opcua","endpoint":"` + srv.URL + `","security_policy":"Basic256Sha256","security_mode":"SignAndEncrypt"},` +
+		`"device":{"id":"m1","kind":"cnc","source":"new","signals":{"spindle_speed_rpm":{"node":"nsu=` + vendorNS + `;s=M1.Spindle.ActSpeed"}}}}`
+	st, body = post(t, base+"/api/commission/read", readReq)
+	if st != 409 || !strings.Contains(body, `"thumbprint":"`+thumb+`"`) {
+		t.Errorf("read from an untrusted server: %d %s, want 409 with thumbprint %s", st, body, thumb)
+	}
+
 	st, body = post(t, base+"/api/commission/pki/trust", `{"thumbprint":"`+strings.ToLower(thumb)+`"}`)
 	if want := `{"trusted":"trusted/` + filepath.Base(files[0]) + `"}` + "\n"; st != 200 || body != want {
 		t.Fatalf("trust: %d %s, want 200 %s", st, body, want)
@@ -446,6 +455,10 @@ func TestCommissionOPCUAUntrustedThenTrust(t *testing.T) {
 	st, body = post(t, base+"/api/commission/opcua/browse", req)
 	if st != 200 || !strings.Contains(body, `"security":"Basic256Sha256/SignAndEncrypt"`) || !strings.Contains(body, `"value":"1200.5"`) {
 		t.Errorf("browse after trust: %d %s", st, body)
+	}
+	st, body = post(t, base+"/api/commission/read", readReq)
+	if st != 200 || !strings.Contains(body, `{"field":"spindle_speed_rpm","value":1200.5,"quality":"good","status":"Good"`) {
+		t.Errorf("read after trust: %d %s", st, body)
 	}
 }
 
@@ -1082,4 +1095,22 @@ func TestCommissionSniffBounds(t *testing.T) {
 	}
 	t.Logf("sniff of %d retained topics: %s, answer %d bytes, %d MiB allocated during the call (gateway and test client together)",
 		commission.MaxSniffTopics+201, took.Round(time.Millisecond), len(body), (after.TotalAlloc-before.TotalAlloc)>>20)
+}
+
+// TestCommissionLongCallOutlivesWriteTimeout: a call allowed to run longer than the
+// admin server's 30 s write timeout (here a read waiting 31.5 s for a silent topic)
+// still gets its answer: the handler extends the response's write deadline to the
+// call's own.
+func TestCommissionLongCallOutlivesWriteTimeout(t *testing.T) {
+	broker := testsrv.StartMosquitto(t)
+	base := commissionGateway(t, fmt.Sprintf("sources:\n  mqtt:\n    - {name: meters, broker: %q}\n", broker.URL))
+	start := time.Now()
+	st, body := post(t, base+"/api/commission/read", `{"timeout":"32s","device":{"id":"em2","kind":"energy_meter","source":"meters","topic":"plant/silent","signals":{"energy_kwh_total":{"path":"kwh"}}}}`)
+	took := time.Since(start)
+	if want := `{"device":"em2","signals":[{"field":"energy_kwh_total","value":null,"quality":"bad","status":"no_message","source_time":null,"error":"no message on topic \"plant/silent\" within 31.5s"}]}` + "\n"; st != 200 || body != want {
+		t.Errorf("read after %s: %d %s\nwant %s", took, st, body, want)
+	}
+	if took < admin.DefaultWriteTimeout {
+		t.Errorf("the read took %s, less than the write timeout %s: the test proves nothing", took, admin.DefaultWriteTimeout)
+	}
 }

@@ -394,3 +394,23 @@ func TestConfigWriteThroughLink(t *testing.T) {
 		t.Fatalf("target:\n%s", got)
 	}
 }
+
+// An unknown source kind in the path is refused with the kinds the gateway runs.
+func TestConfigAPIUnknownKind(t *testing.T) {
+	m := testsrv.StartMosquitto(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(path, []byte(configFile(dir, m.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := app.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := runGatewayConfig(t, cfg, app.Options{ConfigPath: path})
+	li := signedIn(t, "http://"+a.AdminAddr(), "li", "Li-pw-1")
+	code, body := li.do("PUT", "/api/config/sources/bacnet/b1", map[string]any{"base_sha256": "x", "source": map[string]any{}})
+	if want := `{"error":"unknown source kind \"bacnet\": want one of opcua, modbus, mqtt, dlt645"}`; code != 404 || compact(body) != want {
+		t.Errorf("%d %s, want 404 %s", code, compact(body), want)
+	}
+}

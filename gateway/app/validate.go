@@ -16,6 +16,15 @@ func LoadConfigData(data []byte) (*config.Config, error) {
 	return config.Load(data, os.LookupEnv, Kinds())
 }
 
+// kindNames are the names of Kinds: the lists of sources.<kind>.
+func kindNames() []string {
+	var names []string
+	for _, k := range Kinds() {
+		names = append(names, k.Name())
+	}
+	return names
+}
+
 // ValidateFile is `gateway validate FILE`: the errors with their lines, or the
 // warnings and the KPI plan (admin.Validation.Print prints it).
 func ValidateFile(path string) admin.Validation {

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -180,4 +181,22 @@ func FuzzUpsert(f *testing.F) {
 			t.Fatalf("entry %q not in\n%s", id, out)
 		}
 	})
+}
+
+// BenchmarkUpsert replaces a device in the middle of a file of 2000 devices.
+func BenchmarkUpsert(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("workshop: {region: \"360100\", park: p, enterprise: e, workshop: w}\ndevices:\n")
+	for i := range 2000 {
+		fmt.Fprintf(&sb, "  # machine %d\n  - id: m%d\n    kind: machine\n    source: cnc\n    signals:\n      state: {node: \"ns=2;s=M%d.State\"}\n", i, i, i)
+	}
+	data := []byte(sb.String())
+	item := []byte(`{"kind":"machine","source":"cnc","signals":{"state":{"node":"ns=2;s=X"}}}`)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := config.Upsert(data, []string{"devices"}, "id", "m1000", item); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
