@@ -34,7 +34,7 @@ type Browser struct {
 }
 
 // StepTimeout bounds each Browser step.
-const StepTimeout = 30 * time.Second
+const StepTimeout = 60 * time.Second
 
 // Viewport is the size of the browser's page: a tablet's.
 const ViewportWidth, ViewportHeight = 1024, 768
