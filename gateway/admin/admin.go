@@ -94,6 +94,7 @@ func New(addr string, gatherer prometheus.Gatherer, ready func() error, status f
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	s.handleFunc("GET /{$}", serveStatusPage)
+	s.registerCommissionPage()
 	s.handleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.status(r.URL.Query())
 		if err != nil {
