@@ -216,7 +216,11 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, badToken bool) {
 		if a.hasToken {
 			h.Add("WWW-Authenticate", httpauth.Challenge(realm, badToken))
 		}
-		h.Add("WWW-Authenticate", `Basic realm="`+realm+`", charset="UTF-8"`)
+		// A page's own fetch (Sec-Fetch-Mode other than navigate) gets no Basic challenge:
+		// it would open the browser's password dialog over the page, which signs in itself.
+		if m := r.Header.Get("Sec-Fetch-Mode"); m == "" || m == "navigate" {
+			h.Add("WWW-Authenticate", `Basic realm="`+realm+`", charset="UTF-8"`)
+		}
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")

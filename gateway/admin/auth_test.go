@@ -306,3 +306,29 @@ func TestExposedWithoutAuthWarns(t *testing.T) {
 		}
 	}
 }
+
+// TestNoBasicChallengeToFetch: a 401 to a page's own fetch carries no Basic challenge
+// (the browser would open its password dialog over the page); a navigation, and a
+// client that says nothing (a script, curl), still get it.
+func TestNoBasicChallengeToFetch(t *testing.T) {
+	s, _ := startServer(t, "127.0.0.1:0", func(s *Server) {
+		if err := s.SetAuth(Auth{Username: "ops", Password: "secret"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	basic := `Basic realm="ganlink gateway", charset="UTF-8"`
+	for _, c := range []struct{ mode, want string }{{"", basic}, {"navigate", basic}, {"cors", ""}, {"same-origin", ""}, {"no-cors", ""}} {
+		r, _ := http.NewRequest("GET", "http://"+s.Addr()+"/api/status", nil)
+		if c.mode != "" {
+			r.Header.Set("Sec-Fetch-Mode", c.mode)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := strings.Join(resp.Header.Values("WWW-Authenticate"), "|"); resp.StatusCode != 401 || got != c.want {
+			t.Errorf("Sec-Fetch-Mode %q: %d %q, want 401 %q", c.mode, resp.StatusCode, got, c.want)
+		}
+	}
+}
