@@ -115,9 +115,12 @@ func upsert(data []byte, path []string, key, value string, item []byte) ([]byte,
 	if seq.Kind != yaml.SequenceNode || seq.Style&yaml.FlowStyle != 0 {
 		return nil, editErr("%s: not a block sequence: edit the whole file", strings.Join(path, "."))
 	}
+	// Entries may be block or flow mappings ("- {id: m1, kind: machine}", common in
+	// hand-written files): an entry is the lines from its "- " to the next entry's, so
+	// either style is replaced whole; the result is checked by parsing it again.
 	for _, it := range seq.Content {
-		if it.Kind != yaml.MappingNode || it.Style&yaml.FlowStyle != 0 {
-			return nil, editErr("%s: an entry that is not a block mapping (line %d): edit the whole file", strings.Join(path, "."), it.Line)
+		if it.Kind != yaml.MappingNode {
+			return nil, editErr("%s: an entry that is not a mapping (line %d): edit the whole file", strings.Join(path, "."), it.Line)
 		}
 	}
 	// Where each entry starts and ends (0-based lines, end exclusive).

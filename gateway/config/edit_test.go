@@ -142,6 +142,7 @@ func TestUpsertRefusals(t *testing.T) {
 		{"id differs", editBase, `{"id":"m9"}`, `id: "m9", but the path names "m2"`},
 		{"not an object", editBase, `[1]`, `the entry must be a JSON object`},
 		{"flow sequence", "devices: [{id: m1}, {id: m2}]\n", `{}`, `devices: not a block sequence: edit the whole file`},
+		{"scalar entry", "devices:\n  - m1\n", `{}`, `devices: an entry that is not a mapping (line 2): edit the whole file`},
 		{"not yaml", "devices: [\n", `{}`, `the configuration file does not parse: yaml: line 1: did not find expected node content`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,5 +199,33 @@ func BenchmarkUpsert(b *testing.B) {
 		if _, err := config.Upsert(data, []string{"devices"}, "id", "m1000", item); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestUpsertFlowEntries: hand-written files often list devices one per line in flow
+// style; a device is added after them and a flow entry is replaced whole (its lines,
+// including one continued on the next line), every other byte kept.
+func TestUpsertFlowEntries(t *testing.T) {
+	file := "devices:\n  - {id: m1, kind: machine}   # old lathe\n  - {id: m2,\n     kind: machine}\n  - {id: m3, kind: machine}\n# end\n"
+	got, err := config.Upsert([]byte(file), []string{"devices"}, "id", "m4", []byte(`{"kind":"cnc"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(file, "# end\n", "  - id: m4\n    kind: cnc\n# end\n", 1); string(got) != want {
+		t.Fatalf("add m4:\n%s\nwant\n%s", got, want)
+	}
+	got, err = config.Upsert([]byte(file), []string{"devices"}, "id", "m2", []byte(`{"kind":"cnc"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(file, "  - {id: m2,\n     kind: machine}\n", "  - id: m2\n    kind: cnc\n", 1); string(got) != want {
+		t.Fatalf("replace m2:\n%s\nwant\n%s", got, want)
+	}
+	got, err = config.Upsert([]byte(file), []string{"devices"}, "id", "m3", []byte(`{"kind":"cnc"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(file, "  - {id: m3, kind: machine}\n", "  - id: m3\n    kind: cnc\n", 1); string(got) != want {
+		t.Fatalf("replace m3:\n%s\nwant\n%s", got, want)
 	}
 }
