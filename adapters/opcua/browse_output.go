@@ -637,24 +637,53 @@ var roleNames = []string{roleMachineryItemState, roleOperationMode, roleChannelS
 	roleSpindleSpeed, roleParts, "energy_kwh_total", "power_kw", "water_m3_total"}
 
 // variableRole is the role of a numeric variable outside a recognised machine:
-// SuggestRole of its browse name, its parent's and its field.
-func variableRole(n *BrowseNode, field string) string {
-	parent := ""
-	if n.parent != nil {
-		parent = n.parent.BrowseName
+// SuggestRole of its field and the browse names from it up the tree.
+func variableRole(n *BrowseNode, field string) string { return SuggestRole(field, n.Ancestry()...) }
+
+// suggestDepth is how many browse names, from a node up, SuggestRole looks at:
+// Production/ActiveProgram/State/CurrentState/Number needs four.
+const suggestDepth = 4
+
+// Ancestry returns the browse names of n and the nodes above it, nearest first, as many
+// as SuggestRole looks at.
+func (n *BrowseNode) Ancestry() []string {
+	var names []string
+	for p := n; p != nil && len(names) < suggestDepth; p = p.parent {
+		names = append(names, p.BrowseName)
 	}
-	return SuggestRole(n.BrowseName, parent, field)
+	return names
 }
 
 // SuggestRole is the KPI role `gateway browse -emit-config` gives a numeric variable
-// outside a recognised machine, and the one the commissioning page suggests: the role
-// its field name is, else the one its browse name has in OPC 40001-1
+// outside a recognised machine, and the one the commissioning page suggests; names are
+// the browse names of the variable and of the nodes above it, nearest first. The role is
+// the one its field name is, else the one its browse name has in OPC 40001-1
 // (MachineryItemState, MachineryOperationMode: the state machines' numbers), OPC 40501-1
 // (ChannelState, PartsProducedInLifetime) or OPC 40502 (a spindle's ActSpeed, under a
-// parent whose browse name contains "spindle"), or SpindleSpeed; "" for none.
-func SuggestRole(browseName, parentBrowseName, field string) string {
+// parent whose browse name contains "spindle"), or SpindleSpeed; the Number of a state
+// machine's CurrentState has its state machine's role (MachineryItemState,
+// MachineryOperationMode, ChannelState, and ActiveProgram/State for the program state).
+// "" for none.
+func SuggestRole(field string, names ...string) string {
 	if slices.Contains(roleNames, field) {
 		return field
+	}
+	at := func(i int) string {
+		if i < len(names) {
+			return names[i]
+		}
+		return ""
+	}
+	browseName, parentBrowseName := at(0), at(1)
+	if browseName == "Number" && parentBrowseName == "CurrentState" {
+		switch machine := at(2); {
+		case machine == "State" && at(3) == "ActiveProgram":
+			return roleProgramState
+		case machine == "MachineryItemState" || machine == "MachineryOperationMode" || machine == "ChannelState":
+			browseName = machine
+		default:
+			return ""
+		}
 	}
 	switch browseName {
 	case "MachineryItemState":
@@ -842,20 +871,19 @@ func snakeID(s string) string {
 	return "device"
 }
 
-// PathNames returns the browse names of the last element of a browse path and of the
-// one before it ("" when there is none): the node and its parent for SuggestRole. An
-// empty path gives empty names.
-func PathNames(browsePath string) (name, parent string, err error) {
+// PathNames returns the browse names of a browse path's elements from the last one up,
+// as many as SuggestRole looks at; an empty path gives none.
+func PathNames(browsePath string) ([]string, error) {
 	if browsePath == "" {
-		return "", "", nil
+		return nil, nil
 	}
 	elems, err := parseBrowsePath(browsePath)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
-	name = elems[len(elems)-1].name
-	if len(elems) > 1 {
-		parent = elems[len(elems)-2].name
+	var names []string
+	for i := len(elems) - 1; i >= 0 && len(names) < suggestDepth; i-- {
+		names = append(names, elems[i].name)
 	}
-	return name, parent, nil
+	return names, nil
 }

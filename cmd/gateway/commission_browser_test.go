@@ -251,10 +251,10 @@ devices:
 	b.Wait("the suggestion", `document.getElementById("signals").dataset.suggested === "1" || document.getElementById("banner").textContent`)
 	suggested := testsrv.Eval[[]string](b, `[...document.querySelectorAll("#signals tr[data-signal]")].map(r =>
 		r.querySelector("input.f-field").value + " " + r.querySelector("select.f-role").value + " " + r.querySelector("input.f-counter").checked)`)
-	if len(suggested) != 2 || suggested[1] != "parts_total parts_total true" || b.TextOf("#banner") != "" {
-		t.Errorf("suggested signals %q (banner %q), want the counter as parts_total", suggested, b.TextOf("#banner"))
+	if len(suggested) != 2 || suggested[0] != "machinery_item_state machinery_item_state false" ||
+		suggested[1] != "parts_total parts_total true" || b.TextOf("#banner") != "" {
+		t.Errorf("suggested signals %q (banner %q), want the state number as machinery_item_state and the counter as parts_total", suggested, b.TextOf("#banner"))
 	}
-	t.Logf("suggested: %q", suggested)
 	b.Type("#dev-id", "m1")
 	b.Type("#dev-name", "1号加工中心")
 	b.Type("#dev-kind", "cnc")

@@ -158,7 +158,7 @@ func (c *commissioner) BrowseOPCUA(ctx context.Context, req *commission.BrowseRe
 					bn.SourceTime = &t
 				}
 				if ch.Numeric() {
-					bn.SuggestedRole = opcua.SuggestRole(ch.BrowseName, n.BrowseName, opcua.SuggestField(ch.BrowseName))
+					bn.SuggestedRole = opcua.SuggestRole(opcua.SuggestField(ch.BrowseName), ch.Ancestry()...)
 				}
 			}
 			out.Nodes = append(out.Nodes, bn)
@@ -403,17 +403,20 @@ func (c *commissioner) Suggest(req *commission.SuggestRequest) (*commission.Sugg
 	taken, names := map[string]bool{}, map[string]int{}
 	var roles []string
 	for i, n := range req.Nodes {
-		name, parent, err := opcua.PathNames(n.BrowsePath)
+		path, err := opcua.PathNames(n.BrowsePath)
 		if err != nil {
 			return nil, commission.BadRequest(fmt.Sprintf("nodes[%d].browse_path", i), "%v", err)
 		}
 		if n.BrowseName != "" {
-			name = n.BrowseName
+			if len(path) == 0 {
+				path = []string{""}
+			}
+			path[0] = n.BrowseName
 		}
-		field := opcua.SuggestField(name)
+		field := opcua.SuggestField(path[0])
 		role := ""
 		if numericType(n.DataType) {
-			role = opcua.SuggestRole(name, parent, field)
+			role = opcua.SuggestRole(field, path...)
 		}
 		if taken[role] {
 			role = ""
