@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/internal/firsterr"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -22,24 +23,12 @@ type ReadResult struct {
 	Reason string
 }
 
-// signalErrors keeps the first error of each signal of one poll.
-type signalErrors struct {
-	point.NopObserver
-	errs map[[2]string]ReadResult
-}
-
-func (r *signalErrors) SignalError(_, device, signal, reason string, err error) {
-	if _, ok := r.errs[[2]string{device, signal}]; !ok {
-		r.errs[[2]string{device, signal}] = ReadResult{Err: err, Reason: reason}
-	}
-}
-
 // ReadOnce opens the line of cfg, polls every meter once with the requests and the
 // decoding the running source uses, and returns one result per signal in
 // configuration order. A signal that is not answered or does not decode gets its own
 // error; the error returned is the line's (or ctx's).
 func ReadOnce(ctx context.Context, cfg Config) ([]ReadResult, error) {
-	rec := &signalErrors{errs: map[[2]string]ReadResult{}}
+	rec := &firsterr.Recorder{}
 	s, err := New(cfg, rec, nil)
 	if err != nil {
 		return nil, err
@@ -63,7 +52,7 @@ func ReadOnce(ctx context.Context, cfg Config) ([]ReadResult, error) {
 		}
 		for _, sg := range d.cfg.Signals {
 			r := ReadResult{Device: d.cfg.Device, Field: sg.Field, Time: time.Unix(0, p.Time).UTC()}
-			if e, bad := rec.errs[[2]string{d.cfg.Device, sg.Field}]; bad {
+			if e, bad := rec.Get(d.cfg.Device, sg.Field); bad {
 				r.Err, r.Reason = e.Err, e.Reason
 			} else if f, has := got[sg.Field]; has && f.Quality != point.Bad {
 				r.Value, r.OK = f.Value, true

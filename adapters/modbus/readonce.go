@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/internal/firsterr"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -22,25 +23,13 @@ type ReadResult struct {
 	Reason string
 }
 
-// errorRecorder keeps the per-signal errors of one poll.
-type errorRecorder struct {
-	point.NopObserver
-	errs map[[2]string]ReadResult
-}
-
-func (r *errorRecorder) SignalError(_, device, signal, reason string, err error) {
-	if _, ok := r.errs[[2]string{device, signal}]; !ok {
-		r.errs[[2]string{device, signal}] = ReadResult{Err: err, Reason: reason}
-	}
-}
-
 // ReadOnce opens the line of cfg, polls every device once with the reads and the
 // decoding the running source uses, and returns one result per signal in
 // configuration order. A signal whose read fails or whose value does not decode gets
 // its own error; the error returned is the line's (it could not be opened, or the
 // connection was lost) or ctx's.
 func ReadOnce(ctx context.Context, cfg Config) ([]ReadResult, error) {
-	rec := &errorRecorder{errs: map[[2]string]ReadResult{}}
+	rec := &firsterr.Recorder{}
 	s, err := New(cfg, rec, nil)
 	if err != nil {
 		return nil, err
@@ -68,7 +57,7 @@ func ReadOnce(ctx context.Context, cfg Config) ([]ReadResult, error) {
 		}
 		for _, sg := range d.sigs {
 			r := ReadResult{Device: d.cfg.Device, Field: sg.cfg.Field, Time: time.Unix(0, p.Time).UTC()}
-			if e, bad := rec.errs[[2]string{d.cfg.Device, sg.cfg.Field}]; bad {
+			if e, bad := rec.Get(d.cfg.Device, sg.cfg.Field); bad {
 				r.Err, r.Reason = e.Err, e.Reason
 			}
 			if f, has := got[sg.cfg.Field]; has {

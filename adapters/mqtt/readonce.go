@@ -7,6 +7,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/ganlink/ganlink/adapters/internal/firsterr"
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -25,19 +26,6 @@ type ReadResult struct {
 	// path not found, a value that does not decode.
 	Err    error
 	Reason string
-}
-
-// fieldErrors keeps the first error of each field of one decode.
-type fieldErrors struct {
-	point.NopObserver
-	errs map[string]ReadResult
-}
-
-func (f *fieldErrors) SignalError(_, device, signal, reason string, err error) {
-	k := device + "\x00" + signal
-	if _, ok := f.errs[k]; !ok {
-		f.errs[k] = ReadResult{Err: err, Reason: reason}
-	}
 }
 
 // ReadOnce subscribes to the topics of cfg's bindings (as connectOnce: a clean session
@@ -61,7 +49,7 @@ func ReadOnce(ctx context.Context, cfg Config, wait time.Duration) ([]ReadResult
 		return nil, err
 	}
 	defer c.Disconnect(disconnectQuiesce)
-	rec := &fieldErrors{errs: map[string]ReadResult{}}
+	rec := &firsterr.Recorder{}
 	d := newDecoder(&cfg, rec)
 	results := make([][]ReadResult, len(d.bindings))
 	pending := len(d.bindings)
@@ -86,7 +74,7 @@ func ReadOnce(ctx context.Context, cfg Config, wait time.Duration) ([]ReadResult
 				continue
 			}
 			pending--
-			clear(rec.errs)
+			rec.Reset()
 			fields, ts := d.decode(nil, b, topic, payload, it.recv)
 			got := map[string]point.Field{}
 			for _, f := range fields {
@@ -96,9 +84,9 @@ func ReadOnce(ctx context.Context, cfg Config, wait time.Duration) ([]ReadResult
 				r := ReadResult{Device: b.Device, Field: f.Field, Topic: topic, Time: time.Unix(0, ts).UTC()}
 				if v, ok := got[f.Field]; ok {
 					r.Value, r.OK = v.Value, true
-				} else if e, ok := rec.errs[b.Device+"\x00"+f.Field]; ok {
+				} else if e, ok := rec.Get(b.Device, f.Field); ok {
 					r.Err, r.Reason = e.Err, e.Reason
-				} else if e, ok := rec.errs[b.Device+"\x00"]; ok { // the whole message failed
+				} else if e, ok := rec.Get(b.Device, ""); ok { // the whole message failed
 					r.Err, r.Reason = e.Err, e.Reason
 				} else {
 					r.Err, r.Reason = fmt.Errorf("decode topic %q device %q field %q: no value", topic, b.Device, f.Field), "missing"
