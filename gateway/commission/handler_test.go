@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -146,5 +148,45 @@ func TestHandlerBounds(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(h.reqs); n != len(Operations)*len(Results) {
 		t.Errorf("%d series, want every operation × result (%d) from the start", n, len(Operations)*len(Results))
+	}
+}
+
+// slowReader answers a read after delay.
+type slowReader struct {
+	blockingBackend
+	delay time.Duration
+}
+
+func (b *slowReader) Read(ctx context.Context, req *ReadRequest) (*ReadResponse, error) {
+	select {
+	case <-time.After(b.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &ReadResponse{Device: "em2", Signals: []SignalRead{}}, nil
+}
+
+// TestLongCallOutlivesWriteTimeout: an operation allowed to run longer than the HTTP
+// server's write timeout (the admin server's is 30 s, a commissioning timeout may be 60 s)
+// still gets its answer: the handler extends the response's write deadline to match.
+func TestLongCallOutlivesWriteTimeout(t *testing.T) {
+	h := New(&slowReader{delay: 1500 * time.Millisecond}, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.WriteTimeout = 500 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	start := time.Now()
+	resp, err := http.Post(srv.URL+Prefix+"read", "application/json",
+		strings.NewReader(`{"timeout":"3s","device":{"id":"em2","source":"meters"}}`))
+	if err != nil {
+		t.Fatalf("after %s: %v (the write deadline was not extended)", time.Since(start), err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{"device":"em2","signals":[]}` + "\n"; resp.StatusCode != 200 || string(body) != want {
+		t.Fatalf("%d %q, want 200 %q", resp.StatusCode, body, want)
+	}
+	if took := time.Since(start); took < srv.Config.WriteTimeout {
+		t.Fatalf("the read took %s, less than the write timeout: the test proves nothing", took)
 	}
 }
