@@ -151,7 +151,7 @@ const maxSampleString = 200
 // "number" (a bare number: the "number" payload format) or "text"; err says why a
 // payload that starts like JSON is not valid JSON.
 func PayloadPaths(payload []byte, max int) (paths []PathValue, format string, more bool, err error) {
-	p := bytes.TrimSpace(payload)
+	p := trimSpace(payload) // the whitespace the source's decoder skips (JSON's: not \v or \f)
 	if len(p) > 0 && (p[0] == '{' || p[0] == '[') {
 		if !json.Valid(p) {
 			var v any
