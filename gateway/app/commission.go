@@ -536,11 +536,7 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 			return nil, err
 		}
 		for _, r := range res {
-			status := "Good"
-			if !r.OK {
-				status = r.Reason
-			}
-			add(r.Field, r.Value, r.OK, status, r.Time, r.Err)
+			add(r.Field, r.Value, r.OK, readStatus(r.OK, r.Reason), r.Time, r.Err)
 		}
 	case mqtt.Kind.Name():
 		mc, probs := mqtt.BuildConfig(src, devs, &c.a.cfg.Workshop)
@@ -555,11 +551,7 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 			return nil, err
 		}
 		for _, r := range res {
-			status := "Good"
-			if !r.OK {
-				status = r.Reason
-			}
-			add(r.Field, point.Field{Value: r.Value}, r.OK, status, r.Time, r.Err)
+			add(r.Field, point.Field{Value: r.Value}, r.OK, readStatus(r.OK, r.Reason), r.Time, r.Err)
 		}
 	case dlt645.Kind.Name():
 		dc, probs := dlt645.BuildConfig(src, devs, &c.a.cfg.Workshop)
@@ -576,11 +568,7 @@ func (c *commissioner) Read(ctx context.Context, req *commission.ReadRequest) (*
 			return nil, err
 		}
 		for _, r := range res {
-			status := "Good"
-			if !r.OK {
-				status = r.Reason
-			}
-			add(r.Field, point.Field{Value: r.Value}, r.OK, status, r.Time, r.Err)
+			add(r.Field, point.Field{Value: r.Value}, r.OK, readStatus(r.OK, r.Reason), r.Time, r.Err)
 		}
 	default:
 		return nil, commission.BadRequest("source.kind", "%q: want opcua, modbus, mqtt or dlt645", kind)
@@ -669,3 +657,12 @@ func schemaClass(roles []string) string {
 }
 
 func isCounterRole(r string) bool { return r != "" && schema.IsCounterRole(r) }
+
+// readStatus is a read-once signal's status for the adapters without OPC UA's status
+// codes: "Good", or the reason it has no value.
+func readStatus(ok bool, reason string) string {
+	if ok {
+		return "Good"
+	}
+	return reason
+}
