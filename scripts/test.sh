@@ -40,6 +40,7 @@ declare -A FUZZ_EXECS=(
   [queue/FuzzReadSegment]=6000    # writes and opens a queue directory per input, ~1 000 execs/s
   [mqtt/FuzzDecode]=20000         # every configuration variant per input, ~2 500 execs/s
   [mqtt/FuzzPayloadPaths]=50000   # lists and re-resolves every path, ~8 000 execs/s
+  [mqtt/FuzzSessionRead]=50000    # a session reader over a pipe per input, ~8 000 execs/s
   [api/FuzzParseQuery]=30000      # aggregator targets: 2 000-7 000 execs/s
   [api/FuzzWriteCSV]=30000
   [api/FuzzPeriod]=30000

@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-func feed(in chan inbound, n int, qos byte) {
+func feed(in *mailbox, n int, qos byte) {
 	for range n {
-		in <- inbound{msg: &testMsg{topic: "t", qos: qos}, recv: time.Now().UnixNano()}
+		in.put(context.Background(), inbound{topic: "t", qos: qos, recv: time.Now().UnixNano()})
 	}
 }
 
@@ -20,7 +20,7 @@ func TestBatcher(t *testing.T) {
 	// well inside the gap between the spaced arrivals and the gap that cuts a batch.
 	const wait = 1600 * time.Millisecond
 	const gap = wait / 8
-	in := make(chan inbound, 1000)
+	in := newMailbox(1000)
 	b := newBatcher(100, wait)
 
 	tests := []struct {

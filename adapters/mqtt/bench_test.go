@@ -17,27 +17,19 @@ import (
 // BenchmarkRunMosquitto measures the whole source against a real mosquitto with its
 // default limits: mosquitto_pub (a separate process) publishes 3-field JSON messages
 // with QoS 1 and the source decodes, emits (to a counter) and acknowledges them. The
-// CPU time is this process's (source, paho, runtime), per message and per million
-// fields. Sub-benchmarks compare the connection wrappers (buffered reads and collected
-// PUBACKs, buffered reads only, paho on the bare connection), flooding (as fast as
-// mosquitto_pub goes: the broker drops what exceeds its queue) and paced (a 100µs
-// delay between publishes). b.N is ignored: run with -benchtime=1x.
+// CPU time is this process's (source, runtime), per message and per million fields.
+// Flooding: as fast as mosquitto_pub goes (the broker drops what exceeds its queue);
+// paced: a 100µs delay between publishes. b.N is ignored: run with -benchtime=1x.
 func BenchmarkRunMosquitto(b *testing.B) {
 	if _, err := exec.LookPath("mosquitto_pub"); err != nil {
 		b.Fatalf("mosquitto_pub not found: run scripts/install-deps.sh")
 	}
-	modes := []struct {
-		name string
-		mode connMode
-	}{{"buffered", connBuffered}, {"readbuf", connReadBuffered}, {"raw", connRaw}}
 	for _, pace := range []string{"flood", "paced"} {
-		for _, m := range modes {
-			b.Run(pace+"/"+m.name, func(b *testing.B) { benchRun(b, m.mode, pace == "paced", false) })
-		}
+		b.Run(pace, func(b *testing.B) { benchRun(b, pace == "paced", false) })
 	}
 }
 
-// BenchmarkRunMosquittoTLS is BenchmarkRunMosquitto (buffered connection) over plain
+// BenchmarkRunMosquittoTLS is BenchmarkRunMosquitto over plain
 // TCP and over TLS with a password, to show what TLS costs.
 func BenchmarkRunMosquittoTLS(b *testing.B) {
 	for _, pace := range []string{"flood", "paced"} {
@@ -46,12 +38,12 @@ func BenchmarkRunMosquittoTLS(b *testing.B) {
 			if tlsOn {
 				name = pace + "/tls"
 			}
-			b.Run(name, func(b *testing.B) { benchRun(b, connBuffered, pace == "paced", tlsOn) })
+			b.Run(name, func(b *testing.B) { benchRun(b, pace == "paced", tlsOn) })
 		}
 	}
 }
 
-func benchRun(b *testing.B, mode connMode, paced, tlsOn bool) {
+func benchRun(b *testing.B, paced, tlsOn bool) {
 	const n = 50000
 	cfg := benchConfig()
 	var port int
@@ -71,7 +63,6 @@ func benchRun(b *testing.B, mode connMode, paced, tlsOn bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	src.connMode = mode
 	var msgs, batches atomic.Int64
 	emit := func(_ context.Context, batch point.Batch) error {
 		msgs.Add(int64(len(batch)))

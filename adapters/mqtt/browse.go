@@ -15,8 +15,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/ganlink/ganlink/gateway/point"
 )
 
@@ -69,24 +67,25 @@ func Sniff(ctx context.Context, cfg Config, o SniffOptions) (topics []SniffTopic
 	cfg = cfg.withDefaults()
 	var mu sync.Mutex
 	seen := map[string]*SniffTopic{}
-	s, c, lost, err := connectOnce(ctx, cfg, point.NopObserver{}, func(m paho.Message) {
+	ss, err := connectOnce(ctx, cfg, func(m inbound) {
 		now := time.Now().UTC()
 		mu.Lock()
 		defer mu.Unlock()
-		t := seen[m.Topic()]
+		t := seen[m.topic]
 		if t == nil {
 			if len(seen) >= o.MaxTopics && o.MaxTopics > 0 {
 				dropped++
 				return
 			}
-			t = &SniffTopic{Topic: m.Topic()}
-			seen[m.Topic()] = t
+			topic := strings.Clone(m.topic) // m.topic shares the message's buffer
+			t = &SniffTopic{Topic: topic}
+			seen[topic] = t
 		}
 		t.Messages++
 		t.LastSeen = now
-		p := m.Payload()
-		t.Truncated = o.MaxSample > 0 && len(p) > o.MaxSample
-		if t.Truncated {
+		p := m.payload
+		t.Truncated = o.MaxSample > 0 && m.size > o.MaxSample
+		if o.MaxSample > 0 && len(p) > o.MaxSample {
 			p = p[:o.MaxSample]
 		}
 		t.Sample = append(t.Sample[:0], p...)
@@ -94,10 +93,10 @@ func Sniff(ctx context.Context, cfg Config, o SniffOptions) (topics []SniffTopic
 			return
 		}
 		t.parsed = now
-		full := m.Payload()
-		if len(full) > cfg.MaxPayloadBytes {
+		full := m.payload
+		if m.size > cfg.MaxPayloadBytes {
 			t.Paths, t.Format, t.More = nil, "text", false
-			t.Err = fmt.Sprintf("payload of %d bytes: larger than max_payload_bytes %d, the source drops it", len(full), cfg.MaxPayloadBytes)
+			t.Err = fmt.Sprintf("payload of %d bytes: larger than max_payload_bytes %d, the source drops it", m.size, cfg.MaxPayloadBytes)
 			return
 		}
 		var perr error
@@ -110,13 +109,13 @@ func Sniff(ctx context.Context, cfg Config, o SniffOptions) (topics []SniffTopic
 	if err != nil {
 		return nil, 0, err
 	}
-	defer c.Disconnect(disconnectQuiesce)
+	defer ss.close(true)
 	t := time.NewTimer(o.Listen)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case err := <-lost:
-		return nil, 0, fmt.Errorf("lose connection to broker %q: %w", s.cfg.Broker, err)
+	case err := <-ss.lost:
+		return nil, 0, fmt.Errorf("lose connection to broker %q: %w", cfg.Broker, err)
 	case <-ctx.Done():
 		return nil, 0, ctx.Err()
 	}
@@ -280,11 +279,11 @@ func (w *pathWalker) walk(n *jsonNode, path []string) {
 
 // connectOnce connects to the broker of cfg for a one-off look (a sniff, a read once):
 // a unique client id and a clean session, so the running source's persistent session
-// is not touched, QoS 0 and automatic acknowledgement. It checks cfg as the source
+// is not touched, and QoS 0 (nothing to acknowledge). It checks cfg as the source
 // does, but for the bindings (a sniff has none), subscribes to cfg.Subscribe and hands
-// every message to handle (on one goroutine). The caller disconnects the client;
-// lost reports a lost connection.
-func connectOnce(ctx context.Context, cfg Config, obs point.Observer, handle func(paho.Message)) (*Source, paho.Client, <-chan error, error) {
+// every message to handle (on the session's reading goroutine). The caller closes the
+// session; its lost channel reports a lost connection.
+func connectOnce(ctx context.Context, cfg Config, handle func(inbound)) (*session, error) {
 	cfg.ClientID = fmt.Sprintf("ganlink-commission-%d", time.Now().UnixNano())
 	cfg.CleanSession, cfg.QoS = true, 0
 	if cfg.Name == "" {
@@ -297,32 +296,22 @@ func connectOnce(ctx context.Context, cfg Config, obs point.Observer, handle fun
 		}
 	})
 	if len(errs) > 0 {
-		return nil, nil, nil, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, errors.Join(errs...))
+		return nil, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, errors.Join(errs...))
 	}
 	tc, err := buildTLS(&cfg)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("configure mqtt source %q: %w", cfg.Name, err)
 	}
-	s := &Source{cfg: cfg.withDefaults(), tls: tc, obs: obs, log: slog.New(slog.DiscardHandler)}
-	lost := make(chan error, 1)
+	s := &Source{cfg: cfg.withDefaults(), tls: tc, obs: point.NopObserver{}, log: slog.New(slog.DiscardHandler)}
 	guard := &dialGuard{}
-	opts := s.clientOptions(ctx, nil, lost, guard)
-	opts.SetAutoAckDisabled(false)
-	opts.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { handle(m) })
-	c := paho.NewClient(opts)
-	tok := c.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		<-tok.Done()
-	}
+	ss, _, err := s.connect(ctx, guard, func(m inbound) bool { handle(m); return true })
 	dialErr := guard.established()
-	if err := tok.Error(); err != nil {
-		return nil, nil, nil, s.connectError(err, dialErr, guard.certRequested())
+	if err != nil {
+		return nil, s.connectError(err, dialErr, guard.certRequested())
 	}
-	if err := s.subscribe(ctx, c, lost); err != nil {
-		c.Disconnect(disconnectQuiesce)
-		return nil, nil, nil, err
+	if err := ss.subscribe(ctx, s.cfg); err != nil {
+		ss.close(true)
+		return nil, err
 	}
-	return s, c, lost, nil
+	return ss, nil
 }

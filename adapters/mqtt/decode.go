@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -117,18 +118,19 @@ func newDecoder(cfg *Config, obs point.Observer) *decoder {
 	return d
 }
 
-// inbound is a received message with its receive time (Unix ns).
+// inbound is a received PUBLISH: its topic and payload (which share one buffer that
+// is never written after the message is read), the payload's size on the wire (larger
+// than len(payload) when the payload exceeded MaxPayloadBytes and only its start was
+// kept), QoS, packet id, the session it came through (for the acknowledgement) and the
+// receive time (Unix ns).
 type inbound struct {
-	msg  message
-	recv int64
-}
-
-// message is what the decoder needs of an MQTT message.
-type message interface {
-	Topic() string
-	Payload() []byte
-	Qos() byte
-	Ack()
+	topic   string
+	payload []byte
+	size    int
+	qos     byte
+	pid     uint16
+	sess    *session
+	recv    int64
 }
 
 // decodeBatch decodes items into a new batch; problems go to the observer.
@@ -152,7 +154,7 @@ var TestHookDecode func(topic string, payload []byte)
 // reason "internal" and the message kept as a dead letter; like any unusable message it
 // is then acknowledged with its batch, so the broker does not redeliver it forever.
 func (d *decoder) decodeMessage(batch point.Batch, arena []point.Field, it *inbound) (outBatch point.Batch, outArena []point.Field) {
-	topic, payload := it.msg.Topic(), it.msg.Payload()
+	topic, payload := it.topic, it.payload
 	d.msg = messageProblems{topic: topic}
 	batch0, arena0 := batch, arena
 	defer func() {
@@ -164,7 +166,9 @@ func (d *decoder) decodeMessage(batch point.Batch, arena []point.Field, it *inbo
 				fmt.Errorf("decode topic %q: internal error (message dropped): %v: payload %s", topic, r, quoteTrunc(payload)))
 		}
 		if d.msg.count > 0 {
-			d.obs.DeadLetter(d.source, point.DeadLetter{Device: d.msg.device, Origin: topic, Reason: d.msg.reason,
+			// The topic shares its memory with the payload: an observer that keeps the
+			// dead letter keeps a copy, not the message buffer.
+			d.obs.DeadLetter(d.source, point.DeadLetter{Device: d.msg.device, Origin: strings.Clone(topic), Reason: d.msg.reason,
 				Err: d.msg.err, Problems: d.msg.count}, payload)
 		}
 	}()
@@ -172,13 +176,13 @@ func (d *decoder) decodeMessage(batch point.Batch, arena []point.Field, it *inbo
 	for _, bi := range d.exact[topic] {
 		matched = true
 		d.msg.device = d.bindings[bi].Device
-		batch, arena = d.decodeTo(batch, arena, &d.bindings[bi], topic, payload, it.recv)
+		batch, arena = d.decodeTo(batch, arena, &d.bindings[bi], topic, payload, it.size, it.recv)
 	}
 	for _, bi := range d.wild {
 		if matchTopic(d.bindings[bi].Topic, topic) {
 			matched = true
 			d.msg.device = d.bindings[bi].Device
-			batch, arena = d.decodeTo(batch, arena, &d.bindings[bi], topic, payload, it.recv)
+			batch, arena = d.decodeTo(batch, arena, &d.bindings[bi], topic, payload, it.size, it.recv)
 		}
 	}
 	if !matched {
@@ -210,7 +214,7 @@ func (d *decoder) fail(device, field, reason string, err error) {
 
 // decodeTo decodes one message for one binding and appends its point, if any field
 // decoded, to batch; the fields are carved out of arena.
-func (d *decoder) decodeTo(batch point.Batch, arena []point.Field, b *binding, topic string, payload []byte, recv int64) (point.Batch, []point.Field) {
+func (d *decoder) decodeTo(batch point.Batch, arena []point.Field, b *binding, topic string, payload []byte, size int, recv int64) (point.Batch, []point.Field) {
 	if cap(arena)-len(arena) < len(b.Fields) {
 		arena = make([]point.Field, 0, max(64*d.maxFields, len(b.Fields)))
 	}
@@ -219,7 +223,7 @@ func (d *decoder) decodeTo(batch point.Batch, arena []point.Field, b *binding, t
 		TestHookDecode(topic, payload)
 	}
 	var ts int64
-	arena, ts = d.decode(arena, b, topic, payload, recv)
+	arena, ts = d.decode(arena, b, topic, payload, size, recv)
 	if len(arena) == start {
 		return batch, arena
 	}
@@ -233,11 +237,12 @@ func (d *decoder) decodeTo(batch point.Batch, arena []point.Field, b *binding, t
 	return batch, arena
 }
 
-// decode appends the message's good fields to dst and returns the point time.
-func (d *decoder) decode(dst []point.Field, b *binding, topic string, payload []byte, recv int64) ([]point.Field, int64) {
-	if len(payload) > d.maxPayload {
+// decode appends the message's good fields to dst and returns the point time. size is
+// the payload's size on the wire (len(payload), or more when only its start was kept).
+func (d *decoder) decode(dst []point.Field, b *binding, topic string, payload []byte, size int, recv int64) ([]point.Field, int64) {
+	if size > d.maxPayload || len(payload) > d.maxPayload {
 		d.fail(b.Device, "", ReasonTooLarge,
-			fmt.Errorf("decode topic %q device %q: payload of %d bytes exceeds max_payload_bytes %d", topic, b.Device, len(payload), d.maxPayload))
+			fmt.Errorf("decode topic %q device %q: payload of %d bytes exceeds max_payload_bytes %d", topic, b.Device, max(size, len(payload)), d.maxPayload))
 		return dst, recv
 	}
 	if b.number {

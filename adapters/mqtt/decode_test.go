@@ -149,7 +149,7 @@ func TestDecode(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &adaptertest.Recorder{}
 			d := newDecoder(&cfg, rec)
-			batch := d.decodeBatch([]inbound{{msg: &testMsg{topic: tt.topic, payload: []byte(tt.payload), qos: 1}, recv: recvTime}})
+			batch := d.decodeBatch([]inbound{{topic: tt.topic, payload: []byte(tt.payload), qos: 1, recv: recvTime}})
 			var got []string
 			for _, p := range batch {
 				got = append(got, formatPoint(p))
@@ -174,9 +174,9 @@ func TestDecodeBatchFieldsAreIndependent(t *testing.T) {
 	d := newDecoder(&cfg, obs)
 	var items []inbound
 	for i := range 200 {
-		items = append(items, inbound{msg: &testMsg{topic: "meters/e1", payload: []byte(`{"data":{"kwh":` + strconv.Itoa(i) + `},"kw":1,"state":"run","on":true}`)}, recv: recvTime})
+		items = append(items, inbound{topic: "meters/e1", payload: []byte(`{"data":{"kwh":` + strconv.Itoa(i) + `},"kw":1,"state":"run","on":true}`), recv: recvTime})
 	}
-	items = append(items, inbound{msg: &testMsg{topic: "meters/e1", payload: []byte(`{"data":{"kwh":"x"},"kw":1e999}`)}, recv: recvTime})
+	items = append(items, inbound{topic: "meters/e1", payload: []byte(`{"data":{"kwh":"x"},"kw":1e999}`), recv: recvTime})
 	batch := d.decodeBatch(items)
 	if len(batch) != 200 {
 		t.Fatalf("got %d points, want 200", len(batch))
@@ -448,7 +448,7 @@ func FuzzDecode(f *testing.F) {
 			}
 		}))
 		for _, topic := range topics {
-			for _, p := range d.decodeBatch([]inbound{{msg: &testMsg{topic: topic, payload: payload}, recv: recvTime}}) {
+			for _, p := range d.decodeBatch([]inbound{{topic: topic, payload: payload, recv: recvTime}}) {
 				if len(p.Fields) == 0 {
 					t.Fatalf("topic %s: point without fields", topic)
 				}
@@ -542,7 +542,7 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var ts int64
-		dst, ts = d.decode(dst[:0], bd, "meters/e1", payload, recvTime)
+		dst, ts = d.decode(dst[:0], bd, "meters/e1", payload, len(payload), recvTime)
 		if len(dst) != 3 || ts != 1700000000123000000 {
 			b.Fatalf("decoded %v at %d", dst, ts)
 		}
@@ -593,7 +593,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	d := newDecoder(&cfg, point.NopObserver{})
 	items := make([]inbound, 100)
 	for i := range items {
-		items[i] = inbound{msg: &testMsg{topic: "meters/e1", payload: []byte(benchPayload), qos: 1}, recv: recvTime}
+		items[i] = inbound{topic: "meters/e1", payload: []byte(benchPayload), qos: 1, recv: recvTime}
 	}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -619,11 +619,11 @@ func TestDecodePanicIsContained(t *testing.T) {
 	rec := &adaptertest.Recorder{}
 	d := newDecoder(&cfg, rec)
 	msgs := []inbound{
-		{msg: &testMsg{topic: "site/w2", payload: []byte("1.5"), qos: 1}, recv: recvTime},
-		{msg: &testMsg{topic: "site/w2", payload: []byte("boom"), qos: 1}, recv: recvTime},
-		{msg: &testMsg{topic: "meters/e3", payload: []byte(`{"kwh":5,"time":0}`), qos: 1}, recv: recvTime},
-		{msg: &testMsg{topic: "meters/x9", payload: []byte("?"), qos: 1}, recv: recvTime},
-		{msg: &testMsg{topic: "site/w2", payload: []byte("2.5"), qos: 1}, recv: recvTime},
+		{topic: "site/w2", payload: []byte("1.5"), qos: 1, recv: recvTime},
+		{topic: "site/w2", payload: []byte("boom"), qos: 1, recv: recvTime},
+		{topic: "meters/e3", payload: []byte(`{"kwh":5,"time":0}`), qos: 1, recv: recvTime},
+		{topic: "meters/x9", payload: []byte("?"), qos: 1, recv: recvTime},
+		{topic: "site/w2", payload: []byte("2.5"), qos: 1, recv: recvTime},
 	}
 	var got []string
 	for _, p := range d.decodeBatch(msgs) {

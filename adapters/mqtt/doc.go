@@ -1,15 +1,18 @@
-// Package mqtt is the gateway's MQTT source: it subscribes to a broker (MQTT 3.1.1,
-// paho.mqtt.golang) and turns the JSON or bare-number payloads of energy and water
-// meters into points.
+// Package mqtt is the gateway's MQTT source: it subscribes to a broker (MQTT 3.1.1) and
+// turns the JSON or bare-number payloads of energy and water meters into points.
 //
 // # Flow
 //
-// Run owns everything it starts. Each broker session is a fresh paho client with
-// auto-acknowledgement disabled and ordered delivery. Its message handler only stamps
-// the receive time and hands the message to a channel (paho's reader waits only when
-// BatchMax messages are already waiting). One batching goroutine takes messages from the
-// channel, cuts them into batches, decodes each batch into points, calls emit and then
-// acknowledges every message of the batch. Messages stay in arrival order.
+// Run owns everything it starts. Each broker session is one connection (session.go: the
+// subscriber side of MQTT 3.1.1 over paho.mqtt.golang's packet encoding for CONNECT and
+// SUBSCRIBE). One goroutine reads the connection through a 32 KiB buffer and parses each
+// PUBLISH into a message in one allocation (topic and payload share it), stamped with
+// the receive time, and puts it into a mailbox. One batching goroutine takes the
+// messages, cuts them into batches, decodes each batch into points, calls emit and then
+// acknowledges every QoS 1 message of the batch in one write. The reader wakes the
+// batching goroutine only when the batch it waits for is complete (see Batching), so a
+// message costs no goroutine hand-off of its own; the reader waits only when BatchMax
+// messages are already waiting. Messages stay in arrival order.
 //
 // # Acknowledgement
 //
@@ -60,21 +63,24 @@
 // jittered backoff from 250ms doubling up to ReconnectMax (restarting after a session
 // that stayed up 10s). The Observer sees connecting, up, and down with the error.
 //
-// Reads from the broker are buffered (paho reads each packet with several small reads)
-// and the PUBACKs of a batch are written together (each waits at most 200µs for the
-// next); see docs/benchmarks.md for the effect.
+// A message larger than MaxPayloadBytes is read past without being stored (only its
+// first 4 KiB are kept for the dead letter) and refused with its real size. A broker
+// that sends a malformed packet (a remaining length over four bytes, QoS 3, a topic
+// longer than its packet, a packet type a broker never sends) ends the session with an
+// error naming the fault, and the source reconnects. Keep-alive: a PINGREQ when nothing
+// was written for three quarters of KeepAlive; no PINGRESP within KeepAlive (at most
+// 10 s) ends the session ("pingresp not received, disconnecting"). A PUBREL (QoS 2, which
+// only a broker upgrading the subscription sends) is answered with PUBCOMP.
 //
 // # TLS and credentials
 //
 // An ssl://, tls:// or mqtts:// broker URL selects TLS (1.2 or later, port 8883 by
 // default): the source dials TCP, completes the TLS handshake itself (bounded by
-// ConnectTimeout and ctx) and hands paho the TLS connection inside the same buffered
-// wrapper. Config.TLS names the CA file (default: the system's roots), an optional
+// ConnectTimeout and ctx) and speaks MQTT over the TLS connection. Config.TLS names the CA file (default: the system's roots), an optional
 // client certificate and key, and the server name to verify (default: the URL's host);
 // New reads and parses the files, so a bad file fails at start with the field and path
 // in the error. InsecureSkipVerify disables verification and is logged as a warning on
-// every connect. Broker URLs may not carry credentials (paho would use them and they
-// would show in logs); Username and Password are never logged, and a refused login is
+// every connect. Broker URLs may not carry credentials (they would show in logs); Username and Password are never logged, and a refused login is
 // reported with the user name only. A password sent without TLS to a host other than
 // loopback is logged as a warning once per Run.
 //

@@ -3,23 +3,9 @@ package mqtt
 import (
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/ganlink/ganlink/gateway/point"
 )
-
-// testMsg is a received message for decoder and batcher tests.
-type testMsg struct {
-	topic   string
-	payload []byte
-	qos     byte
-	acked   atomic.Bool
-}
-
-func (m *testMsg) Topic() string   { return m.topic }
-func (m *testMsg) Payload() []byte { return m.payload }
-func (m *testMsg) Qos() byte       { return m.qos }
-func (m *testMsg) Ack()            { m.acked.Store(true) }
 
 // formatPoint renders a point compactly for exact comparisons.
 func formatPoint(p point.Point) string {

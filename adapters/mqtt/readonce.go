@@ -3,9 +3,8 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/ganlink/ganlink/adapters/internal/firsterr"
 	"github.com/ganlink/ganlink/gateway/point"
@@ -38,17 +37,19 @@ func ReadOnce(ctx context.Context, cfg Config, wait time.Duration) ([]ReadResult
 	cfg = cfg.withDefaults() // the bindings were checked by BuildConfig
 	in := make(chan inbound, 256)
 	stop := make(chan struct{})
-	defer close(stop)
-	_, c, lost, err := connectOnce(ctx, cfg, point.NopObserver{}, func(m paho.Message) {
+	ss, err := connectOnce(ctx, cfg, func(m inbound) {
 		select {
-		case in <- inbound{msg: m, recv: time.Now().UnixNano()}:
+		case in <- m:
 		case <-stop:
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	defer c.Disconnect(disconnectQuiesce)
+	defer func() {
+		close(stop) // releases a reader waiting to hand a message over
+		ss.close(true)
+	}()
 	rec := &firsterr.Recorder{}
 	d := newDecoder(&cfg, rec)
 	results := make([][]ReadResult, len(d.bindings))
@@ -62,12 +63,12 @@ func ReadOnce(ctx context.Context, cfg Config, wait time.Duration) ([]ReadResult
 		case <-t.C:
 			pending = 0
 			continue
-		case err := <-lost:
+		case err := <-ss.lost:
 			return nil, fmt.Errorf("lose connection to broker %q: %w", cfg.Broker, err)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		topic, payload := it.msg.Topic(), it.msg.Payload()
+		topic, payload := strings.Clone(it.topic), it.payload
 		for bi := range d.bindings {
 			b := &d.bindings[bi]
 			if results[bi] != nil || !matchTopic(b.Topic, topic) {
@@ -75,7 +76,7 @@ func ReadOnce(ctx context.Context, cfg Config, wait time.Duration) ([]ReadResult
 			}
 			pending--
 			rec.Reset()
-			fields, ts := d.decode(nil, b, topic, payload, it.recv)
+			fields, ts := d.decode(nil, b, topic, payload, it.size, it.recv)
 			got := map[string]point.Field{}
 			for _, f := range fields {
 				got[f.Key] = f

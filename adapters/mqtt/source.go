@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/ganlink/ganlink/gateway/point"
@@ -25,8 +23,6 @@ const (
 	// initialWindow is the first guess of how many QoS 1 messages the broker sends
 	// before waiting for acknowledgements: mosquitto's default max_inflight_messages.
 	initialWindow = 20
-	// disconnectQuiesce bounds the wait for paho to send DISCONNECT and stop.
-	disconnectQuiesce = 5000 // ms
 	// Reconnect backoff starts here and doubles up to Config.ReconnectMax; it restarts
 	// after a session that stayed up for stableSession.
 	reconnectMin  = 250 * time.Millisecond
@@ -40,8 +36,6 @@ type Source struct {
 	tls *tls.Config // nil for a plain broker
 	obs point.Observer
 	log *slog.Logger
-
-	connMode connMode // benchmark comparisons only
 }
 
 // New validates cfg and returns a Source. It starts nothing. log receives connection
@@ -78,7 +72,7 @@ func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 	if u, err := url.Parse(s.cfg.Broker); err == nil && s.tls == nil && s.cfg.Password != "" && !isLoopback(u.Hostname()) {
 		s.log.Warn("mqtt password is sent unencrypted: use an ssl:// broker URL with TLS", "broker", s.cfg.Broker)
 	}
-	in := make(chan inbound, s.cfg.BatchMax)
+	in := newMailbox(s.cfg.BatchMax)
 	batchDone := make(chan struct{})
 	go func() {
 		defer close(batchDone)
@@ -91,7 +85,7 @@ func (s *Source) Run(ctx context.Context, emit point.EmitFunc) error {
 }
 
 // connectLoop runs broker sessions one after another until ctx is done.
-func (s *Source) connectLoop(ctx context.Context, in chan<- inbound, batchDone <-chan struct{}) {
+func (s *Source) connectLoop(ctx context.Context, in *mailbox, batchDone <-chan struct{}) {
 	delay := reconnectMin
 	for {
 		upFor, err := s.session(ctx, in, batchDone)
@@ -120,48 +114,43 @@ func (s *Source) connectLoop(ctx context.Context, in chan<- inbound, batchDone <
 
 // session connects once, subscribes and waits for the connection to end. It returns
 // how long the session was up and why it ended (nil when ctx is done).
-func (s *Source) session(ctx context.Context, in chan<- inbound, batchDone <-chan struct{}) (time.Duration, error) {
-	lost := make(chan error, 1)
+func (s *Source) session(ctx context.Context, in *mailbox, batchDone <-chan struct{}) (time.Duration, error) {
 	guard := &dialGuard{}
-	c := paho.NewClient(s.clientOptions(ctx, in, lost, guard))
 	if s.tls != nil && s.tls.InsecureSkipVerify {
 		s.log.Warn("INSECURE: the broker's TLS certificate is NOT verified (tls.insecure_skip_verify); "+
 			"anyone on the network path can impersonate the broker and read the password. Set tls.ca_file instead.",
 			"broker", s.cfg.Broker)
 	}
 	s.obs.State(s.cfg.Name, point.StateConnecting, nil)
-	tok := c.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		<-tok.Done() // the dial and handshake are interrupted by ctx
-	}
+	// A message not handed over when ctx ends is not acknowledged: the broker
+	// delivers it again.
+	ss, present, err := s.connect(ctx, guard, func(it inbound) bool { return in.put(ctx, it) })
 	dialErr := guard.established()
-	if err := tok.Error(); err != nil {
+	if err != nil {
 		return 0, s.connectError(err, dialErr, guard.certRequested())
 	}
 	stop := func() {
 		<-batchDone // let the last acknowledgements out before DISCONNECT
-		c.Disconnect(disconnectQuiesce)
+		ss.close(true)
 	}
 	if ctx.Err() != nil {
 		stop()
 		return 0, nil
 	}
-	if err := s.subscribe(ctx, c, lost); err != nil {
+	if err := ss.subscribe(ctx, s.cfg); err != nil {
 		if ctx.Err() != nil {
 			stop()
 			return 0, nil
 		}
-		c.Disconnect(disconnectQuiesce)
+		ss.close(true)
 		return 0, err
 	}
 	s.obs.State(s.cfg.Name, point.StateUp, nil)
-	s.log.Info("mqtt session up", "broker", s.cfg.Broker, "client_id", s.cfg.ClientID,
-		"session_present", tok.(*paho.ConnectToken).SessionPresent())
+	s.log.Info("mqtt session up", "broker", s.cfg.Broker, "client_id", s.cfg.ClientID, "session_present", present)
 	up := time.Now()
 	select {
-	case err := <-lost:
+	case err := <-ss.lost:
+		ss.close(false)
 		return time.Since(up), fmt.Errorf("lose connection to broker %q: %w", s.cfg.Broker, err)
 	case <-ctx.Done():
 		stop()
@@ -169,11 +158,10 @@ func (s *Source) session(ctx context.Context, in chan<- inbound, batchDone <-cha
 	}
 }
 
-// connectError describes a failed connect: the dial or TLS error itself rather than
-// paho's generic network error, a refused login with the user name (never the
-// password), and a connection closed after the broker asked for a client certificate
-// that is not configured (with TLS 1.3 the broker refuses it only after the handshake,
-// by an alert or just by closing the connection).
+// connectError describes a failed connect: the dial or TLS error, a refused login with
+// the user name (never the password), and a connection closed after the broker asked
+// for a client certificate that is not configured (with TLS 1.3 the broker refuses it
+// only after the handshake, by an alert or just by closing the connection).
 func (s *Source) connectError(err, dialErr error, certRequested bool) error {
 	switch {
 	case dialErr != nil:
@@ -184,85 +172,10 @@ func (s *Source) connectError(err, dialErr error, certRequested bool) error {
 			user = strconv.Quote(s.cfg.Username)
 		}
 		return fmt.Errorf("connect broker %q: login refused for user %s (check username and password): %w", s.cfg.Broker, user, err)
-	case errors.Is(err, packets.ErrorNetworkError):
-		// paho joins "network Error" with the cause: report the cause.
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			if errs := j.Unwrap(); len(errs) == 2 && errs[1] != nil {
-				err = errs[1]
-			}
-		}
-		if certRequested && s.cfg.TLS.CertFile == "" {
-			err = fmt.Errorf("the broker asked for a client certificate and none is configured (tls.cert_file, tls.key_file): %w", err)
-		}
+	case certRequested && s.cfg.TLS.CertFile == "":
+		err = fmt.Errorf("the broker asked for a client certificate and none is configured (tls.cert_file, tls.key_file): %w", err)
 	}
 	return fmt.Errorf("connect broker %q: %w", s.cfg.Broker, err)
-}
-
-// subscribe subscribes to every filter and checks that the broker granted them all.
-func (s *Source) subscribe(ctx context.Context, c paho.Client, lost <-chan error) error {
-	filters := make(map[string]byte, len(s.cfg.Subscribe))
-	for _, f := range s.cfg.Subscribe {
-		filters[f] = s.cfg.QoS
-	}
-	tok := c.SubscribeMultiple(filters, nil) // nil: every message goes to the default handler
-	t := time.NewTimer(s.cfg.ConnectTimeout)
-	defer t.Stop()
-	select {
-	case <-tok.Done():
-	case err := <-lost:
-		return fmt.Errorf("lose connection to broker %q while subscribing: %w", s.cfg.Broker, err)
-	case <-t.C:
-		return fmt.Errorf("subscribe %q: no SUBACK within %s", s.cfg.Subscribe, s.cfg.ConnectTimeout)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("subscribe %q: %w", s.cfg.Subscribe, err)
-	}
-	for _, f := range s.cfg.Subscribe {
-		if q, ok := tok.(*paho.SubscribeToken).Result()[f]; !ok || q > 2 {
-			return fmt.Errorf("subscribe %q: broker refused filter %q", s.cfg.Subscribe, f)
-		}
-	}
-	return nil
-}
-
-func (s *Source) clientOptions(ctx context.Context, in chan<- inbound, lost chan<- error, guard *dialGuard) *paho.ClientOptions {
-	o := paho.NewClientOptions()
-	o.AddBroker(s.cfg.Broker)
-	o.SetClientID(s.cfg.ClientID)
-	o.SetUsername(s.cfg.Username)
-	o.SetPassword(s.cfg.Password)
-	o.SetProtocolVersion(4)
-	o.SetCleanSession(s.cfg.CleanSession)
-	o.SetKeepAlive(s.cfg.KeepAlive)
-	o.SetPingTimeout(min(s.cfg.KeepAlive, 10*time.Second))
-	o.SetConnectTimeout(s.cfg.ConnectTimeout)
-	// One client per session; this loop reconnects and resubscribes itself, so no
-	// paho goroutine outlives Run.
-	o.SetAutoReconnect(false)
-	o.SetConnectRetry(false)
-	o.SetResumeSubs(false)
-	// Acknowledge after the batch is durable, in arrival order.
-	o.SetAutoAckDisabled(true)
-	o.SetOrderMatters(true)
-	o.SetStore(nopStore{})
-	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
-		select {
-		case in <- inbound{msg: m, recv: time.Now().UnixNano()}:
-		case <-ctx.Done(): // not acknowledged: the broker redelivers it
-		}
-	})
-	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		select {
-		case lost <- err:
-		default:
-		}
-	})
-	o.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
-		return s.dial(ctx, u, guard)
-	})
-	return o
 }
 
 // dial opens the TCP connection and, for a TLS broker, completes the TLS handshake;
@@ -293,13 +206,7 @@ func (s *Source) dial(ctx context.Context, u *url.URL, guard *dialGuard) (net.Co
 		}
 		conn = tc
 	}
-	switch s.connMode {
-	case connRaw:
-		return conn, nil
-	case connReadBuffered:
-		return &readBufConn{Conn: conn, r: bufio.NewReaderSize(conn, readBufferSize)}, nil
-	}
-	return newBufConn(conn), nil
+	return conn, nil
 }
 
 // dialGuard interrupts a pending handshake when ctx is done, and keeps the dial error.
@@ -365,10 +272,11 @@ func (g *dialGuard) established() error {
 }
 
 // batchLoop collects messages into batches, decodes, emits and acknowledges them.
-func (s *Source) batchLoop(ctx context.Context, in <-chan inbound, emit point.EmitFunc) {
+func (s *Source) batchLoop(ctx context.Context, in *mailbox, emit point.EmitFunc) {
 	d := newDecoder(&s.cfg, s.obs)
 	b := newBatcher(s.cfg.BatchMax, s.cfg.BatchWait)
 	defer b.timer.Stop()
+	var acks []byte
 	for {
 		items, ok := b.collect(ctx, in)
 		if !ok {
@@ -391,9 +299,7 @@ func (s *Source) batchLoop(ctx context.Context, in <-chan inbound, emit point.Em
 				continue
 			}
 		}
-		for i := range items {
-			items[i].msg.Ack()
-		}
+		acks = ackAll(items, acks)
 		b.reset()
 	}
 }
@@ -430,50 +336,66 @@ func (b *batcher) reset() {
 	b.items = b.items[:0]
 }
 
-// collect returns the next batch, or false when ctx is done.
-func (b *batcher) collect(ctx context.Context, in <-chan inbound) ([]inbound, bool) {
+// collect returns the next batch, or false when ctx is done. It sleeps until the
+// mailbox holds as many messages as the batch still needs (the rest of the window, or
+// of max), the gap after the latest arrival or the batch's deadline: one wake-up per
+// batch, not one per message.
+func (b *batcher) collect(ctx context.Context, in *mailbox) ([]inbound, bool) {
 	pending := 0 // unacknowledged QoS 1 messages
-	add := func(it inbound) {
-		b.items = append(b.items, it)
-		if it.msg.Qos() > 0 {
-			pending++
+	take := func() {
+		n := len(b.items)
+		b.items = in.take(b.items, b.max)
+		for _, it := range b.items[n:] {
+			if it.qos > 0 {
+				pending++
+			}
 		}
 	}
-	select {
-	case it := <-in:
-		add(it)
-	case <-ctx.Done():
-		return nil, false
-	}
-	last := time.Now() // of the latest arrival
-	deadline := last.Add(b.wait)
-	for len(b.items) < b.max {
-		select {
-		case it := <-in:
-			add(it)
+	for len(b.items) == 0 {
+		take()
+		if len(b.items) > 0 {
+			break
+		}
+		if !in.arm(1) {
 			continue
-		default:
 		}
-		if pending > 0 && pending >= b.window {
+		select {
+		case <-in.wake:
+		case <-ctx.Done():
+			in.disarm()
+			return nil, false
+		}
+	}
+	deadline := time.Now().Add(b.wait)
+	for len(b.items) < b.max {
+		take()
+		if len(b.items) >= b.max || (pending > 0 && pending >= b.window) {
 			break
 		}
 		now := time.Now()
 		wake := deadline
-		if g := last.Add(b.gap); pending > 0 && g.Before(wake) {
+		if g := time.Unix(0, in.lastArrival()).Add(b.gap); pending > 0 && g.Before(wake) {
 			wake = g
 		}
 		if !now.Before(wake) {
 			break
 		}
+		need := b.max - len(b.items)
+		if pending > 0 {
+			need = min(need, b.window-pending)
+		}
+		if !in.arm(need) {
+			continue // arrived meanwhile
+		}
 		b.timer.Reset(wake.Sub(now))
 		select {
-		case it := <-in:
+		case <-in.wake:
 			b.timer.Stop()
-			add(it)
-			last = time.Now()
 		case <-b.timer.C:
+			in.disarm()
 		case <-ctx.Done():
 			b.timer.Stop()
+			in.disarm()
 			return nil, false
 		}
 	}
@@ -481,14 +403,103 @@ func (b *batcher) collect(ctx context.Context, in <-chan inbound) ([]inbound, bo
 	return b.items, true
 }
 
-// nopStore replaces paho's in-memory store: a client lives for one session only, and
-// unacknowledged messages are redelivered by the broker, not resent from a store.
-type nopStore struct{}
+// mailbox hands messages from the session's reading goroutine to the batch loop. The
+// loop says how many messages it waits for (arm); the reader wakes it only when that
+// many are waiting, so a batch costs one wake-up however many messages it holds. It
+// holds at most max messages; beyond that the reader waits (and with it the
+// connection: TCP pushes back to the broker).
+type mailbox struct {
+	mu    sync.Mutex
+	items []inbound
+	max   int
+	want  int   // wake the loop when len(items) reaches want; 0: it is not waiting
+	last  int64 // receive time of the latest message (Unix ns)
+	wake  chan struct{}
+	space chan struct{} // signalled when the loop took messages from a full mailbox
+}
 
-func (nopStore) Open()                             {}
-func (nopStore) Put(string, packets.ControlPacket) {}
-func (nopStore) Get(string) packets.ControlPacket  { return nil }
-func (nopStore) All() []string                     { return nil }
-func (nopStore) Del(string)                        {}
-func (nopStore) Close()                            {}
-func (nopStore) Reset()                            {}
+func newMailbox(maxItems int) *mailbox {
+	return &mailbox{items: make([]inbound, 0, maxItems), max: maxItems,
+		wake: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+// put adds it, waiting while the mailbox is full; false when ctx ended first.
+func (m *mailbox) put(ctx context.Context, it inbound) bool {
+	m.mu.Lock()
+	for len(m.items) >= m.max {
+		m.mu.Unlock()
+		select {
+		case <-m.space:
+		case <-ctx.Done():
+			return false
+		}
+		m.mu.Lock()
+	}
+	m.items = append(m.items, it)
+	m.last = it.recv
+	signal := m.want > 0 && len(m.items) >= m.want
+	if signal {
+		m.want = 0
+	}
+	m.mu.Unlock()
+	if signal {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// take moves waiting messages to dst, up to limit messages in dst.
+func (m *mailbox) take(dst []inbound, limit int) []inbound {
+	m.mu.Lock()
+	n := min(len(m.items), limit-len(dst))
+	if n <= 0 {
+		m.mu.Unlock()
+		return dst
+	}
+	full := len(m.items) >= m.max
+	dst = append(dst, m.items[:n]...)
+	rest := copy(m.items, m.items[n:])
+	clear(m.items[rest:])
+	m.items = m.items[:rest]
+	m.mu.Unlock()
+	if full {
+		select {
+		case m.space <- struct{}{}:
+		default:
+		}
+	}
+	return dst
+}
+
+// arm asks for a wake-up when n messages are waiting. It returns false, without
+// arming, when they already are. A wake-up left over from an earlier arm is dropped.
+func (m *mailbox) arm(n int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.wake:
+	default:
+	}
+	if len(m.items) >= n {
+		return false
+	}
+	m.want = n
+	return true
+}
+
+// disarm cancels a wake-up request.
+func (m *mailbox) disarm() {
+	m.mu.Lock()
+	m.want = 0
+	m.mu.Unlock()
+}
+
+// lastArrival returns the receive time of the latest message (Unix ns).
+func (m *mailbox) lastArrival() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
