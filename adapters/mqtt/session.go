@@ -52,6 +52,29 @@ var (
 	errSessionClosed = errors.New("session closed")
 )
 
+// protocolError is a packet from the broker that breaks MQTT 3.1.1: a faulty or hostile
+// broker, or damage on the path.
+type protocolError struct{ msg string }
+
+func (e *protocolError) Error() string { return e.msg }
+
+func malformed(format string, a ...any) error {
+	return &protocolError{msg: fmt.Sprintf(format, a...)}
+}
+
+// FailureReason classifies a session error for the gateway's connection-failure
+// counter: "login_refused", "malformed_message", or "" for anything else.
+func FailureReason(err error) string {
+	var pe *protocolError
+	switch {
+	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
+		return "login_refused"
+	case errors.As(err, &pe):
+		return "malformed_message"
+	}
+	return ""
+}
+
 // session is one connection to the broker, subscriber side of MQTT 3.1.1. One
 // goroutine reads: it parses each PUBLISH into an inbound message (one allocation: the
 // packet's body, which holds topic and payload) and hands it to deliver, answers PUBREL
@@ -120,7 +143,7 @@ func (s *Source) connect(ctx context.Context, guard *dialGuard, deliver func(inb
 	}
 	first, n, err := readFixedHeader(ss.r)
 	if err == nil && (first != typeConnack<<4 || n != 2) {
-		err = fmt.Errorf("broker answered CONNECT with packet type %d of %d bytes, not CONNACK", first>>4, n)
+		err = malformed("broker answered CONNECT with packet type %d of %d bytes, not CONNACK", first>>4, n)
 	}
 	var ack [2]byte
 	if err == nil {
@@ -162,7 +185,7 @@ func readFixedHeader(r *bufio.Reader) (byte, int, error) {
 			break
 		}
 		if i == 3 {
-			return 0, 0, errors.New("malformed packet: remaining length longer than 4 bytes")
+			return 0, 0, malformed("malformed packet: remaining length longer than 4 bytes")
 		}
 		shift += 7
 	}
@@ -272,7 +295,16 @@ func (ss *session) subscribe(ctx context.Context, cfg Config) error {
 	select {
 	case codes = <-ss.suback:
 	case err := <-ss.lost:
-		return lost(err)
+		select {
+		case codes = <-ss.suback:
+			// Subscribed before the connection broke: the session loop reports the loss.
+			select {
+			case ss.lost <- err:
+			default:
+			}
+		default:
+			return lost(err)
+		}
 	case <-t.C:
 		return fmt.Errorf("subscribe %q: no SUBACK within %s", filters, cfg.ConnectTimeout)
 	case <-ctx.Done():
@@ -321,7 +353,7 @@ func (ss *session) readLoop() {
 				return
 			}
 			if n < 2 {
-				ss.fail(errors.New("malformed SUBACK"))
+				ss.fail(malformed("malformed SUBACK"))
 				return
 			}
 			select {
@@ -333,7 +365,7 @@ func (ss *session) readLoop() {
 			// subscribes with QoS 0 or 1, so only a broker that upgrades sends it).
 			var id [2]byte
 			if n != 2 {
-				ss.fail(fmt.Errorf("malformed PUBREL of %d bytes", n))
+				ss.fail(malformed("malformed PUBREL of %d bytes", n))
 				return
 			}
 			if _, err := io.ReadFull(ss.r, id[:]); err != nil {
@@ -348,7 +380,7 @@ func (ss *session) readLoop() {
 				return
 			}
 		default:
-			ss.fail(fmt.Errorf("protocol error: the broker sent a packet of type %d", first>>4))
+			ss.fail(malformed("protocol error: the broker sent a packet of type %d", first>>4))
 			return
 		}
 	}
@@ -358,7 +390,7 @@ func (ss *session) readLoop() {
 func (ss *session) readPublish(first byte, n int) (inbound, error) {
 	qos := first >> 1 & 3
 	if qos == 3 {
-		return inbound{}, errors.New("malformed PUBLISH: QoS 3")
+		return inbound{}, malformed("malformed PUBLISH: QoS 3")
 	}
 	head := 2
 	if qos > 0 {
@@ -366,7 +398,7 @@ func (ss *session) readPublish(first byte, n int) (inbound, error) {
 	}
 	var tl [2]byte
 	if n < head {
-		return inbound{}, fmt.Errorf("malformed PUBLISH of %d bytes", n)
+		return inbound{}, malformed("malformed PUBLISH of %d bytes", n)
 	}
 	if _, err := io.ReadFull(ss.r, tl[:]); err != nil {
 		return inbound{}, err
@@ -374,7 +406,7 @@ func (ss *session) readPublish(first byte, n int) (inbound, error) {
 	topicLen := int(tl[0])<<8 | int(tl[1])
 	size := n - head - topicLen // of the payload
 	if size < 0 {
-		return inbound{}, fmt.Errorf("malformed PUBLISH: topic of %d bytes in a packet of %d", topicLen, n)
+		return inbound{}, malformed("malformed PUBLISH: topic of %d bytes in a packet of %d", topicLen, n)
 	}
 	keep := size
 	if size > ss.maxPayload {

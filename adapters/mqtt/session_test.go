@@ -166,6 +166,9 @@ func TestSessionRefusesMalformedPackets(t *testing.T) {
 			if got := firstDown(t, rec); got != want {
 				t.Fatalf("error:\n got %q\nwant %q", got, want)
 			}
+			if r := FailureReason(rec.DownErrors()[0]); r != "malformed_message" {
+				t.Fatalf("FailureReason %q, want malformed_message", r)
+			}
 			// What came before the broken packet is emitted (and, its session being
 			// gone, left unacknowledged for the broker to deliver again).
 			testutil.WaitFor(t, 5*time.Second, "the message before the broken packet", func() bool { return rec.FieldCount() == 2 })

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ganlink/ganlink/adapters/mqtt"
 	"github.com/ganlink/ganlink/adapters/opcua"
 	"github.com/ganlink/ganlink/gateway/deadletter"
 	"github.com/ganlink/ganlink/gateway/point"
@@ -190,6 +191,9 @@ func (o *observer) snapshot() map[string]sourceState {
 // ganlink_source_connect_failures_total.
 func failureReason(err error) string {
 	if r := opcua.FailureReason(err); r != "" {
+		return r
+	}
+	if r := mqtt.FailureReason(err); r != "" {
 		return r
 	}
 	return "other"

@@ -222,6 +222,9 @@ devices:
 			if _, m := get("/metrics", true); !strings.Contains(m, `ganlink_source_connect_failures_total{reason="login_refused",source="cnc2"}`) {
 				t.Errorf("/metrics does not count the refused OPC UA login")
 			}
+			if _, m := get("/metrics", true); !strings.Contains(m, `ganlink_source_connect_failures_total{reason="login_refused",source="meters2"}`) {
+				t.Errorf("/metrics does not count the refused MQTT login")
+			}
 			if src["cnc"].Security != "Aes256_Sha256_RsaPss/SignAndEncrypt" {
 				t.Errorf("cnc security %q, want Aes256_Sha256_RsaPss/SignAndEncrypt", src["cnc"].Security)
 			}
