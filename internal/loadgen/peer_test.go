@@ -55,7 +55,7 @@ func TestTelegrafConfigs(t *testing.T) {
 	c := gwCommon{SinkURL: "http://127.0.0.1:1"}
 	mq := telegrafMQTTConfig(c, "tcp://127.0.0.1:1883", 500*time.Millisecond)
 	for _, want := range []string{`flush_interval = "500ms"`, "metric_batch_size = 5000", `urls = ["http://127.0.0.1:1"]`,
-		"qos = 1", "persistent_session = true", "max_undelivered_messages = 10000", `json_time_key = "ts"`, `name_override = "energy_meter"`} {
+		"qos = 1", "persistent_session = false", "max_undelivered_messages = 10000", `json_time_key = "ts"`, `name_override = "energy_meter"`} {
 		if !strings.Contains(mq, want) {
 			t.Errorf("mqtt config lacks %q:\n%s", want, mq)
 		}
