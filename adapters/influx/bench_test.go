@@ -2,6 +2,7 @@ package influx
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/ganlink/ganlink/gateway/point"
@@ -47,16 +48,37 @@ func BenchmarkEncodeBatch(b *testing.B) {
 	}
 }
 
-// BenchmarkCompress gzips the same block as Write does (pooled writer, BestSpeed).
+// BenchmarkCompress gzips the same block as Write does (a kept writer, BestSpeed).
 func BenchmarkCompress(b *testing.B) {
 	block, _ := point.AppendBatch(nil, meterBatch(1000))
 	b.SetBytes(int64(len(block)))
 	b.ReportAllocs()
 	var n int
+	var comps compressors
 	for b.Loop() {
-		c := getCompressor()
+		c := comps.get()
 		n = len(c.compress(block))
-		putCompressor(c)
+		comps.put(c)
 	}
 	b.ReportMetric(float64(n)/float64(len(block)), "ratio")
+}
+
+// TestCompressorsSurviveCollections: a sink's idle gzip writers are kept across garbage
+// collections (a sync.Pool dropped them, and every flush after a collection allocated a
+// new megabyte), at most keepCompressors of them.
+func TestCompressorsSurviveCollections(t *testing.T) {
+	var comps compressors
+	a, b, c := comps.get(), comps.get(), comps.get()
+	comps.put(a)
+	comps.put(b)
+	comps.put(c) // beyond keepCompressors: left to the collector
+	runtime.GC()
+	runtime.GC()
+	got := []*compressor{comps.get(), comps.get()}
+	if !(got[0] == b && got[1] == a) {
+		t.Fatalf("after two collections got %p %p, want the kept %p %p", got[0], got[1], b, a)
+	}
+	if d := comps.get(); d == a || d == b || d == c {
+		t.Fatal("a third writer was kept")
+	}
 }

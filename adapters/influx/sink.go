@@ -33,6 +33,7 @@ type Sink struct {
 	timeout  time.Duration
 	secrets  []string
 	closed   atomic.Bool
+	comps    compressors
 
 	pingURL, healthURL string // see Ping
 }
@@ -133,7 +134,7 @@ func (s *Sink) Write(ctx context.Context, lines []byte) error {
 	payload := lines
 	var comp *compressor
 	if s.gzip {
-		comp = getCompressor()
+		comp = s.comps.get()
 		payload = comp.compress(lines)
 	}
 	body := &requestBody{closed: make(chan struct{})}
@@ -141,7 +142,7 @@ func (s *Sink) Write(ctx context.Context, lines []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.writeURL, body)
 	if err != nil {
 		// The body was never handed to a transport.
-		putCompressor(comp)
+		s.comps.put(comp)
 		return fmt.Errorf("write sink %q: %w", s.name, err)
 	}
 	req.ContentLength = int64(len(payload))
@@ -161,7 +162,7 @@ func (s *Sink) Write(ctx context.Context, lines []byte) error {
 		werr = s.classify(resp)
 	}
 	if s.released(body) {
-		putCompressor(comp)
+		s.comps.put(comp)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("influx write", "bytes", len(lines), "sent_bytes", len(payload), "status", status,
@@ -294,24 +295,42 @@ type compressor struct {
 	zw  *gzip.Writer
 }
 
-// compressors reuses gzip writers: a fresh one allocates its ~1 MB of state.
-var compressors sync.Pool
+// compressors keeps a sink's idle gzip writers (a fresh one allocates ~1 MB of state)
+// for the next write. A sync.Pool is emptied by every garbage collection, which at
+// thousands of points a second meant a new megabyte every few flushes; a sink writes
+// one request at a time, so keeping two is enough.
+type compressors struct {
+	mu   sync.Mutex
+	idle []*compressor
+}
 
-func getCompressor() *compressor {
-	if c, ok := compressors.Get().(*compressor); ok {
+const keepCompressors = 2
+
+func (p *compressors) get() *compressor {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		c := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
 		c.buf.Reset()
 		c.zw.Reset(&c.buf)
 		return c
 	}
+	p.mu.Unlock()
 	c := &compressor{}
 	c.zw, _ = gzip.NewWriterLevel(&c.buf, gzipLevel) // the level is valid
 	return c
 }
 
-func putCompressor(c *compressor) {
-	if c != nil && c.buf.Cap() <= maxPooledBuffer {
-		compressors.Put(c)
+func (p *compressors) put(c *compressor) {
+	if c == nil || c.buf.Cap() > maxPooledBuffer {
+		return
 	}
+	p.mu.Lock()
+	if len(p.idle) < keepCompressors {
+		p.idle = append(p.idle, c)
+	}
+	p.mu.Unlock()
 }
 
 // compress returns the gzip stream of p; writes to a bytes.Buffer cannot fail.
