@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -110,4 +112,29 @@ func benchRun(b *testing.B, paced, tlsOn bool) {
 	b.ReportMetric(cpu.Seconds()/float64(got*3)*1e6, "cpu-s/Mfields")
 	b.ReportMetric(float64(got)/float64(batches.Load()), "msgs/batch")
 	b.ReportMetric(float64(n-got), "dropped")
+}
+
+// BenchmarkReadPublish parses QoS 1 PUBLISH packets of the meter payload from a buffered
+// stream as the session's reader does: one allocation a message (topic and payload).
+func BenchmarkReadPublish(b *testing.B) {
+	pkt := publishPacket("plant/ws1/meter/123", 1, 42, []byte(benchPayload))
+	stream := bytes.Repeat(pkt, 1000)
+	ss := &session{maxPayload: DefaultMaxPayloadBytes}
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	rd := bytes.NewReader(stream)
+	ss.r = bufio.NewReaderSize(rd, readBufferSize)
+	for i := 0; b.Loop(); i++ {
+		if i%1000 == 0 {
+			rd.Reset(stream)
+			ss.r.Reset(rd)
+		}
+		first, n, err := readFixedHeader(ss.r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ss.readPublish(first, n); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

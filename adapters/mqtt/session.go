@@ -396,14 +396,18 @@ func (ss *session) readPublish(first byte, n int) (inbound, error) {
 	if qos > 0 {
 		head += 2
 	}
-	var tl [2]byte
 	if n < head {
 		return inbound{}, malformed("malformed PUBLISH of %d bytes", n)
 	}
-	if _, err := io.ReadFull(ss.r, tl[:]); err != nil {
+	hi, err := ss.r.ReadByte()
+	if err != nil {
 		return inbound{}, err
 	}
-	topicLen := int(tl[0])<<8 | int(tl[1])
+	lo, err := ss.r.ReadByte()
+	if err != nil {
+		return inbound{}, err
+	}
+	topicLen := int(hi)<<8 | int(lo)
 	size := n - head - topicLen // of the payload
 	if size < 0 {
 		return inbound{}, malformed("malformed PUBLISH: topic of %d bytes in a packet of %d", topicLen, n)
