@@ -51,7 +51,16 @@ type binding struct {
 	tsSlot int       // result slot of the timestamp, or -1
 }
 
-func compileBinding(b Binding) binding {
+// compiledPaths is the path tree of a binding's field and timestamp paths with the
+// slot of each; bindings with the same paths (a thousand meters of one model) share one.
+type compiledPaths struct {
+	tree   *pathTree
+	slots  []int
+	tsSlot int
+}
+
+// compileBinding compiles b; trees holds the path trees compiled so far, by their paths.
+func compileBinding(b Binding, trees map[string]compiledPaths) binding {
 	c := binding{Binding: b, number: b.Format == "number", tsSlot: -1}
 	switch b.TimestampFormat {
 	case "epoch_ms":
@@ -71,14 +80,20 @@ func compileBinding(b Binding) binding {
 	if b.TimestampPath != "" {
 		paths = append(paths, b.TimestampPath)
 	}
-	c.tree = newPathTree(paths)
-	c.slots = make([]int, len(b.Fields))
-	for i := range b.Fields {
-		c.slots[i] = c.tree.slotOf(i)
+	// The key tells "fields a, b + timestamp c" from "fields a, b, c".
+	key := strings.Join(paths, "\x00") + "\x00" + strconv.Itoa(len(b.Fields))
+	cp, ok := trees[key]
+	if !ok {
+		cp = compiledPaths{tree: newPathTree(paths), slots: make([]int, len(b.Fields)), tsSlot: -1}
+		for i := range b.Fields {
+			cp.slots[i] = cp.tree.slotOf(i)
+		}
+		if b.TimestampPath != "" {
+			cp.tsSlot = cp.tree.slotOf(len(b.Fields))
+		}
+		trees[key] = cp
 	}
-	if b.TimestampPath != "" {
-		c.tsSlot = c.tree.slotOf(len(b.Fields))
-	}
+	c.tree, c.slots, c.tsSlot = cp.tree, cp.slots, cp.tsSlot
 	return c
 }
 
@@ -101,8 +116,9 @@ type decoder struct {
 func newDecoder(cfg *Config, obs point.Observer) *decoder {
 	d := &decoder{source: cfg.Name, obs: obs, maxPayload: cfg.MaxPayloadBytes, exact: make(map[string][]int32)}
 	slots := 0
+	trees := make(map[string]compiledPaths)
 	for i, b := range cfg.Bindings {
-		c := compileBinding(b)
+		c := compileBinding(b, trees)
 		d.bindings = append(d.bindings, c)
 		if isWildcard(b.Topic) {
 			d.wild = append(d.wild, int32(i))
