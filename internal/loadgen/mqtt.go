@@ -109,6 +109,8 @@ func RunMQTT(ctx context.Context, tb testsrv.TB, cfg MQTTConfig, opts Options) (
 	if err != nil {
 		return res, err
 	}
+	stopRSS := sampleRSS(s.pid)
+	defer stopRSS()
 	start := time.Now()
 	opts.Log.Info("publishing", "rate", cfg.Rate, "duration", cfg.Duration, "messages", total, "connections", len(pubs))
 	var pg group
@@ -148,6 +150,7 @@ func RunMQTT(ctx context.Context, tb testsrv.TB, cfg MQTTConfig, opts Options) (
 
 	end := s.drain(ctx, res.Produced, opts.Quiet)
 	res.Interval = end.Sub(start)
+	res.LoadRSS = stopRSS()
 	if err := s.measure(&res, cpu0); err != nil {
 		return res, err
 	}

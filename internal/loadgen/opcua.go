@@ -153,6 +153,8 @@ func RunOPCUA(ctx context.Context, tb testsrv.TB, cfg OPCUAConfig, opts Options)
 	if err != nil {
 		return res, err
 	}
+	stopRSS := sampleRSS(s.pid)
+	defer stopRSS()
 	if err := sleepCtx(ctx, time.Until(t1)); err != nil {
 		return res, err
 	}
@@ -167,6 +169,7 @@ func RunOPCUA(ctx context.Context, tb testsrv.TB, cfg OPCUAConfig, opts Options)
 	}
 	res.Produced = int64(cfg.Items) * ticks
 	s.drain(ctx, res.Produced, max(opts.Quiet, 3*cfg.Publishing))
+	res.LoadRSS = stopRSS()
 	if err := s.measure(&res, cpu0); err != nil {
 		return res, err
 	}

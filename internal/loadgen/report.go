@@ -51,6 +51,9 @@ func WriteDetails(w io.Writer, results []Result) error {
 		} else {
 			fmt.Fprintf(&b, "CPU %.2f s over %s; max latency %s", r.CPUSeconds, r.Interval.Round(time.Millisecond), ms(r.Max))
 		}
+		if r.LoadRSS > 0 {
+			fmt.Fprintf(&b, "; RSS under load at most %.1f MB (peak RSS %.1f MB includes the start-up)", float64(r.LoadRSS)/(1<<20), float64(r.PeakRSS)/(1<<20))
+		}
 		if r.PublishFailures > 0 {
 			fmt.Fprintf(&b, "; %d publishes not acknowledged", r.PublishFailures)
 		}

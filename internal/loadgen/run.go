@@ -105,8 +105,11 @@ type Result struct {
 	CPUSeconds float64
 	// Interval is the length of that load interval.
 	Interval time.Duration
-	// PeakRSS is the gateway's VmHWM in bytes at the end of the load.
+	// PeakRSS is the gateway's VmHWM in bytes at the end of the load: the whole life of
+	// the process, so the start-up (loading the configuration) is in it.
 	PeakRSS int64
+	// LoadRSS is the largest VmRSS sampled every 250 ms over the load interval.
+	LoadRSS int64
 	// P50, P99 and Max are the latencies from source timestamp to the TSDB's answer.
 	P50, P99, Max time.Duration
 	// LoadBefore and LoadAfter are /proc/loadavg's 1/5/15-minute figures.
@@ -327,6 +330,34 @@ func (s *stack) drain(ctx context.Context, want int64, quiet time.Duration) time
 			return now
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// sampleRSS samples pid's VmRSS every 250 ms until the returned function is first
+// called; it returns the largest sample (every call the same).
+func sampleRSS(pid int) func() int64 {
+	done, res := make(chan struct{}), make(chan int64, 1)
+	go func() {
+		var peak int64
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v, err := currentRSS(pid); err == nil && v > peak {
+				peak = v
+			}
+			select {
+			case <-done:
+				res <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	var peak int64
+	return func() int64 {
+		once.Do(func() { close(done); peak = <-res })
+		return peak
 	}
 }
 
