@@ -108,6 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *demo {
 		return runDemo(dc, log, stdout)
 	}
+	app.BeginStartup() // until App.Run has started: see there
 	cfg, err := app.LoadConfig(*cfgPath)
 	if err != nil {
 		printConfigErrors(stderr, *cfgPath, err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"github.com/ganlink/ganlink/adapters/dlt645"
@@ -405,10 +404,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.openCorrections(ctx) // after the state: the engine knows which replacements it applied
 	defer a.corr.Close()
 	a.emitKPI(ctx, a.kpi.Tick(a.clock())) // observation starts before the first sample; restored windows that closed meanwhile are queued
-	// Loading the configuration and the KPI state took several times the memory the
-	// running gateway keeps (a 1 000-device file peaks at ~48 MB against ~10 MB kept):
-	// give the freed pages back to the system now instead of over the next minutes.
-	debug.FreeOSMemory()
+	endStartup()
 
 	// The background components outlive the sources: they run until the sources have
 	// stopped, so every batch a source hands over still reaches a running queue.
