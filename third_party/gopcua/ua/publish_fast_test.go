@@ -332,7 +332,7 @@ func BenchmarkDecodePublishResponse(b *testing.B) {
 	b.Run("service", func(b *testing.B) {
 		b.SetBytes(int64(len(msg)))
 		b.ReportAllocs()
-		for b.Loop() {
+		for i := 0; i < b.N; i++ {
 			if _, _, err := DecodeService(msg); err != nil {
 				b.Fatal(err)
 			}
@@ -342,7 +342,7 @@ func BenchmarkDecodePublishResponse(b *testing.B) {
 	b.Run("reflection", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
-		for b.Loop() {
+		for i := 0; i < b.N; i++ {
 			if _, err := Decode(body, new(PublishResponse)); err != nil {
 				b.Fatal(err)
 			}
