@@ -205,8 +205,8 @@ func TestNewAppliesDefaultsAndValidates(t *testing.T) {
 	if got.SecurityPolicy != "None" || got.SecurityMode != "None" || got.PublishingInterval != d.PublishingInterval ||
 		got.ConnectTimeout != 10*time.Second || got.ReconnectMin != 500*time.Millisecond || got.ReconnectMax != 30*time.Second ||
 		got.Timestamp != "source" || got.MaxItemsPerCall != 1000 || got.MaxItemsPerSubscription != 1000 ||
-		got.Items[0].QueueSize != 10 || c.Items[0].QueueSize != 0 {
-		t.Errorf("defaults not applied (or applied to the caller's items): %+v", got)
+		s.items[0].queue != 10 || c.Items[0].QueueSize != 0 || got.Items != nil {
+		t.Errorf("defaults not applied (or applied to the caller's items, or the items kept): %+v", got)
 	}
 	if s.items[0].sampling != -1 || s.items[0].filter != nil || s.items[0].node.String() != "ns=2;s=M1.State" || s.items[1].node != nil {
 		t.Errorf("item 0: %+v", s.items[0])

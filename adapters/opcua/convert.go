@@ -72,15 +72,15 @@ func (ss *session) appendDataChange(b point.Batch, fields []point.Field, subID u
 			}
 		}
 		if err != nil {
-			s.obs.SignalError(s.cfg.Name, it.cfg.Device, it.cfg.Field, reason, err)
+			s.obs.SignalError(s.cfg.Name, it.dev.id, it.key, reason, err)
 			continue
 		}
 		k := len(b)
 		fields[k] = f
 		b = append(b, point.Point{
-			Measurement: it.cfg.Measurement,
-			Device:      it.cfg.Device,
-			Tags:        it.cfg.Tags,
+			Measurement: it.dev.measurement,
+			Device:      it.dev.id,
+			Tags:        it.dev.tags,
 			Fields:      fields[k : k+1 : k+1],
 			Time:        s.timestamp(dv, now),
 		})
@@ -93,7 +93,7 @@ func (ss *session) appendDataChange(b point.Batch, fields []point.Field, subID u
 // error (with the observer reason "type" or "nan") is a value that cannot be converted;
 // the field is then not used.
 func (it *item) field(dv *ua.DataValue) (f point.Field, reason string, err error) {
-	f = point.Field{Key: it.cfg.Field, Quality: quality(dv.Status)}
+	f = point.Field{Key: it.key, Quality: quality(dv.Status)}
 	if f.Quality == point.Uncertain && isNull(dv) {
 		// An uncertain status without a value (servers send it for "no
 		// communication, no last usable value") carries nothing to use: a quality
@@ -175,7 +175,7 @@ func (it *item) value(v *ua.Variant) (float64, error) {
 	case ua.TypeIDBoolean, ua.TypeIDSByte, ua.TypeIDByte, ua.TypeIDInt16, ua.TypeIDUint16,
 		ua.TypeIDInt32, ua.TypeIDUint32, ua.TypeIDInt64, ua.TypeIDUint64, ua.TypeIDFloat,
 		ua.TypeIDDouble, ua.TypeIDString:
-		f, err := it.cfg.Conv.Apply(v.Value())
+		f, err := it.conv.Apply(v.Value())
 		if err != nil {
 			return 0, it.convError(typeName(t), err)
 		}
@@ -187,7 +187,7 @@ func (it *item) value(v *ua.Variant) (float64, error) {
 		if lt == nil {
 			return 0, it.convError("LocalizedText", fmt.Errorf("null value: %w", point.ErrType))
 		}
-		f, err := it.cfg.Conv.Apply(lt.Text)
+		f, err := it.conv.Apply(lt.Text)
 		if err != nil {
 			return 0, it.convError("LocalizedText", err)
 		}
@@ -202,12 +202,12 @@ func (it *item) value(v *ua.Variant) (float64, error) {
 // convError describes a value the item cannot carry. Its text is bounded: err may
 // quote a string value of any length.
 func (it *item) convError(typ string, err error) error {
-	if it.cfg.BrowsePath != "" {
+	if it.bp != nil {
 		return bound(fmt.Errorf("convert %s value of device %q field %q (browse path %q): %w",
-			typ, it.cfg.Device, it.cfg.Field, it.cfg.BrowsePath, err))
+			typ, it.dev.id, it.key, it.bp.path, err))
 	}
 	return bound(fmt.Errorf("convert %s value of device %q field %q (node %q): %w",
-		typ, it.cfg.Device, it.cfg.Field, it.cfg.NodeID, err))
+		typ, it.dev.id, it.key, it.nodeID, err))
 }
 
 // typeName is the OPC UA built-in type name, e.g. "Double" or "ExtensionObject".

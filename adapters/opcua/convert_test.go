@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -154,7 +155,8 @@ func BenchmarkNotificationToPoint(b *testing.B) {
 }
 
 // BenchmarkDecodeAndConvert adds gopcua's decoding of the same publish response, the
-// other per-value cost a source pays.
+// other per-value cost a source pays: ua.DecodeService, as the client decodes every
+// message body (the patched gopcua's hand-written publish response decoder).
 func BenchmarkDecodeAndConvert(b *testing.B) {
 	const n = 1000
 	ss := newTestSession(b, n, point.NopObserver{})
@@ -162,20 +164,25 @@ func BenchmarkDecodeAndConvert(b *testing.B) {
 	for i := range handles {
 		handles[i] = uint32(i)
 	}
-	raw, err := ua.Encode(publishResponse(handles...))
+	body, err := ua.Encode(publishResponse(handles...))
 	if err != nil {
 		b.Fatal(err)
 	}
+	raw, err := ua.NewFourByteNodeID(0, ua.ServiceTypeID(new(ua.PublishResponse))).Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw = append(raw, body...)
 	now := time.Now()
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		res := new(ua.PublishResponse)
-		if _, err := ua.Decode(raw, res); err != nil {
+		_, v, err := ua.DecodeService(raw)
+		if err != nil {
 			b.Fatal(err)
 		}
-		batch, _ := ss.convert(res, now)
+		batch, _ := ss.convert(v.(*ua.PublishResponse), now)
 		if len(batch) != n {
 			b.Fatalf("%d points", len(batch))
 		}
@@ -197,7 +204,7 @@ func dataChange(dv *ua.DataValue) *ua.PublishResponse {
 func TestConvertLongStringErrorIsBounded(t *testing.T) {
 	rec := &adaptertest.Recorder{}
 	ss := newTestSession(t, 1, rec)
-	ss.s.items[0].cfg.Conv = point.Conv{Map: map[string]float64{"AUTO": 1}}
+	ss.s.items[0].conv = point.Conv{Map: map[string]float64{"AUTO": 1}}
 	long := strings.Repeat("é", 1<<19) // 1 MiB of two-byte characters
 	b, err := ss.convert(dataChange(&ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(long)}), time.Unix(1e9, 0))
 	if err != nil || len(b) != 0 {
@@ -269,7 +276,7 @@ var fuzzConvs = []point.Conv{
 func fuzzSession(tb testing.TB, obs point.Observer) *session {
 	ss := newTestSession(tb, 16, obs)
 	for i := range ss.s.items {
-		ss.s.items[i].cfg.Conv = fuzzConvs[i%len(fuzzConvs)]
+		ss.s.items[i].conv = fuzzConvs[i%len(fuzzConvs)]
 	}
 	return ss
 }
@@ -354,4 +361,35 @@ func FuzzConvertValue(f *testing.F) {
 		}
 		checkBatch(t, batch)
 	})
+}
+
+// BenchmarkItemsMemory is the heap a Source keeps for 10 000 items (1 000 devices of
+// 10 signals with numeric node ids and shared identity tags, as the configuration
+// builds them) once New has returned: B/item, the live heap per configured item.
+func BenchmarkItemsMemory(b *testing.B) {
+	const n = 10000
+	cfg := Config{Name: "cnc", Endpoint: "opc.tcp://127.0.0.1:4840"}
+	for d := range n / 10 {
+		dev := fmt.Sprintf("m%d", d)
+		tags := []point.Tag{{Key: "device", Value: dev}, {Key: "kind", Value: "cnc"}, {Key: "workshop", Value: "ws1"}}
+		for f := range 10 {
+			cfg.Items = append(cfg.Items, Item{Device: dev, Measurement: "cnc", Tags: tags,
+				Field: fmt.Sprintf("f%d", f), NodeID: fmt.Sprintf("ns=2;s=M%d.F%d", d, f)})
+		}
+	}
+	var live uint64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s, err := New(cfg, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		live = after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(s)
+	}
+	b.ReportMetric(float64(live)/n, "B/item")
 }

@@ -52,8 +52,8 @@ func ReadOnce(ctx context.Context, cfg Config) ([]ReadResult, error) {
 	var paths []int
 	for i := range s.items {
 		it := &s.items[i]
-		out[i] = ReadResult{Device: it.cfg.Device, Field: it.cfg.Field}
-		if it.byPath {
+		out[i] = ReadResult{Device: it.dev.id, Field: it.key}
+		if it.bp != nil {
 			paths = append(paths, i)
 			continue
 		}
@@ -112,7 +112,7 @@ func ReadOnce(ctx context.Context, cfg Config) ([]ReadResult, error) {
 			case err != nil:
 				r.Err, r.Reason = err, reason
 			case f.Quality == point.Bad:
-				r.Err, r.Reason = fmt.Errorf("read node %q of signal %q on %q: %w", it.cfg.NodeID+it.cfg.BrowsePath, it.cfg.Field, s.cfg.Endpoint, dv.Status), "status"
+				r.Err, r.Reason = fmt.Errorf("read node %q of signal %q on %q: %w", it.name(), it.key, s.cfg.Endpoint, dv.Status), "status"
 			default:
 				r.OK = true
 			}

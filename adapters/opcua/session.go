@@ -495,7 +495,7 @@ func (ss *session) monitorItems(ctx context.Context, idx []int, logLevel slog.Le
 	nodes := make(map[int]*ua.NodeID, len(idx))
 	var paths []int
 	for _, i := range idx {
-		if s.items[i].byPath {
+		if s.items[i].bp != nil {
 			paths = append(paths, i)
 			continue
 		}
@@ -558,7 +558,7 @@ func (ss *session) monitorItems(ctx context.Context, idx []int, logLevel slog.Le
 					ClientHandle:     uint32(i), // the item index: notifications map back without a lookup
 					SamplingInterval: it.sampling,
 					Filter:           it.filter,
-					QueueSize:        it.cfg.QueueSize,
+					QueueSize:        it.queue,
 					DiscardOldest:    true,
 				},
 			}
@@ -609,23 +609,23 @@ func (ss *session) resolve(i int) (*ua.NodeID, error) {
 		}
 	}
 	return nil, fmt.Errorf("resolve node %q on %q: namespace %q is not in the server's namespace array",
-		it.cfg.NodeID, ss.s.cfg.Endpoint, it.id.nsu)
+		it.nodeID, ss.s.cfg.Endpoint, it.id.nsu)
 }
 
 // monitorError describes a rejected item or one whose node became unknown.
 func (ss *session) monitorError(i int, status ua.StatusCode) error {
-	it := ss.s.items[i].cfg
-	if it.BrowsePath != "" {
-		return fmt.Errorf("monitor browse path %q on %q: %w", it.BrowsePath, ss.s.cfg.Endpoint, status)
+	it := &ss.s.items[i]
+	if it.bp != nil {
+		return fmt.Errorf("monitor browse path %q on %q: %w", it.bp.path, ss.s.cfg.Endpoint, status)
 	}
-	return fmt.Errorf("monitor node %q on %q: %w", it.NodeID, ss.s.cfg.Endpoint, status)
+	return fmt.Errorf("monitor node %q on %q: %w", it.nodeID, ss.s.cfg.Endpoint, status)
 }
 
 // report hands a per-item problem to the observer and the log.
 func (ss *session) report(i int, reason string, err error, level slog.Level) {
-	it := ss.s.items[i].cfg
-	ss.s.obs.SignalError(ss.s.cfg.Name, it.Device, it.Field, reason, err)
-	ss.s.log.Log(context.Background(), level, "opcua item not monitored", "device", it.Device, "field", it.Field,
+	it := &ss.s.items[i]
+	ss.s.obs.SignalError(ss.s.cfg.Name, it.dev.id, it.key, reason, err)
+	ss.s.log.Log(context.Background(), level, "opcua item not monitored", "device", it.dev.id, "field", it.key,
 		"reason", reason, "err", err)
 }
 

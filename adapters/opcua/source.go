@@ -51,15 +51,42 @@ type Source struct {
 	warn reconnect.Warner
 }
 
-// item is the runtime form of one configured Item.
+// item is the runtime form of one configured Item: what the source needs of it after
+// New, which does not keep the Config's Items (112 bytes an item with a namespace
+// index, instead of the Item's 200 plus the former runtime form's 112: at 10 000
+// items 2 MB less heap).
 type item struct {
-	cfg      *Item
-	id       nodeID     // the node id, or the browse path's start node
-	node     *ua.NodeID // built once when the namespace is an index; nil for nsu= ids
-	byPath   bool       // the item names its node by browse path
-	path     []pathElement
+	dev      *itemDevice
+	key      string // the field key
+	nodeID   string // the configured node id; "" for a browse path
+	conv     point.Conv
+	node     *ua.NodeID // the node id, or the browse path's start node, built once when its namespace is an index
+	id       *nodeID    // the same when its namespace is a URI (nsu=), resolved at every connect; else nil
+	bp       *itemPath  // the browse path naming the item's node, or nil
 	filter   *ua.ExtensionObject
 	sampling float64 // requested sampling interval in ms; -1 = publishing interval
+	queue    uint32  // the monitored item's queue size
+}
+
+// name is the item's node id or browse path as configured.
+func (it *item) name() string {
+	if it.bp != nil {
+		return it.bp.path
+	}
+	return it.nodeID
+}
+
+// itemDevice is the device of items: shared by the items of one device.
+type itemDevice struct {
+	id, measurement string
+	tags            []point.Tag
+}
+
+// itemPath is the browse path of an item that names its node by one.
+type itemPath struct {
+	path  string // as configured
+	start string // the configured start node; "" for DefaultBrowseStart
+	elems []pathElement
 }
 
 // orphan is a session left on the server, and when the server forgets it by itself.
@@ -101,6 +128,8 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 	}
 	cfg.Items = slices.Clone(cfg.Items)
 	cfg.applyDefaults()
+	items := cfg.Items
+	cfg.Items = nil // the source keeps its items' runtime form only
 	if obs == nil {
 		obs = point.NopObserver{}
 	}
@@ -111,7 +140,7 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 		cfg:             cfg,
 		obs:             obs,
 		log:             log,
-		items:           make([]item, len(cfg.Items)),
+		items:           make([]item, len(items)),
 		keepAliveTarget: defaultKeepAliveTarget,
 		retryEvery:      defaultRetryEvery,
 		warn:            reconnect.Warner{Log: log, Protocol: "opcua", Endpoint: cfg.Endpoint},
@@ -124,10 +153,16 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 	case "gateway":
 		s.ts = tsGateway
 	}
-	for i := range cfg.Items {
-		ci := &s.cfg.Items[i]
+	devs := map[string]*itemDevice{}
+	for i := range items {
+		ci := &items[i]
 		it := &s.items[i]
-		it.cfg = ci
+		dev := devs[ci.Device]
+		if dev == nil || dev.measurement != ci.Measurement || !slices.Equal(dev.tags, ci.Tags) {
+			dev = &itemDevice{id: ci.Device, measurement: ci.Measurement, tags: ci.Tags}
+			devs[ci.Device] = dev
+		}
+		it.dev, it.key, it.nodeID, it.conv, it.queue = dev, ci.Field, ci.NodeID, ci.Conv, ci.QueueSize
 		raw := ci.NodeID
 		if ci.BrowsePath != "" {
 			raw = ci.BrowseStart
@@ -139,15 +174,16 @@ func New(cfg Config, obs point.Observer, log *slog.Logger) (*Source, error) {
 				return nil, fmt.Errorf("parse browse path of items[%d]: %w", i, err)
 			}
 			start, _ := parseNodeID(raw)
-			it.byPath, it.path = true, bindPath(elems, start, ci.BrowseStart == "")
+			it.bp = &itemPath{path: ci.BrowsePath, start: ci.BrowseStart, elems: bindPath(elems, start, ci.BrowseStart == "")}
 		}
 		id, err := parseNodeID(raw)
 		if err != nil { // unreachable after Validate
 			return nil, fmt.Errorf("parse node id of items[%d]: %w", i, err)
 		}
-		it.id = id
 		if id.nsu == "" {
 			it.node = id.build(id.ns)
+		} else {
+			it.id = &id
 		}
 		it.sampling = -1
 		if ci.SamplingInterval > 0 {

@@ -102,8 +102,8 @@ func (ss *session) browsePath(i int) (*ua.BrowsePath, error) {
 		}
 		start = it.id.build(ns)
 	}
-	elems := make([]*ua.RelativePathElement, len(it.path))
-	for j, e := range it.path {
+	elems := make([]*ua.RelativePathElement, len(it.bp.elems))
+	for j, e := range it.bp.elems {
 		ns := e.ns
 		if e.nsu != "" {
 			var ok bool
@@ -174,10 +174,10 @@ func withNamespace(n *ua.NodeID, ns uint16) *ua.NodeID {
 
 // pathError describes a browse path that did not resolve.
 func (ss *session) pathError(i int, err error) error {
-	it := ss.s.items[i].cfg
-	start := it.BrowseStart
+	bp := ss.s.items[i].bp
+	start := bp.start
 	if start == "" {
 		start = DefaultBrowseStart
 	}
-	return fmt.Errorf("resolve browse path %q from %q on %q: %w", it.BrowsePath, start, ss.s.cfg.Endpoint, err)
+	return fmt.Errorf("resolve browse path %q from %q on %q: %w", bp.path, start, ss.s.cfg.Endpoint, err)
 }

@@ -49,6 +49,16 @@ func DecodeService(b []byte) (*ExpandedNodeID, interface{}, error) {
 		fmt.Printf("%T: %#v\n", v, b)
 	}
 
+	// Patch: publish responses, most of what a subscribing client receives, are
+	// decoded by hand (publish_fast.go); the reflection decoder takes over for a
+	// message the hand-written one gives up on.
+	if r, ok := v.(*PublishResponse); ok && isNumericID(typeID.NodeID, publishServiceID) {
+		if decodePublishResponse(b, r) {
+			return typeID, r, nil
+		}
+		v = new(PublishResponse)
+	}
+
 	_, err = Decode(b, v)
 	return typeID, v, err
 }

@@ -380,18 +380,18 @@ const hdrlen = 8
 // The size of b must be at least ReceiveBufSize. Otherwise,
 // the function returns an error.
 func (c *Conn) Receive() ([]byte, error) {
-	// TODO(kung-foo): allow user-specified buffer
-	// TODO(kung-foo): sync.Pool
-	b := make([]byte, c.ack.ReceiveBufSize)
-
-	if _, err := io.ReadFull(c, b[:hdrlen]); err != nil {
+	// Patch: the header is read first and the buffer made for the chunk's size; upstream
+	// made one of the receive buffer size (64 KiB by default) for every chunk, a
+	// keep-alive publish response of 100 bytes included.
+	var hdr [hdrlen]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
 		// todo(fs): do not wrap this error since it hides io.EOF
 		// todo(fs): use golang.org/x/xerrors
 		return nil, err
 	}
 
 	var h Header
-	if _, err := h.Decode(b[:hdrlen]); err != nil {
+	if _, err := h.Decode(hdr[:]); err != nil {
 		return nil, errors.Errorf("uacp: header decode failed: %s", err)
 	}
 
@@ -402,7 +402,9 @@ func (c *Conn) Receive() ([]byte, error) {
 		return nil, errors.Errorf("uacp: message too small: %d bytes. MsgType=%s, ChunkType=%c.", h.MessageSize, h.MessageType, h.ChunkType)
 	}
 
-	if _, err := io.ReadFull(c, b[hdrlen:h.MessageSize]); err != nil {
+	b := make([]byte, h.MessageSize)
+	copy(b, hdr[:])
+	if _, err := io.ReadFull(c, b[hdrlen:]); err != nil {
 		// todo(fs): do not wrap this error since it hides io.EOF
 		// todo(fs): use golang.org/x/xerrors
 		return nil, err

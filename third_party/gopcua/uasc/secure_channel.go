@@ -5,6 +5,7 @@
 package uasc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -14,7 +15,6 @@ import (
 	"log"
 	"math"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -342,8 +342,9 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 			hdr := chunk.Header
 			reqID := chunk.SequenceHeader.RequestID
 
-			strdat := string(chunk.Data)
-			if strings.Contains(strdat, "CurrentTime") {
+			// Patch: upstream copied every chunk into a string to look for
+			// "CurrentTime" for this debug message, debugging on or not.
+			if debug.Enable && bytes.Contains(chunk.Data, []byte("CurrentTime")) {
 				debug.Printf("Requested CurrentTime.")
 			}
 
