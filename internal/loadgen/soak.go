@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -320,6 +321,10 @@ func WriteSoak(w io.Writer, r SoakResult) error {
 		thousands(float64(r.OPCUA.Loss)), thousands(float64(r.OPCUA.Produced)))
 	fmt.Fprintf(&b, "| RSS at %s → end | %.1f → %.1f MB (%s); peak %.1f MB |\n", c.refAt(), float64(r.Ref.RSS)/(1<<20), float64(r.End.RSS)/(1<<20),
 		ratio(r.End.RSS, r.Ref.RSS), float64(r.MQTT.PeakRSS)/(1<<20))
+	if ref, end, ok := r.medianRSS(); ok {
+		fmt.Fprintf(&b, "| RSS median over the minute from %s → over the last minute | %.1f → %.1f MB (%s) |\n", c.refAt(),
+			float64(ref)/(1<<20), float64(end)/(1<<20), ratio(end, ref))
+	}
 	fmt.Fprintf(&b, "| goroutines at %s → end | %d → %d |\n", c.refAt(), r.Ref.Goroutines, r.End.Goroutines)
 	fmt.Fprintf(&b, "| Go heap in use at %s → end | %.1f → %.1f MB |\n", c.refAt(), float64(r.Ref.HeapInuse)/(1<<20), float64(r.End.HeapInuse)/(1<<20))
 	fmt.Fprintf(&b, "| latency p50 / p99 (whole run) | %s / %s; p99 before the outage %s; max %s |\n", ms(r.MQTT.P50), ms(r.MQTT.P99), ms(r.P99BeforeOutage), ms(r.MQTT.Max))
@@ -342,4 +347,28 @@ func WriteSoak(w io.Writer, r SoakResult) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// medianRSS returns the median RSS of the samples in the minute from the reference
+// moment and in the load's last minute: one sample moves with the collector's cycle
+// (±10 % at these rates), a median over a minute does not.
+func (r SoakResult) medianRSS() (ref, end int64, ok bool) {
+	from, last := r.Config.refAt(), r.Config.Duration-time.Minute
+	if last < from+time.Minute {
+		return 0, 0, false
+	}
+	var a, z []int64
+	for _, sm := range r.Samples {
+		switch {
+		case sm.At >= from && sm.At < from+time.Minute:
+			a = append(a, sm.RSS)
+		case sm.At > last && sm.At <= r.Config.Duration:
+			z = append(z, sm.RSS)
+		}
+	}
+	if len(a) == 0 || len(z) == 0 {
+		return 0, 0, false
+	}
+	med := func(v []int64) int64 { slices.Sort(v); return v[len(v)/2] }
+	return med(a), med(z), true
 }

@@ -325,3 +325,30 @@ func deviceTopic(d config.Device) string {
 	}
 	return ""
 }
+
+// TestSoakMedianRSS: the soak compares the median RSS of the minute from the reference
+// moment with that of the last minute, so a sample caught at a collector's peak does
+// not decide it.
+func TestSoakMedianRSS(t *testing.T) {
+	r := SoakResult{Config: SoakConfig{Duration: time.Hour}}
+	for at := 10 * time.Second; at <= time.Hour; at += 10 * time.Second {
+		rss := int64(80 << 20)
+		switch {
+		case at == 10*time.Minute+20*time.Second:
+			rss = 100 << 20
+		case at > 59*time.Minute && at != time.Hour:
+			rss = 84 << 20
+		case at == time.Hour:
+			rss = 95 << 20
+		}
+		r.Samples = append(r.Samples, SoakSample{At: at, RSS: rss})
+	}
+	ref, end, ok := r.medianRSS()
+	if !ok || ref != 80<<20 || end != 84<<20 {
+		t.Fatalf("medians %d, %d (%v), want 80 MiB, 84 MiB", ref>>20, end>>20, ok)
+	}
+	r.Config.Duration = 90 * time.Second
+	if _, _, ok := r.medianRSS(); ok {
+		t.Fatal("a 90 s soak has no minute after its reference moment and a last minute apart")
+	}
+}
