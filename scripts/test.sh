@@ -28,7 +28,7 @@ go test -race -count=1 -timeout 20m ./...
 echo "== go test -race: the patched OPC UA stack (third_party/gopcua, its own module)"
 # TestResolveEndpoint resolves example.com: it needs DNS, which the test machines lack
 # (it fails offline upstream too); every patch test runs.
-(cd third_party/gopcua && go test -race -count=1 -skip '^TestResolveEndpoint$' ./ua ./uasc ./uacp)
+(cd third_party/gopcua && go test -race -count=1 -skip '^TestResolveEndpoint$' ./ua ./uasc ./uacp ./id)
 
 # Fuzz budgets are execution counts, not durations: a duration-bounded run can fail with a
 # bare "context deadline exceeded" when the deadline hits a worker mid-input (a race in Go's
@@ -58,5 +58,11 @@ for pkg in $(go list ./...); do
     echo "-- $pkg $target (${n} execs)"
     go test -run '^$' -fuzz "^${target}\$" -fuzztime "${n}x" "$pkg"
   done
+done
+# The patched OPC UA stack's own fuzz targets (its own module: not in ./... above).
+for target in FuzzDecodePublishResponse; do
+  n=$(( 100000 * FUZZ_SCALE ))
+  echo "-- third_party/gopcua/ua $target (${n} execs)"
+  (cd third_party/gopcua && go test -run '^$' -fuzz "^${target}\$" -fuzztime "${n}x" ./ua)
 done
 echo "== all tests passed"
