@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // Session constants.
@@ -68,9 +70,9 @@ func FailureReason(err error) string {
 	var pe *protocolError
 	switch {
 	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
-		return "login_refused"
+		return point.FailureLoginRefused
 	case errors.As(err, &pe):
-		return "malformed_message"
+		return point.FailureMalformedMessage
 	}
 	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/ganlink/ganlink/adapters/opcua/pki"
+	"github.com/ganlink/ganlink/gateway/point"
 )
 
 // Auto, as SecurityPolicy or SecurityMode, selects the strongest security the server
@@ -61,20 +62,20 @@ func FailureReason(err error) string {
 	case err == nil:
 		return ""
 	case errors.Is(err, pki.ErrUntrusted):
-		return "untrusted_certificate"
+		return point.FailureUntrustedCertificate
 	case errors.Is(err, ErrNoEndpoint):
-		return "no_endpoint"
+		return point.FailureNoEndpoint
 	case errors.Is(err, ua.StatusBadUserAccessDenied), errors.Is(err, ua.StatusBadIdentityTokenRejected),
 		errors.Is(err, ua.StatusBadIdentityTokenInvalid):
-		return "login_refused"
+		return point.FailureLoginRefused
 	case errors.Is(err, ua.StatusBadSecurityChecksFailed), errors.Is(err, ua.StatusBadCertificateUntrusted),
 		errors.Is(err, ua.StatusBadCertificateInvalid), errors.Is(err, ua.StatusBadCertificateURIInvalid),
 		errors.Is(err, ua.StatusBadCertificateTimeInvalid), errors.Is(err, ua.StatusBadSecurityPolicyRejected),
 		errors.Is(err, ua.StatusBadCertificateUseNotAllowed):
-		return "security_rejected"
+		return point.FailureSecurityRejected
 	case errors.Is(err, ua.StatusBadEncodingLimitsExceeded), errors.Is(err, ua.StatusBadDecodingError),
 		errors.Is(err, ua.StatusBadTCPMessageTooLarge):
-		return "malformed_message"
+		return point.FailureMalformedMessage
 	}
 	return ""
 }

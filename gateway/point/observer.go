@@ -38,6 +38,16 @@ type DeadLetter struct {
 // one input: the input is dropped (and acknowledged), the source carries on.
 const ReasonInternal = "internal"
 
+// Reasons of a failed connection attempt (ganlink_source_connect_failures_total), shared
+// by the adapters that classify their connection errors; anything else is "other".
+const (
+	FailureUntrustedCertificate = "untrusted_certificate" // the gateway does not trust the server's certificate
+	FailureSecurityRejected     = "security_rejected"     // the server refused the gateway's certificate or security
+	FailureLoginRefused         = "login_refused"         // user name, password or user certificate refused
+	FailureNoEndpoint           = "no_endpoint"           // nothing fits the configured security and login
+	FailureMalformedMessage     = "malformed_message"     // the peer sent what its protocol does not allow
+)
+
 // NopObserver discards all reports.
 type NopObserver struct{}
 
