@@ -86,6 +86,8 @@ type SoakSample struct {
 	Goroutines int64
 	HeapInuse  int64
 	Pending    int64 // ganlink_queue_pending_points
+	Received   int64 // ganlink_source_fields_received_total, both sources
+	Dropped    int64 // messages mosquitto dropped so far ($SYS/broker/publish/messages/dropped)
 }
 
 // SoakResult is the outcome of a soak.
@@ -215,11 +217,13 @@ func RunSoak(ctx context.Context, tb testsrv.TB, cfg SoakConfig, opts Options) (
 	sample := func() SoakSample {
 		sm := SoakSample{At: time.Since(t0)}
 		sm.RSS, _ = currentRSS(s.pid)
-		if v, err := scrapeCounters(s.adminURL, "go_goroutines", "go_memstats_heap_inuse_bytes", "ganlink_queue_pending_points"); err == nil {
-			sm.Goroutines, sm.HeapInuse, sm.Pending = int64(v[0]), int64(v[1]), int64(v[2])
+		if v, err := scrapeCounters(s.adminURL, "go_goroutines", "go_memstats_heap_inuse_bytes", "ganlink_queue_pending_points",
+			"ganlink_source_fields_received_total"); err == nil {
+			sm.Goroutines, sm.HeapInuse, sm.Pending, sm.Received = int64(v[0]), int64(v[1]), int64(v[2]), int64(v[3])
 		}
+		sm.Dropped = sys.dropped.Load()
 		opts.Log.Info("soak sample", "at", sm.At.Round(time.Second), "rss_mb", sm.RSS>>20, "goroutines", sm.Goroutines,
-			"heap_inuse_mb", sm.HeapInuse>>20, "pending", sm.Pending)
+			"heap_inuse_mb", sm.HeapInuse>>20, "pending", sm.Pending, "received", sm.Received, "broker_dropped", sm.Dropped)
 		return sm
 	}
 	refDone := false
@@ -341,9 +345,10 @@ func WriteSoak(w io.Writer, r SoakResult) error {
 	if r.MQTT.GatewayWarnings > 0 {
 		fmt.Fprintf(&b, "| gateway warnings | %d, last: %s |\n", r.MQTT.GatewayWarnings, r.MQTT.LastWarning)
 	}
-	b.WriteString("\nSamples (since the load started: RSS MB, goroutines, heap in use MB, queued points):\n")
+	b.WriteString("\nSamples (since the load started: RSS MB, goroutines, heap in use MB, queued points, fields the gateway received, messages the broker dropped so far):\n")
 	for _, sm := range r.Samples {
-		fmt.Fprintf(&b, "%s %.1f %d %.1f %d\n", sm.At.Round(time.Second), float64(sm.RSS)/(1<<20), sm.Goroutines, float64(sm.HeapInuse)/(1<<20), sm.Pending)
+		fmt.Fprintf(&b, "%s %.1f %d %.1f %d %d %d\n", sm.At.Round(time.Second), float64(sm.RSS)/(1<<20), sm.Goroutines, float64(sm.HeapInuse)/(1<<20),
+			sm.Pending, sm.Received, sm.Dropped)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
