@@ -443,12 +443,17 @@ func (m *mailbox) put(ctx context.Context, it inbound) bool {
 	}
 	m.mu.Unlock()
 	if signal {
-		select {
-		case m.wake <- struct{}{}:
-		default:
-		}
+		notify(m.wake)
 	}
 	return true
+}
+
+// notify signals ch (capacity 1) without waiting: a signal already pending says the same.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // take moves waiting messages to dst, up to limit messages in dst.
@@ -466,10 +471,7 @@ func (m *mailbox) take(dst []inbound, limit int) []inbound {
 	m.items = m.items[:rest]
 	m.mu.Unlock()
 	if full {
-		select {
-		case m.space <- struct{}{}:
-		default:
-		}
+		notify(m.space)
 	}
 	return dst
 }
